@@ -1,0 +1,188 @@
+#include "core/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/text.h"
+
+extern char** environ;
+
+namespace sp {
+
+std::string ExitStatus::Describe() const {
+  std::string tail = LastLines(err.empty() ? out : err, 5);
+  std::string what;
+  if (timed_out) what = "timed out";
+  else if (signal != 0) what = "killed by signal " + std::to_string(signal);
+  else what = "exit " + std::to_string(exit_code);
+  return tail.empty() ? what : what + ": " + tail;
+}
+
+std::string FormatArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    bool plain = !a.empty() && a.find_first_not_of(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./:=@%+,") == std::string::npos;
+    if (plain) { out += a; continue; }
+    out += '\'';
+    for (char c : a) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+namespace {
+
+struct Pipe {
+  int fd[2] = {-1, -1};
+  ~Pipe() { Close(0); Close(1); }
+  void Close(int i) { if (fd[i] >= 0) { ::close(fd[i]); fd[i] = -1; } }
+};
+
+int64_t NowMs() { return RealClock::Instance().MonotonicMs(); }
+
+void EmitLines(std::string& pending, bool is_stderr, const CommandSpec& spec, bool flush) {
+  if (!spec.on_line) return;
+  size_t start = 0;
+  while (true) {
+    size_t nl = pending.find('\n', start);
+    if (nl == std::string::npos) break;
+    spec.on_line(is_stderr, pending.substr(start, nl - start));
+    start = nl + 1;
+  }
+  pending.erase(0, start);
+  if (flush && !pending.empty()) { spec.on_line(is_stderr, pending); pending.clear(); }
+}
+
+}  // namespace
+
+Result<ExitStatus> RunCommand(const CommandSpec& spec) {
+  if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
+  Pipe in, out, err;
+  if (::pipe2(in.fd, O_CLOEXEC) || ::pipe2(out.fd, O_CLOEXEC) || ::pipe2(err.fd, O_CLOEXEC)) {
+    return Err(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));
+  }
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (spec.stdin_data.empty()) {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  } else {
+    posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
+  }
+  posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all_default;
+  sigemptyset(&none);
+  sigemptyset(&all_default);
+  sigaddset(&all_default, SIGPIPE);
+  sigaddset(&all_default, SIGTERM);
+  sigaddset(&all_default, SIGINT);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all_default);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<std::string> env_store;
+  std::vector<char*> envp;
+  if (!spec.env.empty()) {
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      auto eq = kv.find('=');
+      if (eq != std::string_view::npos && spec.env.count(std::string(kv.substr(0, eq)))) continue;
+      env_store.emplace_back(kv);
+    }
+    for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+    for (auto& s : env_store) envp.push_back(s.data());
+    envp.push_back(nullptr);
+  }
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), spec.env.empty() ? environ : envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return Err(ErrorCode::kUnavailable, "cannot run " + spec.argv[0] + ": " + std::strerror(rc));
+  }
+  in.Close(0);
+  out.Close(1);
+  err.Close(1);
+
+  ExitStatus st;
+  std::string pend_out, pend_err;
+  size_t written = 0;
+  if (spec.stdin_data.empty()) in.Close(1);
+  else ::fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
+  const int64_t deadline = spec.timeout ? NowMs() + spec.timeout->count() : -1;
+  int64_t kill_at = -1;  // After SIGTERM on timeout, SIGKILL at this time.
+
+  while (out.fd[0] >= 0 || err.fd[0] >= 0) {
+    pollfd fds[3];
+    int n = 0;
+    if (out.fd[0] >= 0) fds[n++] = {out.fd[0], POLLIN, 0};
+    if (err.fd[0] >= 0) fds[n++] = {err.fd[0], POLLIN, 0};
+    if (in.fd[1] >= 0) fds[n++] = {in.fd[1], POLLOUT, 0};
+    int wait_ms = -1;
+    int64_t now = NowMs();
+    if (deadline >= 0 && !st.timed_out) wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - now));
+    if (kill_at >= 0) wait_ms = static_cast<int>(std::max<int64_t>(0, kill_at - now));
+    int pr = ::poll(fds, n, wait_ms);
+    if (pr < 0 && errno != EINTR) break;
+    now = NowMs();
+    if (deadline >= 0 && !st.timed_out && now >= deadline) {
+      st.timed_out = true;
+      ::kill(-pid, SIGTERM);
+      kill_at = now + 2000;
+    } else if (kill_at >= 0 && now >= kill_at) {
+      ::kill(-pid, SIGKILL);
+      kill_at = -1;
+    }
+    for (int i = 0; i < n && pr > 0; ++i) {
+      if (!fds[i].revents) continue;
+      if (fds[i].fd == in.fd[1]) {
+        ssize_t w = ::write(in.fd[1], spec.stdin_data.data() + written, spec.stdin_data.size() - written);
+        if (w > 0) written += static_cast<size_t>(w);
+        if (w < 0 && errno != EAGAIN) written = spec.stdin_data.size();
+        if (written >= spec.stdin_data.size()) in.Close(1);
+        continue;
+      }
+      bool is_err = fds[i].fd == err.fd[0];
+      char buf[16384];
+      ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
+        std::string& pend = is_err ? pend_err : pend_out;
+        pend.append(buf, static_cast<size_t>(r));
+        EmitLines(pend, is_err, spec, false);
+      } else if (r == 0 || errno != EINTR) {
+        (is_err ? err : out).Close(0);
+      }
+    }
+  }
+  EmitLines(pend_out, false, spec, true);
+  EmitLines(pend_err, true, spec, true);
+  in.Close(1);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
+  if (st.timed_out) ::kill(-pid, SIGKILL);  // Grandchildren that kept no pipe open.
+  if (WIFEXITED(wstatus)) st.exit_code = WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus)) st.signal = WTERMSIG(wstatus);
+  return st;
+}
+
+}  // namespace sp

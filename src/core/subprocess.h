@@ -1,0 +1,45 @@
+// Runs a program by argv (never through a shell), in its own process group,
+// feeding `stdin_data` and capturing stdout and stderr separately. A timeout
+// or cancel kills the whole group (SIGTERM, then SIGKILL after a grace period).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+
+namespace sp {
+
+struct CommandSpec {
+  std::vector<std::string> argv;       // argv[0] is looked up in PATH when it has no '/'.
+  std::string stdin_data;              // Written to the child's stdin, then closed (empty: /dev/null).
+  std::map<std::string, std::string> env;  // Added to (or overriding) the inherited environment.
+  std::optional<Millis> timeout;       // Whole-command deadline.
+  std::string cwd;                     // Working directory; empty = inherit.
+  // Called for every complete line of stdout/stderr as it arrives (is_stderr flag).
+  std::function<void(bool is_stderr, const std::string& line)> on_line;
+};
+
+// The outcome of a command that did run. A command that could not be started
+// at all is an Error instead.
+struct ExitStatus {
+  int exit_code = -1;   // Valid when signal == 0 and !timed_out.
+  int signal = 0;       // Terminating signal, 0 if it exited.
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
+  // "exit 3: <last stderr lines>" / "killed by signal 9" / "timed out after ..."
+  std::string Describe() const;
+};
+
+Result<ExitStatus> RunCommand(const CommandSpec& spec);
+
+// Renders argv for humans/logs: each entry quoted when needed. Never executed.
+std::string FormatArgv(const std::vector<std::string>& argv);
+
+}  // namespace sp

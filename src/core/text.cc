@@ -1,0 +1,129 @@
+#include "core/text.h"
+
+#include <charconv>
+#include <regex>
+
+namespace sp {
+
+Result<Millis> ParseDuration(std::string_view text) {
+  std::string_view t = text;
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  size_t digits = 0;
+  while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits]))) ++digits;
+  if (digits == 0) return Err(ErrorCode::kInvalidArgument, "invalid duration '" + std::string(text) + "' (expected e.g. 500ms, 10s, 2m)");
+  int64_t n = 0;
+  std::from_chars(t.data(), t.data() + digits, n);
+  std::string_view unit = t.substr(digits);
+  int64_t mult;
+  if (unit.empty() || unit == "s") mult = 1000;
+  else if (unit == "ms") mult = 1;
+  else if (unit == "m") mult = 60'000;
+  else if (unit == "h") mult = 3'600'000;
+  else return Err(ErrorCode::kInvalidArgument, "invalid duration unit in '" + std::string(text) + "' (use ms, s, m or h)");
+  return Millis(n * mult);
+}
+
+std::string FormatDuration(Millis d) {
+  int64_t ms = d.count();
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+int CountOrPercent::Resolve(int total) const {
+  if (total <= 0) return 0;
+  int n = percent ? (value * total + 99) / 100 : value;
+  if (n < 1) n = 1;
+  return n > total ? total : n;
+}
+
+std::string CountOrPercent::ToString() const { return std::to_string(value) + (percent ? "%" : ""); }
+
+Result<CountOrPercent> ParseCountOrPercent(std::string_view text) {
+  std::string t = Trim(text);
+  CountOrPercent out;
+  if (!t.empty() && t.back() == '%') {
+    out.percent = true;
+    t.pop_back();
+  }
+  int v = -1;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 0 || (out.percent && v > 100)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid count '" + std::string(text) + "' (expected e.g. 1, 3 or 25%)");
+  }
+  out.value = v;
+  return out;
+}
+
+static bool Matches(std::string_view s, const std::regex& re) {
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
+bool IsValidName(std::string_view s) {
+  static const std::regex re("[a-z0-9][a-z0-9-]{0,62}");
+  return Matches(s, re);
+}
+bool IsValidHostName(std::string_view s) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,252}");
+  return Matches(s, re);
+}
+bool IsValidAddress(std::string_view s) {
+  static const std::regex ipv4("(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}");
+  static const std::regex dns("[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
+  static const std::regex numeric("[0-9.]+");
+  if (Matches(s, numeric)) return Matches(s, ipv4);  // Looks like an IP: must be one.
+  return s.size() <= 253 && Matches(s, dns);
+}
+bool IsValidEnvName(std::string_view s) {
+  static const std::regex re("[A-Za-z_][A-Za-z0-9_]*");
+  return Matches(s, re);
+}
+bool IsValidImageRef(std::string_view s) {
+  // registry host[:port]/ path components / [:tag] [@sha256:hex]
+  static const std::regex re(
+      "([A-Za-z0-9.-]+(:[0-9]{1,5})?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+      "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?");
+  return s.size() <= 512 && Matches(s, re);
+}
+bool IsSafeValue(std::string_view s) {
+  return s.find('\0') == std::string_view::npos && s.find('\n') == std::string_view::npos &&
+         s.find('\r') == std::string_view::npos;
+}
+
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.emplace_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::string LastLines(std::string_view text, int n) {
+  if (n <= 0) return {};
+  size_t end = text.size();
+  while (end > 0 && text[end - 1] == '\n') --end;
+  size_t pos = end;
+  int lines = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n' && ++lines == n) break;
+    --pos;
+  }
+  return std::string(text.substr(pos, end - pos));
+}
+
+}  // namespace sp

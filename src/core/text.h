@@ -1,0 +1,48 @@
+// Small parsing and validation helpers for values that come from outside:
+// durations ("500ms", "30s", "2m"), batch sizes ("1", "3", "25%"), names,
+// image references. All return a clear Error naming what was wrong.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+
+namespace sp {
+
+// "250ms", "10s", "2m", "1h"; a bare integer is seconds.
+Result<Millis> ParseDuration(std::string_view text);
+std::string FormatDuration(Millis d);
+
+// A count or a percentage: "1", "3", "25%". Resolve() turns it into a count
+// for a fleet of `total` (percentages round up, at least 1 when total > 0).
+struct CountOrPercent {
+  int value = 1;
+  bool percent = false;
+  int Resolve(int total) const;
+  std::string ToString() const;
+};
+Result<CountOrPercent> ParseCountOrPercent(std::string_view text);
+
+// Names of releases, deployments, stacks, services: [a-z0-9][a-z0-9-]{0,62}.
+bool IsValidName(std::string_view s);
+// Host names in the inventory: letters, digits, '-', '.', '_' (1..253 chars).
+bool IsValidHostName(std::string_view s);
+// An address: IPv4 dotted quad or a DNS name.
+bool IsValidAddress(std::string_view s);
+// Env var names: [A-Za-z_][A-Za-z0-9_]*.
+bool IsValidEnvName(std::string_view s);
+// A Docker image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>].
+bool IsValidImageRef(std::string_view s);
+// Text that can be a single argv entry and a line of an env file: no NUL, no newline.
+bool IsSafeValue(std::string_view s);
+
+std::vector<std::string> Split(std::string_view s, char sep);
+std::string Trim(std::string_view s);
+bool StartsWith(std::string_view s, std::string_view prefix);
+// Last `n` lines of `text`.
+std::string LastLines(std::string_view text, int n);
+
+}  // namespace sp

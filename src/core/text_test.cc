@@ -1,0 +1,71 @@
+#include "core/text.h"
+
+#include <gtest/gtest.h>
+
+#include "core/subprocess.h"
+
+namespace sp {
+namespace {
+
+TEST(TextTest, ParsesDurationsWithUnits) {
+  EXPECT_EQ(ParseDuration("250ms")->count(), 250);
+  EXPECT_EQ(ParseDuration("10s")->count(), 10'000);
+  EXPECT_EQ(ParseDuration("2m")->count(), 120'000);
+  EXPECT_EQ(ParseDuration("3")->count(), 3'000);
+  EXPECT_FALSE(ParseDuration("ten"));
+  EXPECT_FALSE(ParseDuration("5 parsecs"));
+}
+
+TEST(TextTest, BatchCountsAndPercentagesResolveAgainstFleet) {
+  EXPECT_EQ(ParseCountOrPercent("1")->Resolve(10), 1);
+  EXPECT_EQ(ParseCountOrPercent("25%")->Resolve(10), 3);
+  EXPECT_EQ(ParseCountOrPercent("100%")->Resolve(3), 3);
+  EXPECT_EQ(ParseCountOrPercent("5")->Resolve(3), 3);
+  EXPECT_FALSE(ParseCountOrPercent("150%"));
+  EXPECT_FALSE(ParseCountOrPercent("-1"));
+  EXPECT_FALSE(ParseCountOrPercent("x"));
+}
+
+TEST(TextTest, ValidatesOutsideStrings) {
+  EXPECT_TRUE(IsValidImageRef("127.0.0.1:5000/hello:v2"));
+  EXPECT_TRUE(IsValidImageRef("registry.local/team/app@sha256:" + std::string(64, 'a')));
+  EXPECT_FALSE(IsValidImageRef("hello; rm -rf /"));
+  EXPECT_FALSE(IsValidImageRef("$(reboot)"));
+  EXPECT_TRUE(IsValidName("web-2"));
+  EXPECT_FALSE(IsValidName("Web"));
+  EXPECT_FALSE(IsValidName("../x"));
+  EXPECT_TRUE(IsValidAddress("10.1.2.3"));
+  EXPECT_FALSE(IsValidAddress("10.1.2.300"));
+  EXPECT_FALSE(IsValidAddress("a b"));
+  EXPECT_FALSE(IsSafeValue("a\nb"));
+}
+
+TEST(SubprocessTest, SeparatesStdoutStderrAndFeedsStdin) {
+  CommandSpec spec;
+  spec.argv = {"sh", "-c", "cat; echo oops >&2; exit 3"};
+  spec.stdin_data = "hello";
+  auto r = RunCommand(spec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "hello");
+  EXPECT_EQ(r->err, "oops\n");
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_FALSE(r->ok());
+}
+
+TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
+  CommandSpec spec;
+  spec.argv = {"sh", "-c", "sleep 30 & sleep 30; wait"};
+  spec.timeout = Millis(200);
+  auto r = RunCommand(spec);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->timed_out);
+}
+
+TEST(SubprocessTest, MissingProgramIsAnError) {
+  CommandSpec spec;
+  spec.argv = {"/nonexistent/program"};
+  EXPECT_FALSE(RunCommand(spec));
+}
+
+}  // namespace
+}  // namespace sp

@@ -1,0 +1,75 @@
+// Runtime: pull, start, stop and inspect one app on one host, through a
+// Transport. Docker (containers on --network host) and process (an executable
+// or tarball under start-stop-daemon with a pid file) implement it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "transport/transport.h"
+
+namespace sp {
+
+// Everything needed to run one instance; comes from the frozen plan.
+struct AppSpec {
+  std::string release, deployment, rollout_id;
+  std::string version;    // Human label: "v2", a tag or a short digest.
+  std::string artifact;   // docker: "repo@sha256:..." (or repo:tag); process: path of executable or .tar.gz
+  int port = 0;           // Exported as PORT.
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;   // Effective env (already merged).
+  std::vector<std::string> volumes;         // docker: "src:dst[:ro]"
+  Millis stop_timeout{10'000};
+};
+
+// Registry credentials for one pull; the password is the value itself and
+// must never reach argv, logs or a file that outlives the pull.
+struct RegistryAuth {
+  std::string address, username, password;
+};
+
+// One instance of the app on a host (running or kept stopped).
+struct Instance {
+  std::string id;          // Container name / release directory name.
+  std::string rollout_id;  // Rollout that started it.
+  std::string version;
+  std::string artifact;
+  bool running = false;
+  int64_t created_ms = 0;  // For ordering.
+};
+
+struct RuntimeTarget {
+  HostRef host;
+  std::string release, deployment;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string Kind() const = 0;
+  // Makes `app.artifact` available on the host (docker: login with a
+  // per-call credentials directory, pull, remove the directory; process: copy
+  // or unpack into a new release directory). The old version keeps running.
+  virtual Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) = 0;
+  // True if the artifact is already on the host (no registry needed).
+  virtual Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) = 0;
+  // Instances of (release, deployment) on the host, oldest first.
+  virtual Result<std::vector<Instance>> List(const RuntimeTarget& t) = 0;
+  // SIGTERM, then SIGKILL after `timeout`; the instance is kept for restore.
+  virtual Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) = 0;
+  // Starts a new instance of `app` (replacing a stopped instance of the same
+  // rollout if one exists). Returns it.
+  virtual Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) = 0;
+  // Starts a kept (stopped) instance again, without the registry.
+  virtual Status Restart(const RuntimeTarget& t, const Instance& inst) = 0;
+  // Deletes a stopped instance.
+  virtual Status Remove(const RuntimeTarget& t, const Instance& inst) = 0;
+  // Last `lines` lines of the instance's output (for error messages).
+  virtual Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) = 0;
+};
+
+}  // namespace sp

@@ -1,0 +1,89 @@
+// Narrow store interfaces: JournalStore (rollouts, plans, host steps) and
+// LockStore (lease locks). One SQLite file backs both by default.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace sp {
+
+enum class RolloutStatus { kRunning, kSucceeded, kFailed, kRolledBack };
+std::string_view RolloutStatusName(RolloutStatus s);
+std::optional<RolloutStatus> ParseRolloutStatus(std::string_view s);
+
+struct RolloutRecord {
+  std::string id;
+  std::string release, deployment;   // Scope key is release + "/" + deployment (with stack).
+  std::string stack;
+  std::string kind = "rollout";      // "rollout" | "rollback"
+  RolloutStatus status = RolloutStatus::kRunning;
+  std::string plan_json;             // The frozen plan.
+  std::string error;                 // Final error, if failed.
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
+// One line of the journal: written before a step is acted on (phase
+// "begin") and after it completes ("end") or fails ("fail").
+struct StepRecord {
+  int64_t seq = 0;                   // Assigned by the store.
+  std::string rollout_id, host, step, phase;
+  int64_t ts_ms = 0;
+  std::string detail;                // JSON text.
+};
+
+// Per-host summary state, updated with the journal.
+struct HostRecord {
+  std::string rollout_id, host;
+  std::string state;                 // "pending", "in_progress", "done", "failed", "restored", "skipped"
+  std::string last_step;
+  int64_t out_of_rotation_ms = 0;
+  std::string detail;
+};
+
+class JournalStore {
+ public:
+  virtual ~JournalStore() = default;
+  virtual Status CreateRollout(const RolloutRecord& r) = 0;
+  virtual Status FinishRollout(const std::string& id, RolloutStatus status, const std::string& error) = 0;
+  virtual Result<RolloutRecord> GetRollout(const std::string& id) = 0;
+  // Most recent rollout of the scope with the given status (any status if nullopt).
+  virtual Result<std::optional<RolloutRecord>> Latest(const std::string& stack, const std::string& release,
+                                                      const std::string& deployment,
+                                                      std::optional<RolloutStatus> status) = 0;
+  virtual Result<std::vector<RolloutRecord>> ListRollouts(int limit) = 0;
+  virtual Status AppendStep(const StepRecord& s) = 0;
+  virtual Result<std::vector<StepRecord>> Steps(const std::string& rollout_id) = 0;
+  virtual Status PutHost(const HostRecord& h) = 0;
+  virtual Result<std::vector<HostRecord>> Hosts(const std::string& rollout_id) = 0;
+};
+
+struct Lease {
+  std::string key;       // "stack/release/deployment"
+  std::string holder;    // "user@machine pid 123"
+  std::string token;     // Random; proves ownership for renew/release.
+  std::string reason;    // "rollout r-abc v2"
+  int64_t acquired_ms = 0, expires_ms = 0;
+  int64_t pid = 0;       // Holder pid, and
+  std::string machine;   // machine name: a dead local holder can be detected.
+};
+
+class LockStore {
+ public:
+  virtual ~LockStore() = default;
+  // Takes the lease if free or expired (kConflict naming holder, reason and
+  // expiry otherwise). `now_ms` is wall time.
+  virtual Result<Lease> Acquire(const Lease& wanted, int64_t now_ms, int64_t ttl_ms) = 0;
+  // Extends a lease we hold (kConflict if it was taken over).
+  virtual Status Renew(const std::string& key, const std::string& token, int64_t now_ms, int64_t ttl_ms) = 0;
+  virtual Status Release(const std::string& key, const std::string& token) = 0;
+  virtual Result<std::optional<Lease>> Get(const std::string& key) = 0;
+  virtual Result<std::vector<Lease>> List() = 0;
+  // Removes whoever holds it (operator action: `sallyport lock release --force`).
+  virtual Status ForceRelease(const std::string& key) = 0;
+};
+
+}  // namespace sp

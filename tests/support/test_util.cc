@@ -1,0 +1,202 @@
+#include "support/test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "core/subprocess.h"
+
+extern char** environ;
+
+namespace sp::test {
+
+TempDir::TempDir(const std::string& prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout, std::chrono::milliseconds every) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& content, int mode) {
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << content;
+  }
+  ::chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+bool PortOpen(int port, const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+int Run(const std::vector<std::string>& argv, std::string* out, const std::string& stdin_data) {
+  CommandSpec spec;
+  spec.argv = argv;
+  spec.stdin_data = stdin_data;
+  spec.timeout = std::chrono::milliseconds(300'000);
+  auto r = RunCommand(spec);
+  if (!r) {
+    if (out) *out = r.error().message;
+    return -1;
+  }
+  if (out) *out = r->out + r->err;
+  return r->signal ? 128 + r->signal : r->exit_code;
+}
+
+std::string FindProgram(const std::string& name, const std::vector<std::string>& extra) {
+  for (const auto& c : extra) {
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  p += ":/usr/sbin:/sbin";
+  std::stringstream ss(p);
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    std::string c = dir + "/" + name;
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  return "";
+}
+
+Daemon::Daemon(const std::vector<std::string>& argv, const std::string& log_path,
+               const std::map<std::string, std::string>& env)
+    : log_path_(log_path) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto k = kv.substr(0, kv.find('='));
+    if (!env.count(k)) env_store.push_back(kv);
+  }
+  for (const auto& [k, v] : env) env_store.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int rc = ::posix_spawnp(&pid_, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    pid_ = -1;
+    throw std::runtime_error("cannot start " + argv[0]);
+  }
+}
+
+Daemon::~Daemon() { Stop(); }
+
+Daemon::Daemon(Daemon&& o) noexcept : pid_(o.pid_), log_path_(std::move(o.log_path_)) { o.pid_ = -1; }
+Daemon& Daemon::operator=(Daemon&& o) noexcept {
+  if (this != &o) {
+    Stop();
+    pid_ = o.pid_;
+    log_path_ = std::move(o.log_path_);
+    o.pid_ = -1;
+  }
+  return *this;
+}
+
+bool Daemon::Alive() const {
+  if (pid_ <= 0) return false;
+  int st;
+  return ::waitpid(pid_, &st, WNOHANG) == 0;
+}
+
+void Daemon::Signal(int sig) const {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+void Daemon::Stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGCONT);
+  ::kill(-pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  int st;
+  while (::waitpid(pid_, &st, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, &st, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(-pid_, SIGKILL);  // Anything left in its group.
+  pid_ = -1;
+}
+
+std::string BuildBinary(const std::string& name) { return std::string(SP_BUILD_BIN_DIR) + "/" + name; }
+std::string SourceDir() { return SP_SOURCE_DIR; }
+
+}  // namespace sp::test

@@ -1,0 +1,76 @@
+// Helpers shared by unit and integration tests: temp dirs, free ports,
+// polling with a deadline (never sleeping as synchronisation), and
+// background daemons that are always ended by PID.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sp::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "sp-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A TCP port on 127.0.0.1 that was free when asked (bound then released).
+int FreePort();
+
+// Polls `cond` every `every` until it returns true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every = std::chrono::milliseconds(20));
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& content, int mode = 0644);
+bool FileExists(const std::string& path);
+// True if something accepts TCP connections on 127.0.0.1:port.
+bool PortOpen(int port, const std::string& host = "127.0.0.1");
+// Runs argv to completion; returns exit code (-1 if it could not start); output in *out.
+int Run(const std::vector<std::string>& argv, std::string* out = nullptr, const std::string& stdin_data = "");
+// Finds a program in PATH or the given absolute candidates; empty if missing.
+std::string FindProgram(const std::string& name, const std::vector<std::string>& extra = {});
+
+// A background process started by the test, in its own process group, with
+// stdout+stderr appended to `log_path`. The destructor SIGTERMs the group,
+// waits up to 5 s, then SIGKILLs it. Only this PID's group is ever signalled.
+class Daemon {
+ public:
+  Daemon() = default;
+  Daemon(const std::vector<std::string>& argv, const std::string& log_path,
+         const std::map<std::string, std::string>& env = {});
+  ~Daemon();
+  Daemon(Daemon&& o) noexcept;
+  Daemon& operator=(Daemon&& o) noexcept;
+  pid_t pid() const { return pid_; }
+  bool Alive() const;
+  void Signal(int sig) const;
+  // SIGTERM, wait (up to grace), SIGKILL; returns after the process is reaped.
+  void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
+// Path of a binary built by this CMake tree (bin dir comes from SP_BUILD_BIN_DIR
+// compiled in); e.g. BuildBinary("sallyport").
+std::string BuildBinary(const std::string& name);
+// The source tree root (SP_SOURCE_DIR compiled in).
+std::string SourceDir();
+
+}  // namespace sp::test
