@@ -1,0 +1,133 @@
+// The rolling-release engine. One rollout = one frozen plan shipped to every
+// host of one (release, deployment), one batch at a time:
+//   pull -> drain (every LB) -> sessions 0 -> maint -> stop old (kept) ->
+//   start new -> health -> smoke -> ready (every LB) -> confirm UP.
+// Every step is journaled before it is acted on and after it completes. A
+// failed host is restored to its previous version and put back in rotation.
+// Resume reconciles each host with what the runtime and LBs report, then
+// finishes the rollout.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+#include "health/health.h"
+#include "lb/load_balancer.h"
+#include "rollout/plan.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+#include "transport/transport.h"
+
+namespace sp {
+
+// One progress event (also the --json output line).
+struct Event {
+  std::string type;        // rollout_started | step | host_done | host_failed | reconcile | warning | rollout_finished
+  std::string rollout_id, host, step, phase;  // phase: begin | end | fail (for type "step")
+  int64_t ts_ms = 0;       // Wall clock.
+  int64_t elapsed_ms = 0;  // Since the host's procedure (or the rollout) began.
+  nlohmann::json detail = nlohmann::json::object();
+  std::string ToJsonLine() const;
+};
+
+struct HostOutcome {
+  std::string host;
+  std::string state;          // done | failed | pending | skipped
+  std::string failed_step;
+  std::string error;
+  int64_t out_of_rotation_ms = 0;
+  int64_t elapsed_ms = 0;
+};
+
+struct RolloutSummary {
+  std::string rollout_id;
+  RolloutStatus status = RolloutStatus::kRunning;
+  std::string error;
+  std::vector<HostOutcome> hosts;
+  int64_t elapsed_ms = 0;
+};
+
+using LoadBalancerFactory = std::function<Result<std::unique_ptr<LoadBalancer>>(const LoadBalancerSpec&)>;
+using CredentialSource = std::function<Result<std::optional<RegistryAuth>>(const RegistrySpec&)>;
+
+struct EngineDeps {
+  Clock* clock = nullptr;
+  JournalStore* journal = nullptr;
+  LockStore* locks = nullptr;
+  Runtime* runtime = nullptr;
+  Transport* transport = nullptr;
+  HealthChecker* health = nullptr;
+  LoadBalancerFactory lb_factory;
+  CredentialSource credentials;                         // May be empty: no registry login.
+  std::function<Status(const RolloutPlan&)> check_pullable;  // Preflight; may be empty.
+  std::function<void(const Event&)> on_event;          // Called serially; may be empty.
+};
+
+struct EngineOptions {
+  std::string holder = "sallyport";  // Who holds the lock (user@machine pid N).
+  std::string machine;               // This machine's name (dead-holder detection).
+  int64_t pid = 0;                   // This process.
+  Millis lease_ttl{30'000};
+  Millis lock_wait{0};               // How long to wait for a busy lock.
+  Millis poll_interval{5};           // LB polling while draining / confirming UP.
+  bool renew_in_background = true;   // Off in unit tests (FakeClock).
+  // TEST ONLY (negative control): do not wait for sessions to reach 0.
+  bool test_skip_session_wait = false;
+  // Returns true if process `pid` on this machine is alive (dead holders' leases are taken over).
+  std::function<bool(int64_t pid)> pid_alive;
+};
+
+class RolloutEngine {
+ public:
+  RolloutEngine(EngineDeps deps, EngineOptions opts);
+  ~RolloutEngine();
+
+  // New rollout: lock, reconcile an unfinished rollout of the scope, preflight
+  // (nothing touched on failure), freeze the plan, run the batches.
+  // An Error means nothing was started; a failed host is a summary with
+  // status kFailed.
+  Result<RolloutSummary> Run(RolloutPlan plan);
+  // Continues a rollout recorded in the store after a crash.
+  Result<RolloutSummary> Resume(const std::string& rollout_id);
+  // Checks without acting: LBs reachable with a server for every host, hosts
+  // reachable, artifact present or pullable.
+  Status Preflight(const RolloutPlan& plan);
+
+ private:
+  struct HostRun;
+  struct LbSet;
+  class LeaseKeeper;
+
+  Result<Lease> TakeLock(const RolloutPlan& plan);
+  Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
+  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  // Brings a host to "in rotation, exactly one version running". Returns the
+  // host state: done (new version serving) or pending (old version serving).
+  HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  // Puts the host's previous version back and in rotation.
+  Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, HostRun* run);
+  Status WaitHealthy(const RolloutPlan& plan, const HostSpec& host, HealthProbe* last);
+  Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
+  Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
+  Status WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);
+  Status CheckLease();
+  void Emit(Event e);
+  Status Journal(const std::string& rollout_id, const std::string& host, const std::string& step,
+               const std::string& phase, const nlohmann::json& detail);
+
+  EngineDeps d_;
+  EngineOptions o_;
+  std::mutex emit_mu_;
+  std::unique_ptr<LeaseKeeper> keeper_;
+  std::atomic<bool> lease_lost_{false};
+};
+
+}  // namespace sp

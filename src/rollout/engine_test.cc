@@ -1,0 +1,459 @@
+#include "rollout/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "store/sqlite/sqlite_store.h"
+#include "unit/fakes.h"
+
+namespace sp {
+namespace {
+
+using test::Crash;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Journal decorator that dies (throws Crash) at the Nth AppendStep, before
+// or after delegating — so tests can stop the engine between "acted" and
+// "recorded".
+class CrashingJournal final : public JournalStore {
+ public:
+  explicit CrashingJournal(JournalStore* inner) : inner_(inner) {}
+  int crash_at = -1;          // 1-based AppendStep index; -1 = never.
+  bool after_write = false;   // Crash after the record is written.
+  int appends = 0;
+  Status CreateRollout(const RolloutRecord& r) override { return inner_->CreateRollout(r); }
+  Status FinishRollout(const std::string& id, RolloutStatus s, const std::string& e) override {
+    return inner_->FinishRollout(id, s, e);
+  }
+  Result<RolloutRecord> GetRollout(const std::string& id) override { return inner_->GetRollout(id); }
+  Result<std::optional<RolloutRecord>> Latest(const std::string& a, const std::string& b, const std::string& c,
+                                              std::optional<RolloutStatus> s) override {
+    return inner_->Latest(a, b, c, s);
+  }
+  Result<std::vector<RolloutRecord>> ListRollouts(int n) override { return inner_->ListRollouts(n); }
+  Status AppendStep(const StepRecord& s) override {
+    ++appends;
+    if (appends == crash_at && !after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
+    auto st = inner_->AppendStep(s);
+    if (appends == crash_at && after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
+    return st;
+  }
+  Result<std::vector<StepRecord>> Steps(const std::string& id) override { return inner_->Steps(id); }
+  Status PutHost(const HostRecord& h) override { return inner_->PutHost(h); }
+  Result<std::vector<HostRecord>> Hosts(const std::string& id) override { return inner_->Hosts(id); }
+
+ private:
+  JournalStore* inner_;
+};
+
+// All the fakes wired to one engine; usable inside a test to run many
+// independent worlds (crash sweeps).
+struct Harness {
+  void Init() {
+    store_ = std::move(*SqliteStore::Open(":memory:"));
+    journal_ = std::make_unique<CrashingJournal>(store_.get());
+    lb_ = std::make_unique<test::FakeLoadBalancer>(&world_, "lb");
+    std::map<int, std::string> ports;
+    for (int i = 1; i <= 3; ++i) {
+      std::string h = "app" + std::to_string(i);
+      lb_->AddServer("app", h);
+      runtime_.Seed(h, "v1");
+      ports[8080 + i] = h;
+    }
+    health_ = std::make_unique<test::FakeHealth>(&world_, &runtime_, ports);
+  }
+
+  RolloutPlan Plan(const std::string& version, int hosts = 3) {
+    RolloutPlan p;
+    p.id = "r-" + version + "-" + std::to_string(++plan_seq_);
+    p.service = "hello";
+    p.stack = "demo";
+    p.release = "web";
+    p.deployment = "integration";
+    p.app.runtime = "fake";
+    p.app.artifact = "img:" + version;
+    p.app.version = version;
+    p.app.health.retries = 3;
+    p.app.health.interval = Millis(100);
+    for (int i = 1; i <= hosts; ++i) {
+      HostSpec h;
+      h.name = "app" + std::to_string(i);
+      h.address = "127.0.0.1";
+      h.port = 8080 + i;
+      p.hosts.push_back(h);
+    }
+    LoadBalancerSpec lb;
+    lb.backend = "app";
+    lb.socket = "/fake";
+    p.load_balancers.push_back(lb);
+    return p;
+  }
+
+  std::unique_ptr<RolloutEngine> Engine(int64_t pid = 100, bool skip_wait = false, Millis lock_wait = Millis(0)) {
+    EngineDeps d;
+    d.clock = &clock_;
+    d.journal = journal_.get();
+    d.locks = store_.get();
+    d.runtime = &runtime_;
+    d.transport = &transport_;
+    d.health = health_.get();
+    d.lb_factory = [this](const LoadBalancerSpec&) -> Result<std::unique_ptr<LoadBalancer>> {
+      struct Ref final : LoadBalancer {
+        LoadBalancer* lb;
+        explicit Ref(LoadBalancer* l) : lb(l) {}
+        std::string Describe() const override { return lb->Describe(); }
+        Status SetState(const std::string& b, const std::string& s, AdminState st) override { return lb->SetState(b, s, st); }
+        Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
+        Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
+      };
+      return std::unique_ptr<LoadBalancer>(new Ref(lb_.get()));
+    };
+    d.on_event = [this](const Event& e) { events_.push_back(e); };
+    EngineOptions o;
+    o.holder = "tester pid " + std::to_string(pid);
+    o.machine = "testbox";
+    o.pid = pid;
+    o.renew_in_background = false;
+    o.test_skip_session_wait = skip_wait;
+    o.lock_wait = lock_wait;
+    o.pid_alive = [this](int64_t pid) { return alive_pids_.count(pid) > 0; };
+    return std::make_unique<RolloutEngine>(d, o);
+  }
+
+  // Every host runs exactly `version` and is in rotation.
+  void ExpectConverged(const std::string& version) {
+    for (int i = 1; i <= 3; ++i) {
+      std::string h = "app" + std::to_string(i);
+      EXPECT_THAT(runtime_.Running(h), ElementsAre(version)) << h;
+      EXPECT_TRUE(lb_->State(h).InRotation()) << h << " " << lb_->State(h).status;
+    }
+  }
+
+  test::World world_;
+  test::FakeRuntime runtime_{&world_};
+  test::FakeTransport transport_{&world_};
+  FakeClock clock_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<CrashingJournal> journal_;
+  std::unique_ptr<test::FakeLoadBalancer> lb_;
+  std::unique_ptr<test::FakeHealth> health_;
+  std::vector<Event> events_;
+  std::set<int64_t> alive_pids_;
+  int plan_seq_ = 0;
+};
+
+class RolloutEngineTest : public ::testing::Test, public Harness {
+ protected:
+  void SetUp() override { Init(); }
+};
+
+TEST_F(RolloutEngineTest, OneHostFollowsTheOrderedProcedure) {
+  lb_->sessions_on_drain["app1"] = 3;
+  auto r = Engine()->Run(Plan("v2", 1));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  EXPECT_THAT(world_.Log(), ElementsAre("pull app1 v2", "drain app1", "sessions app1=0", "maint app1", "stop app1 v1",
+                                        "start app1 v2", "health app1 v2", "ready app1", "up app1"));
+}
+
+TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  auto log = world_.Log();
+  auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
+  EXPECT_LT(pos("up app1"), pos("pull app2 v2"));
+  EXPECT_LT(pos("up app2"), pos("pull app3 v2"));
+  ExpectConverged("v2");
+  // The previous version is kept (stopped) for restore and rollback.
+  EXPECT_EQ(runtime_.Instances("app1").size(), 2u);
+}
+
+TEST_F(RolloutEngineTest, BatchOfTwoRunsHostsTogether) {
+  auto plan = Plan("v2");
+  plan.strategy.batch = *ParseCountOrPercent("2");
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r);
+  auto log = world_.Log();
+  auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
+  EXPECT_LT(pos("drain app2"), pos("up app1") + 100);  // Both hosts of batch 1 before host 3.
+  EXPECT_LT(pos("up app1"), pos("drain app3"));
+  EXPECT_LT(pos("up app2"), pos("drain app3"));
+  ExpectConverged("v2");
+}
+
+TEST_F(RolloutEngineTest, DrainWaitsForSessionsThenGoesToMaint) {
+  lb_->sessions_on_drain["app1"] = 40;
+  auto before = clock_.MonotonicMs();
+  ASSERT_TRUE(Engine()->Run(Plan("v2", 1)));
+  EXPECT_GE(clock_.MonotonicMs() - before, 39 * 5);  // Polled every 5 ms until the 40 sessions closed.
+  auto steps = *store_->Steps(events_.front().rollout_id);
+  bool saw = false;
+  for (const auto& s : steps) {
+    if (s.step == "wait_sessions" && s.phase == "end") {
+      EXPECT_THAT(s.detail, HasSubstr("\"sessions_at_drain\":40"));
+      EXPECT_THAT(s.detail, HasSubstr("\"sessions_left\":0"));
+      saw = true;
+    }
+  }
+  EXPECT_TRUE(saw);
+}
+
+TEST_F(RolloutEngineTest, DrainIsBoundedByDrainTimeout) {
+  lb_->sessions_on_drain["app1"] = 1'000'000;
+  auto plan = Plan("v2", 1);
+  plan.strategy.drain_timeout = Millis(100);
+  ASSERT_TRUE(Engine()->Run(plan));
+  bool warned = std::any_of(events_.begin(), events_.end(), [](const Event& e) { return e.type == "warning"; });
+  EXPECT_TRUE(warned);
+  EXPECT_LT(clock_.MonotonicMs(), 10'000);
+}
+
+TEST_F(RolloutEngineTest, NegativeControlSkipsTheSessionWait) {
+  lb_->sessions_on_drain["app1"] = 40;
+  ASSERT_TRUE(Engine(100, /*skip_wait=*/true)->Run(Plan("v2", 1)));
+  auto log = world_.Log();
+  EXPECT_EQ(std::count(log.begin(), log.end(), "sessions app1=0"), 0);
+}
+
+struct StepFailure {
+  std::string op;       // Injected failing op on app2.
+  std::string step;     // Step named in the error.
+};
+
+class RolloutStepFailureTest : public RolloutEngineTest, public ::testing::WithParamInterface<StepFailure> {};
+
+TEST_P(RolloutStepFailureTest, FailedHostIsRestoredAndLaterHostsUntouched) {
+  world_.fail_once.insert(GetParam().op);
+  if (GetParam().step == "health") health_->bad_versions.insert("v2");
+  auto plan = Plan("v2");
+  if (GetParam().step == "health") {
+    // v2 is bad on every host; app1 must be restored too... so only make app2 bad:
+    health_->bad_versions.clear();
+    world_.fail["health app2 v2"] = Error{ErrorCode::kUnavailable, "HTTP 500: unhealthy"};
+  }
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app2 failed at " + GetParam().step));
+  EXPECT_EQ(r->hosts[0].state, "done");
+  EXPECT_EQ(r->hosts[1].state, "failed");
+  EXPECT_EQ(r->hosts[2].state, "skipped");
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v2"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1"));  // Restored.
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1"));
+  for (const char* h : {"app1", "app2", "app3"}) EXPECT_TRUE(lb_->State(h).InRotation()) << h;
+  auto log = world_.Log();
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& s) { return s.find("app3") != std::string::npos; }),
+            0)
+      << "app3 must not be touched";
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, RolloutStepFailureTest,
+                         ::testing::Values(StepFailure{"pull app2 v2", "pull"}, StepFailure{"drain app2", "drain"},
+                                           StepFailure{"maint app2", "maint"}, StepFailure{"stop app2 v1", "stop"},
+                                           StepFailure{"start app2 v2", "start"},
+                                           StepFailure{"health app2 v2", "health"},
+                                           StepFailure{"ready app2", "ready"}),
+                         [](const auto& info) { return info.param.step; });
+
+TEST_F(RolloutEngineTest, HealthFailureMessageNamesHostStepResponseAndLogs) {
+  health_->bad_versions.insert("v2");
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->error, HasSubstr("host app1 failed at health"));
+  EXPECT_THAT(r->error, HasSubstr("HTTP 500"));
+  EXPECT_THAT(r->error, HasSubstr("log line of v2 on app1"));
+  ExpectConverged("v1");
+}
+
+TEST_F(RolloutEngineTest, MaxFailuresLetsTheRolloutContinue) {
+  world_.fail["start app2 v2"] = Error{ErrorCode::kUnavailable, "boom"};
+  auto plan = Plan("v2");
+  plan.strategy.max_failures = *ParseCountOrPercent("1");
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->hosts[2].state, "done");
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v2"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1"));
+}
+
+TEST_F(RolloutEngineTest, PreflightFailureTouchesNothing) {
+  auto plan = Plan("v2");
+  plan.load_balancers[0].servers["app3"] = "missing";
+  auto r = Engine()->Run(plan);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("no server 'missing' for host app3"));
+  EXPECT_TRUE(world_.Log().empty());
+
+  transport_.unreachable.insert("app2");
+  r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("host app2"));
+  EXPECT_TRUE(world_.Log().empty());
+  EXPECT_FALSE(*store_->Get("demo/web/integration")) << "lock released after preflight failure";
+}
+
+TEST_F(RolloutEngineTest, SecondRolloutFailsNamingTheHolderUntilTheLeaseExpires) {
+  Lease other;
+  other.key = "demo/web/integration";
+  other.holder = "alice@ci pid 7";
+  other.reason = "rollout r-x v9";
+  other.token = "t";
+  other.pid = 7;
+  other.machine = "otherbox";
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 30'000));
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(r.error().message, HasSubstr("alice@ci pid 7"));
+  EXPECT_THAT(r.error().message, HasSubstr("rollout r-x v9"));
+  clock_.Advance(Millis(30'001));  // The holder died without releasing.
+  auto r2 = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r2) << r2.error().message;
+  EXPECT_EQ(r2->status, RolloutStatus::kSucceeded);
+}
+
+TEST_F(RolloutEngineTest, LockWaitWaitsForABusyLockToExpire) {
+  Lease other;
+  other.key = "demo/web/integration";
+  other.holder = "bob@laptop pid 9";
+  other.token = "t";
+  other.machine = "otherbox";
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 5'000));
+  auto before = clock_.MonotonicMs();
+  auto r = Engine(100, false, Millis(60'000))->Run(Plan("v2", 1));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_GE(clock_.MonotonicMs() - before, 5'000);
+  // Without waiting long enough, it fails naming the holder.
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 5'000));
+  auto r2 = Engine(100, false, Millis(1'000))->Run(Plan("v3", 1));
+  ASSERT_FALSE(r2);
+  EXPECT_THAT(r2.error().message, HasSubstr("bob@laptop pid 9"));
+}
+
+TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
+  Lease dead;
+  dead.key = "demo/web/integration";
+  dead.holder = "sallyport pid 4242";
+  dead.token = "t";
+  dead.pid = 4242;
+  dead.machine = "testbox";
+  ASSERT_TRUE(store_->Acquire(dead, clock_.WallMs(), 30'000));
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+}
+
+TEST_F(RolloutEngineTest, RollbackPlanUsesTheKeptArtifactWithoutPulling) {
+  ASSERT_TRUE(Engine()->Run(Plan("v2")));
+  world_.ClearLog();
+  auto back = Plan("v1");
+  back.kind = "rollback";
+  for (int i = 1; i <= 3; ++i) runtime_.pulled.insert("app" + std::to_string(i) + " img:v1");
+  world_.fail["pull app1 v1"] = Error{ErrorCode::kUnavailable, "registry down"};
+  auto r = Engine()->Run(back);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v1");
+}
+
+// Crash the engine at every fake operation of a 3-host rollout, then resume
+// with a new engine: every host must end with exactly v2 running, in rotation.
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
+  // Learn the operations of a clean run.
+  std::vector<std::string> ops;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+    ops = probe.world_.Log();
+  }
+  ASSERT_GT(ops.size(), 20u);
+  for (const auto& op : ops) {
+    SCOPED_TRACE("crash at " + op);
+    Harness t;
+    t.Init();
+    t.world_.crash_at = op;
+    auto plan = t.Plan("v2");
+    std::string id = plan.id;
+    bool crashed = false;
+    try {
+      (void)t.Engine(100)->Run(plan);
+    } catch (const Crash&) {
+      crashed = true;
+    }
+    ASSERT_TRUE(crashed);
+    auto rec = t.store_->GetRollout(id);
+    if (!rec) continue;  // Crashed before the plan was frozen: nothing to resume.
+    auto r = t.Engine(200)->Resume(id);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+    t.ExpectConverged("v2");
+  }
+}
+
+// Same, crashing at every journal write, before and after it lands — e.g.
+// "journal says stopping, app already stopped".
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
+  int total = 0;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+    total = probe.journal_->appends;
+  }
+  ASSERT_GT(total, 30);
+  for (int n = 1; n <= total; ++n) {
+    for (bool after : {false, true}) {
+      SCOPED_TRACE("crash at journal write " + std::to_string(n) + (after ? " (after)" : " (before)"));
+      Harness t;
+      t.Init();
+      t.journal_->crash_at = n;
+      t.journal_->after_write = after;
+      auto plan = t.Plan("v2");
+      try {
+        (void)t.Engine(100)->Run(plan);
+        FAIL() << "did not crash";
+      } catch (const Crash&) {
+      }
+      t.journal_->crash_at = -1;
+      auto r = t.Engine(200)->Resume(plan.id);
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+      t.ExpectConverged("v2");
+    }
+  }
+}
+
+TEST_F(RolloutEngineTest, JournalSaysStoppingButAppAlreadyStopped) {
+  // Crash right after the runtime stopped v1 on app2, before "stop end" is journaled.
+  world_.crash_at = "start app2 v2";
+  auto plan = Plan("v2");
+  try {
+    (void)Engine(100)->Run(plan);
+  } catch (const Crash&) {
+  }
+  EXPECT_TRUE(runtime_.Running("app2").empty());
+  EXPECT_EQ(lb_->State("app2").admin, AdminState::kMaint);
+  auto r = Engine(200)->Resume(plan.id);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v2");
+}
+
+TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
+  world_.crash_at = "start app2 v2";
+  try {
+    (void)Engine(100)->Run(Plan("v2"));
+  } catch (const Crash&) {
+  }
+  auto r = Engine(200)->Run(Plan("v3"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v3");
+}
+
+}  // namespace
+}  // namespace sp

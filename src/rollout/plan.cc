@@ -1,0 +1,210 @@
+#include "rollout/plan.h"
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+#include "config/effective_env.h"
+#include "core/text.h"
+
+namespace sp {
+
+using nlohmann::json;
+
+AppSpec RolloutPlan::AppFor(const HostSpec& host) const {
+  AppSpec a;
+  a.release = release;
+  a.deployment = deployment;
+  a.rollout_id = id;
+  a.version = app.version;
+  a.artifact = app.artifact;
+  a.port = PortFor(host);
+  a.command = app.command;
+  a.env = app.env;
+  a.volumes = app.volumes;
+  a.stop_timeout = app.stop_timeout;
+  return a;
+}
+
+std::string NewRolloutId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "r-%012llx", static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+  return buf;
+}
+
+namespace {
+
+json CountJson(const CountOrPercent& c) { return c.ToString(); }
+
+}  // namespace
+
+std::string PlanToJson(const RolloutPlan& p, int indent) {
+  json hosts = json::array();
+  for (const auto& h : p.hosts) {
+    hosts.push_back({{"name", h.name}, {"address", h.address}, {"port", h.port}, {"ssh_user", h.ssh_user},
+                     {"ssh_port", h.ssh_port}, {"tags", h.tags}});
+  }
+  json lbs = json::array();
+  for (const auto& lb : p.load_balancers) {
+    lbs.push_back({{"kind", lb.kind}, {"socket", lb.socket}, {"address", lb.address}, {"backend", lb.backend},
+                   {"servers", lb.servers}});
+  }
+  const auto& a = p.app;
+  json j = {
+      {"version", 1},
+      {"id", p.id},
+      {"kind", p.kind},
+      {"service", p.service},
+      {"stack", p.stack},
+      {"release", p.release},
+      {"deployment", p.deployment},
+      {"network", p.network},
+      {"app",
+       {{"runtime", a.runtime},
+        {"artifact", a.artifact},
+        {"version", a.version},
+        {"port", a.port},
+        {"command", a.command},
+        {"env", a.env},
+        {"volumes", a.volumes},
+        {"health",
+         {{"path", a.health.path},
+          {"expected_status", a.health.expected_status},
+          {"interval_ms", a.health.interval.count()},
+          {"timeout_ms", a.health.timeout.count()},
+          {"retries", a.health.retries}}},
+        {"smoke", a.smoke},
+        {"stop_timeout_ms", a.stop_timeout.count()}}},
+      {"hosts", hosts},
+      {"load_balancers", lbs},
+      {"strategy",
+       {{"batch", CountJson(p.strategy.batch)},
+        {"max_failures", CountJson(p.strategy.max_failures)},
+        {"drain_timeout_ms", p.strategy.drain_timeout.count()},
+        {"ready_timeout_ms", p.strategy.ready_timeout.count()}}},
+      {"registry", {{"address", p.registry.address}, {"username", p.registry.username},
+                    {"password_ref", p.registry.password_ref}}},
+      {"docker_host", p.docker_host},
+      {"base_dir", p.base_dir},
+      {"previous_rollout_id", p.previous_rollout_id},
+      {"created_ms", p.created_ms},
+  };
+  return j.dump(indent);
+}
+
+Result<RolloutPlan> PlanFromJson(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    RolloutPlan p;
+    p.id = j.at("id");
+    p.kind = j.at("kind");
+    p.service = j.at("service");
+    p.stack = j.at("stack");
+    p.release = j.at("release");
+    p.deployment = j.at("deployment");
+    p.network = j.at("network");
+    const json& a = j.at("app");
+    p.app.runtime = a.at("runtime");
+    p.app.artifact = a.at("artifact");
+    p.app.version = a.at("version");
+    p.app.port = a.at("port");
+    p.app.command = a.at("command").get<std::vector<std::string>>();
+    p.app.env = a.at("env").get<std::map<std::string, std::string>>();
+    p.app.volumes = a.at("volumes").get<std::vector<std::string>>();
+    const json& h = a.at("health");
+    p.app.health.path = h.at("path");
+    p.app.health.expected_status = h.at("expected_status");
+    p.app.health.interval = Millis(h.at("interval_ms").get<int64_t>());
+    p.app.health.timeout = Millis(h.at("timeout_ms").get<int64_t>());
+    p.app.health.retries = h.at("retries");
+    p.app.smoke = a.at("smoke").get<std::vector<std::string>>();
+    p.app.stop_timeout = Millis(a.at("stop_timeout_ms").get<int64_t>());
+    for (const auto& hj : j.at("hosts")) {
+      HostSpec hs;
+      hs.name = hj.at("name");
+      hs.address = hj.at("address");
+      hs.port = hj.at("port");
+      hs.ssh_user = hj.at("ssh_user");
+      hs.ssh_port = hj.at("ssh_port");
+      hs.tags = hj.at("tags").get<std::map<std::string, std::string>>();
+      p.hosts.push_back(std::move(hs));
+    }
+    for (const auto& lj : j.at("load_balancers")) {
+      LoadBalancerSpec lb;
+      lb.kind = lj.at("kind");
+      lb.socket = lj.at("socket");
+      lb.address = lj.at("address");
+      lb.backend = lj.at("backend");
+      lb.servers = lj.at("servers").get<std::map<std::string, std::string>>();
+      p.load_balancers.push_back(std::move(lb));
+    }
+    const json& s = j.at("strategy");
+    auto batch = ParseCountOrPercent(s.at("batch").get<std::string>());
+    auto maxf = ParseCountOrPercent(s.at("max_failures").get<std::string>());
+    if (!batch || !maxf) return Err(ErrorCode::kInvalidArgument, "plan: bad strategy");
+    p.strategy.batch = *batch;
+    p.strategy.max_failures = *maxf;
+    p.strategy.drain_timeout = Millis(s.at("drain_timeout_ms").get<int64_t>());
+    p.strategy.ready_timeout = Millis(s.at("ready_timeout_ms").get<int64_t>());
+    const json& r = j.at("registry");
+    p.registry.address = r.at("address");
+    p.registry.username = r.at("username");
+    p.registry.password_ref = r.at("password_ref");
+    p.docker_host = j.at("docker_host");
+    p.base_dir = j.at("base_dir");
+    p.previous_rollout_id = j.at("previous_rollout_id");
+    p.created_ms = j.at("created_ms");
+    return p;
+  } catch (const std::exception& e) {
+    return Err(ErrorCode::kInternal, std::string("stored plan is unreadable: ") + e.what());
+  }
+}
+
+Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& target, const PlanInput& in) {
+  auto rel = svc.releases.find(target.release);
+  if (rel == svc.releases.end()) {
+    return Err(ErrorCode::kNotFound, svc.file + ": release '" + target.release + "' is not defined under releases");
+  }
+  const ReleaseSpec& spec = rel->second;
+  if (in.artifact.empty()) return Err(ErrorCode::kInvalidArgument, "no artifact given");
+  if (spec.runtime == "docker" && !IsValidImageRef(in.artifact)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid image reference '" + in.artifact + "'");
+  }
+  if (!IsSafeValue(in.artifact) || !IsSafeValue(in.version)) {
+    return Err(ErrorCode::kInvalidArgument, "artifact and version must be single-line text");
+  }
+  if (target.hosts.empty()) {
+    return Err(ErrorCode::kInvalidArgument, "release '" + target.release + "' in deployment '" +
+                                                target.deployment + "' has no hosts");
+  }
+  RolloutPlan p;
+  p.id = in.id.empty() ? NewRolloutId() : in.id;
+  p.service = svc.service;
+  p.stack = target.stack;
+  p.release = target.release;
+  p.deployment = target.deployment;
+  p.network = target.network;
+  p.app.runtime = spec.runtime;
+  p.app.artifact = in.artifact;
+  p.app.version = in.version.empty() ? in.artifact : in.version;
+  p.app.port = spec.port;
+  p.app.command = spec.command;
+  p.app.env = EffectiveEnv(target, spec, in.secrets);
+  p.app.volumes = spec.volumes;
+  p.app.health = spec.health;
+  p.app.smoke = spec.smoke;
+  p.app.stop_timeout = spec.stop_timeout;
+  p.hosts = target.hosts;
+  p.load_balancers = target.load_balancers;
+  p.strategy = spec.strategy;
+  if (in.batch_override) p.strategy.batch = *in.batch_override;
+  if (in.max_failures_override) p.strategy.max_failures = *in.max_failures_override;
+  p.registry = svc.registry;
+  p.docker_host = target.docker_host;
+  p.base_dir = target.base_dir;
+  p.created_ms = in.now_ms;
+  return p;
+}
+
+}  // namespace sp

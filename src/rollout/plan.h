@@ -1,0 +1,67 @@
+// The frozen rollout plan: everything a rollout needs, computed once when it
+// starts and stored with it. Resume and rollback read only this — nothing is
+// re-resolved mid-rollout (CONTRACTS: "Effective configuration, in one order").
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/inventory.h"
+#include "config/service_config.h"
+#include "core/error.h"
+#include "runtime/runtime.h"
+
+namespace sp {
+
+struct PlanApp {
+  std::string runtime = "docker";          // "docker" | "process"
+  std::string artifact;                    // repo@sha256:... or an executable/tarball path
+  std::string version;                     // Label for people: "v2"
+  int port = 8080;
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;  // Effective env (resources < release < deployment < secrets).
+  std::vector<std::string> volumes;
+  HealthCheckSpec health;
+  std::vector<std::string> smoke;
+  Millis stop_timeout{10'000};
+};
+
+struct RolloutPlan {
+  std::string id;
+  std::string kind = "rollout";            // "rollout" | "rollback"
+  std::string service, stack, release, deployment, network;
+  PlanApp app;
+  std::vector<HostSpec> hosts;
+  std::vector<LoadBalancerSpec> load_balancers;
+  StrategySpec strategy;
+  RegistrySpec registry;                   // Reference only; the password is read at use time.
+  std::string docker_host, base_dir;
+  std::string previous_rollout_id;         // Last successful rollout of the scope, if any.
+  int64_t created_ms = 0;
+
+  std::string ScopeKey() const { return stack + "/" + release + "/" + deployment; }
+  // The AppSpec for one host (port override applied, rollout id set).
+  AppSpec AppFor(const HostSpec& host) const;
+  int PortFor(const HostSpec& host) const { return host.port ? host.port : app.port; }
+};
+
+std::string PlanToJson(const RolloutPlan& plan, int indent = -1);
+Result<RolloutPlan> PlanFromJson(const std::string& text);
+
+// Builds the plan for a new rollout from the service file, the resolved
+// inventory target and the artifact. Validates the artifact reference.
+struct PlanInput {
+  std::string id;
+  std::string artifact, version;
+  std::map<std::string, std::string> secrets;
+  std::optional<CountOrPercent> batch_override, max_failures_override;
+  int64_t now_ms = 0;
+};
+Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& target, const PlanInput& in);
+
+// A new random rollout id: "r-" + 12 hex chars.
+std::string NewRolloutId();
+
+}  // namespace sp

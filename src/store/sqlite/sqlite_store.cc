@@ -1,0 +1,339 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+
+namespace sp {
+
+std::string_view RolloutStatusName(RolloutStatus s) {
+  switch (s) {
+    case RolloutStatus::kRunning: return "running";
+    case RolloutStatus::kSucceeded: return "succeeded";
+    case RolloutStatus::kFailed: return "failed";
+    case RolloutStatus::kRolledBack: return "rolled_back";
+  }
+  return "running";
+}
+
+std::optional<RolloutStatus> ParseRolloutStatus(std::string_view s) {
+  for (auto st : {RolloutStatus::kRunning, RolloutStatus::kSucceeded, RolloutStatus::kFailed,
+                  RolloutStatus::kRolledBack}) {
+    if (RolloutStatusName(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS rollouts (
+  id TEXT PRIMARY KEY,
+  stack TEXT NOT NULL, release TEXT NOT NULL, deployment TEXT NOT NULL,
+  kind TEXT NOT NULL, status TEXT NOT NULL, plan TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rollouts_scope ON rollouts(stack, release, deployment, created_ms);
+CREATE TABLE IF NOT EXISTS steps (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  rollout_id TEXT NOT NULL, host TEXT NOT NULL, step TEXT NOT NULL, phase TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS steps_rollout ON steps(rollout_id, seq);
+CREATE TABLE IF NOT EXISTS rollout_hosts (
+  rollout_id TEXT NOT NULL, host TEXT NOT NULL, state TEXT NOT NULL, last_step TEXT NOT NULL,
+  out_of_rotation_ms INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (rollout_id, host));
+CREATE TABLE IF NOT EXISTS locks (
+  key TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL, reason TEXT NOT NULL,
+  acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, pid INTEGER NOT NULL, machine TEXT NOT NULL);
+)sql";
+
+// A prepared statement with positional binding; finalized on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
+  ~Stmt() { sqlite3_finalize(st_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(st_); }
+  std::string Text(int col) {
+    auto p = sqlite3_column_text(st_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st_, col)))
+             : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(st_, col); }
+  std::string Error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+  int rc_;
+};
+
+Error DbError(sqlite3* db, const std::string& what) {
+  int code = sqlite3_errcode(db);
+  ErrorCode ec = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? ErrorCode::kUnavailable : ErrorCode::kInternal;
+  return Error{ec, "store: " + what + ": " + sqlite3_errmsg(db)};
+}
+
+Status Done(Stmt& st, sqlite3* db, const char* what) {
+  if (!st.ok()) return Err(DbError(db, what));
+  int rc = st.Step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Err(DbError(db, what));
+  return Ok();
+}
+
+RolloutRecord ReadRollout(Stmt& st) {
+  // Column order: id, stack, release, deployment, kind, status, plan, error, created_ms, updated_ms
+  RolloutRecord r;
+  r.id = st.Text(0);
+  r.stack = st.Text(1);
+  r.release = st.Text(2);
+  r.deployment = st.Text(3);
+  r.kind = st.Text(4);
+  r.status = ParseRolloutStatus(st.Text(5)).value_or(RolloutStatus::kFailed);
+  r.plan_json = st.Text(6);
+  r.error = st.Text(7);
+  r.created_ms = st.Int(8);
+  r.updated_ms = st.Int(9);
+  return r;
+}
+
+Lease ReadLease(Stmt& st) {
+  Lease l;
+  l.key = st.Text(0);
+  l.holder = st.Text(1);
+  l.token = st.Text(2);
+  l.reason = st.Text(3);
+  l.acquired_ms = st.Int(4);
+  l.expires_ms = st.Int(5);
+  l.pid = st.Int(6);
+  l.machine = st.Text(7);
+  return l;
+}
+
+constexpr const char* kRolloutCols =
+    "id, stack, release, deployment, kind, status, plan, error, created_ms, updated_ms";
+constexpr const char* kLeaseCols = "key, holder, token, reason, acquired_ms, expires_ms, pid, machine";
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, SqliteOptions opts) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Err(ErrorCode::kUnavailable, "store: cannot open " + path + ": " + msg);
+  }
+  std::unique_ptr<SqliteStore> s(new SqliteStore(db));
+  sqlite3_busy_timeout(db, opts.busy_timeout_ms);
+  std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + opts.synchronous + "; PRAGMA foreign_keys=ON;";
+  SP_TRY(s->Exec(pragmas.c_str()));
+  SP_TRY(s->Exec(kSchema));
+  return s;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Status SqliteStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Err(ErrorCode::kInternal, "store: " + msg);
+  }
+  return Ok();
+}
+
+std::string SqliteStore::Pragmas() {
+  std::lock_guard l(mu_);
+  std::string out;
+  for (const char* p : {"journal_mode", "synchronous", "page_size", "wal_autocheckpoint"}) {
+    Stmt st(db_, (std::string("PRAGMA ") + p).c_str());
+    if (st.ok() && st.Step() == SQLITE_ROW) out += std::string(out.empty() ? "" : " ") + p + "=" + st.Text(0);
+  }
+  return out;
+}
+
+Status SqliteStore::CreateRollout(const RolloutRecord& r) {
+  std::lock_guard l(mu_);
+  Stmt st(db_,
+          "INSERT INTO rollouts(id, stack, release, deployment, kind, status, plan, error, created_ms, updated_ms) "
+          "VALUES(?,?,?,?,?,?,?,?,?,?)");
+  st.Bind(1, r.id).Bind(2, r.stack).Bind(3, r.release).Bind(4, r.deployment).Bind(5, r.kind);
+  st.Bind(6, std::string(RolloutStatusName(r.status))).Bind(7, r.plan_json).Bind(8, r.error);
+  st.Bind(9, r.created_ms).Bind(10, r.updated_ms ? r.updated_ms : r.created_ms);
+  return Done(st, db_, "create rollout");
+}
+
+Status SqliteStore::FinishRollout(const std::string& id, RolloutStatus status, const std::string& error) {
+  std::lock_guard l(mu_);
+  Stmt st(db_,
+          "UPDATE rollouts SET status=?, error=?, updated_ms=CAST(strftime('%s','now') AS INTEGER)*1000 WHERE id=?");
+  st.Bind(1, std::string(RolloutStatusName(status))).Bind(2, error).Bind(3, id);
+  SP_TRY(Done(st, db_, "finish rollout"));
+  if (sqlite3_changes(db_) == 0) return Err(ErrorCode::kNotFound, "rollout " + id + " not found");
+  return Ok();
+}
+
+Result<RolloutRecord> SqliteStore::GetRollout(const std::string& id) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, (std::string("SELECT ") + kRolloutCols + " FROM rollouts WHERE id=?").c_str());
+  st.Bind(1, id);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return ReadRollout(st);
+  if (rc == SQLITE_DONE) return Err(ErrorCode::kNotFound, "rollout " + id + " not found");
+  return Err(DbError(db_, "get rollout"));
+}
+
+Result<std::optional<RolloutRecord>> SqliteStore::Latest(const std::string& stack, const std::string& release,
+                                                         const std::string& deployment,
+                                                         std::optional<RolloutStatus> status) {
+  std::lock_guard l(mu_);
+  std::string sql = std::string("SELECT ") + kRolloutCols +
+                    " FROM rollouts WHERE stack=? AND release=? AND deployment=? AND (?='' OR status=?)"
+                    " ORDER BY created_ms DESC, rowid DESC LIMIT 1";
+  Stmt st(db_, sql.c_str());
+  std::string s = status ? std::string(RolloutStatusName(*status)) : "";
+  st.Bind(1, stack).Bind(2, release).Bind(3, deployment).Bind(4, s).Bind(5, s);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<RolloutRecord>(ReadRollout(st));
+  if (rc == SQLITE_DONE) return std::optional<RolloutRecord>();
+  return Err(DbError(db_, "latest rollout"));
+}
+
+Result<std::vector<RolloutRecord>> SqliteStore::ListRollouts(int limit) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, (std::string("SELECT ") + kRolloutCols + " FROM rollouts ORDER BY created_ms DESC, rowid DESC LIMIT ?")
+                   .c_str());
+  st.Bind(1, static_cast<int64_t>(limit));
+  std::vector<RolloutRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadRollout(st));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list rollouts"));
+  return out;
+}
+
+Status SqliteStore::AppendStep(const StepRecord& s) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "INSERT INTO steps(rollout_id, host, step, phase, ts_ms, detail) VALUES(?,?,?,?,?,?)");
+  st.Bind(1, s.rollout_id).Bind(2, s.host).Bind(3, s.step).Bind(4, s.phase).Bind(5, s.ts_ms).Bind(6, s.detail);
+  return Done(st, db_, "append step");
+}
+
+Result<std::vector<StepRecord>> SqliteStore::Steps(const std::string& rollout_id) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT seq, rollout_id, host, step, phase, ts_ms, detail FROM steps WHERE rollout_id=? ORDER BY seq");
+  st.Bind(1, rollout_id);
+  std::vector<StepRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back(StepRecord{st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5), st.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "read steps"));
+  return out;
+}
+
+Status SqliteStore::PutHost(const HostRecord& h) {
+  std::lock_guard l(mu_);
+  Stmt st(db_,
+          "INSERT INTO rollout_hosts(rollout_id, host, state, last_step, out_of_rotation_ms, detail) "
+          "VALUES(?,?,?,?,?,?) ON CONFLICT(rollout_id, host) DO UPDATE SET state=excluded.state, "
+          "last_step=excluded.last_step, out_of_rotation_ms=excluded.out_of_rotation_ms, detail=excluded.detail");
+  st.Bind(1, h.rollout_id).Bind(2, h.host).Bind(3, h.state).Bind(4, h.last_step).Bind(5, h.out_of_rotation_ms);
+  st.Bind(6, h.detail);
+  return Done(st, db_, "put host");
+}
+
+Result<std::vector<HostRecord>> SqliteStore::Hosts(const std::string& rollout_id) {
+  std::lock_guard l(mu_);
+  Stmt st(db_,
+          "SELECT rollout_id, host, state, last_step, out_of_rotation_ms, detail FROM rollout_hosts "
+          "WHERE rollout_id=? ORDER BY rowid");
+  st.Bind(1, rollout_id);
+  std::vector<HostRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back(HostRecord{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Int(4), st.Text(5)});
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "read hosts"));
+  return out;
+}
+
+Result<Lease> SqliteStore::Acquire(const Lease& wanted, int64_t now_ms, int64_t ttl_ms) {
+  std::lock_guard l(mu_);
+  // One statement: insert, or take over only an expired lease (compare-and-set on expiry).
+  Stmt st(db_,
+          "INSERT INTO locks(key, holder, token, reason, acquired_ms, expires_ms, pid, machine) "
+          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(key) DO UPDATE SET holder=excluded.holder, "
+          "token=excluded.token, reason=excluded.reason, acquired_ms=excluded.acquired_ms, "
+          "expires_ms=excluded.expires_ms, pid=excluded.pid, machine=excluded.machine "
+          "WHERE locks.expires_ms <= ?5 OR locks.token = ?3");
+  Lease got = wanted;
+  got.acquired_ms = now_ms;
+  got.expires_ms = now_ms + ttl_ms;
+  st.Bind(1, got.key).Bind(2, got.holder).Bind(3, got.token).Bind(4, got.reason).Bind(5, got.acquired_ms);
+  st.Bind(6, got.expires_ms).Bind(7, got.pid).Bind(8, got.machine);
+  SP_TRY(Done(st, db_, "acquire lock"));
+  if (sqlite3_changes(db_) == 1) return got;
+  Stmt cur(db_, (std::string("SELECT ") + kLeaseCols + " FROM locks WHERE key=?").c_str());
+  cur.Bind(1, wanted.key);
+  if (cur.Step() != SQLITE_ROW) return Err(DbError(db_, "read lock"));
+  Lease held = ReadLease(cur);
+  return Err(ErrorCode::kConflict, "lock " + held.key + " is held by " + held.holder + " (" + held.reason +
+                                       "), expires in " + std::to_string((held.expires_ms - now_ms + 999) / 1000) +
+                                       "s");
+}
+
+Status SqliteStore::Renew(const std::string& key, const std::string& token, int64_t now_ms, int64_t ttl_ms) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "UPDATE locks SET expires_ms=? WHERE key=? AND token=?");
+  st.Bind(1, now_ms + ttl_ms).Bind(2, key).Bind(3, token);
+  SP_TRY(Done(st, db_, "renew lock"));
+  if (sqlite3_changes(db_) == 0) return Err(ErrorCode::kConflict, "lock " + key + " is no longer ours");
+  return Ok();
+}
+
+Status SqliteStore::Release(const std::string& key, const std::string& token) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "DELETE FROM locks WHERE key=? AND token=?");
+  st.Bind(1, key).Bind(2, token);
+  return Done(st, db_, "release lock");
+}
+
+Result<std::optional<Lease>> SqliteStore::Get(const std::string& key) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, (std::string("SELECT ") + kLeaseCols + " FROM locks WHERE key=?").c_str());
+  st.Bind(1, key);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<Lease>(ReadLease(st));
+  if (rc == SQLITE_DONE) return std::optional<Lease>();
+  return Err(DbError(db_, "get lock"));
+}
+
+Result<std::vector<Lease>> SqliteStore::List() {
+  std::lock_guard l(mu_);
+  Stmt st(db_, (std::string("SELECT ") + kLeaseCols + " FROM locks ORDER BY key").c_str());
+  std::vector<Lease> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadLease(st));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list locks"));
+  return out;
+}
+
+Status SqliteStore::ForceRelease(const std::string& key) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "DELETE FROM locks WHERE key=?");
+  st.Bind(1, key);
+  return Done(st, db_, "release lock");
+}
+
+}  // namespace sp

@@ -1,0 +1,58 @@
+// SQLite-backed store: one file (WAL) holding the rollout journal and the
+// lease locks. Thread-safe: one connection guarded by a mutex; every write is
+// its own transaction, committed before the call returns.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace sp {
+
+struct SqliteOptions {
+  std::string synchronous = "NORMAL";  // NORMAL survives a process crash (WAL); FULL also power loss.
+  int busy_timeout_ms = 5000;
+};
+
+class SqliteStore final : public JournalStore, public LockStore {
+ public:
+  // Opens (creating if needed) the database file and applies the schema.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
+  ~SqliteStore() override;
+
+  // Pragmas in force, e.g. "journal_mode=wal synchronous=1" (for benchmarks).
+  std::string Pragmas();
+
+  // JournalStore
+  Status CreateRollout(const RolloutRecord& r) override;
+  Status FinishRollout(const std::string& id, RolloutStatus status, const std::string& error) override;
+  Result<RolloutRecord> GetRollout(const std::string& id) override;
+  Result<std::optional<RolloutRecord>> Latest(const std::string& stack, const std::string& release,
+                                              const std::string& deployment,
+                                              std::optional<RolloutStatus> status) override;
+  Result<std::vector<RolloutRecord>> ListRollouts(int limit) override;
+  Status AppendStep(const StepRecord& s) override;
+  Result<std::vector<StepRecord>> Steps(const std::string& rollout_id) override;
+  Status PutHost(const HostRecord& h) override;
+  Result<std::vector<HostRecord>> Hosts(const std::string& rollout_id) override;
+
+  // LockStore
+  Result<Lease> Acquire(const Lease& wanted, int64_t now_ms, int64_t ttl_ms) override;
+  Status Renew(const std::string& key, const std::string& token, int64_t now_ms, int64_t ttl_ms) override;
+  Status Release(const std::string& key, const std::string& token) override;
+  Result<std::optional<Lease>> Get(const std::string& key) override;
+  Result<std::vector<Lease>> List() override;
+  Status ForceRelease(const std::string& key) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status Exec(const char* sql);
+  sqlite3* db_;
+  std::mutex mu_;
+};
+
+}  // namespace sp

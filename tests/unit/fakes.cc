@@ -1,0 +1,194 @@
+#include "unit/fakes.h"
+
+namespace sp::test {
+
+std::optional<Error> World::Op(const std::string& op) {
+  std::lock_guard l(mu);
+  if (!crash_at.empty() && op == crash_at) {
+    crash_at.clear();
+    throw Crash{op};
+  }
+  bool quiet = false;
+  for (const auto& p : quiet_prefixes) quiet = quiet || op.rfind(p, 0) == 0;
+  if (!quiet) log_.push_back(op);
+  if (fail_once.erase(op)) return Error{ErrorCode::kUnavailable, "injected failure of " + op};
+  auto it = fail.find(op);
+  if (it != fail.end()) return it->second;
+  return std::nullopt;
+}
+
+std::vector<std::string> World::Log() {
+  std::lock_guard l(mu);
+  return log_;
+}
+
+void World::ClearLog() {
+  std::lock_guard l(mu);
+  log_.clear();
+}
+
+// ---------------------------------------------------------------- runtime
+
+Status FakeRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+  if (auto e = w_->Op("pull " + t.host.name + " " + app.version)) return Err(*e);
+  if (auth) last_password = auth->password;
+  pulled.insert(t.host.name + " " + app.artifact);
+  return Ok();
+}
+
+Result<bool> FakeRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
+  if (auto e = w_->Op("has " + t.host.name)) return Err(*e);
+  return pulled.count(t.host.name + " " + app.artifact) > 0;
+}
+
+Result<std::vector<Instance>> FakeRuntime::List(const RuntimeTarget& t) {
+  if (auto e = w_->Op("list " + t.host.name)) return Err(*e);
+  return hosts_[t.host.name];
+}
+
+Status FakeRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis) {
+  auto& v = hosts_[t.host.name];
+  for (auto& i : v) {
+    if (i.id != inst.id) continue;
+    if (auto e = w_->Op("stop " + t.host.name + " " + i.version)) return Err(*e);
+    i.running = false;
+    return Ok();
+  }
+  return Err(ErrorCode::kNotFound, "no instance " + inst.id);
+}
+
+Result<Instance> FakeRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
+  if (auto e = w_->Op("start " + t.host.name + " " + app.version)) return Err(*e);
+  auto& v = hosts_[t.host.name];
+  std::erase_if(v, [&](const Instance& i) { return i.rollout_id == app.rollout_id; });
+  Instance inst{t.host.name + "-" + app.rollout_id, app.rollout_id, app.version, app.artifact, true, ++seq_};
+  v.push_back(inst);
+  return inst;
+}
+
+Status FakeRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
+  for (auto& i : hosts_[t.host.name]) {
+    if (i.id != inst.id) continue;
+    if (auto e = w_->Op("restart " + t.host.name + " " + i.version)) return Err(*e);
+    i.running = true;
+    return Ok();
+  }
+  return Err(ErrorCode::kNotFound, "no instance " + inst.id);
+}
+
+Status FakeRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
+  if (auto e = w_->Op("remove " + t.host.name + " " + inst.version)) return Err(*e);
+  std::erase_if(hosts_[t.host.name], [&](const Instance& i) { return i.id == inst.id; });
+  return Ok();
+}
+
+Result<std::string> FakeRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int) {
+  return "log line of " + inst.version + " on " + t.host.name;
+}
+
+void FakeRuntime::Seed(const std::string& host, const std::string& version, const std::string& rollout_id) {
+  hosts_[host].push_back(Instance{host + "-" + rollout_id, rollout_id, version, "img:" + version, true, ++seq_});
+}
+
+std::vector<Instance> FakeRuntime::Instances(const std::string& host) { return hosts_[host]; }
+
+std::vector<std::string> FakeRuntime::Running(const std::string& host) {
+  std::vector<std::string> out;
+  for (const auto& i : hosts_[host]) {
+    if (i.running) out.push_back(i.version);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- load balancer
+
+Status FakeLoadBalancer::SetState(const std::string& backend, const std::string& server, AdminState state) {
+  if (auto e = w_->Op(std::string(AdminStateName(state)) + " " + server + (name_ == "lb" ? "" : "@" + name_))) {
+    return Err(*e);
+  }
+  auto& s = backends_[backend][server];
+  s.admin = state;
+  if (state == AdminState::kReady) {
+    s.status = "UP";
+    confirm_pending_.insert(server);
+  }
+  if (state == AdminState::kMaint) s.status = "MAINT";
+  if (state == AdminState::kDrain) {
+    s.status = "DRAIN";
+    s.sessions = sessions_on_drain.count(server) ? sessions_on_drain[server] : 0;
+  }
+  return Ok();
+}
+
+Result<ServerState> FakeLoadBalancer::GetServer(const std::string& backend, const std::string& server) {
+  if (auto e = w_->Op("get " + server)) return Err(*e);
+  auto& s = backends_[backend][server];
+  if (s.admin == AdminState::kDrain && s.sessions == 0) w_->Op("sessions " + server + "=0");
+  if (s.admin == AdminState::kReady && confirm_pending_.erase(server)) w_->Op("up " + server);
+  ServerState copy = s;
+  if (s.sessions > 0) --s.sessions;  // Sessions close over time.
+  return copy;
+}
+
+Result<std::vector<ServerState>> FakeLoadBalancer::ListBackend(const std::string& backend) {
+  if (auto e = w_->Op("list-backend " + name_)) return Err(*e);
+  if (!backends_.count(backend)) return Err(ErrorCode::kNotFound, "no backend " + backend);
+  std::vector<ServerState> out;
+  for (const auto& [name, s] : backends_[backend]) out.push_back(s);
+  return out;
+}
+
+void FakeLoadBalancer::AddServer(const std::string& backend, const std::string& server) {
+  ServerState s;
+  s.name = server;
+  s.status = "UP";
+  backends_[backend][server] = s;
+}
+
+ServerState FakeLoadBalancer::State(const std::string& server) {
+  for (auto& [b, servers] : backends_) {
+    if (servers.count(server)) return servers[server];
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- health
+
+HealthProbe FakeHealth::Probe(const std::string&, int port, const HealthCheckSpec&) {
+  HealthProbe p;
+  const std::string host = port_to_host_[port];
+  auto running = rt_->Running(host);
+  std::string version = running.empty() ? "" : running.back();
+  if (auto e = w_->Op("health " + host + " " + version)) {
+    p.error = e->message;
+    return p;
+  }
+  if (running.empty()) {
+    p.error = "connection refused";
+  } else if (bad_versions.count(version)) {
+    p.status = 500;
+    p.body = "unhealthy";
+  } else {
+    p.status = 200;
+    p.ok = true;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------- transport
+
+Result<ExitStatus> FakeTransport::Run(const HostRef& host, const CommandSpec& spec) {
+  if (auto e = w_->Op("run " + host.name + " " + (spec.argv.empty() ? "" : spec.argv[0]))) return Err(*e);
+  ExitStatus st;
+  st.exit_code = 0;
+  return st;
+}
+Status FakeTransport::WriteFile(const HostRef&, const std::string&, const std::string&, int) { return Ok(); }
+Status FakeTransport::CopyFile(const HostRef&, const std::string&, const std::string&, int) { return Ok(); }
+Status FakeTransport::Check(const HostRef& host) {
+  if (unreachable.count(host.name)) return Err(ErrorCode::kUnavailable, "connection refused");
+  if (auto e = w_->Op("check " + host.name)) return Err(*e);
+  return Ok();
+}
+
+}  // namespace sp::test

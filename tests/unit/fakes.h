@@ -1,0 +1,117 @@
+// Recording fakes for unit tests of the rollout engine. All fakes share one
+// ordered log ("pull app1 v2", "drain app1", ...) and one fault injector
+// consulted before every operation.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "health/health.h"
+#include "lb/load_balancer.h"
+#include "runtime/runtime.h"
+#include "transport/transport.h"
+
+namespace sp::test {
+
+// Thrown by a fake to simulate the orchestrator dying at that exact point.
+struct Crash {
+  std::string at;
+};
+
+class World {
+ public:
+  // Appends to the log after consulting the injector; returns the injected error, if any.
+  std::optional<Error> Op(const std::string& op);
+  std::vector<std::string> Log();
+  void ClearLog();
+  // Ops the injector fails: exact op text -> error (always), or crash on op.
+  std::map<std::string, Error> fail;
+  std::set<std::string> fail_once;  // Ops that fail the first time only.
+  std::string crash_at;             // Throw Crash before acting on this op (once).
+  std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check "};  // Not logged (reads).
+  std::mutex mu;
+
+ private:
+  std::vector<std::string> log_;
+};
+
+// Per host: instances; a health probe is ok when the running instance's
+// version is not in `bad_versions`.
+class FakeRuntime final : public Runtime {
+ public:
+  explicit FakeRuntime(World* w) : w_(w) {}
+  std::string Kind() const override { return "fake"; }
+  Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
+  Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
+  Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
+  Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) override;
+  Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) override;
+  Status Restart(const RuntimeTarget& t, const Instance& inst) override;
+  Status Remove(const RuntimeTarget& t, const Instance& inst) override;
+  Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override;
+
+  // Seeds a running instance (the version before the rollout).
+  void Seed(const std::string& host, const std::string& version, const std::string& rollout_id = "r-seed");
+  std::vector<Instance> Instances(const std::string& host);
+  std::vector<std::string> Running(const std::string& host);  // Versions running.
+  std::set<std::string> pulled;                                 // "host artifact"
+  std::optional<std::string> last_password;                     // What Pull received.
+
+ private:
+  World* w_;
+  std::map<std::string, std::vector<Instance>> hosts_;
+  int64_t seq_ = 0;
+};
+
+class FakeLoadBalancer final : public LoadBalancer {
+ public:
+  FakeLoadBalancer(World* w, std::string name) : w_(w), name_(std::move(name)) {}
+  std::string Describe() const override { return name_; }
+  Status SetState(const std::string& backend, const std::string& server, AdminState state) override;
+  Result<ServerState> GetServer(const std::string& backend, const std::string& server) override;
+  Result<std::vector<ServerState>> ListBackend(const std::string& backend) override;
+
+  void AddServer(const std::string& backend, const std::string& server);
+  // Sessions the server has when it is drained; each GetServer poll closes one.
+  std::map<std::string, int> sessions_on_drain;
+  ServerState State(const std::string& server);
+
+ private:
+  World* w_;
+  std::string name_;
+  std::map<std::string, std::map<std::string, ServerState>> backends_;
+  std::set<std::string> confirm_pending_;
+};
+
+class FakeHealth final : public HealthChecker {
+ public:
+  FakeHealth(World* w, FakeRuntime* rt, std::map<int, std::string> port_to_host)
+      : w_(w), rt_(rt), port_to_host_(std::move(port_to_host)) {}
+  HealthProbe Probe(const std::string& address, int port, const HealthCheckSpec& spec) override;
+  std::set<std::string> bad_versions;
+
+ private:
+  World* w_;
+  FakeRuntime* rt_;
+  std::map<int, std::string> port_to_host_;
+};
+
+class FakeTransport final : public Transport {
+ public:
+  explicit FakeTransport(World* w) : w_(w) {}
+  Result<ExitStatus> Run(const HostRef& host, const CommandSpec& spec) override;
+  Status WriteFile(const HostRef& host, const std::string& path, const std::string& content, int mode) override;
+  Status CopyFile(const HostRef& host, const std::string& local, const std::string& remote, int mode) override;
+  Status Check(const HostRef& host) override;
+  std::set<std::string> unreachable;
+
+ private:
+  World* w_;
+};
+
+}  // namespace sp::test
