@@ -64,6 +64,8 @@ struct StackSpec {
   std::string name;
   // Resource name -> attributes; exported to apps as <RESOURCE>_<ATTR> (upper case).
   std::map<std::string, std::map<std::string, std::string>> resources;
+  // Every deployment that has hosts must name a bastion.
+  bool requires_bastion = false;
   std::map<std::string, DeploymentSpec> deployments;
 };
 
@@ -88,6 +90,10 @@ struct ResolvedTarget {
 // names/addresses/ports are errors.
 Result<Inventory> ParseInventory(const std::string& yaml_text, const std::string& file_name);
 Result<Inventory> LoadInventory(const std::string& path);
+
+// The env var a stack resource attribute is exported as: upper case, '-' ->
+// '_': ("db", "url") -> "DB_URL", ("cache-1", "read-url") -> "CACHE_1_READ_URL".
+std::string ResourceEnvName(const std::string& resource, const std::string& attribute);
 
 // kNotFound naming the missing stack/deployment/release. `limit` (host names,
 // comma separated) narrows the hosts; an unknown name in it is an error.

@@ -44,7 +44,9 @@ struct ServiceConfig {
   std::string file;        // Path it was read from (for messages).
   std::string service;
   std::string stack;
-  std::string image_repository;  // "127.0.0.1:5000/hello"
+  std::string image_repository;  // "127.0.0.1:5000/hello" (no tag); empty when no release uses docker.
+  std::string image_dockerfile = "Dockerfile";  // Relative to the repository root.
+  std::string image_context = ".";              // Build context, relative to the repository root.
   RegistrySpec registry;
   std::map<std::string, ReleaseSpec> releases;
 };

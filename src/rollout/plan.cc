@@ -21,6 +21,11 @@ AppSpec RolloutPlan::AppFor(const HostSpec& host) const {
   a.port = PortFor(host);
   a.command = app.command;
   a.env = app.env;
+  // What the app may want to know about itself (e.g. to report its version).
+  a.env["SALLYPORT_VERSION"] = app.version;
+  a.env["SALLYPORT_RELEASE"] = release;
+  a.env["SALLYPORT_DEPLOYMENT"] = deployment;
+  a.env["SALLYPORT_ROLLOUT"] = id;
   a.volumes = app.volumes;
   a.stop_timeout = app.stop_timeout;
   return a;

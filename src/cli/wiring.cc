@@ -1,0 +1,183 @@
+#include "cli/wiring.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/text.h"
+#include "health/http_health.h"
+#include "health/registry_probe.h"
+#include "lb/haproxy/haproxy_lb.h"
+#include "runtime/docker/docker_runtime.h"
+#include "runtime/process/process_runtime.h"
+#include "transport/local/local_transport.h"
+
+namespace sp::cli {
+
+Result<std::string> ReadSecretRef(const std::string& ref) {
+  if (StartsWith(ref, "file:")) {
+    std::string path = ref.substr(5);
+    std::ifstream f(path);
+    if (!f) return Err(ErrorCode::kNotFound, "secret file " + path + " cannot be read");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string v = ss.str();
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    return v;
+  }
+  if (StartsWith(ref, "env:")) {
+    const char* v = std::getenv(ref.substr(4).c_str());
+    if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
+    return std::string(v);
+  }
+  return Err(ErrorCode::kInvalidArgument, "secret reference '" + ref + "' must start with file: or env:");
+}
+
+struct Wiring::Impl {
+  SqliteStore* store;
+  Output out;
+  Millis lock_wait;
+  LocalTransport transport;
+  CurlHealthChecker health;
+  std::unique_ptr<Runtime> runtime;
+};
+
+Wiring::Wiring(SqliteStore* store, Output out, Millis lock_wait) : impl_(std::make_unique<Impl>()) {
+  impl_->store = store;
+  impl_->out = out;
+  impl_->lock_wait = lock_wait;
+}
+Wiring::~Wiring() = default;
+
+namespace {
+
+std::string MachineName() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string UserName() {
+  const char* u = std::getenv("USER");
+  return u && *u ? u : (::geteuid() == 0 ? "root" : "user");
+}
+
+}  // namespace
+
+std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
+  auto& i = *impl_;
+  if (plan.app.runtime == "docker") {
+    DockerOptions o;
+    o.docker_host = plan.docker_host;
+    i.runtime = std::make_unique<DockerRuntime>(i.transport, o);
+  } else {
+    ProcessOptions o;
+    if (!plan.base_dir.empty()) o.base_dir = plan.base_dir;
+    i.runtime = std::make_unique<ProcessRuntime>(i.transport, o);
+  }
+  EngineDeps d;
+  d.clock = &RealClock::Instance();
+  d.journal = i.store;
+  d.locks = i.store;
+  d.runtime = i.runtime.get();
+  d.transport = &i.transport;
+  d.health = &i.health;
+  d.lb_factory = [](const LoadBalancerSpec& spec) { return MakeHaproxyLoadBalancer(spec); };
+  d.credentials = [](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
+    if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
+    SP_ASSIGN_OR_RETURN(std::string pw, ReadSecretRef(reg.password_ref));
+    return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
+  };
+  d.check_pullable = [](const RolloutPlan& p) -> Status {
+    if (p.app.runtime != "docker") {
+      if (::access(p.app.artifact.c_str(), R_OK) != 0) {
+        return Err(ErrorCode::kNotFound, "artifact " + p.app.artifact + " cannot be read");
+      }
+      return Ok();
+    }
+    std::string pw;
+    if (!p.registry.password_ref.empty()) {
+      SP_ASSIGN_OR_RETURN(pw, ReadSecretRef(p.registry.password_ref));
+    }
+    return CheckManifest(p.app.artifact, p.registry.username, pw);
+  };
+  Output out = i.out;
+  d.on_event = [out](const Event& e) { PrintEvent(e, out); };
+  EngineOptions o;
+  o.machine = MachineName();
+  o.pid = ::getpid();
+  o.holder = UserName() + "@" + o.machine + " pid " + std::to_string(o.pid);
+  o.lock_wait = i.lock_wait;
+  o.pid_alive = [](int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); };
+  if (const char* skip = std::getenv("SALLYPORT_TEST_SKIP_DRAIN_WAIT"); skip && std::string(skip) == "1") {
+    std::fprintf(stderr, "WARNING: SALLYPORT_TEST_SKIP_DRAIN_WAIT=1 — not waiting for sessions to drain (test only)\n");
+    o.test_skip_session_wait = true;
+  }
+  return std::make_unique<RolloutEngine>(std::move(d), std::move(o));
+}
+
+void PrintEvent(const Event& e, const Output& out) {
+  if (out.json) {
+    std::string line = e.ToJsonLine() + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  char buf[512];
+  if (e.type == "step") {
+    if (e.phase == "begin") return;
+    std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s\n", e.host.c_str(), e.step.c_str(),
+                  e.phase == "end" ? "ok" : "FAIL", FormatDuration(Millis(e.elapsed_ms)).c_str());
+    std::fputs(buf, stdout);
+  } else if (e.type == "rollout_started") {
+    std::printf("rollout %s: %s to %s/%s (%s hosts)%s\n", e.rollout_id.c_str(),
+                e.detail.value("version", std::string()).c_str(), e.detail.value("release", std::string()).c_str(),
+                e.detail.value("deployment", std::string()).c_str(), e.detail["hosts"].dump().c_str(),
+                e.detail.value("resumed", false) ? " [resumed]" : "");
+  } else if (e.type == "host_done") {
+    std::printf("  %-12s done, out of rotation %s\n", e.host.c_str(),
+                FormatDuration(Millis(e.detail.value("out_of_rotation_ms", int64_t{0}))).c_str());
+  } else if (e.type == "host_failed") {
+    std::printf("  %-12s FAILED: %s\n", e.host.c_str(), e.detail.value("error", std::string()).c_str());
+  } else if (e.type == "reconcile") {
+    std::printf("  %-12s reconciled: %s\n", e.host.c_str(), e.detail.value("decision", std::string()).c_str());
+  } else if (e.type == "warning") {
+    std::printf("  warning: %s\n", e.detail.value("message", std::string()).c_str());
+  }
+  std::fflush(stdout);
+}
+
+void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, const Output& out) {
+  if (out.json) {
+    nlohmann::json hosts = nlohmann::json::array();
+    for (const auto& h : s.hosts) {
+      hosts.push_back({{"host", h.host}, {"state", h.state}, {"out_of_rotation_ms", h.out_of_rotation_ms},
+                       {"elapsed_ms", h.elapsed_ms}, {"failed_step", h.failed_step}, {"error", h.error}});
+    }
+    nlohmann::json j = {{"event", "summary"}, {"rollout", s.rollout_id},
+                        {"status", std::string(RolloutStatusName(s.status))}, {"elapsed_ms", s.elapsed_ms},
+                        {"hosts", hosts}, {"error", s.error}};
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+    return;
+  }
+  std::printf("\n%-12s %-8s %-16s %-9s %s\n", "HOST", "STATE", "OUT OF ROTATION", "TOTAL", "DETAIL");
+  for (const auto& h : s.hosts) {
+    std::string detail = h.state == "failed" ? "failed at " + h.failed_step : "";
+    std::printf("%-12s %-8s %-16s %-9s %s\n", h.host.c_str(), h.state.c_str(),
+                FormatDuration(Millis(h.out_of_rotation_ms)).c_str(), FormatDuration(Millis(h.elapsed_ms)).c_str(),
+                detail.c_str());
+  }
+  std::printf("\nrollout %s %s: %s -> %s/%s in %s\n", s.rollout_id.c_str(), std::string(RolloutStatusName(s.status)).c_str(),
+              plan.app.version.c_str(), plan.release.c_str(), plan.deployment.c_str(),
+              FormatDuration(Millis(s.elapsed_ms)).c_str());
+  if (!s.error.empty()) std::printf("error: %s\n", s.error.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace sp::cli

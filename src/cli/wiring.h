@@ -1,0 +1,38 @@
+// Wires the real adapters into the rollout engine for the CLI. Holds no
+// business logic: choosing adapters, reading secrets, printing progress.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "rollout/engine.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace sp::cli {
+
+struct Output {
+  bool json = false;   // One event per line on stdout.
+};
+
+// Reads a secret reference ("file:/path" or "env:NAME"); the value never
+// reaches logs or error text.
+Result<std::string> ReadSecretRef(const std::string& ref);
+
+// Everything a rollout needs for one plan: transport, runtime, health, LBs.
+class Wiring {
+ public:
+  Wiring(SqliteStore* store, Output out, Millis lock_wait);
+  ~Wiring();
+  // Builds an engine for plans of `runtime_kind` with these runtime settings.
+  std::unique_ptr<RolloutEngine> EngineFor(const RolloutPlan& plan);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Human or JSON rendering of events and of the summary.
+void PrintEvent(const Event& e, const Output& out);
+void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, const Output& out);
+
+}  // namespace sp::cli

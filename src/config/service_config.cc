@@ -1,0 +1,220 @@
+#include "config/service_config.h"
+
+#include "config/yaml_util.h"
+
+namespace sp {
+namespace {
+
+using yaml::Map;
+using yaml::Reader;
+using yaml::Val;
+
+const std::vector<std::string> kTopKeys = {"version", "service", "stack", "image", "registry", "releases"};
+const std::vector<std::string> kImageKeys = {"repository", "dockerfile", "context"};
+const std::vector<std::string> kRegistryKeys = {"address", "username", "password"};
+const std::vector<std::string> kPasswordKeys = {"file", "env"};
+const std::vector<std::string> kReleaseKeys = {"runtime", "port",         "command", "env",         "volumes",
+                                               "health",  "smoke",        "stop_timeout", "strategy"};
+const std::vector<std::string> kHealthKeys = {"path", "expected_status", "interval", "timeout", "retries"};
+const std::vector<std::string> kStrategyKeys = {"batch", "max_failures", "drain_timeout", "ready_timeout"};
+
+// A path inside the repository: relative, without "..".
+Result<std::string> AsRepoPath(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(std::string s, r.AsNonEmptyString(v));
+  bool escapes = false;
+  for (const std::string& part : Split(s, '/')) escapes |= part == "..";
+  if (s[0] == '/' || escapes) {
+    return Err(r.Fail(v, "expected a path relative to the repository root without '..', got '" + s + "'"));
+  }
+  return s;
+}
+
+Result<std::string> AsImageRepository(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(std::string s, r.AsNonEmptyString(v));
+  const size_t slash = s.rfind('/');
+  const std::string last = slash == std::string::npos ? s : s.substr(slash + 1);
+  if (s.find('@') != std::string::npos || last.find(':') != std::string::npos) {
+    return Err(r.Fail(v, "'" + s + "' has a tag or digest; give the repository only (e.g. 127.0.0.1:5000/hello)"));
+  }
+  if (!IsValidImageRef(s)) {
+    return Err(r.Fail(v, "invalid image repository '" + s + "' (expected e.g. 127.0.0.1:5000/hello)"));
+  }
+  return s;
+}
+
+// password: {file: /abs/path} | {env: NAME} -> "file:/abs/path" | "env:NAME".
+Result<std::string> AsPasswordRef(const Reader& r, const Val& v) {
+  if (v.node.IsScalar()) {
+    return Err(r.Fail(v, "a literal password is not allowed: secrets stay out of config "
+                         "(use password: {file: /path/to/file} or password: {env: VAR_NAME})"));
+  }
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kPasswordKeys));
+  if (m.entries.size() != 1) {
+    return Err(r.Fail(v, "set exactly one of 'file' (path of a file holding the password) or 'env' "
+                         "(name of an environment variable)"));
+  }
+  if (const Val* f = m.Get("file")) {
+    SP_ASSIGN_OR_RETURN(std::string path, r.AsAbsolutePath(*f));
+    return "file:" + path;
+  }
+  const Val& e = *m.Get("env");
+  SP_ASSIGN_OR_RETURN(std::string name, r.AsString(e));
+  if (!IsValidEnvName(name)) {
+    return Err(r.Fail(e, "invalid environment variable name '" + name + "'"));
+  }
+  return "env:" + name;
+}
+
+Result<RegistrySpec> ParseRegistry(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kRegistryKeys));
+  RegistrySpec reg;
+  const Val* address = m.Get("address");
+  if (!address) return Err(r.Missing(m, "address", " (e.g. address: 127.0.0.1:5000)"));
+  SP_ASSIGN_OR_RETURN(reg.address, r.AsHostPort(*address, /*port_required=*/false));
+  const Val* user = m.Get("username");
+  const Val* password = m.Get("password");
+  if (user) { SP_ASSIGN_OR_RETURN(reg.username, r.AsNonEmptyString(*user)); }
+  if (password) { SP_ASSIGN_OR_RETURN(reg.password_ref, AsPasswordRef(r, *password)); }
+  if (user && !password) return Err(r.Missing(m, "password", " (username is set)"));
+  if (password && !user) return Err(r.Missing(m, "username", " (password is set)"));
+  return reg;
+}
+
+// "src:dst[:ro|rw]" with absolute paths.
+Result<std::string> AsVolume(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(std::string s, r.AsNonEmptyString(v));
+  const std::vector<std::string> parts = Split(s, ':');
+  const bool shape_ok = (parts.size() == 2 || parts.size() == 3) && !parts[0].empty() && parts[0][0] == '/' &&
+                        !parts[1].empty() && parts[1][0] == '/' &&
+                        (parts.size() == 2 || parts[2] == "ro" || parts[2] == "rw");
+  if (!shape_ok) {
+    return Err(r.Fail(v, "invalid volume '" + s + "' (expected /host/path:/container/path with an optional :ro or :rw)"));
+  }
+  return s;
+}
+
+Result<HealthCheckSpec> ParseHealth(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kHealthKeys));
+  HealthCheckSpec h;
+  if (const Val* p = m.Get("path")) {
+    SP_ASSIGN_OR_RETURN(h.path, r.AsSafeString(*p));
+    if (h.path.empty() || h.path[0] != '/' || h.path.find_first_of(" \t") != std::string::npos) {
+      return Err(r.Fail(*p, "expected a URL path starting with '/', got '" + h.path + "'"));
+    }
+  }
+  if (const Val* s = m.Get("expected_status")) { SP_ASSIGN_OR_RETURN(h.expected_status, r.AsInt(*s, 100, 599)); }
+  if (const Val* i = m.Get("interval")) { SP_ASSIGN_OR_RETURN(h.interval, r.AsDuration(*i)); }
+  if (const Val* t = m.Get("timeout")) {
+    SP_ASSIGN_OR_RETURN(h.timeout, r.AsDuration(*t));
+    if (h.timeout.count() <= 0) return Err(r.Fail(*t, "must be longer than 0"));
+  }
+  if (const Val* n = m.Get("retries")) { SP_ASSIGN_OR_RETURN(h.retries, r.AsInt(*n, 1, 1'000'000)); }
+  return h;
+}
+
+Result<StrategySpec> ParseStrategy(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kStrategyKeys));
+  StrategySpec s;
+  if (const Val* b = m.Get("batch")) {
+    SP_ASSIGN_OR_RETURN(s.batch, r.AsCountOrPercent(*b));
+    if (s.batch.value < 1) return Err(r.Fail(*b, "batch must be at least 1 (or 1%)"));
+  }
+  if (const Val* f = m.Get("max_failures")) { SP_ASSIGN_OR_RETURN(s.max_failures, r.AsCountOrPercent(*f)); }
+  if (const Val* d = m.Get("drain_timeout")) { SP_ASSIGN_OR_RETURN(s.drain_timeout, r.AsDuration(*d)); }
+  if (const Val* t = m.Get("ready_timeout")) {
+    SP_ASSIGN_OR_RETURN(s.ready_timeout, r.AsDuration(*t));
+    if (s.ready_timeout.count() <= 0) return Err(r.Fail(*t, "must be longer than 0"));
+  }
+  return s;
+}
+
+Result<ReleaseSpec> ParseRelease(const Reader& r, const std::string& name, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kReleaseKeys));
+  ReleaseSpec rel;
+  rel.name = name;
+  if (const Val* rt = m.Get("runtime")) {
+    SP_ASSIGN_OR_RETURN(rel.runtime, r.AsString(*rt));
+    if (rel.runtime != "docker" && rel.runtime != "process") {
+      return Err(r.Fail(*rt, "expected 'docker' or 'process', got '" + rel.runtime + "'"));
+    }
+  }
+  if (const Val* p = m.Get("port")) { SP_ASSIGN_OR_RETURN(rel.port, r.AsPort(*p)); }
+  if (const Val* c = m.Get("command")) { SP_ASSIGN_OR_RETURN(rel.command, r.AsStringList(*c)); }
+  if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(rel.env, r.AsEnv(*e)); }
+  if (const Val* vols = m.Get("volumes")) {
+    SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(*vols));
+    if (rel.runtime != "docker" && !items.empty()) {
+      return Err(r.Fail(*vols, "volumes need runtime: docker (this release uses runtime: " + rel.runtime + ")"));
+    }
+    for (const Val& item : items) {
+      SP_ASSIGN_OR_RETURN(std::string vol, AsVolume(r, item));
+      rel.volumes.push_back(std::move(vol));
+    }
+  }
+  if (const Val* h = m.Get("health")) { SP_ASSIGN_OR_RETURN(rel.health, ParseHealth(r, *h)); }
+  if (const Val* s = m.Get("smoke")) {
+    SP_ASSIGN_OR_RETURN(rel.smoke, r.AsStringList(*s));
+    if (rel.smoke.empty() || rel.smoke[0].empty()) {
+      return Err(r.Fail(*s, "expected a command as a non-empty list, e.g. [/usr/bin/curl, -fsS, http://127.0.0.1:8080/]"));
+    }
+  }
+  if (const Val* t = m.Get("stop_timeout")) { SP_ASSIGN_OR_RETURN(rel.stop_timeout, r.AsDuration(*t)); }
+  if (const Val* s = m.Get("strategy")) { SP_ASSIGN_OR_RETURN(rel.strategy, ParseStrategy(r, *s)); }
+  return rel;
+}
+
+}  // namespace
+
+Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {
+  const Reader r(file_name);
+  try {
+    SP_ASSIGN_OR_RETURN(Val root, r.Load(yaml_text));
+    SP_TRY(r.CheckVersion(root));
+    SP_ASSIGN_OR_RETURN(Map top, r.AsMap(root, kTopKeys));
+    ServiceConfig cfg;
+    cfg.file = file_name;
+
+    const Val* service = top.Get("service");
+    if (!service) return Err(r.Missing(top, "service", " (the service name, e.g. service: hello)"));
+    SP_ASSIGN_OR_RETURN(cfg.service, r.AsName(*service));
+    const Val* stack = top.Get("stack");
+    if (!stack) return Err(r.Missing(top, "stack", " (the inventory stack this service deploys to)"));
+    SP_ASSIGN_OR_RETURN(cfg.stack, r.AsName(*stack));
+
+    std::optional<Map> image;
+    if (const Val* i = top.Get("image")) {
+      SP_ASSIGN_OR_RETURN(image, r.AsMap(*i, kImageKeys));
+      if (const Val* repo = image->Get("repository")) {
+        SP_ASSIGN_OR_RETURN(cfg.image_repository, AsImageRepository(r, *repo));
+      }
+      if (const Val* d = image->Get("dockerfile")) { SP_ASSIGN_OR_RETURN(cfg.image_dockerfile, AsRepoPath(r, *d)); }
+      if (const Val* c = image->Get("context")) { SP_ASSIGN_OR_RETURN(cfg.image_context, AsRepoPath(r, *c)); }
+    }
+    if (const Val* reg = top.Get("registry")) { SP_ASSIGN_OR_RETURN(cfg.registry, ParseRegistry(r, *reg)); }
+
+    const Val* releases = top.Get("releases");
+    if (!releases) return Err(r.Missing(top, "releases", " (at least one release, e.g. releases: {web: {port: 8080}})"));
+    SP_ASSIGN_OR_RETURN(Map rels, r.AsMap(*releases));
+    if (rels.entries.empty()) return Err(r.Fail(*releases, "at least one release is required"));
+    for (const auto& [name, val] : rels.entries) {
+      SP_TRY(r.CheckName(val, name));
+      SP_ASSIGN_OR_RETURN(ReleaseSpec rel, ParseRelease(r, name, val));
+      if (rel.runtime == "docker" && cfg.image_repository.empty()) {
+        const std::string hint = " (release '" + name + "' uses runtime: docker)";
+        if (image) return Err(r.Missing(*image, "repository", hint));
+        return Err(r.Fail(top.self.line, "image.repository", "missing required field" + hint));
+      }
+      cfg.releases.emplace(name, std::move(rel));
+    }
+    return cfg;
+  } catch (const std::exception& e) {  // yaml-cpp throws on misuse; never let it escape.
+    return Err(ErrorCode::kInternal, file_name + ": unexpected error reading config: " + e.what());
+  }
+}
+
+Result<ServiceConfig> LoadServiceConfig(const std::string& path) {
+  SP_ASSIGN_OR_RETURN(std::string text, yaml::ReadTextFile(path));
+  return ParseServiceConfig(text, path);
+}
+
+}  // namespace sp

@@ -1,0 +1,363 @@
+#include "runtime/docker/docker_runtime.h"
+
+#include <algorithm>
+#include <cctype>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/text.h"
+
+namespace sp {
+
+namespace {
+
+// One line per container: a JSON object built by the docker template engine.
+// Only what List needs crosses the wire (never Config.Env).
+constexpr const char* kInspectFormat =
+    R"({"name":{{json .Name}},"running":{{json .State.Running}},"created":{{json .Created}},)"
+    R"("labels":{{json .Config.Labels}}})";
+
+constexpr std::string_view kRedacted = "<redacted>";
+
+// Replaces every occurrence of each secret in `text`. Very short values are
+// skipped: masking "1" everywhere would make messages unreadable and protects
+// nothing.
+std::string Scrub(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& s : secrets) {
+    if (s.size() < 4) continue;
+    size_t pos = 0;
+    while ((pos = text.find(s, pos)) != std::string::npos) {
+      text.replace(pos, s.size(), kRedacted);
+      pos += kRedacted.size();
+    }
+  }
+  return text;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 99;
+    if (extra == 99 || i + extra >= s.size() + (extra == 0 ? 1 : 0)) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string SecondsCeil(Millis d) {
+  int64_t ms = std::max<int64_t>(0, d.count());
+  return std::to_string((ms + 999) / 1000);
+}
+
+ErrorCode CodeFor(const ExitStatus& st) { return st.timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable; }
+
+bool Mentions(const ExitStatus& st, std::string_view needle) {
+  return st.err.find(needle) != std::string::npos || st.out.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+DockerRuntime::DockerRuntime(Transport& transport, DockerOptions options, Clock& clock)
+    : transport_(transport), options_(std::move(options)), clock_(clock) {}
+
+std::string DockerRuntime::ContainerName(const RuntimeTarget& t, const std::string& rollout_id) {
+  std::string name = "sp-" + t.release + "-" + t.deployment + "-" + t.host.name + "-" + rollout_id;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
+  }
+  return name;
+}
+
+std::string DockerRuntime::RegistryOf(const std::string& image_ref) {
+  size_t slash = image_ref.find('/');
+  if (slash == std::string::npos) return "";
+  std::string first = image_ref.substr(0, slash);
+  // Docker's rule: the first component is a registry if it has '.' or ':' or is "localhost".
+  if (first.find_first_of(".:") == std::string::npos && first != "localhost") return "";
+  return first;
+}
+
+std::vector<std::string> DockerRuntime::DockerArgv(const std::vector<std::string>& args,
+                                                   const std::string& config_dir) const {
+  std::vector<std::string> argv{options_.docker_bin};
+  if (!config_dir.empty()) {
+    argv.push_back("--config");
+    argv.push_back(config_dir);
+  }
+  if (!options_.docker_host.empty()) {
+    argv.push_back("-H");
+    argv.push_back(options_.docker_host);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Result<ExitStatus> DockerRuntime::Exec(const HostRef& host, std::vector<std::string> argv, std::string stdin_data,
+                                       std::optional<Millis> timeout) {
+  CommandSpec spec;
+  spec.argv = std::move(argv);
+  spec.stdin_data = std::move(stdin_data);
+  spec.timeout = std::max(options_.command_timeout, timeout.value_or(Millis(0)));
+  auto r = transport_.Run(host, spec);
+  if (!r) return Err(r.error().Wrap("on " + host.name));
+  return r;
+}
+
+Result<std::string> DockerRuntime::MakeTempDir(const HostRef& host) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(host, {"mktemp", "-d", "-t", "sp-docker.XXXXXXXXXX"}));
+  std::string dir = Trim(st.out);
+  if (!st.ok() || dir.empty() || dir[0] != '/' || dir.find('\n') != std::string::npos) {
+    return Err(CodeFor(st), "mktemp on " + host.name + ": " + st.Describe());
+  }
+  return dir;
+}
+
+Status DockerRuntime::RemoveDir(const HostRef& host, const std::string& dir) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(host, {"rm", "-rf", "--", dir}));
+  if (!st.ok()) return Err(CodeFor(st), "rm -rf " + dir + " on " + host.name + ": " + st.Describe());
+  return Ok();
+}
+
+Result<ExitStatus> DockerRuntime::MustRun(const HostRef& host, const std::vector<std::string>& args,
+                                          const std::string& what) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(host, DockerArgv(args)));
+  if (!st.ok()) return Err(CodeFor(st), what + ": " + st.Describe());
+  return st;
+}
+
+Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+  const std::string what = "pull " + app.artifact;
+  if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
+  if (!auth) {
+    SP_TRY(MustRun(t.host, {"pull", app.artifact}, what));
+    return Ok();
+  }
+
+  const std::vector<std::string> secrets{auth->password};
+  std::string registry = auth->address.empty() ? RegistryOf(app.artifact) : auth->address;
+  if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
+    return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
+  }
+  if (auth->username.empty() || !IsSafeValue(auth->username) || auth->username[0] == '-') {
+    return Err(ErrorCode::kInvalidArgument, what + ": invalid registry username");
+  }
+  if (auth->password.empty()) return Err(ErrorCode::kInvalidArgument, what + ": empty registry password");
+
+  SP_ASSIGN_OR_RETURN(std::string config_dir, MakeTempDir(t.host));
+
+  // Everything between mktemp and rm -rf: the result is decided here, the
+  // directory is removed below whatever happened.
+  auto login_and_pull = [&]() -> Status {
+    SP_ASSIGN_OR_RETURN(ExitStatus login,
+                        Exec(t.host,
+                             DockerArgv({"login", "--username", auth->username, "--password-stdin", registry},
+                                        config_dir),
+                             auth->password));
+    if (!login.ok()) {
+      return Err(CodeFor(login),
+                 Scrub(what + ": login to " + registry + " as " + auth->username + ": " + login.Describe(), secrets));
+    }
+    SP_ASSIGN_OR_RETURN(ExitStatus pull, Exec(t.host, DockerArgv({"pull", app.artifact}, config_dir)));
+    // Logout also clears a credential helper the host may have configured as
+    // default store; with a plain config.json it just edits the file.
+    auto logout = Exec(t.host, DockerArgv({"logout", registry}, config_dir));
+    if (!pull.ok()) return Err(CodeFor(pull), Scrub(what + ": " + pull.Describe(), secrets));
+    if (!logout) return Err(logout.error());
+    if (!logout->ok()) return Err(CodeFor(*logout), Scrub("logout " + registry + ": " + logout->Describe(), secrets));
+    return Ok();
+  };
+  Status result = login_and_pull();
+  Status cleanup = RemoveDir(t.host, config_dir);
+  if (!cleanup) {
+    std::string msg = what + ": credentials directory not removed: " + cleanup.error().message;
+    if (!result) msg = result.error().message + "; also " + msg;
+    return Err(ErrorCode::kInternal, Scrub(msg, secrets));
+  }
+  return result;
+}
+
+Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
+  if (!IsValidImageRef(app.artifact)) {
+    return Err(ErrorCode::kInvalidArgument, "inspect " + app.artifact + ": not a valid image reference");
+  }
+  SP_ASSIGN_OR_RETURN(ExitStatus st,
+                      Exec(t.host, DockerArgv({"image", "inspect", "--format", "{{.Id}}", app.artifact})));
+  if (st.ok()) return true;
+  if (!st.timed_out && Mentions(st, "No such image")) return false;
+  return Err(CodeFor(st), "inspect " + app.artifact + ": " + st.Describe());
+}
+
+Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
+  SP_ASSIGN_OR_RETURN(ExitStatus ps,
+                      MustRun(t.host,
+                              {"ps", "-a", "--no-trunc", "--filter", std::string("label=") + kLabelRelease + "=" + t.release,
+                               "--filter", std::string("label=") + kLabelDeployment + "=" + t.deployment, "--filter",
+                               std::string("label=") + kLabelHost + "=" + t.host.name, "--format", "{{.Names}}"},
+                              "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name));
+  std::vector<std::string> names;
+  for (const auto& line : Split(ps.out, '\n')) {
+    std::string n = Trim(line);
+    if (!n.empty()) names.push_back(n);
+  }
+  std::vector<Instance> out;
+  if (names.empty()) return out;
+
+  std::vector<std::string> args{"inspect", "--type", "container", "--format", kInspectFormat};
+  args.insert(args.end(), names.begin(), names.end());
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv(args)));
+  // A container removed between ps and inspect is simply no longer listed.
+  if (!st.ok() && (st.timed_out || !Mentions(st, "No such"))) {
+    return Err(CodeFor(st), "inspect containers on " + t.host.name + ": " + st.Describe());
+  }
+  std::vector<std::tuple<int64_t, std::string, Instance>> rows;
+  for (const auto& line : Split(st.out, '\n')) {
+    if (Trim(line).empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Err(ErrorCode::kInternal, "inspect containers on " + t.host.name + ": unexpected output line");
+    }
+    Instance inst;
+    inst.id = j.value("name", "");
+    if (StartsWith(inst.id, "/")) inst.id.erase(0, 1);
+    inst.running = j.value("running", false);
+    const auto& labels = j.contains("labels") && j["labels"].is_object() ? j["labels"] : nlohmann::json::object();
+    inst.rollout_id = labels.value(kLabelRollout, "");
+    inst.version = labels.value(kLabelVersion, "");
+    inst.artifact = labels.value(kLabelArtifact, "");
+    const std::string created_ms = labels.value(kLabelCreatedMs, "0");
+    inst.created_ms = std::strtoll(created_ms.c_str(), nullptr, 10);
+    rows.emplace_back(inst.created_ms, j.value("created", ""), std::move(inst));
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a).id) <
+           std::tie(std::get<0>(b), std::get<1>(b), std::get<2>(b).id);
+  });
+  for (auto& r : rows) out.push_back(std::move(std::get<2>(r)));
+  return out;
+}
+
+Status DockerRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"stop", "-t", SecondsCeil(timeout), inst.id}), "",
+                                          timeout + Millis(30'000)));
+  if (!st.ok()) return Err(CodeFor(st), "stop " + inst.id + " on " + t.host.name + ": " + st.Describe());
+  return Ok();
+}
+
+Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
+  const std::string name = ContainerName(t, app.rollout_id);
+  const std::string what = "start " + name + " on " + t.host.name;
+  auto invalid = [&](const std::string& why) { return Err(ErrorCode::kInvalidArgument, what + ": " + why); };
+  if (!IsValidImageRef(app.artifact)) return invalid("artifact is not a valid image reference");
+  if (app.port < 0 || app.port > 65535) return invalid("port out of range");
+
+  // PORT from the plan wins over an env entry of the same name.
+  std::map<std::string, std::string> env = app.env;
+  if (app.port > 0) env["PORT"] = std::to_string(app.port);
+  std::string env_file;
+  std::vector<std::string> secrets;
+  for (const auto& [k, v] : env) {
+    // Never quote the value in a message: it may be a secret.
+    if (!IsValidEnvName(k)) return invalid("invalid env var name '" + k + "'");
+    if (!IsSafeValue(v) || !IsValidUtf8(v)) return invalid("value of env var " + k + " has a newline, NUL or invalid UTF-8");
+    env_file += k + "=" + v + "\n";
+    if (k != "PORT") secrets.push_back(v);
+  }
+  for (const auto& v : app.volumes) {
+    if (v.empty() || !IsSafeValue(v) || v[0] == '-') return invalid("invalid volume '" + v + "'");
+  }
+  for (const auto& a : app.command) {
+    if (!IsSafeValue(a)) return invalid("command has an argument with a newline or NUL");
+  }
+  for (const auto* s : {&app.version, &app.rollout_id}) {
+    if (!IsSafeValue(*s)) return invalid("version and rollout id must not contain newlines");
+  }
+
+  // A container of the same name is the leftover of this very rollout (resumed
+  // after a crash): replace it.
+  SP_ASSIGN_OR_RETURN(ExitStatus rm, Exec(t.host, DockerArgv({"rm", "-f", name})));
+  if (!rm.ok() && (rm.timed_out || !Mentions(rm, "No such container"))) {
+    return Err(CodeFor(rm), what + ": remove leftover container: " + rm.Describe());
+  }
+
+  const int64_t created_ms = clock_.WallMs();
+  SP_ASSIGN_OR_RETURN(std::string env_dir, MakeTempDir(t.host));
+  auto create = [&]() -> Status {
+    const std::string env_path = env_dir + "/env";
+    if (auto w = transport_.WriteFile(t.host, env_path, env_file, 0600); !w) {
+      return Err(w.error().code, Scrub(what + ": write env file: " + w.error().message, secrets));
+    }
+    std::vector<std::string> args{"create", "--name", name};
+    auto label = [&](const char* key, const std::string& value) {
+      args.push_back("--label");
+      args.push_back(std::string(key) + "=" + value);
+    };
+    label(kLabelRelease, t.release);
+    label(kLabelDeployment, t.deployment);
+    label(kLabelHost, t.host.name);
+    label(kLabelVersion, app.version);
+    label(kLabelRollout, app.rollout_id);
+    label(kLabelArtifact, app.artifact);
+    label(kLabelCreatedMs, std::to_string(created_ms));
+    // --init: docker-init (tini, shipped with the engine) is PID 1 and forwards
+    // signals, so an app without a SIGTERM handler still stops on SIGTERM
+    // instead of waiting out the stop timeout (PID 1 ignores default actions).
+    for (const char* a : {"--init", "--network", "host", "--restart", "unless-stopped", "--env-file"}) {
+      args.push_back(a);
+    }
+    args.push_back(env_path);
+    for (const auto& v : app.volumes) {
+      args.push_back("-v");
+      args.push_back(v);
+    }
+    args.push_back("--stop-timeout");
+    args.push_back(SecondsCeil(app.stop_timeout));
+    args.push_back(app.artifact);
+    args.insert(args.end(), app.command.begin(), app.command.end());
+    SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv(args)));
+    if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker create: " + st.Describe(), secrets));
+    return Ok();
+  };
+  Status created = create();
+  Status cleanup = RemoveDir(t.host, env_dir);
+  if (!created) return Err(created.error());
+  if (!cleanup) return Err(ErrorCode::kInternal, what + ": env file not removed: " + cleanup.error().message);
+
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
+  if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
+
+  Instance inst;
+  inst.id = name;
+  inst.rollout_id = app.rollout_id;
+  inst.version = app.version;
+  inst.artifact = app.artifact;
+  inst.running = true;
+  inst.created_ms = created_ms;
+  return inst;
+}
+
+Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
+  SP_TRY(MustRun(t.host, {"start", inst.id}, "restart " + inst.id + " on " + t.host.name));
+  return Ok();
+}
+
+Status DockerRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"rm", "-f", inst.id})));
+  if (st.ok() || (!st.timed_out && Mentions(st, "No such container"))) return Ok();  // Already gone.
+  return Err(CodeFor(st), "remove " + inst.id + " on " + t.host.name + ": " + st.Describe());
+}
+
+Result<std::string> DockerRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {
+  SP_ASSIGN_OR_RETURN(ExitStatus st,
+                      Exec(t.host, DockerArgv({"logs", "--tail", lines > 0 ? std::to_string(lines) : "all", inst.id})));
+  if (!st.ok()) return Err(CodeFor(st), "logs of " + inst.id + " on " + t.host.name + ": " + st.Describe());
+  // The container's stdout and stderr arrive on the CLI's stdout and stderr.
+  return st.out + st.err;
+}
+
+}  // namespace sp

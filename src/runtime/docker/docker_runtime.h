@@ -1,0 +1,84 @@
+// DockerRuntime: runs one app as Docker containers on a host, by calling the
+// `docker` CLI through a Transport (local or SSH). Every call is an argv, never
+// a shell string; values that come from outside are single argv entries.
+//
+// Secrets: the registry password travels only on `docker login`'s stdin into a
+// per-call config directory that is removed after the pull; app env values
+// travel only in a 0600 env file that is removed right after `docker create`.
+// Neither ever appears in argv, in the environment of a command, or in an
+// Error message.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/subprocess.h"
+#include "runtime/runtime.h"
+#include "transport/transport.h"
+
+namespace sp {
+
+struct DockerOptions {
+  std::string docker_bin = "/usr/bin/docker";
+  // Engine address passed as `-H`, e.g. "unix:///tmp/x/docker.sock"; empty = the CLI default.
+  std::string docker_host;
+  // Deadline of one docker command (a pull included). Stop waits longer when
+  // its own timeout needs it.
+  Millis command_timeout{120'000};
+};
+
+// Label keys put on every container Sallyport creates.
+inline constexpr const char* kLabelRelease = "sallyport.release";
+inline constexpr const char* kLabelDeployment = "sallyport.deployment";
+inline constexpr const char* kLabelHost = "sallyport.host";
+inline constexpr const char* kLabelVersion = "sallyport.version";
+inline constexpr const char* kLabelRollout = "sallyport.rollout";
+inline constexpr const char* kLabelArtifact = "sallyport.artifact";
+inline constexpr const char* kLabelCreatedMs = "sallyport.created_ms";
+
+class DockerRuntime final : public Runtime {
+ public:
+  // `transport` and `clock` must outlive the runtime. The clock stamps
+  // sallyport.created_ms (the order List returns). Thread-compatible: calls
+  // for different hosts may run concurrently if the transport allows it.
+  DockerRuntime(Transport& transport, DockerOptions options, Clock& clock = RealClock::Instance());
+
+  std::string Kind() const override { return "docker"; }
+  Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
+  Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
+  Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
+  Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) override;
+  Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) override;
+  Status Restart(const RuntimeTarget& t, const Instance& inst) override;
+  Status Remove(const RuntimeTarget& t, const Instance& inst) override;
+  Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override;
+
+  // "sp-<release>-<deployment>-<host>-<rollout_id>", every character outside
+  // [a-zA-Z0-9_.-] replaced by '_'.
+  static std::string ContainerName(const RuntimeTarget& t, const std::string& rollout_id);
+  // The registry part of an image reference ("127.0.0.1:5000/app@sha256:.." ->
+  // "127.0.0.1:5000"); empty when the reference names none (Docker Hub).
+  static std::string RegistryOf(const std::string& image_ref);
+
+ private:
+  // docker_bin [--config <config_dir>] [-H <docker_host>] args...
+  std::vector<std::string> DockerArgv(const std::vector<std::string>& args, const std::string& config_dir = "") const;
+  // Runs argv on the host with the command timeout (or `timeout` if longer).
+  Result<ExitStatus> Exec(const HostRef& host, std::vector<std::string> argv, std::string stdin_data = "",
+                          std::optional<Millis> timeout = std::nullopt);
+  // Creates a private (0700) temporary directory on the host.
+  Result<std::string> MakeTempDir(const HostRef& host);
+  // Removes `dir` on the host (rm -rf).
+  Status RemoveDir(const HostRef& host, const std::string& dir);
+  // Runs a docker command that must succeed; failure -> Error "<what>: <describe>".
+  Result<ExitStatus> MustRun(const HostRef& host, const std::vector<std::string>& args, const std::string& what);
+
+  Transport& transport_;
+  DockerOptions options_;
+  Clock& clock_;
+};
+
+}  // namespace sp

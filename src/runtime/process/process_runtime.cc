@@ -1,0 +1,433 @@
+#include "runtime/process/process_runtime.h"
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+#include <utility>
+
+#include "core/text.h"
+
+namespace sp {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Fixed shell scripts. They are run as: sh -c '<script>' sh ARG1 ARG2 ...
+// Outside values only ever arrive as positional arguments or on stdin.
+// Exit codes: 3 = not found / not pulled, 4 = conflict (running), other != 0
+// = failure with a message on stderr.
+// ---------------------------------------------------------------------------
+
+// sp_alive PIDFILE IDFILE: 0 when PIDFILE names a live, non-zombie process
+// whose "<starttime> <boot_id>" equals IDFILE's content; sets sp_pid.
+constexpr const char kAliveFn[] = R"SH(
+sp_alive() {
+  sp_pid=
+  [ -f "$1" ] && [ -f "$2" ] || return 1
+  { read -r sp_pid < "$1" && read -r sp_want < "$2"; } 2>/dev/null || return 1
+  case $sp_pid in ''|*[!0-9]*) return 1 ;; esac
+  { read -r sp_stat < "/proc/$sp_pid/stat" && read -r sp_boot < /proc/sys/kernel/random/boot_id; } 2>/dev/null || return 1
+  sp_stat=${sp_stat##*) }
+  set -f
+  set -- $sp_stat
+  set +f
+  case $1 in Z|X|x) return 1 ;; esac
+  [ "${20} $sp_boot" = "$sp_want" ]
+}
+)SH";
+
+// $1 release dir, $2 run dir, $3 pid file, $4 id file; stdin: launcher text.
+constexpr const char kPrepareScript[] = R"SH(
+if sp_alive "$3" "$4"; then echo "instance is running (pid $sp_pid); stop it first" >&2; exit 4; fi
+rm -rf "$1" && mkdir -p "$1" "$2" && cat > "$1/launch" || exit 1
+)SH";
+
+// $1 release dir, $2 kind (exe|tar). stdin: N, N lines of cmd, then meta.
+constexpr const char kFinishScript[] = R"SH(
+d=$1
+if [ "$2" = tar ]; then
+  mkdir "$d/app" && tar -xzf "$d/artifact.tar.gz" -C "$d/app" --no-same-owner || { echo "cannot unpack the artifact" >&2; exit 1; }
+  rm -f "$d/artifact.tar.gz"
+fi
+IFS= read -r n || exit 1
+case $n in ''|*[!0-9]*) echo "bad command header" >&2; exit 1 ;; esac
+: > "$d/cmd.tmp" || exit 1
+i=0
+while [ "$i" -lt "$n" ]; do
+  IFS= read -r a || { echo "short command" >&2; exit 1; }
+  printf '%s\n' "$a" >> "$d/cmd.tmp" || exit 1
+  i=$((i+1))
+done
+read -r exe < "$d/cmd.tmp"
+[ -f "$exe" ] && [ -x "$exe" ] || { echo "$exe is not an executable file" >&2; exit 3; }
+mv -f "$d/cmd.tmp" "$d/cmd" && cat > "$d/meta.tmp" && mv -f "$d/meta.tmp" "$d/meta" || exit 1
+)SH";
+
+// $1 release dir. Exit 1: not (completely) pulled. Else prints meta.
+constexpr const char kHasArtifactScript[] = R"SH(
+[ -f "$1/meta" ] && [ -f "$1/cmd" ] || exit 1
+read -r exe < "$1/cmd" || exit 1
+[ -f "$exe" ] && [ -x "$exe" ] || exit 1
+cat "$1/meta"
+)SH";
+
+// $1 host dir. Prints "@instance=<id>", the meta lines, "@running=0|1" per release.
+constexpr const char kListScript[] = R"SH(
+for d in "$1"/releases/*; do
+  [ -f "$d/meta" ] || continue
+  id=${d##*/}
+  printf '@instance=%s\n' "$id"
+  cat "$d/meta" || exit 1
+  if sp_alive "$1/run/$id.pid" "$1/run/$id.id"; then echo '@running=1'; else echo '@running=0'; fi
+done
+exit 0
+)SH";
+
+// $1 release dir, $2 pid file, $3 id file, $4 new|again. stdin (new): env file.
+// Waits up to 5 s for the launcher to record its identity; prints meta.
+constexpr const char kStartScript[] = R"SH(
+d=$1
+[ -f "$d/meta" ] && [ -f "$d/cmd" ] && [ -f "$d/launch" ] || { echo "release $d is not pulled" >&2; exit 3; }
+if sp_alive "$2" "$3"; then echo "already running (pid $sp_pid)" >&2; exit 4; fi
+if [ "$4" = new ]; then
+  rm -f "$d/env.tmp" && (umask 077 && cat > "$d/env.tmp") && mv -f "$d/env.tmp" "$d/env" || exit 1
+fi
+[ -f "$d/env" ] || { echo "release $d has no env file" >&2; exit 3; }
+rm -f "$2" "$3" || exit 1
+env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin start-stop-daemon --start --quiet \
+  --background --make-pidfile --pidfile "$2" --chdir "$d" --output "$d/out.log" \
+  --startas /bin/sh -- "$d/launch" "$3" || exit 1
+i=0
+while [ ! -f "$3" ]; do
+  if [ "$i" -ge 250 ]; then echo "the launcher did not start:" >&2; tail -n 5 "$d/out.log" >&2; exit 1; fi
+  sleep 0.02
+  i=$((i+1))
+done
+cat "$d/meta"
+)SH";
+
+// $1 pid file, $2 id file, $3 SIGTERM grace in 50 ms ticks.
+constexpr const char kStopScript[] = R"SH(
+if ! sp_alive "$1" "$2"; then rm -f "$1" "$2"; exit 0; fi
+pid=$sp_pid
+kill -s TERM "$pid" 2>/dev/null
+i=0
+while sp_alive "$1" "$2"; do
+  if [ "$i" -ge "$3" ]; then
+    kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
+    j=0
+    while sp_alive "$1" "$2"; do
+      if [ "$j" -ge 100 ]; then echo "pid $pid survived SIGKILL for 5s" >&2; exit 1; fi
+      sleep 0.05
+      j=$((j+1))
+    done
+    break
+  fi
+  sleep 0.05
+  i=$((i+1))
+done
+kill -s KILL -- "-$pid" 2>/dev/null
+rm -f "$1" "$2"
+exit 0
+)SH";
+
+// $1 release dir, $2 pid file, $3 id file.
+constexpr const char kRemoveScript[] = R"SH(
+if sp_alive "$2" "$3"; then echo "instance is running (pid $sp_pid); stop it first" >&2; exit 4; fi
+rm -rf "$1" && rm -f "$2" "$3"
+)SH";
+
+// $1 release dir, $2 line count.
+constexpr const char kLogsScript[] = R"SH(
+[ -d "$1" ] || { echo "no release $1" >&2; exit 3; }
+[ -f "$1/out.log" ] || exit 0
+exec tail -n "$2" -- "$1/out.log"
+)SH";
+
+constexpr const char kLauncher[] = R"SH(#!/bin/sh
+# Sallyport process launcher. Fixed content, written by ProcessRuntime.
+# Usage: sh launch ID_FILE
+# Records "<starttime> <boot_id>" of this process (which becomes the app) in
+# ID_FILE, exports each KEY=VALUE line of ./env verbatim (no eval, no
+# expansion) and execs ./cmd (one argument per line, the first is the
+# executable) in ./app when that is a directory.
+sp_dir=${0%/*}
+sp_id_file=$1
+{ read -r sp_stat < /proc/$$/stat && read -r sp_boot < /proc/sys/kernel/random/boot_id; } || exit 120
+sp_stat=${sp_stat##*) }
+set -f
+set -- $sp_stat
+set +f
+printf '%s %s\n' "${20}" "$sp_boot" > "$sp_id_file.tmp" && mv -f "$sp_id_file.tmp" "$sp_id_file" || exit 121
+set --
+while IFS= read -r sp_arg; do set -- "$@" "$sp_arg"; done < "$sp_dir/cmd" || exit 122
+if [ -d "$sp_dir/app" ]; then cd "$sp_dir/app" || exit 123; fi
+sp_env=$sp_dir/env
+unset sp_dir sp_id_file sp_stat sp_boot sp_arg
+while IFS= read -r SALLYPORT_LAUNCHER_LINE; do export "$SALLYPORT_LAUNCHER_LINE"; done < "$sp_env" || exit 124
+exec "$@"
+)SH";
+
+constexpr const char kReservedEnvPrefix[] = "SALLYPORT_LAUNCHER_";
+
+std::vector<std::string> ShArgv(const char* script, bool with_alive, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"sh", "-c", with_alive ? std::string(kAliveFn) + script : std::string(script),
+                                   "sh"};
+  for (auto& a : args) argv.push_back(std::move(a));
+  return argv;
+}
+
+bool IsValidInstanceId(std::string_view s) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+  return std::regex_match(s.begin(), s.end(), re);
+}
+
+bool IsTarball(const std::string& artifact) {
+  auto ends = [&](std::string_view suffix) {
+    return artifact.size() > suffix.size() && artifact.compare(artifact.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends(".tar.gz") || ends(".tgz");
+}
+
+// A relative path inside the unpacked tarball: no leading '/', no "." or ".." parts.
+bool IsInsidePath(const std::string& p) {
+  if (p.empty() || p.front() == '/' || !IsSafeValue(p)) return false;
+  for (const auto& part : Split(p, '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
+
+struct Paths {
+  std::string host_dir, release_dir, run_dir, pid_file, id_file;
+};
+
+Result<Paths> PathsFor(const std::string& base_dir, const RuntimeTarget& t, const std::string& id) {
+  if (base_dir.size() < 2 || base_dir.front() != '/' || !IsSafeValue(base_dir)) {
+    return Err(ErrorCode::kInvalidArgument, "process base_dir must be an absolute path, got '" + base_dir + "'");
+  }
+  if (!IsValidName(t.release)) return Err(ErrorCode::kInvalidArgument, "invalid release name '" + t.release + "'");
+  if (!IsValidName(t.deployment)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid deployment name '" + t.deployment + "'");
+  }
+  if (!IsValidHostName(t.host.name)) return Err(ErrorCode::kInvalidArgument, "invalid host name '" + t.host.name + "'");
+  if (!IsValidInstanceId(id)) return Err(ErrorCode::kInvalidArgument, "invalid instance/rollout id '" + id + "'");
+  std::string base = base_dir;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  Paths p;
+  p.host_dir = base + "/" + t.release + "/" + t.deployment + "/" + t.host.name;
+  p.release_dir = p.host_dir + "/releases/" + id;
+  p.run_dir = p.host_dir + "/run";
+  p.pid_file = p.run_dir + "/" + id + ".pid";
+  p.id_file = p.run_dir + "/" + id + ".id";
+  return p;
+}
+
+std::string Where(const RuntimeTarget& t) { return t.release + "/" + t.deployment + " on " + t.host.name; }
+
+// Turns a script's outcome into a Status; exit 3/4 map to the given codes.
+Status CheckExit(const Result<ExitStatus>& r, const std::string& what, ErrorCode code3 = ErrorCode::kNotFound) {
+  if (!r) return Err(r.error().Wrap(what));
+  if (r->ok()) return Ok();
+  if (r->timed_out) return Err(ErrorCode::kTimeout, what + ": " + r->Describe());
+  std::string detail = Trim(LastLines(r->err.empty() ? r->out : r->err, 5));
+  if (r->signal == 0 && r->exit_code == 3) return Err(code3, what + ": " + detail);
+  if (r->signal == 0 && r->exit_code == 4) return Err(ErrorCode::kConflict, what + ": " + detail);
+  return Err(ErrorCode::kUnavailable, what + ": " + r->Describe());
+}
+
+// Applies one "key=value" meta line to `inst`.
+void ApplyMetaLine(std::string_view line, Instance& inst) {
+  auto eq = line.find('=');
+  if (eq == std::string_view::npos) return;
+  std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+  if (key == "version") inst.version = std::string(value);
+  else if (key == "artifact") inst.artifact = std::string(value);
+  else if (key == "rollout_id") inst.rollout_id = std::string(value);
+  else if (key == "created_ms") std::from_chars(value.data(), value.data() + value.size(), inst.created_ms);
+}
+
+Instance ParseMeta(const std::string& id, std::string_view text) {
+  Instance inst;
+  inst.id = id;
+  for (const auto& line : Split(text, '\n')) ApplyMetaLine(line, inst);
+  return inst;
+}
+
+std::string MetaText(const AppSpec& app, int64_t created_ms) {
+  return "version=" + app.version + "\nartifact=" + app.artifact + "\nrollout_id=" + app.rollout_id +
+         "\ncreated_ms=" + std::to_string(created_ms) + "\n";
+}
+
+// The env file: app.env in key order, then PORT (overriding any PORT in app.env).
+Result<std::string> EnvText(const AppSpec& app) {
+  std::string out;
+  for (const auto& [k, v] : app.env) {
+    if (!IsValidEnvName(k) || StartsWith(k, kReservedEnvPrefix)) {
+      return Err(ErrorCode::kInvalidArgument, "invalid env name '" + k + "'");
+    }
+    // The value is deliberately not echoed: it may be a secret.
+    if (!IsSafeValue(v)) return Err(ErrorCode::kInvalidArgument, "env " + k + " contains a newline or NUL");
+    if (k == "PORT" && app.port > 0) continue;
+    out += k + "=" + v + "\n";
+  }
+  if (app.port > 0) out += "PORT=" + std::to_string(app.port) + "\n";
+  return out;
+}
+
+Status ValidateForPull(const AppSpec& app, bool tarball) {
+  if (app.artifact.empty() || !IsSafeValue(app.artifact)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid artifact path '" + app.artifact + "'");
+  }
+  if (!IsSafeValue(app.version)) return Err(ErrorCode::kInvalidArgument, "version contains a newline or NUL");
+  if (app.port < 0 || app.port > 65535) {
+    return Err(ErrorCode::kInvalidArgument, "invalid port " + std::to_string(app.port));
+  }
+  for (const auto& a : app.command) {
+    if (!IsSafeValue(a)) return Err(ErrorCode::kInvalidArgument, "command argument contains a newline or NUL");
+  }
+  if (tarball && (app.command.empty() || !IsInsidePath(app.command[0]))) {
+    return Err(ErrorCode::kInvalidArgument,
+               "a tarball artifact needs command[0] = relative path of the executable inside it, got '" +
+                   (app.command.empty() ? std::string() : app.command[0]) + "'");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+const char* ProcessRuntime::LauncherScript() { return kLauncher; }
+
+ProcessRuntime::ProcessRuntime(Transport& transport, ProcessOptions options)
+    : transport_(transport), options_(std::move(options)) {
+  SP_CHECK(options_.clock != nullptr);
+}
+
+Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+  const std::string what = "pull " + app.artifact + " for " + Where(t);
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
+  const bool tarball = IsTarball(app.artifact);
+  if (auto v = ValidateForPull(app, tarball); !v) return Err(v.error().Wrap(what));
+
+  CommandSpec prepare;
+  prepare.argv = ShArgv(kPrepareScript, true, {p.release_dir, p.run_dir, p.pid_file, p.id_file});
+  prepare.stdin_data = kLauncher;
+  prepare.timeout = options_.command_timeout;
+  SP_TRY(CheckExit(transport_.Run(t.host, prepare), what));
+
+  const std::string target = p.release_dir + (tarball ? "/artifact.tar.gz" : "/app");
+  if (auto s = transport_.CopyFile(t.host, app.artifact, target, tarball ? 0600 : 0755); !s) {
+    return Err(s.error().Wrap(what));
+  }
+
+  std::vector<std::string> cmd;
+  if (tarball) {
+    cmd.push_back(p.release_dir + "/app/" + app.command[0]);
+    cmd.insert(cmd.end(), app.command.begin() + 1, app.command.end());
+  } else {
+    cmd.push_back(p.release_dir + "/app");
+    cmd.insert(cmd.end(), app.command.begin(), app.command.end());
+  }
+  CommandSpec finish;
+  finish.argv = ShArgv(kFinishScript, false, {p.release_dir, tarball ? "tar" : "exe"});
+  finish.stdin_data = std::to_string(cmd.size()) + "\n";
+  for (const auto& a : cmd) finish.stdin_data += a + "\n";
+  finish.stdin_data += MetaText(app, options_.clock->WallMs());
+  finish.timeout = options_.command_timeout;
+  return CheckExit(transport_.Run(t.host, finish), what, ErrorCode::kInvalidArgument);
+}
+
+Result<bool> ProcessRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
+  CommandSpec spec;
+  spec.argv = ShArgv(kHasArtifactScript, false, {p.release_dir});
+  spec.timeout = options_.command_timeout;
+  auto r = transport_.Run(t.host, spec);
+  const std::string what = "check artifact of " + Where(t);
+  if (r && !r->timed_out && r->signal == 0 && r->exit_code == 1) return false;
+  SP_TRY(CheckExit(r, what));
+  Instance inst = ParseMeta(app.rollout_id, r->out);
+  return inst.artifact == app.artifact && inst.version == app.version;
+}
+
+Result<std::vector<Instance>> ProcessRuntime::List(const RuntimeTarget& t) {
+  // Any valid id gives the host directory; the script globs the releases.
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, "x"));
+  CommandSpec spec;
+  spec.argv = ShArgv(kListScript, true, {p.host_dir});
+  spec.timeout = options_.command_timeout;
+  auto r = transport_.Run(t.host, spec);
+  SP_TRY(CheckExit(r, "list " + Where(t)));
+  std::vector<Instance> out;
+  for (const auto& line : Split(r->out, '\n')) {
+    if (StartsWith(line, "@instance=")) {
+      out.emplace_back().id = line.substr(10);
+    } else if (out.empty()) {
+      continue;  // Nothing before the first record (not expected).
+    } else if (StartsWith(line, "@running=")) {
+      out.back().running = line == "@running=1";
+    } else {
+      ApplyMetaLine(line, out.back());
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Instance& a, const Instance& b) {
+    return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+  });
+  return out;
+}
+
+Status ProcessRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
+  const int64_t ticks = std::max<int64_t>(0, (timeout.count() + 49) / 50);
+  CommandSpec spec;
+  spec.argv = ShArgv(kStopScript, true, {p.pid_file, p.id_file, std::to_string(ticks)});
+  // The script's own budget: grace + 5 s after SIGKILL, plus slack for polling.
+  spec.timeout = std::max(options_.command_timeout, timeout + Millis(15'000));
+  return CheckExit(transport_.Run(t.host, spec), "stop " + inst.id + " of " + Where(t));
+}
+
+Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
+  const std::string what = "start " + app.rollout_id + " of " + Where(t);
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
+  if (app.port < 0 || app.port > 65535) {
+    return Err(ErrorCode::kInvalidArgument, what + ": invalid port " + std::to_string(app.port));
+  }
+  auto env = EnvText(app);
+  if (!env) return Err(env.error().Wrap(what));
+  CommandSpec spec;
+  spec.argv = ShArgv(kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "new"});
+  spec.stdin_data = std::move(*env);
+  spec.timeout = options_.command_timeout;
+  auto r = transport_.Run(t.host, spec);
+  SP_TRY(CheckExit(r, what));
+  Instance inst = ParseMeta(app.rollout_id, r->out);
+  inst.running = true;
+  return inst;
+}
+
+Status ProcessRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
+  CommandSpec spec;
+  spec.argv = ShArgv(kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "again"});
+  spec.timeout = options_.command_timeout;
+  return CheckExit(transport_.Run(t.host, spec), "restart " + inst.id + " of " + Where(t));
+}
+
+Status ProcessRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
+  CommandSpec spec;
+  spec.argv = ShArgv(kRemoveScript, true, {p.release_dir, p.pid_file, p.id_file});
+  spec.timeout = options_.command_timeout;
+  return CheckExit(transport_.Run(t.host, spec), "remove " + inst.id + " of " + Where(t));
+}
+
+Result<std::string> ProcessRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
+  CommandSpec spec;
+  spec.argv = ShArgv(kLogsScript, false, {p.release_dir, std::to_string(std::max(1, lines))});
+  spec.timeout = options_.command_timeout;
+  auto r = transport_.Run(t.host, spec);
+  SP_TRY(CheckExit(r, "logs of " + inst.id + " of " + Where(t)));
+  return r->out;
+}
+
+}  // namespace sp

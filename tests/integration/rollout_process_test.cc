@@ -1,0 +1,288 @@
+// End to end: the real `sallyport rollout` CLI, the process runtime, a real
+// HAProxy (strict: no retries, no redispatch) and real wrk load. The sample
+// app dies at once on SIGTERM, so only draining keeps requests from failing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "runtime/process/process_runtime.h"
+#include "support/cli_runner.h"
+#include "support/haproxy_fixture.h"
+#include "support/load_generator.h"
+#include "support/test_util.h"
+#include "transport/local/local_transport.h"
+
+namespace sp::test {
+namespace {
+
+using nlohmann::json;
+
+class ProcessRolloutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>("sp-e2e");
+    HaproxyOptions o;
+    o.backend = "web";
+    for (int i = 1; i <= 3; ++i) {
+      ports_.push_back(FreePort());
+      o.servers.push_back({"app" + std::to_string(i), ports_.back()});
+    }
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), o);
+    auto st = haproxy_->Start();
+    ASSERT_TRUE(st) << st.error().message;
+    WriteConfig("sallyport.yml", "");
+    std::string inv =
+        "version: 1\n"
+        "stacks:\n"
+        "  demo:\n"
+        "    deployments:\n"
+        "      integration:\n"
+        "        network: local\n"
+        "        releases:\n"
+        "          web:\n"
+        "            base_dir: " + *dir_ / "apps" + "\n"
+        "            load_balancers:\n"
+        "              - kind: haproxy\n"
+        "                socket: " + haproxy_->socket_path() + "\n"
+        "                backend: web\n"
+        "            hosts:\n";
+    for (int i = 1; i <= 3; ++i) {
+      inv += "              - {name: app" + std::to_string(i) + ", address: 127.0.0.1, port: " +
+             std::to_string(ports_[i - 1]) + "}\n";
+    }
+    WriteFile(*dir_ / "inventory.yml", inv);
+    std::filesystem::create_directories(*dir_ / "apps");
+  }
+
+  void TearDown() override {
+    // Stop every app instance we started (by their pid files, through the real adapter).
+    LocalTransport t;
+    ProcessOptions po;
+    po.base_dir = *dir_ / "apps";
+    ProcessRuntime rt(t, po);
+    for (int i = 1; i <= 3; ++i) {
+      RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"};
+      auto list = rt.List(target);
+      if (!list) continue;
+      for (const auto& inst : *list) {
+        if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
+      }
+    }
+    haproxy_.reset();
+  }
+
+  void WriteConfig(const std::string& name, const std::string& extra_env) {
+    WriteFile(*dir_ / name,
+              "version: 1\n"
+              "service: sample\n"
+              "stack: demo\n"
+              "releases:\n"
+              "  web:\n"
+              "    runtime: process\n"
+              "    port: 8080\n"
+              "    env:\n"
+              "      GREETING: hello\n" +
+                  extra_env +
+                  "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 20}\n"
+                  "    stop_timeout: 5s\n"
+                  "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
+  }
+
+  // A distinct executable file per version, as a build would produce.
+  std::string Artifact(const std::string& version) {
+    std::string d = *dir_ / ("artifacts/" + version);
+    std::filesystem::create_directories(d);
+    std::string path = d + "/sp-sample-app";
+    if (!FileExists(path)) std::filesystem::copy_file(BuildBinary("sp-sample-app"), path);
+    return path;
+  }
+
+  std::vector<std::string> Args(const std::string& version, const std::string& config = "sallyport.yml") {
+    return {"rollout", "-c", *dir_ / config, "-i", *dir_ / "inventory.yml", "-d", "integration", "--store",
+            *dir_ / "state.db", "--artifact", Artifact(version), "--label", version};
+  }
+
+  CliResult Deploy(const std::string& version) { return RunSallyport(Args(version)); }
+
+  // The version the app on host i (1-based) reports, or "" if it does not answer.
+  std::string VersionOn(int i) {
+    std::string out;
+    if (::sp::test::Run({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(ports_[i - 1]) + "/"}, &out) != 0) {
+      return "";
+    }
+    auto p = out.find("version=");
+    if (p == std::string::npos) return "";
+    auto e = out.find_first_of(" \n", p);
+    return out.substr(p + 8, e - p - 8);
+  }
+
+  int RunningOn(int i) {
+    LocalTransport t;
+    ProcessOptions po;
+    po.base_dir = *dir_ / "apps";
+    ProcessRuntime rt(t, po);
+    auto list = rt.List(RuntimeTarget{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"});
+    if (!list) return -1;
+    int n = 0;
+    for (const auto& inst : *list) n += inst.running;
+    return n;
+  }
+
+  void ExpectAllUp() {
+    for (int i = 1; i <= 3; ++i) {
+      std::string s = haproxy_->ServerStatus("app" + std::to_string(i));
+      EXPECT_EQ(s.rfind("UP", 0), 0u) << "app" << i << " reports " << s;
+    }
+  }
+
+  std::unique_ptr<LoadGenerator> StartLoad() {
+    LoadOptions lo;
+    lo.port = haproxy_->frontend_port();
+    lo.connections = 16;
+    lo.max_duration = std::chrono::seconds(120);
+    lo.slow_fraction = 0.5;
+    lo.slow_max_ms = 2000;
+    lo.work_dir = dir_->path();
+    auto lg = std::make_unique<LoadGenerator>(lo);
+    auto st = lg->Start();
+    EXPECT_TRUE(st) << st.error().message;
+    return lg;
+  }
+
+  // sessions_at_drain of each host, from the --json events.
+  static std::map<std::string, int> SessionsAtDrain(const std::string& out) {
+    std::map<std::string, int> m;
+    std::istringstream ss(out);
+    std::string line;
+    while (std::getline(ss, line)) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_discarded()) continue;
+      if (j.value("event", "") == "step" && j.value("step", "") == "wait_sessions" && j.value("phase", "") == "end") {
+        m[j.value("host", "")] = j["detail"].value("sessions_at_drain", -1);
+      }
+    }
+    return m;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::vector<int> ports_;
+  std::unique_ptr<HaproxyFixture> haproxy_;
+};
+
+TEST_F(ProcessRolloutTest, RollingReleaseUnderLoadHasZeroFailedRequests) {
+  auto v1 = Deploy("v1");
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  ExpectAllUp();
+
+  auto load = StartLoad();
+  auto args = Args("v2");
+  args.push_back("--json");
+  auto r = RunSallyport(args);
+  auto result = load->Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  auto sessions = SessionsAtDrain(r.out);
+  ASSERT_EQ(sessions.size(), 3u) << r.out;
+  for (const auto& [host, n] : sessions) EXPECT_GT(n, 0) << host << ": no session in flight when its drain began";
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
+    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+  }
+  ExpectAllUp();
+}
+
+TEST_F(ProcessRolloutTest, NegativeControlWithoutSessionWaitFailsRequests) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  auto load = StartLoad();
+  auto args = Args("v2");
+  args.push_back("--json");
+  auto r = RunSallyport(args, {{"SALLYPORT_TEST_SKIP_DRAIN_WAIT", "1"}});
+  auto result = load->Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during unsafe rollout: %s\n", result->Summary().c_str());
+  auto sessions = SessionsAtDrain(r.out);
+  int in_flight = 0;
+  for (const auto& [host, n] : sessions) in_flight += n;
+  ASSERT_GT(in_flight, 0) << "control is meaningless without sessions in flight";
+  EXPECT_GT(result->failures(), 0) << "stopping apps with sessions in flight must fail requests: " << result->raw;
+}
+
+TEST_F(ProcessRolloutTest, HealthFailureOnHost2RestoresItAndLeavesHost3Untouched) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  WriteConfig("bad.yml", "      SAMPLE_HEALTH_FAIL_PORTS: \"" + std::to_string(ports_[1]) + "\"\n");
+  auto load = StartLoad();
+  auto r = RunSallyport(Args("v2", "bad.yml"));
+  auto result = load->Stop();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("host app2 failed at health"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HTTP 500"), std::string::npos) << r.out;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during failing rollout: %s\n", result->Summary().c_str());
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  EXPECT_EQ(VersionOn(1), "v2");
+  EXPECT_EQ(VersionOn(2), "v1") << "host 2 restored";
+  EXPECT_EQ(VersionOn(3), "v1") << "host 3 untouched";
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+  // Host 3 never got the new release directory.
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web/integration/app3/releases") &&
+               std::distance(std::filesystem::directory_iterator(*dir_ / "apps/web/integration/app3/releases"),
+                             std::filesystem::directory_iterator{}) > 1);
+  ExpectAllUp();
+}
+
+TEST_F(ProcessRolloutTest, RollbackRestoresThePreviousVersionWithoutItsArtifact) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  ASSERT_EQ(Deploy("v2").exit_code, 0);
+  std::filesystem::remove_all(*dir_ / "artifacts/v1");  // The "registry" is gone.
+  auto load = StartLoad();
+  auto r = RunSallyport({"rollback", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                         "integration", "--store", *dir_ / "state.db"});
+  auto result = load->Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
+  ExpectAllUp();
+}
+
+struct CrashPoint {
+  std::string step, phase;
+};
+
+class ProcessCrashTest : public ProcessRolloutTest, public ::testing::WithParamInterface<CrashPoint> {};
+
+TEST_P(ProcessCrashTest, KillDashNineThenResumeConverges) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  auto args = Args("v2");
+  args.push_back("--json");
+  const auto& cp = GetParam();
+  auto r = StreamSallyport(args, [&](const std::string& line) {
+    auto j = json::parse(line, nullptr, false);
+    return !j.is_discarded() && j.value("event", "") == "step" && j.value("host", "") == "app2" &&
+           j.value("step", "") == cp.step && j.value("phase", "") == cp.phase;
+  });
+  ASSERT_EQ(r.exit_code, 137) << "sallyport was not killed at " << cp.step << "/" << cp.phase << ":\n" << r.out;
+  auto resumed = RunSallyport({"rollout", "--resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml",
+                               "-d", "integration", "--store", *dir_ / "state.db"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  ExpectAllUp();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+    EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothSidesOfEachStep, ProcessCrashTest,
+                         ::testing::Values(CrashPoint{"drain", "begin"}, CrashPoint{"drain", "end"},
+                                           CrashPoint{"stop", "begin"}, CrashPoint{"stop", "end"},
+                                           CrashPoint{"start", "begin"}, CrashPoint{"start", "end"},
+                                           CrashPoint{"ready", "begin"}, CrashPoint{"ready", "end"}),
+                         [](const auto& info) { return info.param.step + "_" + info.param.phase; });
+
+}  // namespace
+}  // namespace sp::test

@@ -1,0 +1,29 @@
+// Runs the real `sallyport` binary from tests: to completion, or streaming
+// its --json events so a test can act (e.g. kill -9) at an exact event.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sp::test {
+
+struct CliResult {
+  int exit_code = -1;   // 128+signal when killed.
+  std::string out, err;
+};
+
+// Runs `sallyport <args>` (bounded by `timeout_s`).
+CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                       int timeout_s = 300);
+
+// Runs `sallyport <args>` and calls `on_line` for each stdout line as it
+// arrives; when it returns true the process is sent SIGKILL at once.
+// Returns the result (exit_code 137 when killed).
+CliResult StreamSallyport(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& on_line,
+                          const std::map<std::string, std::string>& env = {}, int timeout_s = 300);
+
+}  // namespace sp::test
