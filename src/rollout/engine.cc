@@ -148,7 +148,7 @@ Status RolloutEngine::SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec
   for (size_t i = 0; i < lbs.lbs.size(); ++i) {
     const auto& spec = lbs.specs[i];
     auto r = lbs.lbs[i]->SetState(spec.backend, spec.ServerFor(host.name), st);
-    if (!r) return Err(r.error().Wrap(lbs.lbs[i]->Describe()));
+    if (!r) return Err(r.error());
   }
   return Ok();
 }
@@ -162,7 +162,7 @@ Status RolloutEngine::WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, cons
     for (size_t i = 0; i < lbs.lbs.size(); ++i) {
       const auto& spec = lbs.specs[i];
       auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
-      if (!s) return Err(s.error().Wrap(lbs.lbs[i]->Describe()));
+      if (!s) return Err(s.error());
       total += s->sessions;
       per_lb.push_back(s->sessions);
     }
@@ -194,7 +194,7 @@ Status RolloutEngine::WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec
     for (size_t i = 0; i < lbs.lbs.size(); ++i) {
       const auto& spec = lbs.specs[i];
       auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
-      if (!s) return Err(s.error().Wrap(lbs.lbs[i]->Describe()));
+      if (!s) return Err(s.error());
       if (!s->InRotation()) not_up = lbs.lbs[i]->Describe() + " reports " + s->status;
     }
     if (not_up.empty()) return Ok();
@@ -466,7 +466,7 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan) {
   for (const auto& spec : plan.load_balancers) {
     SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
     auto servers = lb->ListBackend(spec.backend);
-    if (!servers) return Err(servers.error().Wrap("preflight: " + lb->Describe()));
+    if (!servers) return Err(servers.error().Wrap("preflight"));
     for (const auto& h : plan.hosts) {
       std::string name = spec.ServerFor(h.name);
       bool found = std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; });

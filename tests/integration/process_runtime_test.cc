@@ -26,21 +26,21 @@ using std::chrono::steady_clock;
 
 // Writes $PORT, $SECRET_X and its args to $OUT_FILE, prints two log lines,
 // then waits on a child sleep (so a stray group member exists to clean up).
-constexpr const char kScriptApp[] = R"(#!/bin/sh
+constexpr const char kScriptApp[] = R"SH(#!/bin/sh
 sleep 1000 &
 printf 'port=%s secret=%s leak=%s args=%s cwd=%s sleep=%s\n' "$PORT" "$SECRET_X" "${SP_IT_LEAK:-none}" "$*" "$(pwd)" "$!" > "$OUT_FILE.tmp"
 mv "$OUT_FILE.tmp" "$OUT_FILE"
 echo "log line one"
 echo "log line two" >&2
 wait
-)";
+)SH";
 
 // Ignores SIGTERM (the ignore survives exec) and sleeps.
-constexpr const char kStubbornApp[] = R"(#!/bin/sh
+constexpr const char kStubbornApp[] = R"SH(#!/bin/sh
 trap '' TERM
 echo ready > "$OUT_FILE"
 exec sleep 1000
-)";
+)SH";
 
 std::string ProcText(pid_t pid, const char* what) {
   std::string s = test::ReadFile("/proc/" + std::to_string(pid) + "/" + what);

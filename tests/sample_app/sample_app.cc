@@ -37,7 +37,7 @@
 
 namespace {
 
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxHeaderBytes = 64u * 1024u;
 constexpr int kMaxSlowMs = 10000;
 // Idle keep-alive connections are closed after this long. It is far above
 // any proxy timeout on purpose: a server closing an idle connection races

@@ -14,14 +14,18 @@ namespace {
 // Fixed shell scripts. They are run as: sh -c '<script>' sh ARG1 ARG2 ...
 // Outside values only ever arrive as positional arguments or on stdin.
 // Exit codes: 3 = not found / not pulled, 4 = conflict (running), other != 0
-// = failure with a message on stderr.
+// = failure with a message on stderr. Scripts that take stdin read all of it
+// before anything can fail: a writer whose reader exits early gets SIGPIPE.
 // ---------------------------------------------------------------------------
 
 // sp_alive PIDFILE IDFILE: 0 when PIDFILE names a live, non-zombie process
-// whose "<starttime> <boot_id>" equals IDFILE's content; sets sp_pid.
+// whose "<starttime> <boot_id>" equals IDFILE's content; sets sp_pid and
+// sp_pgid (its process group: start-stop-daemon's setsid makes the group
+// private to the app, led by an already-exited intermediate process).
 constexpr const char kAliveFn[] = R"SH(
 sp_alive() {
   sp_pid=
+  sp_pgid=
   [ -f "$1" ] && [ -f "$2" ] || return 1
   { read -r sp_pid < "$1" && read -r sp_want < "$2"; } 2>/dev/null || return 1
   case $sp_pid in ''|*[!0-9]*) return 1 ;; esac
@@ -31,35 +35,40 @@ sp_alive() {
   set -- $sp_stat
   set +f
   case $1 in Z|X|x) return 1 ;; esac
-  [ "${20} $sp_boot" = "$sp_want" ]
+  [ "${20} $sp_boot" = "$sp_want" ] || return 1
+  sp_pgid=$3
 }
 )SH";
 
 // $1 release dir, $2 run dir, $3 pid file, $4 id file; stdin: launcher text.
 constexpr const char kPrepareScript[] = R"SH(
+launcher=$(cat)
 if sp_alive "$3" "$4"; then echo "instance is running (pid $sp_pid); stop it first" >&2; exit 4; fi
-rm -rf "$1" && mkdir -p "$1" "$2" && cat > "$1/launch" || exit 1
+rm -rf "$1" && mkdir -p "$1" "$2" && printf '%s\n' "$launcher" > "$1/launch" || exit 1
 )SH";
 
 // $1 release dir, $2 kind (exe|tar). stdin: N, N lines of cmd, then meta.
 constexpr const char kFinishScript[] = R"SH(
+input=$(cat)
 d=$1
 if [ "$2" = tar ]; then
   mkdir "$d/app" && tar -xzf "$d/artifact.tar.gz" -C "$d/app" --no-same-owner || { echo "cannot unpack the artifact" >&2; exit 1; }
   rm -f "$d/artifact.tar.gz"
 fi
-IFS= read -r n || exit 1
-case $n in ''|*[!0-9]*) echo "bad command header" >&2; exit 1 ;; esac
-: > "$d/cmd.tmp" || exit 1
-i=0
-while [ "$i" -lt "$n" ]; do
-  IFS= read -r a || { echo "short command" >&2; exit 1; }
-  printf '%s\n' "$a" >> "$d/cmd.tmp" || exit 1
-  i=$((i+1))
-done
-read -r exe < "$d/cmd.tmp"
-[ -f "$exe" ] && [ -x "$exe" ] || { echo "$exe is not an executable file" >&2; exit 3; }
-mv -f "$d/cmd.tmp" "$d/cmd" && cat > "$d/meta.tmp" && mv -f "$d/meta.tmp" "$d/meta" || exit 1
+printf '%s\n' "$input" | {
+  IFS= read -r n || exit 1
+  case $n in ''|*[!0-9]*) echo "bad command header" >&2; exit 1 ;; esac
+  : > "$d/cmd.tmp" || exit 1
+  i=0
+  while [ "$i" -lt "$n" ]; do
+    IFS= read -r a || { echo "short command" >&2; exit 1; }
+    printf '%s\n' "$a" >> "$d/cmd.tmp" || exit 1
+    i=$((i+1))
+  done
+  read -r exe < "$d/cmd.tmp"
+  [ -f "$exe" ] && [ -x "$exe" ] || { echo "$exe is not an executable file" >&2; exit 3; }
+  mv -f "$d/cmd.tmp" "$d/cmd" && cat > "$d/meta.tmp" && mv -f "$d/meta.tmp" "$d/meta" || exit 1
+}
 )SH";
 
 // $1 release dir. Exit 1: not (completely) pulled. Else prints meta.
@@ -85,11 +94,12 @@ exit 0
 // $1 release dir, $2 pid file, $3 id file, $4 new|again. stdin (new): env file.
 // Waits up to 5 s for the launcher to record its identity; prints meta.
 constexpr const char kStartScript[] = R"SH(
+[ "$4" = new ] && env_text=$(cat)
 d=$1
 [ -f "$d/meta" ] && [ -f "$d/cmd" ] && [ -f "$d/launch" ] || { echo "release $d is not pulled" >&2; exit 3; }
 if sp_alive "$2" "$3"; then echo "already running (pid $sp_pid)" >&2; exit 4; fi
 if [ "$4" = new ]; then
-  rm -f "$d/env.tmp" && (umask 077 && cat > "$d/env.tmp") && mv -f "$d/env.tmp" "$d/env" || exit 1
+  rm -f "$d/env.tmp" && (umask 077 && printf '%s\n' "$env_text" > "$d/env.tmp") && mv -f "$d/env.tmp" "$d/env" || exit 1
 fi
 [ -f "$d/env" ] || { echo "release $d has no env file" >&2; exit 3; }
 rm -f "$2" "$3" || exit 1
@@ -106,14 +116,26 @@ cat "$d/meta"
 )SH";
 
 // $1 pid file, $2 id file, $3 SIGTERM grace in 50 ms ticks.
+// SIGTERM goes to the app; SIGKILL (after the grace) to its whole process
+// group, and once the app is gone any strays left in that group are killed.
+// The group is only signalled when it is not this shell's own group.
 constexpr const char kStopScript[] = R"SH(
 if ! sp_alive "$1" "$2"; then rm -f "$1" "$2"; exit 0; fi
 pid=$sp_pid
-kill -s TERM "$pid" 2>/dev/null
+pgid=$sp_pgid
+{ read -r self < /proc/self/stat; } 2>/dev/null
+self=${self##*) }
+set -f
+set -- "$1" "$2" "$3" $self
+set +f
+case $pgid in ''|*[!0-9]*|0|1) pgid= ;; esac
+[ "$pgid" = "$6" ] && pgid=
 i=0
+kill -s TERM "$pid" 2>/dev/null
 while sp_alive "$1" "$2"; do
   if [ "$i" -ge "$3" ]; then
-    kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
+    kill -s KILL "$pid" 2>/dev/null
+    [ -n "$pgid" ] && kill -s KILL -- "-$pgid" 2>/dev/null
     j=0
     while sp_alive "$1" "$2"; do
       if [ "$j" -ge 100 ]; then echo "pid $pid survived SIGKILL for 5s" >&2; exit 1; fi
@@ -125,7 +147,7 @@ while sp_alive "$1" "$2"; do
   sleep 0.05
   i=$((i+1))
 done
-kill -s KILL -- "-$pid" 2>/dev/null
+[ -n "$pgid" ] && kill -s KILL -- "-$pgid" 2>/dev/null
 rm -f "$1" "$2"
 exit 0
 )SH";
@@ -163,7 +185,9 @@ while IFS= read -r sp_arg; do set -- "$@" "$sp_arg"; done < "$sp_dir/cmd" || exi
 if [ -d "$sp_dir/app" ]; then cd "$sp_dir/app" || exit 123; fi
 sp_env=$sp_dir/env
 unset sp_dir sp_id_file sp_stat sp_boot sp_arg
-while IFS= read -r SALLYPORT_LAUNCHER_LINE; do export "$SALLYPORT_LAUNCHER_LINE"; done < "$sp_env" || exit 124
+while IFS= read -r SALLYPORT_LAUNCHER_LINE; do
+  case $SALLYPORT_LAUNCHER_LINE in ?*=*) export "$SALLYPORT_LAUNCHER_LINE" ;; esac
+done < "$sp_env" || exit 124
 exec "$@"
 )SH";
 
