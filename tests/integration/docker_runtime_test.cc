@@ -5,7 +5,10 @@
 //
 // A missing or unstartable engine FAILS these tests; SP_REQUIRE_DOCKER=0
 // turns that into a skip with the reason.
+#include "runtime/docker/docker_runtime.h"
+
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
@@ -15,14 +18,11 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "core/text.h"
-#include "runtime/docker/docker_runtime.h"
 #include "support/docker_fixture.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
@@ -423,8 +423,8 @@ TEST(DockerdFixtureTest, EngineUsesItsOwnPrivateContainerd) {
   const std::string ns_view = "/proc/" + std::to_string(docker.pid()) + "/root/run/containerd";
   EXPECT_FALSE(FileExists(ns_view + "/containerd.sock"));
   // Our containerd is a child of our dockerd, started with our exec root's config.
-  std::string children = ReadFile("/proc/" + std::to_string(docker.pid()) + "/task/" +
-                                  std::to_string(docker.pid()) + "/children");
+  std::string children =
+      ReadFile("/proc/" + std::to_string(docker.pid()) + "/task/" + std::to_string(docker.pid()) + "/children");
   bool found = false;
   for (const auto& c : Split(Trim(children), ' ')) {
     if (c.empty()) continue;

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "core/text.h"
 
@@ -154,11 +153,10 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
   // Everything between mktemp and rm -rf: the result is decided here, the
   // directory is removed below whatever happened.
   auto login_and_pull = [&]() -> Status {
-    SP_ASSIGN_OR_RETURN(ExitStatus login,
-                        Exec(t.host,
-                             DockerArgv({"login", "--username", auth->username, "--password-stdin", registry},
-                                        config_dir),
-                             auth->password));
+    SP_ASSIGN_OR_RETURN(
+        ExitStatus login,
+        Exec(t.host, DockerArgv({"login", "--username", auth->username, "--password-stdin", registry}, config_dir),
+             auth->password));
     if (!login.ok()) {
       return Err(CodeFor(login),
                  Scrub(what + ": login to " + registry + " as " + auth->username + ": " + login.Describe(), secrets));
@@ -194,12 +192,13 @@ Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& a
 }
 
 Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
-  SP_ASSIGN_OR_RETURN(ExitStatus ps,
-                      MustRun(t.host,
-                              {"ps", "-a", "--no-trunc", "--filter", std::string("label=") + kLabelRelease + "=" + t.release,
-                               "--filter", std::string("label=") + kLabelDeployment + "=" + t.deployment, "--filter",
-                               std::string("label=") + kLabelHost + "=" + t.host.name, "--format", "{{.Names}}"},
-                              "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name));
+  SP_ASSIGN_OR_RETURN(
+      ExitStatus ps,
+      MustRun(t.host,
+              {"ps", "-a", "--no-trunc", "--filter", std::string("label=") + kLabelRelease + "=" + t.release,
+               "--filter", std::string("label=") + kLabelDeployment + "=" + t.deployment, "--filter",
+               std::string("label=") + kLabelHost + "=" + t.host.name, "--format", "{{.Names}}"},
+              "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name));
   std::vector<std::string> names;
   for (const auto& line : Split(ps.out, '\n')) {
     std::string n = Trim(line);
@@ -264,7 +263,8 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
   for (const auto& [k, v] : env) {
     // Never quote the value in a message: it may be a secret.
     if (!IsValidEnvName(k)) return invalid("invalid env var name '" + k + "'");
-    if (!IsSafeValue(v) || !IsValidUtf8(v)) return invalid("value of env var " + k + " has a newline, NUL or invalid UTF-8");
+    if (!IsSafeValue(v) || !IsValidUtf8(v))
+      return invalid("value of env var " + k + " has a newline, NUL or invalid UTF-8");
     env_file += k + "=" + v + "\n";
     if (k != "PORT") secrets.push_back(v);
   }

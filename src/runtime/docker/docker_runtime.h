@@ -7,6 +7,11 @@
 // travel only in a 0600 env file that is removed right after `docker create`.
 // Neither ever appears in argv, in the environment of a command, or in an
 // Error message.
+//
+// Containers: `docker create --init --network host --restart unless-stopped`,
+// named by ContainerName() and labelled sallyport.* (List filters on them).
+// --init puts docker-init (tini, part of the engine package) in as PID 1 so an
+// app without a SIGTERM handler still stops at once on `docker stop`.
 #pragma once
 
 #include <optional>

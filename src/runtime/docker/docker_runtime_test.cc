@@ -105,14 +105,14 @@ class DockerRuntimeTest : public ::testing::Test {
 TEST_F(DockerRuntimeTest, PullWithAuthLogsInOnStdinPullsLogsOutAndRemovesCredsDir) {
   RegistryAuth auth{"127.0.0.1:5000", "deploy", "s3cret-pw"};
   ASSERT_TRUE(runtime_.Pull(target_, app_, auth));
-  EXPECT_EQ(transport_.log, (std::vector<std::string>{
-                                "mktemp -d -t sp-docker.XXXXXXXXXX",
-                                "/usr/bin/docker --config " + kDir +
-                                    " login --username deploy --password-stdin 127.0.0.1:5000",
-                                "/usr/bin/docker --config " + kDir + " pull " + app_.artifact,
-                                "/usr/bin/docker --config " + kDir + " logout 127.0.0.1:5000",
-                                "rm -rf -- " + kDir,
-                            }));
+  EXPECT_EQ(transport_.log,
+            (std::vector<std::string>{
+                "mktemp -d -t sp-docker.XXXXXXXXXX",
+                "/usr/bin/docker --config " + kDir + " login --username deploy --password-stdin 127.0.0.1:5000",
+                "/usr/bin/docker --config " + kDir + " pull " + app_.artifact,
+                "/usr/bin/docker --config " + kDir + " logout 127.0.0.1:5000",
+                "rm -rf -- " + kDir,
+            }));
   // The password travels on login's stdin and nowhere else.
   ASSERT_EQ(transport_.calls.size(), 5u);
   EXPECT_EQ(transport_.calls[1].stdin_data, "s3cret-pw");
@@ -133,8 +133,8 @@ TEST_F(DockerRuntimeTest, PullWithoutAuthIsAPlainPull) {
 TEST_F(DockerRuntimeTest, PullDerivesRegistryFromArtifactWhenAuthHasNoAddress) {
   RegistryAuth auth{"", "deploy", "s3cret-pw"};
   ASSERT_TRUE(runtime_.Pull(target_, app_, auth));
-  EXPECT_EQ(transport_.log[1], "/usr/bin/docker --config " + kDir +
-                                   " login --username deploy --password-stdin 127.0.0.1:5000");
+  EXPECT_EQ(transport_.log[1],
+            "/usr/bin/docker --config " + kDir + " login --username deploy --password-stdin 127.0.0.1:5000");
 }
 
 TEST_F(DockerRuntimeTest, PullFailureStillRemovesCredsDirAndScrubsPassword) {
@@ -296,11 +296,12 @@ TEST_F(DockerRuntimeTest, ContainerNameIsSanitized) {
 TEST_F(DockerRuntimeTest, ListFiltersByLabelsInspectsOnceAndSortsOldestFirst) {
   transport_.respond = [](const Argv& argv) {
     if (argv[1] == "ps") return Exit(0, "sp-shop-web-app1-r2\nsp-shop-web-app1-r1\n");
-    return Exit(0,
-                R"({"name":"/sp-shop-web-app1-r2","running":true,"created":"2024-01-01T00:00:02Z","labels":{"sallyport.rollout":"r2","sallyport.version":"v2","sallyport.artifact":"img:2","sallyport.created_ms":"2000"}})"
-                "\n"
-                R"({"name":"/sp-shop-web-app1-r1","running":false,"created":"2024-01-01T00:00:01Z","labels":{"sallyport.rollout":"r1","sallyport.version":"v1","sallyport.artifact":"img:1","sallyport.created_ms":"1000"}})"
-                "\n");
+    return Exit(
+        0,
+        R"({"name":"/sp-shop-web-app1-r2","running":true,"created":"2024-01-01T00:00:02Z","labels":{"sallyport.rollout":"r2","sallyport.version":"v2","sallyport.artifact":"img:2","sallyport.created_ms":"2000"}})"
+        "\n"
+        R"({"name":"/sp-shop-web-app1-r1","running":false,"created":"2024-01-01T00:00:01Z","labels":{"sallyport.rollout":"r1","sallyport.version":"v1","sallyport.artifact":"img:1","sallyport.created_ms":"1000"}})"
+        "\n");
   };
   auto list = runtime_.List(target_);
   ASSERT_TRUE(list) << list.error().message;
@@ -319,8 +320,7 @@ TEST_F(DockerRuntimeTest, ListFiltersByLabelsInspectsOnceAndSortsOldestFirst) {
             "label=sallyport.deployment=web --filter label=sallyport.host=app1 --format '{{.Names}}'");
   const Argv& inspect = transport_.calls[1].argv;
   ASSERT_GE(inspect.size(), 7u);
-  EXPECT_EQ(Argv(inspect.begin(), inspect.begin() + 4),
-            (Argv{"/usr/bin/docker", "inspect", "--type", "container"}));
+  EXPECT_EQ(Argv(inspect.begin(), inspect.begin() + 4), (Argv{"/usr/bin/docker", "inspect", "--type", "container"}));
   EXPECT_EQ(Argv(inspect.end() - 2, inspect.end()), (Argv{"sp-shop-web-app1-r2", "sp-shop-web-app1-r1"}));
 }
 

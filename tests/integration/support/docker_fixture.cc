@@ -31,8 +31,8 @@ using std::chrono::milliseconds;
 std::string TailOfFile(const std::string& path, int lines) { return LastLines(ReadFile(path), lines); }
 
 // Runs argv with extra env; exit code (-1: could not start), stdout and stderr.
-int RunWithEnv(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-               std::string* out, std::string* err, const std::string& stdin_data = "") {
+int RunWithEnv(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, std::string* out,
+               std::string* err, const std::string& stdin_data = "") {
   CommandSpec spec;
   spec.argv = argv;
   spec.env = env;
@@ -74,8 +74,8 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
   if (!FileExists("/usr/bin/docker")) return Err(ErrorCode::kUnavailable, "/usr/bin/docker not found (docker.io)");
   const std::string unshare = FindProgram("unshare", {"/usr/bin/unshare"});
   if (unshare.empty()) return Err(ErrorCode::kUnavailable, "unshare not found (util-linux)");
-  if (::geteuid() != 0) return Err(ErrorCode::kUnavailable, "dockerd needs root; this test runs as uid " +
-                                                                std::to_string(::geteuid()));
+  if (::geteuid() != 0)
+    return Err(ErrorCode::kUnavailable, "dockerd needs root; this test runs as uid " + std::to_string(::geteuid()));
   // The mount point for the private tmpfs must exist on the host; an empty
   // directory there changes nothing for other daemons (they look for the socket).
   std::error_code ec;
@@ -91,11 +91,11 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
 
   // Paths come from mkdtemp ([A-Za-z0-9/-]) and constants: safe in this script.
   const std::string& r = f->root_;
-  const std::string script =
-      "mount -t tmpfs -o mode=0711,size=16m sp-containerd /run/containerd && exec " + dockerd +
-      " --config-file " + r + "/daemon.json -H " + f->host_ + " --data-root " + r + "/data --exec-root " + r +
-      "/x --pidfile " + r + "/d.pid --iptables=false --ip-forward=false --ip-masq=false --bridge=none" +
-      " --userland-proxy=false --log-level=warn";
+  const std::string script = "mount -t tmpfs -o mode=0711,size=16m sp-containerd /run/containerd && exec " + dockerd +
+                             " --config-file " + r + "/daemon.json -H " + f->host_ + " --data-root " + r +
+                             "/data --exec-root " + r + "/x --pidfile " + r +
+                             "/d.pid --iptables=false --ip-forward=false --ip-masq=false --bridge=none" +
+                             " --userland-proxy=false --log-level=warn";
   const std::string log = r + "/dockerd.log";
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -115,15 +115,15 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
       timeout, milliseconds(50));
   f->startup_time_ = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
   if (died || !up) {
-    return Err(ErrorCode::kUnavailable, std::string(died ? "dockerd exited" : "dockerd did not answer") +
-                                            " (log " + log + "):\n" + f->LogTail());
+    return Err(ErrorCode::kUnavailable, std::string(died ? "dockerd exited" : "dockerd did not answer") + " (log " +
+                                            log + "):\n" + f->LogTail());
   }
   // Its containerd must be the one it supervises under our exec root, and the
   // system path must be empty as dockerd sees it.
   struct stat st;
   if (::stat(f->containerd_socket().c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    return Err(ErrorCode::kInternal, "dockerd is not using a private containerd: no socket at " +
-                                         f->containerd_socket());
+    return Err(ErrorCode::kInternal,
+               "dockerd is not using a private containerd: no socket at " + f->containerd_socket());
   }
   const std::string seen = "/proc/" + std::to_string(f->pid()) + "/root/run/containerd/containerd.sock";
   if (FileExists(seen)) {
@@ -185,7 +185,8 @@ void DockerdFixture::RemoveAllContainers() const {
 
 Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user, std::string password) {
   const std::string registry = FindProgram("docker-registry", {"/usr/bin/docker-registry"});
-  if (registry.empty()) return Err(ErrorCode::kUnavailable, "docker-registry not found (Debian package docker-registry)");
+  if (registry.empty())
+    return Err(ErrorCode::kUnavailable, "docker-registry not found (Debian package docker-registry)");
   const std::string htpasswd = FindProgram("htpasswd", {"/usr/bin/htpasswd"});
   if (htpasswd.empty()) return Err(ErrorCode::kUnavailable, "htpasswd not found (apache2-utils)");
 
@@ -203,9 +204,14 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user
   WriteFile(dir + "/config.yml",
             "version: 0.1\n"
             "log:\n  level: info\n  accesslog:\n    disabled: true\n"
-            "storage:\n  filesystem:\n    rootdirectory: " + dir + "/data\n  delete:\n    enabled: true\n"
-            "http:\n  addr: 127.0.0.1:" + std::to_string(f->port_) + "\n  secret: sp-test-only\n"
-            "auth:\n  htpasswd:\n    realm: sp-test\n    path: " + dir + "/htpasswd\n",
+            "storage:\n  filesystem:\n    rootdirectory: " +
+                dir +
+                "/data\n  delete:\n    enabled: true\n"
+                "http:\n  addr: 127.0.0.1:" +
+                std::to_string(f->port_) +
+                "\n  secret: sp-test-only\n"
+                "auth:\n  htpasswd:\n    realm: sp-test\n    path: " +
+                dir + "/htpasswd\n",
             0600);
   SP_TRY(f->Resume());
   return f;
@@ -235,8 +241,8 @@ Status RegistryFixture::Resume() {
       milliseconds(20'000));
   if (died || !up) {
     return Err(ErrorCode::kUnavailable,
-               std::string(died ? "docker-registry exited" : "docker-registry did not listen") + " on " +
-                   address() + ":\n" + LogTail());
+               std::string(died ? "docker-registry exited" : "docker-registry did not listen") + " on " + address() +
+                   ":\n" + LogTail());
   }
   return Ok();
 }
@@ -259,17 +265,22 @@ Result<std::string> BuildAndPushSampleImage(const DockerdFixture& docker, const 
   WriteFile(ctx / "Dockerfile",
             "FROM scratch\n"
             "COPY sp-sample-app /sp-sample-app\n"
-            "ENV APP_VERSION=" + version + "\n"
-            "LABEL org.opencontainers.image.version=" + version + "\n"
-            "ENTRYPOINT [\"/sp-sample-app\"]\n");
+            "ENV APP_VERSION=" +
+                version +
+                "\n"
+                "LABEL org.opencontainers.image.version=" +
+                version +
+                "\n"
+                "ENTRYPOINT [\"/sp-sample-app\"]\n");
   const std::string ref = registry.address() + "/" + repo_tag;
   std::string out;
   if (docker.Docker({"build", "-q", "-t", ref, ctx.path()}, &out) != 0) {
     return Err(ErrorCode::kInternal, "docker build " + ref + ": " + out);
   }
   TempDir config("sp-push-config");
-  const std::vector<std::string> login{docker.docker_bin(), "--config", config.path(), "-H", docker.host(), "login",
-                                       "--username", registry.user(), "--password-stdin", registry.address()};
+  const std::vector<std::string> login{docker.docker_bin(), "--config",        config.path(), "-H",
+                                       docker.host(),       "login",           "--username",  registry.user(),
+                                       "--password-stdin",  registry.address()};
   std::string o, e;
   if (RunWithEnv(login, {}, &o, &e, registry.password()) != 0) {
     return Err(ErrorCode::kInternal, "docker login " + registry.address() + ": " + e);
@@ -441,10 +452,10 @@ void DockerEnvironment::SetUp() {
     error_ = r.error().message;
     return;
   }
-  std::fprintf(stderr, "[docker env] registry ready in %lld ms at %s\n",
-               static_cast<long long>(std::chrono::duration_cast<milliseconds>(
-                   std::chrono::steady_clock::now() - t0).count()),
-               (*r)->address().c_str());
+  std::fprintf(
+      stderr, "[docker env] registry ready in %lld ms at %s\n",
+      static_cast<long long>(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count()),
+      (*r)->address().c_str());
   docker_ = std::move(*d);
   registry_ = std::move(*r);
 }

@@ -9,6 +9,7 @@
 // namespace too, so nothing is left mounted on the host when it exits.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -19,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "runtime/docker/docker_runtime.h"
@@ -175,12 +174,12 @@ bool DockerOptional();
 
 // In a test body or SetUp: fails (or, with SP_REQUIRE_DOCKER=0, skips) with the
 // reason when the shared Docker environment could not be started.
-#define SP_REQUIRE_DOCKER_ENVIRONMENT()                                                                 \
-  do {                                                                                                  \
-    auto* sp_env_ = ::sp::test::DockerEnvironment::Get();                                             \
-    if (sp_env_ == nullptr || !sp_env_->ready()) {                                                      \
-      const std::string sp_why_ = sp_env_ ? sp_env_->error() : std::string("no DockerEnvironment registered"); \
+#define SP_REQUIRE_DOCKER_ENVIRONMENT()                                                                          \
+  do {                                                                                                           \
+    auto* sp_env_ = ::sp::test::DockerEnvironment::Get();                                                        \
+    if (sp_env_ == nullptr || !sp_env_->ready()) {                                                               \
+      const std::string sp_why_ = sp_env_ ? sp_env_->error() : std::string("no DockerEnvironment registered");   \
       if (::sp::test::DockerOptional()) GTEST_SKIP() << "SP_REQUIRE_DOCKER=0 and no Docker engine: " << sp_why_; \
-      FAIL() << "cannot start a Docker engine for this test (set SP_REQUIRE_DOCKER=0 to skip): " << sp_why_; \
-    }                                                                                                   \
+      FAIL() << "cannot start a Docker engine for this test (set SP_REQUIRE_DOCKER=0 to skip): " << sp_why_;     \
+    }                                                                                                            \
   } while (0)
