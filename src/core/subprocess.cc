@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "core/text.h"
 
@@ -66,6 +67,11 @@ void EmitLines(std::string& pending, bool is_stderr, const CommandSpec& spec, bo
 
 Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
+  // A child that exits without reading its stdin must not kill us with
+  // SIGPIPE: writes then fail with EPIPE instead. Children get the default
+  // disposition back (posix_spawnattr_setsigdefault below).
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   Pipe in, out, err;
   if (::pipe2(in.fd, O_CLOEXEC) || ::pipe2(out.fd, O_CLOEXEC) || ::pipe2(err.fd, O_CLOEXEC)) {
     return Err(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));

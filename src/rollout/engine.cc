@@ -479,7 +479,7 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan) {
   bool all_have = true;
   for (const auto& h : plan.hosts) {
     if (auto s = d_.transport->Check(RefOf(h)); !s) return Err(s.error().Wrap("preflight: host " + h.name));
-    auto have = d_.runtime->HasArtifact(TargetOf(plan, h), plan.AppFor(h));
+    auto have = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
     if (!have) return Err(have.error().Wrap("preflight: host " + h.name));
     all_have = all_have && *have;
   }

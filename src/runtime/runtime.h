@@ -55,8 +55,11 @@ class Runtime {
   // per-call credentials directory, pull, remove the directory; process: copy
   // or unpack into a new release directory). The old version keeps running.
   virtual Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) = 0;
-  // True if the artifact is already on the host (no registry needed).
+  // True if Start can run without Pull (the artifact is in place for this rollout).
   virtual Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) = 0;
+  // True if Pull needs no source (registry or file): the artifact is on the
+  // host already, e.g. kept from an earlier release for a rollback.
+  virtual Result<bool> Available(const RuntimeTarget& t, const AppSpec& app) { return HasArtifact(t, app); }
   // Instances of (release, deployment) on the host, oldest first.
   virtual Result<std::vector<Instance>> List(const RuntimeTarget& t) = 0;
   // SIGTERM, then SIGKILL after `timeout`; the instance is kept for restore.

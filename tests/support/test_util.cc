@@ -157,11 +157,14 @@ Daemon::Daemon(const std::vector<std::string>& argv, const std::string& log_path
 
 Daemon::~Daemon() { Stop(); }
 
-Daemon::Daemon(Daemon&& o) noexcept : pid_(o.pid_), log_path_(std::move(o.log_path_)) { o.pid_ = -1; }
+Daemon::Daemon(Daemon&& o) noexcept : pid_(o.pid_), reaped_(o.reaped_), log_path_(std::move(o.log_path_)) {
+  o.pid_ = -1;
+}
 Daemon& Daemon::operator=(Daemon&& o) noexcept {
   if (this != &o) {
     Stop();
     pid_ = o.pid_;
+    reaped_ = o.reaped_;
     log_path_ = std::move(o.log_path_);
     o.pid_ = -1;
   }
@@ -169,17 +172,23 @@ Daemon& Daemon::operator=(Daemon&& o) noexcept {
 }
 
 bool Daemon::Alive() const {
-  if (pid_ <= 0) return false;
+  if (pid_ <= 0 || reaped_) return false;
   int st;
-  return ::waitpid(pid_, &st, WNOHANG) == 0;
+  if (::waitpid(pid_, &st, WNOHANG) == 0) return true;
+  reaped_ = true;
+  return false;
 }
 
 void Daemon::Signal(int sig) const {
-  if (pid_ > 0) ::kill(pid_, sig);
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
 }
 
 void Daemon::Stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return;
+  if (reaped_) {  // Already exited and reaped; its pid (and group id) may belong to someone else now.
+    pid_ = -1;
+    return;
+  }
   ::kill(-pid_, SIGCONT);
   ::kill(-pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + grace;

@@ -64,6 +64,7 @@ class Daemon {
 
  private:
   pid_t pid_ = -1;
+  mutable bool reaped_ = false;  // Once reaped, the pid may be reused: never signal it again.
   std::string log_path_;
 };
 

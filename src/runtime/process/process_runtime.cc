@@ -71,6 +71,20 @@ printf '%s\n' "$input" | {
 }
 )SH";
 
+// $1 host dir, $2 artifact, $3 new release dir, $4 find|copy. Looks for a kept
+// release of the same artifact on the host; "copy" copies its app into $3.
+// Exit 1: none kept (the artifact must come from its source).
+constexpr const char kKeptScript[] = R"SH(
+for d in "$1"/releases/*; do
+  [ "$d" = "$3" ] && continue
+  [ -f "$d/meta" ] && [ -e "$d/app" ] || continue
+  grep -qxF -e "artifact=$2" "$d/meta" || continue
+  if [ "$4" = copy ]; then cp -a "$d/app" "$3/app" || exit 2; fi
+  exit 0
+done
+exit 1
+)SH";
+
 // $1 release dir. Exit 1: not (completely) pulled. Else prints meta.
 constexpr const char kHasArtifactScript[] = R"SH(
 [ -f "$1/meta" ] && [ -f "$1/cmd" ] || exit 1
@@ -338,9 +352,18 @@ Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const st
   prepare.timeout = options_.command_timeout;
   SP_TRY(CheckExit(transport_.Run(t.host, prepare), what));
 
-  const std::string target = p.release_dir + (tarball ? "/artifact.tar.gz" : "/app");
-  if (auto s = transport_.CopyFile(t.host, app.artifact, target, tarball ? 0600 : 0755); !s) {
-    return Err(s.error().Wrap(what));
+  // A release of the same artifact kept on the host (e.g. for a rollback) is
+  // copied there: no transfer, and no need for the artifact's source.
+  CommandSpec kept;
+  kept.argv = ShArgv(kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "copy"});
+  kept.timeout = options_.command_timeout;
+  auto kept_r = transport_.Run(t.host, kept);
+  const bool reused = kept_r && kept_r->ok();
+  if (!reused) {
+    const std::string target = p.release_dir + (tarball ? "/artifact.tar.gz" : "/app");
+    if (auto s = transport_.CopyFile(t.host, app.artifact, target, tarball ? 0600 : 0755); !s) {
+      return Err(s.error().Wrap(what));
+    }
   }
 
   std::vector<std::string> cmd;
@@ -352,7 +375,7 @@ Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const st
     cmd.insert(cmd.end(), app.command.begin(), app.command.end());
   }
   CommandSpec finish;
-  finish.argv = ShArgv(kFinishScript, false, {p.release_dir, tarball ? "tar" : "exe"});
+  finish.argv = ShArgv(kFinishScript, false, {p.release_dir, reused ? "kept" : (tarball ? "tar" : "exe")});
   finish.stdin_data = std::to_string(cmd.size()) + "\n";
   for (const auto& a : cmd) finish.stdin_data += a + "\n";
   finish.stdin_data += MetaText(app, options_.clock->WallMs());
@@ -371,6 +394,19 @@ Result<bool> ProcessRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& 
   SP_TRY(CheckExit(r, what));
   Instance inst = ParseMeta(app.rollout_id, r->out);
   return inst.artifact == app.artifact && inst.version == app.version;
+}
+
+Result<bool> ProcessRuntime::Available(const RuntimeTarget& t, const AppSpec& app) {
+  SP_ASSIGN_OR_RETURN(bool here, HasArtifact(t, app));
+  if (here) return true;
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
+  CommandSpec kept;
+  kept.argv = ShArgv(kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "find"});
+  kept.timeout = options_.command_timeout;
+  auto k = transport_.Run(t.host, kept);
+  if (k && !k->timed_out && k->signal == 0 && k->exit_code == 1) return false;
+  SP_TRY(CheckExit(k, "look for a kept " + app.artifact + " on " + Where(t)));
+  return true;
 }
 
 Result<std::vector<Instance>> ProcessRuntime::List(const RuntimeTarget& t) {

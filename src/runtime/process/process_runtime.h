@@ -58,6 +58,8 @@ class ProcessRuntime final : public Runtime {
   // True when the release directory of app.rollout_id is complete, its
   // executable exists and its meta names the same artifact and version.
   Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
+  // Also true when a kept release of the same artifact is on the host.
+  Result<bool> Available(const RuntimeTarget& t, const AppSpec& app) override;
   Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
   // SIGTERM to the process; SIGKILL to its process group after `timeout`
   // (rounded up to 50 ms); stray group members are SIGKILLed once it exits.

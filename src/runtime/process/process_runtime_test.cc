@@ -100,20 +100,26 @@ class ProcessRuntimeTest : public ::testing::Test {
 };
 
 TEST_F(ProcessRuntimeTest, PullExecutableIsPrepareCopyFinishWithOutsideStringsAsSingleEntries) {
+  transport_.Reply(0);  // prepare
+  transport_.Reply(1);  // no kept release of this artifact on the host
   ASSERT_TRUE(runtime_.Pull(target_, app_, std::nullopt).has_value());
-  ASSERT_EQ(transport_.calls.size(), 3u);
+  ASSERT_EQ(transport_.calls.size(), 4u);
   const auto& prepare = transport_.calls[0];
   ExpectFixedScript(prepare);
   EXPECT_EQ(Args(prepare), (std::vector<std::string>{dir_, run_, run_ + "/r42.pid", run_ + "/r42.id"}));
   EXPECT_EQ(prepare.stdin_data, ProcessRuntime::LauncherScript());
 
-  const auto& copy = transport_.calls[1];
+  const auto& kept = transport_.calls[1];
+  ExpectFixedScript(kept);
+  EXPECT_EQ(Args(kept).back(), "copy");
+
+  const auto& copy = transport_.calls[2];
   EXPECT_EQ(copy.kind, "copy");
   EXPECT_EQ(copy.src, app_.artifact);
   EXPECT_EQ(copy.path, dir_ + "/app");
   EXPECT_EQ(copy.mode, 0755);
 
-  const auto& finish = transport_.calls[2];
+  const auto& finish = transport_.calls[3];
   ExpectFixedScript(finish);
   EXPECT_EQ(Args(finish), (std::vector<std::string>{dir_, "exe"}));
   EXPECT_EQ(finish.stdin_data, "3\n" + dir_ + "/app\n--listen\n0.0.0.0 $(id)\n" + "version=" + app_.version +
@@ -122,15 +128,26 @@ TEST_F(ProcessRuntimeTest, PullExecutableIsPrepareCopyFinishWithOutsideStringsAs
   EXPECT_FALSE(transport_.AnyArgvContains("$(id)"));
 }
 
+TEST_F(ProcessRuntimeTest, PullReusesAKeptReleaseOfTheSameArtifactWithoutCopying) {
+  transport_.Reply(0);  // prepare
+  transport_.Reply(0);  // a kept release was copied on the host
+  ASSERT_TRUE(runtime_.Pull(target_, app_, std::nullopt).has_value());
+  ASSERT_EQ(transport_.calls.size(), 3u);
+  for (const auto& c : transport_.calls) EXPECT_NE(c.kind, "copy") << "no transfer from the source";
+  EXPECT_EQ(Args(transport_.calls[2]), (std::vector<std::string>{dir_, "kept"}));
+}
+
 TEST_F(ProcessRuntimeTest, PullTarballCopiesArchiveAndPointsCommandInsideIt) {
   app_.artifact = "/builds/app-1.2.tgz";
   app_.command = {"bin/server", "--port-from-env"};
+  transport_.Reply(0);
+  transport_.Reply(1);
   ASSERT_TRUE(runtime_.Pull(target_, app_, std::nullopt).has_value());
-  ASSERT_EQ(transport_.calls.size(), 3u);
-  EXPECT_EQ(transport_.calls[1].path, dir_ + "/artifact.tar.gz");
-  EXPECT_EQ(transport_.calls[1].mode, 0600);
-  EXPECT_EQ(Args(transport_.calls[2]), (std::vector<std::string>{dir_, "tar"}));
-  EXPECT_EQ(transport_.calls[2].stdin_data.substr(0, transport_.calls[2].stdin_data.find("version=")),
+  ASSERT_EQ(transport_.calls.size(), 4u);
+  EXPECT_EQ(transport_.calls[2].path, dir_ + "/artifact.tar.gz");
+  EXPECT_EQ(transport_.calls[2].mode, 0600);
+  EXPECT_EQ(Args(transport_.calls[3]), (std::vector<std::string>{dir_, "tar"}));
+  EXPECT_EQ(transport_.calls[3].stdin_data.substr(0, transport_.calls[3].stdin_data.find("version=")),
             "2\n" + dir_ + "/app/bin/server\n--port-from-env\n");
 }
 
@@ -264,6 +281,16 @@ TEST_F(ProcessRuntimeTest, HasArtifactComparesMeta) {
   transport_.Reply(0, "version=other\nartifact=" + app_.artifact + "\n");
   EXPECT_FALSE(*runtime_.HasArtifact(target_, app_));
   EXPECT_EQ(Args(transport_.calls.back()), (std::vector<std::string>{dir_}));
+}
+
+TEST_F(ProcessRuntimeTest, AvailableCountsAKeptReleaseOfTheSameArtifact) {
+  transport_.Reply(1);  // not pulled for this rollout
+  transport_.Reply(1);  // and nothing kept
+  EXPECT_FALSE(*runtime_.Available(target_, app_));
+  transport_.Reply(1);
+  transport_.Reply(0);  // a kept release (e.g. for a rollback)
+  EXPECT_TRUE(*runtime_.Available(target_, app_));
+  EXPECT_EQ(Args(transport_.calls.back()).back(), "find");
 }
 
 }  // namespace

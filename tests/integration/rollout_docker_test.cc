@@ -1,0 +1,220 @@
+// End to end with the docker runtime: the real `sallyport` CLI, a private
+// dockerd, Debian's docker-registry with htpasswd auth, images by digest, a
+// strict HAProxy and wrk load. Proves zero failed requests, the /dev/log
+// volume, no registry credentials left behind, rollback with the registry
+// down, and kill -9 + resume.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/cli_runner.h"
+#include "support/docker_fixture.h"
+#include "support/haproxy_fixture.h"
+#include "support/load_generator.h"
+#include "support/test_util.h"
+
+namespace sp::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kUser[] = "deployer";
+constexpr char kPassword[] = "Sp-e2e-Pw-41c9d2-not-in-argv";
+
+[[maybe_unused]] ::testing::Environment* const kDockerEnvironment =
+    ::testing::AddGlobalTestEnvironment(new DockerEnvironment(kUser, kPassword));
+
+class DockerRolloutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SP_REQUIRE_DOCKER_ENVIRONMENT();
+    env_ = DockerEnvironment::Get();
+    env_->docker().RemoveAllContainers();
+    dir_ = std::make_unique<TempDir>("sp-dkr");
+    WriteFile(*dir_ / "registry-password", kPassword, 0600);
+    syslog_ = std::make_unique<SyslogListener>(*dir_ / "log.sock");
+    ASSERT_TRUE(syslog_->ok());
+    HaproxyOptions o;
+    o.backend = "web";
+    for (int i = 1; i <= 3; ++i) {
+      ports_.push_back(FreePort());
+      o.servers.push_back({"app" + std::to_string(i), ports_.back()});
+    }
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), o);
+    auto st = haproxy_->Start();
+    ASSERT_TRUE(st) << st.error().message;
+    const auto& reg = env_->registry();
+    WriteFile(*dir_ / "sallyport.yml",
+              "version: 1\n"
+              "service: sample\n"
+              "stack: demo\n"
+              "image: {repository: " + reg.address() + "/sample}\n"
+              "registry:\n"
+              "  address: " + reg.address() + "\n"
+              "  username: " + kUser + "\n"
+              "  password: {file: " + *dir_ / "registry-password" + "}\n"
+              "releases:\n"
+              "  web:\n"
+              "    runtime: docker\n"
+              "    port: 8080\n"
+              "    volumes: [\"" + syslog_->path() + ":/dev/log\"]\n"
+              "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
+              "    stop_timeout: 5s\n"
+              "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
+    std::string inv =
+        "version: 1\n"
+        "stacks:\n"
+        "  demo:\n"
+        "    deployments:\n"
+        "      integration:\n"
+        "        network: local\n"
+        "        releases:\n"
+        "          web:\n"
+        "            docker_host: " + env_->docker().host() + "\n"
+        "            load_balancers:\n"
+        "              - {kind: haproxy, socket: " + haproxy_->socket_path() + ", backend: web}\n"
+        "            hosts:\n";
+    for (int i = 1; i <= 3; ++i) {
+      inv += "              - {name: app" + std::to_string(i) + ", address: 127.0.0.1, port: " +
+             std::to_string(ports_[i - 1]) + "}\n";
+    }
+    WriteFile(*dir_ / "inventory.yml", inv);
+    for (const char* v : {"v1", "v2"}) {
+      auto digest = BuildAndPushSampleImage(env_->docker(), reg, std::string("sample:") + v, v);
+      ASSERT_TRUE(digest) << digest.error().message;
+      images_[v] = *digest;
+      // Rollouts must pull: start from an engine without the image.
+      (void)RemoveImage(env_->docker(), *digest);
+    }
+  }
+
+  void TearDown() override {
+    if (env_ && env_->ready()) env_->docker().RemoveAllContainers();
+  }
+
+  std::vector<std::string> Args(const std::string& version) {
+    return {"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
+            "--store", *dir_ / "state.db", "--artifact", images_[version], "--label", version};
+  }
+  std::vector<std::string> Scope(const std::string& verb) {
+    return {verb, "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
+            "--store", *dir_ / "state.db"};
+  }
+
+  std::string VersionOn(int i) {
+    auto r = HttpGet(ports_[i - 1], "/");
+    if (!r) return "";
+    auto p = r->body.find("version=");
+    if (p == std::string::npos) return "";
+    return r->body.substr(p + 8, r->body.find_first_of(" \n", p) - p - 8);
+  }
+  int RunningOn(int i) {
+    std::string out = env_->docker().DockerOut(
+        {"ps", "-q", "--filter", "label=sallyport.host=app" + std::to_string(i)});
+    return out.empty() ? 0 : static_cast<int>(std::count(out.begin(), out.end(), '\n')) + 1;
+  }
+  void ExpectAllUp() {
+    for (int i = 1; i <= 3; ++i) {
+      std::string s = haproxy_->ServerStatus("app" + std::to_string(i));
+      EXPECT_EQ(s.rfind("UP", 0), 0u) << "app" << i << " reports " << s;
+    }
+  }
+
+  DockerEnvironment* env_ = nullptr;
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<SyslogListener> syslog_;
+  std::vector<int> ports_;
+  std::unique_ptr<HaproxyFixture> haproxy_;
+  std::map<std::string, std::string> images_;
+};
+
+TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) {
+  auto v1 = RunSallyport(Args("v1"));
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  ExpectAllUp();
+  // Marker: any credentials directory created from now on must be gone afterwards.
+  const auto start = std::filesystem::file_time_type::clock::now();
+
+  LoadOptions lo;
+  lo.port = haproxy_->frontend_port();
+  lo.slow_fraction = 0.5;
+  lo.work_dir = dir_->path();
+  LoadGenerator load(lo);
+  ASSERT_TRUE(load.Start());
+  auto args = Args("v2");
+  args.push_back("--json");
+  auto r = RunSallyport(args);
+  auto result = load.Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during docker rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 50);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  int in_flight = 0;
+  std::istringstream ss(r.out);
+  for (std::string line; std::getline(ss, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", "") == "wait_sessions" && j.value("phase", "") == "end") {
+      in_flight += j["detail"].value("sessions_at_drain", 0);
+    }
+  }
+  EXPECT_GT(in_flight, 0) << "no session was in flight when a drain began";
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
+    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+  }
+  ExpectAllUp();
+  // The app's syslog line crossed the /dev/log volume to the host's listener.
+  EXPECT_TRUE(syslog_->WaitForLine("sp-sample-app v2 started", std::chrono::seconds(5)))
+      << "syslog lines received: " << syslog_->Lines().size();
+  // The password never reached argv or output.
+  EXPECT_EQ(r.out.find(kPassword), std::string::npos);
+  EXPECT_EQ(r.err.find(kPassword), std::string::npos);
+  // No registry credentials remain on the host: no docker config written since
+  // the rollout began names the registry, and HOME's has no entry for it.
+  const std::string reg = env_->registry().address();
+  for (const auto& e : std::filesystem::recursive_directory_iterator(
+           std::filesystem::temp_directory_path(), std::filesystem::directory_options::skip_permission_denied)) {
+    std::error_code ec;
+    if (e.path().filename() != "config.json" || e.last_write_time(ec) < start) continue;
+    EXPECT_EQ(ReadFile(e.path()).find(reg), std::string::npos) << "credentials left in " << e.path();
+  }
+  const char* home = std::getenv("HOME");
+  if (home) EXPECT_EQ(ReadFile(std::string(home) + "/.docker/config.json").find(reg), std::string::npos);
+}
+
+TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {
+  ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
+  ASSERT_EQ(RunSallyport(Args("v2")).exit_code, 0);
+  env_->registry().Stop();
+  auto r = RunSallyport(Scope("rollback"));
+  auto resumed = env_->registry().Resume();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
+  ExpectAllUp();
+}
+
+TEST_F(DockerRolloutTest, KillDashNineAfterStopThenResumeConverges) {
+  ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
+  auto args = Args("v2");
+  args.push_back("--json");
+  auto r = StreamSallyport(args, [](const std::string& line) {
+    auto j = json::parse(line, nullptr, false);
+    return !j.is_discarded() && j.value("host", "") == "app2" && j.value("step", "") == "stop" &&
+           j.value("phase", "") == "end";
+  });
+  ASSERT_EQ(r.exit_code, 137) << r.out;
+  auto resumed = RunSallyport({"rollout", "--resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml",
+                               "-d", "integration", "--store", *dir_ / "state.db"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  ExpectAllUp();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+    EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
+  }
+}
+
+}  // namespace
+}  // namespace sp::test
