@@ -388,6 +388,7 @@ int Main(int argc, char** argv) {
       }
       const int64_t gaps = oor - stepped;  // Between steps: journal "begin" writes and event output.
       overheads.push_back(static_cast<double>(overhead));
+      other_steps["overhead without stop"].push_back(static_cast<double>(overhead - s["stop"].dur()));
       for (const char* n : {"drain", "maint", "stop", "ready", "confirm_up"}) {
         other_steps[n].push_back(static_cast<double>(s[n].dur()));
       }
@@ -446,6 +447,7 @@ int Main(int argc, char** argv) {
   for (const char* n : {"drain", "maint", "stop", "ready", "confirm_up", "gaps"}) {
     line((std::string("  of which ") + n).c_str(), other_steps[n]);
   }
+  line("overhead without stop", other_steps["overhead without stop"]);
   line("drain lag", lags);
   if (invalid_lag_samples) std::printf("(drain lag: %d host samples not usable)\n", invalid_lag_samples);
   const double over_max = overheads.empty() ? 1e9 : *std::max_element(overheads.begin(), overheads.end());

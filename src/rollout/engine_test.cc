@@ -54,10 +54,12 @@ struct Harness {
     store_ = std::move(*SqliteStore::Open(":memory:"));
     journal_ = std::make_unique<CrashingJournal>(store_.get());
     lb_ = std::make_unique<test::FakeLoadBalancer>(&world_, "lb");
+    lb2_ = std::make_unique<test::FakeLoadBalancer>(&world_, "lb2");
     std::map<int, std::string> ports;
     for (int i = 1; i <= 3; ++i) {
       std::string h = "app" + std::to_string(i);
       lb_->AddServer("app", h);
+      lb2_->AddServer("app", h);
       runtime_.Seed(h, "v1");
       ports[8080 + i] = h;
     }
@@ -98,7 +100,8 @@ struct Harness {
     d.runtime = &runtime_;
     d.transport = &transport_;
     d.health = health_.get();
-    d.lb_factory = [this](const LoadBalancerSpec&) -> Result<std::unique_ptr<LoadBalancer>> {
+    d.lb_factory = [this](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
+      LoadBalancer* which = spec.socket == "/fake2" ? static_cast<LoadBalancer*>(lb2_.get()) : lb_.get();
       struct Ref final : LoadBalancer {
         LoadBalancer* lb;
         explicit Ref(LoadBalancer* l) : lb(l) {}
@@ -107,7 +110,7 @@ struct Harness {
         Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
         Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
       };
-      return std::unique_ptr<LoadBalancer>(new Ref(lb_.get()));
+      return std::unique_ptr<LoadBalancer>(new Ref(which));
     };
     d.on_event = [this](const Event& e) { events_.push_back(e); };
     EngineOptions o;
@@ -136,7 +139,7 @@ struct Harness {
   FakeClock clock_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<CrashingJournal> journal_;
-  std::unique_ptr<test::FakeLoadBalancer> lb_;
+  std::unique_ptr<test::FakeLoadBalancer> lb_, lb2_;
   std::unique_ptr<test::FakeHealth> health_;
   std::vector<Event> events_;
   std::set<int64_t> alive_pids_;
@@ -155,6 +158,38 @@ TEST_F(RolloutEngineTest, OneHostFollowsTheOrderedProcedure) {
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
   EXPECT_THAT(world_.Log(), ElementsAre("pull app1 v2", "drain app1", "sessions app1=0", "maint app1", "stop app1 v1",
                                         "start app1 v2", "health app1 v2", "ready app1", "up app1"));
+}
+
+TEST_F(RolloutEngineTest, EveryLoadBalancerOfTheReleaseIsDrainedAndConfirmed) {
+  auto plan = Plan("v2", 1);
+  LoadBalancerSpec second = plan.load_balancers[0];
+  second.socket = "/fake2";
+  plan.load_balancers.push_back(second);
+  lb_->sessions_on_drain["app1"] = 2;
+  lb2_->sessions_on_drain["app1"] = 5;  // The slower LB decides when maint may start.
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_THAT(world_.Log(), ElementsAre("pull app1 v2", "drain app1", "drain app1@lb2", "sessions app1=0",
+                                        "sessions app1@lb2=0", "maint app1", "maint app1@lb2", "stop app1 v1",
+                                        "start app1 v2", "health app1 v2", "ready app1", "ready app1@lb2",
+                                        "up app1", "up app1@lb2"));
+  EXPECT_TRUE(lb2_->State("app1").InRotation());
+}
+
+TEST_F(RolloutEngineTest, FailingSmokeCommandRestoresTheHost) {
+  auto plan = Plan("v2", 1);
+  plan.app.smoke = {"/usr/local/bin/smoke-test", "--quick"};
+  world_.fail["run app1 /usr/local/bin/smoke-test"] = Error{ErrorCode::kUnavailable, "smoke failed"};
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app1 failed at smoke"));
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v1"));
+  EXPECT_TRUE(lb_->State("app1").InRotation());
+  auto log = world_.Log();
+  auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
+  EXPECT_LT(pos("health app1 v2"), pos("run app1 /usr/local/bin/smoke-test"));
+  EXPECT_EQ(std::count(log.begin(), log.end(), "ready app1"), 1) << "never in rotation with the failed version";
 }
 
 TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {

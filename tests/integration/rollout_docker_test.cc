@@ -171,17 +171,40 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
   // The password never reached argv or output.
   EXPECT_EQ(r.out.find(kPassword), std::string::npos);
   EXPECT_EQ(r.err.find(kPassword), std::string::npos);
-  // No registry credentials remain on the host: no docker config written since
-  // the rollout began names the registry, and HOME's has no entry for it.
+  // No registry credentials remain on the host: the runtime's per-pull
+  // credentials directories (mktemp -t sp-docker.*) made since the rollout
+  // began are all gone, and HOME's docker config has no entry for the registry.
   const std::string reg = env_->registry().address();
-  for (const auto& e : std::filesystem::recursive_directory_iterator(
-           std::filesystem::temp_directory_path(), std::filesystem::directory_options::skip_permission_denied)) {
-    std::error_code ec;
-    if (e.path().filename() != "config.json" || e.last_write_time(ec) < start) continue;
-    EXPECT_EQ(ReadFile(e.path()).find(reg), std::string::npos) << "credentials left in " << e.path();
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(std::filesystem::temp_directory_path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code ec2;
+    if (it->path().filename().string().rfind("sp-docker.", 0) != 0 || it->last_write_time(ec2) < start) continue;
+    ADD_FAILURE() << "credentials directory left behind: " << it->path();
   }
   const char* home = std::getenv("HOME");
-  if (home) EXPECT_EQ(ReadFile(std::string(home) + "/.docker/config.json").find(reg), std::string::npos);
+  if (home) {
+    EXPECT_EQ(ReadFile(std::string(home) + "/.docker/config.json").find(reg), std::string::npos);
+  }
+}
+
+TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageOrBadCredentialsAndTouchesNothing) {
+  ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
+  images_["missing"] = env_->registry().address() + "/sample@sha256:" + std::string(64, '0');
+  auto r = RunSallyport(Args("missing"));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("preflight"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+  WriteFile(*dir_ / "registry-password", "wrong-password", 0600);
+  r = RunSallyport(Args("v2"));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("rejected the credentials"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("wrong-password"), std::string::npos);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
+    EXPECT_EQ(RunningOn(i), 1);
+  }
+  ExpectAllUp();
 }
 
 TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {

@@ -250,6 +250,54 @@ TEST_F(ProcessRolloutTest, RollbackRestoresThePreviousVersionWithoutItsArtifact)
   ExpectAllUp();
 }
 
+TEST_F(ProcessRolloutTest, DryRunPrintsTheFrozenPlanAndTouchesNothing) {
+  auto args = Args("v1");
+  args.push_back("--dry-run");
+  auto r = RunSallyport(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto plan = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(plan.is_discarded()) << r.out;
+  EXPECT_EQ(plan["hosts"].size(), 3u);
+  EXPECT_EQ(plan["app"]["artifact"], Artifact("v1"));
+  EXPECT_EQ(plan["app"]["env"]["GREETING"], "hello");
+  EXPECT_EQ(plan["load_balancers"][0]["socket"], haproxy_->socket_path());
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web")) << "dry run touched a host";
+  auto history = RunSallyport({"history", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(history.out, "") << "dry run recorded a rollout";
+}
+
+TEST_F(ProcessRolloutTest, ConfigErrorNamesFileLineAndFieldAndTouchesNothing) {
+  WriteFile(*dir_ / "typo.yml", "version: 1\nservice: sample\nstack: demo\nreleases:\n  web:\n    runtime: process\n"
+                                "    helth: {path: /health}\n");
+  auto r = RunSallyport(Args("v1", "typo.yml"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("typo.yml:7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("helth"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web"));
+}
+
+TEST_F(ProcessRolloutTest, LockShowNamesTheKilledHolderAndReleaseFreesIt) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  auto args = Args("v2");
+  args.push_back("--json");
+  auto r = StreamSallyport(args, [](const std::string& line) {
+    return line.find("\"step\":\"drain\"") != std::string::npos;
+  });
+  ASSERT_EQ(r.exit_code, 137);
+  auto show = RunSallyport({"lock", "show", "--store", *dir_ / "state.db"});
+  EXPECT_NE(show.out.find("demo/web/integration"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(" pid "), std::string::npos) << show.out;
+  auto release = RunSallyport({"lock", "release", "demo/web/integration", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(release.exit_code, 0) << release.err;
+  show = RunSallyport({"lock", "show", "--store", *dir_ / "state.db"});
+  EXPECT_NE(show.out.find("no locks"), std::string::npos) << show.out;
+  // The interrupted rollout is still finished by a resume.
+  auto resumed = RunSallyport({"rollout", "--resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml",
+                               "-d", "integration", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v2");
+}
+
 struct CrashPoint {
   std::string step, phase;
 };

@@ -114,6 +114,7 @@ Status FakeLoadBalancer::SetState(const std::string& backend, const std::string&
   }
   if (state == AdminState::kMaint) s.status = "MAINT";
   if (state == AdminState::kDrain) {
+    zero_logged_.erase(server);
     s.status = "DRAIN";
     s.sessions = sessions_on_drain.count(server) ? sessions_on_drain[server] : 0;
   }
@@ -123,8 +124,11 @@ Status FakeLoadBalancer::SetState(const std::string& backend, const std::string&
 Result<ServerState> FakeLoadBalancer::GetServer(const std::string& backend, const std::string& server) {
   if (auto e = w_->Op("get " + server)) return Err(*e);
   auto& s = backends_[backend][server];
-  if (s.admin == AdminState::kDrain && s.sessions == 0) w_->Op("sessions " + server + "=0");
-  if (s.admin == AdminState::kReady && confirm_pending_.erase(server)) w_->Op("up " + server);
+  const std::string at = name_ == "lb" ? "" : "@" + name_;
+  if (s.admin == AdminState::kDrain && s.sessions == 0 && zero_logged_.insert(server).second) {
+    w_->Op("sessions " + server + at + "=0");
+  }
+  if (s.admin == AdminState::kReady && confirm_pending_.erase(server)) w_->Op("up " + server + at);
   ServerState copy = s;
   if (s.sessions > 0) --s.sessions;  // Sessions close over time.
   return copy;

@@ -86,6 +86,7 @@ class FakeLoadBalancer final : public LoadBalancer {
   std::string name_;
   std::map<std::string, std::map<std::string, ServerState>> backends_;
   std::set<std::string> confirm_pending_;
+  std::set<std::string> zero_logged_;
 };
 
 class FakeHealth final : public HealthChecker {

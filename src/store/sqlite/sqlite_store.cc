@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
   created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rollouts_scope ON rollouts(stack, release, deployment, created_ms);
 CREATE TABLE IF NOT EXISTS steps (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   rollout_id TEXT NOT NULL, host TEXT NOT NULL, step TEXT NOT NULL, phase TEXT NOT NULL,
   ts_ms INTEGER NOT NULL, detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS steps_rollout ON steps(rollout_id, seq);
@@ -51,7 +51,16 @@ CREATE TABLE IF NOT EXISTS locks (
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
+  // Borrows a cached statement: reset (not finalized) when done.
+  Stmt(sqlite3* db, sqlite3_stmt* cached) : db_(db), st_(cached), owned_(false) { rc_ = cached ? SQLITE_OK : SQLITE_ERROR; }
+  ~Stmt() {
+    if (owned_) {
+      sqlite3_finalize(st_);
+    } else if (st_) {
+      sqlite3_reset(st_);
+      sqlite3_clear_bindings(st_);
+    }
+  }
   bool ok() const { return rc_ == SQLITE_OK; }
   Stmt& Bind(int i, const std::string& v) {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -73,6 +82,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* st_ = nullptr;
+  bool owned_ = true;
   int rc_;
 };
 
@@ -141,7 +151,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   return s;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, st] : cache_) sqlite3_finalize(st);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* SqliteStore::Cached(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) return it->second;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) return nullptr;
+  cache_.emplace(sql, st);
+  return st;
+}
 
 Status SqliteStore::Exec(const char* sql) {
   char* err = nullptr;
@@ -224,7 +246,7 @@ Result<std::vector<RolloutRecord>> SqliteStore::ListRollouts(int limit) {
 
 Status SqliteStore::AppendStep(const StepRecord& s) {
   std::lock_guard l(mu_);
-  Stmt st(db_, "INSERT INTO steps(rollout_id, host, step, phase, ts_ms, detail) VALUES(?,?,?,?,?,?)");
+  Stmt st(db_, Cached("INSERT INTO steps(rollout_id, host, step, phase, ts_ms, detail) VALUES(?,?,?,?,?,?)"));
   st.Bind(1, s.rollout_id).Bind(2, s.host).Bind(3, s.step).Bind(4, s.phase).Bind(5, s.ts_ms).Bind(6, s.detail);
   return Done(st, db_, "append step");
 }
@@ -244,10 +266,10 @@ Result<std::vector<StepRecord>> SqliteStore::Steps(const std::string& rollout_id
 
 Status SqliteStore::PutHost(const HostRecord& h) {
   std::lock_guard l(mu_);
-  Stmt st(db_,
-          "INSERT INTO rollout_hosts(rollout_id, host, state, last_step, out_of_rotation_ms, detail) "
-          "VALUES(?,?,?,?,?,?) ON CONFLICT(rollout_id, host) DO UPDATE SET state=excluded.state, "
-          "last_step=excluded.last_step, out_of_rotation_ms=excluded.out_of_rotation_ms, detail=excluded.detail");
+  Stmt st(db_, Cached("INSERT INTO rollout_hosts(rollout_id, host, state, last_step, out_of_rotation_ms, detail) "
+                      "VALUES(?,?,?,?,?,?) ON CONFLICT(rollout_id, host) DO UPDATE SET state=excluded.state, "
+                      "last_step=excluded.last_step, out_of_rotation_ms=excluded.out_of_rotation_ms, "
+                      "detail=excluded.detail"));
   st.Bind(1, h.rollout_id).Bind(2, h.host).Bind(3, h.state).Bind(4, h.last_step).Bind(5, h.out_of_rotation_ms);
   st.Bind(6, h.detail);
   return Done(st, db_, "put host");
@@ -295,7 +317,7 @@ Result<Lease> SqliteStore::Acquire(const Lease& wanted, int64_t now_ms, int64_t 
 
 Status SqliteStore::Renew(const std::string& key, const std::string& token, int64_t now_ms, int64_t ttl_ms) {
   std::lock_guard l(mu_);
-  Stmt st(db_, "UPDATE locks SET expires_ms=? WHERE key=? AND token=?");
+  Stmt st(db_, Cached("UPDATE locks SET expires_ms=? WHERE key=? AND token=?"));
   st.Bind(1, now_ms + ttl_ms).Bind(2, key).Bind(3, token);
   SP_TRY(Done(st, db_, "renew lock"));
   if (sqlite3_changes(db_) == 0) return Err(ErrorCode::kConflict, "lock " + key + " is no longer ours");

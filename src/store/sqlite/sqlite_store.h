@@ -3,6 +3,7 @@
 // its own transaction, committed before the call returns.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +11,7 @@
 #include "store/store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace sp {
 
@@ -51,7 +53,11 @@ class SqliteStore final : public JournalStore, public LockStore {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  // A prepared statement kept for the store's lifetime (hot paths). Key: the
+  // SQL literal's address. Caller holds mu_.
+  sqlite3_stmt* Cached(const char* sql);
   sqlite3* db_;
+  std::map<const char*, sqlite3_stmt*> cache_;
   std::mutex mu_;
 };
 
