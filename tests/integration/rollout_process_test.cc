@@ -103,7 +103,11 @@ class ProcessRolloutTest : public ::testing::Test {
             *dir_ / "state.db", "--artifact", Artifact(version), "--label", version};
   }
 
-  CliResult Deploy(const std::string& version) { return RunSallyport(Args(version)); }
+  CliResult Deploy(const std::string& version) {
+    auto r = RunSallyport(Args(version));
+    if (r.exit_code != 0) ADD_FAILURE() << "deploy " << version << " failed:\n" << r.out << r.err;
+    return r;
+  }
 
   // The version the app on host i (1-based) reports, or "" if it does not answer.
   std::string VersionOn(int i) {

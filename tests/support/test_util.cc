@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -22,6 +24,8 @@
 extern char** environ;
 
 namespace sp::test {
+
+int FreePortOnce();
 
 TempDir::TempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
@@ -38,6 +42,18 @@ TempDir::~TempDir() {
 }
 
 int FreePort() {
+  // A port handed out earlier may not be bound yet: never hand it out twice.
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard l(mu);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int port = FreePortOnce();
+    if (given.insert(port).second) return port;
+  }
+  return FreePortOnce();
+}
+
+int FreePortOnce() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
