@@ -46,6 +46,7 @@
 #include "runtime/process/process_runtime.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
+#include "support/rollout_scenario.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 
@@ -194,13 +195,7 @@ class Bench {
   ~Bench() { StopApps(); }
 
   Status Setup() {
-    test::HaproxyOptions o;
-    o.backend = "web";
-    for (int i = 1; i <= kHosts; ++i) {
-      ports_.push_back(test::FreePort());
-      o.servers.push_back({Host(i), ports_.back()});
-    }
-    haproxy_ = std::make_unique<HaproxyFixture>(dir_.path(), o);
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_.path(), test::ScenarioHaproxy(kHosts, &ports_));
     SP_TRY(haproxy_->Start());
     test::WriteFile(dir_ / "sallyport.yml",
                     "version: 1\n"
@@ -215,26 +210,8 @@ class Bench {
                     "    health: {path: /health, interval: 20ms, timeout: 1s, retries: 250}\n"
                     "    stop_timeout: 5s\n"
                     "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
-    std::string inv =
-        "version: 1\n"
-        "stacks:\n"
-        "  demo:\n"
-        "    deployments:\n"
-        "      integration:\n"
-        "        network: local\n"
-        "        releases:\n"
-        "          web:\n"
-        "            base_dir: " + dir_ / "apps" + "\n"
-        "            load_balancers:\n"
-        "              - kind: haproxy\n"
-        "                socket: " + haproxy_->socket_path() + "\n"
-        "                backend: web\n"
-        "            hosts:\n";
-    for (int i = 1; i <= kHosts; ++i) {
-      inv += "              - {name: " + Host(i) + ", address: 127.0.0.1, port: " + std::to_string(ports_[i - 1]) +
-             "}\n";
-    }
-    test::WriteFile(dir_ / "inventory.yml", inv);
+    test::WriteFile(dir_ / "inventory.yml",
+                    test::InventoryYaml({haproxy_->socket_path(), ports_, dir_ / "apps", ""}));
     std::filesystem::create_directories(dir_ / "apps");
     // Two artifacts (distinct files), alternated between versions.
     for (const char* name : {"a", "b"}) {

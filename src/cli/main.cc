@@ -12,6 +12,7 @@
 #include "config/service_config.h"
 #include "core/text.h"
 #include "rollout/plan.h"
+#include "rollout/rollback.h"
 
 namespace sp::cli {
 namespace {
@@ -190,23 +191,8 @@ int Main(int argc, char** argv) {
     auto l = Load(c, "");
     if (!l) return Fail(l.error());
     const auto& t = l->target;
-    auto cur = store->Latest(t.stack, t.release, t.deployment, RolloutStatus::kSucceeded);
-    if (!cur) return Fail(cur.error());
-    if (!*cur) return Fail(Error{ErrorCode::kNotFound, "no successful rollout of " + t.release + " to " + t.deployment});
-    auto cur_plan = PlanFromJson((*cur)->plan_json);
-    if (!cur_plan) return Fail(cur_plan.error());
-    if (cur_plan->previous_rollout_id.empty()) {
-      return Fail(Error{ErrorCode::kNotFound, "rollout " + (*cur)->id + " has no previous version to return to"});
-    }
-    auto prev = store->GetRollout(cur_plan->previous_rollout_id);
-    if (!prev) return Fail(prev.error());
-    auto plan = PlanFromJson(prev->plan_json);
+    auto plan = RollbackPlanFor(*store, t.stack, t.release, t.deployment, RealClock::Instance().WallMs());
     if (!plan) return Fail(plan.error());
-    // The previous version with its own frozen configuration; a new id.
-    plan->id = NewRolloutId();
-    plan->kind = "rollback";
-    plan->previous_rollout_id = (*cur)->id;
-    plan->created_ms = RealClock::Instance().WallMs();
     Wiring wiring(store, out, *wait);
     return Finish(*plan, wiring.EngineFor(*plan)->Run(*plan), out);
   }

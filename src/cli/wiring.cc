@@ -137,7 +137,7 @@ void PrintEvent(const Event& e, const Output& out) {
   } else if (e.type == "rollout_started") {
     std::printf("rollout %s: %s to %s/%s (%s hosts)%s\n", e.rollout_id.c_str(),
                 e.detail.value("version", std::string()).c_str(), e.detail.value("release", std::string()).c_str(),
-                e.detail.value("deployment", std::string()).c_str(), e.detail["hosts"].dump().c_str(),
+                e.detail.value("deployment", std::string()).c_str(), std::to_string(e.detail.value("hosts", 0)).c_str(),
                 e.detail.value("resumed", false) ? " [resumed]" : "");
   } else if (e.type == "host_done") {
     std::printf("  %-12s done, out of rotation %s\n", e.host.c_str(),

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/test_util.h"
+
 #include <algorithm>
 #include <string>
 
@@ -11,16 +13,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// 1-based line of the `nth` occurrence of `needle` in `text`.
-int LineOf(const std::string& text, const std::string& needle, int nth = 1) {
-  size_t pos = std::string::npos;
-  for (int i = 0; i < nth; ++i) {
-    pos = text.find(needle, pos == std::string::npos ? 0 : pos + 1);
-    EXPECT_NE(pos, std::string::npos) << needle;
-    if (pos == std::string::npos) return -1;
-  }
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(pos), '\n'));
-}
+using test::LineOf;
 
 std::string At(const std::string& text, const std::string& needle, int nth = 1) {
   return "sallyport.yml:" + std::to_string(LineOf(text, needle, nth)) + ": ";

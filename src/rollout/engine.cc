@@ -29,8 +29,6 @@ struct RolloutEngine::LbSet {
 
 // Journal + timing for one host's procedure.
 struct RolloutEngine::HostRun {
-  std::string rollout_id;
-  std::string host;
   int64_t start_ms = 0;
   int64_t out_since_ms = -1;   // When the host left rotation (drain began).
   int64_t out_total_ms = 0;
@@ -142,6 +140,36 @@ Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
   }
 }
 
+Result<RolloutEngine::LbSet> RolloutEngine::Connect(const std::vector<LoadBalancerSpec>& specs) {
+  LbSet set;
+  set.specs = specs;
+  for (const auto& spec : specs) {
+    SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
+    set.lbs.push_back(std::move(lb));
+  }
+  return set;
+}
+
+// The scope's lock, held (and renewed in the background) for as long as this lives.
+class RolloutEngine::Hold {
+ public:
+  Hold(RolloutEngine* e, Lease lease) : e_(e), lease_(std::move(lease)) {
+    e_->lease_lost_ = false;
+    if (e_->o_.renew_in_background) {
+      keeper_ = std::make_unique<LeaseKeeper>(e_->d_.locks, e_->d_.clock, lease_, e_->o_.lease_ttl, &e_->lease_lost_);
+    }
+  }
+  ~Hold() {
+    keeper_.reset();  // Stop renewing before releasing.
+    (void)e_->d_.locks->Release(lease_.key, lease_.token);
+  }
+
+ private:
+  RolloutEngine* e_;
+  Lease lease_;
+  std::unique_ptr<LeaseKeeper> keeper_;
+};
+
 // ---------------------------------------------------------------- LB helpers
 
 Status RolloutEngine::SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st) {
@@ -158,13 +186,11 @@ Status RolloutEngine::WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, cons
   bool first = true;
   while (true) {
     int total = 0;
-    json per_lb = json::array();
     for (size_t i = 0; i < lbs.lbs.size(); ++i) {
       const auto& spec = lbs.specs[i];
       auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
       if (!s) return Err(s.error());
       total += s->sessions;
-      per_lb.push_back(s->sessions);
     }
     if (first) {
       detail["sessions_at_drain"] = total;
@@ -220,8 +246,6 @@ Status RolloutEngine::WaitHealthy(const RolloutPlan& plan, const HostSpec& host,
 
 HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
   HostRun run;
-  run.rollout_id = plan.id;
-  run.host = host.name;
   run.start_ms = d_.clock->MonotonicMs();
   const RuntimeTarget target = TargetOf(plan, host);
   const AppSpec app = plan.AppFor(host);
@@ -348,7 +372,7 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
   }
   std::string error = "host " + host.name + " failed at " + failed_step + ": " + why;
   if (failed_step != "pull") {
-    Status r = RestoreHost(plan, lbs, host, &run);
+    Status r = RestoreHost(plan, lbs, host);
     if (!r) error += "; RESTORE FAILED: " + r.error().message;
     if (run.out_since_ms >= 0) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;
   }
@@ -359,24 +383,18 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
   return out;
 }
 
-Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, HostRun* run) {
+Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
   const RuntimeTarget target = TargetOf(plan, host);
   SP_TRY(Journal(plan.id, host.name, "restore", "begin", json::object()));
   Emit(Event{"step", plan.id, host.name, "restore", "begin", 0, 0, {}});
   auto body = [&]() -> Status {
     SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+    // The previous version: one still running, else the newest kept (List is oldest first).
     const Instance* previous = nullptr;
-    bool previous_running = false;
     for (const auto& inst : instances) {
       if (inst.rollout_id == plan.id) {
         if (inst.running) SP_TRY(d_.runtime->Stop(target, inst, plan.app.stop_timeout));
-        continue;
-      }
-      previous = &inst;  // Oldest first: the last one wins.
-    }
-    for (const auto& inst : instances) {
-      if (inst.rollout_id != plan.id && inst.running) {
-        previous_running = true;
+      } else if (!previous || !previous->running) {
         previous = &inst;
       }
     }
@@ -384,7 +402,7 @@ Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const Hos
       // First deployment to this host: nothing to restore; keep it out of rotation.
       return SetAll(lbs, plan, host, AdminState::kMaint);
     }
-    if (!previous_running) SP_TRY(d_.runtime->Restart(target, *previous));
+    if (!previous->running) SP_TRY(d_.runtime->Restart(target, *previous));
     HealthProbe last;
     SP_TRY(WaitHealthy(plan, host, &last));
     SP_TRY(SetAll(lbs, plan, host, AdminState::kReady));
@@ -421,7 +439,6 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
   detail["instances"] = instances->size();
   detail["running"] = running;
   (void)Journal(plan.id, host.name, "reconcile", "begin", detail);
-  HostRun run;
   if (fresh && fresh->running) {
     // The new version runs: keep it if healthy, stop anything else, put it in rotation.
     HealthProbe last;
@@ -437,7 +454,7 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
       out.state = "done";
       detail["decision"] = "new version healthy: kept";
     } else {
-      if (auto s = RestoreHost(plan, lbs, host, &run); !s) return fail(s.error().message);
+      if (auto s = RestoreHost(plan, lbs, host); !s) return fail(s.error().message);
       detail["decision"] = "new version unhealthy: restored previous";
       out.state = "failed";
       out.failed_step = "health";
@@ -448,7 +465,7 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
     if (fresh) {
       if (auto s = d_.runtime->Remove(target, *fresh); !s) return fail(s.error().message);
     }
-    if (auto s = RestoreHost(plan, lbs, host, &run); !s) return fail(s.error().message);
+    if (auto s = RestoreHost(plan, lbs, host); !s) return fail(s.error().message);
     detail["decision"] = "previous version serving";
   }
   (void)Journal(plan.id, host.name, "reconcile", "end", detail);
@@ -459,12 +476,13 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
 
 // ---------------------------------------------------------------- preflight
 
-Status RolloutEngine::Preflight(const RolloutPlan& plan) {
+Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
   if (plan.load_balancers.empty()) {
     return Err(ErrorCode::kInvalidArgument, "release " + plan.release + " has no load balancer");
   }
-  for (const auto& spec : plan.load_balancers) {
-    SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
+  for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+    const auto& spec = lbs.specs[i];
+    LoadBalancer* lb = lbs.lbs[i].get();
     auto servers = lb->ListBackend(spec.backend);
     if (!servers) return Err(servers.error().Wrap("preflight"));
     for (const auto& h : plan.hosts) {
@@ -493,24 +511,8 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan) {
 
 Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
   SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
-  struct Unlock {
-    LockStore* locks;
-    Lease lease;
-    ~Unlock() { (void)locks->Release(lease.key, lease.token); }
-  } unlock{d_.locks, lease};
-  lease_lost_ = false;
-  if (o_.renew_in_background) keeper_ = std::make_unique<LeaseKeeper>(d_.locks, d_.clock, lease, o_.lease_ttl, &lease_lost_);
-  struct StopKeeper {
-    std::unique_ptr<LeaseKeeper>& k;
-    ~StopKeeper() { k.reset(); }
-  } stop_keeper{keeper_};
-
-  LbSet lbs;
-  lbs.specs = plan.load_balancers;
-  for (const auto& spec : plan.load_balancers) {
-    SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
-    lbs.lbs.push_back(std::move(lb));
-  }
+  Hold hold(this, lease);
+  SP_ASSIGN_OR_RETURN(LbSet lbs, Connect(plan.load_balancers));
 
   // An unfinished rollout of this scope (its process died): converge its hosts first.
   SP_ASSIGN_OR_RETURN(auto unfinished, d_.journal->Latest(plan.stack, plan.release, plan.deployment,
@@ -519,12 +521,7 @@ Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
     SP_ASSIGN_OR_RETURN(auto old_plan, PlanFromJson(unfinished->plan_json));
     Emit(Event{"warning", plan.id, "", "", "", 0, 0,
                {{"message", "rollout " + old_plan.id + " was interrupted; reconciling its hosts first"}}});
-    LbSet old_lbs;
-    old_lbs.specs = old_plan.load_balancers;
-    for (const auto& spec : old_plan.load_balancers) {
-      SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
-      old_lbs.lbs.push_back(std::move(lb));
-    }
+    SP_ASSIGN_OR_RETURN(LbSet old_lbs, Connect(old_plan.load_balancers));
     for (const auto& h : old_plan.hosts) (void)ReconcileHost(old_plan, old_lbs, h);
     SP_TRY(d_.journal->FinishRollout(old_plan.id, RolloutStatus::kFailed, "interrupted; reconciled by " + plan.id));
   }
@@ -532,7 +529,7 @@ Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
   SP_ASSIGN_OR_RETURN(auto prev, d_.journal->Latest(plan.stack, plan.release, plan.deployment,
                                                     RolloutStatus::kSucceeded));
   if (prev && plan.previous_rollout_id.empty()) plan.previous_rollout_id = prev->id;
-  SP_TRY(Preflight(plan));
+  SP_TRY(Preflight(plan, lbs));
 
   RolloutRecord rec;
   rec.id = plan.id;
@@ -561,24 +558,8 @@ Result<RolloutSummary> RolloutEngine::Resume(const std::string& rollout_id) {
     return Err(ErrorCode::kConflict, "rollout " + rollout_id + " already " + std::string(RolloutStatusName(rec.status)));
   }
   SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
-  struct Unlock {
-    LockStore* locks;
-    Lease lease;
-    ~Unlock() { (void)locks->Release(lease.key, lease.token); }
-  } unlock{d_.locks, lease};
-  lease_lost_ = false;
-  if (o_.renew_in_background) keeper_ = std::make_unique<LeaseKeeper>(d_.locks, d_.clock, lease, o_.lease_ttl, &lease_lost_);
-  struct StopKeeper {
-    std::unique_ptr<LeaseKeeper>& k;
-    ~StopKeeper() { k.reset(); }
-  } stop_keeper{keeper_};
-
-  LbSet lbs;
-  lbs.specs = plan.load_balancers;
-  for (const auto& spec : plan.load_balancers) {
-    SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
-    lbs.lbs.push_back(std::move(lb));
-  }
+  Hold hold(this, lease);
+  SP_ASSIGN_OR_RETURN(LbSet lbs, Connect(plan.load_balancers));
   Emit(Event{"rollout_started", plan.id, "", "", "", 0, 0,
              {{"resumed", true}, {"release", plan.release}, {"deployment", plan.deployment},
               {"version", plan.app.version}, {"hosts", plan.hosts.size()}}});
@@ -640,7 +621,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   sum.elapsed_ms = d_.clock->MonotonicMs() - start;
   bool all_done = std::all_of(outcomes.begin(), outcomes.end(), [](const HostOutcome& o) { return o.state == "done"; });
   if (all_done) {
-    sum.status = plan.kind == "rollback" ? RolloutStatus::kSucceeded : RolloutStatus::kSucceeded;
+    sum.status = RolloutStatus::kSucceeded;
   } else if (!stopped && failures <= max_failures) {
     sum.status = RolloutStatus::kSucceeded;  // Failures within max_failures.
     sum.error = std::to_string(failures) + " host(s) failed within max_failures " + plan.strategy.max_failures.ToString();

@@ -97,15 +97,18 @@ class RolloutEngine {
   Result<RolloutSummary> Run(RolloutPlan plan);
   // Continues a rollout recorded in the store after a crash.
   Result<RolloutSummary> Resume(const std::string& rollout_id);
-  // Checks without acting: LBs reachable with a server for every host, hosts
-  // reachable, artifact present or pullable.
-  Status Preflight(const RolloutPlan& plan);
 
  private:
   struct HostRun;
   struct LbSet;
   class LeaseKeeper;
+  class Hold;
 
+  // Creates one adapter per load balancer spec.
+  Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
+  // Checks without acting: LBs reachable with a server for every host, hosts
+  // reachable, artifact present or pullable.
+  Status Preflight(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
   HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
@@ -113,7 +116,7 @@ class RolloutEngine {
   // host state: done (new version serving) or pending (old version serving).
   HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
   // Puts the host's previous version back and in rotation.
-  Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, HostRun* run);
+  Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
   Status WaitHealthy(const RolloutPlan& plan, const HostSpec& host, HealthProbe* last);
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
   Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
@@ -126,7 +129,6 @@ class RolloutEngine {
   EngineDeps d_;
   EngineOptions o_;
   std::mutex emit_mu_;
-  std::unique_ptr<LeaseKeeper> keeper_;
   std::atomic<bool> lease_lost_{false};
 };
 

@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
+#include "rollout/rollback.h"
 #include "store/sqlite/sqlite_store.h"
 #include "unit/fakes.h"
 
@@ -206,13 +210,27 @@ TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {
 }
 
 TEST_F(RolloutEngineTest, BatchOfTwoRunsHostsTogether) {
+  // app1's drain waits until app2 has started draining too: only possible if
+  // both hosts of the batch are in flight at once (bounded wait, no sleep).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool app2_draining = false, met = false;
+  world_.on_op = [&](const std::string& op) {
+    std::unique_lock l(mu);
+    if (op == "drain app2") {
+      app2_draining = true;
+      cv.notify_all();
+    } else if (op == "drain app1") {
+      met = cv.wait_for(l, std::chrono::seconds(5), [&] { return app2_draining; });
+    }
+  };
   auto plan = Plan("v2");
   plan.strategy.batch = *ParseCountOrPercent("2");
   auto r = Engine()->Run(plan);
   ASSERT_TRUE(r);
+  EXPECT_TRUE(met) << "app2 did not start while app1 was in flight";
   auto log = world_.Log();
   auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
-  EXPECT_LT(pos("drain app2"), pos("up app1") + 100);  // Both hosts of batch 1 before host 3.
   EXPECT_LT(pos("up app1"), pos("drain app3"));
   EXPECT_LT(pos("up app2"), pos("drain app3"));
   ExpectConverged("v2");
@@ -381,17 +399,28 @@ TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
 }
 
-TEST_F(RolloutEngineTest, RollbackPlanUsesTheKeptArtifactWithoutPulling) {
-  ASSERT_TRUE(Engine()->Run(Plan("v2")));
+TEST_F(RolloutEngineTest, RollbackRunsThePreviousPlanFromTheKeptArtifactWithoutPulling) {
+  EXPECT_EQ(RollbackPlanFor(*store_, "demo", "web", "integration", 0).error().code, ErrorCode::kNotFound);
+  auto v1 = Plan("v1");
+  v1.app.env["MODE"] = "old";
+  ASSERT_TRUE(Engine()->Run(v1));
+  auto v2 = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(v2);
+  auto back = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->kind, "rollback");
+  EXPECT_EQ(back->app.version, "v1");
+  EXPECT_EQ(back->app.env.at("MODE"), "old") << "the old configuration comes back with the old artifact";
+  EXPECT_EQ(back->previous_rollout_id, v2->rollout_id);
+  EXPECT_NE(back->id, v1.id);
   world_.ClearLog();
-  auto back = Plan("v1");
-  back.kind = "rollback";
-  for (int i = 1; i <= 3; ++i) runtime_.pulled.insert("app" + std::to_string(i) + " img:v1");
-  world_.fail["pull app1 v1"] = Error{ErrorCode::kUnavailable, "registry down"};
-  auto r = Engine()->Run(back);
+  for (int i = 1; i <= 3; ++i) world_.fail["pull app" + std::to_string(i) + " v1"] = Error{ErrorCode::kUnavailable, "registry down"};
+  auto r = Engine()->Run(*back);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
   ExpectConverged("v1");
+  auto log = world_.Log();
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& op) { return op.rfind("pull ", 0) == 0; }), 0);
 }
 
 // Crash the engine at every fake operation of a 3-host rollout, then resume

@@ -12,6 +12,7 @@
 #include "support/docker_fixture.h"
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
+#include "support/rollout_scenario.h"
 #include "support/test_util.h"
 
 namespace sp::test {
@@ -35,13 +36,7 @@ class DockerRolloutTest : public ::testing::Test {
     WriteFile(*dir_ / "registry-password", kPassword, 0600);
     syslog_ = std::make_unique<SyslogListener>(*dir_ / "log.sock");
     ASSERT_TRUE(syslog_->ok());
-    HaproxyOptions o;
-    o.backend = "web";
-    for (int i = 1; i <= 3; ++i) {
-      ports_.push_back(FreePort());
-      o.servers.push_back({"app" + std::to_string(i), ports_.back()});
-    }
-    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), o);
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), ScenarioHaproxy(3, &ports_));
     auto st = haproxy_->Start();
     ASSERT_TRUE(st) << st.error().message;
     const auto& reg = env_->registry();
@@ -62,24 +57,7 @@ class DockerRolloutTest : public ::testing::Test {
               "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
               "    stop_timeout: 5s\n"
               "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
-    std::string inv =
-        "version: 1\n"
-        "stacks:\n"
-        "  demo:\n"
-        "    deployments:\n"
-        "      integration:\n"
-        "        network: local\n"
-        "        releases:\n"
-        "          web:\n"
-        "            docker_host: " + env_->docker().host() + "\n"
-        "            load_balancers:\n"
-        "              - {kind: haproxy, socket: " + haproxy_->socket_path() + ", backend: web}\n"
-        "            hosts:\n";
-    for (int i = 1; i <= 3; ++i) {
-      inv += "              - {name: app" + std::to_string(i) + ", address: 127.0.0.1, port: " +
-             std::to_string(ports_[i - 1]) + "}\n";
-    }
-    WriteFile(*dir_ / "inventory.yml", inv);
+    WriteFile(*dir_ / "inventory.yml", InventoryYaml({haproxy_->socket_path(), ports_, "", env_->docker().host()}));
     for (const char* v : {"v1", "v2"}) {
       auto digest = BuildAndPushSampleImage(env_->docker(), reg, std::string("sample:") + v, v);
       ASSERT_TRUE(digest) << digest.error().message;
@@ -102,24 +80,13 @@ class DockerRolloutTest : public ::testing::Test {
             "--store", *dir_ / "state.db"};
   }
 
-  std::string VersionOn(int i) {
-    auto r = HttpGet(ports_[i - 1], "/");
-    if (!r) return "";
-    auto p = r->body.find("version=");
-    if (p == std::string::npos) return "";
-    return r->body.substr(p + 8, r->body.find_first_of(" \n", p) - p - 8);
-  }
+  std::string VersionOn(int i) { return ::sp::test::VersionOn(ports_[i - 1]); }
   int RunningOn(int i) {
     std::string out = env_->docker().DockerOut(
         {"ps", "-q", "--filter", "label=sallyport.host=app" + std::to_string(i)});
     return out.empty() ? 0 : static_cast<int>(std::count(out.begin(), out.end(), '\n')) + 1;
   }
-  void ExpectAllUp() {
-    for (int i = 1; i <= 3; ++i) {
-      std::string s = haproxy_->ServerStatus("app" + std::to_string(i));
-      EXPECT_EQ(s.rfind("UP", 0), 0u) << "app" << i << " reports " << s;
-    }
-  }
+  void ExpectAllUp() { ::sp::test::ExpectAllUp(*haproxy_, 3); }
 
   DockerEnvironment* env_ = nullptr;
   std::unique_ptr<TempDir> dir_;
@@ -152,13 +119,7 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
   EXPECT_GT(result->requests, 50);
   EXPECT_EQ(result->failures(), 0) << result->raw;
   int in_flight = 0;
-  std::istringstream ss(r.out);
-  for (std::string line; std::getline(ss, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", "") == "wait_sessions" && j.value("phase", "") == "end") {
-      in_flight += j["detail"].value("sessions_at_drain", 0);
-    }
-  }
+  for (const auto& [host, n] : SessionsAtDrain(r.out)) in_flight += n;
   EXPECT_GT(in_flight, 0) << "no session was in flight when a drain began";
   for (int i = 1; i <= 3; ++i) {
     EXPECT_EQ(VersionOn(i), "v2") << "app" << i;

@@ -10,6 +10,7 @@
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
+#include "support/rollout_scenario.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 
@@ -22,36 +23,11 @@ class ProcessRolloutTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::make_unique<TempDir>("sp-e2e");
-    HaproxyOptions o;
-    o.backend = "web";
-    for (int i = 1; i <= 3; ++i) {
-      ports_.push_back(FreePort());
-      o.servers.push_back({"app" + std::to_string(i), ports_.back()});
-    }
-    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), o);
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), ScenarioHaproxy(3, &ports_));
     auto st = haproxy_->Start();
     ASSERT_TRUE(st) << st.error().message;
     WriteConfig("sallyport.yml", "");
-    std::string inv =
-        "version: 1\n"
-        "stacks:\n"
-        "  demo:\n"
-        "    deployments:\n"
-        "      integration:\n"
-        "        network: local\n"
-        "        releases:\n"
-        "          web:\n"
-        "            base_dir: " + *dir_ / "apps" + "\n"
-        "            load_balancers:\n"
-        "              - kind: haproxy\n"
-        "                socket: " + haproxy_->socket_path() + "\n"
-        "                backend: web\n"
-        "            hosts:\n";
-    for (int i = 1; i <= 3; ++i) {
-      inv += "              - {name: app" + std::to_string(i) + ", address: 127.0.0.1, port: " +
-             std::to_string(ports_[i - 1]) + "}\n";
-    }
-    WriteFile(*dir_ / "inventory.yml", inv);
+    WriteFile(*dir_ / "inventory.yml", InventoryYaml({haproxy_->socket_path(), ports_, *dir_ / "apps", ""}));
     std::filesystem::create_directories(*dir_ / "apps");
   }
 
@@ -109,17 +85,7 @@ class ProcessRolloutTest : public ::testing::Test {
     return r;
   }
 
-  // The version the app on host i (1-based) reports, or "" if it does not answer.
-  std::string VersionOn(int i) {
-    std::string out;
-    if (::sp::test::Run({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(ports_[i - 1]) + "/"}, &out) != 0) {
-      return "";
-    }
-    auto p = out.find("version=");
-    if (p == std::string::npos) return "";
-    auto e = out.find_first_of(" \n", p);
-    return out.substr(p + 8, e - p - 8);
-  }
+  std::string VersionOn(int i) { return ::sp::test::VersionOn(ports_[i - 1]); }
 
   int RunningOn(int i) {
     LocalTransport t;
@@ -133,12 +99,7 @@ class ProcessRolloutTest : public ::testing::Test {
     return n;
   }
 
-  void ExpectAllUp() {
-    for (int i = 1; i <= 3; ++i) {
-      std::string s = haproxy_->ServerStatus("app" + std::to_string(i));
-      EXPECT_EQ(s.rfind("UP", 0), 0u) << "app" << i << " reports " << s;
-    }
-  }
+  void ExpectAllUp() { ::sp::test::ExpectAllUp(*haproxy_, 3); }
 
   std::unique_ptr<LoadGenerator> StartLoad() {
     LoadOptions lo;
@@ -152,21 +113,6 @@ class ProcessRolloutTest : public ::testing::Test {
     auto st = lg->Start();
     EXPECT_TRUE(st) << st.error().message;
     return lg;
-  }
-
-  // sessions_at_drain of each host, from the --json events.
-  static std::map<std::string, int> SessionsAtDrain(const std::string& out) {
-    std::map<std::string, int> m;
-    std::istringstream ss(out);
-    std::string line;
-    while (std::getline(ss, line)) {
-      auto j = json::parse(line, nullptr, false);
-      if (j.is_discarded()) continue;
-      if (j.value("event", "") == "step" && j.value("step", "") == "wait_sessions" && j.value("phase", "") == "end") {
-        m[j.value("host", "")] = j["detail"].value("sessions_at_drain", -1);
-      }
-    }
-    return m;
   }
 
   std::unique_ptr<TempDir> dir_;

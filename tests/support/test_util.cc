@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "core/subprocess.h"
 
@@ -74,6 +77,16 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(every);
   }
+}
+
+int LineOf(const std::string& text, const std::string& needle, int nth) {
+  size_t pos = std::string::npos;
+  for (int i = 0; i < nth; ++i) {
+    pos = text.find(needle, pos == std::string::npos ? 0 : pos + 1);
+    EXPECT_NE(pos, std::string::npos) << needle;
+    if (pos == std::string::npos) return -1;
+  }
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(pos), '\n'));
 }
 
 std::string ReadFile(const std::string& path) {

@@ -34,6 +34,10 @@ int FreePort();
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
              std::chrono::milliseconds every = std::chrono::milliseconds(20));
 
+// 1-based line of the `nth` occurrence of `needle` in `text` (-1 and a test
+// failure if there is none): where a parser's error should point.
+int LineOf(const std::string& text, const std::string& needle, int nth = 1);
+
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& content, int mode = 0644);
 bool FileExists(const std::string& path);

@@ -3,6 +3,7 @@
 namespace sp::test {
 
 std::optional<Error> World::Op(const std::string& op) {
+  if (on_op) on_op(op);
   std::lock_guard l(mu);
   if (!crash_at.empty() && op == crash_at) {
     crash_at.clear();

@@ -33,6 +33,9 @@ class World {
   std::map<std::string, Error> fail;
   std::set<std::string> fail_once;  // Ops that fail the first time only.
   std::string crash_at;             // Throw Crash before acting on this op (once).
+  // Called with every op before it is acted on, outside the world's lock
+  // (lets a test block one host while another proceeds).
+  std::function<void(const std::string&)> on_op;
   std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check "};  // Not logged (reads).
   std::mutex mu;
 

@@ -9,6 +9,8 @@
 // namespace too, so nothing is left mounted on the host when it exits.
 #pragma once
 
+#include "support/http_get.h"
+
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
@@ -136,13 +138,6 @@ class SyslogListener {
   std::thread thread_;
 };
 
-// One HTTP/1.0 GET to 127.0.0.1:<port><path>. Returns the status code and
-// body, or nullopt if nothing answered.
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-std::optional<HttpReply> HttpGet(int port, const std::string& path);
 
 // One dockerd and one registry for the whole test binary, started before the
 // first test and stopped after the last. Register it with

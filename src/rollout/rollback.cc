@@ -1,0 +1,22 @@
+#include "rollout/rollback.h"
+
+namespace sp {
+
+Result<RolloutPlan> RollbackPlanFor(JournalStore& journal, const std::string& stack, const std::string& release,
+                                    const std::string& deployment, int64_t now_ms) {
+  SP_ASSIGN_OR_RETURN(auto current, journal.Latest(stack, release, deployment, RolloutStatus::kSucceeded));
+  if (!current) return Err(ErrorCode::kNotFound, "no successful rollout of " + release + " to " + deployment);
+  SP_ASSIGN_OR_RETURN(RolloutPlan current_plan, PlanFromJson(current->plan_json));
+  if (current_plan.previous_rollout_id.empty()) {
+    return Err(ErrorCode::kNotFound, "rollout " + current->id + " has no previous version to return to");
+  }
+  SP_ASSIGN_OR_RETURN(RolloutRecord prev, journal.GetRollout(current_plan.previous_rollout_id));
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(prev.plan_json));
+  plan.id = NewRolloutId();
+  plan.kind = "rollback";
+  plan.previous_rollout_id = current->id;
+  plan.created_ms = now_ms;
+  return plan;
+}
+
+}  // namespace sp

@@ -1,0 +1,17 @@
+// Which plan a rollback runs: the rollout before the scope's current
+// successful one, with its own frozen artifact and configuration.
+#pragma once
+
+#include <string>
+
+#include "rollout/plan.h"
+#include "store/store.h"
+
+namespace sp {
+
+// A new plan (fresh id, kind "rollback") equal to the previous successful
+// rollout's plan. kNotFound when there is no current or no previous version.
+Result<RolloutPlan> RollbackPlanFor(JournalStore& journal, const std::string& stack, const std::string& release,
+                                    const std::string& deployment, int64_t now_ms);
+
+}  // namespace sp
