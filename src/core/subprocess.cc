@@ -77,10 +77,14 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
     return Err(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));
   }
 
+  if (!spec.stdin_path.empty() && ::access(spec.stdin_path.c_str(), R_OK) != 0) {
+    return Err(ErrorCode::kNotFound, "cannot read " + spec.stdin_path + ": " + std::strerror(errno));
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (spec.stdin_data.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str(),
+                                     O_RDONLY, 0);
   } else {
     posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
   }

@@ -17,6 +17,7 @@ namespace sp {
 struct CommandSpec {
   std::vector<std::string> argv;       // argv[0] is looked up in PATH when it has no '/'.
   std::string stdin_data;              // Written to the child's stdin, then closed (empty: /dev/null).
+  std::string stdin_path;              // Else: this local file is the child's stdin (streamed, not loaded).
   std::map<std::string, std::string> env;  // Added to (or overriding) the inherited environment.
   std::optional<Millis> timeout;       // Whole-command deadline.
   std::string cwd;                     // Working directory; empty = inherit.

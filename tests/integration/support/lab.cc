@@ -1,0 +1,91 @@
+#include "support/lab.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "core/text.h"
+#include "support/test_util.h"
+
+namespace sp::test {
+
+Result<Lab> Lab::Load() {
+  const char* path = std::getenv("SP_LAB_ENV");
+  if (!path || !*path) {
+    return Err(ErrorCode::kUnavailable,
+               "SP_LAB_ENV is not set: run lab tests through ctest (fixture `lab`), or bring a lab up with "
+               "`tests/lab/lab up --dir D --docker-hosts 3` and export SP_LAB_ENV=D/lab.env");
+  }
+  std::ifstream in(path);
+  if (!in) return Err(ErrorCode::kUnavailable, std::string("lab is not up: cannot read ") + path);
+  std::map<std::string, std::string> env;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  Lab lab;
+  lab.dir = env["LAB_DIR"];
+  lab.prefix = env["LAB_PREFIX"];
+  lab.net = env["LAB_NET"];
+  lab.bastion = env["LAB_BASTION"];
+  lab.bastion_alt_port = std::atoi(env["LAB_BASTION_ALT_PORT"].c_str());
+  lab.bastion_private = env["LAB_BASTION_PRIVATE"];
+  lab.lb = env["LAB_LB"];
+  auto api = Split(env["LAB_LB_API"], ':');
+  if (api.size() == 2) {
+    lab.lb_api_address = api[0];
+    lab.lb_api_port = std::atoi(api[1].c_str());
+  }
+  lab.registry = env["LAB_REGISTRY"];
+  lab.registry_push = env["LAB_REGISTRY_PUSH"];
+  lab.registry_user = env["LAB_REGISTRY_USER"];
+  lab.registry_password_file = env["LAB_REGISTRY_PASSWORD_FILE"];
+  lab.key = env["LAB_KEY"];
+  lab.known_hosts = env["LAB_KNOWN_HOSTS"];
+  lab.docker_hosts = std::atoi(env["LAB_DOCKER_HOSTS"].c_str());
+  for (const std::string& h : Split(env["LAB_HOSTS"], ' ')) {
+    auto kv = Split(h, '=');
+    if (kv.size() == 2) lab.hosts.push_back({kv[0], kv[1]});
+  }
+  if (lab.dir.empty() || lab.bastion.empty() || lab.hosts.empty()) {
+    return Err(ErrorCode::kUnavailable, std::string("lab description ") + path + " is incomplete");
+  }
+  return lab;
+}
+
+SshOptions Lab::Ssh() const {
+  SshOptions o;
+  o.bastion = SshEndpoint{bastion, 22, "deploy"};
+  o.identity_file = key;
+  o.known_hosts = known_hosts;
+  o.config_file = "none";
+  o.default_user = "deploy";
+  o.connect_timeout = Millis(5000);
+  return o;
+}
+
+HostRef Lab::Host(size_t i) const { return HostRef{hosts.at(i).name, hosts.at(i).address, "deploy", 22}; }
+
+int Lab::InHost(const std::string& name, const std::vector<std::string>& argv, std::string* out) const {
+  std::string pid = Trim(ReadFile(dir + "/hosts/" + name + "/sshd.pid"));
+  std::vector<std::string> a{"nsenter", "--net=/run/netns/" + prefix + "-" + name, "--mount=/proc/" + pid + "/ns/mnt",
+                             "--"};
+  a.insert(a.end(), argv.begin(), argv.end());
+  return Run(a, out);
+}
+
+std::string Lab::SshdLog(const std::string& name) const { return ReadFile(dir + "/hosts/" + name + "/sshd.log"); }
+
+std::string Lab::Fingerprint(const std::string& name) const {
+  std::string out;
+  Run({"ssh-keygen", "-l", "-E", "sha256", "-f", dir + "/hosts/" + name + "/ssh_host_ed25519_key.pub"}, &out);
+  auto parts = Split(out, ' ');
+  return parts.size() > 1 ? parts[1] : "";
+}
+
+std::string Lab::HostKeyLine(const std::string& name) const {
+  auto parts = Split(Trim(ReadFile(dir + "/hosts/" + name + "/ssh_host_ed25519_key.pub")), ' ');
+  return parts.size() > 1 ? parts[0] + " " + parts[1] : "";
+}
+
+}  // namespace sp::test
