@@ -16,6 +16,7 @@
 #include "runtime/docker/docker_runtime.h"
 #include "runtime/process/process_runtime.h"
 #include "transport/local/local_transport.h"
+#include "transport/ssh/ssh_transport.h"
 
 namespace sp::cli {
 
@@ -42,8 +43,10 @@ struct Wiring::Impl {
   SqliteStore* store;
   Output out;
   Millis lock_wait;
-  LocalTransport transport;
-  CurlHealthChecker health;
+  LocalTransport local;
+  std::unique_ptr<SshTransport> ssh;
+  Transport* transport = &local;
+  std::unique_ptr<CurlHealthChecker> health;
   std::unique_ptr<Runtime> runtime;
 };
 
@@ -69,31 +72,70 @@ std::string UserName() {
 
 }  // namespace
 
+SshOptions SshOptionsFor(const RolloutPlan& plan) {
+  SshOptions o;
+  if (plan.bastion) {
+    o.bastion = SshEndpoint{plan.bastion->address, plan.bastion->port, plan.bastion->user};
+    o.bastion_host_key = plan.bastion->host_key;
+    o.identity_file = plan.bastion->key;
+    o.default_user = plan.bastion->user;
+  }
+  if (!plan.ssh.identity.empty()) o.identity_file = plan.ssh.identity;
+  if (!plan.ssh.user.empty()) o.default_user = plan.ssh.user;
+  o.known_hosts = plan.ssh.known_hosts;
+  o.config_file = plan.ssh.config;
+  o.connect_timeout = Millis(plan.ssh.connect_timeout_ms);
+  o.max_hosts = plan.ssh.max_hosts;
+  return o;
+}
+
 std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
   auto& i = *impl_;
+  i.runtime.reset();
+  i.ssh.reset();
+  i.transport = &i.local;
+  CurlHealthChecker::Route route;
+  if (plan.ssh.enabled) {
+    i.ssh = std::make_unique<SshTransport>(SshOptionsFor(plan));
+    i.transport = i.ssh.get();
+    SshTransport* ssh = i.ssh.get();
+    route = [ssh](const std::string& address, int port) { return ssh->Forward(address, port); };
+  }
+  i.health = std::make_unique<CurlHealthChecker>(route);
   if (plan.app.runtime == "docker") {
     DockerOptions o;
     o.docker_host = plan.docker_host;
-    i.runtime = std::make_unique<DockerRuntime>(i.transport, o);
+    i.runtime = std::make_unique<DockerRuntime>(*i.transport, o);
   } else {
     ProcessOptions o;
     if (!plan.base_dir.empty()) o.base_dir = plan.base_dir;
-    i.runtime = std::make_unique<ProcessRuntime>(i.transport, o);
+    i.runtime = std::make_unique<ProcessRuntime>(*i.transport, o);
   }
   EngineDeps d;
   d.clock = &RealClock::Instance();
   d.journal = i.store;
   d.locks = i.store;
   d.runtime = i.runtime.get();
-  d.transport = &i.transport;
-  d.health = &i.health;
-  d.lb_factory = [](const LoadBalancerSpec& spec) { return MakeHaproxyLoadBalancer(spec); };
+  d.transport = i.transport;
+  d.health = i.health.get();
+  // Behind a bastion, the LB's runtime API (a TCP address in the private
+  // network) is reached through a forward over the bastion connection.
+  d.lb_factory = [route](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
+    if (!route || spec.address.empty()) return MakeHaproxyLoadBalancer(spec);
+    auto colon = spec.address.rfind(':');
+    SP_ASSIGN_OR_RETURN(std::string via, route(spec.address.substr(0, colon), std::atoi(spec.address.c_str() + colon + 1)));
+    if (via.empty()) return MakeHaproxyLoadBalancer(spec);
+    LoadBalancerSpec local = spec;
+    local.address.clear();
+    local.socket = via;
+    return MakeHaproxyLoadBalancer(local);
+  };
   d.credentials = [](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
     SP_ASSIGN_OR_RETURN(std::string pw, ReadSecretRef(reg.password_ref));
     return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
   };
-  d.check_pullable = [](const RolloutPlan& p) -> Status {
+  d.check_pullable = [route](const RolloutPlan& p) -> Status {
     if (p.app.runtime != "docker") {
       if (::access(p.app.artifact.c_str(), R_OK) != 0) {
         return Err(ErrorCode::kNotFound, "artifact " + p.app.artifact + " cannot be read");
@@ -104,7 +146,15 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
     if (!p.registry.password_ref.empty()) {
       SP_ASSIGN_OR_RETURN(pw, ReadSecretRef(p.registry.password_ref));
     }
-    return CheckManifest(p.app.artifact, p.registry.username, pw);
+    std::string via;
+    if (route) {
+      SP_ASSIGN_OR_RETURN(ImageRef ref, ParseImageRef(p.app.artifact));
+      auto colon = ref.registry.rfind(':');
+      const std::string host = colon == std::string::npos ? ref.registry : ref.registry.substr(0, colon);
+      const int port = colon == std::string::npos ? 443 : std::atoi(ref.registry.c_str() + colon + 1);
+      SP_ASSIGN_OR_RETURN(via, route(host, port));
+    }
+    return CheckManifest(p.app.artifact, p.registry.username, pw, Millis(5000), via);
   };
   Output out = i.out;
   d.on_event = [out](const Event& e) { PrintEvent(e, out); };

@@ -16,7 +16,8 @@ using yaml::Val;
 
 const std::vector<std::string> kTopKeys = {"version", "stacks"};
 const std::vector<std::string> kStackKeys = {"resources", "requires_bastion", "deployments"};
-const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "env", "releases"};
+const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "releases"};
+const std::vector<std::string> kSshKeys = {"known_hosts", "config", "identity", "user", "connect_timeout", "max_hosts"};
 const std::vector<std::string> kBastionKeys = {"address", "port", "user", "key", "host_key"};
 const std::vector<std::string> kReleaseKeys = {"load_balancers", "hosts", "env", "docker_host", "base_dir"};
 const std::vector<std::string> kLoadBalancerKeys = {"kind", "socket", "address", "backend", "servers"};
@@ -99,6 +100,25 @@ Result<BastionSpec> ParseBastion(const Reader& r, const Val& v) {
   if (const Val* k = m.Get("key")) { SP_ASSIGN_OR_RETURN(b.key, r.AsNonEmptyString(*k)); }
   if (const Val* h = m.Get("host_key")) { SP_ASSIGN_OR_RETURN(b.host_key, r.AsNonEmptyString(*h)); }
   return b;
+}
+
+Result<SshAccess> ParseSsh(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kSshKeys));
+  SshAccess a;
+  a.enabled = true;
+  if (const Val* k = m.Get("known_hosts")) { SP_ASSIGN_OR_RETURN(a.known_hosts, r.AsAbsolutePath(*k)); }
+  if (const Val* c = m.Get("config")) {
+    SP_ASSIGN_OR_RETURN(a.config, r.AsNonEmptyString(*c));
+    if (a.config != "none" && a.config.front() != '/') return Err(r.Fail(*c, "expected an absolute path or none"));
+  }
+  if (const Val* i = m.Get("identity")) { SP_ASSIGN_OR_RETURN(a.identity, r.AsAbsolutePath(*i)); }
+  if (const Val* u = m.Get("user")) { SP_ASSIGN_OR_RETURN(a.user, AsUserName(r, *u)); }
+  if (const Val* t = m.Get("connect_timeout")) {
+    SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*t));
+    a.connect_timeout_ms = ms.count();
+  }
+  if (const Val* n = m.Get("max_hosts")) { SP_ASSIGN_OR_RETURN(a.max_hosts, r.AsInt(*n, 1, 1000)); }
+  return a;
 }
 
 // A host and the line of its name (for "listed twice" messages).
@@ -218,6 +238,8 @@ Result<DeploymentSpec> ParseDeployment(const Reader& r, const std::string& stack
   if (!network) return Err(r.Missing(m, "network", " (the network label of the agents that may act here, e.g. network: local)"));
   SP_ASSIGN_OR_RETURN(dep.network, r.AsName(*network));
   if (const Val* b = m.Get("bastion")) { SP_ASSIGN_OR_RETURN(dep.bastion, ParseBastion(r, *b)); }
+  if (const Val* sv = m.Get("ssh")) { SP_ASSIGN_OR_RETURN(dep.ssh, ParseSsh(r, *sv)); }
+  if (dep.bastion) dep.ssh.enabled = true;
   if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(dep.env, r.AsEnv(*e)); }
   const Val* releases = m.Get("releases");
   if (!releases) return Err(r.Missing(m, "releases"));
@@ -327,6 +349,7 @@ Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, c
   t.deployment = deployment;
   t.network = dep.network;
   t.bastion = dep.bastion;
+  t.ssh = dep.ssh;
   t.load_balancers = ri.load_balancers;
   t.docker_host = ri.docker_host;
   t.base_dir = ri.base_dir;

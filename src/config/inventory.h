@@ -21,6 +21,18 @@ struct BastionSpec {
   std::string host_key;   // Known host key line, optional.
 };
 
+// How the rollout reaches the deployment's hosts. SSH is on when the
+// deployment has a bastion or an `ssh:` mapping; else hosts are on this machine.
+struct SshAccess {
+  bool enabled = false;
+  std::string known_hosts;   // Empty: ~/.ssh/known_hosts.
+  std::string config;        // Empty: ~/.ssh/config; "none": no config file.
+  std::string identity;      // Key file; empty: bastion.key, else ssh-agent / config.
+  std::string user;          // Hosts' default login; empty: bastion.user.
+  int64_t connect_timeout_ms = 10'000;
+  int max_hosts = 16;        // Host connections open at once.
+};
+
 struct HostSpec {
   std::string name;
   std::string address;
@@ -56,6 +68,7 @@ struct DeploymentSpec {
   std::string name;
   std::string network;        // Network label (which agents may act there).
   std::optional<BastionSpec> bastion;
+  SshAccess ssh;
   std::map<std::string, std::string> env;   // Deployment overrides for every release.
   std::map<std::string, ReleaseInventory> releases;
 };
@@ -78,6 +91,7 @@ struct Inventory {
 struct ResolvedTarget {
   std::string stack, release, deployment, network;
   std::optional<BastionSpec> bastion;
+  SshAccess ssh;
   std::vector<LoadBalancerSpec> load_balancers;
   std::vector<HostSpec> hosts;
   std::map<std::string, std::string> resource_env;    // From stack resources.

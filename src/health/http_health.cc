@@ -49,6 +49,7 @@ std::string HealthProbe::Describe() const {
 }
 
 CurlHealthChecker::CurlHealthChecker() { GlobalInitOnce(); }
+CurlHealthChecker::CurlHealthChecker(Route route) : route_(std::move(route)) { GlobalInitOnce(); }
 
 HealthProbe CurlHealthChecker::Probe(const std::string& address, int port, const HealthCheckSpec& spec) {
   GlobalInitOnce();
@@ -66,6 +67,15 @@ HealthProbe CurlHealthChecker::Probe(const std::string& address, int port, const
   BodySink sink;
   const long timeout_ms = std::max<long>(1, static_cast<long>(spec.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (route_) {
+    auto via = route_(host, port);
+    if (!via) {
+      curl_easy_cleanup(curl);
+      probe.error = via.error().message;
+      return probe;
+    }
+    if (!via->empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, via->c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);

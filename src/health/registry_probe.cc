@@ -36,7 +36,7 @@ Result<ImageRef> ParseImageRef(const std::string& ref) {
 }
 
 Status CheckManifest(const std::string& image, const std::string& username, const std::string& password,
-                     Millis timeout) {
+                     Millis timeout, const std::string& unix_socket) {
   SP_ASSIGN_OR_RETURN(ImageRef ref, ParseImageRef(image));
   if (ref.registry.empty()) {
     return Err(ErrorCode::kInvalidArgument, "image '" + image + "' names no registry (use host:port/repo)");
@@ -50,6 +50,7 @@ Status CheckManifest(const std::string& image, const std::string& username, cons
                               "application/vnd.docker.distribution.manifest.list.v2+json, "
                               "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json");
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  if (!unix_socket.empty()) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, unix_socket.c_str());
   curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");

@@ -20,7 +20,9 @@ Result<ImageRef> ParseImageRef(const std::string& ref);
 // Ok if the manifest exists. kUnavailable when the registry cannot be
 // reached, kInvalidArgument when credentials are rejected, kNotFound when the
 // image is missing. The password never appears in the error.
+// `unix_socket`, when set, is a local socket reaching the registry (an SSH
+// forward through a bastion); the URL and Host header still name the registry.
 Status CheckManifest(const std::string& image, const std::string& username, const std::string& password,
-                     Millis timeout = Millis(5000));
+                     Millis timeout = Millis(5000), const std::string& unix_socket = "");
 
 }  // namespace sp

@@ -44,6 +44,39 @@ json CountJson(const CountOrPercent& c) { return c.ToString(); }
 
 }  // namespace
 
+namespace {
+
+json AccessJson(const RolloutPlan& p) {
+  json a = {{"ssh", p.ssh.enabled},
+            {"known_hosts", p.ssh.known_hosts},
+            {"config", p.ssh.config},
+            {"identity", p.ssh.identity},
+            {"user", p.ssh.user},
+            {"connect_timeout_ms", p.ssh.connect_timeout_ms},
+            {"max_hosts", p.ssh.max_hosts}};
+  if (p.bastion) {
+    a["bastion"] = {{"address", p.bastion->address}, {"port", p.bastion->port}, {"user", p.bastion->user},
+                    {"key", p.bastion->key}, {"host_key", p.bastion->host_key}};
+  }
+  return a;
+}
+
+void AccessFromJson(const json& a, RolloutPlan* p) {
+  p->ssh.enabled = a.at("ssh");
+  p->ssh.known_hosts = a.at("known_hosts");
+  p->ssh.config = a.at("config");
+  p->ssh.identity = a.at("identity");
+  p->ssh.user = a.at("user");
+  p->ssh.connect_timeout_ms = a.at("connect_timeout_ms");
+  p->ssh.max_hosts = a.at("max_hosts");
+  if (a.contains("bastion")) {
+    const json& b = a.at("bastion");
+    p->bastion = BastionSpec{b.at("address"), b.at("port"), b.at("user"), b.at("key"), b.at("host_key")};
+  }
+}
+
+}  // namespace
+
 std::string PlanToJson(const RolloutPlan& p, int indent) {
   json hosts = json::array();
   for (const auto& h : p.hosts) {
@@ -92,6 +125,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
                     {"password_ref", p.registry.password_ref}}},
       {"docker_host", p.docker_host},
       {"base_dir", p.base_dir},
+      {"access", AccessJson(p)},
       {"previous_rollout_id", p.previous_rollout_id},
       {"created_ms", p.created_ms},
   };
@@ -158,6 +192,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.registry.password_ref = r.at("password_ref");
     p.docker_host = j.at("docker_host");
     p.base_dir = j.at("base_dir");
+    if (j.contains("access")) AccessFromJson(j.at("access"), &p);
     p.previous_rollout_id = j.at("previous_rollout_id");
     p.created_ms = j.at("created_ms");
     return p;
@@ -208,6 +243,8 @@ Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& ta
   p.registry = svc.registry;
   p.docker_host = target.docker_host;
   p.base_dir = target.base_dir;
+  p.bastion = target.bastion;
+  p.ssh = target.ssh;
   p.created_ms = in.now_ms;
   return p;
 }

@@ -38,6 +38,8 @@ struct RolloutPlan {
   StrategySpec strategy;
   RegistrySpec registry;                   // Reference only; the password is read at use time.
   std::string docker_host, base_dir;
+  std::optional<BastionSpec> bastion;      // How hosts are reached (frozen with the plan).
+  SshAccess ssh;
   std::string previous_rollout_id;         // Last successful rollout of the scope, if any.
   int64_t created_ms = 0;
 

@@ -111,7 +111,7 @@ Status LoadGenerator::Start() {
                                    "10s",
                                    "-s",
                                    script,
-                                   "http://127.0.0.1:" + std::to_string(options_.port) + "/"};
+                                   "http://" + options_.host + ":" + std::to_string(options_.port) + "/"};
   std::filesystem::remove(output_path());
   try {
     daemon_ = Daemon(argv, output_path());

@@ -13,7 +13,8 @@
 namespace sp::test {
 
 struct LoadOptions {
-  int port = 0;                 // Target port on 127.0.0.1.
+  int port = 0;                 // Target port.
+  std::string host = "127.0.0.1";  // Target address (loopback or a lab host).
   int connections = 16;
   int threads = 2;
   // wrk's own duration: the load always ends by then (bounded), even if

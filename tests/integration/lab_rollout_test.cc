@@ -1,0 +1,232 @@
+// End to end through the bastion: the real `sallyport rollout` CLI in the
+// office, three lab hosts reached only over SSH through the bastion, the
+// HAProxy runtime API reached only through a forward, and wrk load through
+// HAProxy's office frontend (strict: no retries, no redispatch).
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "core/text.h"
+#include "lb/haproxy/haproxy_lb.h"
+#include "support/cli_runner.h"
+#include "support/lab.h"
+#include "support/load_generator.h"
+#include "support/test_util.h"
+#include "transport/ssh/ssh_transport.h"
+
+namespace sp::test {
+namespace {
+
+class LabRolloutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto lab = Lab::Load();
+    ASSERT_TRUE(lab) << lab.error().message;
+    lab_ = *lab;
+    dir_ = std::make_unique<TempDir>("sp-lab");
+    ssh_ = std::make_unique<SshTransport>(lab_.Ssh());
+  }
+
+  // inventory.yml: stack demo, deployment integration behind the lab's
+  // bastion; release web on h1..h3 behind the LB's private runtime API.
+  std::string Inventory(const std::string& backend, const std::string& extra_release = "") {
+    std::string y =
+        "version: 1\n"
+        "stacks:\n"
+        "  demo:\n"
+        "    requires_bastion: true\n"
+        "    deployments:\n"
+        "      integration:\n"
+        "        network: lab\n"
+        "        bastion: {address: " + lab_.bastion + ", user: deploy, key: " + lab_.key + "}\n"
+        "        ssh: {known_hosts: " + lab_.known_hosts + ", config: none, connect_timeout: 5s}\n"
+        "        releases:\n"
+        "          web:\n" + extra_release +
+        "            load_balancers:\n"
+        "              - {kind: haproxy, address: \"" + lab_.lb_api_address + ":" + std::to_string(lab_.lb_api_port) +
+        "\", backend: " + backend + "}\n"
+        "            hosts:\n";
+    for (size_t i = 0; i < 3; ++i) {
+      y += "              - {name: " + lab_.hosts[i].name + ", address: " + lab_.hosts[i].address + "}\n";
+    }
+    return y;
+  }
+
+  // What the app on lab host i answers on its own loopback (seen from inside).
+  std::string VersionOn(size_t i, int port) {
+    CommandSpec s;
+    s.argv = {"curl", "-s", "-m", "2", "http://127.0.0.1:" + std::to_string(port) + "/"};
+    s.timeout = Millis(5000);
+    auto r = ssh_->Run(lab_.Host(i), s);
+    if (!r || !r->ok()) return "";
+    auto pos = r->out.find("version=");
+    if (pos == std::string::npos) return "";
+    return Trim(r->out.substr(pos + 8, r->out.find_first_of(" \n", pos + 8) - pos - 8));
+  }
+
+  // Fails the test for every server of `backend` not in rotation, as HAProxy
+  // reports it through the forward to its private runtime API.
+  void ExpectAllInRotation(const std::string& backend) {
+    auto sock = ssh_->Forward(lab_.lb_api_address, lab_.lb_api_port);
+    ASSERT_TRUE(sock) << sock.error().message;
+    LoadBalancerSpec spec;
+    spec.socket = *sock;
+    spec.backend = backend;
+    auto lb = MakeHaproxyLoadBalancer(spec);
+    ASSERT_TRUE(lb) << lb.error().message;
+    auto servers = (*lb)->ListBackend(backend);
+    ASSERT_TRUE(servers) << servers.error().message;
+    ASSERT_EQ(servers->size(), 3u);
+    for (const auto& s : *servers) EXPECT_TRUE(s.InRotation()) << s.name << ": " << s.status;
+  }
+
+  std::unique_ptr<LoadGenerator> StartLoad(int frontend_port) {
+    LoadOptions lo;
+    lo.host = lab_.lb;
+    lo.port = frontend_port;
+    lo.connections = 16;
+    lo.max_duration = std::chrono::seconds(150);
+    lo.slow_fraction = 0.5;
+    lo.slow_max_ms = 1500;
+    lo.work_dir = dir_->path();
+    auto lg = std::make_unique<LoadGenerator>(lo);
+    auto st = lg->Start();
+    EXPECT_TRUE(st) << st.error().message;
+    return lg;
+  }
+
+  CliResult Rollout(const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                                  "integration", "--store", *dir_ / "state.db"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunSallyport(args);
+  }
+
+  Lab lab_;
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<SshTransport> ssh_;
+};
+
+TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequests) {
+  WriteFile(*dir_ / "sallyport.yml",
+            "version: 1\n"
+            "service: sample\n"
+            "stack: demo\n"
+            "releases:\n"
+            "  web:\n"
+            "    runtime: process\n"
+            "    port: 8080\n"
+            "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
+            "    stop_timeout: 5s\n"
+            "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
+  WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n"));
+  const std::string app = BuildBinary("sp-sample-app");
+  auto v1 = Rollout({"--artifact", app, "--label", "v1"});
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(VersionOn(i, 8080), "v1") << lab_.hosts[i].name;
+
+  auto load = StartLoad(80);
+  auto v2 = Rollout({"--artifact", app, "--label", "v2"});
+  auto result = load->Stop();
+  ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load through the bastion-fronted LB during the rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(VersionOn(i, 8080), "v2") << lab_.hosts[i].name;
+  // The artifact travelled over SSH: it is in the host's private /srv, not
+  // in the office's.
+  EXPECT_FALSE(FileExists("/srv/sallyport/apps"));
+  ExpectAllInRotation("proc");
+}
+
+TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry) {
+  ASSERT_GE(lab_.docker_hosts, 3) << "the lab needs --docker-hosts 3";
+  const std::string password = Trim(ReadFile(lab_.registry_password_file));
+  // Build and push the image inside the lab (h1's dockerd, over SSH), then
+  // remove it there so every host has to pull it by digest.
+  const HostRef builder = lab_.Host(0);
+  const std::string ctx = "/srv/sallyport/img-" + std::to_string(::getpid());
+  ASSERT_TRUE(ssh_->Run(builder, CommandSpec{{"mkdir", "-p", ctx}}));
+  ASSERT_TRUE(ssh_->CopyFile(builder, BuildBinary("sp-sample-app"), ctx + "/sp-sample-app", 0755));
+  std::map<std::string, std::string> digests;
+  for (const std::string v : {"v1", "v2"}) {
+    ASSERT_TRUE(ssh_->WriteFile(builder, ctx + "/Dockerfile",
+                                "FROM scratch\nCOPY sp-sample-app /sp-sample-app\nENV APP_VERSION=" + v +
+                                    "\nENTRYPOINT [\"/sp-sample-app\"]\n",
+                                0644));
+    const std::string tag = lab_.registry + "/lab-sample:" + v;
+    CommandSpec build{{"docker", "build", "-q", "-t", tag, ctx}};
+    build.timeout = Millis(120'000);
+    auto b = ssh_->Run(builder, build);
+    ASSERT_TRUE(b && b->ok()) << (b ? b->Describe() : b.error().message);
+    CommandSpec push{{"sh", "-c",
+                      "set -e; c=$(mktemp -d); docker --config \"$c\" login -u sallyport --password-stdin \"$1\" "
+                      ">/dev/null; docker --config \"$c\" push -q \"$2\" >/dev/null; rm -rf \"$c\"; "
+                      "docker image inspect --format '{{index .RepoDigests 0}}' \"$2\"; docker rmi -f \"$2\" >/dev/null",
+                      "x", lab_.registry, tag}};
+    push.stdin_data = password;
+    push.timeout = Millis(120'000);
+    auto p = ssh_->Run(builder, push);
+    ASSERT_TRUE(p && p->ok()) << (p ? p->Describe() : p.error().message);
+    digests[v] = Trim(p->out);
+    ASSERT_NE(digests[v].find("@sha256:"), std::string::npos) << p->out;
+  }
+  WriteFile(*dir_ / "registry-password", password, 0600);
+  WriteFile(*dir_ / "sallyport.yml",
+            "version: 1\n"
+            "service: sample\n"
+            "stack: demo\n"
+            "image: {repository: " + lab_.registry + "/lab-sample}\n"
+            "registry:\n"
+            "  address: " + lab_.registry + "\n"
+            "  username: sallyport\n"
+            "  password: {file: " + *dir_ / "registry-password" + "}\n"
+            "releases:\n"
+            "  web:\n"
+            "    runtime: docker\n"
+            "    port: 8081\n"
+            "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
+            "    stop_timeout: 5s\n"
+            "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
+  WriteFile(*dir_ / "inventory.yml", Inventory("dock"));
+
+  auto v1 = Rollout({"--artifact", digests["v1"], "--label", "v1"});
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  auto load = StartLoad(81);
+  auto v2 = Rollout({"--artifact", digests["v2"], "--label", "v2"});
+  auto result = load->Stop();
+  ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("docker: load through the LB during the rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(VersionOn(i, 8081), "v2") << lab_.hosts[i].name;
+    // The container runs in that host's own dockerd, pulled by digest.
+    std::string out;
+    EXPECT_EQ(lab_.InHost(lab_.hosts[i].name,
+                          {"sh", "-c",
+                           "docker inspect --format '{{.Config.Image}}' $(docker ps -q --filter label=sallyport.release=web)"},
+                          &out),
+              0);
+    EXPECT_EQ(Trim(out), digests["v2"]) << lab_.hosts[i].name;
+    // No registry credentials are left on the host.
+    std::string left;
+    lab_.InHost(lab_.hosts[i].name, {"sh", "-c", "ls -d /tmp/sp-docker.* 2>/dev/null | wc -l"}, &left);
+    EXPECT_EQ(Trim(left), "0") << lab_.hosts[i].name;
+  }
+  // The app port listens only inside its host: the office cannot reach it.
+  std::string office;
+  ::sp::test::Run({"curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                   "http://" + lab_.hosts[0].address + ":8081/"},
+                  &office);
+  EXPECT_EQ(office, "000");
+  std::string inside;
+  lab_.InHost(lab_.hosts[0].name, {"sh", "-c", "ss -Hltn 'sport = :8081' | wc -l"}, &inside);
+  EXPECT_EQ(Trim(inside), "1");
+  ExpectAllInRotation("dock");
+}
+
+}  // namespace
+}  // namespace sp::test
