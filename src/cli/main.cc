@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "cli/wiring.h"
 #include "config/inventory.h"
@@ -13,6 +14,7 @@
 #include "core/text.h"
 #include "rollout/plan.h"
 #include "rollout/rollback.h"
+#include "transport/ssh/host_keys.h"
 
 namespace sp::cli {
 namespace {
@@ -81,6 +83,83 @@ void AddCommon(CLI::App* cmd, Common& c, bool scope) {
   cmd->add_option("-d,--deployment", c.deployment, "Deployment (environment)");
 }
 
+// `hosts trust`: scan the bastion (from here) and every host of the
+// deployment (from the bastion, whose key must be trusted first), print the
+// fingerprints, append new keys; a changed key is refused, never replaced.
+int HostsTrust(const Common& c, const std::string& known_hosts_override) {
+  auto inv = LoadInventory(c.inventory);
+  if (!inv) return Fail(inv.error());
+  std::string stack = c.stack;
+  if (stack.empty()) {
+    auto svc = LoadServiceConfig(c.config);
+    if (!svc) return Fail(Error{ErrorCode::kInvalidArgument, "--stack is required (" + svc.error().message + ")"});
+    stack = svc->stack;
+  }
+  auto st = inv->stacks.find(stack);
+  if (st == inv->stacks.end()) return Fail(Error{ErrorCode::kNotFound, "stack '" + stack + "' not in " + c.inventory});
+  auto dep = st->second.deployments.find(c.deployment);
+  if (dep == st->second.deployments.end()) {
+    return Fail(Error{ErrorCode::kNotFound, "deployment '" + c.deployment + "' not in stack '" + stack + "'"});
+  }
+  const DeploymentSpec& d = dep->second;
+  std::string kh = known_hosts_override.empty() ? d.ssh.known_hosts : known_hosts_override;
+  if (kh.empty()) {
+    const char* home = std::getenv("HOME");
+    kh = std::string(home ? home : "/root") + "/.ssh/known_hosts";
+  }
+  int changed = 0, added = 0;
+  auto handle = [&](const std::string& who, Result<std::vector<ssh::OfferedKey>> keys) -> bool {
+    if (!keys) {
+      std::fprintf(stderr, "error: %s: %s\n", who.c_str(), keys.error().message.c_str());
+      return false;
+    }
+    ssh::CompareWithKnownHosts(kh, &*keys);
+    std::vector<ssh::OfferedKey> fresh;
+    for (const auto& k : *keys) {
+      const char* state = k.state == ssh::OfferedKey::kKnown ? "known  " : k.state == ssh::OfferedKey::kNew ? "added  " : "CHANGED";
+      std::printf("%s %-10s %-22s %s %s\n", state, who.c_str(), k.name.c_str(), k.type.c_str(), k.fingerprint.c_str());
+      if (k.state == ssh::OfferedKey::kNew) fresh.push_back(k);
+      if (k.state == ssh::OfferedKey::kChanged) ++changed;
+    }
+    if (auto s = ssh::AppendKnownHosts(kh, fresh); !s) {
+      std::fprintf(stderr, "error: %s\n", s.error().message.c_str());
+      return false;
+    }
+    added += static_cast<int>(fresh.size());
+    return true;
+  };
+  bool ok = true;
+  std::unique_ptr<SshTransport> via;
+  if (d.bastion) {
+    ok &= handle("bastion", ssh::ScanHostKeys(d.bastion->address, d.bastion->port, nullptr));
+    SshOptions o;
+    o.bastion = SshEndpoint{d.bastion->address, d.bastion->port, d.bastion->user};
+    o.bastion_host_key = d.bastion->host_key;
+    o.identity_file = d.ssh.identity.empty() ? d.bastion->key : d.ssh.identity;
+    o.known_hosts = kh;
+    o.config_file = d.ssh.config;
+    via = std::make_unique<SshTransport>(o);
+  }
+  std::set<std::string> seen;
+  for (const auto& [rname, rel] : d.releases) {
+    if (!c.release.empty() && rname != c.release) continue;
+    for (const HostSpec& h : rel.hosts) {
+      const std::string key = h.address + ":" + std::to_string(h.ssh_port);
+      if (!seen.insert(key).second) continue;
+      ok &= handle(h.name, ssh::ScanHostKeys(h.address, h.ssh_port ? h.ssh_port : 22, via.get()));
+    }
+  }
+  std::printf("%d key(s) added to %s\n", added, kh.c_str());
+  if (changed) {
+    std::fprintf(stderr,
+                 "error: %d host key(s) CHANGED: nothing was replaced. If the change is expected, remove the old "
+                 "entries (ssh-keygen -R <name> -f %s) and run `sallyport hosts trust` again\n",
+                 changed, kh.c_str());
+    return 1;
+  }
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -129,6 +208,15 @@ int Main(int argc, char** argv) {
   std::string show_id;
   show->add_option("id", show_id, "Rollout id")->required();
 
+  // hosts trust
+  auto* hosts = app.add_subcommand("hosts", "Host keys of a deployment's bastion and hosts");
+  hosts->require_subcommand(1);
+  auto* trust = hosts->add_subcommand("trust", "Record the host keys of a deployment's bastion and hosts in known_hosts");
+  AddCommon(trust, c, true);
+  std::string trust_known_hosts;
+  trust->add_option("--known-hosts", trust_known_hosts,
+                    "known_hosts file (default: the deployment's ssh.known_hosts, else ~/.ssh/known_hosts)");
+
   CLI11_PARSE(app, argc, argv);
   if (c.store_path.empty()) c.store_path = DefaultStore();
   Output out{json};
@@ -139,6 +227,7 @@ int Main(int argc, char** argv) {
   auto wait = ParseDuration(lock_wait);
   if (!wait) return Fail(wait.error());
 
+  if (trust->parsed()) return HostsTrust(c, trust_known_hosts);
   if (rollout->parsed()) {
     Wiring wiring(store, out, *wait);
     if (resume) {

@@ -29,7 +29,8 @@ class LabRolloutTest : public ::testing::Test {
 
   // inventory.yml: stack demo, deployment integration behind the lab's
   // bastion; release web on h1..h3 behind the LB's private runtime API.
-  std::string Inventory(const std::string& backend, const std::string& extra_release = "") {
+  std::string Inventory(const std::string& backend, const std::string& extra_release = "",
+                        const std::string& known_hosts = "") {
     std::string y =
         "version: 1\n"
         "stacks:\n"
@@ -39,7 +40,8 @@ class LabRolloutTest : public ::testing::Test {
         "      integration:\n"
         "        network: lab\n"
         "        bastion: {address: " + lab_.bastion + ", user: deploy, key: " + lab_.key + "}\n"
-        "        ssh: {known_hosts: " + lab_.known_hosts + ", config: none, connect_timeout: 5s}\n"
+        "        ssh: {known_hosts: " + (known_hosts.empty() ? lab_.known_hosts : known_hosts) +
+        ", config: none, connect_timeout: 5s}\n"
         "        releases:\n"
         "          web:\n" + extra_release +
         "            load_balancers:\n"
@@ -107,8 +109,8 @@ class LabRolloutTest : public ::testing::Test {
   std::unique_ptr<SshTransport> ssh_;
 };
 
-TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequests) {
-  WriteFile(*dir_ / "sallyport.yml",
+void WriteProcessConfig(const std::string& path) {
+  WriteFile(path,
             "version: 1\n"
             "service: sample\n"
             "stack: demo\n"
@@ -119,6 +121,10 @@ TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequ
             "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
             "    stop_timeout: 5s\n"
             "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
+}
+
+TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequests) {
+  WriteProcessConfig(*dir_ / "sallyport.yml");
   WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n"));
   const std::string app = BuildBinary("sp-sample-app");
   auto v1 = Rollout({"--artifact", app, "--label", "v1"});
@@ -226,6 +232,55 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   lab_.InHost(lab_.hosts[0].name, {"sh", "-c", "ss -Hltn 'sport = :8081' | wc -l"}, &inside);
   EXPECT_EQ(Trim(inside), "1");
   ExpectAllInRotation("dock");
+}
+
+TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
+  WriteProcessConfig(*dir_ / "sallyport.yml");
+  const std::string kh = *dir_ / "known_hosts";
+  WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n", kh));
+  const std::string app = BuildBinary("sp-sample-app");
+  // Nothing trusted yet: preflight refuses, naming the bastion's fingerprint.
+  auto refused = Rollout({"--artifact", app, "--label", "v3"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("bastion " + lab_.bastion), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(lab_.Fingerprint("bastion")), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("sallyport hosts trust"), std::string::npos) << refused.err;
+
+  auto trust = RunSallyport({"hosts", "trust", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                             "integration"});
+  ASSERT_EQ(trust.exit_code, 0) << trust.out << trust.err;
+  for (const std::string name : {"bastion", "h1", "h2", "h3"}) {
+    EXPECT_NE(trust.out.find(lab_.Fingerprint(name)), std::string::npos) << name << "\n" << trust.out;
+  }
+  EXPECT_NE(trust.out.find("4 key(s) added"), std::string::npos) << trust.out;
+  auto again = RunSallyport({"hosts", "trust", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                             "integration"});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("0 key(s) added"), std::string::npos) << again.out;
+
+  auto ok = Rollout({"--artifact", app, "--label", "v3"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+
+  // h2 "rebuilt" (its entry now holds another key): trust refuses to replace
+  // it and the rollout's preflight names the host and the key it offered.
+  std::string text = ReadFile(kh), tampered;
+  for (const std::string& line : Split(text, '\n')) {
+    if (line.empty()) continue;
+    tampered += StartsWith(line, lab_.hosts[1].address + " ") ? lab_.hosts[1].address + " " + lab_.HostKeyLine("h1")
+                                                               : line;
+    tampered += "\n";
+  }
+  WriteFile(kh, tampered, 0600);
+  auto changed = RunSallyport({"hosts", "trust", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                               "integration"});
+  EXPECT_EQ(changed.exit_code, 1);
+  EXPECT_NE(changed.out.find("CHANGED h2"), std::string::npos) << changed.out;
+  EXPECT_EQ(ReadFile(kh), tampered) << "trust must never replace a key";
+  auto blocked = Rollout({"--artifact", app, "--label", "v4"});
+  EXPECT_NE(blocked.exit_code, 0);
+  EXPECT_NE(blocked.err.find("h2"), std::string::npos) << blocked.err;
+  EXPECT_NE(blocked.err.find("CHANGED"), std::string::npos) << blocked.err;
+  EXPECT_NE(blocked.err.find(lab_.Fingerprint("h2")), std::string::npos) << blocked.err;
 }
 
 }  // namespace

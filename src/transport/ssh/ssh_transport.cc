@@ -166,7 +166,7 @@ Status SshTransport::StartMaster(const std::string& who, const SshEndpoint& e, c
   }
   ::unlink(log.c_str());
   if (auto k = ssh::ParseHostKeyProblem(text)) {
-    return Err(ErrorCode::kConflict, k->Describe(who));
+    return Err(ErrorCode::kInvalidArgument, k->Describe(who));
   }
   std::string why = ssh::SshErrorText(text);
   if (why.empty()) why = r->Describe();
@@ -394,6 +394,21 @@ void SshTransport::Release(const HostRef& host) {
     cv_.notify_all();
   }
   ExitMaster(c->ctl, c->endpoint);
+}
+
+Result<ExitStatus> SshTransport::RunOnBastion(const CommandSpec& spec) {
+  if (!options_.bastion) return Err(ErrorCode::kInvalidArgument, "no bastion configured");
+  SP_TRY(EnsureBastion());
+  std::vector<std::string> a = Common();
+  a.insert(a.end(), {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR", "-S", dir_ + "/b", "-n"});
+  auto t = Target(*options_.bastion);
+  a.insert(a.end(), t.begin(), t.end());
+  a.push_back(options_.bastion->address);
+  a.push_back(ssh::RemoteCommandLine(spec));
+  CommandSpec local = SshSpec(std::move(a), Millis(0));
+  local.timeout.reset();
+  if (spec.timeout) local.timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
+  return RunCommand(local);
 }
 
 Result<std::string> SshTransport::Forward(const std::string& address, int port) {

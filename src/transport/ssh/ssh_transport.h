@@ -68,6 +68,9 @@ class SshTransport final : public Transport {
   Status Check(const HostRef& host) override;
   void Release(const HostRef& host) override;
 
+  // Runs a command on the bastion itself (its shared connection).
+  Result<ExitStatus> RunOnBastion(const CommandSpec& spec);
+
   // A local unix socket reaching address:port as the bastion sees it. Empty
   // string when there is no bastion (connect directly).
   Result<std::string> Forward(const std::string& address, int port);
