@@ -68,8 +68,9 @@ HostRef Lab::Host(size_t i) const { return HostRef{hosts.at(i).name, hosts.at(i)
 
 int Lab::InHost(const std::string& name, const std::vector<std::string>& argv, std::string* out) const {
   std::string pid = Trim(ReadFile(dir + "/hosts/" + name + "/sshd.pid"));
-  std::vector<std::string> a{"nsenter", "--net=/run/netns/" + prefix + "-" + name, "--mount=/proc/" + pid + "/ns/mnt",
-                             "--"};
+  // -t/-m/-r/-w: the host's mount namespace *and* its root, so this also
+  // works when the lab runs inside a chroot.
+  std::vector<std::string> a{"nsenter", "-t", pid, "-m", "-r", "-w", "--net=/run/netns/" + prefix + "-" + name, "--"};
   a.insert(a.end(), argv.begin(), argv.end());
   return Run(a, out);
 }
