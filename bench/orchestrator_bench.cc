@@ -167,18 +167,7 @@ int RunOnce(int n, const std::string& parent_dir) {
   d.transport = &transport;
   d.health = &health;
   d.lb_factory = [&lb](const LoadBalancerSpec&) -> Result<std::unique_ptr<LoadBalancer>> {
-    // The engine owns what the factory returns; the fake outlives it.
-    struct Ref final : LoadBalancer {
-      explicit Ref(LoadBalancer* l) : lb(l) {}
-      std::string Describe() const override { return lb->Describe(); }
-      Status SetState(const std::string& b, const std::string& s, AdminState st) override {
-        return lb->SetState(b, s, st);
-      }
-      Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
-      Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
-      LoadBalancer* lb;
-    };
-    return std::unique_ptr<LoadBalancer>(new Ref(&lb));
+    return test::Borrow(&lb);  // The engine owns what the factory returns; the fake outlives it.
   };
   // As `sallyport rollout --json` does: every event rendered as a JSON line (discarded here).
   d.on_event = [&](const Event& e) {

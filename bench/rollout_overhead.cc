@@ -198,18 +198,7 @@ class Bench {
     haproxy_ = std::make_unique<HaproxyFixture>(dir_.path(), test::ScenarioHaproxy(kHosts, &ports_));
     SP_TRY(haproxy_->Start());
     test::WriteFile(dir_ / "sallyport.yml",
-                    "version: 1\n"
-                    "service: sample\n"
-                    "stack: demo\n"
-                    "releases:\n"
-                    "  web:\n"
-                    "    runtime: process\n"
-                    "    port: 8080\n"
-                    "    env:\n"
-                    "      GREETING: hello\n"
-                    "    health: {path: /health, interval: 20ms, timeout: 1s, retries: 250}\n"
-                    "    stop_timeout: 5s\n"
-                    "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
+                    test::ProcessServiceYaml("{path: /health, interval: 20ms, timeout: 1s, retries: 250}"));
     test::WriteFile(dir_ / "inventory.yml",
                     test::InventoryYaml({haproxy_->socket_path(), ports_, dir_ / "apps", ""}));
     std::filesystem::create_directories(dir_ / "apps");

@@ -132,12 +132,8 @@ int HostsTrust(const Common& c, const std::string& known_hosts_override) {
   std::unique_ptr<SshTransport> via;
   if (d.bastion) {
     ok &= handle("bastion", ssh::ScanHostKeys(d.bastion->address, d.bastion->port, nullptr));
-    SshOptions o;
-    o.bastion = SshEndpoint{d.bastion->address, d.bastion->port, d.bastion->user};
-    o.bastion_host_key = d.bastion->host_key;
-    o.identity_file = d.ssh.identity.empty() ? d.bastion->key : d.ssh.identity;
+    SshOptions o = SshOptionsFor(d.bastion, d.ssh);
     o.known_hosts = kh;
-    o.config_file = d.ssh.config;
     via = std::make_unique<SshTransport>(o);
   }
   std::set<std::string> seen;
@@ -146,7 +142,7 @@ int HostsTrust(const Common& c, const std::string& known_hosts_override) {
     for (const HostSpec& h : rel.hosts) {
       const std::string key = h.address + ":" + std::to_string(h.ssh_port);
       if (!seen.insert(key).second) continue;
-      ok &= handle(h.name, ssh::ScanHostKeys(h.address, h.ssh_port ? h.ssh_port : 22, via.get()));
+      ok &= handle(h.name, ssh::ScanHostKeys(h.address, h.ssh_port, via.get()));
     }
   }
   std::printf("%d key(s) added to %s\n", added, kh.c_str());
@@ -218,6 +214,7 @@ int Main(int argc, char** argv) {
                     "known_hosts file (default: the deployment's ssh.known_hosts, else ~/.ssh/known_hosts)");
 
   CLI11_PARSE(app, argc, argv);
+  if (trust->parsed()) return HostsTrust(c, trust_known_hosts);  // Needs no state database.
   if (c.store_path.empty()) c.store_path = DefaultStore();
   Output out{json};
 
@@ -227,7 +224,6 @@ int Main(int argc, char** argv) {
   auto wait = ParseDuration(lock_wait);
   if (!wait) return Fail(wait.error());
 
-  if (trust->parsed()) return HostsTrust(c, trust_known_hosts);
   if (rollout->parsed()) {
     Wiring wiring(store, out, *wait);
     if (resume) {

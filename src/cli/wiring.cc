@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <mutex>
 
+#include "core/file.h"
 #include "core/text.h"
 #include "health/http_health.h"
 #include "health/registry_probe.h"
@@ -22,12 +22,10 @@ namespace sp::cli {
 
 Result<std::string> ReadSecretRef(const std::string& ref) {
   if (StartsWith(ref, "file:")) {
-    std::string path = ref.substr(5);
-    std::ifstream f(path);
-    if (!f) return Err(ErrorCode::kNotFound, "secret file " + path + " cannot be read");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string v = ss.str();
+    const std::string path = ref.substr(5);
+    auto text = ReadTextFile(path);
+    if (!text) return Err(ErrorCode::kNotFound, "secret file " + path + " cannot be read");
+    std::string v = std::move(*text);
     while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
     return v;
   }
@@ -72,20 +70,20 @@ std::string UserName() {
 
 }  // namespace
 
-SshOptions SshOptionsFor(const RolloutPlan& plan) {
+SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh) {
   SshOptions o;
-  if (plan.bastion) {
-    o.bastion = SshEndpoint{plan.bastion->address, plan.bastion->port, plan.bastion->user};
-    o.bastion_host_key = plan.bastion->host_key;
-    o.identity_file = plan.bastion->key;
-    o.default_user = plan.bastion->user;
+  if (bastion) {
+    o.bastion = SshEndpoint{bastion->address, bastion->port, bastion->user};
+    o.bastion_host_key = bastion->host_key;
+    o.identity_file = bastion->key;
+    o.default_user = bastion->user;
   }
-  if (!plan.ssh.identity.empty()) o.identity_file = plan.ssh.identity;
-  if (!plan.ssh.user.empty()) o.default_user = plan.ssh.user;
-  o.known_hosts = plan.ssh.known_hosts;
-  o.config_file = plan.ssh.config;
-  o.connect_timeout = Millis(plan.ssh.connect_timeout_ms);
-  o.max_hosts = plan.ssh.max_hosts;
+  if (!ssh.identity.empty()) o.identity_file = ssh.identity;
+  if (!ssh.user.empty()) o.default_user = ssh.user;
+  o.known_hosts = ssh.known_hosts;
+  o.config_file = ssh.config;
+  o.connect_timeout = Millis(ssh.connect_timeout_ms);
+  o.max_hosts = ssh.max_hosts;
   return o;
 }
 
@@ -96,7 +94,7 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
   i.transport = &i.local;
   CurlHealthChecker::Route route;
   if (plan.ssh.enabled) {
-    i.ssh = std::make_unique<SshTransport>(SshOptionsFor(plan));
+    i.ssh = std::make_unique<SshTransport>(SshOptionsFor(plan.bastion, plan.ssh));
     i.transport = i.ssh.get();
     SshTransport* ssh = i.ssh.get();
     route = [ssh](const std::string& address, int port) { return ssh->Forward(address, port); };
@@ -122,37 +120,48 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
   // network) is reached through a forward over the bastion connection.
   d.lb_factory = [route](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
     if (!route || spec.address.empty()) return MakeHaproxyLoadBalancer(spec);
-    auto colon = spec.address.rfind(':');
-    SP_ASSIGN_OR_RETURN(std::string via, route(spec.address.substr(0, colon), std::atoi(spec.address.c_str() + colon + 1)));
-    if (via.empty()) return MakeHaproxyLoadBalancer(spec);
+    auto hp = ParseHostPort(spec.address);
+    if (!hp) return Err(ErrorCode::kInvalidArgument, "load balancer address '" + spec.address + "' is not host:port");
+    SP_ASSIGN_OR_RETURN(std::string via, route(hp->host, hp->port));
     LoadBalancerSpec local = spec;
     local.address.clear();
     local.socket = via;
     return MakeHaproxyLoadBalancer(local);
   };
-  d.credentials = [](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
+  // The registry password is read once per rollout (preflight and every
+  // host's pull share it), and only when first needed.
+  // Hosts of a batch pull in parallel: std::call_once.
+  struct Secret {
+    std::once_flag once;
+    Result<std::string> value = std::string();
+  };
+  auto password = std::make_shared<Secret>();
+  auto registry_password = [password, ref = plan.registry.password_ref]() -> Result<std::string> {
+    std::call_once(password->once, [&] {
+      if (!ref.empty()) password->value = ReadSecretRef(ref);
+    });
+    return password->value;
+  };
+  d.credentials = [registry_password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
-    SP_ASSIGN_OR_RETURN(std::string pw, ReadSecretRef(reg.password_ref));
+    SP_ASSIGN_OR_RETURN(std::string pw, registry_password());
     return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
   };
-  d.check_pullable = [route](const RolloutPlan& p) -> Status {
+  d.check_pullable = [route, registry_password](const RolloutPlan& p) -> Status {
     if (p.app.runtime != "docker") {
       if (::access(p.app.artifact.c_str(), R_OK) != 0) {
         return Err(ErrorCode::kNotFound, "artifact " + p.app.artifact + " cannot be read");
       }
       return Ok();
     }
-    std::string pw;
-    if (!p.registry.password_ref.empty()) {
-      SP_ASSIGN_OR_RETURN(pw, ReadSecretRef(p.registry.password_ref));
-    }
+    SP_ASSIGN_OR_RETURN(std::string pw, registry_password());
     std::string via;
     if (route) {
+      // The probe speaks plain HTTP to the registry (port 80 unless named).
       SP_ASSIGN_OR_RETURN(ImageRef ref, ParseImageRef(p.app.artifact));
-      auto colon = ref.registry.rfind(':');
-      const std::string host = colon == std::string::npos ? ref.registry : ref.registry.substr(0, colon);
-      const int port = colon == std::string::npos ? 443 : std::atoi(ref.registry.c_str() + colon + 1);
-      SP_ASSIGN_OR_RETURN(via, route(host, port));
+      auto hp = ParseHostPort(ref.registry, 80);
+      if (!hp) return Err(ErrorCode::kInvalidArgument, "image '" + p.app.artifact + "' names no registry host");
+      SP_ASSIGN_OR_RETURN(via, route(hp->host, hp->port));
     }
     return CheckManifest(p.app.artifact, p.registry.username, pw, Millis(5000), via);
   };

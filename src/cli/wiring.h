@@ -5,8 +5,10 @@
 #include <memory>
 #include <string>
 
+#include "config/inventory.h"
 #include "rollout/engine.h"
 #include "store/sqlite/sqlite_store.h"
+#include "transport/ssh/ssh_transport.h"
 
 namespace sp::cli {
 
@@ -17,6 +19,10 @@ struct Output {
 // Reads a secret reference ("file:/path" or "env:NAME"); the value never
 // reaches logs or error text.
 Result<std::string> ReadSecretRef(const std::string& ref);
+
+// SSH transport options from a deployment's bastion and `ssh:` settings (the
+// rollout's frozen plan and `hosts trust` both use this).
+SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh);
 
 // Everything a rollout needs for one plan: transport, runtime, health, LBs.
 class Wiring {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "config/yaml_util.h"
+#include "core/file.h"
 #include "core/text.h"
 
 namespace sp {
@@ -87,6 +88,21 @@ Result<std::map<std::string, std::map<std::string, std::string>>> ParseResources
     }
   }
   return out;
+}
+
+// "a, b, c", or "none".
+std::string KnownNames(const std::vector<std::string>& names) {
+  return names.empty() ? "none" : yaml::JoinNames(names);
+}
+
+std::vector<std::string> HostNames(const std::vector<HostSpec>& hosts) {
+  std::vector<std::string> names;
+  for (const HostSpec& h : hosts) names.push_back(h.name);
+  return names;
+}
+
+bool HasHost(const std::vector<HostSpec>& hosts, const std::string& name) {
+  return std::any_of(hosts.begin(), hosts.end(), [&](const HostSpec& h) { return h.name == name; });
 }
 
 Result<BastionSpec> ParseBastion(const Reader& r, const Val& v) {
@@ -178,12 +194,9 @@ Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const 
   if (const Val* s = m.Get("servers")) {
     SP_ASSIGN_OR_RETURN(Map servers, r.AsMap(*s));
     for (const auto& [host, sv] : servers.entries) {
-      const bool known = std::any_of(hosts.begin(), hosts.end(), [&](const HostSpec& h) { return h.name == host; });
-      if (!known) {
-        std::vector<std::string> names;
-        for (const HostSpec& h : hosts) names.push_back(h.name);
-        return Err(r.Fail(sv, "no host '" + host + "' in this release's hosts (hosts: " +
-                                  (names.empty() ? "none" : yaml::JoinNames(names)) + ")"));
+      if (!HasHost(hosts, host)) {
+        return Err(r.Fail(sv, "no host '" + host + "' in this release's hosts (hosts: " + KnownNames(HostNames(hosts)) +
+                                  ")"));
       }
       SP_ASSIGN_OR_RETURN(lb.servers[host], AsHaproxyName(r, sv));
     }
@@ -274,9 +287,6 @@ Result<StackSpec> ParseStack(const Reader& r, const std::string& name, const Val
   return stack;
 }
 
-std::string KnownNames(const std::vector<std::string>& names) {
-  return names.empty() ? "none" : yaml::JoinNames(names);
-}
 
 template <typename M>
 std::vector<std::string> Keys(const M& m) {
@@ -318,7 +328,7 @@ Result<Inventory> ParseInventory(const std::string& yaml_text, const std::string
 }
 
 Result<Inventory> LoadInventory(const std::string& path) {
-  SP_ASSIGN_OR_RETURN(std::string text, yaml::ReadTextFile(path));
+  SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   return ParseInventory(text, path);
 }
 
@@ -363,14 +373,10 @@ Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, c
   for (const std::string& part : Split(limit, ',')) {
     std::string name = Trim(part);
     if (name.empty()) continue;
-    const bool known =
-        std::any_of(ri.hosts.begin(), ri.hosts.end(), [&](const HostSpec& h) { return h.name == name; });
-    if (!known) {
-      std::vector<std::string> names;
-      for (const HostSpec& h : ri.hosts) names.push_back(h.name);
+    if (!HasHost(ri.hosts, name)) {
       return Err(ErrorCode::kNotFound, "--limit: host '" + name + "' is not in release '" + release +
                                            "' of deployment '" + deployment + "' of stack '" + stack +
-                                           "' (hosts: " + KnownNames(names) + ")");
+                                           "' (hosts: " + KnownNames(HostNames(ri.hosts)) + ")");
     }
     wanted.insert(std::move(name));
   }

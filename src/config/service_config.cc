@@ -1,6 +1,7 @@
 #include "config/service_config.h"
 
 #include "config/yaml_util.h"
+#include "core/file.h"
 
 namespace sp {
 namespace {
@@ -213,7 +214,7 @@ Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std
 }
 
 Result<ServiceConfig> LoadServiceConfig(const std::string& path) {
-  SP_ASSIGN_OR_RETURN(std::string text, yaml::ReadTextFile(path));
+  SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   return ParseServiceConfig(text, path);
 }
 

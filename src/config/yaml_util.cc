@@ -2,12 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <set>
 
 namespace sp::yaml {
@@ -68,22 +63,6 @@ Status CheckKeys(const Reader& r, const Val& v, std::set<std::pair<int, int>>& s
 }
 
 }  // namespace
-
-Result<std::string> ReadTextFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return Err(ErrorCode::kInvalidArgument, "cannot read " + path + ": is a directory");
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return Err(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
-               "cannot read " + path + ": " + (err ? std::strerror(err) : "open failed"));
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return Err(ErrorCode::kUnavailable, "cannot read " + path + ": read failed");
-  return out.str();
-}
 
 std::string Join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 
@@ -150,11 +129,6 @@ Result<Map> Reader::AsMap(const Val& v, const std::vector<std::string>& allowed)
     std::string key = it->first.Scalar();
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       return Err(Fail(key_line, v.path, "unknown key '" + key + "' (expected one of: " + JoinNames(allowed) + ")"));
-    }
-    if (const Val* first = m.Get(key)) {  // Also caught by Load(); kept for values built elsewhere.
-      return Err(Fail(key_line, Join(v.path, key),
-                      "duplicate key '" + key + "' (first on line " + std::to_string(first->line) + ", again on line " +
-                          std::to_string(key_line) + ")"));
     }
     Val child{it->second, Join(v.path, key), key_line};
     m.entries.emplace_back(std::move(key), std::move(child));

@@ -95,10 +95,6 @@ class Reader {
   std::string file_;
 };
 
-// The whole file; kNotFound when it does not exist, kUnavailable when it
-// cannot be read.
-Result<std::string> ReadTextFile(const std::string& path);
-
 // "a.b" + "c" -> "a.b.c"; "" + "c" -> "c".
 std::string Join(const std::string& path, const std::string& key);
 // "a, b, c".

@@ -65,6 +65,18 @@ void EmitLines(std::string& pending, bool is_stderr, const CommandSpec& spec, bo
 
 }  // namespace
 
+std::vector<std::string> MergedEnviron(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && overrides.count(std::string(kv.substr(0, eq)))) continue;
+    out.emplace_back(kv);
+  }
+  for (const auto& [k, v] : overrides) out.push_back(k + "=" + v);
+  return out;
+}
+
 Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
   // A child that exits without reading its stdin must not kill us with
@@ -108,13 +120,7 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   std::vector<std::string> env_store;
   std::vector<char*> envp;
   if (!spec.env.empty()) {
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      auto eq = kv.find('=');
-      if (eq != std::string_view::npos && spec.env.count(std::string(kv.substr(0, eq)))) continue;
-      env_store.emplace_back(kv);
-    }
-    for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+    env_store = MergedEnviron(spec.env);
     for (auto& s : env_store) envp.push_back(s.data());
     envp.push_back(nullptr);
   }
@@ -176,9 +182,11 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
       ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
       if (r > 0) {
         (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
-        std::string& pend = is_err ? pend_err : pend_out;
-        pend.append(buf, static_cast<size_t>(r));
-        EmitLines(pend, is_err, spec, false);
+        if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
+          std::string& pend = is_err ? pend_err : pend_out;
+          pend.append(buf, static_cast<size_t>(r));
+          EmitLines(pend, is_err, spec, false);
+        }
       } else if (r == 0 || errno != EINTR) {
         (is_err ? err : out).Close(0);
       }

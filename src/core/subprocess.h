@@ -25,6 +25,10 @@ struct CommandSpec {
   std::function<void(bool is_stderr, const std::string& line)> on_line;
 };
 
+// "KEY=value" entries of this process's environment with `overrides` applied
+// (an override replaces the inherited entry of the same name).
+std::vector<std::string> MergedEnviron(const std::map<std::string, std::string>& overrides);
+
 // The outcome of a command that did run. A command that could not be started
 // at all is an Error instead.
 struct ExitStatus {

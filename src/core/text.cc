@@ -87,9 +87,51 @@ bool IsValidImageRef(std::string_view s) {
       "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?");
   return s.size() <= 512 && Matches(s, re);
 }
+std::string ImageRegistry(std::string_view image_ref) {
+  const size_t slash = image_ref.find('/');
+  if (slash == std::string_view::npos) return "";
+  const std::string_view first = image_ref.substr(0, slash);
+  if (first.find_first_of(".:") == std::string_view::npos && first != "localhost") return "";
+  return std::string(first);
+}
+
 bool IsSafeValue(std::string_view s) {
   return s.find('\0') == std::string_view::npos && s.find('\n') == std::string_view::npos &&
          s.find('\r') == std::string_view::npos;
+}
+
+std::optional<HostPort> ParseHostPort(std::string_view s, int default_port) {
+  const size_t colon = s.rfind(':');
+  const bool bracketed = !s.empty() && s.front() == '[';
+  const size_t close = s.find(']');
+  HostPort hp;
+  std::string_view port_text;
+  if (bracketed) {
+    if (close == std::string_view::npos) return std::nullopt;
+    hp.host = std::string(s.substr(1, close - 1));
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':') return std::nullopt;
+      port_text = s.substr(close + 2);
+      if (port_text.empty()) return std::nullopt;
+    }
+  } else if (colon != std::string_view::npos) {
+    hp.host = std::string(s.substr(0, colon));
+    port_text = s.substr(colon + 1);
+    if (port_text.empty()) return std::nullopt;
+  } else {
+    hp.host = std::string(s);
+  }
+  if (hp.host.empty()) return std::nullopt;
+  if (port_text.empty()) {
+    if (default_port <= 0) return std::nullopt;
+    hp.port = default_port;
+    return hp;
+  }
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), hp.port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || hp.port < 1 || hp.port > 65535) {
+    return std::nullopt;
+  }
+  return hp;
 }
 
 std::vector<std::string> Split(std::string_view s, char sep) {

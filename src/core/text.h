@@ -3,6 +3,7 @@
 // image references. All return a clear Error naming what was wrong.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,8 +37,20 @@ bool IsValidAddress(std::string_view s);
 bool IsValidEnvName(std::string_view s);
 // A Docker image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>].
 bool IsValidImageRef(std::string_view s);
+// The registry part of an image reference ("10.0.0.3:5000" of
+// "10.0.0.3:5000/app@sha256:..."), by Docker's rule: the first path component
+// when it has a '.' or ':' or is "localhost"; else "" (Docker Hub).
+std::string ImageRegistry(std::string_view image_ref);
 // Text that can be a single argv entry and a line of an env file: no NUL, no newline.
 bool IsSafeValue(std::string_view s);
+
+// "host:port" or "[v6]:port" split and checked (port 1..65535, host not
+// empty); with default_port > 0 a bare "host" is accepted too.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+std::optional<HostPort> ParseHostPort(std::string_view s, int default_port = 0);
 
 std::vector<std::string> Split(std::string_view s, char sep);
 std::string Trim(std::string_view s);

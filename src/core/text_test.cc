@@ -67,5 +67,26 @@ TEST(SubprocessTest, MissingProgramIsAnError) {
   EXPECT_FALSE(RunCommand(spec));
 }
 
+TEST(ParseHostPortTest, SplitsAndChecks) {
+  auto a = ParseHostPort("10.0.0.2:9999");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "10.0.0.2");
+  EXPECT_EQ(a->port, 9999);
+  auto v6 = ParseHostPort("[::1]:80");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 80);
+  auto bare = ParseHostPort("registry.local", 80);
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->port, 80);
+  EXPECT_FALSE(ParseHostPort("registry.local"));
+  EXPECT_FALSE(ParseHostPort("h:"));
+  EXPECT_FALSE(ParseHostPort(":80"));
+  EXPECT_FALSE(ParseHostPort("h:0"));
+  EXPECT_FALSE(ParseHostPort("h:65536"));
+  EXPECT_FALSE(ParseHostPort("h:8x"));
+  EXPECT_FALSE(ParseHostPort("[::1"));
+}
+
 }  // namespace
 }  // namespace sp

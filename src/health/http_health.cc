@@ -52,8 +52,16 @@ CurlHealthChecker::CurlHealthChecker() { GlobalInitOnce(); }
 CurlHealthChecker::CurlHealthChecker(Route route) : route_(std::move(route)) { GlobalInitOnce(); }
 
 HealthProbe CurlHealthChecker::Probe(const std::string& address, int port, const HealthCheckSpec& spec) {
-  GlobalInitOnce();
   HealthProbe probe;
+  std::string via;  // A local socket reaching address:port, or empty: connect directly.
+  if (route_) {
+    auto r = route_(address, port);
+    if (!r) {
+      probe.error = r.error().message;
+      return probe;
+    }
+    via = std::move(*r);
+  }
   std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
   std::string path = spec.path.empty() || spec.path.front() != '/' ? "/" + spec.path : spec.path;
   std::string url = "http://" + host + ":" + std::to_string(port) + path;
@@ -67,15 +75,7 @@ HealthProbe CurlHealthChecker::Probe(const std::string& address, int port, const
   BodySink sink;
   const long timeout_ms = std::max<long>(1, static_cast<long>(spec.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  if (route_) {
-    auto via = route_(host, port);
-    if (!via) {
-      curl_easy_cleanup(curl);
-      probe.error = via.error().message;
-      return probe;
-    }
-    if (!via->empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, via->c_str());
-  }
+  if (!via.empty()) curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, via.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);

@@ -9,15 +9,8 @@ namespace sp {
 Result<ImageRef> ParseImageRef(const std::string& ref) {
   if (!IsValidImageRef(ref)) return Err(ErrorCode::kInvalidArgument, "invalid image reference '" + ref + "'");
   ImageRef out;
-  std::string rest = ref;
-  auto slash = rest.find('/');
-  if (slash != std::string::npos) {
-    std::string first = rest.substr(0, slash);
-    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost") {
-      out.registry = first;
-      rest = rest.substr(slash + 1);
-    }
-  }
+  out.registry = ImageRegistry(ref);
+  std::string rest = out.registry.empty() ? ref : ref.substr(out.registry.size() + 1);
   auto at = rest.find('@');
   if (at != std::string::npos) {
     out.reference = rest.substr(at + 1);

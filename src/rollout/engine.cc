@@ -21,10 +21,10 @@ std::string Event::ToJsonLine() const {
   return j.dump();
 }
 
-// The plan's load balancers, connected once per rollout.
+// The plan's load balancers, connected once per rollout: lbs[i] is
+// plan.load_balancers[i] of the plan it was connected for.
 struct RolloutEngine::LbSet {
   std::vector<std::unique_ptr<LoadBalancer>> lbs;
-  std::vector<LoadBalancerSpec> specs;
 };
 
 // Journal + timing for one host's procedure.
@@ -142,7 +142,6 @@ Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
 
 Result<RolloutEngine::LbSet> RolloutEngine::Connect(const std::vector<LoadBalancerSpec>& specs) {
   LbSet set;
-  set.specs = specs;
   for (const auto& spec : specs) {
     SP_ASSIGN_OR_RETURN(auto lb, d_.lb_factory(spec));
     set.lbs.push_back(std::move(lb));
@@ -174,7 +173,7 @@ class RolloutEngine::Hold {
 
 Status RolloutEngine::SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st) {
   for (size_t i = 0; i < lbs.lbs.size(); ++i) {
-    const auto& spec = lbs.specs[i];
+    const auto& spec = plan.load_balancers[i];
     auto r = lbs.lbs[i]->SetState(spec.backend, spec.ServerFor(host.name), st);
     if (!r) return Err(r.error());
   }
@@ -187,7 +186,7 @@ Status RolloutEngine::WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, cons
   while (true) {
     int total = 0;
     for (size_t i = 0; i < lbs.lbs.size(); ++i) {
-      const auto& spec = lbs.specs[i];
+      const auto& spec = plan.load_balancers[i];
       auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
       if (!s) return Err(s.error());
       total += s->sessions;
@@ -218,7 +217,7 @@ Status RolloutEngine::WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec
   while (true) {
     std::string not_up;
     for (size_t i = 0; i < lbs.lbs.size(); ++i) {
-      const auto& spec = lbs.specs[i];
+      const auto& spec = plan.load_balancers[i];
       auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
       if (!s) return Err(s.error());
       if (!s->InRotation()) not_up = lbs.lbs[i]->Describe() + " reports " + s->status;
@@ -481,7 +480,7 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
     return Err(ErrorCode::kInvalidArgument, "release " + plan.release + " has no load balancer");
   }
   for (size_t i = 0; i < lbs.lbs.size(); ++i) {
-    const auto& spec = lbs.specs[i];
+    const auto& spec = plan.load_balancers[i];
     LoadBalancer* lb = lbs.lbs[i].get();
     auto servers = lb->ListBackend(spec.backend);
     if (!servers) return Err(servers.error().Wrap("preflight"));
@@ -575,23 +574,17 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   const int batch = plan.strategy.batch.Resolve(total);
   const int max_failures = MaxFailures(plan.strategy.max_failures, total);
   int failures = 0;
-  for (const auto& o : outcomes) failures += o.state == "failed";
   std::string first_error;
-  for (const auto& o : outcomes) {
-    if (first_error.empty() && !o.error.empty()) first_error = o.error;
-  }
-
   std::vector<size_t> pending;
   for (size_t i = 0; i < outcomes.size(); ++i) {
-    if (outcomes[i].state == "pending") pending.push_back(i);
+    const auto& o = outcomes[i];
+    failures += o.state == "failed";
+    if (first_error.empty() && !o.error.empty()) first_error = o.error;
+    if (o.state == "pending") pending.push_back(i);
   }
-  bool stopped = failures > max_failures;
-  for (size_t b = 0; b < pending.size() && !stopped; b += static_cast<size_t>(batch)) {
-    if (!CheckLease()) {
-      first_error = CheckLease().error().message;
-      stopped = true;
-      break;
-    }
+  // Batches run until the hosts run out, failures exceed max_failures, or the
+  // lock is lost (fenced: the summary below says so).
+  for (size_t b = 0; b < pending.size() && failures <= max_failures && CheckLease(); b += static_cast<size_t>(batch)) {
     size_t end = std::min(pending.size(), b + static_cast<size_t>(batch));
     if (end - b == 1) {
       outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]]);
@@ -609,7 +602,6 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
         if (first_error.empty()) first_error = o.error;
       }
     }
-    if (failures > max_failures) stopped = true;
   }
   for (auto& o : outcomes) {
     if (o.state == "pending") o.state = "skipped";
@@ -622,7 +614,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   bool all_done = std::all_of(outcomes.begin(), outcomes.end(), [](const HostOutcome& o) { return o.state == "done"; });
   if (all_done) {
     sum.status = RolloutStatus::kSucceeded;
-  } else if (!stopped && failures <= max_failures) {
+  } else if (failures <= max_failures) {
     sum.status = RolloutStatus::kSucceeded;  // Failures within max_failures.
     sum.error = std::to_string(failures) + " host(s) failed within max_failures " + plan.strategy.max_failures.ToString();
   } else {

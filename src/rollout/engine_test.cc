@@ -106,15 +106,7 @@ struct Harness {
     d.health = health_.get();
     d.lb_factory = [this](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
       LoadBalancer* which = spec.socket == "/fake2" ? static_cast<LoadBalancer*>(lb2_.get()) : lb_.get();
-      struct Ref final : LoadBalancer {
-        LoadBalancer* lb;
-        explicit Ref(LoadBalancer* l) : lb(l) {}
-        std::string Describe() const override { return lb->Describe(); }
-        Status SetState(const std::string& b, const std::string& s, AdminState st) override { return lb->SetState(b, s, st); }
-        Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
-        Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
-      };
-      return std::unique_ptr<LoadBalancer>(new Ref(which));
+      return test::Borrow(which);
     };
     d.on_event = [this](const Event& e) { events_.push_back(e); };
     EngineOptions o;
@@ -279,11 +271,9 @@ class RolloutStepFailureTest : public RolloutEngineTest, public ::testing::WithP
 
 TEST_P(RolloutStepFailureTest, FailedHostIsRestoredAndLaterHostsUntouched) {
   world_.fail_once.insert(GetParam().op);
-  if (GetParam().step == "health") health_->bad_versions.insert("v2");
   auto plan = Plan("v2");
   if (GetParam().step == "health") {
-    // v2 is bad on every host; app1 must be restored too... so only make app2 bad:
-    health_->bad_versions.clear();
+    // Only app2 answers badly (a version bad everywhere would fail app1 first).
     world_.fail["health app2 v2"] = Error{ErrorCode::kUnavailable, "HTTP 500: unhealthy"};
   }
   auto r = Engine()->Run(plan);
@@ -327,6 +317,9 @@ TEST_F(RolloutEngineTest, MaxFailuresLetsTheRolloutContinue) {
   plan.strategy.max_failures = *ParseCountOrPercent("1");
   auto r = Engine()->Run(plan);
   ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  EXPECT_THAT(r->error, HasSubstr("1 host(s) failed within max_failures 1"));
+  EXPECT_EQ(r->hosts[1].state, "failed");
   EXPECT_EQ(r->hosts[2].state, "done");
   EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v2"));
   EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1"));
@@ -386,14 +379,29 @@ TEST_F(RolloutEngineTest, LockWaitWaitsForABusyLockToExpire) {
   EXPECT_THAT(r2.error().message, HasSubstr("bob@laptop pid 9"));
 }
 
+// The scope's lock held for 30 s by pid 4242 of this machine ("testbox").
+void HoldLockAsLocalPid4242(SqliteStore& store, FakeClock& clock) {
+  Lease lease;
+  lease.key = "demo/web/integration";
+  lease.holder = "sallyport pid 4242";
+  lease.token = "t";
+  lease.pid = 4242;
+  lease.machine = "testbox";
+  ASSERT_TRUE(store.Acquire(lease, clock.WallMs(), 30'000));
+}
+
+TEST_F(RolloutEngineTest, LiveLocalHolderKeepsTheLock) {
+  HoldLockAsLocalPid4242(*store_, clock_);
+  alive_pids_.insert(4242);
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(r.error().message, HasSubstr("sallyport pid 4242"));
+  EXPECT_TRUE(world_.Log().empty()) << "nothing may be touched while another rollout holds the lock";
+}
+
 TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
-  Lease dead;
-  dead.key = "demo/web/integration";
-  dead.holder = "sallyport pid 4242";
-  dead.token = "t";
-  dead.pid = 4242;
-  dead.machine = "testbox";
-  ASSERT_TRUE(store_->Acquire(dead, clock_.WallMs(), 30'000));
+  HoldLockAsLocalPid4242(*store_, clock_);  // pid 4242 is not alive here.
   auto r = Engine()->Run(Plan("v2"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
@@ -509,14 +517,21 @@ TEST_F(RolloutEngineTest, JournalSaysStoppingButAppAlreadyStopped) {
 
 TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
   world_.crash_at = "start app2 v2";
+  const auto interrupted = Plan("v2");
   try {
-    (void)Engine(100)->Run(Plan("v2"));
+    (void)Engine(100)->Run(interrupted);
   } catch (const Crash&) {
   }
-  auto r = Engine(200)->Run(Plan("v3"));
+  const auto next = Plan("v3");
+  auto r = Engine(200)->Run(next);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
   ExpectConverged("v3");
+  // The interrupted rollout was reconciled and closed by the later one.
+  auto old = store_->GetRollout(interrupted.id);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, RolloutStatus::kFailed);
+  EXPECT_THAT(old->error, HasSubstr("reconciled by " + next.id));
 }
 
 }  // namespace

@@ -50,7 +50,6 @@ struct RuntimeTarget {
 class Runtime {
  public:
   virtual ~Runtime() = default;
-  virtual std::string Kind() const = 0;
   // Makes `app.artifact` available on the host (docker: login with a
   // per-call credentials directory, pull, remove the directory; process: copy
   // or unpack into a new release directory). The old version keeps running.

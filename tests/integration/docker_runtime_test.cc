@@ -24,6 +24,7 @@
 
 #include "core/text.h"
 #include "support/docker_fixture.h"
+#include "support/http_get.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 

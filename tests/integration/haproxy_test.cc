@@ -292,10 +292,9 @@ TEST_F(HaproxyTest, LoadWithAllServersUpHasNoFailures) {
   options.port = haproxy_->frontend_port();
   options.max_duration = std::chrono::seconds(2);
   options.work_dir = dir_.path();
-  LoadGenerator load(options);
-  auto started = load.Start();
-  ASSERT_TRUE(started) << started.error().message;
-  auto result = load.Wait(milliseconds(15000));
+  auto load = StartLoad(options);
+  ASSERT_TRUE(load);
+  auto result = load->Wait(milliseconds(15000));
   ASSERT_TRUE(result) << result.error().message;
   std::fprintf(stderr, "load: %s\n", result->Summary().c_str());
   EXPECT_GT(result->requests, 0);
@@ -306,9 +305,8 @@ TEST_F(HaproxyTest, LoadCountsFailuresWhenAllServersAreKilled) {
   LoadOptions options;
   options.port = haproxy_->frontend_port();
   options.work_dir = dir_.path();
-  LoadGenerator load(options);
-  auto started = load.Start();
-  ASSERT_TRUE(started) << started.error().message;
+  auto load = StartLoad(options);
+  ASSERT_TRUE(load);
   auto lb = Adapter(/*tcp=*/false);
   // Traffic is flowing once a slow request holds a session.
   ASSERT_TRUE(WaitFor(
@@ -328,7 +326,7 @@ TEST_F(HaproxyTest, LoadCountsFailuresWhenAllServersAreKilled) {
         return StartsWith(haproxy_->ServerStatus("app1"), "DOWN") && StartsWith(haproxy_->ServerStatus("app2"), "DOWN");
       },
       milliseconds(10000)));
-  auto result = load.Stop();
+  auto result = load->Stop();
   ASSERT_TRUE(result) << result.error().message;
   std::fprintf(stderr, "load: %s\n", result->Summary().c_str());
   EXPECT_GT(result->requests, 0);
@@ -342,9 +340,8 @@ TEST_F(HaproxyTest, DrainKillRestartReadyUnderLoadHasNoFailures) {
   LoadOptions options;
   options.port = haproxy_->frontend_port();
   options.work_dir = dir_.path();
-  LoadGenerator load(options);
-  auto started = load.Start();
-  ASSERT_TRUE(started) << started.error().message;
+  auto load = StartLoad(options);
+  ASSERT_TRUE(load);
   auto lb = Adapter(/*tcp=*/false);
   auto app1_busy = [&] {
     auto s = lb->GetServer("app", "app1");
@@ -368,7 +365,7 @@ TEST_F(HaproxyTest, DrainKillRestartReadyUnderLoadHasNoFailures) {
   // Load reaches the restarted app1 before stopping.
   ASSERT_TRUE(WaitFor(app1_busy, milliseconds(10000), milliseconds(5)));
 
-  auto result = load.Stop();
+  auto result = load->Stop();
   ASSERT_TRUE(result) << result.error().message;
   std::fprintf(stderr, "load: %s\n", result->Summary().c_str());
   EXPECT_GT(result->requests, 0);

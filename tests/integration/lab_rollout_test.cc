@@ -11,6 +11,7 @@
 #include "support/cli_runner.h"
 #include "support/lab.h"
 #include "support/load_generator.h"
+#include "support/rollout_scenario.h"
 #include "support/test_util.h"
 #include "transport/ssh/ssh_transport.h"
 
@@ -86,15 +87,9 @@ class LabRolloutTest : public ::testing::Test {
     LoadOptions lo;
     lo.host = lab_.lb;
     lo.port = frontend_port;
-    lo.connections = 16;
-    lo.max_duration = std::chrono::seconds(150);
     lo.slow_fraction = 0.5;
-    lo.slow_max_ms = 1500;
     lo.work_dir = dir_->path();
-    auto lg = std::make_unique<LoadGenerator>(lo);
-    auto st = lg->Start();
-    EXPECT_TRUE(st) << st.error().message;
-    return lg;
+    return ::sp::test::StartLoad(lo);
   }
 
   CliResult Rollout(const std::vector<std::string>& extra) {
@@ -109,22 +104,8 @@ class LabRolloutTest : public ::testing::Test {
   std::unique_ptr<SshTransport> ssh_;
 };
 
-void WriteProcessConfig(const std::string& path) {
-  WriteFile(path,
-            "version: 1\n"
-            "service: sample\n"
-            "stack: demo\n"
-            "releases:\n"
-            "  web:\n"
-            "    runtime: process\n"
-            "    port: 8080\n"
-            "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
-            "    stop_timeout: 5s\n"
-            "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
-}
-
 TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequests) {
-  WriteProcessConfig(*dir_ / "sallyport.yml");
+  WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
   WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n"));
   const std::string app = BuildBinary("sp-sample-app");
   auto v1 = Rollout({"--artifact", app, "--label", "v1"});
@@ -132,6 +113,7 @@ TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequ
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(VersionOn(i, 8080), "v1") << lab_.hosts[i].name;
 
   auto load = StartLoad(80);
+  ASSERT_TRUE(load);
   auto v2 = Rollout({"--artifact", app, "--label", "v2"});
   auto result = load->Stop();
   ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
@@ -200,6 +182,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   auto v1 = Rollout({"--artifact", digests["v1"], "--label", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   auto load = StartLoad(81);
+  ASSERT_TRUE(load);
   auto v2 = Rollout({"--artifact", digests["v2"], "--label", "v2"});
   auto result = load->Stop();
   ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
@@ -235,7 +218,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
 }
 
 TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
-  WriteProcessConfig(*dir_ / "sallyport.yml");
+  WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
   const std::string kh = *dir_ / "known_hosts";
   WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n", kh));
   const std::string app = BuildBinary("sp-sample-app");
@@ -263,13 +246,8 @@ TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
 
   // h2 "rebuilt" (its entry now holds another key): trust refuses to replace
   // it and the rollout's preflight names the host and the key it offered.
-  std::string text = ReadFile(kh), tampered;
-  for (const std::string& line : Split(text, '\n')) {
-    if (line.empty()) continue;
-    tampered += StartsWith(line, lab_.hosts[1].address + " ") ? lab_.hosts[1].address + " " + lab_.HostKeyLine("h1")
-                                                               : line;
-    tampered += "\n";
-  }
+  const std::string tampered =
+      ReplaceKnownHost(ReadFile(kh), lab_.hosts[1].address, lab_.hosts[1].address + " " + lab_.HostKeyLine("h1"));
   WriteFile(kh, tampered, 0600);
   auto changed = RunSallyport({"hosts", "trust", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
                                "integration"});

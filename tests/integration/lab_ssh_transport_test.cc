@@ -184,12 +184,16 @@ TEST(LabSshTransport, OneConnectionPerHostAndOneSharedBastion) {
 
 TEST(LabSshTransport, ReleaseClosesTheHostConnection) {
   SP_REQUIRE_LAB(lab);
+  const int before = Count(lab.SshdLog("h1"), "Accepted publickey");
   SshTransport t(lab.Ssh());
   ASSERT_TRUE(t.Check(lab.Host(0)));
+  ASSERT_TRUE(t.Check(lab.Host(0)));  // Same connection.
   t.Release(lab.Host(0));
-  ASSERT_TRUE(t.Check(lab.Host(0)));
+  ASSERT_TRUE(t.Check(lab.Host(0)));  // A new one.
   EXPECT_EQ(t.stats().host_connects, 2);
   EXPECT_EQ(t.stats().bastion_connects, 1);
+  // h1's sshd saw exactly two logins.
+  EXPECT_EQ(Count(lab.SshdLog("h1"), "Accepted publickey") - before, 2);
 }
 
 TEST(LabSshTransport, BoundsTheHostsConnectedAtOnce) {
@@ -216,13 +220,8 @@ TEST(LabSshTransport, BoundsTheHostsConnectedAtOnce) {
 TEST(LabSshTransport, UnknownHostKeyFailsNamingHostAndFingerprint) {
   SP_REQUIRE_LAB(lab);
   TempDir tmp("sp-kh");
-  std::string kh;
-  for (const std::string& line : Split(ReadFile(lab.known_hosts), '\n')) {
-    if (!StartsWith(line, lab.hosts[1].address + " ")) kh += line + "\n";
-  }
-  WriteFile(tmp.path() + "/known_hosts", kh, 0600);
   SshOptions o = lab.Ssh();
-  o.known_hosts = tmp.path() + "/known_hosts";
+  o.known_hosts = lab.EditedKnownHosts(tmp.path(), lab.hosts[1].address);  // h2 unknown.
   SshTransport t(o);
   ASSERT_TRUE(t.Check(lab.Host(0)));  // Others still work.
   auto s = t.Check(lab.Host(1));
@@ -239,16 +238,9 @@ TEST(LabSshTransport, ChangedHostKeyFailsNamingTheOfferedFingerprint) {
   SP_REQUIRE_LAB(lab);
   TempDir tmp("sp-kh");
   // h2's address with h1's key: an impostor or a rebuilt host.
-  std::string kh = ReadFile(lab.known_hosts) + "";
-  std::string out;
-  for (const std::string& line : Split(kh, '\n')) {
-    if (line.empty()) continue;
-    if (StartsWith(line, lab.hosts[1].address + " ")) out += lab.hosts[1].address + " " + lab.HostKeyLine("h1") + "\n";
-    else out += line + "\n";
-  }
-  WriteFile(tmp.path() + "/known_hosts", out, 0600);
   SshOptions o = lab.Ssh();
-  o.known_hosts = tmp.path() + "/known_hosts";
+  o.known_hosts = lab.EditedKnownHosts(tmp.path(), lab.hosts[1].address,
+                                       lab.hosts[1].address + " " + lab.HostKeyLine("h1"));
   SshTransport t(o);
   auto s = t.Check(lab.Host(1));
   ASSERT_FALSE(s);
@@ -259,13 +251,8 @@ TEST(LabSshTransport, ChangedHostKeyFailsNamingTheOfferedFingerprint) {
 TEST(LabSshTransport, UnknownBastionKeyFailsNamingTheBastion) {
   SP_REQUIRE_LAB(lab);
   TempDir tmp("sp-kh");
-  std::string out;
-  for (const std::string& line : Split(ReadFile(lab.known_hosts), '\n')) {
-    if (!line.empty() && !StartsWith(line, lab.bastion + " ")) out += line + "\n";
-  }
-  WriteFile(tmp.path() + "/known_hosts", out, 0600);
   SshOptions o = lab.Ssh();
-  o.known_hosts = tmp.path() + "/known_hosts";
+  o.known_hosts = lab.EditedKnownHosts(tmp.path(), lab.bastion);  // Bastion unknown.
   SshTransport t(o);
   auto s = t.Check(lab.Host(0));
   ASSERT_FALSE(s);
@@ -280,19 +267,10 @@ TEST(LabSshTransport, UnknownBastionKeyFailsNamingTheBastion) {
 TEST(LabSshTransport, HashedAndBracketedPortEntriesAreHonoured) {
   SP_REQUIRE_LAB(lab);
   TempDir tmp("sp-kh");
-  const std::string kh = tmp.path() + "/known_hosts";
   // The bastion on its second port, known only as [addr]:port; everything hashed.
-  std::string text = ReadFile(lab.known_hosts);
-  std::string out;
-  for (const std::string& line : Split(text, '\n')) {
-    if (line.empty()) continue;
-    if (StartsWith(line, lab.bastion + " ")) {
-      out += "[" + lab.bastion + "]:" + std::to_string(lab.bastion_alt_port) + " " + lab.HostKeyLine("bastion") + "\n";
-    } else {
-      out += line + "\n";
-    }
-  }
-  WriteFile(kh, out, 0600);
+  const std::string kh = lab.EditedKnownHosts(
+      tmp.path(), lab.bastion,
+      "[" + lab.bastion + "]:" + std::to_string(lab.bastion_alt_port) + " " + lab.HostKeyLine("bastion"));
   ASSERT_EQ(::sp::test::Run({"ssh-keygen", "-q", "-H", "-f", kh}), 0);
   ASSERT_EQ(ReadFile(kh).find(lab.hosts[0].address), std::string::npos) << "entries were not hashed";
   SshOptions o = lab.Ssh();
@@ -301,10 +279,12 @@ TEST(LabSshTransport, HashedAndBracketedPortEntriesAreHonoured) {
   SshTransport t(o);
   auto s = t.Check(lab.Host(0));
   EXPECT_TRUE(s) << s.error().message;
-  // The same key on port 22 is not the [addr]:port entry: refused.
+  // The same key on port 22 is not the [addr]:port entry: refused as unknown.
   o.bastion->port = 22;
   SshTransport t22(o);
-  EXPECT_FALSE(t22.Check(lab.Host(0)));
+  auto refused = t22.Check(lab.Host(0));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("is not in known_hosts"), std::string::npos) << refused.error().message;
 }
 
 TEST(LabSshTransport, SshConfigHostHostNameUserPortIdentityJumpAndKnownHosts) {

@@ -107,12 +107,12 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
   lo.port = haproxy_->frontend_port();
   lo.slow_fraction = 0.5;
   lo.work_dir = dir_->path();
-  LoadGenerator load(lo);
-  ASSERT_TRUE(load.Start());
+  auto load = StartLoad(lo);
+  ASSERT_TRUE(load);
   auto args = Args("v2");
   args.push_back("--json");
   auto r = RunSallyport(args);
-  auto result = load.Stop();
+  auto result = load->Stop();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_TRUE(result) << result.error().message;
   std::printf("load during docker rollout: %s\n", result->Summary().c_str());

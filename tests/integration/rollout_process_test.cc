@@ -50,19 +50,7 @@ class ProcessRolloutTest : public ::testing::Test {
 
   void WriteConfig(const std::string& name, const std::string& extra_env) {
     WriteFile(*dir_ / name,
-              "version: 1\n"
-              "service: sample\n"
-              "stack: demo\n"
-              "releases:\n"
-              "  web:\n"
-              "    runtime: process\n"
-              "    port: 8080\n"
-              "    env:\n"
-              "      GREETING: hello\n" +
-                  extra_env +
-                  "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 20}\n"
-                  "    stop_timeout: 5s\n"
-                  "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n");
+              ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}", extra_env));
   }
 
   // A distinct executable file per version, as a build would produce.
@@ -104,15 +92,9 @@ class ProcessRolloutTest : public ::testing::Test {
   std::unique_ptr<LoadGenerator> StartLoad() {
     LoadOptions lo;
     lo.port = haproxy_->frontend_port();
-    lo.connections = 16;
-    lo.max_duration = std::chrono::seconds(120);
     lo.slow_fraction = 0.5;
-    lo.slow_max_ms = 2000;
     lo.work_dir = dir_->path();
-    auto lg = std::make_unique<LoadGenerator>(lo);
-    auto st = lg->Start();
-    EXPECT_TRUE(st) << st.error().message;
-    return lg;
+    return ::sp::test::StartLoad(lo);
   }
 
   std::unique_ptr<TempDir> dir_;
@@ -126,6 +108,7 @@ TEST_F(ProcessRolloutTest, RollingReleaseUnderLoadHasZeroFailedRequests) {
   ExpectAllUp();
 
   auto load = StartLoad();
+  ASSERT_TRUE(load);
   auto args = Args("v2");
   args.push_back("--json");
   auto r = RunSallyport(args);
@@ -148,6 +131,7 @@ TEST_F(ProcessRolloutTest, RollingReleaseUnderLoadHasZeroFailedRequests) {
 TEST_F(ProcessRolloutTest, NegativeControlWithoutSessionWaitFailsRequests) {
   ASSERT_EQ(Deploy("v1").exit_code, 0);
   auto load = StartLoad();
+  ASSERT_TRUE(load);
   auto args = Args("v2");
   args.push_back("--json");
   auto r = RunSallyport(args, {{"SALLYPORT_TEST_SKIP_DRAIN_WAIT", "1"}});
@@ -166,6 +150,7 @@ TEST_F(ProcessRolloutTest, HealthFailureOnHost2RestoresItAndLeavesHost3Untouched
   ASSERT_EQ(Deploy("v1").exit_code, 0);
   WriteConfig("bad.yml", "      SAMPLE_HEALTH_FAIL_PORTS: \"" + std::to_string(ports_[1]) + "\"\n");
   auto load = StartLoad();
+  ASSERT_TRUE(load);
   auto r = RunSallyport(Args("v2", "bad.yml"));
   auto result = load->Stop();
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
@@ -173,15 +158,17 @@ TEST_F(ProcessRolloutTest, HealthFailureOnHost2RestoresItAndLeavesHost3Untouched
   EXPECT_NE(r.out.find("HTTP 500"), std::string::npos) << r.out;
   ASSERT_TRUE(result) << result.error().message;
   std::printf("load during failing rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 0);
   EXPECT_EQ(result->failures(), 0) << result->raw;
   EXPECT_EQ(VersionOn(1), "v2");
   EXPECT_EQ(VersionOn(2), "v1") << "host 2 restored";
   EXPECT_EQ(VersionOn(3), "v1") << "host 3 untouched";
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(RunningOn(i), 1) << "app" << i;
   // Host 3 never got the new release directory.
-  EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web/integration/app3/releases") &&
-               std::distance(std::filesystem::directory_iterator(*dir_ / "apps/web/integration/app3/releases"),
-                             std::filesystem::directory_iterator{}) > 1);
+  const auto app3_releases = *dir_ / "apps/web/integration/app3/releases";
+  ASSERT_TRUE(std::filesystem::exists(app3_releases));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(app3_releases), std::filesystem::directory_iterator{}),
+            1) << "only v1's release directory";
   ExpectAllUp();
 }
 
@@ -190,11 +177,13 @@ TEST_F(ProcessRolloutTest, RollbackRestoresThePreviousVersionWithoutItsArtifact)
   ASSERT_EQ(Deploy("v2").exit_code, 0);
   std::filesystem::remove_all(*dir_ / "artifacts/v1");  // The "registry" is gone.
   auto load = StartLoad();
+  ASSERT_TRUE(load);
   auto r = RunSallyport({"rollback", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
                          "integration", "--store", *dir_ / "state.db"});
   auto result = load->Stop();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_TRUE(result);
+  EXPECT_GT(result->requests, 0);
   EXPECT_EQ(result->failures(), 0) << result->raw;
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
   ExpectAllUp();

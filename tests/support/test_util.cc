@@ -24,7 +24,6 @@
 
 #include "core/subprocess.h"
 
-extern char** environ;
 
 namespace sp::test {
 
@@ -162,13 +161,7 @@ Daemon::Daemon(const std::vector<std::string>& argv, const std::string& log_path
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    auto k = kv.substr(0, kv.find('='));
-    if (!env.count(k)) env_store.push_back(kv);
-  }
-  for (const auto& [k, v] : env) env_store.push_back(k + "=" + v);
+  std::vector<std::string> env_store = MergedEnviron(env);
   std::vector<char*> envp;
   for (auto& s : env_store) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -235,6 +228,18 @@ void Daemon::Stop(std::chrono::milliseconds grace) {
 }
 
 std::string BuildBinary(const std::string& name) { return std::string(SP_BUILD_BIN_DIR) + "/" + name; }
-std::string SourceDir() { return SP_SOURCE_DIR; }
+
+StartWait WaitForStart(const Daemon& daemon, const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds every) {
+  bool died = false;
+  const bool done = WaitFor(
+      [&] {
+        died = !daemon.Alive();
+        return died || ready();
+      },
+      timeout, every);
+  if (died) return StartWait::kDied;
+  return done ? StartWait::kReady : StartWait::kTimeout;
+}
 
 }  // namespace sp::test

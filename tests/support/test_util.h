@@ -72,10 +72,14 @@ class Daemon {
   std::string log_path_;
 };
 
+// Waits for a daemon just started: until `ready()` is true, the daemon exits,
+// or `timeout` passes (polling every `every`).
+enum class StartWait { kReady, kDied, kTimeout };
+StartWait WaitForStart(const Daemon& daemon, const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds every = std::chrono::milliseconds(10));
+
 // Path of a binary built by this CMake tree (bin dir comes from SP_BUILD_BIN_DIR
 // compiled in); e.g. BuildBinary("sallyport").
 std::string BuildBinary(const std::string& name);
-// The source tree root (SP_SOURCE_DIR compiled in).
-std::string SourceDir();
 
 }  // namespace sp::test

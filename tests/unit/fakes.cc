@@ -30,36 +30,52 @@ void World::ClearLog() {
 
 // ---------------------------------------------------------------- runtime
 
+// The engine runs a batch's hosts on threads: the fakes' state is guarded by
+// mu_, never held across World::Op (its on_op hook may block, e.g. a barrier).
+
 Status FakeRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   if (auto e = w_->Op("pull " + t.host.name + " " + app.version)) return Err(*e);
-  if (auth) last_password = auth->password;
+  std::lock_guard l(mu_);
   pulled.insert(t.host.name + " " + app.artifact);
   return Ok();
 }
 
 Result<bool> FakeRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
   if (auto e = w_->Op("has " + t.host.name)) return Err(*e);
+  std::lock_guard l(mu_);
   return pulled.count(t.host.name + " " + app.artifact) > 0;
 }
 
 Result<std::vector<Instance>> FakeRuntime::List(const RuntimeTarget& t) {
   if (auto e = w_->Op("list " + t.host.name)) return Err(*e);
+  std::lock_guard l(mu_);
   return hosts_[t.host.name];
 }
 
-Status FakeRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis) {
-  auto& v = hosts_[t.host.name];
-  for (auto& i : v) {
-    if (i.id != inst.id) continue;
-    if (auto e = w_->Op("stop " + t.host.name + " " + i.version)) return Err(*e);
-    i.running = false;
-    return Ok();
+Status FakeRuntime::SetRunning(const RuntimeTarget& t, const Instance& inst, const char* verb, bool running) {
+  std::string version;
+  {
+    std::lock_guard l(mu_);
+    for (const auto& i : hosts_[t.host.name]) {
+      if (i.id == inst.id) version = i.version;
+    }
   }
-  return Err(ErrorCode::kNotFound, "no instance " + inst.id);
+  if (version.empty()) return Err(ErrorCode::kNotFound, "no instance " + inst.id);
+  if (auto e = w_->Op(std::string(verb) + " " + t.host.name + " " + version)) return Err(*e);
+  std::lock_guard l(mu_);
+  for (auto& i : hosts_[t.host.name]) {
+    if (i.id == inst.id) i.running = running;
+  }
+  return Ok();
+}
+
+Status FakeRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis) {
+  return SetRunning(t, inst, "stop", false);
 }
 
 Result<Instance> FakeRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
   if (auto e = w_->Op("start " + t.host.name + " " + app.version)) return Err(*e);
+  std::lock_guard l(mu_);
   auto& v = hosts_[t.host.name];
   std::erase_if(v, [&](const Instance& i) { return i.rollout_id == app.rollout_id; });
   Instance inst{t.host.name + "-" + app.rollout_id, app.rollout_id, app.version, app.artifact, true, ++seq_};
@@ -68,17 +84,12 @@ Result<Instance> FakeRuntime::Start(const RuntimeTarget& t, const AppSpec& app) 
 }
 
 Status FakeRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
-  for (auto& i : hosts_[t.host.name]) {
-    if (i.id != inst.id) continue;
-    if (auto e = w_->Op("restart " + t.host.name + " " + i.version)) return Err(*e);
-    i.running = true;
-    return Ok();
-  }
-  return Err(ErrorCode::kNotFound, "no instance " + inst.id);
+  return SetRunning(t, inst, "restart", true);
 }
 
 Status FakeRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
   if (auto e = w_->Op("remove " + t.host.name + " " + inst.version)) return Err(*e);
+  std::lock_guard l(mu_);
   std::erase_if(hosts_[t.host.name], [&](const Instance& i) { return i.id == inst.id; });
   return Ok();
 }
@@ -88,12 +99,17 @@ Result<std::string> FakeRuntime::Logs(const RuntimeTarget& t, const Instance& in
 }
 
 void FakeRuntime::Seed(const std::string& host, const std::string& version, const std::string& rollout_id) {
+  std::lock_guard l(mu_);
   hosts_[host].push_back(Instance{host + "-" + rollout_id, rollout_id, version, "img:" + version, true, ++seq_});
 }
 
-std::vector<Instance> FakeRuntime::Instances(const std::string& host) { return hosts_[host]; }
+std::vector<Instance> FakeRuntime::Instances(const std::string& host) {
+  std::lock_guard l(mu_);
+  return hosts_[host];
+}
 
 std::vector<std::string> FakeRuntime::Running(const std::string& host) {
+  std::lock_guard l(mu_);
   std::vector<std::string> out;
   for (const auto& i : hosts_[host]) {
     if (i.running) out.push_back(i.version);
@@ -107,6 +123,7 @@ Status FakeLoadBalancer::SetState(const std::string& backend, const std::string&
   if (auto e = w_->Op(std::string(AdminStateName(state)) + " " + server + (name_ == "lb" ? "" : "@" + name_))) {
     return Err(*e);
   }
+  std::lock_guard l(mu_);
   auto& s = backends_[backend][server];
   s.admin = state;
   if (state == AdminState::kReady) {
@@ -124,12 +141,18 @@ Status FakeLoadBalancer::SetState(const std::string& backend, const std::string&
 
 Result<ServerState> FakeLoadBalancer::GetServer(const std::string& backend, const std::string& server) {
   if (auto e = w_->Op("get " + server)) return Err(*e);
-  auto& s = backends_[backend][server];
   const std::string at = name_ == "lb" ? "" : "@" + name_;
-  if (s.admin == AdminState::kDrain && s.sessions == 0 && zero_logged_.insert(server).second) {
-    w_->Op("sessions " + server + at + "=0");
+  bool zero = false, up = false;
+  {
+    std::lock_guard l(mu_);
+    const ServerState& s = backends_[backend][server];
+    zero = s.admin == AdminState::kDrain && s.sessions == 0 && zero_logged_.insert(server).second;
+    up = s.admin == AdminState::kReady && confirm_pending_.erase(server) > 0;
   }
-  if (s.admin == AdminState::kReady && confirm_pending_.erase(server)) w_->Op("up " + server + at);
+  if (zero) w_->Op("sessions " + server + at + "=0");
+  if (up) w_->Op("up " + server + at);
+  std::lock_guard l(mu_);
+  auto& s = backends_[backend][server];
   ServerState copy = s;
   if (s.sessions > 0) --s.sessions;  // Sessions close over time.
   return copy;
@@ -137,6 +160,7 @@ Result<ServerState> FakeLoadBalancer::GetServer(const std::string& backend, cons
 
 Result<std::vector<ServerState>> FakeLoadBalancer::ListBackend(const std::string& backend) {
   if (auto e = w_->Op("list-backend " + name_)) return Err(*e);
+  std::lock_guard l(mu_);
   if (!backends_.count(backend)) return Err(ErrorCode::kNotFound, "no backend " + backend);
   std::vector<ServerState> out;
   for (const auto& [name, s] : backends_[backend]) out.push_back(s);
@@ -144,6 +168,7 @@ Result<std::vector<ServerState>> FakeLoadBalancer::ListBackend(const std::string
 }
 
 void FakeLoadBalancer::AddServer(const std::string& backend, const std::string& server) {
+  std::lock_guard l(mu_);
   ServerState s;
   s.name = server;
   s.status = "UP";
@@ -151,10 +176,23 @@ void FakeLoadBalancer::AddServer(const std::string& backend, const std::string& 
 }
 
 ServerState FakeLoadBalancer::State(const std::string& server) {
+  std::lock_guard l(mu_);
   for (auto& [b, servers] : backends_) {
     if (servers.count(server)) return servers[server];
   }
   return {};
+}
+
+std::unique_ptr<LoadBalancer> Borrow(LoadBalancer* lb) {
+  struct Borrowed final : LoadBalancer {
+    explicit Borrowed(LoadBalancer* l) : lb(l) {}
+    std::string Describe() const override { return lb->Describe(); }
+    Status SetState(const std::string& b, const std::string& s, AdminState st) override { return lb->SetState(b, s, st); }
+    Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
+    Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
+    LoadBalancer* lb;
+  };
+  return std::make_unique<Borrowed>(lb);
 }
 
 // ---------------------------------------------------------------- health

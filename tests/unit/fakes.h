@@ -48,7 +48,6 @@ class World {
 class FakeRuntime final : public Runtime {
  public:
   explicit FakeRuntime(World* w) : w_(w) {}
-  std::string Kind() const override { return "fake"; }
   Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
   Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
@@ -63,10 +62,11 @@ class FakeRuntime final : public Runtime {
   std::vector<Instance> Instances(const std::string& host);
   std::vector<std::string> Running(const std::string& host);  // Versions running.
   std::set<std::string> pulled;                                 // "host artifact"
-  std::optional<std::string> last_password;                     // What Pull received.
 
  private:
+  Status SetRunning(const RuntimeTarget& t, const Instance& inst, const char* verb, bool running);
   World* w_;
+  std::mutex mu_;  // The engine drives a batch's hosts from several threads.
   std::map<std::string, std::vector<Instance>> hosts_;
   int64_t seq_ = 0;
 };
@@ -87,10 +87,15 @@ class FakeLoadBalancer final : public LoadBalancer {
  private:
   World* w_;
   std::string name_;
+  std::mutex mu_;
   std::map<std::string, std::map<std::string, ServerState>> backends_;
   std::set<std::string> confirm_pending_;
   std::set<std::string> zero_logged_;
 };
+
+// A LoadBalancer that forwards to `lb` without owning it (the engine owns
+// what its factory returns; a test's fake outlives the engine).
+std::unique_ptr<LoadBalancer> Borrow(LoadBalancer* lb);
 
 class FakeHealth final : public HealthChecker {
  public:

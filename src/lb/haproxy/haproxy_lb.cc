@@ -222,17 +222,11 @@ Result<std::unique_ptr<HaproxyLoadBalancer>> HaproxyLoadBalancer::Create(const L
   }
   // "host:port", "[v6]:port".
   const std::string& a = spec.address;
-  size_t colon = a.rfind(':');
-  std::string host = colon == std::string::npos ? "" : a.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  std::string_view port_text = colon == std::string::npos ? std::string_view() : std::string_view(a).substr(colon + 1);
-  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (host.empty() || port_text.empty() || ec != std::errc() || p != port_text.data() + port_text.size() ||
-      port < 1 || port > 65535 || !IsSafeValue(host) || host.find(' ') != std::string::npos) {
+  auto hp = ParseHostPort(a);
+  if (!hp || !IsSafeValue(hp->host) || hp->host.find(' ') != std::string::npos) {
     return Err(ErrorCode::kInvalidArgument, "haproxy address \"" + a + "\" is not host:port");
   }
-  return std::unique_ptr<HaproxyLoadBalancer>(new HaproxyLoadBalancer("", host, port, io_timeout));
+  return std::unique_ptr<HaproxyLoadBalancer>(new HaproxyLoadBalancer("", hp->host, hp->port, io_timeout));
 }
 
 std::string HaproxyLoadBalancer::Describe() const {

@@ -73,15 +73,6 @@ std::string DockerRuntime::ContainerName(const RuntimeTarget& t, const std::stri
   return name;
 }
 
-std::string DockerRuntime::RegistryOf(const std::string& image_ref) {
-  size_t slash = image_ref.find('/');
-  if (slash == std::string::npos) return "";
-  std::string first = image_ref.substr(0, slash);
-  // Docker's rule: the first component is a registry if it has '.' or ':' or is "localhost".
-  if (first.find_first_of(".:") == std::string::npos && first != "localhost") return "";
-  return first;
-}
-
 std::vector<std::string> DockerRuntime::DockerArgv(const std::vector<std::string>& args,
                                                    const std::string& config_dir) const {
   std::vector<std::string> argv{options_.docker_bin};
@@ -139,7 +130,7 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
   }
 
   const std::vector<std::string> secrets{auth->password};
-  std::string registry = auth->address.empty() ? RegistryOf(app.artifact) : auth->address;
+  std::string registry = auth->address.empty() ? ImageRegistry(app.artifact) : auth->address;
   if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
     return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
   }

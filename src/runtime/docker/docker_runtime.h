@@ -51,7 +51,6 @@ class DockerRuntime final : public Runtime {
   // for different hosts may run concurrently if the transport allows it.
   DockerRuntime(Transport& transport, DockerOptions options, Clock& clock = RealClock::Instance());
 
-  std::string Kind() const override { return "docker"; }
   Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
   Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
@@ -64,9 +63,6 @@ class DockerRuntime final : public Runtime {
   // "sp-<release>-<deployment>-<host>-<rollout_id>", every character outside
   // [a-zA-Z0-9_.-] replaced by '_'.
   static std::string ContainerName(const RuntimeTarget& t, const std::string& rollout_id);
-  // The registry part of an image reference ("127.0.0.1:5000/app@sha256:.." ->
-  // "127.0.0.1:5000"); empty when the reference names none (Docker Hub).
-  static std::string RegistryOf(const std::string& image_ref);
 
  private:
   // docker_bin [--config <config_dir>] [-H <docker_host>] args...

@@ -274,6 +274,11 @@ Status CheckExit(const Result<ExitStatus>& r, const std::string& what, ErrorCode
   return Err(ErrorCode::kUnavailable, what + ": " + r->Describe());
 }
 
+// The script ran and exited with `code` (e.g. 1: "not there").
+bool ExitedWith(const Result<ExitStatus>& r, int code) {
+  return r && !r->timed_out && r->signal == 0 && r->exit_code == code;
+}
+
 // Applies one "key=value" meta line to `inst`.
 void ApplyMetaLine(std::string_view line, Instance& inst) {
   auto eq = line.find('=');
@@ -341,24 +346,28 @@ ProcessRuntime::ProcessRuntime(Transport& transport, ProcessOptions options)
   SP_CHECK(options_.clock != nullptr);
 }
 
+Result<ExitStatus> ProcessRuntime::RunScript(const HostRef& host, const char* script, bool with_alive,
+                                             std::vector<std::string> args, std::string in,
+                                             std::optional<Millis> timeout) {
+  CommandSpec spec;
+  spec.argv = ShArgv(script, with_alive, std::move(args));
+  spec.stdin_data = std::move(in);
+  spec.timeout = timeout ? *timeout : options_.command_timeout;
+  return transport_.Run(host, spec);
+}
+
 Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   const std::string what = "pull " + app.artifact + " for " + Where(t);
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
   const bool tarball = IsTarball(app.artifact);
   if (auto v = ValidateForPull(app, tarball); !v) return Err(v.error().Wrap(what));
 
-  CommandSpec prepare;
-  prepare.argv = ShArgv(kPrepareScript, true, {p.release_dir, p.run_dir, p.pid_file, p.id_file});
-  prepare.stdin_data = kLauncher;
-  prepare.timeout = options_.command_timeout;
-  SP_TRY(CheckExit(transport_.Run(t.host, prepare), what));
+  SP_TRY(CheckExit(RunScript(t.host, kPrepareScript, true, {p.release_dir, p.run_dir, p.pid_file, p.id_file}, kLauncher),
+                   what));
 
   // A release of the same artifact kept on the host (e.g. for a rollback) is
   // copied there: no transfer, and no need for the artifact's source.
-  CommandSpec kept;
-  kept.argv = ShArgv(kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "copy"});
-  kept.timeout = options_.command_timeout;
-  auto kept_r = transport_.Run(t.host, kept);
+  auto kept_r = RunScript(t.host, kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "copy"});
   const bool reused = kept_r && kept_r->ok();
   if (!reused) {
     const std::string target = p.release_dir + (tarball ? "/artifact.tar.gz" : "/app");
@@ -375,24 +384,19 @@ Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const st
     cmd.push_back(p.release_dir + "/app");
     cmd.insert(cmd.end(), app.command.begin(), app.command.end());
   }
-  CommandSpec finish;
-  finish.argv = ShArgv(kFinishScript, false, {p.release_dir, reused ? "kept" : (tarball ? "tar" : "exe")});
-  finish.stdin_data = std::to_string(cmd.size()) + "\n";
-  for (const auto& a : cmd) finish.stdin_data += a + "\n";
-  finish.stdin_data += MetaText(app, options_.clock->WallMs());
-  finish.timeout = options_.command_timeout;
-  return CheckExit(transport_.Run(t.host, finish), what, ErrorCode::kInvalidArgument);
+  std::string in = std::to_string(cmd.size()) + "\n";
+  for (const auto& a : cmd) in += a + "\n";
+  in += MetaText(app, options_.clock->WallMs());
+  return CheckExit(
+      RunScript(t.host, kFinishScript, false, {p.release_dir, reused ? "kept" : (tarball ? "tar" : "exe")}, in), what,
+      ErrorCode::kInvalidArgument);
 }
 
 Result<bool> ProcessRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
-  CommandSpec spec;
-  spec.argv = ShArgv(kHasArtifactScript, false, {p.release_dir});
-  spec.timeout = options_.command_timeout;
-  auto r = transport_.Run(t.host, spec);
-  const std::string what = "check artifact of " + Where(t);
-  if (r && !r->timed_out && r->signal == 0 && r->exit_code == 1) return false;
-  SP_TRY(CheckExit(r, what));
+  auto r = RunScript(t.host, kHasArtifactScript, false, {p.release_dir});
+  if (ExitedWith(r, 1)) return false;
+  SP_TRY(CheckExit(r, "check artifact of " + Where(t)));
   Instance inst = ParseMeta(app.rollout_id, r->out);
   return inst.artifact == app.artifact && inst.version == app.version;
 }
@@ -401,11 +405,8 @@ Result<bool> ProcessRuntime::Available(const RuntimeTarget& t, const AppSpec& ap
   SP_ASSIGN_OR_RETURN(bool here, HasArtifact(t, app));
   if (here) return true;
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
-  CommandSpec kept;
-  kept.argv = ShArgv(kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "find"});
-  kept.timeout = options_.command_timeout;
-  auto k = transport_.Run(t.host, kept);
-  if (k && !k->timed_out && k->signal == 0 && k->exit_code == 1) return false;
+  auto k = RunScript(t.host, kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "find"});
+  if (ExitedWith(k, 1)) return false;
   SP_TRY(CheckExit(k, "look for a kept " + app.artifact + " on " + Where(t)));
   return true;
 }
@@ -413,10 +414,7 @@ Result<bool> ProcessRuntime::Available(const RuntimeTarget& t, const AppSpec& ap
 Result<std::vector<Instance>> ProcessRuntime::List(const RuntimeTarget& t) {
   // Any valid id gives the host directory; the script globs the releases.
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, "x"));
-  CommandSpec spec;
-  spec.argv = ShArgv(kListScript, true, {p.host_dir});
-  spec.timeout = options_.command_timeout;
-  auto r = transport_.Run(t.host, spec);
+  auto r = RunScript(t.host, kListScript, true, {p.host_dir});
   SP_TRY(CheckExit(r, "list " + Where(t)));
   std::vector<Instance> out;
   for (const auto& line : Split(r->out, '\n')) {
@@ -439,11 +437,10 @@ Result<std::vector<Instance>> ProcessRuntime::List(const RuntimeTarget& t) {
 Status ProcessRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
   const int64_t ticks = std::max<int64_t>(0, (timeout.count() + 4) / 5);
-  CommandSpec spec;
-  spec.argv = ShArgv(kStopScript, true, {p.pid_file, p.id_file, std::to_string(ticks)});
   // The script's own budget: grace + 5 s after SIGKILL, plus slack for polling.
-  spec.timeout = std::max(options_.command_timeout, timeout + Millis(15'000));
-  return CheckExit(transport_.Run(t.host, spec), "stop " + inst.id + " of " + Where(t));
+  return CheckExit(RunScript(t.host, kStopScript, true, {p.pid_file, p.id_file, std::to_string(ticks)}, {},
+                             std::max(options_.command_timeout, timeout + Millis(15'000))),
+                   "stop " + inst.id + " of " + Where(t));
 }
 
 Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
@@ -454,11 +451,7 @@ Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& ap
   }
   auto env = EnvText(app);
   if (!env) return Err(env.error().Wrap(what));
-  CommandSpec spec;
-  spec.argv = ShArgv(kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "new"});
-  spec.stdin_data = std::move(*env);
-  spec.timeout = options_.command_timeout;
-  auto r = transport_.Run(t.host, spec);
+  auto r = RunScript(t.host, kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "new"}, std::move(*env));
   SP_TRY(CheckExit(r, what));
   Instance inst = ParseMeta(app.rollout_id, r->out);
   inst.running = true;
@@ -467,26 +460,19 @@ Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& ap
 
 Status ProcessRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  CommandSpec spec;
-  spec.argv = ShArgv(kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "again"});
-  spec.timeout = options_.command_timeout;
-  return CheckExit(transport_.Run(t.host, spec), "restart " + inst.id + " of " + Where(t));
+  return CheckExit(RunScript(t.host, kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "again"}),
+                   "restart " + inst.id + " of " + Where(t));
 }
 
 Status ProcessRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  CommandSpec spec;
-  spec.argv = ShArgv(kRemoveScript, true, {p.release_dir, p.pid_file, p.id_file});
-  spec.timeout = options_.command_timeout;
-  return CheckExit(transport_.Run(t.host, spec), "remove " + inst.id + " of " + Where(t));
+  return CheckExit(RunScript(t.host, kRemoveScript, true, {p.release_dir, p.pid_file, p.id_file}),
+                   "remove " + inst.id + " of " + Where(t));
 }
 
 Result<std::string> ProcessRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  CommandSpec spec;
-  spec.argv = ShArgv(kLogsScript, false, {p.release_dir, std::to_string(std::max(1, lines))});
-  spec.timeout = options_.command_timeout;
-  auto r = transport_.Run(t.host, spec);
+  auto r = RunScript(t.host, kLogsScript, false, {p.release_dir, std::to_string(std::max(1, lines))});
   SP_TRY(CheckExit(r, "logs of " + inst.id + " of " + Where(t)));
   return r->out;
 }

@@ -26,8 +26,9 @@
 // tarball (no "..") and the rest are its arguments; the working directory is
 // the unpacked root (the release directory for an executable).
 //
-// Transport commands per operation: Pull 3 (prepare, copy, finish), HasArtifact
-// 1, List 1, Start 1, Restart 1, Stop 1, Remove 1, Logs 1. Not thread-safe for
+// Transport commands per operation: Pull 4 (prepare, reuse a kept copy, else
+// copy the artifact, finish), HasArtifact 1, Available 1-2, List 1, Start 1,
+// Restart 1, Stop 1, Remove 1, Logs 1. Not thread-safe for
 // concurrent operations on the same instance; distinct instances are
 // independent.
 #pragma once
@@ -50,7 +51,6 @@ class ProcessRuntime final : public Runtime {
   // `transport` must outlive this object.
   ProcessRuntime(Transport& transport, ProcessOptions options);
 
-  std::string Kind() const override { return "process"; }
   // Replaces the release directory of app.rollout_id (kConflict if that
   // instance is running) with the artifact from the local path app.artifact.
   // `auth` is unused.
@@ -82,6 +82,11 @@ class ProcessRuntime final : public Runtime {
   static const char* LauncherScript();
 
  private:
+  // Runs one of the fixed scripts on the host with positional `args` (never
+  // pasted into the script), `in` on stdin, command_timeout unless given.
+  Result<ExitStatus> RunScript(const HostRef& host, const char* script, bool with_alive, std::vector<std::string> args,
+                               std::string in = {}, std::optional<Millis> timeout = {});
+
   Transport& transport_;
   ProcessOptions options_;
 };

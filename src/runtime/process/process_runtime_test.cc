@@ -246,9 +246,14 @@ TEST_F(ProcessRuntimeTest, ListIsOneCommandAndReturnsOldestFirst) {
 }
 
 TEST_F(ProcessRuntimeTest, StopPassesGraceInTicksAndAllowsForItInTheCommandTimeout) {
+  // A short command timeout, so only the allowance for the grace can make
+  // the stop command's deadline longer than the grace itself.
+  ProcessOptions o = Options();
+  o.command_timeout = Millis(1'000);
+  ProcessRuntime runtime(transport_, o);
   Instance inst;
   inst.id = "r42";
-  ASSERT_TRUE(runtime_.Stop(target_, inst, Millis(2'010)).has_value());
+  ASSERT_TRUE(runtime.Stop(target_, inst, Millis(2'010)).has_value());
   ASSERT_EQ(transport_.calls.size(), 1u);
   ExpectFixedScript(transport_.calls[0]);
   EXPECT_EQ(Args(transport_.calls[0]), (std::vector<std::string>{run_ + "/r42.pid", run_ + "/r42.id", "402"}));

@@ -1,16 +1,13 @@
 #include "transport/ssh/ssh_transport.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <chrono>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "core/file.h"
 #include "core/text.h"
 #include "transport/ssh/ssh_command.h"
 
@@ -22,20 +19,12 @@ struct SshTransport::Conn {
   SshEndpoint endpoint;
   std::string name;  // Inventory name, for messages.
   std::string ctl;   // ControlPath.
-  enum State { kConnecting, kUp, kFailed } state = kConnecting;
-  std::string error;
-  int busy = 0;
+  bool up = false;   // False while its master is being started.
+  int busy = 0;      // Commands running on it.
   int64_t last_used = 0;
 };
 
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string Key(const SshEndpoint& e) { return e.user + "@" + e.address + ":" + std::to_string(e.port); }
 
@@ -56,12 +45,18 @@ bool SafePath(const std::string& p) {
   return true;
 }
 
-CommandSpec SshSpec(std::vector<std::string> argv, Millis timeout) {
+CommandSpec SshSpec(std::vector<std::string> argv, std::optional<Millis> timeout) {
   CommandSpec s;
   s.argv = std::move(argv);
   s.timeout = timeout;
   s.env["SHELL"] = "/bin/sh";  // ProxyCommand runs under $SHELL.
   return s;
+}
+
+std::string OctalMode(int mode) {
+  char m[8];
+  std::snprintf(m, sizeof m, "%04o", mode & 07777);
+  return m;
 }
 
 }  // namespace
@@ -121,6 +116,32 @@ std::vector<std::string> SshTransport::Target(const SshEndpoint& e) const {
   return a;
 }
 
+std::vector<std::string> SshTransport::Mux(const std::string& ctl, const SshEndpoint& e,
+                                           const std::vector<std::string>& opts) const {
+  std::vector<std::string> a = Common();
+  a.insert(a.end(), opts.begin(), opts.end());
+  a.insert(a.end(), {"-S", ctl});
+  auto t = Target(e);
+  a.insert(a.end(), t.begin(), t.end());
+  a.push_back(e.address);
+  return a;
+}
+
+Result<ExitStatus> SshTransport::RunMuxed(const std::string& ctl, const SshEndpoint& e, const CommandSpec& spec) {
+  // No ProxyCommand here: should the master be gone, this client must fail
+  // (and Run report the connection lost), not quietly open a new connection.
+  std::vector<std::string> a = Mux(ctl, e, {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR"});
+  if (spec.stdin_data.empty() && spec.stdin_path.empty()) a.insert(a.end() - 1, "-n");
+  a.push_back(ssh::RemoteCommandLine(spec));
+  std::optional<Millis> timeout;
+  if (spec.timeout) timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
+  CommandSpec local = SshSpec(std::move(a), timeout);
+  local.stdin_data = spec.stdin_data;
+  local.stdin_path = spec.stdin_path;
+  local.on_line = spec.on_line;
+  return RunCommand(local);
+}
+
 std::string SshTransport::ProxyCommand(const std::string& log) const {
   // Every host master jumps through the bastion's own master (ssh -W over its
   // mux): one TCP connection and one authentication to the bastion in all.
@@ -144,27 +165,23 @@ SshEndpoint SshTransport::EndpointOf(const HostRef& host) const {
 }
 
 Status SshTransport::StartMaster(const std::string& who, const SshEndpoint& e, const std::string& ctl, bool jump) {
-  std::vector<std::string> a = Common();
   const long persist = std::max<long>(1, static_cast<long>(options_.persist.count() / 1000));
   // -v writes the server's key fingerprint to the log, so a key problem can
   // name it; -E keeps all of it out of our pipes (the master lives on after -f).
   const std::string log = ctl + ".log";
-  a.insert(a.end(), {"-v", "-E", log, "-M", "-N", "-f", "-S", ctl, "-o", "ControlPersist=" + std::to_string(persist)});
-  if (jump) a.insert(a.end(), {"-o", "ProxyCommand=" + ProxyCommand(log)});
-  auto t = Target(e);
-  a.insert(a.end(), t.begin(), t.end());
-  a.push_back(e.address);
+  std::vector<std::string> opts{"-v", "-E", log, "-M", "-N", "-f", "-o", "ControlPersist=" + std::to_string(persist)};
+  if (jump) opts.insert(opts.end(), {"-o", "ProxyCommand=" + ProxyCommand(log)});
+  std::vector<std::string> a = Mux(ctl, e, opts);
   // The master outlives this call, and so may a ProxyJump child of it: their
   // stdout and stderr go to the log, never to our pipes.
   a.insert(a.begin(), {"/bin/sh", "-c", "exec \"$@\" >/dev/null 2>>\"$0\"", log});
   auto r = RunCommand(SshSpec(a, options_.connect_timeout + Millis(5000)));
   if (!r) return Err(r.error().Wrap("ssh to " + who));
-  const std::string text = ReadAll(log);
-  if (r->ok()) {
-    ::unlink(log.c_str());  // The master keeps writing debug lines to nothing.
-    return Ok();
-  }
+  // The log is read only on failure; a live master keeps writing debug
+  // lines to the unlinked file, i.e. to nothing.
+  const std::string text = r->ok() ? std::string() : ReadTextFile(log).value_or("");
   ::unlink(log.c_str());
+  if (r->ok()) return Ok();
   if (auto k = ssh::ParseHostKeyProblem(text)) {
     return Err(ErrorCode::kInvalidArgument, k->Describe(who));
   }
@@ -174,17 +191,11 @@ Status SshTransport::StartMaster(const std::string& who, const SshEndpoint& e, c
 }
 
 void SshTransport::ExitMaster(const std::string& ctl, const SshEndpoint& e) {
-  std::vector<std::string> a = Common();
-  a.insert(a.end(), {"-o", "LogLevel=QUIET", "-S", ctl, "-O", "exit"});
-  a.push_back(e.address);
-  (void)RunCommand(SshSpec(a, Millis(5000)));
+  (void)RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "exit"}), Millis(5000)));
 }
 
 bool SshTransport::MasterAlive(const std::string& ctl, const SshEndpoint& e) {
-  std::vector<std::string> a = Common();
-  a.insert(a.end(), {"-o", "LogLevel=QUIET", "-S", ctl, "-O", "check"});
-  a.push_back(e.address);
-  auto r = RunCommand(SshSpec(a, Millis(5000)));
+  auto r = RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "check"}), Millis(5000)));
   return r && r->ok();
 }
 
@@ -203,13 +214,10 @@ Status SshTransport::EnsureBastion() {
     // command there; a bastion connection carrying only forwards would then
     // stall ~40 ms per exchange (Nagle against the office's delayed ACK; see
     // docs/benchmarks.md). One `true` turns it on for everything after.
-    std::vector<std::string> a = Common();
-    a.insert(a.end(), {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR", "-S", dir_ + "/b", "-n"});
-    auto t = Target(b);
-    a.insert(a.end(), t.begin(), t.end());
-    a.push_back(b.address);
-    a.push_back("true");
-    (void)RunCommand(SshSpec(a, Millis(10'000)));
+    CommandSpec nodelay;
+    nodelay.argv = {"true"};
+    nodelay.timeout = Millis(5000);
+    (void)RunMuxed(dir_ + "/b", b, nodelay);
   }
   lk.lock();
   bastion_connecting_ = false;
@@ -230,25 +238,19 @@ Result<SshTransport::Conn*> SshTransport::Acquire(const HostRef& host) {
     auto it = conns_.find(key);
     if (it != conns_.end()) {
       Conn* c = it->second.get();
-      if (c->state == Conn::kConnecting) {
+      if (!c->up) {  // Another thread is connecting it.
         cv_.wait(lk);
         continue;
       }
-      if (c->state == Conn::kUp) {
-        ++c->busy;
-        c->last_used = ++tick_;
-        return c;
-      }
-      conns_.erase(it);  // Failed before: try again.
-      continue;
+      ++c->busy;
+      c->last_used = ++tick_;
+      return c;
     }
-    int open = 0;
-    for (const auto& [k, c] : conns_) open += c->state != Conn::kFailed;
-    if (open < options_.max_hosts) break;
+    if (static_cast<int>(conns_.size()) < options_.max_hosts) break;
     // Full: evict the least recently used idle host, else wait for one.
     Conn* lru = nullptr;
     for (const auto& [k, c] : conns_) {
-      if (c->state == Conn::kUp && c->busy == 0 && (!lru || c->last_used < lru->last_used)) lru = c.get();
+      if (c->up && c->busy == 0 && (!lru || c->last_used < lru->last_used)) lru = c.get();
     }
     if (!lru) {
       cv_.wait(lk);
@@ -267,20 +269,17 @@ Result<SshTransport::Conn*> SshTransport::Acquire(const HostRef& host) {
   c->ctl = dir_ + "/h" + std::to_string(++next_id_);
   Conn* raw = c.get();
   conns_[key] = std::move(c);
-  int open = 0;
-  for (const auto& [k, cc] : conns_) open += cc->state != Conn::kFailed;
-  stats_.max_connected = std::max(stats_.max_connected, open);
+  stats_.max_connected = std::max(stats_.max_connected, static_cast<int>(conns_.size()));
   lk.unlock();
   Status s = StartMaster("host " + raw->name, e, raw->ctl, options_.bastion.has_value());
   lk.lock();
   if (!s) {
-    raw->state = Conn::kFailed;
     conns_.erase(key);
     cv_.notify_all();
     if (options_.bastion) return Err(s.error().Wrap("through bastion " + options_.bastion->address));
     return Err(s.error());
   }
-  raw->state = Conn::kUp;
+  raw->up = true;
   raw->busy = 1;
   raw->last_used = ++tick_;
   ++stats_.host_connects;
@@ -308,23 +307,8 @@ void SshTransport::Done(Conn* c, bool broken) {
 Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
   SP_ASSIGN_OR_RETURN(Conn * c, Acquire(host));
-  std::vector<std::string> a = Common();
-  a.insert(a.end(), {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR", "-S", c->ctl});
-  if (spec.stdin_data.empty() && spec.stdin_path.empty()) a.push_back("-n");
-  if (options_.bastion) a.insert(a.end(), {"-o", "ProxyCommand=" + ProxyCommand("/dev/null")});
-  auto t = Target(c->endpoint);
-  a.insert(a.end(), t.begin(), t.end());
-  a.push_back(c->endpoint.address);
-  a.push_back(ssh::RemoteCommandLine(spec));
-
-  CommandSpec local = SshSpec(std::move(a), Millis(0));
-  local.timeout.reset();
-  if (spec.timeout) local.timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
-  local.stdin_data = spec.stdin_data;
-  local.stdin_path = spec.stdin_path;
-  local.on_line = spec.on_line;
   const auto start = std::chrono::steady_clock::now();
-  auto r = RunCommand(local);
+  auto r = RunMuxed(c->ctl, c->endpoint, spec);
   {
     std::lock_guard lk(mu_);
     ++stats_.commands;
@@ -347,44 +331,34 @@ Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spe
   return r;
 }
 
-Status SshTransport::WriteFile(const HostRef& host, const std::string& path, const std::string& content, int mode) {
+Status SshTransport::Upload(const HostRef& host, const std::string& path, int mode, CommandSpec input,
+                            const std::string& what) {
   // mktemp creates the temporary file 0600, so the content is never readable
   // by others, even for a moment; then chmod and an atomic rename.
   static const char* kScript =
-      "set -e; d=$(dirname \"$1\"); t=$(mktemp \"$d/.sp-write.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; "
+      "set -e; d=$(dirname \"$1\"); t=$(mktemp \"$d/.sp-upload.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; "
       "cat >\"$t\"; chmod \"$2\" \"$t\"; mv -f \"$t\" \"$1\"; trap - EXIT";
-  char m[8];
-  std::snprintf(m, sizeof m, "%04o", mode & 07777);
-  CommandSpec s;
-  s.argv = {"/bin/sh", "-c", kScript, "sp-write", path, m};
-  s.timeout = Millis(60'000);
-  if (content.empty()) {
-    s.stdin_path = "/dev/null";
-  } else {
-    s.stdin_data = content;
-  }
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Run(host, s));
-  if (!st.ok()) return Err(ErrorCode::kInternal, "write " + path + " on " + host.name + ": " + st.Describe());
+  input.argv = {"/bin/sh", "-c", kScript, "sp-upload", path, OctalMode(mode)};
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Run(host, input));
+  if (!st.ok()) return Err(ErrorCode::kInternal, what + ": " + st.Describe());
   return Ok();
+}
+
+Status SshTransport::WriteFile(const HostRef& host, const std::string& path, const std::string& content, int mode) {
+  CommandSpec in;
+  in.stdin_data = content;
+  if (content.empty()) in.stdin_path = "/dev/null";
+  in.timeout = Millis(60'000);
+  return Upload(host, path, mode, std::move(in), "write " + path + " on " + host.name);
 }
 
 Status SshTransport::CopyFile(const HostRef& host, const std::string& local_path, const std::string& remote_path,
                               int mode) {
-  static const char* kScript =
-      "set -e; d=$(dirname \"$1\"); t=$(mktemp \"$d/.sp-copy.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; "
-      "cat >\"$t\"; chmod \"$2\" \"$t\"; mv -f \"$t\" \"$1\"; trap - EXIT";
-  char m[8];
-  std::snprintf(m, sizeof m, "%04o", mode & 07777);
-  CommandSpec s;
-  s.argv = {"/bin/sh", "-c", kScript, "sp-copy", remote_path, m};
-  s.stdin_path = local_path;  // Streamed by ssh, never loaded whole.
-  s.timeout = Millis(600'000);
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Run(host, s));
-  if (!st.ok()) {
-    return Err(ErrorCode::kInternal, "copy " + local_path + " to " + host.name + ":" + remote_path + ": " +
-                                         st.Describe());
-  }
-  return Ok();
+  CommandSpec in;
+  in.stdin_path = local_path;  // Streamed by ssh, never loaded whole.
+  in.timeout = Millis(600'000);
+  return Upload(host, remote_path, mode, std::move(in),
+                "copy " + local_path + " to " + host.name + ":" + remote_path);
 }
 
 Status SshTransport::Check(const HostRef& host) {
@@ -401,7 +375,7 @@ void SshTransport::Release(const HostRef& host) {
   {
     std::lock_guard lk(mu_);
     auto it = conns_.find(Key(EndpointOf(host)));
-    if (it == conns_.end() || it->second->state != Conn::kUp || it->second->busy > 0) return;
+    if (it == conns_.end() || !it->second->up || it->second->busy > 0) return;
     c = std::move(it->second);
     conns_.erase(it);
     cv_.notify_all();
@@ -412,22 +386,18 @@ void SshTransport::Release(const HostRef& host) {
 Result<ExitStatus> SshTransport::RunOnBastion(const CommandSpec& spec) {
   if (!options_.bastion) return Err(ErrorCode::kInvalidArgument, "no bastion configured");
   SP_TRY(EnsureBastion());
-  std::vector<std::string> a = Common();
-  a.insert(a.end(), {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR", "-S", dir_ + "/b", "-n"});
-  auto t = Target(*options_.bastion);
-  a.insert(a.end(), t.begin(), t.end());
-  a.push_back(options_.bastion->address);
-  a.push_back(ssh::RemoteCommandLine(spec));
-  CommandSpec local = SshSpec(std::move(a), Millis(0));
-  local.timeout.reset();
-  if (spec.timeout) local.timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
-  return RunCommand(local);
+  return RunMuxed(dir_ + "/b", *options_.bastion, spec);
 }
 
 Result<std::string> SshTransport::Forward(const std::string& address, int port) {
   if (!options_.bastion) return std::string();
-  SP_TRY(EnsureBastion());
   const std::string key = address + ":" + std::to_string(port);
+  if (!IsValidAddress(address) || port < 1 || port > 65535) {
+    return Err(ErrorCode::kInvalidArgument, "cannot forward to '" + key + "'");
+  }
+  SP_TRY(EnsureBastion());
+  // One forward per target even when threads ask at once (they are few).
+  std::lock_guard forward_lock(forward_mu_);
   std::string path;
   {
     std::lock_guard lk(mu_);
@@ -435,22 +405,17 @@ Result<std::string> SshTransport::Forward(const std::string& address, int port) 
     if (it != forwards_.end()) return it->second;
     path = dir_ + "/f" + std::to_string(++next_id_) + ".sock";
   }
-  if (!IsValidAddress(address) || port < 1 || port > 65535) {
-    return Err(ErrorCode::kInvalidArgument, "cannot forward to '" + key + "'");
-  }
-  std::vector<std::string> a = Common();
-  a.insert(a.end(), {"-o", "LogLevel=ERROR", "-S", dir_ + "/b", "-O", "forward", "-L",
-                     path + ":" + address + ":" + std::to_string(port)});
-  a.push_back(options_.bastion->address);
-  auto r = RunCommand(SshSpec(a, Millis(10'000)));
+  auto r = RunCommand(SshSpec(
+      Mux(dir_ + "/b", *options_.bastion, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", path + ":" + key}),
+      Millis(10'000)));
   if (!r) return Err(r.error().Wrap("forward to " + key));
   if (!r->ok()) {
     return Err(ErrorCode::kUnavailable, "bastion " + options_.bastion->address + " refused a forward to " + key +
                                             ": " + ssh::SshErrorText(r->err));
   }
   std::lock_guard lk(mu_);
-  auto [it, inserted] = forwards_.emplace(key, path);
-  return it->second;
+  forwards_[key] = path;
+  return path;
 }
 
 void SshTransport::Close() {
@@ -467,7 +432,7 @@ void SshTransport::Close() {
     known_hosts_arg_.clear();
   }
   for (auto& [k, c] : conns) {
-    if (c->state == Conn::kUp) ExitMaster(c->ctl, c->endpoint);
+    if (c->up) ExitMaster(c->ctl, c->endpoint);
   }
   if (bastion) ExitMaster(dir + "/b", *options_.bastion);
   if (!dir.empty()) {

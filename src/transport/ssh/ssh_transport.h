@@ -84,12 +84,16 @@ class SshTransport final : public Transport {
     int commands = 0;
   };
   Stats stats() const;
-  const SshOptions& options() const { return options_; }
 
  private:
   struct Conn;
   std::vector<std::string> Common() const;
   std::vector<std::string> Target(const SshEndpoint& e) const;
+  // ssh + common options + `opts` + -S ctl + the endpoint: a client of a master.
+  std::vector<std::string> Mux(const std::string& ctl, const SshEndpoint& e,
+                               const std::vector<std::string>& opts) const;
+  Result<ExitStatus> RunMuxed(const std::string& ctl, const SshEndpoint& e, const CommandSpec& spec);
+  Status Upload(const HostRef& host, const std::string& path, int mode, CommandSpec input, const std::string& what);
   std::string ProxyCommand(const std::string& log) const;
   SshEndpoint EndpointOf(const HostRef& host) const;
   Status EnsureDir();
@@ -102,12 +106,12 @@ class SshTransport final : public Transport {
 
   SshOptions options_;
   mutable std::mutex mu_;
+  std::mutex forward_mu_;  // Serialises Forward() (taken before mu_).
   std::condition_variable cv_;
   std::string dir_;
   std::string known_hosts_arg_;
   bool bastion_up_ = false;
   bool bastion_connecting_ = false;
-  std::string bastion_error_;
   std::map<std::string, std::unique_ptr<Conn>> conns_;  // by user@address:port
   std::map<std::string, std::string> forwards_;         // "address:port" -> socket path
   int next_id_ = 0;

@@ -13,7 +13,6 @@
 #include "core/subprocess.h"
 #include "support/test_util.h"
 
-extern char** environ;
 
 namespace sp::test {
 
@@ -51,9 +50,7 @@ CliResult StreamSallyport(const std::vector<std::string>& args, const std::funct
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
-  for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
+  std::vector<std::string> env_s = MergedEnviron(env);  // An override replaces the inherited value.
   std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -103,20 +103,14 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
   } catch (const std::exception& e) {
     return Err(ErrorCode::kUnavailable, std::string("cannot start dockerd: ") + e.what());
   }
-  bool died = false;
-  bool up = WaitFor(
-      [&] {
-        if (!f->daemon_.Alive()) {
-          died = true;
-          return true;
-        }
-        return f->Docker({"version", "--format", "{{.Server.Version}}"}) == 0;
-      },
-      timeout, milliseconds(50));
+  const StartWait w = WaitForStart(
+      f->daemon_, [&] { return f->Docker({"version", "--format", "{{.Server.Version}}"}) == 0; }, timeout,
+      milliseconds(50));
   f->startup_time_ = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
-  if (died || !up) {
-    return Err(ErrorCode::kUnavailable, std::string(died ? "dockerd exited" : "dockerd did not answer") + " (log " +
-                                            log + "):\n" + f->LogTail());
+  if (w != StartWait::kReady) {
+    return Err(ErrorCode::kUnavailable,
+               std::string(w == StartWait::kDied ? "dockerd exited" : "dockerd did not answer") + " (log " + log +
+                   "):\n" + f->LogTail());
   }
   // Its containerd must be the one it supervises under our exec root, and the
   // system path must be empty as dockerd sees it.
@@ -192,6 +186,7 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user
 
   std::unique_ptr<RegistryFixture> f(new RegistryFixture());
   f->dir_ = std::make_unique<TempDir>("sp-registry");
+  f->registry_bin_ = registry;
   f->user_ = std::move(user);
   f->password_ = std::move(password);
   const std::string dir = f->dir_->path();
@@ -225,24 +220,15 @@ Status RegistryFixture::Resume() {
   if (daemon_.Alive()) return Ok();
   const std::string dir = dir_->path();
   try {
-    daemon_ = Daemon({"/usr/bin/docker-registry", "serve", dir + "/config.yml"}, dir + "/registry.log");
+    daemon_ = Daemon({registry_bin_, "serve", dir + "/config.yml"}, dir + "/registry.log");
   } catch (const std::exception& e) {
     return Err(ErrorCode::kUnavailable, std::string("cannot start docker-registry: ") + e.what());
   }
-  bool died = false;
-  bool up = WaitFor(
-      [&] {
-        if (!daemon_.Alive()) {
-          died = true;
-          return true;
-        }
-        return PortOpen(port_);
-      },
-      milliseconds(20'000));
-  if (died || !up) {
+  const StartWait w = WaitForStart(daemon_, [&] { return PortOpen(port_); }, milliseconds(20'000));
+  if (w != StartWait::kReady) {
     return Err(ErrorCode::kUnavailable,
-               std::string(died ? "docker-registry exited" : "docker-registry did not listen") + " on " + address() +
-                   ":\n" + LogTail());
+               std::string(w == StartWait::kDied ? "docker-registry exited" : "docker-registry did not listen") +
+                   " on " + address() + ":\n" + LogTail());
   }
   return Ok();
 }
@@ -375,9 +361,6 @@ std::vector<std::string> SyslogListener::Lines() const {
   std::lock_guard l(mu_);
   return lines_;
 }
-
-// ----------------------------------------------------------------- http
-
 
 // ----------------------------------------------------------------- environment
 

@@ -9,7 +9,6 @@
 // namespace too, so nothing is left mounted on the host when it exits.
 #pragma once
 
-#include "support/http_get.h"
 
 #include <gtest/gtest.h>
 #include <sys/types.h>
@@ -92,13 +91,13 @@ class RegistryFixture {
   void Stop();
   // Starts it again on the same port and storage; returns once it accepts connections.
   Status Resume();
-  bool Running() const { return daemon_.Alive(); }
   std::string LogTail(int lines = 20) const;
 
  private:
   RegistryFixture() = default;
   std::unique_ptr<TempDir> dir_;
   std::string user_, password_;
+  std::string registry_bin_;
   int port_ = 0;
   Daemon daemon_;
 };

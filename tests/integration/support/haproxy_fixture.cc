@@ -11,12 +11,6 @@ HaproxyFixture::HaproxyFixture(std::string dir, HaproxyOptions options)
 
 HaproxyFixture::~HaproxyFixture() { Stop(); }
 
-std::vector<std::string> HaproxyFixture::server_names() const {
-  std::vector<std::string> names;
-  for (const auto& s : options_.servers) names.push_back(s.name);
-  return names;
-}
-
 std::string HaproxyFixture::LogTail(int lines) const { return LastLines(ReadFile(log_path()), lines); }
 
 LoadBalancerSpec HaproxyFixture::UnixSpec() const {
@@ -38,8 +32,7 @@ Status HaproxyFixture::Start() {
   std::string haproxy = FindProgram("haproxy", {"/usr/sbin/haproxy"});
   if (haproxy.empty()) return Err(ErrorCode::kUnavailable, "haproxy not installed");
   frontend_port_ = FreePort();
-  admin_port_ = FreePort();
-  while (admin_port_ == frontend_port_) admin_port_ = FreePort();
+  admin_port_ = FreePort();  // FreePort never repeats a port.
 
   std::ostringstream cfg;
   cfg << "global\n"
@@ -80,21 +73,15 @@ Status HaproxyFixture::Start() {
   }
   lb_ = std::move(*HaproxyLoadBalancer::Create(UnixSpec(), std::chrono::milliseconds(2000)));
   auto tcp = HaproxyLoadBalancer::Create(TcpSpec(), std::chrono::milliseconds(2000));
-  bool died = false;
-  bool ready = WaitFor(
-      [&] {
-        if (!daemon_.Alive()) {
-          died = true;
-          return true;
-        }
-        // The frontend is bound before the CLI answers; probing it would log a <BADREQ>.
-        return lb_->Command("show info").has_value() && (*tcp)->Command("show info").has_value();
-      },
-      std::chrono::milliseconds(10000), std::chrono::milliseconds(10));
-  if (died || !ready) {
+  // The frontend is bound before the CLI answers; probing it would log a <BADREQ>.
+  const StartWait w = WaitForStart(
+      daemon_, [&] { return lb_->Command("show info").has_value() && (*tcp)->Command("show info").has_value(); },
+      std::chrono::milliseconds(10000));
+  if (w != StartWait::kReady) {
     Stop();
-    return Err(ErrorCode::kUnavailable, std::string(died ? "haproxy exited at start" : "haproxy not ready in 10s") +
-                                            "; log:\n" + LogTail());
+    return Err(ErrorCode::kUnavailable,
+               std::string(w == StartWait::kDied ? "haproxy exited at start" : "haproxy not ready in 10s") +
+                   "; log:\n" + LogTail());
   }
   return Ok();
 }

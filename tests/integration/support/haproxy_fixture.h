@@ -41,7 +41,6 @@ class HaproxyFixture {
   Status Start();
   // Ends haproxy (by PID; SIGTERM, then SIGKILL). Idempotent.
   void Stop();
-  bool Running() const { return daemon_.Alive(); }
 
   // Polls until every server is reported exactly "UP" (checks passed; not
   // "UP 1/3", MAINT, DRAIN or DOWN), at most `timeout`.
@@ -52,7 +51,6 @@ class HaproxyFixture {
   // "127.0.0.1:<port>" of the TCP admin socket.
   std::string admin_tcp_address() const { return "127.0.0.1:" + std::to_string(admin_port_); }
   const std::string& backend() const { return options_.backend; }
-  std::vector<std::string> server_names() const;
   std::string config_path() const { return dir_ + "/haproxy.cfg"; }
   std::string log_path() const { return dir_ + "/haproxy.log"; }
   std::string LogTail(int lines = 30) const;

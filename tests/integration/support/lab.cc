@@ -89,4 +89,21 @@ std::string Lab::HostKeyLine(const std::string& name) const {
   return parts.size() > 1 ? parts[0] + " " + parts[1] : "";
 }
 
+std::string Lab::EditedKnownHosts(const std::string& dir, const std::string& address,
+                                  const std::string& replacement) const {
+  const std::string path = dir + "/known_hosts";
+  WriteFile(path, ReplaceKnownHost(ReadFile(known_hosts), address, replacement), 0600);
+  return path;
+}
+
+std::string ReplaceKnownHost(const std::string& text, const std::string& address, const std::string& replacement) {
+  std::string out;
+  for (const std::string& line : Split(text, '\n')) {
+    if (line.empty()) continue;
+    if (!StartsWith(line, address + " ")) out += line + "\n";
+    else if (!replacement.empty()) out += replacement + "\n";
+  }
+  return out;
+}
+
 }  // namespace sp::test

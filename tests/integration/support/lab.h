@@ -44,7 +44,15 @@ struct Lab {
   // SHA256 fingerprint of a host's key, "SHA256:...".
   std::string Fingerprint(const std::string& name) const;
   std::string HostKeyLine(const std::string& name) const;  // "ssh-ed25519 AAAA..."
+  // Writes <dir>/known_hosts: the lab's, with the entry for `address`
+  // replaced by `replacement` (dropped when empty). Returns its path.
+  std::string EditedKnownHosts(const std::string& dir, const std::string& address,
+                               const std::string& replacement = "") const;
 };
+
+// known_hosts text with the line whose first field is `address` replaced by
+// `replacement` (dropped when empty); blank lines dropped.
+std::string ReplaceKnownHost(const std::string& text, const std::string& address, const std::string& replacement);
 
 // In a TEST body: loads the lab or fails the test with the reason.
 #define SP_REQUIRE_LAB(var)                                              \

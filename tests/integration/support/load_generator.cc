@@ -1,5 +1,7 @@
 #include "support/load_generator.h"
 
+#include <gtest/gtest.h>
+
 #include <signal.h>
 
 #include <filesystem>
@@ -121,21 +123,13 @@ Status LoadGenerator::Start() {
   exited_ = false;
   // wrk's stdout is a file (fully buffered), so "Running ..." shows up only at
   // exit; readiness is its connection sockets appearing instead.
-  bool died = false;
-  bool ready = WaitFor(
-      [&] {
-        if (!daemon_.Alive()) {
-          died = true;
-          return true;
-        }
-        return SocketFdCount(daemon_.pid()) >= options_.connections;
-      },
-      std::chrono::milliseconds(10000), std::chrono::milliseconds(10));
-  if (died) {
+  const StartWait w = WaitForStart(
+      daemon_, [&] { return SocketFdCount(daemon_.pid()) >= options_.connections; }, std::chrono::milliseconds(10000));
+  if (w == StartWait::kDied) {
     exited_ = true;
     return Err(ErrorCode::kUnavailable, "wrk exited at start: " + LastLines(ReadFile(output_path()), 10));
   }
-  if (!ready) return Err(ErrorCode::kTimeout, "wrk did not open its connections within 10s");
+  if (w == StartWait::kTimeout) return Err(ErrorCode::kTimeout, "wrk did not open its connections within 10s");
   return Ok();
 }
 
@@ -160,5 +154,14 @@ Result<LoadResult> LoadGenerator::Stop() {
 }
 
 Result<LoadResult> LoadGenerator::Wait(std::chrono::milliseconds timeout) { return Collect(timeout); }
+
+std::unique_ptr<LoadGenerator> StartLoad(const LoadOptions& options) {
+  auto lg = std::make_unique<LoadGenerator>(options);
+  if (auto st = lg->Start(); !st) {
+    ADD_FAILURE() << "cannot start the load generator: " << st.error().message;
+    return nullptr;
+  }
+  return lg;
+}
 
 }  // namespace sp::test

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "core/error.h"
@@ -57,7 +58,6 @@ class LoadGenerator {
   Result<LoadResult> Stop();
   // Waits up to `timeout` for wrk to finish its own duration, then parses.
   Result<LoadResult> Wait(std::chrono::milliseconds timeout);
-  bool Running() const { return daemon_.Alive(); }
   std::string output_path() const { return options_.work_dir + "/wrk.out"; }
 
  private:
@@ -67,5 +67,9 @@ class LoadGenerator {
   Daemon daemon_;
   bool exited_ = false;
 };
+
+// Starts a generator; when it cannot start, fails the current test and
+// returns nullptr.
+std::unique_ptr<LoadGenerator> StartLoad(const LoadOptions& options);
 
 }  // namespace sp::test

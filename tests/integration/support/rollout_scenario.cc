@@ -71,4 +71,20 @@ std::map<std::string, int> SessionsAtDrain(const std::string& json_lines) {
   return m;
 }
 
+std::string ProcessServiceYaml(const std::string& health, const std::string& extra_env) {
+  return "version: 1\n"
+         "service: sample\n"
+         "stack: demo\n"
+         "releases:\n"
+         "  web:\n"
+         "    runtime: process\n"
+         "    port: 8080\n"
+         "    env:\n"
+         "      GREETING: hello\n" +
+         extra_env + "    health: " + health +
+         "\n"
+         "    stop_timeout: 5s\n"
+         "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n";
+}
+
 }  // namespace sp::test

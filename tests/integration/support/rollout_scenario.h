@@ -25,6 +25,11 @@ struct ScenarioInventory {
 // inventory.yml text: backend "web", servers named like the hosts.
 std::string InventoryYaml(const ScenarioInventory& inv);
 
+// sallyport.yml for service "sample" on stack "demo": release web, process
+// runtime on port 8080, batch 1. `health` is the flow mapping of the health
+// check; `extra_env` more lines under env (each "      KEY: value\n").
+std::string ProcessServiceYaml(const std::string& health, const std::string& extra_env = "");
+
 // The version the sample app on `port` reports ("version=<v>"), "" if none.
 std::string VersionOn(int port);
 

@@ -1,0 +1,14 @@
+// Reading whole local files (config, secrets, logs of child processes).
+#pragma once
+
+#include <string>
+
+#include "core/error.h"
+
+namespace sp {
+
+// The whole file; kNotFound when it does not exist, kInvalidArgument for a
+// directory, kUnavailable when it cannot be read.
+Result<std::string> ReadTextFile(const std::string& path);
+
+}  // namespace sp
