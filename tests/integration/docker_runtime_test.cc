@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -424,16 +425,23 @@ TEST(DockerdFixtureTest, EngineUsesItsOwnPrivateContainerd) {
   const std::string ns_view = "/proc/" + std::to_string(docker.pid()) + "/root/run/containerd";
   EXPECT_FALSE(FileExists(ns_view + "/containerd.sock"));
   // Our containerd is a child of our dockerd, started with our exec root's config.
-  std::string children =
-      ReadFile("/proc/" + std::to_string(docker.pid()) + "/task/" + std::to_string(docker.pid()) + "/children");
+  // A Go program forks from whichever thread runs the goroutine, and each
+  // task's "children" file lists only the children that thread forked: read
+  // every thread's list, not just the main thread's.
   bool found = false;
-  for (const auto& c : Split(Trim(children), ' ')) {
-    if (c.empty()) continue;
-    std::string cmd = ReadFile("/proc/" + c + "/cmdline");
-    if (cmd.find("containerd") != std::string::npos && cmd.find(docker.root() + "/x/containerd") != std::string::npos) {
-      found = true;
+  const std::string tasks = "/proc/" + std::to_string(docker.pid()) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    for (const auto& c : Split(Trim(ReadFile(task.path().string() + "/children")), ' ')) {
+      if (c.empty()) continue;
+      std::string cmd = ReadFile("/proc/" + c + "/cmdline");
+      if (cmd.find("containerd") != std::string::npos &&
+          cmd.find(docker.root() + "/x/containerd") != std::string::npos) {
+        found = true;
+      }
     }
   }
+  EXPECT_FALSE(ec) << tasks << ": " << ec.message();
   EXPECT_TRUE(found) << "no containerd child of dockerd using " << docker.root() << "/x/containerd";
 }
 
