@@ -50,20 +50,23 @@ struct Pipe {
 
 int64_t NowMs() { return RealClock::Instance().MonotonicMs(); }
 
-void EmitLines(std::string& pending, bool is_stderr, const CommandSpec& spec, bool flush) {
-  if (!spec.on_line) return;
+}  // namespace
+
+void EmitLines(std::string& pending, bool is_stderr, const LineCallback& on_line, bool flush) {
+  if (!on_line) return;
   size_t start = 0;
   while (true) {
     size_t nl = pending.find('\n', start);
     if (nl == std::string::npos) break;
-    spec.on_line(is_stderr, pending.substr(start, nl - start));
+    on_line(is_stderr, pending.substr(start, nl - start));
     start = nl + 1;
   }
   pending.erase(0, start);
-  if (flush && !pending.empty()) { spec.on_line(is_stderr, pending); pending.clear(); }
+  if (flush && !pending.empty()) {
+    on_line(is_stderr, pending);
+    pending.clear();
+  }
 }
-
-}  // namespace
 
 std::vector<std::string> MergedEnviron(const std::map<std::string, std::string>& overrides) {
   std::vector<std::string> out;
@@ -77,13 +80,14 @@ std::vector<std::string> MergedEnviron(const std::map<std::string, std::string>&
   return out;
 }
 
-Result<ExitStatus> RunCommand(const CommandSpec& spec) {
-  if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
-  // A child that exits without reading its stdin must not kill us with
-  // SIGPIPE: writes then fail with EPIPE instead. Children get the default
-  // disposition back (posix_spawnattr_setsigdefault below).
+void IgnoreSigpipe() {
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
+}
+
+Result<ExitStatus> RunCommand(const CommandSpec& spec) {
+  if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
+  IgnoreSigpipe();  // Children get the default back (posix_spawnattr_setsigdefault below).
   Pipe in, out, err;
   if (::pipe2(in.fd, O_CLOEXEC) || ::pipe2(out.fd, O_CLOEXEC) || ::pipe2(err.fd, O_CLOEXEC)) {
     return Err(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));
@@ -185,15 +189,15 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
         if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
           std::string& pend = is_err ? pend_err : pend_out;
           pend.append(buf, static_cast<size_t>(r));
-          EmitLines(pend, is_err, spec, false);
+          EmitLines(pend, is_err, spec.on_line, false);
         }
       } else if (r == 0 || errno != EINTR) {
         (is_err ? err : out).Close(0);
       }
     }
   }
-  EmitLines(pend_out, false, spec, true);
-  EmitLines(pend_err, true, spec, true);
+  EmitLines(pend_out, false, spec.on_line, true);
+  EmitLines(pend_err, true, spec.on_line, true);
   in.Close(1);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}

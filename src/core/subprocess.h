@@ -14,6 +14,8 @@
 
 namespace sp {
 
+using LineCallback = std::function<void(bool is_stderr, const std::string& line)>;
+
 struct CommandSpec {
   std::vector<std::string> argv;       // argv[0] is looked up in PATH when it has no '/'.
   std::string stdin_data;              // Written to the child's stdin, then closed (empty: /dev/null).
@@ -22,8 +24,12 @@ struct CommandSpec {
   std::optional<Millis> timeout;       // Whole-command deadline.
   std::string cwd;                     // Working directory; empty = inherit.
   // Called for every complete line of stdout/stderr as it arrives (is_stderr flag).
-  std::function<void(bool is_stderr, const std::string& line)> on_line;
+  LineCallback on_line;
 };
+
+// Hands every complete line of `pending` to on_line (without the newline) and
+// keeps the unfinished rest; with `flush`, the rest too. No-op without a callback.
+void EmitLines(std::string& pending, bool is_stderr, const LineCallback& on_line, bool flush);
 
 // "KEY=value" entries of this process's environment with `overrides` applied
 // (an override replaces the inherited entry of the same name).
@@ -43,6 +49,11 @@ struct ExitStatus {
 };
 
 Result<ExitStatus> RunCommand(const CommandSpec& spec);
+
+// A reader that exits without reading must not kill this process with
+// SIGPIPE: writes then fail with EPIPE instead. Called by everything here that
+// writes to a pipe another process reads; idempotent.
+void IgnoreSigpipe();
 
 // Renders argv for humans/logs: each entry quoted when needed. Never executed.
 std::string FormatArgv(const std::vector<std::string>& argv);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/fd.h"
 #include "core/text.h"
 
 namespace sp {
@@ -23,21 +24,6 @@ namespace {
 constexpr size_t kMaxAnswerBytes = 64u << 20;  // A runaway answer is an error, not an OOM.
 
 using SteadyClock = std::chrono::steady_clock;
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -280,7 +266,7 @@ Result<std::string> HaproxyLoadBalancer::Command(const std::string& cmd) {
     }
   }
 
-  Fd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return unavailable("socket: " + Errno(errno));
 
   // Connect. A full unix listen backlog answers EAGAIN: retry until the deadline.

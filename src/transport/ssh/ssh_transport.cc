@@ -9,6 +9,7 @@
 
 #include "core/file.h"
 #include "core/text.h"
+#include "transport/ssh/mux_client.h"
 #include "transport/ssh/ssh_command.h"
 
 namespace sp {
@@ -130,11 +131,12 @@ std::vector<std::string> SshTransport::Mux(const std::string& ctl, const SshEndp
 Result<ExitStatus> SshTransport::RunMuxed(const std::string& ctl, const SshEndpoint& e, const CommandSpec& spec) {
   // No ProxyCommand here: should the master be gone, this client must fail
   // (and Run report the connection lost), not quietly open a new connection.
+  std::optional<Millis> timeout;
+  if (spec.timeout) timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
+  if (options_.native_mux) return ssh::MuxRun(ctl, ssh::RemoteCommandLine(spec), spec, timeout);
   std::vector<std::string> a = Mux(ctl, e, {"-o", "ControlMaster=no", "-o", "LogLevel=ERROR"});
   if (spec.stdin_data.empty() && spec.stdin_path.empty()) a.insert(a.end() - 1, "-n");
   a.push_back(ssh::RemoteCommandLine(spec));
-  std::optional<Millis> timeout;
-  if (spec.timeout) timeout = *spec.timeout + ssh::kRemoteKillGrace + ssh::kLocalBackstop;
   CommandSpec local = SshSpec(std::move(a), timeout);
   local.stdin_data = spec.stdin_data;
   local.stdin_path = spec.stdin_path;
@@ -191,10 +193,15 @@ Status SshTransport::StartMaster(const std::string& who, const SshEndpoint& e, c
 }
 
 void SshTransport::ExitMaster(const std::string& ctl, const SshEndpoint& e) {
+  if (options_.native_mux) {
+    (void)ssh::MuxTerminate(ctl, Millis(5000));
+    return;
+  }
   (void)RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "exit"}), Millis(5000)));
 }
 
 bool SshTransport::MasterAlive(const std::string& ctl, const SshEndpoint& e) {
+  if (options_.native_mux) return ssh::MuxAliveCheck(ctl, Millis(5000)).has_value();
   auto r = RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "check"}), Millis(5000)));
   return r && r->ok();
 }
@@ -313,15 +320,19 @@ Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spe
     std::lock_guard lk(mu_);
     ++stats_.commands;
   }
-  if (!r) {
-    Done(c, false);
-    return Err(r.error().Wrap("ssh to host " + c->name));
-  }
-  if (r->exit_code == 255 && r->signal == 0 && !r->timed_out && !MasterAlive(c->ctl, c->endpoint)) {
-    std::string why = ssh::SshErrorText(r->err);
+  // A master that is gone shows as exit 255 from an ssh client, or as a
+  // control socket that does not answer the native client.
+  const bool maybe_lost = r ? (r->exit_code == 255 && r->signal == 0 && !r->timed_out)
+                            : r.error().code == ErrorCode::kUnavailable;
+  if (maybe_lost && !MasterAlive(c->ctl, c->endpoint)) {
+    std::string why = r ? ssh::SshErrorText(r->err) : r.error().message;
     const std::string name = c->name;
     Done(c, true);
     return Err(ErrorCode::kUnavailable, "connection to host " + name + " lost" + (why.empty() ? "" : ": " + why));
+  }
+  if (!r) {
+    Done(c, false);
+    return Err(r.error().Wrap("ssh to host " + c->name));
   }
   Done(c, false);
   const auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - start);
