@@ -8,6 +8,11 @@
 #
 # Usage: bash bench/race_ansible.sh [N...]      (default: 3 10; run as root)
 #   env RACE_RUNS=v2,v3   timed releases per tool (v1 is always untimed)
+#   env RACE_RUNTIME=docker   the docker runtime instead of the process one:
+#       every lab host gets its own dockerd; images v1.. (FROM scratch, the
+#       sample app) are built and pushed on h1 to the lab's authenticated
+#       registry and removed there, so every host pulls by digest; Ansible
+#       runs bench/race/rolling_docker.yml.
 #
 # For each N: tests/lab/lab up (prefix sprace, net 10.213.11, dir
 # /tmp/sp-race-lab), then Sallyport v1 (untimed), v2, v3 (timed); stop its
@@ -32,6 +37,12 @@ SP=$ROOT/build/bin/sallyport
 APP=$ROOT/build/bin/sp-sample-app
 RACE=$ROOT/bench/race
 IFS=, read -r -a TIMED <<<"${RACE_RUNS:-v2,v3}"
+RUNTIME=${RACE_RUNTIME:-process}
+case $RUNTIME in
+  process) PORT=8080 BACKEND=proc ;;
+  docker) PORT=8081 BACKEND=dock ;;
+  *) echo "race: RACE_RUNTIME must be process or docker" >&2; exit 2 ;;
+esac
 NS=("$@"); (( ${#NS[@]} )) || NS=(3 10)
 
 (( EUID == 0 )) || { echo "race: needs root (the lab)" >&2; exit 2; }
@@ -58,18 +69,31 @@ write_configs() {  # <work dir> <N>
   local key kh bastion lbapi
   key=$(labvar LAB_KEY); kh=$(labvar LAB_KNOWN_HOSTS); bastion=$(labvar LAB_BASTION); lbapi=$(labvar LAB_LB_API)
   # Sallyport.
-  cat >"$w/sallyport.yml" <<EOT
+  {
+    cat <<EOT
 version: 1
 service: sample
 stack: demo
+EOT
+    if [[ $RUNTIME == docker ]]; then
+      cat <<EOT
+image: {repository: $(labvar LAB_REGISTRY)/race-sample}
+registry:
+  address: $(labvar LAB_REGISTRY)
+  username: sallyport
+  password: {file: $(labvar LAB_REGISTRY_PASSWORD_FILE)}
+EOT
+    fi
+    cat <<EOT
 releases:
   web:
-    runtime: process
-    port: 8080
+    runtime: $RUNTIME
+    port: $PORT
     health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}
     stop_timeout: 5s
     strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}
 EOT
+  } >"$w/sallyport.yml"
   {
     cat <<EOT
 version: 1
@@ -85,7 +109,7 @@ stacks:
           web:
             base_dir: /srv/sallyport/apps
             load_balancers:
-              - {kind: haproxy, address: "$lbapi", backend: proc}
+              - {kind: haproxy, address: "$lbapi", backend: $BACKEND}
             hosts:
 EOT
     for hp in $(labvar LAB_HOSTS); do echo "              - {name: ${hp%%=*}, address: ${hp#*=}}"; done
@@ -134,7 +158,9 @@ local_tmp = $w/ansible-local
 pipelining = True
 ssh_args = -o ControlMaster=auto -o ControlPersist=60s
 EOT
-  for v in v1 v2 v3 v4 v5; do cp "$APP" "$w/app-$v"; printf '\nsp-race %s\n' "$v" >>"$w/app-$v"; done
+  if [[ $RUNTIME == process ]]; then
+    for v in v1 v2 v3 v4 v5; do cp "$APP" "$w/app-$v"; printf '\nsp-race %s\n' "$v" >>"$w/app-$v"; done
+  fi
 }
 
 rsh() { ssh -F "$W/ssh_config" "$@"; }  # <host address> <command>
@@ -142,8 +168,8 @@ rsh() { ssh -F "$W/ssh_config" "$@"; }  # <host address> <command>
 check_version() {  # <version> <tool>
   local hp got
   for hp in $(labvar LAB_HOSTS); do
-    got=$(rsh "${hp#*=}" 'curl -fsS --max-time 2 http://127.0.0.1:8080/') || true
-    [[ $got == "version=$1 port=8080" ]] || { log "$2: ${hp%%=*} serves '$got', want $1"; exit 1; }
+    got=$(rsh "${hp#*=}" "curl -fsS --max-time 2 http://127.0.0.1:$PORT/") || true
+    [[ $got == "version=$1 port=$PORT" ]] || { log "$2: ${hp%%=*} serves '$got', want $1"; exit 1; }
   done
 }
 
@@ -151,7 +177,7 @@ sallyport_run() {  # <version> <timed:0|1>
   local v=$1 t0 t1
   t0=$(now_ms)
   "$SP" rollout -c "$W/sallyport.yml" -i "$W/inventory.yml" -d integration --store "$W/state.db" \
-    --artifact "$W/app-$v" --label "$v" --json >"$W/sp-$v.jsonl" 2>"$W/sp-$v.err" \
+    --artifact "$(artifact "$v")" --label "$v" --json >"$W/sp-$v.jsonl" 2>"$W/sp-$v.err" \
     || { log "sallyport $v failed:"; tail -5 "$W/sp-$v.jsonl" "$W/sp-$v.err" >&2; exit 1; }
   t1=$(now_ms)
   (( $2 )) && echo $(( t1 - t0 )) >"$W/sp-$v.wall"
@@ -165,9 +191,14 @@ ansible_run() {  # <version> <timed:0|1>
   # Cold start like Sallyport's: a fresh control path dir, no masters left.
   mkdir -p "$W/cp-$v"
   t0=$(now_ms)
+  local play=rolling.yml vars="version=$v artifact=$W/app-$v app_dir=/srv/sallyport/ansible"
+  if [[ $RUNTIME == docker ]]; then
+    play=rolling_docker.yml
+    vars="image=$(artifact "$v") registry=$(labvar LAB_REGISTRY) password_file=$(labvar LAB_REGISTRY_PASSWORD_FILE) port=$PORT"
+  fi
   ANSIBLE_CONFIG=$W/ansible.cfg ANSIBLE_SSH_CONTROL_PATH_DIR=$W/cp-$v RACE_TIMES_FILE=$W/an-$v.jsonl \
-    ansible-playbook "$RACE/rolling.yml" \
-      -e "version=$v artifact=$W/app-$v api_host=${LBAPI%:*} api_port=${LBAPI#*:} backend=proc app_dir=/srv/sallyport/ansible" \
+    ansible-playbook "$RACE/$play" \
+      -e "$vars api_host=${LBAPI%:*} api_port=${LBAPI#*:} backend=$BACKEND" \
       >"$W/an-$v.out" 2>&1 || { log "ansible $v failed:"; tail -30 "$W/an-$v.out" >&2; exit 1; }
   t1=$(now_ms)
   (( $2 )) && echo $(( t1 - t0 )) >"$W/an-$v.wall"
@@ -177,8 +208,36 @@ ansible_run() {  # <version> <timed:0|1>
   log "ansible $v: $(( t1 - t0 )) ms"
 }
 
-stop_apps() {  # the pid listening on :8080 on each host (only the lab's app), then its files
+artifact() {  # <version>: what the rollout ships
+  if [[ $RUNTIME == docker ]]; then cat "$W/digest-$1"; else echo "$W/app-$1"; fi
+}
+
+push_images() {  # docker: build v1..v5 on h1 (FROM scratch + the sample app), push, remove there
+  local h v ctx=/srv/sallyport/race-img
+  h=$(labvar LAB_HOSTS); h=${h%% *}; h=${h#*=}
+  rsh "$h" "mkdir -p $ctx && cat >$ctx/sp-sample-app && chmod 755 $ctx/sp-sample-app" <"$APP"
+  for v in v1 v2 v3 v4 v5; do
+    printf 'FROM scratch\nCOPY sp-sample-app /sp-sample-app\nENV APP_VERSION=%s\nENTRYPOINT ["/sp-sample-app"]\n' "$v" |
+      rsh "$h" "cat >$ctx/Dockerfile"
+    # Lab-made values only (registry address, version): safe to put in the command line.
+    rsh "$h" "set -e; t=$(labvar LAB_REGISTRY)/race-sample:$v; docker build -q -t \$t $ctx >/dev/null
+      c=\$(mktemp -d); docker --config \$c login -u sallyport --password-stdin $(labvar LAB_REGISTRY) >/dev/null
+      docker --config \$c push -q \$t >/dev/null; rm -rf \$c
+      docker image inspect --format '{{index .RepoDigests 0}}' \$t; docker rmi -f \$t >/dev/null" \
+      <"$(labvar LAB_REGISTRY_PASSWORD_FILE)" >"$W/digest-$v"
+    grep -q '@sha256:' "$W/digest-$v" || { log "push $v failed"; exit 1; }
+  done
+  rsh "$h" "rm -rf $ctx"
+}
+
+stop_apps() {  # the lab's app on each host (process: the pid on :8080; docker: every container), then its files
   local hp
+  if [[ $RUNTIME == docker ]]; then
+    for hp in $(labvar LAB_HOSTS); do
+      rsh "${hp#*=}" 'c=$(docker ps -aq); [ -z "$c" ] || docker rm -f $c >/dev/null'
+    done
+    return
+  fi
   for hp in $(labvar LAB_HOSTS); do
     rsh "${hp#*=}" 'pid=$(ss -Hltnp "sport = :8080" | sed -n "s/.*pid=\([0-9]*\).*/\1/p" | head -1)
       [ -z "$pid" ] || kill "$pid"
@@ -204,10 +263,12 @@ ssh_true_bench() {  # 200 x `ssh host true` on a reused master, through the bast
 for N in "${NS[@]}"; do
   W=$OUT/n$N; mkdir -p "$W"
   log "N=$N: lab up"
-  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" 2>"$W/lab.log" \
+  docker_hosts=0; [[ $RUNTIME == docker ]] && docker_hosts=$N
+  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" --docker-hosts "$docker_hosts" 2>"$W/lab.log" \
     || { cat "$W/lab.log" >&2; exit 1; }
   LBAPI=$(labvar LAB_LB_API)
   write_configs "$W" "$N"
+  [[ $RUNTIME == docker ]] && push_images
   stop_apps  # also creates /srv/sallyport/ansible
   sallyport_run v1 0
   for v in "${TIMED[@]}"; do sallyport_run "$v" 1; done
@@ -221,7 +282,7 @@ for N in "${NS[@]}"; do
 done
 
 echo
-echo "Rolling release, batch 1, process runtime, no load; times in ms unless marked."
+echo "Rolling release, batch 1, $RUNTIME runtime, no load; times in ms unless marked."
 {
   printf 'N\ttool\ttotal wall s (per run)\tper-host wall\ttotal/N\tout of rotation\toverhead/host\n'
   cat "$OUT/rows.tsv"

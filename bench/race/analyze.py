@@ -99,7 +99,7 @@ print(f"\n== N={n} ==  (medians over {sp['runs']} timed runs x {n} hosts per too
 print('step medians, ms:')
 for r in (sp, an):
     print(f"  {r['tool']:<9} " + '  '.join(f"{k}={v:.0f}" for k, v in r['steps'].items()))
-print(f"  sallyport overhead excluding pull (artifact upload): "
+print(f"  sallyport overhead excluding pull (artifact upload or image pull): "
       f"{sp['overhead'] - sp['steps'].get('pull', 0):.0f} ms/host (median overhead - median pull)")
 qs = statistics.quantiles(ssh_ms, n=10)
 print(f"ssh `true` on a reused connection through the bastion ({len(ssh_ms)} runs): "

@@ -1,8 +1,11 @@
 #include "rollout/engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "core/text.h"
@@ -243,7 +246,121 @@ Status RolloutEngine::WaitHealthy(const RolloutPlan& plan, const HostSpec& host,
 
 // ---------------------------------------------------------------- one host
 
-HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
+// Pulls the artifact onto the hosts of the next batches in the background
+// while the current batch rolls, so a host's pull step usually finds the
+// artifact there already (one check instead of a transfer). Positions are
+// indexes into the rollout's pending order. A host whose pull step comes
+// before its prefetch started is left to that step; one whose prefetch is
+// running is waited for, never pulled twice at once. Prefetch errors are
+// dropped: the host's own pull step meets (and reports) them in order. An
+// exception in a worker (a simulated crash in the unit tests) is rethrown on
+// the engine's thread, at the next Claim or at Finish.
+class RolloutEngine::Prefetcher {
+ public:
+  Prefetcher(RolloutEngine* e, const RolloutPlan& plan, std::vector<size_t> order, int workers)
+      : e_(e), plan_(plan), order_(std::move(order)), state_(order_.size(), kIdle) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ~Prefetcher() { Join(); }
+  // Waits for pulls in progress; rethrows a worker's exception.
+  void Finish() {
+    Join();
+    RethrowOnce();
+  }
+  // Hosts at positions below `limit` may now be prefetched.
+  void Allow(size_t limit) {
+    {
+      std::lock_guard lk(mu_);
+      limit_ = std::max(limit_, std::min(limit, order_.size()));
+    }
+    cv_.notify_all();
+  }
+  // Called by the pull step of plan host `index`: returns once no prefetch of
+  // it is running (and none will start); true if one finished there.
+  bool Claim(size_t index) {
+    std::unique_lock lk(mu_);
+    auto it = std::find(order_.begin(), order_.end(), index);
+    if (it == order_.end()) return false;
+    const size_t pos = static_cast<size_t>(it - order_.begin());
+    if (state_[pos] == kIdle) state_[pos] = kClaimed;
+    cv_.wait(lk, [&] { return state_[pos] != kRunning; });
+    lk.unlock();
+    RethrowOnce();
+    return state_[pos] == kDone;
+  }
+
+ private:
+  enum State { kIdle, kRunning, kDone, kClaimed };
+  void Join() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  void RethrowOnce() {
+    std::exception_ptr e;
+    {
+      std::lock_guard lk(mu_);
+      e = std::exchange(error_, nullptr);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+  void Work() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return stop_ || next_ < limit_; });
+      if (stop_) return;
+      const size_t pos = next_++;
+      if (state_[pos] != kIdle) continue;
+      state_[pos] = kRunning;
+      lk.unlock();
+      std::exception_ptr thrown;
+      try {
+        if (e_->CheckLease()) {  // Fenced: a process that lost the lock touches no host.
+          bool cached = false;
+          (void)e_->PullArtifact(plan_, plan_.hosts[order_[pos]], &cached);
+        }
+      } catch (...) {
+        thrown = std::current_exception();
+      }
+      lk.lock();
+      if (thrown && !error_) error_ = thrown;
+      state_[pos] = kDone;
+      cv_.notify_all();
+    }
+  }
+
+  RolloutEngine* e_;
+  const RolloutPlan& plan_;
+  const std::vector<size_t> order_;
+  std::vector<State> state_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t limit_ = 0;
+  size_t next_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
+
+Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  const AppSpec app = plan.AppFor(host);
+  SP_ASSIGN_OR_RETURN(bool have, d_.runtime->HasArtifact(target, app));
+  *cached = have;
+  if (have) return Ok();
+  std::optional<RegistryAuth> auth;
+  if (d_.credentials) {
+    SP_ASSIGN_OR_RETURN(auth, d_.credentials(plan.registry));
+  }
+  return d_.runtime->Pull(target, app, auth);
+}
+
+HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch) {
   HostRun run;
   run.start_ms = d_.clock->MonotonicMs();
   const RuntimeTarget target = TargetOf(plan, host);
@@ -270,16 +387,12 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
 
   put_host("in_progress", "");
   Status st = step("pull", [&](json& detail) -> Status {
-    auto have = d_.runtime->HasArtifact(target, app);
-    if (have && *have) {
-      detail["cached"] = true;
-      return Ok();
-    }
-    std::optional<RegistryAuth> auth;
-    if (d_.credentials) {
-      SP_ASSIGN_OR_RETURN(auth, d_.credentials(plan.registry));
-    }
-    return d_.runtime->Pull(target, app, auth);
+    // `host` is an element of plan.hosts (Execute passes them so).
+    const bool prefetched = prefetch && prefetch->Claim(static_cast<size_t>(&host - plan.hosts.data()));
+    bool cached = false;
+    SP_TRY(PullArtifact(plan, host, &cached));
+    if (cached) detail[prefetched ? "prefetched" : "cached"] = true;
+    return Ok();
   });
   if (st) {
     st = step("drain", [&](json&) {
@@ -493,12 +606,38 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
       }
     }
   }
+  // Hosts are checked several at once (connecting is most of the time);
+  // the error reported is the first host's in plan order, as if serial.
+  std::vector<Result<bool>> have(plan.hosts.size(), false);
+  std::atomic<size_t> next{0};
+  const size_t workers = std::min<size_t>(plan.hosts.size(), static_cast<size_t>(std::max(1, o_.preflight_parallelism)));
+  std::vector<std::exception_ptr> thrown(workers);
+  auto check = [&](size_t w) {
+    try {
+      for (size_t i; (i = next++) < plan.hosts.size();) {
+        const HostSpec& h = plan.hosts[i];
+        if (auto s = d_.transport->Check(RefOf(h)); !s) {
+          have[i] = Err(s.error());
+          continue;
+        }
+        have[i] = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
+      }
+    } catch (...) {  // Rethrown on this thread below (simulated crashes in unit tests).
+      thrown[w] = std::current_exception();
+      next = plan.hosts.size();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(check, w);
+  check(0);
+  for (auto& t : threads) t.join();
+  for (auto& e : thrown) {
+    if (e) std::rethrow_exception(e);
+  }
   bool all_have = true;
-  for (const auto& h : plan.hosts) {
-    if (auto s = d_.transport->Check(RefOf(h)); !s) return Err(s.error().Wrap("preflight: host " + h.name));
-    auto have = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
-    if (!have) return Err(have.error().Wrap("preflight: host " + h.name));
-    all_have = all_have && *have;
+  for (size_t i = 0; i < plan.hosts.size(); ++i) {
+    if (!have[i]) return Err(have[i].error().Wrap("preflight: host " + plan.hosts[i].name));
+    all_have = all_have && *have[i];
   }
   if (!all_have && d_.check_pullable) {
     if (auto s = d_.check_pullable(plan); !s) return Err(s.error().Wrap("preflight: artifact " + plan.app.artifact));
@@ -582,16 +721,23 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     if (first_error.empty() && !o.error.empty()) first_error = o.error;
     if (o.state == "pending") pending.push_back(i);
   }
+  std::optional<Prefetcher> prefetch;
+  if (o_.prefetch_batches > 0 && pending.size() > static_cast<size_t>(batch)) {
+    prefetch.emplace(this, plan, pending, std::min(batch, 4));
+  }
+  Prefetcher* pf = prefetch ? &*prefetch : nullptr;
   // Batches run until the hosts run out, failures exceed max_failures, or the
   // lock is lost (fenced: the summary below says so).
   for (size_t b = 0; b < pending.size() && failures <= max_failures && CheckLease(); b += static_cast<size_t>(batch)) {
     size_t end = std::min(pending.size(), b + static_cast<size_t>(batch));
+    if (pf) pf->Allow(end + static_cast<size_t>(batch) * static_cast<size_t>(o_.prefetch_batches));
     if (end - b == 1) {
-      outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]]);
+      outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]], pf);
     } else {
       std::vector<std::future<HostOutcome>> futs;
       for (size_t k = b; k < end; ++k) {
-        futs.push_back(std::async(std::launch::async, [&, k] { return RunHost(plan, lbs, plan.hosts[pending[k]]); }));
+        futs.push_back(
+            std::async(std::launch::async, [&, k] { return RunHost(plan, lbs, plan.hosts[pending[k]], pf); }));
       }
       for (size_t k = b; k < end; ++k) outcomes[pending[k]] = futs[k - b].get();
     }
@@ -603,6 +749,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
       }
     }
   }
+  if (prefetch) prefetch->Finish();  // No pull still running once the rollout is reported finished.
   for (auto& o : outcomes) {
     if (o.state == "pending") o.state = "skipped";
   }

@@ -78,6 +78,12 @@ struct EngineOptions {
   Millis lease_ttl{30'000};
   Millis lock_wait{0};               // How long to wait for a busy lock.
   Millis poll_interval{5};           // LB polling while draining / confirming UP.
+  int preflight_parallelism = 8;     // Hosts checked at once before a rollout.
+  // While a batch rolls, the artifact is pulled in the background onto the
+  // hosts of this many following batches (0: off). Only an optimisation: each
+  // host's own pull step still checks, pulls what is missing and reports
+  // failures in order.
+  int prefetch_batches = 1;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
   // TEST ONLY (negative control): do not wait for sessions to reach 0.
   bool test_skip_session_wait = false;
@@ -103,6 +109,7 @@ class RolloutEngine {
   struct LbSet;
   class LeaseKeeper;
   class Hold;
+  class Prefetcher;
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
@@ -111,7 +118,9 @@ class RolloutEngine {
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
-  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch);
+  // Pulls the plan's artifact onto a host unless it has it; *cached tells which.
+  Status PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached);
   // Brings a host to "in rotation, exactly one version running". Returns the
   // host state: done (new version serving) or pending (old version serving).
   HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
