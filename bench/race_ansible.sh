@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Race: one rolling release of the sample app on the same lab hosts, through
 # the same bastion and HAProxy, with Ansible (bench/race/rolling.yml, serial 1)
-# and with `sallyport rollout` (process runtime, batch 1). Prints per-host
-# medians and Ansible/Sallyport ratios, plus the median of 200 `ssh host true`
-# on a reused connection through the bastion (what SshTransport does per
-# command).
+# and with `sallyport rollout` (process or docker runtime, batch 1). Prints
+# per-host medians and Ansible/Sallyport ratios, plus the median of 200
+# `ssh host true` on a reused connection through the bastion (what an OpenSSH
+# client process costs per command, as Ansible pays it; SshTransport speaks
+# the mux protocol itself: bench_ssh_command).
 #
 # Usage: bash bench/race_ansible.sh [N...]      (default: 3 10; run as root)
 #   env RACE_RUNS=v2,v3   timed releases per tool (v1 is always untimed)
