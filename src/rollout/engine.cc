@@ -276,7 +276,8 @@ class RolloutEngine::Prefetcher {
     cv_.notify_all();
   }
   // Called by the pull step of plan host `index`: returns once no prefetch of
-  // it is running (and none will start); true if one finished there.
+  // it is running (and none will start); true if one put (or found) the
+  // artifact there.
   bool Claim(size_t index) {
     std::unique_lock lk(mu_);
     auto it = std::find(order_.begin(), order_.end(), index);
@@ -286,11 +287,11 @@ class RolloutEngine::Prefetcher {
     cv_.wait(lk, [&] { return state_[pos] != kRunning; });
     lk.unlock();
     RethrowOnce();
-    return state_[pos] == kDone;
+    return state_[pos] == kPulled;
   }
 
  private:
-  enum State { kIdle, kRunning, kDone, kClaimed };
+  enum State { kIdle, kRunning, kPulled, kFailed, kClaimed };
   void Join() {
     {
       std::lock_guard lk(mu_);
@@ -319,17 +320,18 @@ class RolloutEngine::Prefetcher {
       state_[pos] = kRunning;
       lk.unlock();
       std::exception_ptr thrown;
+      bool pulled = false;
       try {
         if (e_->CheckLease()) {  // Fenced: a process that lost the lock touches no host.
           bool cached = false;
-          (void)e_->PullArtifact(plan_, plan_.hosts[order_[pos]], &cached);
+          pulled = e_->PullArtifact(plan_, plan_.hosts[order_[pos]], &cached).has_value();
         }
       } catch (...) {
         thrown = std::current_exception();
       }
       lk.lock();
       if (thrown && !error_) error_ = thrown;
-      state_[pos] = kDone;
+      state_[pos] = pulled ? kPulled : kFailed;
       cv_.notify_all();
     }
   }
@@ -388,10 +390,13 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
   put_host("in_progress", "");
   Status st = step("pull", [&](json& detail) -> Status {
     // `host` is an element of plan.hosts (Execute passes them so).
-    const bool prefetched = prefetch && prefetch->Claim(static_cast<size_t>(&host - plan.hosts.data()));
+    if (prefetch && prefetch->Claim(static_cast<size_t>(&host - plan.hosts.data()))) {
+      detail["prefetched"] = true;  // Verified there moments ago: no second check.
+      return Ok();
+    }
     bool cached = false;
     SP_TRY(PullArtifact(plan, host, &cached));
-    if (cached) detail[prefetched ? "prefetched" : "cached"] = true;
+    if (cached) detail["cached"] = true;
     return Ok();
   });
   if (st) {

@@ -12,12 +12,6 @@ namespace sp {
 
 namespace {
 
-// One line per container: a JSON object built by the docker template engine.
-// Only what List needs crosses the wire (never Config.Env).
-constexpr const char* kInspectFormat =
-    R"({"name":{{json .Name}},"running":{{json .State.Running}},"created":{{json .Created}},)"
-    R"("labels":{{json .Config.Labels}}})";
-
 constexpr std::string_view kRedacted = "<redacted>";
 
 // Replaces every occurrence of each secret in `text`. Very short values are
@@ -183,44 +177,40 @@ Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& a
 }
 
 Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
+  // One line per container, a JSON object built by docker's template engine:
+  // only what List needs crosses the wire (never Config.Env). One `docker ps`
+  // gives every field (each label by name, so values with commas stay
+  // intact): one docker CLI start per listing, not a ps and an inspect.
+  static const std::string kFormat = [] {
+    std::string f = R"({"name":{{json .Names}},"state":{{json .State}},"created":{{json .CreatedAt}})";
+    for (const char* label : {kLabelRollout, kLabelVersion, kLabelArtifact, kLabelCreatedMs}) {
+      f += std::string(R"(,")") + label + R"(":{{json (.Label ")" + label + R"(")}})";
+    }
+    return f + "}";
+  }();
   SP_ASSIGN_OR_RETURN(
       ExitStatus ps,
       MustRun(t.host,
               {"ps", "-a", "--no-trunc", "--filter", std::string("label=") + kLabelRelease + "=" + t.release,
                "--filter", std::string("label=") + kLabelDeployment + "=" + t.deployment, "--filter",
-               std::string("label=") + kLabelHost + "=" + t.host.name, "--format", "{{.Names}}"},
+               std::string("label=") + kLabelHost + "=" + t.host.name, "--format", kFormat},
               "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name));
-  std::vector<std::string> names;
-  for (const auto& line : Split(ps.out, '\n')) {
-    std::string n = Trim(line);
-    if (!n.empty()) names.push_back(n);
-  }
-  std::vector<Instance> out;
-  if (names.empty()) return out;
-
-  std::vector<std::string> args{"inspect", "--type", "container", "--format", kInspectFormat};
-  args.insert(args.end(), names.begin(), names.end());
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv(args)));
-  // A container removed between ps and inspect is simply no longer listed.
-  if (!st.ok() && (st.timed_out || !Mentions(st, "No such"))) {
-    return Err(CodeFor(st), "inspect containers on " + t.host.name + ": " + st.Describe());
-  }
   std::vector<std::tuple<int64_t, std::string, Instance>> rows;
-  for (const auto& line : Split(st.out, '\n')) {
+  for (const auto& line : Split(ps.out, '\n')) {
     if (Trim(line).empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
-      return Err(ErrorCode::kInternal, "inspect containers on " + t.host.name + ": unexpected output line");
+      return Err(ErrorCode::kInternal, "list containers on " + t.host.name + ": unexpected output line");
     }
     Instance inst;
     inst.id = j.value("name", "");
-    if (StartsWith(inst.id, "/")) inst.id.erase(0, 1);
-    inst.running = j.value("running", false);
-    const auto& labels = j.contains("labels") && j["labels"].is_object() ? j["labels"] : nlohmann::json::object();
-    inst.rollout_id = labels.value(kLabelRollout, "");
-    inst.version = labels.value(kLabelVersion, "");
-    inst.artifact = labels.value(kLabelArtifact, "");
-    const std::string created_ms = labels.value(kLabelCreatedMs, "0");
+    // As `docker inspect`'s State.Running: a paused or restarting container still runs.
+    const std::string state = j.value("state", "");
+    inst.running = state == "running" || state == "restarting" || state == "paused";
+    inst.rollout_id = j.value(kLabelRollout, "");
+    inst.version = j.value(kLabelVersion, "");
+    inst.artifact = j.value(kLabelArtifact, "");
+    const std::string created_ms = j.value(kLabelCreatedMs, "0");
     inst.created_ms = std::strtoll(created_ms.c_str(), nullptr, 10);
     rows.emplace_back(inst.created_ms, j.value("created", ""), std::move(inst));
   }
@@ -228,6 +218,7 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
     return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a).id) <
            std::tie(std::get<0>(b), std::get<1>(b), std::get<2>(b).id);
   });
+  std::vector<Instance> out;
   for (auto& r : rows) out.push_back(std::move(std::get<2>(r)));
   return out;
 }

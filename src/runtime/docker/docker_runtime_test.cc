@@ -293,35 +293,45 @@ TEST_F(DockerRuntimeTest, ContainerNameIsSanitized) {
   EXPECT_EQ(DockerRuntime::ContainerName(t, "r:9"), "sp-shop-web-app_1_x-r_9");
 }
 
-TEST_F(DockerRuntimeTest, ListFiltersByLabelsInspectsOnceAndSortsOldestFirst) {
-  transport_.respond = [](const Argv& argv) {
-    if (argv[1] == "ps") return Exit(0, "sp-shop-web-app1-r2\nsp-shop-web-app1-r1\n");
+TEST_F(DockerRuntimeTest, ListFiltersByLabelsInOnePsAndSortsOldestFirst) {
+  transport_.respond = [](const Argv&) {
     return Exit(
         0,
-        R"({"name":"/sp-shop-web-app1-r2","running":true,"created":"2024-01-01T00:00:02Z","labels":{"sallyport.rollout":"r2","sallyport.version":"v2","sallyport.artifact":"img:2","sallyport.created_ms":"2000"}})"
+        R"({"name":"sp-shop-web-app1-r2","state":"running","created":"2024-01-01 00:00:02 +0000 UTC","sallyport.rollout":"r2","sallyport.version":"v2,b=c","sallyport.artifact":"img:2","sallyport.created_ms":"2000"})"
         "\n"
-        R"({"name":"/sp-shop-web-app1-r1","running":false,"created":"2024-01-01T00:00:01Z","labels":{"sallyport.rollout":"r1","sallyport.version":"v1","sallyport.artifact":"img:1","sallyport.created_ms":"1000"}})"
+        R"({"name":"sp-shop-web-app1-r1","state":"exited","created":"2024-01-01 00:00:01 +0000 UTC","sallyport.rollout":"r1","sallyport.version":"v1","sallyport.artifact":"img:1","sallyport.created_ms":"1000"})"
+        "\n"
+        R"({"name":"sp-shop-web-app1-r0","state":"restarting","created":"2024-01-01 00:00:00 +0000 UTC","sallyport.rollout":"r0","sallyport.version":"v0","sallyport.artifact":"img:0","sallyport.created_ms":"500"})"
         "\n");
   };
   auto list = runtime_.List(target_);
   ASSERT_TRUE(list) << list.error().message;
-  ASSERT_EQ(list->size(), 2u);
-  EXPECT_EQ((*list)[0].id, "sp-shop-web-app1-r1");
-  EXPECT_EQ((*list)[0].rollout_id, "r1");
-  EXPECT_EQ((*list)[0].version, "v1");
-  EXPECT_EQ((*list)[0].artifact, "img:1");
-  EXPECT_FALSE((*list)[0].running);
-  EXPECT_EQ((*list)[0].created_ms, 1000);
-  EXPECT_EQ((*list)[1].id, "sp-shop-web-app1-r2");
-  EXPECT_TRUE((*list)[1].running);
-  ASSERT_EQ(transport_.calls.size(), 2u);
-  EXPECT_EQ(transport_.log[0],
-            "/usr/bin/docker ps -a --no-trunc --filter label=sallyport.release=shop --filter "
-            "label=sallyport.deployment=web --filter label=sallyport.host=app1 --format '{{.Names}}'");
-  const Argv& inspect = transport_.calls[1].argv;
-  ASSERT_GE(inspect.size(), 7u);
-  EXPECT_EQ(Argv(inspect.begin(), inspect.begin() + 4), (Argv{"/usr/bin/docker", "inspect", "--type", "container"}));
-  EXPECT_EQ(Argv(inspect.end() - 2, inspect.end()), (Argv{"sp-shop-web-app1-r2", "sp-shop-web-app1-r1"}));
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].id, "sp-shop-web-app1-r0");
+  EXPECT_TRUE((*list)[0].running) << "a restarting container still runs";
+  EXPECT_EQ((*list)[1].id, "sp-shop-web-app1-r1");
+  EXPECT_EQ((*list)[1].rollout_id, "r1");
+  EXPECT_EQ((*list)[1].version, "v1");
+  EXPECT_EQ((*list)[1].artifact, "img:1");
+  EXPECT_FALSE((*list)[1].running);
+  EXPECT_EQ((*list)[1].created_ms, 1000);
+  EXPECT_EQ((*list)[2].id, "sp-shop-web-app1-r2");
+  EXPECT_EQ((*list)[2].version, "v2,b=c");
+  EXPECT_TRUE((*list)[2].running);
+  ASSERT_EQ(transport_.calls.size(), 1u);
+  const Argv& ps = transport_.calls[0].argv;
+  ASSERT_EQ(ps.size(), 12u);
+  EXPECT_EQ(Argv(ps.begin(), ps.end() - 1),
+            (Argv{"/usr/bin/docker", "ps", "-a", "--no-trunc", "--filter", "label=sallyport.release=shop", "--filter",
+                  "label=sallyport.deployment=web", "--filter", "label=sallyport.host=app1", "--format"}));
+  EXPECT_NE(ps.back().find(R"({{json (.Label "sallyport.rollout")}})"), std::string::npos) << ps.back();
+}
+
+TEST_F(DockerRuntimeTest, ListRefusesOutputThatIsNotOneJsonObjectPerLine) {
+  transport_.respond = [](const Argv&) { return Exit(0, "sp-shop-web-app1-r1\n"); };
+  auto list = runtime_.List(target_);
+  ASSERT_FALSE(list);
+  EXPECT_NE(list.error().message.find("unexpected output line"), std::string::npos);
 }
 
 TEST_F(DockerRuntimeTest, ListWithNoContainersRunsOnlyPs) {
