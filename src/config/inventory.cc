@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "config/selector.h"
 #include "config/yaml_util.h"
 #include "core/file.h"
 #include "core/text.h"
@@ -17,10 +18,11 @@ using yaml::Val;
 
 const std::vector<std::string> kTopKeys = {"version", "stacks"};
 const std::vector<std::string> kStackKeys = {"resources", "requires_bastion", "deployments"};
-const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "releases"};
+const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "hosts", "source", "releases"};
+const std::vector<std::string> kSourceKeys = {"command", "timeout"};
 const std::vector<std::string> kSshKeys = {"known_hosts", "config", "identity", "user", "connect_timeout", "max_hosts"};
 const std::vector<std::string> kBastionKeys = {"address", "port", "user", "key", "host_key"};
-const std::vector<std::string> kReleaseKeys = {"load_balancers", "hosts", "env", "docker_host", "base_dir"};
+const std::vector<std::string> kReleaseKeys = {"load_balancers", "hosts", "select", "env", "docker_host", "base_dir"};
 const std::vector<std::string> kLoadBalancerKeys = {"kind", "socket", "address", "backend", "servers"};
 const std::vector<std::string> kHostKeys = {"name", "address", "port", "ssh_user", "ssh_port", "tags"};
 
@@ -140,7 +142,7 @@ Result<SshAccess> ParseSsh(const Reader& r, const Val& v) {
 // A host and the line of its name (for "listed twice" messages).
 struct ParsedHost {
   HostSpec host;
-  int line;
+  int line = 0;
 };
 
 Result<ParsedHost> ParseHost(const Reader& r, const Val& v) {
@@ -164,7 +166,10 @@ Result<ParsedHost> ParseHost(const Reader& r, const Val& v) {
   return out;
 }
 
-Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const std::vector<HostSpec>& hosts) {
+// `hosts`: the names a server entry may name; `any_host`: hosts are only
+// known at resolve time (a selector over a dynamic source), so any valid name.
+Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const std::vector<HostSpec>& hosts,
+                                           bool any_host) {
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kLoadBalancerKeys));
   LoadBalancerSpec lb;
   if (const Val* k = m.Get("kind")) {
@@ -194,7 +199,7 @@ Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const 
   if (const Val* s = m.Get("servers")) {
     SP_ASSIGN_OR_RETURN(Map servers, r.AsMap(*s));
     for (const auto& [host, sv] : servers.entries) {
-      if (!HasHost(hosts, host)) {
+      if (any_host ? !IsValidHostName(host) : !HasHost(hosts, host)) {
         return Err(r.Fail(sv, "no host '" + host + "' in this release's hosts (hosts: " + KnownNames(HostNames(hosts)) +
                                   ")"));
       }
@@ -204,16 +209,48 @@ Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const 
   return lb;
 }
 
-Result<ReleaseInventory> ParseReleaseInventory(const Reader& r, const std::string& name, const Val& v) {
+// A list of hosts with no name twice (both lines named).
+Result<std::vector<HostSpec>> ParseHostList(const Reader& r, const Val& v, const char* where) {
+  SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(v));
+  std::vector<HostSpec> out;
+  std::map<std::string, int> first_line;
+  for (const Val& item : items) {
+    SP_ASSIGN_OR_RETURN(ParsedHost ph, ParseHost(r, item));
+    auto [it, inserted] = first_line.emplace(ph.host.name, ph.line);
+    if (!inserted) {
+      return Err(r.Fail(ph.line, item.path + ".name",
+                        "host '" + ph.host.name + "' listed twice in " + where + " (lines " +
+                            std::to_string(it->second) + " and " + std::to_string(ph.line) + ")"));
+    }
+    out.push_back(std::move(ph.host));
+  }
+  return out;
+}
+
+Result<ReleaseInventory> ParseReleaseInventory(const Reader& r, const std::string& name, const Val& v,
+                                               const DeploymentSpec& dep) {
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kReleaseKeys));
   ReleaseInventory rel;
   rel.name = name;
-  // Hosts first: load balancers refer to them.
+  // Hosts first: load balancers refer to them. An entry is a host mapping, or
+  // the name of a host of the deployment's pool.
   if (const Val* hv = m.Get("hosts")) {
     SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(*hv));
     std::map<std::string, int> first_line;
     for (const Val& item : items) {
-      SP_ASSIGN_OR_RETURN(ParsedHost ph, ParseHost(r, item));
+      ParsedHost ph;
+      if (item.node.IsScalar()) {
+        SP_ASSIGN_OR_RETURN(std::string ref, r.AsString(item));
+        auto pooled = std::find_if(dep.hosts.begin(), dep.hosts.end(), [&](const HostSpec& h) { return h.name == ref; });
+        if (pooled == dep.hosts.end()) {
+          return Err(r.Fail(item, "no host '" + ref + "' in this deployment's hosts (hosts: " +
+                                      KnownNames(HostNames(dep.hosts)) + ")"));
+        }
+        ph = ParsedHost{*pooled, item.line};
+        rel.pool_refs.insert(ref);
+      } else {
+        SP_ASSIGN_OR_RETURN(ph, ParseHost(r, item));
+      }
       auto [it, inserted] = first_line.emplace(ph.host.name, ph.line);
       if (!inserted) {
         return Err(r.Fail(ph.line, item.path + ".name",
@@ -223,12 +260,23 @@ Result<ReleaseInventory> ParseReleaseInventory(const Reader& r, const std::strin
       rel.hosts.push_back(std::move(ph.host));
     }
   }
+  if (const Val* sv = m.Get("select")) {
+    SP_ASSIGN_OR_RETURN(rel.select, r.AsNonEmptyString(*sv));
+    if (auto sel = ParseSelector(rel.select); !sel) return Err(r.Fail(*sv, sel.error().message));
+    if (dep.hosts.empty() && !dep.source) {
+      return Err(r.Fail(*sv, "selects from this deployment's hosts, but the deployment has neither hosts nor source"));
+    }
+  }
+  // Server entries may name the release's hosts and every host it may select.
+  std::vector<HostSpec> nameable = rel.hosts;
+  if (!rel.select.empty()) nameable.insert(nameable.end(), dep.hosts.begin(), dep.hosts.end());
+  const bool any_host = !rel.select.empty() && dep.source.has_value();
   const Val* lbs = m.Get("load_balancers");
   if (!lbs) return Err(r.Missing(m, "load_balancers", " (every release needs at least one load balancer)"));
   SP_ASSIGN_OR_RETURN(std::vector<Val> lb_items, r.AsList(*lbs));
   if (lb_items.empty()) return Err(r.Fail(*lbs, "at least one load balancer is required"));
   for (const Val& item : lb_items) {
-    SP_ASSIGN_OR_RETURN(LoadBalancerSpec lb, ParseLoadBalancer(r, item, rel.hosts));
+    SP_ASSIGN_OR_RETURN(LoadBalancerSpec lb, ParseLoadBalancer(r, item, nameable, any_host));
     rel.load_balancers.push_back(std::move(lb));
   }
   if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(rel.env, r.AsEnv(*e)); }
@@ -254,13 +302,27 @@ Result<DeploymentSpec> ParseDeployment(const Reader& r, const std::string& stack
   if (const Val* sv = m.Get("ssh")) { SP_ASSIGN_OR_RETURN(dep.ssh, ParseSsh(r, *sv)); }
   if (dep.bastion) dep.ssh.enabled = true;
   if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(dep.env, r.AsEnv(*e)); }
+  if (const Val* hv = m.Get("hosts")) { SP_ASSIGN_OR_RETURN(dep.hosts, ParseHostList(r, *hv, "this deployment")); }
+  if (const Val* sv = m.Get("source")) {
+    SP_ASSIGN_OR_RETURN(Map sm, r.AsMap(*sv, kSourceKeys));
+    HostSourceSpec src;
+    const Val* cmd = sm.Get("command");
+    if (!cmd) return Err(r.Missing(sm, "command", " (argv of a program printing Ansible dynamic-inventory JSON)"));
+    SP_ASSIGN_OR_RETURN(src.command, r.AsStringList(*cmd));
+    if (src.command.empty() || src.command[0].empty()) return Err(r.Fail(*cmd, "the command needs a program"));
+    if (const Val* t = sm.Get("timeout")) {
+      SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*t));
+      src.timeout_ms = ms.count();
+    }
+    dep.source = std::move(src);
+  }
   const Val* releases = m.Get("releases");
   if (!releases) return Err(r.Missing(m, "releases"));
   SP_ASSIGN_OR_RETURN(Map rels, r.AsMap(*releases));
-  bool has_hosts = false;
+  bool has_hosts = !dep.hosts.empty() || dep.source.has_value();
   for (const auto& [rel_name, rv] : rels.entries) {
     SP_TRY(r.CheckName(rv, rel_name));
-    SP_ASSIGN_OR_RETURN(ReleaseInventory rel, ParseReleaseInventory(r, rel_name, rv));
+    SP_ASSIGN_OR_RETURN(ReleaseInventory rel, ParseReleaseInventory(r, rel_name, rv, dep));
     has_hosts |= !rel.hosts.empty();
     dep.releases.emplace(rel_name, std::move(rel));
   }
@@ -333,7 +395,8 @@ Result<Inventory> LoadInventory(const std::string& path) {
 }
 
 Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, const std::string& release,
-                               const std::string& deployment, const std::string& limit) {
+                               const std::string& deployment, const std::string& limit,
+                               const HostSourceRunner& run_source) {
   const std::string where = inv.file.empty() ? "the inventory" : inv.file;
   auto s = inv.stacks.find(stack);
   if (s == inv.stacks.end()) {
@@ -369,22 +432,44 @@ Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, c
   t.deployment_env = dep.env;
   for (const auto& [k, v] : ri.env) t.deployment_env[k] = v;
 
+  // The release's hosts: static ones, then what its selector picks from the
+  // pool and the dynamic source (discovered now, at rollout time).
+  std::vector<HostSpec> hosts = ri.hosts;
+  if (!ri.select.empty()) {
+    SP_ASSIGN_OR_RETURN(Selector sel, ParseSelector(ri.select));
+    std::vector<HostSpec> candidates = dep.hosts;
+    if (dep.source) {
+      if (!run_source) {
+        return Err(ErrorCode::kInvalidArgument, "deployment '" + deployment + "' of stack '" + stack +
+                                                    "' has a dynamic host source; resolve it through the inventory service");
+      }
+      auto found = run_source(*dep.source);
+      if (!found) return Err(found.error().Wrap("deployment '" + deployment + "' of stack '" + stack + "': host source"));
+      for (auto& h : *found) {
+        if (!HasHost(candidates, h.name)) candidates.push_back(std::move(h));
+      }
+    }
+    for (const HostSpec& h : candidates) {
+      if (sel.Matches(h.tags) && !HasHost(hosts, h.name)) hosts.push_back(h);
+    }
+  }
+
   std::set<std::string> wanted;
   for (const std::string& part : Split(limit, ',')) {
     std::string name = Trim(part);
     if (name.empty()) continue;
-    if (!HasHost(ri.hosts, name)) {
+    if (!HasHost(hosts, name)) {
       return Err(ErrorCode::kNotFound, "--limit: host '" + name + "' is not in release '" + release +
                                            "' of deployment '" + deployment + "' of stack '" + stack +
-                                           "' (hosts: " + KnownNames(HostNames(ri.hosts)) + ")");
+                                           "' (hosts: " + KnownNames(HostNames(hosts)) + ")");
     }
     wanted.insert(std::move(name));
   }
   if (!Trim(limit).empty() && wanted.empty()) {
     return Err(ErrorCode::kInvalidArgument, "--limit '" + limit + "' names no host");
   }
-  for (const HostSpec& h : ri.hosts) {
-    if (wanted.empty() || wanted.count(h.name)) t.hosts.push_back(h);
+  for (HostSpec& h : hosts) {
+    if (wanted.empty() || wanted.count(h.name)) t.hosts.push_back(std::move(h));
   }
   return t;
 }

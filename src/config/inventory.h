@@ -4,8 +4,11 @@
 // service later; the rollout reads only the resolved form (ResolvedTarget).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,15 +60,30 @@ struct LoadBalancerSpec {
 struct ReleaseInventory {
   std::string name;
   std::vector<LoadBalancerSpec> load_balancers;
+  // Static hosts in rollout order: inline entries, and entries naming a host
+  // of the deployment's pool (copied here; their names are in `pool_refs`).
   std::vector<HostSpec> hosts;
+  std::set<std::string> pool_refs;
+  // Tag selector over the deployment's pool and dynamic source ("role=api,az=b");
+  // the hosts it picks follow the static ones. Empty: none.
+  std::string select;
   std::map<std::string, std::string> env;   // Deployment overrides for this release.
   // Runtime settings for this environment.
   std::string docker_host;    // e.g. "unix:///run/sp-docker.sock"; empty = default.
   std::string base_dir;       // Process runtime root on the hosts.
 };
 
+// A command printing Ansible dynamic-inventory JSON (--list, --host), run at
+// resolve time: hosts that autoscaling added are found when a rollout starts.
+struct HostSourceSpec {
+  std::vector<std::string> command;  // argv; never through a shell.
+  int64_t timeout_ms = 10'000;
+};
+
 struct DeploymentSpec {
   std::string name;
+  std::vector<HostSpec> hosts;               // The deployment's host pool (for references and selectors).
+  std::optional<HostSourceSpec> source;      // Dynamic hosts, added to the pool at resolve time.
   std::string network;        // Network label (which agents may act there).
   std::optional<BastionSpec> bastion;
   SshAccess ssh;
@@ -109,9 +127,23 @@ Result<Inventory> LoadInventory(const std::string& path);
 // '_': ("db", "url") -> "DB_URL", ("cache-1", "read-url") -> "CACHE_1_READ_URL".
 std::string ResourceEnvName(const std::string& resource, const std::string& attribute);
 
+// Runs a deployment's dynamic source; hosts or a clear error (never an empty
+// fleet by accident). Provided by the inventory service (sp_inventory).
+using HostSourceRunner = std::function<Result<std::vector<HostSpec>>(const HostSourceSpec&)>;
+
 // kNotFound naming the missing stack/deployment/release. `limit` (host names,
-// comma separated) narrows the hosts; an unknown name in it is an error.
+// comma separated) narrows the hosts; an unknown name in it is an error. A
+// release with `select` over a deployment with a `source` needs `run_source`.
 Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, const std::string& release,
-                               const std::string& deployment, const std::string& limit = "");
+                               const std::string& deployment, const std::string& limit = "",
+                               const HostSourceRunner& run_source = nullptr);
+
+// The inventory as data in the file's schema (only fields that differ from
+// their defaults): the inventory service's JSON, and `export` (as YAML).
+// Parsing the result with ParseInventory gives back the same inventory.
+nlohmann::ordered_json InventoryToJson(const Inventory& inv);
+nlohmann::ordered_json StackToJson(const StackSpec& stack);
+// Block-style YAML of a JSON document (keys in the document's order).
+std::string JsonToYaml(const nlohmann::ordered_json& doc);
 
 }  // namespace sp

@@ -6,6 +6,7 @@
 #include "support/test_util.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 namespace sp {
@@ -364,6 +365,130 @@ TEST(ResolveTest, LimitNamingAnUnknownHostIsAnError) {
   auto empty = Resolve(Parsed(), "demo", "web", "prod", " , ");
   ASSERT_FALSE(empty.has_value());
   EXPECT_EQ(empty.error().code, ErrorCode::kInvalidArgument);
+}
+
+// ---- Host pools, selectors, dynamic sources ----
+
+const std::string kPooled = R"(version: 1
+stacks:
+  shop:
+    requires_bastion: true
+    deployments:
+      prod:
+        network: dc2
+        bastion: {address: 10.1.0.1}
+        ssh: {known_hosts: /etc/sallyport/known_hosts, max_hosts: 4, connect_timeout: 1500ms}
+        hosts:
+          - {name: a1, address: 10.1.0.11, tags: {role: api, az: a}}
+          - {name: a2, address: 10.1.0.12, tags: {role: api, az: b}}
+          - {name: w1, address: 10.1.0.21, tags: {role: web, az: b}}
+        source: {command: [/usr/local/bin/ec2.py, --region, eu], timeout: 20s}
+        releases:
+          api:
+            select: role=api
+            load_balancers: [{address: 10.1.0.2:9999, backend: api, servers: {a1: api-1, scaled-9: api-9}}]
+          web:
+            hosts: [w1, {name: extra, address: 10.1.0.99, tags: {role: "true"}}]
+            load_balancers: [{address: 10.1.0.2:9999, backend: web}]
+)";
+
+TEST(InventoryTest, ReleasesNameOrSelectTheDeploymentsHosts) {
+  auto inv = ParseInventory(kPooled, "inventory.yml");
+  ASSERT_TRUE(inv) << inv.error().message;
+  const auto& dep = inv->stacks.at("shop").deployments.at("prod");
+  ASSERT_EQ(dep.hosts.size(), 3u);
+  ASSERT_TRUE(dep.source);
+  EXPECT_EQ(dep.source->command, (std::vector<std::string>{"/usr/local/bin/ec2.py", "--region", "eu"}));
+  EXPECT_EQ(dep.source->timeout_ms, 20'000);
+  const auto& web = dep.releases.at("web");
+  ASSERT_EQ(web.hosts.size(), 2u);
+  EXPECT_EQ(web.hosts[0].address, "10.1.0.21");  // Copied from the pool.
+  EXPECT_EQ(web.pool_refs, std::set<std::string>{"w1"});
+  EXPECT_EQ(dep.releases.at("api").select, "role=api");
+}
+
+TEST(InventoryTest, PoolReferencesAndSelectorsAreChecked) {
+  EXPECT_THAT(ErrorOf(Replace(kPooled, "hosts: [w1,", "hosts: [w9,")),
+              HasSubstr("no host 'w9' in this deployment's hosts (hosts: a1, a2, w1)"));
+  EXPECT_THAT(ErrorOf(Replace(kPooled, "select: role=api", "select: role=a b")), HasSubstr("selector 'role=a b'"));
+  const std::string no_source = Replace(kPooled, "        source: {command: [/usr/local/bin/ec2.py, --region, eu], timeout: 20s}\n", "");
+  // Without a dynamic source, servers may only name hosts the release can have.
+  EXPECT_THAT(ErrorOf(no_source), HasSubstr("no host 'scaled-9'"));
+  EXPECT_THAT(ErrorOf(Replace(kPooled, "    - {name: a2, address: 10.1.0.12, tags: {role: api, az: b}}\n",
+                              "    - {name: a2, address: 10.1.0.12, tags: {role: api, az: b}}\n"
+                              "          - {name: a1, address: 10.1.0.13}\n")),
+              HasSubstr("host 'a1' listed twice in this deployment"));
+  // A pool counts as hosts for requires_bastion.
+  EXPECT_THAT(ErrorOf(Replace(kPooled, "        bastion: {address: 10.1.0.1}\n", "")),
+              HasSubstr("has hosts and no bastion"));
+}
+
+TEST(ResolveTest, SelectorPicksPoolAndSourceHostsAtResolveTime) {
+  auto inv = ParseInventory(kPooled, "inventory.yml");
+  ASSERT_TRUE(inv) << inv.error().message;
+  int runs = 0;
+  HostSourceRunner runner = [&](const HostSourceSpec& src) -> Result<std::vector<HostSpec>> {
+    ++runs;
+    EXPECT_EQ(src.command[0], "/usr/local/bin/ec2.py");
+    HostSpec scaled;
+    scaled.name = "scaled-9";
+    scaled.address = "10.1.0.19";
+    scaled.tags = {{"role", "api"}};
+    HostSpec dup = scaled;  // Also in the pool under the same name: the pool's entry wins.
+    dup.name = "a1";
+    return std::vector<HostSpec>{scaled, dup};
+  };
+  auto t = Resolve(*inv, "shop", "api", "prod", "", runner);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(runs, 1);
+  std::vector<std::string> names;
+  for (const auto& h : t->hosts) names.push_back(h.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a1", "a2", "scaled-9"}));
+  EXPECT_EQ(t->hosts[0].address, "10.1.0.11");
+
+  auto no_runner = Resolve(*inv, "shop", "api", "prod");
+  ASSERT_FALSE(no_runner);
+  EXPECT_THAT(no_runner.error().message, HasSubstr("dynamic host source"));
+
+  HostSourceRunner failing = [](const HostSourceSpec&) -> Result<std::vector<HostSpec>> {
+    return Err(ErrorCode::kUnavailable, "ec2.py exited 1");
+  };
+  auto failed = Resolve(*inv, "shop", "api", "prod", "", failing);
+  ASSERT_FALSE(failed);
+  EXPECT_THAT(failed.error().message, HasSubstr("host source: ec2.py exited 1"));
+  // Static releases never run the source.
+  auto web = Resolve(*inv, "shop", "web", "prod", "", failing);
+  ASSERT_TRUE(web) << web.error().message;
+  EXPECT_EQ(web->hosts.size(), 2u);
+}
+
+// ---- Export ----
+
+TEST(InventoryExportTest, ExportedYamlParsesBackToTheSameInventory) {
+  for (const std::string* text : {&kInventory, &kPooled}) {
+    auto inv = ParseInventory(*text, "inventory.yml");
+    ASSERT_TRUE(inv) << inv.error().message;
+    const std::string yaml = JsonToYaml(InventoryToJson(*inv));
+    auto back = ParseInventory(yaml, "exported.yml");
+    ASSERT_TRUE(back) << back.error().message << "\n" << yaml;
+    EXPECT_EQ(InventoryToJson(*back).dump(), InventoryToJson(*inv).dump()) << yaml;
+  }
+}
+
+TEST(InventoryExportTest, JsonIsValidInventoryInputToo) {
+  auto inv = ParseInventory(kPooled, "inventory.yml");
+  ASSERT_TRUE(inv);
+  const std::string json = InventoryToJson(*inv).dump(2);
+  auto back = ParseInventory(json, "inventory.json");
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(InventoryToJson(*back).dump(), InventoryToJson(*inv).dump());
+}
+
+TEST(InventoryExportTest, TextThatReadsAsANumberOrBooleanStaysAString) {
+  auto inv = ParseInventory(kPooled, "inventory.yml");
+  ASSERT_TRUE(inv);
+  const std::string yaml = JsonToYaml(InventoryToJson(*inv));
+  EXPECT_THAT(yaml, HasSubstr("role: \"true\""));
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 
-namespace sp::inventory {
+namespace sp {
 
 struct SelectorTerm {
   enum Op { kEquals, kNotEquals, kExists } op = kExists;
@@ -33,4 +33,4 @@ Result<Selector> ParseSelector(const std::string& text);
 // A tag key or value as selectors accept it.
 bool IsValidTagText(const std::string& s);
 
-}  // namespace sp::inventory
+}  // namespace sp

@@ -1,8 +1,8 @@
-#include "inventory/selector.h"
+#include "config/selector.h"
 
 #include "core/text.h"
 
-namespace sp::inventory {
+namespace sp {
 
 bool IsValidTagText(const std::string& s) {
   if (s.empty() || s.size() > 128) return false;
@@ -74,4 +74,4 @@ Result<Selector> ParseSelector(const std::string& text) {
   return sel;
 }
 
-}  // namespace sp::inventory
+}  // namespace sp

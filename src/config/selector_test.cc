@@ -1,8 +1,8 @@
-#include "inventory/selector.h"
+#include "config/selector.h"
 
 #include <gtest/gtest.h>
 
-namespace sp::inventory {
+namespace sp {
 namespace {
 
 TEST(SelectorTest, EveryTermMustHold) {
@@ -38,4 +38,4 @@ TEST(SelectorTest, BadTermsAreNamed) {
 }
 
 }  // namespace
-}  // namespace sp::inventory
+}  // namespace sp

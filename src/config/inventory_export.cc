@@ -1,0 +1,186 @@
+// The inventory back as data (JSON for the service, YAML for `export`), in
+// the file's schema, writing only fields that differ from their defaults so
+// that an exported file reads like a hand-written one.
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+
+#include "config/inventory.h"
+
+namespace sp {
+namespace {
+
+using Doc = nlohmann::ordered_json;
+
+Doc StringMap(const std::map<std::string, std::string>& m) {
+  Doc out = Doc::object();
+  for (const auto& [k, v] : m) out[k] = v;
+  return out;
+}
+
+Doc HostToJson(const HostSpec& h) {
+  Doc out;
+  out["name"] = h.name;
+  out["address"] = h.address;
+  if (h.port != 0) out["port"] = h.port;
+  if (!h.ssh_user.empty()) out["ssh_user"] = h.ssh_user;
+  if (h.ssh_port != 22) out["ssh_port"] = h.ssh_port;
+  if (!h.tags.empty()) out["tags"] = StringMap(h.tags);
+  return out;
+}
+
+Doc LoadBalancerToJson(const LoadBalancerSpec& lb) {
+  Doc out;
+  out["kind"] = lb.kind;
+  if (!lb.socket.empty()) out["socket"] = lb.socket;
+  if (!lb.address.empty()) out["address"] = lb.address;
+  out["backend"] = lb.backend;
+  if (!lb.servers.empty()) out["servers"] = StringMap(lb.servers);
+  return out;
+}
+
+Doc ReleaseToJson(const ReleaseInventory& r) {
+  Doc out;
+  Doc lbs = Doc::array();
+  for (const auto& lb : r.load_balancers) lbs.push_back(LoadBalancerToJson(lb));
+  out["load_balancers"] = lbs;
+  if (!r.hosts.empty()) {
+    Doc hosts = Doc::array();
+    for (const auto& h : r.hosts) hosts.push_back(r.pool_refs.count(h.name) ? Doc(h.name) : HostToJson(h));
+    out["hosts"] = hosts;
+  }
+  if (!r.select.empty()) out["select"] = r.select;
+  if (!r.env.empty()) out["env"] = StringMap(r.env);
+  if (!r.docker_host.empty()) out["docker_host"] = r.docker_host;
+  if (!r.base_dir.empty()) out["base_dir"] = r.base_dir;
+  return out;
+}
+
+std::string Duration(int64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+Doc DeploymentToJson(const DeploymentSpec& d) {
+  Doc out;
+  out["network"] = d.network;
+  if (d.bastion) {
+    const BastionSpec& b = *d.bastion;
+    Doc bj;
+    bj["address"] = b.address;
+    if (b.port != 22) bj["port"] = b.port;
+    if (b.user != "deploy") bj["user"] = b.user;
+    if (!b.key.empty()) bj["key"] = b.key;
+    if (!b.host_key.empty()) bj["host_key"] = b.host_key;
+    out["bastion"] = bj;
+  }
+  const SshAccess defaults;
+  const SshAccess& a = d.ssh;
+  // An `ssh:` mapping is written when it says more than the bastion implies.
+  Doc sj = Doc::object();
+  if (!a.known_hosts.empty()) sj["known_hosts"] = a.known_hosts;
+  if (!a.config.empty()) sj["config"] = a.config;
+  if (!a.identity.empty()) sj["identity"] = a.identity;
+  if (!a.user.empty()) sj["user"] = a.user;
+  if (a.connect_timeout_ms != defaults.connect_timeout_ms) sj["connect_timeout"] = Duration(a.connect_timeout_ms);
+  if (a.max_hosts != defaults.max_hosts) sj["max_hosts"] = a.max_hosts;
+  if (a.enabled && (!sj.empty() || !d.bastion)) out["ssh"] = sj;
+  if (!d.env.empty()) out["env"] = StringMap(d.env);
+  if (!d.hosts.empty()) {
+    Doc hosts = Doc::array();
+    for (const auto& h : d.hosts) hosts.push_back(HostToJson(h));
+    out["hosts"] = hosts;
+  }
+  if (d.source) {
+    Doc src;
+    src["command"] = d.source->command;
+    if (d.source->timeout_ms != HostSourceSpec{}.timeout_ms) src["timeout"] = Duration(d.source->timeout_ms);
+    out["source"] = src;
+  }
+  Doc rels = Doc::object();
+  for (const auto& [name, r] : d.releases) rels[name] = ReleaseToJson(r);
+  out["releases"] = rels;
+  return out;
+}
+
+bool LooksLikeNonString(const std::string& s) {
+  if (s.empty()) return true;
+  std::string lower;
+  for (char c : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"}) {
+    if (lower == word) return true;
+  }
+  return s.find_first_not_of("0123456789+-.eE_xXoabcdefABCDEF:") == std::string::npos &&
+         std::isdigit(static_cast<unsigned char>(s.back()));
+}
+
+void Emit(YAML::Emitter& e, const Doc& d) {
+  switch (d.type()) {
+    case Doc::value_t::object:
+      e << YAML::BeginMap;
+      for (const auto& [k, v] : d.items()) {
+        e << YAML::Key << k << YAML::Value;
+        Emit(e, v);
+      }
+      e << YAML::EndMap;
+      break;
+    case Doc::value_t::array:
+      e << YAML::BeginSeq;
+      for (const auto& v : d) Emit(e, v);
+      e << YAML::EndSeq;
+      break;
+    case Doc::value_t::string: {
+      // The emitter quotes text that would not parse back as a plain scalar
+      // ("a: b"); text a reader would take for a number, boolean or null is
+      // quoted here.
+      const std::string& s = d.get_ref<const std::string&>();
+      if (LooksLikeNonString(s)) e << YAML::DoubleQuoted;
+      e << s;
+      break;
+    }
+    case Doc::value_t::boolean:
+      e << d.get<bool>();
+      break;
+    case Doc::value_t::number_integer:
+    case Doc::value_t::number_unsigned:
+      e << d.get<int64_t>();
+      break;
+    case Doc::value_t::number_float:
+      e << d.get<double>();
+      break;
+    default:
+      e << YAML::Null;
+  }
+}
+
+}  // namespace
+
+nlohmann::ordered_json StackToJson(const StackSpec& s) {
+  Doc out;
+  if (s.requires_bastion) out["requires_bastion"] = true;
+  if (!s.resources.empty()) {
+    Doc res = Doc::object();
+    for (const auto& [name, attrs] : s.resources) res[name] = StringMap(attrs);
+    out["resources"] = res;
+  }
+  Doc deps = Doc::object();
+  for (const auto& [name, d] : s.deployments) deps[name] = DeploymentToJson(d);
+  out["deployments"] = deps;
+  return out;
+}
+
+nlohmann::ordered_json InventoryToJson(const Inventory& inv) {
+  Doc out;
+  out["version"] = 1;
+  Doc stacks = Doc::object();
+  for (const auto& [name, s] : inv.stacks) stacks[name] = StackToJson(s);
+  out["stacks"] = stacks;
+  return out;
+}
+
+std::string JsonToYaml(const nlohmann::ordered_json& doc) {
+  YAML::Emitter e;
+  Emit(e, doc);
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace sp
