@@ -1,5 +1,5 @@
-// SQLite-backed store: one file (WAL) holding the rollout journal and the
-// lease locks. Thread-safe: one connection guarded by a mutex; every write is
+// SQLite-backed store: one file (WAL) holding the rollout journal, the
+// lease locks and the inventory. Thread-safe: one connection guarded by a mutex; every write is
 // its own transaction, committed before the call returns.
 #pragma once
 
@@ -20,7 +20,7 @@ struct SqliteOptions {
   int busy_timeout_ms = 5000;
 };
 
-class SqliteStore final : public JournalStore, public LockStore {
+class SqliteStore final : public JournalStore, public LockStore, public InventoryStore {
  public:
   // Opens (creating if needed) the database file and applies the schema.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
@@ -50,7 +50,13 @@ class SqliteStore final : public JournalStore, public LockStore {
   Result<std::vector<Lease>> List() override;
   Status ForceRelease(const std::string& key) override;
 
+  // InventoryStore
+  Result<int64_t> InventoryRevision() override;
+  Result<std::vector<StackRecord>> InventoryStacks() override;
+  Status InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) override;
+
  private:
+  class Txn;
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
   // A prepared statement kept for the store's lifetime (hot paths). Key: the
