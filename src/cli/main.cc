@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "cli/inventory_cmd.h"
 #include "cli/wiring.h"
 #include "config/inventory.h"
 #include "config/service_config.h"
@@ -52,7 +53,6 @@ struct Loaded {
 Result<Loaded> Load(const Common& c, const std::string& limit) {
   Loaded l;
   SP_ASSIGN_OR_RETURN(l.svc, LoadServiceConfig(c.config));
-  SP_ASSIGN_OR_RETURN(Inventory inv, LoadInventory(c.inventory));
   std::string stack = c.stack.empty() ? l.svc.stack : c.stack;
   std::string release = c.release;
   if (release.empty()) {
@@ -63,6 +63,13 @@ Result<Loaded> Load(const Common& c, const std::string& limit) {
     release = l.svc.releases.begin()->first;
   }
   if (c.deployment.empty()) return Err(ErrorCode::kInvalidArgument, "--deployment is required");
+  // `-i store`: the inventory in the state database; `-i http://...`: a
+  // Sallyport server's; else a file.
+  if (c.inventory == "store" || StartsWith(c.inventory, "http://")) {
+    SP_ASSIGN_OR_RETURN(l.target, ResolveThrough(c.inventory, c.store_path, stack, release, c.deployment, limit));
+    return l;
+  }
+  SP_ASSIGN_OR_RETURN(Inventory inv, LoadInventory(c.inventory));
   SP_ASSIGN_OR_RETURN(l.target, Resolve(inv, stack, release, c.deployment, limit));
   return l;
 }
@@ -77,7 +84,9 @@ void AddCommon(CLI::App* cmd, Common& c, bool scope) {
   cmd->add_option("--store", c.store_path, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
   if (!scope) return;
   cmd->add_option("-c,--config", c.config, "Service file")->capture_default_str();
-  cmd->add_option("-i,--inventory", c.inventory, "Inventory file")->capture_default_str();
+  cmd->add_option("-i,--inventory", c.inventory,
+                  "Inventory file, or 'store' (the state database's), or a server URL (http://host:port)")
+      ->capture_default_str();
   cmd->add_option("--stack", c.stack, "Stack (default: the service file's)");
   cmd->add_option("-r,--release", c.release, "Release (default: the only one in the service file)");
   cmd->add_option("-d,--deployment", c.deployment, "Deployment (environment)");
@@ -213,9 +222,12 @@ int Main(int argc, char** argv) {
   trust->add_option("--known-hosts", trust_known_hosts,
                     "known_hosts file (default: the deployment's ssh.known_hosts, else ~/.ssh/known_hosts)");
 
+  InventoryCommands inventory_cmds;
+  AddInventoryCommands(app, inventory_cmds);
   CLI11_PARSE(app, argc, argv);
   if (trust->parsed()) return HostsTrust(c, trust_known_hosts);  // Needs no state database.
   if (c.store_path.empty()) c.store_path = DefaultStore();
+  if (int rc = RunInventoryCommands(inventory_cmds, c.store_path); rc >= 0) return rc;
   Output out{json};
 
   auto store_or = OpenStore(c.store_path);

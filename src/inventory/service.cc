@@ -181,6 +181,26 @@ StackSpec Merge(const StackSpec& stored, const StackSpec& file, bool prune) {
   return out;
 }
 
+// A request's JSON has no useful line numbers (it was re-serialised): its
+// errors name the field as a JSON pointer from the inventory's root,
+// "request:53: stacks.demo.deployments.local.hosts[0].address: invalid ..."
+// -> "/stacks/demo/deployments/local/hosts/0/address: invalid ...".
+Error WithPointer(Error e) {
+  const std::string prefix = "request:";
+  if (e.message.rfind(prefix, 0) != 0) return e;
+  size_t line_end = e.message.find(": ", prefix.size());
+  if (line_end == std::string::npos) return e;
+  size_t path_end = e.message.find(": ", line_end + 2);
+  if (path_end == std::string::npos) return e;
+  std::string pointer;
+  for (char c : e.message.substr(line_end + 2, path_end - line_end - 2)) {
+    if (c == '.' || c == '[') pointer += '/';
+    else if (c != ']') pointer += c;
+  }
+  e.message = "/" + pointer + e.message.substr(path_end);
+  return e;
+}
+
 }  // namespace
 
 Result<StackSpec> ParseStackDoc(const std::string& name, const Doc& doc, const std::string& where) {
@@ -299,8 +319,9 @@ Result<bool> Service::Put(const std::vector<std::string>& path, const Doc& value
     } else {
       (*Container(doc, w))[w.name] = value;
     }
-    SP_ASSIGN_OR_RETURN(StackSpec checked, ParseStackDoc(w.stack, doc, "request"));
-    return txn.PutStack(w.stack, StackToJson(checked).dump());
+    auto checked = ParseStackDoc(w.stack, doc, "request");
+    if (!checked) return Err(WithPointer(checked.error()));
+    return txn.PutStack(w.stack, StackToJson(*checked).dump());
   }));
   return created;
 }

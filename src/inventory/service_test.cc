@@ -144,7 +144,7 @@ TEST_F(InventoryServiceTest, ObjectsAreCreatedReplacedAndDeletedByPath) {
   auto bad = service_->Put(host, Doc::parse(R"({"name":"a3","address":"10.1.0.300"})"));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_THAT(bad.error().message, HasSubstr("stacks.shop.deployments.prod.hosts[2].address"));
+  EXPECT_THAT(bad.error().message, HasSubstr("/stacks/shop/deployments/prod/hosts/2/address: invalid address"));
   auto mismatch = service_->Put(host, Doc::parse(R"({"name":"a4","address":"10.1.0.14"})"));
   ASSERT_FALSE(mismatch);
   EXPECT_THAT(mismatch.error().message, HasSubstr("/name"));

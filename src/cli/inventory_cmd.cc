@@ -1,0 +1,331 @@
+#include "cli/inventory_cmd.h"
+
+#include <httplib.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "core/file.h"
+#include "core/text.h"
+#include "inventory/service.h"
+#include "server/api_server.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace sp::cli {
+namespace {
+
+using inventory::Doc;
+
+int Fail(const Error& e) {
+  std::fprintf(stderr, "error: %s\n", e.message.c_str());
+  return 2;
+}
+
+Result<std::unique_ptr<SqliteStore>> OpenStoreAt(const std::string& path) {
+  auto dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  return SqliteStore::Open(path);
+}
+
+// One request to a Sallyport server; an API error becomes our Error.
+Result<Doc> Call(const std::string& server, const std::string& method, const std::string& path,
+                 const std::string& body = "", const std::string& type = "application/json") {
+  if (!StartsWith(server, "http://")) {
+    return Err(ErrorCode::kInvalidArgument, "--server must be an http:// URL, got '" + server + "'");
+  }
+  httplib::Client client(server);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(60, 0);
+  httplib::Result res = method == "GET"      ? client.Get(path)
+                        : method == "DELETE" ? client.Delete(path)
+                        : method == "PUT"    ? client.Put(path, body, type)
+                                             : client.Post(path, body, type);
+  if (!res) return Err(ErrorCode::kUnavailable, "server " + server + ": " + httplib::to_string(res.error()));
+  if (res->status == 204) return Doc();
+  Doc doc = Doc::parse(res->body, nullptr, false);
+  if (doc.is_discarded()) {
+    return Err(ErrorCode::kInternal, "server " + server + " answered " + std::to_string(res->status) + " with non-JSON");
+  }
+  if (res->status >= 300) {
+    const std::string code = doc.contains("error") ? doc["error"].value("code", "") : "";
+    ErrorCode ec = code == "not_found"          ? ErrorCode::kNotFound
+                   : code == "invalid_argument" ? ErrorCode::kInvalidArgument
+                   : code == "conflict"         ? ErrorCode::kConflict
+                                                : ErrorCode::kUnavailable;
+    std::string msg = doc.contains("error") ? doc["error"].value("message", "") : res->body;
+    return Err(ec, msg);
+  }
+  return doc;
+}
+
+std::string Query(const std::string& stack, const std::string& release, const std::string& deployment,
+                  const std::string& limit) {
+  std::string q = "/v1/resolve?stack=" + httplib::detail::encode_query_param(stack) +
+                  "&release=" + httplib::detail::encode_query_param(release) +
+                  "&deployment=" + httplib::detail::encode_query_param(deployment);
+  if (!limit.empty()) q += "&limit=" + httplib::detail::encode_query_param(limit);
+  return q;
+}
+
+Result<ResolvedTarget> ResolvedFromJson(const Doc& j) {
+  try {
+    ResolvedTarget t;
+    t.stack = j.at("stack");
+    t.release = j.at("release");
+    t.deployment = j.at("deployment");
+    t.network = j.at("network");
+    if (!j.at("bastion").is_null()) {
+      const auto& b = j["bastion"];
+      t.bastion = BastionSpec{b.at("address"), b.at("port"), b.at("user"), b.at("key"), b.at("host_key")};
+    }
+    const auto& s = j.at("ssh");
+    t.ssh = SshAccess{s.at("enabled"), s.at("known_hosts"), s.at("config"), s.at("identity"), s.at("user"),
+                      s.at("connect_timeout_ms"), s.at("max_hosts")};
+    for (const auto& h : j.at("hosts")) {
+      HostSpec hs{h.at("name"), h.at("address"), h.at("port"), h.at("ssh_user"), h.at("ssh_port"), {}};
+      for (const auto& [k, v] : h.at("tags").items()) hs.tags[k] = v;
+      t.hosts.push_back(std::move(hs));
+    }
+    for (const auto& lb : j.at("load_balancers")) {
+      LoadBalancerSpec l{lb.at("kind"), lb.at("socket"), lb.at("address"), lb.at("backend"), {}};
+      for (const auto& [k, v] : lb.at("servers").items()) {
+        if (v.get<std::string>() != k) l.servers[k] = v;
+      }
+      t.load_balancers.push_back(std::move(l));
+    }
+    for (const auto& [k, v] : j.at("env_layers").at("resources").items()) t.resource_env[k] = v;
+    for (const auto& [k, v] : j.at("env_layers").at("deployment").items()) t.deployment_env[k] = v;
+    t.docker_host = j.at("docker_host");
+    t.base_dir = j.at("base_dir");
+    return t;
+  } catch (const std::exception& e) {
+    return Err(ErrorCode::kInternal, std::string("server's resolve answer: ") + e.what());
+  }
+}
+
+std::vector<std::string> PathParts(const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& p : Split(path, '/')) {
+    if (!p.empty()) out.push_back(p);
+  }
+  return out;
+}
+
+Result<std::string> ReadInput(const std::string& file) {
+  if (file == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  return ReadTextFile(file);
+}
+
+// Asks on the terminal; never when stdin is not one.
+bool Confirm(size_t n) {
+  if (!::isatty(STDIN_FILENO)) return false;
+  std::fprintf(stderr, "apply %zu change(s)? [y/N] ", n);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "yes";
+}
+
+void PrintChanges(const std::vector<std::string>& changes) {
+  for (const auto& c : changes) std::printf("%s\n", c.c_str());
+}
+
+int Serve(const std::string& listen, const std::string& store_path) {
+  // Port 0 (any free port) is allowed here, so not ParseHostPort.
+  const size_t colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const std::string port_text = colon == std::string::npos ? "" : listen.substr(colon + 1);
+  int port = -1;
+  if (!port_text.empty() && port_text.size() <= 5 && port_text.find_first_not_of("0123456789") == std::string::npos) {
+    port = std::stoi(port_text);
+  }
+  if (!IsValidAddress(host) || port < 0 || port > 65535) {
+    return Fail(Error{ErrorCode::kInvalidArgument, "--listen: expected host:port, got '" + listen + "'"});
+  }
+  auto store = OpenStoreAt(store_path);
+  if (!store) return Fail(store.error());
+  inventory::Service service(**store);
+  ApiServer server(service);
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  if (auto s = server.Start(host, port); !s) return Fail(s.error());
+  std::printf("sallyport server: listening on http://%s:%d (store %s)\n", host.c_str(), server.port(),
+              store_path.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  server.Stop();
+  std::printf("sallyport server: stopped (signal %d)\n", sig);
+  return 0;
+}
+
+}  // namespace
+
+void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
+  c.server = app.add_subcommand("server", "Serve the HTTP API (inventory) on the state database");
+  c.server->add_option("--listen", c.listen, "host:port (port 0: any free port)")->capture_default_str();
+
+  auto* inv = app.add_subcommand("inventory", "Stacks, deployments, releases and hosts in the store or on a server");
+  inv->require_subcommand(1);
+  auto server_opt = [&](CLI::App* cmd) {
+    cmd->add_option("--server", c.a.server, "Sallyport server URL (default: the local state database)");
+  };
+  c.apply = inv->add_subcommand("apply", "Make the inventory match a file (prints the changes)");
+  c.apply->add_option("-f,--file", c.a.file, "Inventory file (YAML or JSON; - for stdin)")->required();
+  c.apply->add_flag("--prune", c.a.prune, "Delete what the file omits");
+  c.apply->add_flag("--yes", c.a.yes, "Apply without asking");
+  c.apply->add_flag("--dry-run", c.a.dry_run, "Only print the changes");
+  c.exporter = inv->add_subcommand("export", "Write the inventory in the file format");
+  c.exporter->add_option("-o,--output", c.a.output, "File (default: stdout)");
+  c.resolve = inv->add_subcommand("resolve", "Bastion, load balancers, hosts and env of (stack, release, deployment)");
+  c.resolve->add_option("--stack", c.a.stack)->required();
+  c.resolve->add_option("-r,--release", c.a.release)->required();
+  c.resolve->add_option("-d,--deployment", c.a.deployment)->required();
+  c.resolve->add_option("--limit", c.a.limit, "Only these hosts (comma separated)");
+  c.get = inv->add_subcommand("get", "One object as JSON, e.g. stacks/shop/deployments/prod");
+  c.get->add_option("path", c.a.path)->required();
+  c.set = inv->add_subcommand("set", "Create or replace one object from JSON");
+  c.set->add_option("path", c.a.path)->required();
+  c.set->add_option("-f,--file", c.a.file, "JSON file (- for stdin)")->required();
+  c.del = inv->add_subcommand("delete", "Delete one object");
+  c.del->add_option("path", c.a.path)->required();
+  for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) server_opt(cmd);
+  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) {
+    cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
+  }
+}
+
+int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
+  const std::string store_path = c.store.empty() ? default_store : c.store;
+  if (c.server->parsed()) return Serve(c.listen, store_path);
+  const InventoryArgs& a = c.a;
+  const bool remote = !a.server.empty();
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<inventory::Service> service;
+  auto local = [&]() -> Status {
+    if (service) return Ok();
+    SP_ASSIGN_OR_RETURN(store, OpenStoreAt(store_path));
+    service = std::make_unique<inventory::Service>(*store);
+    return Ok();
+  };
+  if (!remote) {
+    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) {
+      if (cmd->parsed()) {
+        if (auto s = local(); !s) return Fail(s.error());
+      }
+    }
+  }
+
+  if (c.apply->parsed()) {
+    auto text = ReadInput(a.file);
+    if (!text) return Fail(text.error());
+    const std::string name = a.file == "-" ? "stdin" : a.file;
+    auto file = ParseInventory(*text, name);  // File, line and field named here, before anything is sent.
+    if (!file) return Fail(file.error());
+    auto changes = [&](bool dry) -> Result<std::vector<std::string>> {
+      if (remote) {
+        std::string q = std::string("/v1/inventory/apply?prune=") + (a.prune ? "1" : "0") + "&dry_run=" + (dry ? "1" : "0");
+        SP_ASSIGN_OR_RETURN(Doc d, Call(a.server, "POST", q, InventoryToJson(*file).dump()));
+        return d.at("changes").get<std::vector<std::string>>();
+      }
+      SP_ASSIGN_OR_RETURN(inventory::ApplyResult r, service->Apply(*file, a.prune, dry));
+      return r.changes;
+    };
+    auto planned = changes(true);
+    if (!planned) return Fail(planned.error());
+    PrintChanges(*planned);
+    if (planned->empty()) {
+      std::printf("inventory: no changes\n");
+      return 0;
+    }
+    if (a.dry_run) return 0;
+    if (!a.yes && !Confirm(planned->size())) {
+      return Fail(Error{ErrorCode::kInvalidArgument, "not applied (answer y, or pass --yes)"});
+    }
+    auto done = changes(false);
+    if (!done) return Fail(done.error());
+    std::printf("inventory: applied %zu change(s)\n", done->size());
+    return 0;
+  }
+  if (c.exporter->parsed()) {
+    Doc doc;
+    if (remote) {
+      auto d = Call(a.server, "GET", "/v1/inventory");
+      if (!d) return Fail(d.error());
+      doc = *d;
+    } else {
+      auto inv = service->Current();
+      if (!inv) return Fail(inv.error());
+      doc = InventoryToJson(**inv);
+    }
+    const std::string yaml = JsonToYaml(doc);
+    if (a.output.empty()) {
+      std::fwrite(yaml.data(), 1, yaml.size(), stdout);
+    } else if (FILE* f = std::fopen(a.output.c_str(), "w")) {
+      std::fwrite(yaml.data(), 1, yaml.size(), f);
+      std::fclose(f);
+    } else {
+      return Fail(Error{ErrorCode::kUnavailable, "cannot write " + a.output});
+    }
+    return 0;
+  }
+  if (c.resolve->parsed()) {
+    auto t = ResolveThrough(remote ? a.server : "store", store_path, a.stack, a.release, a.deployment, a.limit);
+    if (!t) return Fail(t.error());
+    std::printf("%s\n", ResolvedToJson(*t).dump(2).c_str());
+    return 0;
+  }
+  const std::string api_path = "/v1/" + a.path;
+  if (c.get->parsed()) {
+    auto d = remote ? Call(a.server, "GET", api_path) : service->Get(PathParts(a.path));
+    if (!d) return Fail(d.error());
+    std::printf("%s\n", d->dump(2).c_str());
+    return 0;
+  }
+  if (c.set->parsed()) {
+    auto text = ReadInput(a.file);
+    if (!text) return Fail(text.error());
+    Doc body = Doc::parse(*text, nullptr, false);
+    if (body.is_discarded()) return Fail(Error{ErrorCode::kInvalidArgument, a.file + ": not valid JSON"});
+    if (remote) {
+      auto d = Call(a.server, "PUT", api_path, body.dump());
+      if (!d) return Fail(d.error());
+    } else if (auto r = service->Put(PathParts(a.path), body); !r) {
+      return Fail(r.error());
+    }
+    std::printf("set %s\n", a.path.c_str());
+    return 0;
+  }
+  if (c.del->parsed()) {
+    if (remote) {
+      auto d = Call(a.server, "DELETE", api_path);
+      if (!d) return Fail(d.error());
+    } else if (auto s = service->Delete(PathParts(a.path)); !s) {
+      return Fail(s.error());
+    }
+    std::printf("deleted %s\n", a.path.c_str());
+    return 0;
+  }
+  return -1;
+}
+
+Result<ResolvedTarget> ResolveThrough(const std::string& source, const std::string& store_path,
+                                      const std::string& stack, const std::string& release,
+                                      const std::string& deployment, const std::string& limit) {
+  if (source == "store") {
+    SP_ASSIGN_OR_RETURN(auto store, OpenStoreAt(store_path));
+    inventory::Service service(*store);
+    return service.Resolve(stack, release, deployment, limit);
+  }
+  SP_ASSIGN_OR_RETURN(Doc d, Call(source, "GET", Query(stack, release, deployment, limit)));
+  return ResolvedFromJson(d);
+}
+
+}  // namespace sp::cli

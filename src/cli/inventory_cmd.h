@@ -1,0 +1,44 @@
+// `sallyport server` and `sallyport inventory ...`: thin wiring of the
+// inventory service (local store) or its HTTP API (--server URL).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "config/inventory.h"
+
+namespace sp::cli {
+
+struct InventoryArgs {
+  std::string server;  // http://host:port; empty: the local store.
+  std::string file, output, path, stack, release, deployment, limit;
+  bool prune = false, yes = false, dry_run = false;
+};
+
+struct InventoryCommands {
+  CLI::App* server = nullptr;
+  CLI::App* apply = nullptr;
+  CLI::App* exporter = nullptr;
+  CLI::App* resolve = nullptr;
+  CLI::App* get = nullptr;
+  CLI::App* set = nullptr;
+  CLI::App* del = nullptr;
+  std::string listen = "127.0.0.1:8700";
+  std::string store;  // --store; empty: the default state database.
+  InventoryArgs a;
+};
+
+// Adds `server` and `inventory <verb>` to the app.
+void AddInventoryCommands(CLI::App& app, InventoryCommands& c);
+// Runs whichever of them was parsed; -1 if none was. `default_store`: the
+// state database when --store is not given.
+int RunInventoryCommands(InventoryCommands& c, const std::string& default_store);
+
+// Resolves through the inventory: `source` "store" (the state database at
+// store_path) or an http:// URL of a Sallyport server.
+Result<ResolvedTarget> ResolveThrough(const std::string& source, const std::string& store_path,
+                                      const std::string& stack, const std::string& release,
+                                      const std::string& deployment, const std::string& limit);
+
+}  // namespace sp::cli

@@ -1,0 +1,251 @@
+#include "server/api_server.h"
+
+#include <httplib.h>
+
+#include "core/text.h"
+
+namespace sp {
+namespace {
+
+using inventory::Doc;
+
+int StatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kConflict: return 409;
+    case ErrorCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+std::string CodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kConflict: return "conflict";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kTimeout: return "timeout";
+    default: return "internal";
+  }
+}
+
+void SendJson(httplib::Response& res, int status, const Doc& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, const Error& e) {
+  Doc body;
+  body["error"]["code"] = CodeName(e.code);
+  body["error"]["message"] = e.message;
+  SendJson(res, StatusFor(e.code), body);
+}
+
+// A JSON object body; syntax errors name line and column.
+Result<Doc> JsonBody(const httplib::Request& req) {
+  try {
+    Doc d = Doc::parse(req.body);
+    if (!d.is_object()) return Err(ErrorCode::kInvalidArgument, "request body: expected a JSON object");
+    return d;
+  } catch (const Doc::parse_error& e) {
+    // nlohmann's message names the line and column ("at line 3, column 5").
+    return Err(ErrorCode::kInvalidArgument, std::string("request body: malformed JSON: ") + e.what());
+  }
+}
+
+std::vector<std::string> PathOf(const httplib::Request& req) {
+  // "/v1/stacks/a/deployments/b" -> {"stacks", "a", "deployments", "b"}
+  std::vector<std::string> out;
+  for (const auto& part : Split(req.path.substr(4), '/')) {
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+bool Flag(const httplib::Request& req, const char* name) {
+  if (!req.has_param(name)) return false;
+  const std::string v = req.get_param_value(name);
+  return v.empty() || v == "1" || v == "true" || v == "yes";
+}
+
+}  // namespace
+
+inventory::Doc ResolvedToJson(const ResolvedTarget& t) {
+  Doc out;
+  out["stack"] = t.stack;
+  out["release"] = t.release;
+  out["deployment"] = t.deployment;
+  out["network"] = t.network;
+  if (t.bastion) {
+    out["bastion"] = {{"address", t.bastion->address}, {"port", t.bastion->port}, {"user", t.bastion->user},
+                      {"key", t.bastion->key}, {"host_key", t.bastion->host_key}};
+  } else {
+    out["bastion"] = nullptr;
+  }
+  out["ssh"] = {{"enabled", t.ssh.enabled}, {"known_hosts", t.ssh.known_hosts}, {"config", t.ssh.config},
+                {"identity", t.ssh.identity}, {"user", t.ssh.user}, {"connect_timeout_ms", t.ssh.connect_timeout_ms},
+                {"max_hosts", t.ssh.max_hosts}};
+  Doc lbs = Doc::array();
+  for (const auto& lb : t.load_balancers) {
+    Doc servers = Doc::object();
+    for (const auto& h : t.hosts) servers[h.name] = lb.ServerFor(h.name);
+    lbs.push_back({{"kind", lb.kind}, {"socket", lb.socket}, {"address", lb.address}, {"backend", lb.backend},
+                   {"servers", servers}});
+  }
+  out["load_balancers"] = lbs;
+  Doc hosts = Doc::array();
+  for (const auto& h : t.hosts) {
+    Doc tags = Doc::object();
+    for (const auto& [k, v] : h.tags) tags[k] = v;
+    hosts.push_back({{"name", h.name}, {"address", h.address}, {"port", h.port}, {"ssh_user", h.ssh_user},
+                     {"ssh_port", h.ssh_port}, {"tags", tags}});
+  }
+  out["hosts"] = hosts;
+  // The inventory's layers of the effective environment, in CONTRACTS.md
+  // order: stack resources < (release defaults from sallyport.yml, not
+  // known here) < deployment overrides; `env` is them merged.
+  Doc env = Doc::object(), resources = Doc::object(), deployment = Doc::object();
+  for (const auto& [k, v] : t.resource_env) resources[k] = env[k] = v;
+  for (const auto& [k, v] : t.deployment_env) deployment[k] = env[k] = v;
+  out["env"] = env;
+  out["env_layers"] = {{"resources", resources}, {"deployment", deployment}};
+  out["docker_host"] = t.docker_host;
+  out["base_dir"] = t.base_dir;
+  return out;
+}
+
+ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
+    : inventory_(inventory), options_(options), http_(std::make_unique<httplib::Server>()) {
+  Routes();
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::Routes() {
+  httplib::Server& s = *http_;
+  // The shipped .so ignores compile-time macros: runtime setters only.
+  s.set_tcp_nodelay(true);
+  s.set_payload_max_length(options_.max_body_bytes);
+  const int threads = options_.threads;
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SendError(res, Error{ErrorCode::kInternal, what});
+  });
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // Already an API error.
+    SendError(res, Error{res.status == 404 ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
+                         "no route for " + req.method + " " + req.path});
+  });
+
+  s.Get("/v1/health", [](const httplib::Request&, httplib::Response& res) { SendJson(res, 200, {{"ok", true}}); });
+
+  s.Get("/v1/inventory", [this](const httplib::Request&, httplib::Response& res) {
+    auto inv = inventory_.Current();
+    if (!inv) return SendError(res, inv.error());
+    SendJson(res, 200, InventoryToJson(**inv));
+  });
+
+  s.Post("/v1/inventory/apply", [this](const httplib::Request& req, httplib::Response& res) {
+    auto file = ParseInventory(req.body, "request");
+    if (!file) return SendError(res, file.error());
+    auto r = inventory_.Apply(*file, Flag(req, "prune"), Flag(req, "dry_run"));
+    if (!r) return SendError(res, r.error());
+    SendJson(res, 200, {{"changes", r->changes}, {"dry_run", Flag(req, "dry_run")}});
+  });
+
+  s.Get("/v1/stacks", [this](const httplib::Request&, httplib::Response& res) {
+    auto inv = inventory_.Current();
+    if (!inv) return SendError(res, inv.error());
+    Doc names = Doc::array();
+    for (const auto& [name, st] : (*inv)->stacks) names.push_back(name);
+    SendJson(res, 200, {{"stacks", names}});
+  });
+
+  // Creation in a collection: the body's "name" (for hosts it stays in the
+  // mapping) names the new object; 409 if it exists.
+  const char* collections = R"(/v1/stacks(/[^/]+/deployments(/[^/]+/(releases|hosts))?)?)";
+  s.Post(collections, [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    if (!body->contains("name") || !(*body)["name"].is_string()) {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/name: required (the new object's name)"});
+    }
+    std::vector<std::string> path = PathOf(req);
+    const std::string name = (*body)["name"];
+    const bool host = path.back() == "hosts";
+    if (!host) body->erase("name");
+    path.push_back(name);
+    if (inventory_.Get(path)) {
+      return SendError(res, Error{ErrorCode::kConflict, "'" + name + "' already exists; PUT replaces it"});
+    }
+    auto created = inventory_.Put(path, *body);
+    if (!created) return SendError(res, created.error());
+    auto now = inventory_.Get(path);
+    if (!now) return SendError(res, now.error());
+    SendJson(res, 201, *now);
+  });
+
+  const char* objects = R"(/v1/stacks/[^/]+(/deployments/[^/]+(/(releases|hosts)/[^/]+)?)?)";
+  s.Get(objects, [this](const httplib::Request& req, httplib::Response& res) {
+    auto doc = inventory_.Get(PathOf(req));
+    if (!doc) return SendError(res, doc.error());
+    SendJson(res, 200, *doc);
+  });
+  s.Put(objects, [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    auto created = inventory_.Put(PathOf(req), *body);
+    if (!created) return SendError(res, created.error());
+    auto now = inventory_.Get(PathOf(req));
+    if (!now) return SendError(res, now.error());
+    SendJson(res, *created ? 201 : 200, *now);
+  });
+  s.Delete(objects, [this](const httplib::Request& req, httplib::Response& res) {
+    auto st = inventory_.Delete(PathOf(req));
+    if (!st) return SendError(res, st.error());
+    res.status = 204;
+  });
+
+  s.Get("/v1/resolve", [this](const httplib::Request& req, httplib::Response& res) {
+    for (const char* p : {"stack", "release", "deployment"}) {
+      if (!req.has_param(p)) {
+        return SendError(res, Error{ErrorCode::kInvalidArgument, std::string("query parameter '") + p + "' is required"});
+      }
+    }
+    auto t = inventory_.Resolve(req.get_param_value("stack"), req.get_param_value("release"),
+                                req.get_param_value("deployment"),
+                                req.has_param("limit") ? req.get_param_value("limit") : "");
+    if (!t) return SendError(res, t.error());
+    SendJson(res, 200, ResolvedToJson(*t));
+  });
+}
+
+Status ApiServer::Start(const std::string& host, int port) {
+  if (port == 0) {
+    port_ = http_->bind_to_any_port(host);
+    if (port_ < 0) return Err(ErrorCode::kUnavailable, "server: cannot bind " + host + " on any port");
+  } else {
+    if (!http_->bind_to_port(host, port)) {
+      return Err(ErrorCode::kUnavailable, "server: cannot bind " + host + ":" + std::to_string(port));
+    }
+    port_ = port;
+  }
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  return Ok();
+}
+
+void ApiServer::Stop() {
+  if (!thread_.joinable()) return;
+  http_->stop();
+  thread_.join();
+}
+
+}  // namespace sp

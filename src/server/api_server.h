@@ -1,0 +1,65 @@
+// `sallyport server`'s HTTP API (versioned under /v1, JSON in and out).
+//
+// Inventory (docs/inventory.md, "Inventory service"):
+//   GET    /v1/health
+//   GET    /v1/inventory                       the whole inventory (file schema)
+//   POST   /v1/inventory/apply[?prune=1&dry_run=1]   body: inventory YAML or JSON -> {"changes": [...]}
+//   GET    /v1/stacks                          {"stacks": [names]}
+//   POST   /v1/stacks                          body {"name": S, ...stack}: 201, 409 if it exists
+//   GET|PUT|DELETE /v1/stacks/S
+//   POST   /v1/stacks/S/deployments            body {"name": D, ...}
+//   GET|PUT|DELETE /v1/stacks/S/deployments/D
+//   POST   /v1/stacks/S/deployments/D/releases body {"name": R, ...}
+//   GET|PUT|DELETE /v1/stacks/S/deployments/D/releases/R
+//   POST   /v1/stacks/S/deployments/D/hosts    body: a host mapping (with its name)
+//   GET|PUT|DELETE /v1/stacks/S/deployments/D/hosts/H
+//   GET    /v1/resolve?stack=S&release=R&deployment=D[&limit=a,b]
+// PUT creates (201) or replaces (200); DELETE answers 204. Errors are
+// {"error": {"code": "not_found", "message": "..."}} with 400 (bad input),
+// 404 (unknown object, naming it), 409 (exists / busy), 500.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/error.h"
+#include "inventory/service.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace sp {
+
+struct ApiServerOptions {
+  int threads = 16;                       // Worker threads (keep-alive clients each hold one).
+  size_t max_body_bytes = 64u << 20;
+};
+
+// The resolve endpoint's answer (also printed by `sallyport inventory resolve`).
+inventory::Doc ResolvedToJson(const ResolvedTarget& t);
+
+class ApiServer {
+ public:
+  ApiServer(inventory::Service& inventory, ApiServerOptions options = {});
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds host:port (port 0: any free port) and serves on a background thread.
+  Status Start(const std::string& host, int port);
+  int port() const { return port_; }
+  // Stops accepting, finishes requests in flight, joins.
+  void Stop();
+
+ private:
+  void Routes();
+  inventory::Service& inventory_;
+  ApiServerOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace sp
