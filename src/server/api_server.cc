@@ -1,6 +1,7 @@
 #include "server/api_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "core/text.h"
 
@@ -126,6 +127,15 @@ void ApiServer::Routes() {
   httplib::Server& s = *http_;
   // The shipped .so ignores compile-time macros: runtime setters only.
   s.set_tcp_nodelay(true);
+  // Debian's libcpp-httplib listens with a backlog of 5 (compiled in): a
+  // burst of connections (50 clients at once in the tests) overflowed it,
+  // and clients saw their connection reset after a 1 s SYN retry. Keep the
+  // listening socket's fd (this hook runs before bind) to listen again with
+  // a real backlog in Start().
+  s.set_socket_options([this](int fd) {
+    httplib::default_socket_options(fd);
+    listen_fd_ = fd;
+  });
   s.set_payload_max_length(options_.max_body_bytes);
   const int threads = options_.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -238,6 +248,7 @@ Status ApiServer::Start(const std::string& host, int port) {
     }
     port_ = port;
   }
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);  // Linux updates the backlog of a listening socket.
   thread_ = std::thread([this] { http_->listen_after_bind(); });
   return Ok();
 }

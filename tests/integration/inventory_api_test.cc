@@ -1,0 +1,230 @@
+// The inventory service over real HTTP on loopback: `sallyport server`
+// processes started by the test, driven with an HTTP client and with the CLI.
+#include <httplib.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "config/inventory.h"
+#include "core/text.h"
+#include "support/cli_runner.h"
+#include "support/test_util.h"
+
+namespace sp::test {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+
+const char* kInventory = R"(version: 1
+stacks:
+  shop:
+    resources:
+      db: {url: "postgres://db/shop"}
+    deployments:
+      prod:
+        network: dc2
+        env: {LOG_LEVEL: info}
+        hosts:
+          - {name: a1, address: 127.0.0.1, port: 18181, tags: {role: api}}
+          - {name: a2, address: 127.0.0.1, port: 18182, tags: {role: api}}
+        releases:
+          api:
+            select: role=api
+            env: {LOG_LEVEL: warn}
+            load_balancers: [{socket: /run/sp-test-haproxy.sock, backend: api}]
+)";
+
+// A `sallyport server` on a free loopback port, on the given store.
+class Server {
+ public:
+  Server(const TempDir& dir, const std::string& store, const std::string& name) {
+    log_ = dir / (name + ".log");
+    daemon_ = Daemon({BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"}, log_);
+    auto ready = WaitForStart(daemon_, [&] { return ReadFile(log_).find("listening on") != std::string::npos; },
+                              std::chrono::seconds(10));
+    EXPECT_EQ(ready, StartWait::kReady) << ReadFile(log_);
+    const std::string log = ReadFile(log_);
+    size_t at = log.find("http://127.0.0.1:");
+    if (at != std::string::npos) port_ = std::atoi(log.c_str() + at + 17);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    c.set_tcp_nodelay(true);
+    return c;
+  }
+
+ private:
+  std::string log_;
+  Daemon daemon_;
+  int port_ = 0;
+};
+
+json Body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
+
+class InventoryApiTest : public ::testing::Test {
+ protected:
+  TempDir dir_{"sp-inv-api"};
+};
+
+TEST_F(InventoryApiTest, StatusCodesBodiesAndValidationErrors) {
+  Server server(dir_, dir_ / "state.db", "s1");
+  auto c = server.Client();
+  auto health = c.Get("/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  auto created = c.Post("/v1/stacks", R"({"name":"shop","deployments":{}})", "application/json");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  auto again = c.Post("/v1/stacks", R"({"name":"shop","deployments":{}})", "application/json");
+  EXPECT_EQ(again->status, 409);
+  EXPECT_EQ(Body(again)["error"]["code"], "conflict");
+
+  auto dep = c.Put("/v1/stacks/shop/deployments/prod",
+                   R"({"network":"dc2","hosts":[{"name":"a1","address":"127.0.0.1"}],
+                       "releases":{"api":{"hosts":["a1"],"load_balancers":[{"address":"127.0.0.1:9999","backend":"api"}]}}})",
+                   "application/json");
+  ASSERT_TRUE(dep);
+  EXPECT_EQ(dep->status, 201) << dep->body;
+  auto replaced = c.Put("/v1/stacks/shop/deployments/prod/hosts/a1", R"({"name":"a1","address":"127.0.0.2"})",
+                        "application/json");
+  EXPECT_EQ(replaced->status, 200) << replaced->body;
+  auto get = c.Get("/v1/stacks/shop/deployments/prod/hosts/a1");
+  ASSERT_EQ(get->status, 200);
+  EXPECT_EQ(Body(get)["address"], "127.0.0.2");
+
+  // Validation: the field as a JSON pointer, nothing written.
+  auto bad = c.Put("/v1/stacks/shop/deployments/prod/hosts/a1", R"({"name":"a1","address":"127.0.0.999"})",
+                   "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(Body(bad)["error"]["code"], "invalid_argument");
+  EXPECT_THAT(Body(bad)["error"]["message"].get<std::string>(),
+              HasSubstr("/stacks/shop/deployments/prod/hosts/0/address: invalid address '127.0.0.999'"));
+  EXPECT_EQ(Body(c.Get("/v1/stacks/shop/deployments/prod/hosts/a1"))["address"], "127.0.0.2");
+  auto bad_name = c.Put("/v1/stacks/Shop_1", R"({"deployments":{}})", "application/json");
+  EXPECT_EQ(bad_name->status, 400);
+  auto bad_port = c.Put("/v1/stacks/shop/deployments/prod/hosts/a1", R"({"name":"a1","address":"127.0.0.1","ssh_port":70000})",
+                        "application/json");
+  EXPECT_EQ(bad_port->status, 400);
+  EXPECT_THAT(Body(bad_port)["error"]["message"].get<std::string>(), HasSubstr("/ssh_port"));
+  auto malformed = c.Put("/v1/stacks/shop", "{\n  \"deployments\": {,\n}", "application/json");
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_THAT(Body(malformed)["error"]["message"].get<std::string>(), HasSubstr("line 2"));
+  auto no_lb = c.Put("/v1/stacks/shop/deployments/prod/releases/web", R"({"hosts":["a1"]})", "application/json");
+  EXPECT_EQ(no_lb->status, 400);
+  EXPECT_THAT(Body(no_lb)["error"]["message"].get<std::string>(), HasSubstr("load_balancers"));
+
+  // Unknown objects are 404s naming what is missing.
+  auto missing = c.Get("/v1/stacks/nope");
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_THAT(Body(missing)["error"]["message"].get<std::string>(), HasSubstr("stack 'nope' not found (stacks: shop)"));
+  auto resolve_missing = c.Get("/v1/resolve?stack=shop&release=web&deployment=prod");
+  EXPECT_EQ(resolve_missing->status, 404);
+  EXPECT_THAT(Body(resolve_missing)["error"]["message"].get<std::string>(), HasSubstr("release 'web' not in deployment 'prod'"));
+  auto no_route = c.Get("/v1/nothing");
+  EXPECT_EQ(no_route->status, 404);
+  EXPECT_EQ(Body(no_route)["error"]["code"], "not_found");
+
+  auto resolved = c.Get("/v1/resolve?stack=shop&release=api&deployment=prod");
+  ASSERT_EQ(resolved->status, 200) << resolved->body;
+  EXPECT_EQ(Body(resolved)["hosts"][0]["address"], "127.0.0.2");
+  EXPECT_EQ(Body(resolved)["load_balancers"][0]["servers"]["a1"], "a1");
+
+  auto deleted = c.Delete("/v1/stacks/shop/deployments/prod/releases/api");
+  EXPECT_EQ(deleted->status, 204);
+  auto deleted_again = c.Delete("/v1/stacks/shop/deployments/prod/releases/api");
+  EXPECT_EQ(deleted_again->status, 404);
+}
+
+TEST_F(InventoryApiTest, CliApplyExportAndResolveThroughTheServer) {
+  Server server(dir_, dir_ / "state.db", "s1");
+  WriteFile(dir_ / "inventory.yml", kInventory);
+  auto first = RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--server", server.url(), "--yes"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, HasSubstr("+ stack shop"));
+  auto second = RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--server", server.url(), "--yes"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("inventory: no changes"));
+
+  auto exported = RunSallyport({"inventory", "export", "--server", server.url()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  auto a = ParseInventory(kInventory, "inventory.yml");
+  auto b = ParseInventory(exported.out, "exported.yml");
+  ASSERT_TRUE(a && b) << (b ? "" : b.error().message);
+  EXPECT_EQ(InventoryToJson(*a).dump(), InventoryToJson(*b).dump());
+
+  // Without --yes and without a terminal nothing is applied.
+  std::string changed = kInventory;
+  changed.replace(changed.find("LOG_LEVEL: info"), 15, "LOG_LEVEL: debug");
+  WriteFile(dir_ / "changed.yml", changed);
+  auto refused = RunSallyport({"inventory", "apply", "-f", dir_ / "changed.yml", "--server", server.url()});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.out, HasSubstr("~ deployment shop/prod"));
+  EXPECT_THAT(RunSallyport({"inventory", "export", "--server", server.url()}).out, HasSubstr("LOG_LEVEL: info"));
+
+  // A bad file names file, line and field, and the store is untouched.
+  WriteFile(dir_ / "bad.yml", std::string(kInventory) + "          - {name: a1, address: 127.0.0.1}\n");
+  auto bad = RunSallyport({"inventory", "apply", "-f", dir_ / "bad.yml", "--server", server.url(), "--yes"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("bad.yml:"));
+
+  // The rollout resolves through the server: the plan's hosts come from it.
+  WriteFile(dir_ / "sallyport.yml",
+            "version: 1\nservice: shop-api\nstack: shop\nreleases:\n  api:\n    runtime: process\n    port: 18180\n"
+            "    health: {path: /health}\n");
+  auto plan = RunSallyport({"rollout", "--dry-run", "-c", dir_ / "sallyport.yml", "-i", server.url(), "-d", "prod",
+                            "--artifact", BuildBinary("sp-sample-app"), "--store", dir_ / "local.db"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  auto p = json::parse(plan.out, nullptr, false);
+  ASSERT_FALSE(p.is_discarded()) << plan.out;
+  ASSERT_EQ(p["hosts"].size(), 2u);
+  EXPECT_EQ(p["hosts"][1]["name"], "a2");
+  EXPECT_EQ(p["app"]["env"]["LOG_LEVEL"], "warn");
+  EXPECT_EQ(p["app"]["env"]["DB_URL"], "postgres://db/shop");
+}
+
+// Two server processes share one store: writes from both, interleaved, are
+// all kept (each is one read-modify-write transaction).
+TEST_F(InventoryApiTest, TwoServersSharingOneStoreLoseNoWrite) {
+  Server s1(dir_, dir_ / "state.db", "s1");
+  Server s2(dir_, dir_ / "state.db", "s2");
+  WriteFile(dir_ / "inventory.yml", kInventory);
+  ASSERT_EQ(RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--server", s1.url(), "--yes"}).exit_code, 0);
+  constexpr int kWriters = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = (i % 2 ? s1 : s2).Client();
+      auto t0 = std::chrono::steady_clock::now();
+      const std::string name = "n" + std::to_string(i);
+      auto r = c.Put("/v1/stacks/shop/deployments/prod/hosts/" + name,
+                     R"({"name":")" + name + R"(","address":"127.0.0.1","tags":{"role":"api"}})", "application/json");
+      if (r && r->status == 201) {
+        ++ok;
+      } else {
+        ADD_FAILURE() << name << ": " << (r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error()))
+                      << " after " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() << " ms";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kWriters);
+  // Read-your-writes from the other process too.
+  for (const Server* s : {&s1, &s2}) {
+    auto r = s->Client().Get("/v1/resolve?stack=shop&release=api&deployment=prod");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(Body(r)["hosts"].size(), 2u + kWriters);
+  }
+}
+
+}  // namespace
+}  // namespace sp::test
