@@ -196,8 +196,15 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.set->add_option("-f,--file", c.a.file, "JSON file (- for stdin)")->required();
   c.del = inv->add_subcommand("delete", "Delete one object");
   c.del->add_option("path", c.a.path)->required();
-  for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) server_opt(cmd);
-  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) {
+  c.claim = inv->add_subcommand("claim", "Claim a personal deployment from a template (one free pool host)");
+  c.claim->add_option("template", c.a.template_name, "Template name, e.g. personal")->required();
+  c.claim->add_option("--stack", c.a.stack)->required();
+  c.claim->add_option("--user", c.a.user, "User name ([a-z0-9][a-z0-9-]{0,31})")->required();
+  c.release = inv->add_subcommand("release", "Release a claimed personal deployment (tears it down, frees its host)");
+  c.release->add_option("deployment", c.a.deployment, "e.g. personal-ben")->required();
+  c.release->add_option("--stack", c.a.stack)->required();
+  for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) server_opt(cmd);
+  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) {
     cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
   }
 }
@@ -216,7 +223,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     return Ok();
   };
   if (!remote) {
-    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del}) {
+    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) {
       if (cmd->parsed()) {
         if (auto s = local(); !s) return Fail(s.error());
       }
@@ -311,6 +318,31 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
       return Fail(s.error());
     }
     std::printf("deleted %s\n", a.path.c_str());
+    return 0;
+  }
+  if (c.claim->parsed()) {
+    Doc claim;
+    if (remote) {
+      auto d = Call(a.server, "POST", "/v1/stacks/" + a.stack + "/templates/" + a.template_name + "/claims",
+                    Doc{{"user", a.user}}.dump());
+      if (!d) return Fail(d.error());
+      claim = *d;
+    } else {
+      auto r = service->Claim(a.stack, a.template_name, a.user, RealClock::Instance().WallMs());
+      if (!r) return Fail(r.error());
+      claim = ClaimToJson(*r);
+    }
+    std::printf("%s\n", claim.dump(2).c_str());
+    return 0;
+  }
+  if (c.release->parsed()) {
+    if (remote) {
+      auto d = Call(a.server, "DELETE", "/v1/stacks/" + a.stack + "/claims/" + a.deployment);
+      if (!d) return Fail(d.error());
+    } else if (auto st = service->Release(a.stack, a.deployment, nullptr); !st) {
+      return Fail(st.error());
+    }
+    std::printf("released %s\n", a.deployment.c_str());
     return 0;
   }
   return -1;

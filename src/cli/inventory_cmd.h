@@ -12,7 +12,7 @@ namespace sp::cli {
 
 struct InventoryArgs {
   std::string server;  // http://host:port; empty: the local store.
-  std::string file, output, path, stack, release, deployment, limit;
+  std::string file, output, path, stack, release, deployment, limit, user, template_name;
   bool prune = false, yes = false, dry_run = false;
 };
 
@@ -24,6 +24,8 @@ struct InventoryCommands {
   CLI::App* get = nullptr;
   CLI::App* set = nullptr;
   CLI::App* del = nullptr;
+  CLI::App* claim = nullptr;
+  CLI::App* release = nullptr;
   std::string listen = "127.0.0.1:8700";
   std::string store;  // --store; empty: the default state database.
   InventoryArgs a;

@@ -17,7 +17,8 @@ using yaml::Reader;
 using yaml::Val;
 
 const std::vector<std::string> kTopKeys = {"version", "stacks"};
-const std::vector<std::string> kStackKeys = {"resources", "requires_bastion", "deployments"};
+const std::vector<std::string> kStackKeys = {"resources", "requires_bastion", "deployments", "templates"};
+const std::vector<std::string> kTemplateKeys = {"name", "ttl", "resources", "deployment"};
 const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "hosts", "source", "releases"};
 const std::vector<std::string> kSourceKeys = {"command", "timeout"};
 const std::vector<std::string> kSshKeys = {"known_hosts", "config", "identity", "user", "connect_timeout", "max_hosts"};
@@ -54,9 +55,13 @@ Result<std::string> AsUserName(const Reader& r, const Val& v) {
   return s;
 }
 
+// "{user}" (templates fill it in at claim time; ParseStack rejects it
+// elsewhere) stands for a user name.
 Result<std::string> AsHaproxyName(const Reader& r, const Val& v) {
   SP_ASSIGN_OR_RETURN(std::string s, r.AsString(v));
-  if (!IsValidHaproxyName(s)) {
+  std::string probe = s;
+  for (size_t at; (at = probe.find("{user}")) != std::string::npos;) probe.replace(at, 6, "u");
+  if (!IsValidHaproxyName(probe)) {
     return Err(r.Fail(v, "invalid HAProxy name '" + s + "' (expected letters, digits, '-', '_', '.', ':')"));
   }
   return s;
@@ -343,7 +348,50 @@ Result<StackSpec> ParseStack(const Reader& r, const std::string& name, const Val
     for (const auto& [dep_name, dv] : dm.entries) {
       SP_TRY(r.CheckName(dv, dep_name));
       SP_ASSIGN_OR_RETURN(DeploymentSpec dep, ParseDeployment(r, name, stack.requires_bastion, dep_name, dv));
+      for (const auto& [rel_name, rel] : dep.releases) {
+        for (const auto& lb : rel.load_balancers) {
+          if (lb.backend.find("{user}") != std::string::npos) {
+            return Err(r.Fail(dv, "release '" + rel_name + "': backend '" + lb.backend +
+                                      "': {user} is only filled in by templates"));
+          }
+        }
+      }
       stack.deployments.emplace(dep_name, std::move(dep));
+    }
+  }
+  if (const Val* ts = m.Get("templates")) {
+    SP_ASSIGN_OR_RETURN(Map tm, r.AsMap(*ts));
+    for (const auto& [tname, tv] : tm.entries) {
+      SP_TRY(r.CheckName(tv, tname));
+      SP_ASSIGN_OR_RETURN(Map t, r.AsMap(tv, kTemplateKeys));
+      TemplateSpec spec;
+      if (const Val* n = t.Get("name")) {
+        SP_ASSIGN_OR_RETURN(spec.name_pattern, r.AsNonEmptyString(*n));
+        std::string probe = spec.name_pattern;
+        if (size_t at = probe.find("{user}"); at != std::string::npos) probe.replace(at, 6, "u");
+        if (spec.name_pattern.find("{user}") == std::string::npos || !IsValidName(probe)) {
+          return Err(r.Fail(*n, "expected a deployment name containing {user}, e.g. personal-{user}"));
+        }
+      }
+      if (const Val* ttl = t.Get("ttl")) {
+        SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*ttl));
+        spec.ttl_ms = ms.count();
+      }
+      if (const Val* res = t.Get("resources")) {
+        SP_ASSIGN_OR_RETURN(std::string mode, r.AsString(*res));
+        if (mode != "shared" && mode != "per-user") return Err(r.Fail(*res, "expected shared or per-user"));
+        spec.per_user_resources = mode == "per-user";
+      }
+      const Val* dv = t.Get("deployment");
+      if (!dv) return Err(r.Missing(t, "deployment", " (network, hosts = the pool, releases of the personal deployment)"));
+      SP_ASSIGN_OR_RETURN(spec.deployment, ParseDeployment(r, name, stack.requires_bastion, tname, *dv));
+      for (const auto& [rel_name, rel] : spec.deployment.releases) {
+        if (!rel.hosts.empty() || !rel.select.empty()) {
+          return Err(r.Fail(*dv, "release '" + rel_name + "' of a template names no hosts: a claim gets one pool host"));
+        }
+      }
+      if (spec.deployment.hosts.empty()) return Err(r.Fail(*dv, "a template needs a pool: its deployment's hosts"));
+      stack.templates.emplace(tname, std::move(spec));
     }
   }
   return stack;
@@ -358,6 +406,47 @@ std::vector<std::string> Keys(const M& m) {
 }
 
 }  // namespace
+
+bool IsValidUser(const std::string& user) {
+  if (user.empty() || user.size() > 32) return false;
+  if (!(std::islower(static_cast<unsigned char>(user[0])) || std::isdigit(static_cast<unsigned char>(user[0])))) {
+    return false;
+  }
+  return std::all_of(user.begin(), user.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-';
+  });
+}
+
+Result<DeploymentSpec> MaterializeTemplate(const StackSpec& stack, const TemplateSpec& t, const std::string& user,
+                                           const HostSpec& host) {
+  if (!IsValidUser(user)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid user name '" + user + "' (expected [a-z0-9][a-z0-9-]{0,31})");
+  }
+  auto with_user = [&](std::string text) {
+    for (size_t at; (at = text.find("{user}")) != std::string::npos;) text.replace(at, 6, user);
+    return text;
+  };
+  DeploymentSpec d = t.deployment;
+  d.name = with_user(t.name_pattern);
+  if (!IsValidName(d.name)) {
+    return Err(ErrorCode::kInvalidArgument, "deployment name '" + d.name + "' for user '" + user + "' is not a valid name");
+  }
+  d.hosts = {host};
+  for (auto& [name, rel] : d.releases) {
+    rel.hosts = {host};
+    rel.pool_refs = {host.name};
+    for (auto& lb : rel.load_balancers) lb.backend = with_user(lb.backend);
+  }
+  if (t.per_user_resources) {
+    for (const auto& [res, attrs] : stack.resources) {
+      for (const auto& [attr, value] : attrs) {
+        const std::string env = ResourceEnvName(res, attr);
+        if (!d.env.count(env)) d.env[env] = with_user(value);
+      }
+    }
+  }
+  return d;
+}
 
 std::string ResourceEnvName(const std::string& resource, const std::string& attribute) {
   std::string out = resource + "_" + attribute;

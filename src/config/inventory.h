@@ -91,6 +91,19 @@ struct DeploymentSpec {
   std::map<std::string, ReleaseInventory> releases;
 };
 
+// A personal deployment template: `sallyport inventory claim <template>
+// --user ben` makes deployment `name` with {user} replaced ("personal-ben")
+// from `deployment`, whose hosts are the pool: the claim gets one free pool
+// host, alone, in every release. `per_user_resources`: the stack's resource
+// attributes with {user} replaced become that deployment's env overrides
+// (else the stack's resources are shared as they are).
+struct TemplateSpec {
+  std::string name_pattern = "personal-{user}";
+  int64_t ttl_ms = 0;            // 0: a claim lasts until released.
+  bool per_user_resources = false;
+  DeploymentSpec deployment;     // Its hosts are the pool; its releases name no hosts.
+};
+
 struct StackSpec {
   std::string name;
   // Resource name -> attributes; exported to apps as <RESOURCE>_<ATTR> (upper case).
@@ -98,6 +111,7 @@ struct StackSpec {
   // Every deployment that has hosts must name a bastion.
   bool requires_bastion = false;
   std::map<std::string, DeploymentSpec> deployments;
+  std::map<std::string, TemplateSpec> templates;
 };
 
 struct Inventory {
@@ -122,6 +136,14 @@ struct ResolvedTarget {
 // names/addresses/ports are errors.
 Result<Inventory> ParseInventory(const std::string& yaml_text, const std::string& file_name);
 Result<Inventory> LoadInventory(const std::string& path);
+
+// User names of personal deployments: [a-z0-9][a-z0-9-]{0,31}.
+bool IsValidUser(const std::string& user);
+
+// The deployment a claim of `t` by `user` creates on `host` (one of the
+// pool's); kInvalidArgument for a bad user or resulting name.
+Result<DeploymentSpec> MaterializeTemplate(const StackSpec& stack, const TemplateSpec& t, const std::string& user,
+                                           const HostSpec& host);
 
 // The env var a stack resource attribute is exported as: upper case, '-' ->
 // '_': ("db", "url") -> "DB_URL", ("cache-1", "read-url") -> "CACHE_1_READ_URL".

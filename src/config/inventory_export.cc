@@ -165,6 +165,18 @@ nlohmann::ordered_json StackToJson(const StackSpec& s) {
   Doc deps = Doc::object();
   for (const auto& [name, d] : s.deployments) deps[name] = DeploymentToJson(d);
   out["deployments"] = deps;
+  if (!s.templates.empty()) {
+    Doc ts = Doc::object();
+    for (const auto& [name, t] : s.templates) {
+      Doc tj;
+      tj["name"] = t.name_pattern;
+      if (t.ttl_ms) tj["ttl"] = Duration(t.ttl_ms);
+      if (t.per_user_resources) tj["resources"] = "per-user";
+      tj["deployment"] = DeploymentToJson(t.deployment);
+      ts[name] = tj;
+    }
+    out["templates"] = ts;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "inventory/service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "core/text.h"
 
@@ -161,10 +162,15 @@ std::vector<std::string> Diff(const Inventory& before, const Inventory& after) {
 }
 
 // `file`'s stack over `stored`: objects the file names replace the stored
-// ones; without prune, stored objects the file omits stay.
-StackSpec Merge(const StackSpec& stored, const StackSpec& file, bool prune) {
-  if (prune) return file;
+// ones; without prune, stored objects the file omits stay. Claimed personal
+// deployments are never the file's to change or prune.
+StackSpec Merge(const StackSpec& stored, const StackSpec& file, bool prune, const std::set<std::string>& claimed) {
   StackSpec out = file;
+  for (const auto& name : claimed) {
+    auto it = stored.deployments.find(name);
+    if (it != stored.deployments.end()) out.deployments[name] = it->second;
+  }
+  if (prune) return out;
   for (const auto& [dname, sd] : stored.deployments) {
     auto it = out.deployments.find(dname);
     if (it == out.deployments.end()) {
@@ -231,7 +237,8 @@ Result<std::shared_ptr<const Inventory>> Service::Current() {
 
 Result<ApplyResult> Service::Apply(const Inventory& file, bool prune, bool dry_run) {
   ApplyResult result;
-  auto plan = [&](const std::vector<StackRecord>& stored_recs, Inventory* merged) -> Status {
+  auto plan = [&](const std::vector<StackRecord>& stored_recs, const std::vector<ClaimRecord>& claims,
+                  Inventory* merged) -> Status {
     Inventory before;
     for (const auto& rec : stored_recs) {
       SP_ASSIGN_OR_RETURN(StackSpec s, ParseStackDoc(rec.name, ParseDoc(rec.doc), "stored stack " + rec.name));
@@ -239,7 +246,11 @@ Result<ApplyResult> Service::Apply(const Inventory& file, bool prune, bool dry_r
     }
     for (const auto& [name, fs] : file.stacks) {
       auto it = before.stacks.find(name);
-      StackSpec m = it == before.stacks.end() ? fs : Merge(it->second, fs, prune);
+      std::set<std::string> claimed;
+      for (const auto& c : claims) {
+        if (c.stack == name) claimed.insert(c.deployment);
+      }
+      StackSpec m = it == before.stacks.end() ? fs : Merge(it->second, fs, prune, claimed);
       // Validated as a whole, as the file would be (kept objects included).
       SP_ASSIGN_OR_RETURN(StackSpec checked, ParseStackDoc(name, StackToJson(m), file.file + " (merged with the store)"));
       merged->stacks.emplace(name, std::move(checked));
@@ -252,14 +263,16 @@ Result<ApplyResult> Service::Apply(const Inventory& file, bool prune, bool dry_r
   };
   if (dry_run) {
     SP_ASSIGN_OR_RETURN(auto stored, store_.InventoryStacks());
+    SP_ASSIGN_OR_RETURN(auto claims, store_.InventoryClaims());
     Inventory merged;
-    SP_TRY(plan(stored, &merged));
+    SP_TRY(plan(stored, claims, &merged));
     return result;
   }
   SP_TRY(store_.InventoryWrite([&](InventoryTxn& txn) -> Status {
     SP_ASSIGN_OR_RETURN(auto stored, txn.Stacks());
+    SP_ASSIGN_OR_RETURN(auto claims, txn.Claims());
     Inventory merged;
-    SP_TRY(plan(stored, &merged));
+    SP_TRY(plan(stored, claims, &merged));
     for (const auto& rec : stored) {
       if (!merged.stacks.count(rec.name)) SP_TRY(txn.DeleteStack(rec.name));
     }
@@ -349,6 +362,109 @@ Status Service::Delete(const std::vector<std::string>& path) {
     SP_ASSIGN_OR_RETURN(StackSpec checked, ParseStackDoc(w.stack, doc, "after deleting " + w.Describe()));
     return txn.PutStack(w.stack, StackToJson(checked).dump());
   });
+}
+
+// ---------------------------------------------------------------- personal deployments
+
+Result<ClaimRecord> Service::Claim(const std::string& stack, const std::string& template_name,
+                                   const std::string& user, int64_t now_ms) {
+  if (!IsValidUser(user)) {
+    return Err(ErrorCode::kInvalidArgument, "invalid user name '" + user + "' (expected [a-z0-9][a-z0-9-]{0,31})");
+  }
+  ClaimRecord out;
+  SP_TRY(store_.InventoryWrite([&](InventoryTxn& txn) -> Status {
+    SP_ASSIGN_OR_RETURN(auto rec, txn.Stack(stack));
+    if (!rec) return Err(ErrorCode::kNotFound, "stack '" + stack + "' not found");
+    SP_ASSIGN_OR_RETURN(StackSpec s, ParseStackDoc(stack, ParseDoc(rec->doc), "stored stack " + stack));
+    auto t = s.templates.find(template_name);
+    if (t == s.templates.end()) {
+      std::string names;
+      for (const auto& [n, x] : s.templates) names += (names.empty() ? "" : ", ") + n;
+      return Err(ErrorCode::kNotFound, "template '" + template_name + "' not found in stack '" + stack +
+                                           "' (templates: " + (names.empty() ? "none" : names) + ")");
+    }
+    SP_ASSIGN_OR_RETURN(auto claims, txn.Claims());
+    std::set<std::string> taken;
+    for (const auto& c : claims) {
+      if (c.stack != stack) continue;
+      if (c.template_name == template_name && c.user == user) {
+        out = c;  // Already this user's: the same claim again.
+        return Ok();
+      }
+      if (c.template_name == template_name) taken.insert(c.host);
+    }
+    const HostSpec* free_host = nullptr;
+    for (const auto& h : t->second.deployment.hosts) {
+      if (!taken.count(h.name)) {
+        free_host = &h;
+        break;
+      }
+    }
+    if (!free_host) {
+      return Err(ErrorCode::kConflict, "no free host in the pool of template '" + template_name + "' (all " +
+                                           std::to_string(t->second.deployment.hosts.size()) + " claimed)");
+    }
+    SP_ASSIGN_OR_RETURN(DeploymentSpec d, MaterializeTemplate(s, t->second, user, *free_host));
+    if (s.deployments.count(d.name)) {
+      return Err(ErrorCode::kConflict, "deployment '" + d.name + "' exists in stack '" + stack + "' and is not a claim");
+    }
+    const std::string name = d.name;
+    s.deployments.emplace(name, std::move(d));
+    SP_ASSIGN_OR_RETURN(StackSpec checked, ParseStackDoc(stack, StackToJson(s), "claim of " + name));
+    SP_TRY(txn.PutStack(stack, StackToJson(checked).dump()));
+    out = ClaimRecord{stack, template_name, user, name, free_host->name, now_ms,
+                      t->second.ttl_ms ? now_ms + t->second.ttl_ms : 0};
+    return txn.PutClaim(out);
+  }));
+  return out;
+}
+
+Result<std::vector<ClaimRecord>> Service::Claims() { return store_.InventoryClaims(); }
+
+Status Service::Release(const std::string& stack, const std::string& deployment, const Teardown& teardown) {
+  SP_ASSIGN_OR_RETURN(auto claims, store_.InventoryClaims());
+  auto claim = std::find_if(claims.begin(), claims.end(),
+                            [&](const ClaimRecord& c) { return c.stack == stack && c.deployment == deployment; });
+  if (claim == claims.end()) {
+    return Err(ErrorCode::kNotFound, "deployment '" + deployment + "' of stack '" + stack + "' is not a claim");
+  }
+  // Tear down first (network I/O, outside any transaction); the claim stays
+  // if it fails, so a retry or the next expiry run tries again.
+  if (teardown) {
+    SP_ASSIGN_OR_RETURN(auto inv, Current());
+    const auto& dep = inv->stacks.at(stack).deployments.at(deployment);
+    for (const auto& [release, r] : dep.releases) {
+      SP_ASSIGN_OR_RETURN(ResolvedTarget target, ::sp::Resolve(*inv, stack, release, deployment));
+      if (auto st = teardown(target); !st) {
+        return Err(st.error().Wrap("teardown of " + deployment + " (release " + release + ", host " + claim->host + ")"));
+      }
+    }
+  }
+  return store_.InventoryWrite([&](InventoryTxn& txn) -> Status {
+    SP_ASSIGN_OR_RETURN(auto rec, txn.Stack(stack));
+    if (rec) {
+      Doc doc = ParseDoc(rec->doc);
+      if (doc.contains("deployments")) doc["deployments"].erase(deployment);
+      SP_TRY(txn.PutStack(stack, doc.dump()));
+    }
+    return txn.DeleteClaim(stack, deployment);
+  });
+}
+
+Result<std::vector<ClaimRecord>> Service::Expire(int64_t now_ms, const Teardown& teardown) {
+  SP_ASSIGN_OR_RETURN(auto claims, store_.InventoryClaims());
+  std::vector<ClaimRecord> released;
+  std::optional<Error> first;
+  for (const auto& c : claims) {
+    if (c.expires_ms == 0 || c.expires_ms > now_ms) continue;
+    if (auto st = Release(c.stack, c.deployment, teardown); !st) {
+      if (!first) first = st.error();
+      continue;
+    }
+    released.push_back(c);
+  }
+  if (first) return Err(*first);
+  return released;
 }
 
 }  // namespace sp::inventory

@@ -11,6 +11,7 @@
 //   {"stacks", S, "deployments", D, "hosts", H}        (the deployment's pool)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +57,19 @@ class Service {
   Result<Doc> Get(const std::vector<std::string>& path);
   Result<bool> Put(const std::vector<std::string>& path, const Doc& value);
   Status Delete(const std::vector<std::string>& path);
+
+  // Personal deployments. Claim: `user`'s deployment from `template_name`
+  // (created with a free pool host, or the existing claim again); kConflict
+  // when every pool host is taken. Release: runs `teardown` on the claimed
+  // deployment's resolved target (stop the app, remove its LB server entry),
+  // then deletes the deployment and frees the host; a failed teardown keeps
+  // the claim. Expire: releases every claim whose TTL passed at `now_ms`.
+  using Teardown = std::function<Status(const ResolvedTarget&)>;
+  Result<ClaimRecord> Claim(const std::string& stack, const std::string& template_name, const std::string& user,
+                            int64_t now_ms);
+  Status Release(const std::string& stack, const std::string& deployment, const Teardown& teardown);
+  Result<std::vector<ClaimRecord>> Expire(int64_t now_ms, const Teardown& teardown);
+  Result<std::vector<ClaimRecord>> Claims();
 
  private:
   InventoryStore& store_;

@@ -187,5 +187,118 @@ TEST_F(InventoryServiceTest, ASecondConnectionToTheSameStoreReadsEveryWrite) {
   EXPECT_EQ(t->hosts[0].name, "a1");
 }
 
+const char* kWithTemplate = R"(version: 1
+stacks:
+  shop:
+    resources:
+      db: {url: "postgres://db/shop_{user}"}
+    deployments:
+      prod:
+        network: dc2
+        releases:
+          api:
+            hosts: [{name: p1, address: 10.1.0.11}]
+            load_balancers: [{address: 10.1.0.2:9999, backend: api}]
+    templates:
+      personal:
+        name: personal-{user}
+        ttl: 1h
+        resources: per-user
+        deployment:
+          network: dev
+          hosts:
+            - {name: dev1, address: 10.9.0.11}
+            - {name: dev2, address: 10.9.0.12}
+          releases:
+            api:
+              load_balancers: [{address: 10.9.0.2:9999, backend: "personal-{user}"}]
+)";
+
+TEST_F(InventoryServiceTest, ClaimsGetFreePoolHostsUntilThePoolIsExhausted) {
+  ASSERT_TRUE(service_->Apply(File(kWithTemplate), false, false));
+  auto ben = service_->Claim("shop", "personal", "ben", 1000);
+  ASSERT_TRUE(ben) << ben.error().message;
+  EXPECT_EQ(ben->deployment, "personal-ben");
+  EXPECT_EQ(ben->host, "dev1");
+  EXPECT_EQ(ben->expires_ms, 1000 + 3'600'000);
+  auto again = service_->Claim("shop", "personal", "ben", 2000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->host, "dev1") << "the same user's claim is returned, not a second host";
+  auto ann = service_->Claim("shop", "personal", "ann", 3000);
+  ASSERT_TRUE(ann);
+  EXPECT_EQ(ann->host, "dev2");
+  auto cid = service_->Claim("shop", "personal", "cid", 4000);
+  ASSERT_FALSE(cid);
+  EXPECT_EQ(cid.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(cid.error().message, HasSubstr("no free host in the pool of template 'personal'"));
+
+  auto t = service_->Resolve("shop", "api", "personal-ben");
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_EQ(t->hosts.size(), 1u);
+  EXPECT_EQ(t->hosts[0].name, "dev1");
+  EXPECT_EQ(t->network, "dev");
+  EXPECT_EQ(t->load_balancers[0].backend, "personal-ben");
+  EXPECT_EQ(t->deployment_env.at("DB_URL"), "postgres://db/shop_ben");
+
+  for (const char* bad : {"Ben", "-ben", "ben;rm", "", "a234567890123456789012345678901234"}) {
+    auto r = service_->Claim("shop", "personal", bad, 0);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  auto no_template = service_->Claim("shop", "nope", "ben", 0);
+  ASSERT_FALSE(no_template);
+  EXPECT_THAT(no_template.error().message, HasSubstr("(templates: personal)"));
+}
+
+TEST_F(InventoryServiceTest, ReleaseTearsDownThenFreesTheHostAndAFailedTeardownKeepsTheClaim) {
+  ASSERT_TRUE(service_->Apply(File(kWithTemplate), false, false));
+  ASSERT_TRUE(service_->Claim("shop", "personal", "ben", 0));
+  std::vector<std::string> torn;
+  auto failing = [&](const ResolvedTarget&) -> Status { return Err(ErrorCode::kUnavailable, "host unreachable"); };
+  auto r = service_->Release("shop", "personal-ben", failing);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("teardown of personal-ben"));
+  EXPECT_EQ(service_->Claims()->size(), 1u);
+  EXPECT_TRUE(service_->Resolve("shop", "api", "personal-ben"));
+
+  auto ok = service_->Release("shop", "personal-ben", [&](const ResolvedTarget& t) -> Status {
+    torn.push_back(t.deployment + "/" + t.release + "@" + t.hosts.at(0).name);
+    return Ok();
+  });
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_THAT(torn, ElementsAre("personal-ben/api@dev1"));
+  EXPECT_TRUE(service_->Claims()->empty());
+  EXPECT_FALSE(service_->Resolve("shop", "api", "personal-ben"));
+  auto next = service_->Claim("shop", "personal", "cid", 0);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->host, "dev1") << "the released host is free again";
+}
+
+TEST_F(InventoryServiceTest, ExpiredClaimsAreTornDownByTheClock) {
+  ASSERT_TRUE(service_->Apply(File(kWithTemplate), false, false));
+  ASSERT_TRUE(service_->Claim("shop", "personal", "ben", 0));
+  ASSERT_TRUE(service_->Claim("shop", "personal", "ann", 1'800'000));
+  int torn = 0;
+  auto teardown = [&](const ResolvedTarget&) -> Status { ++torn; return Ok(); };
+  auto none = service_->Expire(3'599'999, teardown);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto one = service_->Expire(3'600'000, teardown);
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].user, "ben");
+  EXPECT_EQ(torn, 1);
+  EXPECT_EQ(service_->Claims()->size(), 1u);
+}
+
+TEST_F(InventoryServiceTest, ApplyWithPruneKeepsClaimedDeployments) {
+  ASSERT_TRUE(service_->Apply(File(kWithTemplate), false, false));
+  ASSERT_TRUE(service_->Claim("shop", "personal", "ben", 0));
+  auto r = service_->Apply(File(kWithTemplate), true, false);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_THAT(r->changes, IsEmpty());
+  EXPECT_TRUE(service_->Resolve("shop", "api", "personal-ben"));
+}
+
 }  // namespace
 }  // namespace sp::inventory

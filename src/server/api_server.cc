@@ -72,6 +72,12 @@ bool Flag(const httplib::Request& req, const char* name) {
 
 }  // namespace
 
+inventory::Doc ClaimToJson(const ClaimRecord& c) {
+  return {{"stack", c.stack},           {"template", c.template_name}, {"user", c.user},
+          {"deployment", c.deployment}, {"host", c.host},              {"claimed_ms", c.claimed_ms},
+          {"expires_ms", c.expires_ms}};
+}
+
 inventory::Doc ResolvedToJson(const ResolvedTarget& t) {
   Doc out;
   out["stack"] = t.stack;
@@ -220,6 +226,30 @@ void ApiServer::Routes() {
   });
   s.Delete(objects, [this](const httplib::Request& req, httplib::Response& res) {
     auto st = inventory_.Delete(PathOf(req));
+    if (!st) return SendError(res, st.error());
+    res.status = 204;
+  });
+
+  s.Post(R"(/v1/stacks/([^/]+)/templates/([^/]+)/claims)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    if (!body->contains("user") || !(*body)["user"].is_string()) {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/user: required"});
+    }
+    const int64_t now = options_.now_ms ? options_.now_ms() : RealClock::Instance().WallMs();
+    auto c = inventory_.Claim(req.matches[1], req.matches[2], (*body)["user"], now);
+    if (!c) return SendError(res, c.error());
+    SendJson(res, c->claimed_ms == now ? 201 : 200, ClaimToJson(*c));
+  });
+  s.Get("/v1/claims", [this](const httplib::Request&, httplib::Response& res) {
+    auto cs = inventory_.Claims();
+    if (!cs) return SendError(res, cs.error());
+    Doc out = Doc::array();
+    for (const auto& c : *cs) out.push_back(ClaimToJson(c));
+    SendJson(res, 200, {{"claims", out}});
+  });
+  s.Delete(R"(/v1/stacks/([^/]+)/claims/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto st = inventory_.Release(req.matches[1], req.matches[2], options_.teardown);
     if (!st) return SendError(res, st.error());
     res.status = 204;
   });

@@ -14,6 +14,10 @@
 //   POST   /v1/stacks/S/deployments/D/hosts    body: a host mapping (with its name)
 //   GET|PUT|DELETE /v1/stacks/S/deployments/D/hosts/H
 //   GET    /v1/resolve?stack=S&release=R&deployment=D[&limit=a,b]
+//   POST   /v1/stacks/S/templates/T/claims     body {"user": U}: 201 new claim, 200 the user's existing one,
+//                                               409 when the pool has no free host
+//   GET    /v1/claims
+//   DELETE /v1/stacks/S/claims/D               release personal deployment D (teardown first)
 // PUT creates (201) or replaces (200); DELETE answers 204. Errors are
 // {"error": {"code": "not_found", "message": "..."}} with 400 (bad input),
 // 404 (unknown object, naming it), 409 (exists / busy), 500.
@@ -21,6 +25,7 @@
 
 #include <memory>
 #include <string>
+#include <functional>
 #include <thread>
 
 #include "core/error.h"
@@ -35,8 +40,11 @@ namespace sp {
 struct ApiServerOptions {
   int threads = 16;                       // Worker threads (keep-alive clients each hold one).
   size_t max_body_bytes = 64u << 20;
+  inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
+  std::function<int64_t()> now_ms;        // Wall clock (claims' TTL); default: the real one.
 };
 
+inventory::Doc ClaimToJson(const ClaimRecord& c);
 // The resolve endpoint's answer (also printed by `sallyport inventory resolve`).
 inventory::Doc ResolvedToJson(const ResolvedTarget& t);
 

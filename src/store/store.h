@@ -120,6 +120,7 @@ class InventoryStore {
   // Changes with every committed inventory write (cheap: for caches).
   virtual Result<int64_t> InventoryRevision() = 0;
   virtual Result<std::vector<StackRecord>> InventoryStacks() = 0;
+  virtual Result<std::vector<ClaimRecord>> InventoryClaims() = 0;
   // Runs `fn` in one write transaction: committed if it returns Ok, rolled
   // back (nothing written) if it returns an error or throws.
   virtual Status InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) = 0;

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "config/inventory.h"
@@ -224,6 +227,64 @@ TEST_F(InventoryApiTest, TwoServersSharingOneStoreLoseNoWrite) {
     ASSERT_EQ(r->status, 200);
     EXPECT_EQ(Body(r)["hosts"].size(), 2u + kWriters);
   }
+}
+
+// 50 users claim personal deployments at once through two server processes
+// sharing one store; the template's pool has 10 hosts.
+TEST_F(InventoryApiTest, FiftyParallelClaimsAcrossTwoServersGetTenDistinctHosts) {
+  Server s1(dir_, dir_ / "state.db", "s1");
+  Server s2(dir_, dir_ / "state.db", "s2");
+  std::string inv = "version: 1\nstacks:\n  shop:\n    deployments: {}\n    templates:\n      personal:\n"
+                    "        ttl: 1h\n        deployment:\n          network: dev\n          hosts:\n";
+  for (int i = 1; i <= 10; ++i) {
+    inv += "            - {name: dev" + std::to_string(i) + ", address: 127.0.0." + std::to_string(10 + i) + "}\n";
+  }
+  inv += "          releases:\n            api:\n              load_balancers: [{address: 127.0.0.1:9999, backend: \"personal-{user}\"}]\n";
+  WriteFile(dir_ / "inventory.yml", inv);
+  auto applied = RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--server", s1.url(), "--yes"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+
+  constexpr int kUsers = 50;
+  std::mutex mu;
+  std::map<int, int> statuses;
+  std::map<std::string, std::string> host_of;  // user -> host
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kUsers; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = (i % 2 ? s1 : s2).Client();
+      const std::string user = "user-" + std::to_string(i);
+      auto r = c.Post("/v1/stacks/shop/templates/personal/claims", json{{"user", user}}.dump(), "application/json");
+      std::lock_guard lk(mu);
+      statuses[r ? r->status : -1]++;
+      if (r && r->status == 201) host_of[user] = Body(r)["host"];
+      if (r && r->status == 409) EXPECT_THAT(r->body, HasSubstr("no free host")) << r->body;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(statuses[201], 10);
+  EXPECT_EQ(statuses[409], kUsers - 10);
+  std::set<std::string> hosts;
+  for (const auto& [user, host] : host_of) hosts.insert(host);
+  EXPECT_EQ(hosts.size(), 10u) << "a host was given twice";
+
+  // Each winner's deployment resolves to exactly its host, from either server.
+  for (const auto& [user, host] : host_of) {
+    auto r = s2.Client().Get("/v1/resolve?stack=shop&release=api&deployment=personal-" + user);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    ASSERT_EQ(Body(r)["hosts"].size(), 1u);
+    EXPECT_EQ(Body(r)["hosts"][0]["name"], host);
+    EXPECT_EQ(Body(r)["load_balancers"][0]["backend"], "personal-" + user);
+  }
+  // Releasing one frees its host for the next user; bad user names are 400.
+  const std::string first = host_of.begin()->first;
+  auto rel = RunSallyport({"inventory", "release", "personal-" + first, "--stack", "shop", "--server", s1.url()});
+  ASSERT_EQ(rel.exit_code, 0) << rel.err;
+  auto next = RunSallyport({"inventory", "claim", "personal", "--stack", "shop", "--user", "late", "--server", s2.url()});
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_THAT(next.out, HasSubstr("\"host\": \"" + host_of.begin()->second + "\""));
+  auto bad = s1.Client().Post("/v1/stacks/shop/templates/personal/claims", R"({"user":"Bad User"})", "application/json");
+  EXPECT_EQ(bad->status, 400);
 }
 
 }  // namespace

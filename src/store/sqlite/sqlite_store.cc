@@ -459,6 +459,11 @@ Result<std::vector<StackRecord>> SqliteStore::InventoryStacks() {
   return Txn(db_).Stacks();
 }
 
+Result<std::vector<ClaimRecord>> SqliteStore::InventoryClaims() {
+  std::lock_guard l(mu_);
+  return Txn(db_).Claims();
+}
+
 Status SqliteStore::InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) {
   std::lock_guard l(mu_);
   // IMMEDIATE: the write lock is taken now, so a read-modify-write of another

@@ -53,6 +53,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   // InventoryStore
   Result<int64_t> InventoryRevision() override;
   Result<std::vector<StackRecord>> InventoryStacks() override;
+  Result<std::vector<ClaimRecord>> InventoryClaims() override;
   Status InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) override;
 
  private:
