@@ -165,6 +165,11 @@ Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, c
 // Parsing the result with ParseInventory gives back the same inventory.
 nlohmann::ordered_json InventoryToJson(const Inventory& inv);
 nlohmann::ordered_json StackToJson(const StackSpec& stack);
+// The inverse of StackToJson for documents that were validated when written
+// (the inventory store's): no checks beyond types, far cheaper than
+// ParseInventory. kInternal if the document is not what StackToJson makes.
+Result<StackSpec> StackFromJson(const std::string& name, const nlohmann::json& doc);
+
 // Block-style YAML of a JSON document (keys in the document's order).
 std::string JsonToYaml(const nlohmann::ordered_json& doc);
 

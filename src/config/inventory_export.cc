@@ -180,6 +180,121 @@ nlohmann::ordered_json StackToJson(const StackSpec& s) {
   return out;
 }
 
+namespace {
+
+using J = nlohmann::json;
+
+std::map<std::string, std::string> StringMapFrom(const J& j, const char* key) {
+  std::map<std::string, std::string> out;
+  if (j.contains(key)) {
+    for (const auto& [k, v] : j[key].items()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+int64_t DurationFrom(const std::string& s) {
+  // Only what Duration() writes: "<n>s" or "<n>ms".
+  if (s.size() > 2 && s.compare(s.size() - 2, 2, "ms") == 0) return std::stoll(s.substr(0, s.size() - 2));
+  return std::stoll(s.substr(0, s.size() - 1)) * 1000;
+}
+
+HostSpec HostFrom(const J& h) {
+  HostSpec out;
+  out.name = h.at("name");
+  out.address = h.at("address");
+  out.port = h.value("port", 0);
+  out.ssh_user = h.value("ssh_user", "");
+  out.ssh_port = h.value("ssh_port", 22);
+  out.tags = StringMapFrom(h, "tags");
+  return out;
+}
+
+DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
+  DeploymentSpec out;
+  out.name = name;
+  out.network = d.at("network");
+  if (d.contains("bastion")) {
+    const J& b = d["bastion"];
+    out.bastion = BastionSpec{b.at("address"), b.value("port", 22), b.value("user", "deploy"), b.value("key", ""),
+                              b.value("host_key", "")};
+  }
+  if (d.contains("ssh") || out.bastion) {
+    out.ssh.enabled = true;
+    const J& sj = d.contains("ssh") ? d["ssh"] : J::object();
+    out.ssh.known_hosts = sj.value("known_hosts", "");
+    out.ssh.config = sj.value("config", "");
+    out.ssh.identity = sj.value("identity", "");
+    out.ssh.user = sj.value("user", "");
+    if (sj.contains("connect_timeout")) out.ssh.connect_timeout_ms = DurationFrom(sj["connect_timeout"]);
+    out.ssh.max_hosts = sj.value("max_hosts", out.ssh.max_hosts);
+  }
+  out.env = StringMapFrom(d, "env");
+  if (d.contains("hosts")) {
+    for (const auto& h : d["hosts"]) out.hosts.push_back(HostFrom(h));
+  }
+  if (d.contains("source")) {
+    HostSourceSpec src;
+    src.command = d["source"].at("command").get<std::vector<std::string>>();
+    if (d["source"].contains("timeout")) src.timeout_ms = DurationFrom(d["source"]["timeout"]);
+    out.source = std::move(src);
+  }
+  for (const auto& [rname, r] : d.at("releases").items()) {
+    ReleaseInventory rel;
+    rel.name = rname;
+    for (const auto& lb : r.at("load_balancers")) {
+      rel.load_balancers.push_back(LoadBalancerSpec{lb.value("kind", "haproxy"), lb.value("socket", ""),
+                                                    lb.value("address", ""), lb.at("backend"),
+                                                    StringMapFrom(lb, "servers")});
+    }
+    if (r.contains("hosts")) {
+      for (const auto& h : r["hosts"]) {
+        if (h.is_string()) {
+          const std::string ref = h;
+          for (const auto& p : out.hosts) {
+            if (p.name == ref) rel.hosts.push_back(p);
+          }
+          rel.pool_refs.insert(ref);
+        } else {
+          rel.hosts.push_back(HostFrom(h));
+        }
+      }
+    }
+    rel.select = r.value("select", "");
+    rel.env = StringMapFrom(r, "env");
+    rel.docker_host = r.value("docker_host", "");
+    rel.base_dir = r.value("base_dir", "");
+    out.releases.emplace(rname, std::move(rel));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<StackSpec> StackFromJson(const std::string& name, const nlohmann::json& doc) {
+  try {
+    StackSpec s;
+    s.name = name;
+    s.requires_bastion = doc.value("requires_bastion", false);
+    if (doc.contains("resources")) {
+      for (const auto& [res, attrs] : doc["resources"].items()) s.resources[res] = StringMapFrom(doc["resources"], res.c_str());
+    }
+    for (const auto& [dname, d] : doc.at("deployments").items()) s.deployments.emplace(dname, DeploymentFrom(dname, d));
+    if (doc.contains("templates")) {
+      for (const auto& [tname, t] : doc["templates"].items()) {
+        TemplateSpec spec;
+        spec.name_pattern = t.value("name", spec.name_pattern);
+        if (t.contains("ttl")) spec.ttl_ms = DurationFrom(t["ttl"]);
+        spec.per_user_resources = t.value("resources", "shared") == "per-user";
+        spec.deployment = DeploymentFrom(tname, t.at("deployment"));
+        s.templates.emplace(tname, std::move(spec));
+      }
+    }
+    return s;
+  } catch (const std::exception& e) {
+    return Err(ErrorCode::kInternal, "stored stack '" + name + "' is not a valid document: " + e.what());
+  }
+}
+
 nlohmann::ordered_json InventoryToJson(const Inventory& inv) {
   Doc out;
   out["version"] = 1;

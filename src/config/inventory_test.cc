@@ -475,6 +475,23 @@ TEST(InventoryExportTest, ExportedYamlParsesBackToTheSameInventory) {
   }
 }
 
+TEST(InventoryExportTest, StoredDocumentsReadBackWithoutTheValidatingParser) {
+  for (const std::string* text : {&kInventory, &kPooled}) {
+    auto inv = ParseInventory(*text, "inventory.yml");
+    ASSERT_TRUE(inv) << inv.error().message;
+    for (const auto& [name, stack] : inv->stacks) {
+      auto back = StackFromJson(name, nlohmann::json::parse(StackToJson(stack).dump()));
+      ASSERT_TRUE(back) << back.error().message;
+      EXPECT_EQ(StackToJson(*back).dump(), StackToJson(stack).dump());
+      const auto& d = back->deployments.begin()->second;
+      EXPECT_EQ(d.releases.begin()->second.hosts.size(), stack.deployments.begin()->second.releases.begin()->second.hosts.size());
+    }
+  }
+  auto bad = StackFromJson("x", nlohmann::json::parse(R"({"deployments": {"d": {"releases": {}}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("stored stack 'x'"));
+}
+
 TEST(InventoryExportTest, JsonIsValidInventoryInputToo) {
   auto inv = ParseInventory(kPooled, "inventory.yml");
   ASSERT_TRUE(inv);

@@ -38,7 +38,13 @@ class Service {
  public:
   Service(InventoryStore& store, ServiceOptions options = {});
 
-  // The whole inventory as stored (parsed once per store revision).
+  // The whole inventory as stored (parsed once per store revision), with
+  // that revision (answers derived from it may be cached under it).
+  struct Snapshot {
+    int64_t revision = 0;
+    std::shared_ptr<const Inventory> inventory;
+  };
+  Result<Snapshot> Current(int64_t* revision);
   Result<std::shared_ptr<const Inventory>> Current();
 
   // Makes the store match `file`: its stacks, deployments, releases and pool

@@ -260,11 +260,45 @@ void ApiServer::Routes() {
         return SendError(res, Error{ErrorCode::kInvalidArgument, std::string("query parameter '") + p + "' is required"});
       }
     }
-    auto t = inventory_.Resolve(req.get_param_value("stack"), req.get_param_value("release"),
-                                req.get_param_value("deployment"),
-                                req.has_param("limit") ? req.get_param_value("limit") : "");
+    const std::string stack = req.get_param_value("stack"), release = req.get_param_value("release"),
+                      deployment = req.get_param_value("deployment"),
+                      limit = req.has_param("limit") ? req.get_param_value("limit") : "";
+    int64_t revision = 0;
+    auto snap = inventory_.Current(&revision);
+    if (!snap) return SendError(res, snap.error());
+    // Hosts from a dynamic source are found anew every time; the rest only
+    // changes with the store's revision.
+    bool cacheable = true;
+    if (auto s = snap->inventory->stacks.find(stack); s != snap->inventory->stacks.end()) {
+      if (auto d = s->second.deployments.find(deployment); d != s->second.deployments.end()) {
+        cacheable = !d->second.source.has_value();
+      }
+    }
+    const std::string key = stack + '\n' + release + '\n' + deployment + '\n' + limit;
+    if (cacheable) {
+      std::lock_guard lk(cache_mu_);
+      if (cache_revision_ != revision) {
+        resolve_cache_.clear();
+        cache_revision_ = revision;
+      }
+      if (auto it = resolve_cache_.find(key); it != resolve_cache_.end()) {
+        res.status = 200;
+        res.set_content(it->second, "application/json");
+        return;
+      }
+    }
+    auto t = inventory_.Resolve(stack, release, deployment, limit);
     if (!t) return SendError(res, t.error());
-    SendJson(res, 200, ResolvedToJson(*t));
+    std::string body = ResolvedToJson(*t).dump();
+    if (cacheable) {
+      std::lock_guard lk(cache_mu_);
+      if (cache_revision_ == revision) {
+        if (resolve_cache_.size() >= 100'000) resolve_cache_.clear();  // Bounded.
+        resolve_cache_[key] = body;
+      }
+    }
+    res.status = 200;
+    res.set_content(std::move(body), "application/json");
   });
 }
 

@@ -24,6 +24,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <functional>
 #include <thread>
@@ -69,6 +71,11 @@ class ApiServer {
   std::thread thread_;
   int port_ = 0;
   int listen_fd_ = -1;
+  // Resolve answers of the current store revision (deployments without a
+  // dynamic source): a resolve is then one revision check and a lookup.
+  std::mutex cache_mu_;
+  int64_t cache_revision_ = -1;
+  std::unordered_map<std::string, std::string> resolve_cache_;
 };
 
 }  // namespace sp

@@ -1,0 +1,154 @@
+// bench_inventory_resolve: `GET /v1/resolve` of a real `sallyport server` on
+// loopback, with 10,000 hosts in the store, at a fixed request rate.
+//
+//   build/bin/bench_inventory_resolve [rate=5000] [seconds=10] [hosts=10000]
+//
+// The inventory: one stack, hosts/100 deployments of 100 pool hosts each,
+// two releases per deployment selecting half of them by tag (50 hosts per
+// answer). The load is open-loop: 8 threads, each with a keep-alive
+// connection, send on a fixed schedule; latency counts from the scheduled
+// send time, so a stall is not hidden by sending less (no coordinated
+// omission). Prints p50/p99/max, the achieved rate and the server's peak RSS.
+// Targets (issue 4): p99 < 2 ms at 5,000 requests/s; RSS < 50 MB.
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "inventory/service.h"
+#include "store/sqlite/sqlite_store.h"
+#include "support/test_util.h"
+
+using namespace sp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+std::string InventoryText(int hosts) {
+  std::string y = "version: 1\nstacks:\n  big:\n    deployments:\n";
+  const int per = 100;
+  for (int d = 0; d < hosts / per; ++d) {
+    y += "      d" + std::to_string(d) + ":\n        network: n1\n        hosts:\n";
+    for (int h = 0; h < per; ++h) {
+      const int n = d * per + h;
+      y += "          - {name: h" + std::to_string(n) + ", address: 10." + std::to_string(n / 65536 % 256) + "." +
+           std::to_string(n / 256 % 256) + "." + std::to_string(n % 256) + ", tags: {role: " +
+           (h % 2 ? "api" : "web") + ", az: " + (h % 3 ? "a" : "b") + "}}\n";
+    }
+    y += "        releases:\n"
+         "          api: {select: role=api, load_balancers: [{address: 10.255.0.1:9999, backend: api}]}\n"
+         "          web: {select: role=web, load_balancers: [{address: 10.255.0.1:9999, backend: web}]}\n";
+  }
+  return y;
+}
+
+long PeakRssKb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rate = argc > 1 ? std::atoi(argv[1]) : 5000;
+  const int seconds = argc > 2 ? std::atoi(argv[2]) : 10;
+  const int hosts = argc > 3 ? std::atoi(argv[3]) : 10000;
+  test::TempDir dir("sp-bench-inv");
+  {
+    auto store = SqliteStore::Open(dir / "state.db");
+    auto inv = ParseInventory(InventoryText(hosts), "bench.yml");
+    if (!store || !inv) {
+      std::fprintf(stderr, "setup: %s\n", !store ? store.error().message.c_str() : inv.error().message.c_str());
+      return 2;
+    }
+    inventory::Service service(**store);
+    auto t0 = SteadyClock::now();
+    auto r = service.Apply(*inv, false, false);
+    if (!r) {
+      std::fprintf(stderr, "apply: %s\n", r.error().message.c_str());
+      return 2;
+    }
+    std::printf("applied %d hosts in %.0f ms\n", hosts,
+                std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+  }
+  test::Daemon server({test::BuildBinary("sallyport"), "server", "--store", dir / "state.db", "--listen", "127.0.0.1:0"},
+                      dir / "server.log");
+  int port = 0;
+  auto ready = test::WaitForStart(
+      server,
+      [&] {
+        std::string log = test::ReadFile(dir / "server.log");
+        size_t at = log.find("http://127.0.0.1:");
+        if (at == std::string::npos) return false;
+        port = std::atoi(log.c_str() + at + 17);
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (ready != test::StartWait::kReady) {
+    std::fprintf(stderr, "server did not start:\n%s\n", test::ReadFile(dir / "server.log").c_str());
+    return 2;
+  }
+  // Warm up: the first resolve parses the stored inventory.
+  {
+    httplib::Client c("127.0.0.1", port);
+    auto t0 = SteadyClock::now();
+    auto r = c.Get("/v1/resolve?stack=big&release=api&deployment=d0");
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "warm-up resolve failed\n");
+      return 2;
+    }
+    std::printf("first resolve (loads the store): %.0f ms\n",
+                std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+  }
+
+  constexpr int kThreads = 8;
+  const double interval_us = 1e6 * kThreads / rate;
+  const auto start = SteadyClock::now() + std::chrono::milliseconds(100);
+  const auto end = start + std::chrono::seconds(seconds);
+  std::vector<std::vector<double>> lat(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_keep_alive(true);
+      c.set_tcp_nodelay(true);
+      uint64_t seed = 12345 + t;
+      for (long i = 0;; ++i) {
+        const auto due = start + std::chrono::microseconds(static_cast<long>(interval_us * i + interval_us * t / kThreads));
+        if (due >= end) break;
+        std::this_thread::sleep_until(due);
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        const int d = static_cast<int>((seed >> 33) % static_cast<uint64_t>(hosts / 100));
+        const char* rel = (seed >> 20) % 2 ? "api" : "web";
+        auto r = c.Get("/v1/resolve?stack=big&release=" + std::string(rel) + "&deployment=d" + std::to_string(d));
+        if (!r || r->status != 200) ++errors;
+        lat[t].push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - due).count());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  if (all.empty()) return 2;
+  auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
+  const double p99 = pct(0.99);
+  const long rss = PeakRssKb(server.pid());
+  std::printf("resolve at %d req/s for %d s over %d hosts: %zu requests (%.0f/s), %d errors\n", rate, seconds, hosts,
+              all.size(), all.size() / static_cast<double>(seconds), errors.load());
+  std::printf("latency from schedule: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms  %s (target p99 < 2 ms)\n",
+              pct(0.5), p99, pct(0.999), all.back(), p99 < 2.0 && errors == 0 ? "PASS" : "MISS");
+  std::printf("server peak RSS: %.1f MB  %s (target < 50 MB)\n", rss / 1024.0, rss > 0 && rss < 50 * 1024 ? "PASS" : "MISS");
+  return 0;
+}
