@@ -10,6 +10,7 @@
 
 #include "core/file.h"
 #include "core/text.h"
+#include "inventory/ansible_import.h"
 #include "inventory/service.h"
 #include "server/api_server.h"
 #include "store/sqlite/sqlite_store.h"
@@ -147,7 +148,7 @@ int Serve(const std::string& listen, const std::string& store_path) {
   }
   auto store = OpenStoreAt(store_path);
   if (!store) return Fail(store.error());
-  inventory::Service service(**store);
+  inventory::Service service(**store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
   ApiServer server(service);
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -196,6 +197,10 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.set->add_option("-f,--file", c.a.file, "JSON file (- for stdin)")->required();
   c.del = inv->add_subcommand("delete", "Delete one object");
   c.del->add_option("path", c.a.path)->required();
+  c.import = inv->add_subcommand("import", "Add an Ansible inventory's hosts to a deployment's pool (groups become tags)");
+  c.import->add_option("-f,--file", c.a.file, "Ansible inventory: INI, YAML or dynamic-inventory JSON")->required();
+  c.import->add_option("--stack", c.a.stack)->required();
+  c.import->add_option("-d,--deployment", c.a.deployment)->required();
   c.claim = inv->add_subcommand("claim", "Claim a personal deployment from a template (one free pool host)");
   c.claim->add_option("template", c.a.template_name, "Template name, e.g. personal")->required();
   c.claim->add_option("--stack", c.a.stack)->required();
@@ -203,8 +208,8 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.release = inv->add_subcommand("release", "Release a claimed personal deployment (tears it down, frees its host)");
   c.release->add_option("deployment", c.a.deployment, "e.g. personal-ben")->required();
   c.release->add_option("--stack", c.a.stack)->required();
-  for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) server_opt(cmd);
-  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) {
+  for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) server_opt(cmd);
+  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) {
     cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
   }
 }
@@ -219,11 +224,11 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
   auto local = [&]() -> Status {
     if (service) return Ok();
     SP_ASSIGN_OR_RETURN(store, OpenStoreAt(store_path));
-    service = std::make_unique<inventory::Service>(*store);
+    service = std::make_unique<inventory::Service>(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
     return Ok();
   };
   if (!remote) {
-    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release}) {
+    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) {
       if (cmd->parsed()) {
         if (auto s = local(); !s) return Fail(s.error());
       }
@@ -320,6 +325,30 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     std::printf("deleted %s\n", a.path.c_str());
     return 0;
   }
+  if (c.import->parsed()) {
+    auto imported = inventory::LoadAnsibleInventory(a.file);
+    if (!imported) return Fail(imported.error());
+    auto hosts = inventory::ToHostSpecs(*imported);
+    if (!hosts) return Fail(hosts.error());
+    // One host per write: each is validated with the whole stack.
+    for (const auto& h : *hosts) {
+      const std::string path = "stacks/" + a.stack + "/deployments/" + a.deployment + "/hosts/" + h.name;
+      DeploymentSpec one;
+      one.hosts = {h};
+      const Doc body = StackToJson(StackSpec{"", {}, false, {{"x", one}}, {}})["deployments"]["x"]["hosts"][0];
+      if (remote) {
+        auto d = Call(a.server, "PUT", "/v1/" + path, body.dump());
+        if (!d) return Fail(d.error().Wrap("host " + h.name));
+      } else if (auto r = service->Put(PathParts(path), body); !r) {
+        return Fail(r.error().Wrap("host " + h.name));
+      }
+      std::string tags;
+      for (const auto& [k, v] : h.tags) tags += (tags.empty() ? "" : ",") + k;
+      std::printf("%-20s %-16s %s\n", h.name.c_str(), h.address.c_str(), tags.c_str());
+    }
+    std::printf("imported %zu host(s) into %s/%s\n", hosts->size(), a.stack.c_str(), a.deployment.c_str());
+    return 0;
+  }
   if (c.claim->parsed()) {
     Doc claim;
     if (remote) {
@@ -353,7 +382,7 @@ Result<ResolvedTarget> ResolveThrough(const std::string& source, const std::stri
                                       const std::string& deployment, const std::string& limit) {
   if (source == "store") {
     SP_ASSIGN_OR_RETURN(auto store, OpenStoreAt(store_path));
-    inventory::Service service(*store);
+    inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
     return service.Resolve(stack, release, deployment, limit);
   }
   SP_ASSIGN_OR_RETURN(Doc d, Call(source, "GET", Query(stack, release, deployment, limit)));

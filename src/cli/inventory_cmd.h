@@ -26,6 +26,7 @@ struct InventoryCommands {
   CLI::App* del = nullptr;
   CLI::App* claim = nullptr;
   CLI::App* release = nullptr;
+  CLI::App* import = nullptr;
   std::string listen = "127.0.0.1:8700";
   std::string store;  // --store; empty: the default state database.
   InventoryArgs a;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cli/inventory_cmd.h"
+#include "inventory/ansible_import.h"
 #include "cli/wiring.h"
 #include "config/inventory.h"
 #include "config/service_config.h"
@@ -70,7 +71,7 @@ Result<Loaded> Load(const Common& c, const std::string& limit) {
     return l;
   }
   SP_ASSIGN_OR_RETURN(Inventory inv, LoadInventory(c.inventory));
-  SP_ASSIGN_OR_RETURN(l.target, Resolve(inv, stack, release, c.deployment, limit));
+  SP_ASSIGN_OR_RETURN(l.target, Resolve(inv, stack, release, c.deployment, limit, inventory::DynamicSourceRunner()));
   return l;
 }
 

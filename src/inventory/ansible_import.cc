@@ -1889,4 +1889,11 @@ Result<std::vector<HostSpec>> ToHostSpecs(const ImportedInventory& inv) {
   return out;
 }
 
+HostSourceRunner DynamicSourceRunner() {
+  return [](const HostSourceSpec& src) -> Result<std::vector<HostSpec>> {
+    SP_ASSIGN_OR_RETURN(ImportedInventory inv, RunDynamicSource(src.command, Millis(src.timeout_ms)));
+    return ToHostSpecs(inv);
+  };
+}
+
 }  // namespace sp::inventory

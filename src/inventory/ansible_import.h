@@ -98,4 +98,9 @@ Result<ImportedInventory> LoadAnsibleInventory(const std::string& path);
 // user is not a login name, or a group name cannot be a tag.
 Result<std::vector<HostSpec>> ToHostSpecs(const ImportedInventory& inv);
 
+// A deployment `source:` runner for Resolve and the inventory service: the
+// command's dynamic-inventory JSON as Sallyport hosts (RunDynamicSource, then
+// ToHostSpecs), bounded by the source's timeout.
+HostSourceRunner DynamicSourceRunner();
+
 }  // namespace sp::inventory

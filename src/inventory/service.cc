@@ -330,7 +330,7 @@ Result<bool> Service::Put(const std::vector<std::string>& path, const Doc& value
     if (w.kind != "stack" && w.kind != "deployment" && !Find(doc, Where{w.stack, w.deployment, "deployment", w.deployment})) {
       return Err(ErrorCode::kNotFound, "deployment '" + w.deployment + "' of stack '" + w.stack + "' not found");
     }
-    Doc* existing = Find(doc, w);
+    Doc* existing = w.kind == "stack" ? (rec ? &doc : nullptr) : Find(doc, w);
     created = existing == nullptr;
     if (w.kind == "stack") {
       doc = value;

@@ -287,5 +287,70 @@ TEST_F(InventoryApiTest, FiftyParallelClaimsAcrossTwoServersGetTenDistinctHosts)
   EXPECT_EQ(bad->status, 400);
 }
 
+std::string Fixture(const std::string& rel) { return std::string(SP_SOURCE_DIR) + "/tests/fixtures/ansible/" + rel; }
+
+// A deployment's hosts from a dynamic-inventory script, found at resolve
+// time; a failing or garbage source is a clear error, never an empty fleet.
+TEST_F(InventoryApiTest, DynamicSourceHostsAreFoundAtResolveTime) {
+  Server server(dir_, dir_ / "state.db", "s1");
+  auto c = server.Client();
+  auto stack = c.Put("/v1/stacks/cloud",
+                     json{{"deployments",
+                           {{"prod",
+                             {{"network", "aws"},
+                              {"source", {{"command", {Fixture("script_meta/inventory.py")}}, {"timeout", "10s"}}},
+                              {"releases",
+                               {{"web", {{"select", "role_web"},
+                                         {"load_balancers", {{{"address", "10.1.0.2:9999"}, {"backend", "web"}}}}}}}}}},
+                            {"broken",
+                             {{"network", "aws"},
+                              {"source", {{"command", {"/bin/false"}}}},
+                              {"releases",
+                               {{"web", {{"select", "role_web"},
+                                         {"load_balancers", {{{"address", "10.1.0.2:9999"}, {"backend", "web"}}}}}}}}}},
+                            {"garbage",
+                             {{"network", "aws"},
+                              {"source", {{"command", {"/bin/echo", "not json"}}}},
+                              {"releases",
+                               {{"web", {{"select", "role_web"},
+                                         {"load_balancers", {{{"address", "10.1.0.2:9999"}, {"backend", "web"}}}}}}}}}}}}}
+                         .dump(),
+                     "application/json");
+  ASSERT_TRUE(stack);
+  ASSERT_EQ(stack->status, 201) << stack->body;
+
+  auto r = c.Get("/v1/resolve?stack=cloud&release=web&deployment=prod");
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto hosts = Body(r)["hosts"];
+  ASSERT_EQ(hosts.size(), 2u) << r->body;
+  EXPECT_EQ(hosts[0]["address"], "10.1.1.10");
+  EXPECT_EQ(hosts[0]["tags"]["role_web"], "true");
+  EXPECT_EQ(hosts[0]["ssh_user"], "ec2-user");
+
+  auto broken = c.Get("/v1/resolve?stack=cloud&release=web&deployment=broken");
+  EXPECT_EQ(broken->status, 503) << broken->body;
+  EXPECT_THAT(Body(broken)["error"]["message"].get<std::string>(), HasSubstr("/bin/false"));
+  auto garbage = c.Get("/v1/resolve?stack=cloud&release=web&deployment=garbage");
+  EXPECT_EQ(garbage->status, 400) << garbage->body;
+  EXPECT_THAT(Body(garbage)["error"]["message"].get<std::string>(), HasSubstr("host source"));
+}
+
+TEST_F(InventoryApiTest, ImportAddsAnAnsibleInventorysHostsWithGroupsAsTags) {
+  Server server(dir_, dir_ / "state.db", "s1");
+  WriteFile(dir_ / "inventory.yml", kInventory);
+  ASSERT_EQ(RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--server", server.url(), "--yes"}).exit_code, 0);
+  auto imported = RunSallyport({"inventory", "import", "-f", Fixture("ini_fleet/hosts.ini"), "--stack", "shop", "-d",
+                                "prod", "--server", server.url()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_THAT(imported.out, HasSubstr("imported "));
+  auto host = server.Client().Get("/v1/stacks/shop/deployments/prod/hosts/db-c");
+  ASSERT_EQ(host->status, 200) << host->body;
+  EXPECT_EQ(Body(host)["address"], "10.0.2.3");
+  EXPECT_EQ(Body(host)["ssh_user"], "postgres");
+  EXPECT_EQ(Body(host)["tags"]["dbservers"], "true");
+  EXPECT_EQ(Body(host)["tags"]["dc1"], "true");  // Through :children.
+  EXPECT_EQ(Body(host)["tags"]["prod"], "true");
+}
+
 }  // namespace
 }  // namespace sp::test
