@@ -257,8 +257,10 @@ Status RolloutEngine::WaitHealthy(const RolloutPlan& plan, const HostSpec& host,
 // the engine's thread, at the next Claim or at Finish.
 class RolloutEngine::Prefetcher {
  public:
-  Prefetcher(RolloutEngine* e, const RolloutPlan& plan, std::vector<size_t> order, int workers)
-      : e_(e), plan_(plan), order_(std::move(order)), state_(order_.size(), kIdle) {
+  // The first `skip` positions (the first batch) pull in line: prefetching
+  // hosts that are about to start anyway gains nothing.
+  Prefetcher(RolloutEngine* e, const RolloutPlan& plan, std::vector<size_t> order, int workers, size_t skip)
+      : e_(e), plan_(plan), order_(std::move(order)), state_(order_.size(), kIdle), next_(skip) {
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Work(); });
   }
   ~Prefetcher() { Join(); }
@@ -728,7 +730,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   }
   std::optional<Prefetcher> prefetch;
   if (o_.prefetch_batches > 0 && pending.size() > static_cast<size_t>(batch)) {
-    prefetch.emplace(this, plan, pending, std::min(batch, 4));
+    prefetch.emplace(this, plan, pending, std::min(batch, 4), static_cast<size_t>(batch));
   }
   Prefetcher* pf = prefetch ? &*prefetch : nullptr;
   // Batches run until the hosts run out, failures exceed max_failures, or the

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/text.h"
 #include "lb/haproxy/haproxy_lb.h"
 #include "support/cli_runner.h"
@@ -81,6 +83,33 @@ class LabRolloutTest : public ::testing::Test {
     ASSERT_TRUE(servers) << servers.error().message;
     ASSERT_EQ(servers->size(), 3u);
     for (const auto& s : *servers) EXPECT_TRUE(s.InRotation()) << s.name << ": " << s.status;
+  }
+
+  // HAProxy's view of every server of `backend` (name -> status), through
+  // the forward to its private runtime API.
+  std::map<std::string, std::string> ServerStatus(const std::string& backend) {
+    std::map<std::string, std::string> out;
+    auto sock = ssh_->Forward(lab_.lb_api_address, lab_.lb_api_port);
+    if (!sock) return out;
+    LoadBalancerSpec spec;
+    spec.socket = *sock;
+    spec.backend = backend;
+    auto lb = MakeHaproxyLoadBalancer(spec);
+    if (!lb) return out;
+    auto servers = (*lb)->ListBackend(backend);
+    if (!servers) return out;
+    for (const auto& s : *servers) out[s.name] = s.InRotation() ? "UP" : s.status;
+    return out;
+  }
+
+  // Asserted per server: HAProxy's state and the version the host serves.
+  void ExpectServers(const std::vector<std::pair<std::string, std::string>>& state_and_version) {
+    auto status = ServerStatus("proc");
+    for (size_t i = 0; i < 3; ++i) {
+      const auto& [state, version] = state_and_version[i];
+      EXPECT_EQ(status[lab_.hosts[i].name].substr(0, state.size()), state) << lab_.hosts[i].name;
+      EXPECT_EQ(VersionOn(i, 8080), version) << lab_.hosts[i].name;
+    }
   }
 
   std::unique_ptr<LoadGenerator> StartLoad(int frontend_port) {
@@ -259,6 +288,81 @@ TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
   EXPECT_NE(blocked.err.find("h2"), std::string::npos) << blocked.err;
   EXPECT_NE(blocked.err.find("CHANGED"), std::string::npos) << blocked.err;
   EXPECT_NE(blocked.err.find(lab_.Fingerprint("h2")), std::string::npos) << blocked.err;
+}
+
+// Failures through the bastion: each a clear error, and every server's
+// HAProxy state and version as expected afterwards (asserted per server).
+TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
+  WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
+  const std::string inventory = Inventory("proc", "            base_dir: /srv/sallyport/apps\n");
+  WriteFile(*dir_ / "inventory.yml", inventory);
+  const std::string app = BuildBinary("sp-sample-app");
+  auto v1 = Rollout({"--artifact", app, "--label", "v1"});
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  const std::vector<std::pair<std::string, std::string>> all_v1 = {{"UP", "v1"}, {"UP", "v1"}, {"UP", "v1"}};
+  ExpectServers(all_v1);
+
+  auto expect_refused = [&](const std::string& inv, const std::vector<std::string>& says) {
+    WriteFile(*dir_ / "inventory.yml", inv);
+    auto r = Rollout({"--artifact", app, "--label", "v2"});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    for (const auto& s : says) EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
+    ExpectServers(all_v1);  // Preflight refused: nothing touched.
+  };
+  // A key the bastion does not accept.
+  ASSERT_EQ(::sp::test::Run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", *dir_ / "wrong_key"}), 0);
+  std::string wrong_key = inventory;
+  wrong_key.replace(wrong_key.find("key: " + lab_.key), 5 + lab_.key.size(), "key: " + *dir_ / "wrong_key");
+  wrong_key.replace(wrong_key.find(", config: none"), 0, ", identity: " + *dir_ / "wrong_key");
+  expect_refused(wrong_key, {"bastion " + lab_.bastion, "Permission denied"});
+  // An app host whose key is not known, and one whose key changed.
+  TempDir kh1("sp-kh"), kh2("sp-kh"), kh3("sp-kh");
+  expect_refused(Inventory("proc", "            base_dir: /srv/sallyport/apps\n",
+                           lab_.EditedKnownHosts(kh1.path(), lab_.hosts[1].address)),
+                 {"h2", lab_.Fingerprint("h2")});
+  expect_refused(Inventory("proc", "            base_dir: /srv/sallyport/apps\n",
+                           lab_.EditedKnownHosts(kh2.path(), lab_.hosts[1].address,
+                                                 lab_.hosts[1].address + " " + lab_.HostKeyLine("h1"))),
+                 {"h2", "CHANGED", lab_.Fingerprint("h2")});
+  // The bastion's key changed.
+  expect_refused(Inventory("proc", "            base_dir: /srv/sallyport/apps\n",
+                           lab_.EditedKnownHosts(kh3.path(), lab_.bastion, lab_.bastion + " " + lab_.HostKeyLine("h1"))),
+                 {"bastion " + lab_.bastion, "CHANGED", lab_.Fingerprint("bastion")});
+  // The bastion down (nothing listens where the inventory says it is).
+  std::string bastion_down = inventory;
+  bastion_down.replace(bastion_down.find("{address: " + lab_.bastion + ", "), 10 + lab_.bastion.size() + 2,
+                       "{address: " + lab_.bastion + ", port: 9, ");
+  expect_refused(bastion_down, {"cannot connect to bastion " + lab_.bastion});
+
+  // An app host goes down mid-rollout (its link cut as its drain begins):
+  // h1 is done, h2 fails and is reported (its restore cannot reach it
+  // either), h3 is not touched.
+  WriteFile(*dir_ / "inventory.yml", inventory);
+  const std::string h2_ns = lab_.prefix + "-h2";
+  bool cut = false;
+  auto r = StreamSallyport({"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                            "integration", "--store", *dir_ / "state.db", "--artifact", app, "--label", "v2", "--json"},
+                           [&](const std::string& line) {
+                             if (!cut && line.find("\"host\":\"h2\"") != std::string::npos &&
+                                 line.find("\"step\":\"drain\"") != std::string::npos) {
+                               cut = ::sp::test::Run({"ip", "-n", h2_ns, "link", "set", "eth0", "down"}) == 0;
+                             }
+                             return false;
+                           });
+  ::sp::test::Run({"ip", "-n", h2_ns, "link", "set", "eth0", "up"});
+  ASSERT_TRUE(cut) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  // With --json the summary is an event on stdout.
+  EXPECT_NE((r.out + r.err).find("host h2 failed at stop"), std::string::npos) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("RESTORE FAILED"), std::string::npos) << r.out << r.err;
+  // Back up: h1 serves v2, h2 still v1 and out of rotation (in maintenance,
+  // as left: its restore could not reach it), h3 untouched.
+  ASSERT_TRUE(WaitFor([&] { return VersionOn(1, 8080) == "v1"; }, std::chrono::seconds(20)));
+  ExpectServers({{"UP", "v2"}, {"MAINT", "v1"}, {"UP", "v1"}});
+  // The next rollout converges every host.
+  auto again = Rollout({"--artifact", app, "--label", "v2"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  ExpectServers({{"UP", "v2"}, {"UP", "v2"}, {"UP", "v2"}});
 }
 
 }  // namespace
