@@ -363,6 +363,28 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   auto again = Rollout({"--artifact", app, "--label", "v2"});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   ExpectServers({{"UP", "v2"}, {"UP", "v2"}, {"UP", "v2"}});
+
+  // A command on a host that times out (a smoke command that hangs, bounded
+  // by health timeout x retries = 3 s): h1 fails at smoke and is restored,
+  // the remote process is gone, the others are untouched.
+  WriteFile(*dir_ / "sallyport.yml",
+            ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 3}") +
+                "    smoke: [sh, -c, 'sleep 31']\n");
+  auto hung = Rollout({"--artifact", app, "--label", "v3"});
+  EXPECT_EQ(hung.exit_code, 1) << hung.out << hung.err;
+  EXPECT_NE((hung.out + hung.err).find("host h1 failed at smoke"), std::string::npos) << hung.out << hung.err;
+  EXPECT_NE((hung.out + hung.err).find("timed out"), std::string::npos) << hung.out << hung.err;
+  ExpectServers({{"UP", "v2"}, {"UP", "v2"}, {"UP", "v2"}});
+  CommandSpec ps;
+  ps.argv = {"sh", "-c", "pgrep -f 'slee[p] 31' | wc -l"};
+  ps.timeout = Millis(5000);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto left = ssh_->Run(lab_.Host(0), ps);
+        return left && left->ok() && Trim(left->out) == "0";
+      },
+      std::chrono::seconds(10)))
+      << "the timed-out command still runs on h1";
 }
 
 }  // namespace

@@ -164,11 +164,12 @@ TEST_F(ProcessRolloutTest, HealthFailureOnHost2RestoresItAndLeavesHost3Untouched
   EXPECT_EQ(VersionOn(2), "v1") << "host 2 restored";
   EXPECT_EQ(VersionOn(3), "v1") << "host 3 untouched";
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(RunningOn(i), 1) << "app" << i;
-  // Host 3 never got the new release directory.
+  // Host 3 may hold v2's artifact (pulled ahead while host 2 rolled:
+  // EngineOptions::prefetch_batches) but still runs only v1 (checked above).
   const auto app3_releases = *dir_ / "apps/web/integration/app3/releases";
   ASSERT_TRUE(std::filesystem::exists(app3_releases));
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(app3_releases), std::filesystem::directory_iterator{}),
-            1) << "only v1's release directory";
+  EXPECT_LE(std::distance(std::filesystem::directory_iterator(app3_releases), std::filesystem::directory_iterator{}),
+            2) << "v1's release directory and at most v2's, prefetched";
   ExpectAllUp();
 }
 
