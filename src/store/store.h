@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -124,6 +126,60 @@ class InventoryStore {
   // Runs `fn` in one write transaction: committed if it returns Ok, rolled
   // back (nothing written) if it returns an error or throws.
   virtual Status InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) = 0;
+};
+
+// The durable job queue (issue 6): jobs leased to one worker at a time, the
+// lease renewed by heartbeats and fenced by an epoch that changes every time
+// the job is (re)claimed. Every operation is one transaction.
+struct JobSpec {
+  std::string kind;     // build | rollout | hook
+  std::string payload;  // For a rollout: the frozen plan (JSON).
+  std::map<std::string, std::string> labels;  // Required: a worker must have every one.
+  int priority = 0;                  // Higher first; then oldest first.
+  std::string idempotency_key;       // Non-empty: enqueueing it again gives the same job.
+  int max_attempts = 3;              // Claims (incl. expired leases) before the job is dead.
+  int64_t backoff_ms = 1000;         // Before retry n: backoff_ms * 2^(n-1), capped at 5 min.
+};
+
+enum class JobState { kQueued, kLeased, kSucceeded, kDead, kCanceled };
+std::string_view JobStateName(JobState s);
+
+struct Job {
+  int64_t id = 0;
+  JobSpec spec;
+  JobState state = JobState::kQueued;
+  int attempts = 0;              // Times claimed.
+  std::string lease_owner;
+  int64_t epoch = 0;             // Increases with every claim: the fencing token.
+  int64_t lease_expires_ms = 0;
+  int64_t not_before_ms = 0;     // Backoff: not claimable before this.
+  std::string result, error;     // error: the last failure (the dead-letter reason when dead).
+  int64_t created_ms = 0, updated_ms = 0;
+};
+
+class QueueStore {
+ public:
+  virtual ~QueueStore() = default;
+  // A new job, or the existing one with the same idempotency key.
+  virtual Result<Job> Enqueue(const JobSpec& spec, int64_t now_ms) = 0;
+  // The best claimable job whose labels `worker_labels` satisfy: queued and
+  // due, or leased with an expired lease (a new epoch; a job out of attempts
+  // is dead-lettered instead). nullopt when there is none.
+  virtual Result<std::optional<Job>> Claim(const std::string& owner,
+                                           const std::map<std::string, std::string>& worker_labels,
+                                           int64_t now_ms, int64_t lease_ms) = 0;
+  // These three succeed only for the current lease (owner and epoch, not
+  // expired); anything else is kConflict ("lease lost"), and changes nothing.
+  virtual Status Heartbeat(int64_t id, int64_t epoch, const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;
+  virtual Status Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
+                          int64_t now_ms) = 0;
+  // A failed attempt: queued again after backoff, or dead when out of attempts.
+  virtual Status Fail(int64_t id, int64_t epoch, const std::string& owner, const std::string& error,
+                      int64_t now_ms) = 0;
+  virtual Result<Job> GetJob(int64_t id) = 0;
+  virtual Result<std::vector<Job>> ListJobs(int limit) = 0;
+  virtual Status Cancel(int64_t id, int64_t now_ms) = 0;   // Queued or leased -> canceled.
+  virtual Status Retry(int64_t id, int64_t now_ms) = 0;    // Dead or canceled -> queued, attempts reset.
 };
 
 }  // namespace sp

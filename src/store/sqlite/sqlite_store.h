@@ -20,7 +20,7 @@ struct SqliteOptions {
   int busy_timeout_ms = 5000;
 };
 
-class SqliteStore final : public JournalStore, public LockStore, public InventoryStore {
+class SqliteStore final : public JournalStore, public LockStore, public InventoryStore, public QueueStore {
  public:
   // Opens (creating if needed) the database file and applies the schema.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
@@ -56,10 +56,26 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::vector<ClaimRecord>> InventoryClaims() override;
   Status InventoryWrite(const std::function<Status(InventoryTxn&)>& fn) override;
 
+  // QueueStore
+  Result<Job> Enqueue(const JobSpec& spec, int64_t now_ms) override;
+  Result<std::optional<Job>> Claim(const std::string& owner, const std::map<std::string, std::string>& worker_labels,
+                                   int64_t now_ms, int64_t lease_ms) override;
+  Status Heartbeat(int64_t id, int64_t epoch, const std::string& owner, int64_t now_ms, int64_t lease_ms) override;
+  Status Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
+                  int64_t now_ms) override;
+  Status Fail(int64_t id, int64_t epoch, const std::string& owner, const std::string& error, int64_t now_ms) override;
+  Result<Job> GetJob(int64_t id) override;
+  Result<std::vector<Job>> ListJobs(int limit) override;
+  Status Cancel(int64_t id, int64_t now_ms) override;
+  Status Retry(int64_t id, int64_t now_ms) override;
+
  private:
   class Txn;
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  // Runs fn inside BEGIN IMMEDIATE ... COMMIT (rolled back on error). Caller holds mu_.
+  Status Transaction(const std::function<Status()>& fn);
+  Result<Job> ReadJob(int64_t id);
   // A prepared statement kept for the store's lifetime (hot paths). Key: the
   // SQL literal's address. Caller holds mu_.
   sqlite3_stmt* Cached(const char* sql);
