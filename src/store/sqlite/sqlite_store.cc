@@ -629,28 +629,26 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
   std::lock_guard l(mu_);
   std::optional<Job> out;
   SP_TRY(Transaction([&]() -> Status {
-    // Expired leases of jobs out of attempts are dead-lettered, not reclaimed.
-    Stmt dead(db_, Cached("UPDATE jobs SET state='dead', error='lease expired ' || attempts || ' time(s); last owner ' "
-                          "|| owner, owner='', updated_ms=? WHERE state='leased' AND lease_expires_ms<=? AND "
-                          "attempts>=max_attempts"));
-    dead.Bind(1, now_ms).Bind(2, now_ms);
-    SP_TRY(Done(dead, db_, "dead-letter expired jobs"));
     // Best first (priority, then age), labels checked here (few distinct
     // label sets in practice). Two index range scans rather than one OR, which
     // SQLite would answer by scanning every job ever run.
     struct Candidate {
       int64_t priority, id;
       std::string labels;
+      bool out_of_attempts;  // An expired lease of a job with no attempt left.
     };
     std::vector<Candidate> candidates;
-    for (const char* sql : {"SELECT priority, id, labels FROM jobs WHERE state='queued' AND not_before_ms<=? "
-                            "ORDER BY priority DESC, id LIMIT 256",
-                            "SELECT priority, id, labels FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
-                            "ORDER BY priority DESC, id LIMIT 256"}) {
+    for (const char* sql :
+         {"SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? "
+          "ORDER BY priority DESC, id LIMIT 256",
+          "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
+          "ORDER BY priority DESC, id LIMIT 256"}) {
       Stmt pick(db_, Cached(sql));
       pick.Bind(1, now_ms);
       int rc;
-      while ((rc = pick.Step()) == SQLITE_ROW) candidates.push_back({pick.Int(0), pick.Int(1), pick.Text(2)});
+      while ((rc = pick.Step()) == SQLITE_ROW) {
+        candidates.push_back({pick.Int(0), pick.Int(1), pick.Text(2), pick.Int(3) != 0});
+      }
       if (rc != SQLITE_DONE) return Err(DbError(db_, "pick job"));
     }
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
@@ -658,6 +656,13 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
     });
     int64_t chosen = 0;
     for (const auto& c : candidates) {
+      if (c.out_of_attempts) {  // Dead-lettered, not reclaimed.
+        Stmt dead(db_, Cached("UPDATE jobs SET state='dead', error='lease expired ' || attempts || ' time(s); last "
+                              "owner ' || owner, owner='', updated_ms=? WHERE id=?"));
+        dead.Bind(1, now_ms).Bind(2, c.id);
+        SP_TRY(Done(dead, db_, "dead-letter job"));
+        continue;
+      }
       if (Satisfies(worker_labels, LabelsFrom(c.labels))) {
         chosen = c.id;
         break;
