@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/digest.h"
 #include "core/file.h"
 #include "core/text.h"
 #include "inventory/ansible_import.h"
@@ -149,7 +150,9 @@ int Serve(const std::string& listen, const std::string& store_path) {
   auto store = OpenStoreAt(store_path);
   if (!store) return Fail(store.error());
   inventory::Service service(**store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
-  ApiServer server(service);
+  ApiServerOptions options;
+  options.queue = store->get();
+  ApiServer server(service, options);
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);
@@ -172,6 +175,15 @@ int Serve(const std::string& listen, const std::string& store_path) {
 void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.server = app.add_subcommand("server", "Serve the HTTP API (inventory) on the state database");
   c.server->add_option("--listen", c.listen, "host:port (port 0: any free port)")->capture_default_str();
+
+  auto* agent = app.add_subcommand("agent", "Agents that run jobs inside their network");
+  agent->require_subcommand(1);
+  auto* token = agent->add_subcommand("token", "Agent tokens");
+  token->require_subcommand(1);
+  c.token_create = token->add_subcommand("create", "Create a token bound to labels; prints it once (only its hash is kept)");
+  c.token_create->add_option("--name", c.a.user, "Agent name")->required();
+  c.token_create->add_option("--label", c.token_labels, "key=value the agent may claim work for (repeatable)");
+  c.token_create->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
 
   auto* inv = app.add_subcommand("inventory", "Stacks, deployments, releases and hosts in the store or on a server");
   inv->require_subcommand(1);
@@ -217,6 +229,25 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
   const std::string store_path = c.store.empty() ? default_store : c.store;
   if (c.server->parsed()) return Serve(c.listen, store_path);
+  if (c.token_create->parsed()) {
+    QueueStore::AgentToken t;
+    t.name = c.a.user;
+    if (!IsValidName(t.name)) return Fail(Error{ErrorCode::kInvalidArgument, "--name: invalid agent name '" + t.name + "'"});
+    for (const auto& kv : c.token_labels) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Fail(Error{ErrorCode::kInvalidArgument, "--label: expected key=value, got '" + kv + "'"});
+      }
+      t.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    auto secret = RandomHex(32);
+    if (!secret) return Fail(secret.error());
+    auto store = OpenStoreAt(store_path);
+    if (!store) return Fail(store.error());
+    if (auto st = (*store)->PutAgentToken(Sha256Hex(*secret), t); !st) return Fail(st.error());
+    std::printf("%s\n", secret->c_str());  // The only time it is shown.
+    return 0;
+  }
   const InventoryArgs& a = c.a;
   const bool remote = !a.server.empty();
   std::unique_ptr<SqliteStore> store;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/inventory.h"
 
@@ -27,6 +28,8 @@ struct InventoryCommands {
   CLI::App* claim = nullptr;
   CLI::App* release = nullptr;
   CLI::App* import = nullptr;
+  CLI::App* token_create = nullptr;
+  std::vector<std::string> token_labels;  // k=v
   std::string listen = "127.0.0.1:8700";
   std::string store;  // --store; empty: the default state database.
   InventoryArgs a;

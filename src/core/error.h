@@ -22,6 +22,8 @@ enum class ErrorCode {
   kTimeout,
   kCancelled,
   kInternal,
+  kUnauthenticated,   // No or unknown credentials (HTTP 401).
+  kPermissionDenied,  // Known, but not allowed (HTTP 403).
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

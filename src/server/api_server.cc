@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include "core/digest.h"
 #include "core/text.h"
 
 namespace sp {
@@ -13,21 +14,12 @@ using inventory::Doc;
 int StatusFor(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kPermissionDenied: return 403;
     case ErrorCode::kNotFound: return 404;
     case ErrorCode::kConflict: return 409;
     case ErrorCode::kUnavailable: return 503;
     default: return 500;
-  }
-}
-
-std::string CodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kTimeout: return "timeout";
-    default: return "internal";
   }
 }
 
@@ -38,7 +30,7 @@ void SendJson(httplib::Response& res, int status, const Doc& body) {
 
 void SendError(httplib::Response& res, const Error& e) {
   Doc body;
-  body["error"]["code"] = CodeName(e.code);
+  body["error"]["code"] = std::string(ErrorCodeName(e.code));
   body["error"]["message"] = e.message;
   SendJson(res, StatusFor(e.code), body);
 }
@@ -68,6 +60,36 @@ bool Flag(const httplib::Request& req, const char* name) {
   if (!req.has_param(name)) return false;
   const std::string v = req.get_param_value(name);
   return v.empty() || v == "1" || v == "true" || v == "yes";
+}
+
+Doc JobToJson(const Job& j) {
+  Doc labels = Doc::object();
+  for (const auto& [k, v] : j.spec.labels) labels[k] = v;
+  return {{"id", j.id},
+          {"kind", j.spec.kind},
+          {"payload", j.spec.payload},
+          {"labels", labels},
+          {"priority", j.spec.priority},
+          {"idempotency_key", j.spec.idempotency_key},
+          {"state", std::string(JobStateName(j.state))},
+          {"attempts", j.attempts},
+          {"max_attempts", j.spec.max_attempts},
+          {"owner", j.lease_owner},
+          {"epoch", j.epoch},
+          {"lease_expires_ms", j.lease_expires_ms},
+          {"result", j.result},
+          {"error", j.error}};
+}
+
+Result<std::map<std::string, std::string>> LabelsOf(const Doc& body) {
+  std::map<std::string, std::string> out;
+  if (!body.contains("labels")) return out;
+  if (!body["labels"].is_object()) return Err(ErrorCode::kInvalidArgument, "/labels: expected an object of strings");
+  for (const auto& [k, v] : body["labels"].items()) {
+    if (!v.is_string()) return Err(ErrorCode::kInvalidArgument, "/labels/" + k + ": expected a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
 }
 
 }  // namespace
@@ -254,6 +276,8 @@ void ApiServer::Routes() {
     res.status = 204;
   });
 
+  if (options_.queue) JobRoutes();
+
   s.Get("/v1/resolve", [this](const httplib::Request& req, httplib::Response& res) {
     for (const char* p : {"stack", "release", "deployment"}) {
       if (!req.has_param(p)) {
@@ -300,6 +324,140 @@ void ApiServer::Routes() {
     res.status = 200;
     res.set_content(std::move(body), "application/json");
   });
+}
+
+void ApiServer::JobRoutes() {
+  httplib::Server& s = *http_;
+  QueueStore& q = *options_.queue;
+  auto now = [this] { return options_.now_ms ? options_.now_ms() : RealClock::Instance().WallMs(); };
+  // The agent behind a request's bearer token, or 401.
+  auto agent = [&q](const httplib::Request& req) -> Result<QueueStore::AgentToken> {
+    const std::string auth = req.get_header_value("Authorization");
+    if (!StartsWith(auth, "Bearer ") || auth.size() <= 7) {
+      return Err(ErrorCode::kUnauthenticated, "missing bearer token");
+    }
+    SP_ASSIGN_OR_RETURN(auto found, q.AgentTokenFor(Sha256Hex(auth.substr(7))));
+    if (!found) return Err(ErrorCode::kUnauthenticated, "unknown agent token");
+    return *found;
+  };
+  auto epoch_of = [](const Doc& body) -> Result<int64_t> {
+    if (!body.contains("epoch") || !body["epoch"].is_number_integer()) {
+      return Err(ErrorCode::kInvalidArgument, "/epoch: required (an integer: the lease's epoch)");
+    }
+    return body["epoch"].get<int64_t>();
+  };
+
+  s.Post("/v1/jobs", [this, &q, now](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    auto labels = LabelsOf(*body);
+    if (!labels) return SendError(res, labels.error());
+    JobSpec spec;
+    spec.kind = body->value("kind", "");
+    if (spec.kind != "build" && spec.kind != "rollout" && spec.kind != "hook") {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/kind: expected build, rollout or hook"});
+    }
+    spec.payload = body->value("payload", "");
+    spec.labels = *labels;
+    spec.priority = body->value("priority", 0);
+    spec.idempotency_key = body->value("idempotency_key", "");
+    spec.max_attempts = body->value("max_attempts", 3);
+    auto job = q.Enqueue(spec, now());
+    if (!job) return SendError(res, job.error());
+    {
+      std::lock_guard lk(jobs_mu_);
+      ++jobs_enqueued_;
+    }
+    jobs_cv_.notify_all();
+    SendJson(res, 201, JobToJson(*job));
+  });
+  s.Get("/v1/jobs", [&q](const httplib::Request&, httplib::Response& res) {
+    auto jobs = q.ListJobs(200);
+    if (!jobs) return SendError(res, jobs.error());
+    Doc out = Doc::array();
+    for (const auto& j : *jobs) out.push_back(JobToJson(j));
+    SendJson(res, 200, {{"jobs", out}});
+  });
+  s.Get(R"(/v1/jobs/(\d+))", [&q](const httplib::Request& req, httplib::Response& res) {
+    auto j = q.GetJob(std::stoll(req.matches[1]));
+    if (!j) return SendError(res, j.error());
+    SendJson(res, 200, JobToJson(*j));
+  });
+
+  s.Post("/v1/agent/register", [agent](const httplib::Request& req, httplib::Response& res) {
+    auto who = agent(req);
+    if (!who) return SendError(res, who.error());
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    auto declared = LabelsOf(*body);
+    if (!declared) return SendError(res, declared.error());
+    for (const auto& [k, v] : *declared) {
+      auto it = who->labels.find(k);
+      if (it == who->labels.end() || it->second != v) {
+        return SendError(res, Error{ErrorCode::kPermissionDenied,
+                                    "token of agent '" + who->name + "' is not bound to label " + k + "=" + v});
+      }
+    }
+    Doc bound = Doc::object();
+    for (const auto& [k, v] : who->labels) bound[k] = v;
+    SendJson(res, 200, {{"name", who->name}, {"labels", bound}});
+  });
+
+  s.Post("/v1/agent/claim", [this, &q, agent, now](const httplib::Request& req, httplib::Response& res) {
+    auto who = agent(req);
+    if (!who) return SendError(res, who.error());
+    const int64_t wait_ms = std::clamp<int64_t>(req.has_param("wait_ms") ? std::atoll(req.get_param_value("wait_ms").c_str()) : 0, 0, 30'000);
+    const int64_t lease_ms = std::clamp<int64_t>(req.has_param("lease_ms") ? std::atoll(req.get_param_value("lease_ms").c_str()) : 30'000, 1'000, 600'000);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (true) {
+      int64_t seen;
+      {
+        std::lock_guard lk(jobs_mu_);
+        seen = jobs_enqueued_;
+      }
+      // The token's labels, never what the agent declares.
+      auto c = q.Claim(who->name, who->labels, now(), lease_ms);
+      if (!c) return SendError(res, c.error());
+      if (*c) return SendJson(res, 200, JobToJson(**c));
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      // Woken at once by an enqueue here; polls for other processes' jobs
+      // and for leases that expire.
+      std::unique_lock lk(jobs_mu_);
+      jobs_cv_.wait_until(lk, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                          [&] { return jobs_enqueued_ != seen; });
+    }
+    res.status = 204;
+  });
+
+  s.Post(R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail))",
+         [&q, agent, epoch_of, now](const httplib::Request& req, httplib::Response& res) {
+           auto who = agent(req);
+           if (!who) return SendError(res, who.error());
+           auto body = JsonBody(req);
+           if (!body) return SendError(res, body.error());
+           auto epoch = epoch_of(*body);
+           if (!epoch) return SendError(res, epoch.error());
+           const int64_t id = std::stoll(req.matches[1]);
+           const std::string what = req.matches[2];
+           Status st = Ok();
+           if (what == "heartbeat") {
+             st = q.Heartbeat(id, *epoch, who->name, now(), body->value("lease_ms", int64_t{30'000}));
+           } else if (what == "complete") {
+             if (body->contains("result") && !(*body)["result"].is_string()) {
+               return SendError(res, Error{ErrorCode::kInvalidArgument, "/result: expected a string"});
+             }
+             st = q.Complete(id, *epoch, who->name, body->value("result", ""), now());
+           } else {
+             if (!body->contains("error") || !(*body)["error"].is_string()) {
+               return SendError(res, Error{ErrorCode::kInvalidArgument, "/error: required (a string)"});
+             }
+             st = q.Fail(id, *epoch, who->name, (*body)["error"].get<std::string>(), now());
+           }
+           if (!st) return SendError(res, st.error());
+           auto j = q.GetJob(id);
+           if (!j) return SendError(res, j.error());
+           SendJson(res, 200, JobToJson(*j));
+         });
 }
 
 Status ApiServer::Start(const std::string& host, int port) {

@@ -18,6 +18,15 @@
 //                                               409 when the pool has no free host
 //   GET    /v1/claims
 //   DELETE /v1/stacks/S/claims/D               release personal deployment D (teardown first)
+//
+// Jobs and agents (issue 6, first part; agents authenticate with
+// "Authorization: Bearer <token>", 401 otherwise; a token is bound to labels):
+//   POST   /v1/jobs                            enqueue {kind, payload, labels, priority, idempotency_key, max_attempts}
+//   GET    /v1/jobs, /v1/jobs/ID
+//   POST   /v1/agent/register                  {name, labels}: 403 when it declares labels its token is not bound to
+//   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
+//   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
+//                                               400 (nothing changed) when malformed
 // PUT creates (201) or replaces (200); DELETE answers 204. Errors are
 // {"error": {"code": "not_found", "message": "..."}} with 400 (bad input),
 // 404 (unknown object, naming it), 409 (exists / busy), 500.
@@ -27,6 +36,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <string>
+#include <condition_variable>
 #include <functional>
 #include <thread>
 
@@ -43,7 +53,8 @@ struct ApiServerOptions {
   int threads = 16;                       // Worker threads (keep-alive clients each hold one).
   size_t max_body_bytes = 64u << 20;
   inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
-  std::function<int64_t()> now_ms;        // Wall clock (claims' TTL); default: the real one.
+  std::function<int64_t()> now_ms;        // Wall clock (claims' TTL, leases); default: the real one.
+  QueueStore* queue = nullptr;            // Jobs and the agent protocol; none: those routes answer 404.
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
@@ -65,6 +76,7 @@ class ApiServer {
 
  private:
   void Routes();
+  void JobRoutes();
   inventory::Service& inventory_;
   ApiServerOptions options_;
   std::unique_ptr<httplib::Server> http_;
@@ -76,6 +88,10 @@ class ApiServer {
   std::mutex cache_mu_;
   int64_t cache_revision_ = -1;
   std::unordered_map<std::string, std::string> resolve_cache_;
+  // Wakes long-polling claims when a job is enqueued here.
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  int64_t jobs_enqueued_ = 0;
 };
 
 }  // namespace sp

@@ -180,6 +180,16 @@ class QueueStore {
   virtual Result<std::vector<Job>> ListJobs(int limit) = 0;
   virtual Status Cancel(int64_t id, int64_t now_ms) = 0;   // Queued or leased -> canceled.
   virtual Status Retry(int64_t id, int64_t now_ms) = 0;    // Dead or canceled -> queued, attempts reset.
+
+  // Agent tokens: only a token's SHA-256 is stored, with the name and the
+  // labels it is bound to (an agent claims with these, never with labels it
+  // declares itself).
+  struct AgentToken {
+    std::string name;
+    std::map<std::string, std::string> labels;
+  };
+  virtual Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) = 0;
+  virtual Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) = 0;
 };
 
 }  // namespace sp

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(idem) WHERE idem IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs(state, priority DESC, id);
+CREATE TABLE IF NOT EXISTS agent_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL);
 )sql";
 
 // A prepared statement with positional binding; finalized on destruction.
@@ -759,6 +760,26 @@ Status SqliteStore::Retry(int64_t id, int64_t now_ms) {
     return Err(ErrorCode::kConflict, "job " + std::to_string(id) + " is " + std::string(JobStateName(j.state)));
   }
   return Ok();
+}
+
+Status SqliteStore::PutAgentToken(const std::string& token_sha256, const AgentToken& agent) {
+  std::lock_guard l(mu_);
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [k, v] : agent.labels) labels[k] = v;
+  Stmt st(db_, "INSERT INTO agent_tokens(token_sha256, name, labels) VALUES(?,?,?) ON CONFLICT(token_sha256) DO UPDATE "
+               "SET name=excluded.name, labels=excluded.labels");
+  st.Bind(1, token_sha256).Bind(2, agent.name).Bind(3, labels.dump());
+  return Done(st, db_, "write agent token");
+}
+
+Result<std::optional<QueueStore::AgentToken>> SqliteStore::AgentTokenFor(const std::string& token_sha256) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, Cached("SELECT name, labels FROM agent_tokens WHERE token_sha256=?"));
+  st.Bind(1, token_sha256);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<AgentToken>(AgentToken{st.Text(0), LabelsFrom(st.Text(1))});
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "read agent token"));
+  return std::optional<AgentToken>();
 }
 
 }  // namespace sp

@@ -68,6 +68,8 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::vector<Job>> ListJobs(int limit) override;
   Status Cancel(int64_t id, int64_t now_ms) override;
   Status Retry(int64_t id, int64_t now_ms) override;
+  Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) override;
+  Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) override;
 
  private:
   class Txn;
