@@ -21,9 +21,10 @@ namespace {
 
 using inventory::Doc;
 
+// Exit codes as in main.cc: 2 bad input or failure, 3 conflict (busy, exists, state).
 int Fail(const Error& e) {
   std::fprintf(stderr, "error: %s\n", e.message.c_str());
-  return 2;
+  return e.code == ErrorCode::kConflict ? 3 : 2;
 }
 
 Result<std::unique_ptr<SqliteStore>> OpenStoreAt(const std::string& path) {
@@ -185,6 +186,17 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.token_create->add_option("--label", c.token_labels, "key=value the agent may claim work for (repeatable)");
   c.token_create->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
 
+  auto* queue = app.add_subcommand("queue", "Jobs in the durable queue (local store)");
+  queue->require_subcommand(1);
+  c.queue_list = queue->add_subcommand("list", "Recent jobs: id, kind, state, attempts, owner");
+  c.queue_show = queue->add_subcommand("show", "One job as JSON");
+  c.queue_retry = queue->add_subcommand("retry", "Queue a dead or canceled job again");
+  c.queue_cancel = queue->add_subcommand("cancel", "Cancel a queued or leased job");
+  for (CLI::App* cmd : {c.queue_show, c.queue_retry, c.queue_cancel}) cmd->add_option("id", c.job_id)->required();
+  for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
+    cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
+  }
+
   auto* inv = app.add_subcommand("inventory", "Stacks, deployments, releases and hosts in the store or on a server");
   inv->require_subcommand(1);
   auto server_opt = [&](CLI::App* cmd) {
@@ -229,6 +241,34 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
   const std::string store_path = c.store.empty() ? default_store : c.store;
   if (c.server->parsed()) return Serve(c.listen, store_path);
+  for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
+    if (!cmd->parsed()) continue;
+    auto store = OpenStoreAt(store_path);
+    if (!store) return Fail(store.error());
+    QueueStore& q = **store;
+    const int64_t now = RealClock::Instance().WallMs();
+    if (cmd == c.queue_list) {
+      auto jobs = q.ListJobs(50);
+      if (!jobs) return Fail(jobs.error());
+      if (jobs->empty()) std::printf("no jobs\n");
+      for (const auto& j : *jobs) {
+        std::printf("%-8lld %-8s %-10s %d/%d %-14s %s\n", static_cast<long long>(j.id), j.spec.kind.c_str(),
+                    std::string(JobStateName(j.state)).c_str(), j.attempts, j.spec.max_attempts,
+                    j.lease_owner.empty() ? "-" : j.lease_owner.c_str(), j.error.c_str());
+      }
+      return 0;
+    }
+    if (cmd == c.queue_show) {
+      auto j = q.GetJob(c.job_id);
+      if (!j) return Fail(j.error());
+      std::printf("%s\n", JobToJson(*j).dump(2).c_str());
+      return 0;
+    }
+    Status st = cmd == c.queue_retry ? q.Retry(c.job_id, now) : q.Cancel(c.job_id, now);
+    if (!st) return Fail(st.error());
+    std::printf("%s %lld\n", cmd == c.queue_retry ? "queued" : "canceled", static_cast<long long>(c.job_id));
+    return 0;
+  }
   if (c.token_create->parsed()) {
     QueueStore::AgentToken t;
     t.name = c.a.user;

@@ -29,6 +29,11 @@ struct InventoryCommands {
   CLI::App* release = nullptr;
   CLI::App* import = nullptr;
   CLI::App* token_create = nullptr;
+  CLI::App* queue_list = nullptr;
+  CLI::App* queue_show = nullptr;
+  CLI::App* queue_retry = nullptr;
+  CLI::App* queue_cancel = nullptr;
+  int64_t job_id = 0;
   std::vector<std::string> token_labels;  // k=v
   std::string listen = "127.0.0.1:8700";
   std::string store;  // --store; empty: the default state database.

@@ -62,7 +62,9 @@ bool Flag(const httplib::Request& req, const char* name) {
   return v.empty() || v == "1" || v == "true" || v == "yes";
 }
 
-Doc JobToJson(const Job& j) {
+}  // namespace
+
+inventory::Doc JobToJson(const Job& j) {
   Doc labels = Doc::object();
   for (const auto& [k, v] : j.spec.labels) labels[k] = v;
   return {{"id", j.id},
@@ -80,6 +82,8 @@ Doc JobToJson(const Job& j) {
           {"result", j.result},
           {"error", j.error}};
 }
+
+namespace {
 
 Result<std::map<std::string, std::string>> LabelsOf(const Doc& body) {
   std::map<std::string, std::string> out;

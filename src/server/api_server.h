@@ -58,6 +58,7 @@ struct ApiServerOptions {
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
+inventory::Doc JobToJson(const Job& j);
 // The resolve endpoint's answer (also printed by `sallyport inventory resolve`).
 inventory::Doc ResolvedToJson(const ResolvedTarget& t);
 

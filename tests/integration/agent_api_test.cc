@@ -134,5 +134,22 @@ TEST_F(AgentApiTest, LeaseEventsAreFencedAndMalformedOnesChangeNothing) {
   EXPECT_EQ(Body(done)["state"], "succeeded");
 }
 
+TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {
+  const int64_t id = Enqueue("job", "dev")["id"];
+  auto list = RunSallyport({"queue", "list", "--store", dir_ / "state.db"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("rollout  queued"));
+  ASSERT_EQ(RunSallyport({"queue", "cancel", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
+  EXPECT_EQ(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json")->status, 204)
+      << "a canceled job was claimed";
+  auto again = RunSallyport({"queue", "cancel", std::to_string(id), "--store", dir_ / "state.db"});
+  EXPECT_EQ(again.exit_code, 3);  // Conflict: already canceled.
+  EXPECT_THAT(again.err, HasSubstr("is canceled"));
+  ASSERT_EQ(RunSallyport({"queue", "retry", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
+  auto show = RunSallyport({"queue", "show", std::to_string(id), "--store", dir_ / "state.db"});
+  EXPECT_THAT(show.out, HasSubstr("\"state\": \"queued\""));
+  EXPECT_EQ(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json")->status, 200);
+}
+
 }  // namespace
 }  // namespace sp::test
