@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 #include <iostream>
 
@@ -13,6 +15,8 @@
 #include "core/text.h"
 #include "inventory/ansible_import.h"
 #include "inventory/service.h"
+#include "cli/wiring.h"
+#include "rollout/plan.h"
 #include "server/api_server.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -34,15 +38,18 @@ Result<std::unique_ptr<SqliteStore>> OpenStoreAt(const std::string& path) {
   return SqliteStore::Open(path);
 }
 
-// One request to a Sallyport server; an API error becomes our Error.
-Result<Doc> Call(const std::string& server, const std::string& method, const std::string& path,
-                 const std::string& body = "", const std::string& type = "application/json") {
+}  // namespace
+
+Result<Doc> ServerCall(const std::string& server, const std::string& method, const std::string& path,
+                       const std::string& body, const std::string& token) {
+  const std::string type = "application/json";
   if (!StartsWith(server, "http://")) {
     return Err(ErrorCode::kInvalidArgument, "--server must be an http:// URL, got '" + server + "'");
   }
   httplib::Client client(server);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(60, 0);
+  if (!token.empty()) client.set_default_headers({{"Authorization", "Bearer " + token}});
   httplib::Result res = method == "GET"      ? client.Get(path)
                         : method == "DELETE" ? client.Delete(path)
                         : method == "PUT"    ? client.Put(path, body, type)
@@ -58,11 +65,20 @@ Result<Doc> Call(const std::string& server, const std::string& method, const std
     ErrorCode ec = code == "not_found"          ? ErrorCode::kNotFound
                    : code == "invalid_argument" ? ErrorCode::kInvalidArgument
                    : code == "conflict"         ? ErrorCode::kConflict
+                   : code == "unauthenticated"  ? ErrorCode::kUnauthenticated
+                   : code == "permission_denied" ? ErrorCode::kPermissionDenied
                                                 : ErrorCode::kUnavailable;
     std::string msg = doc.contains("error") ? doc["error"].value("message", "") : res->body;
     return Err(ec, msg);
   }
   return doc;
+}
+
+namespace {
+
+Result<Doc> Call(const std::string& server, const std::string& method, const std::string& path,
+                 const std::string& body = "") {
+  return ServerCall(server, method, path, body);
 }
 
 std::string Query(const std::string& stack, const std::string& release, const std::string& deployment,
@@ -136,6 +152,77 @@ void PrintChanges(const std::vector<std::string>& changes) {
   for (const auto& c : changes) std::printf("%s\n", c.c_str());
 }
 
+// `sallyport agent run`: claims rollout jobs for its token's labels, runs
+// each with the engine here (journal and locks in the agent's own store for
+// now), heartbeats while it runs, reports the outcome. SIGTERM/SIGINT: stops
+// claiming, finishes the job in hand, exits.
+int RunAgent(const std::string& server, const std::string& token_file, const std::string& store_path) {
+  auto token_text = ReadTextFile(token_file);
+  if (!token_text) return Fail(token_text.error());
+  const std::string token = Trim(*token_text);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::atomic<bool> stopping{false};
+  std::thread([&stop_signals, &stopping] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    stopping = true;
+  }).detach();
+  auto store = OpenStoreAt(store_path);
+  if (!store) return Fail(store.error());
+  auto me = ServerCall(server, "POST", "/v1/agent/register", Doc{{"labels", Doc::object()}}.dump(), token);
+  if (!me) return Fail(me.error());
+  std::printf("agent %s: claiming for %s at %s\n", (*me)["name"].get<std::string>().c_str(), (*me)["labels"].dump().c_str(),
+              server.c_str());
+  std::fflush(stdout);
+  while (!stopping) {
+    auto claim = ServerCall(server, "POST", "/v1/agent/claim?wait_ms=1000&lease_ms=60000", "", token);
+    if (!claim) {
+      std::fprintf(stderr, "agent: claim: %s\n", claim.error().message.c_str());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (claim->is_null()) continue;  // Nothing for us yet.
+    const int64_t id = (*claim)["id"];
+    const int64_t epoch = (*claim)["epoch"];
+    const std::string base = "/v1/agent/jobs/" + std::to_string(id);
+    std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(id), static_cast<long long>(epoch));
+    std::fflush(stdout);
+    auto plan = PlanFromJson((*claim)["payload"].get<std::string>());
+    if (!plan) {
+      (void)ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", plan.error().message}}.dump(), token);
+      continue;
+    }
+    std::atomic<bool> running{true};
+    std::thread heartbeat([&] {
+      while (running) {
+        for (int i = 0; i < 100 && running; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (!running) break;
+        auto hb = ServerCall(server, "POST", base + "/heartbeat", Doc{{"epoch", epoch}, {"lease_ms", 60000}}.dump(), token);
+        if (!hb) std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
+      }
+    });
+    Wiring wiring(store->get(), Output{}, Millis(0));
+    auto r = wiring.EngineFor(*plan)->Run(*plan);
+    running = false;
+    heartbeat.join();
+    const bool ok = r && r->status == RolloutStatus::kSucceeded;
+    const std::string outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
+                                  : r.error().message;
+    auto reported = ok ? ServerCall(server, "POST", base + "/complete", Doc{{"epoch", epoch}, {"result", outcome}}.dump(), token)
+                       : ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", outcome}}.dump(), token);
+    std::printf("agent: job %lld %s%s\n", static_cast<long long>(id), ok ? "succeeded" : "failed: ",
+                ok ? "" : outcome.c_str());
+    if (!reported) std::fprintf(stderr, "agent: job %lld: report: %s\n", static_cast<long long>(id), reported.error().message.c_str());
+    std::fflush(stdout);
+  }
+  std::printf("agent: stopped\n");
+  return 0;
+}
+
 int Serve(const std::string& listen, const std::string& store_path) {
   // Port 0 (any free port) is allowed here, so not ParseHostPort.
   const size_t colon = listen.rfind(':');
@@ -185,6 +272,10 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.token_create->add_option("--name", c.a.user, "Agent name")->required();
   c.token_create->add_option("--label", c.token_labels, "key=value the agent may claim work for (repeatable)");
   c.token_create->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
+  c.agent_run = agent->add_subcommand("run", "Claim jobs from a server and run them here (rollouts)");
+  c.agent_run->add_option("--server", c.a.server, "Sallyport server URL")->required();
+  c.agent_run->add_option("--token-file", c.token_file, "File holding this agent's token")->required();
+  c.agent_run->add_option("--store", c.store, "This agent's local state database (journal, locks)");
 
   auto* queue = app.add_subcommand("queue", "Jobs in the durable queue (local store)");
   queue->require_subcommand(1);
@@ -269,6 +360,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     std::printf("%s %lld\n", cmd == c.queue_retry ? "queued" : "canceled", static_cast<long long>(c.job_id));
     return 0;
   }
+  if (c.agent_run->parsed()) return RunAgent(c.a.server, c.token_file, store_path);
   if (c.token_create->parsed()) {
     QueueStore::AgentToken t;
     t.name = c.a.user;

@@ -29,6 +29,8 @@ struct InventoryCommands {
   CLI::App* release = nullptr;
   CLI::App* import = nullptr;
   CLI::App* token_create = nullptr;
+  CLI::App* agent_run = nullptr;
+  std::string token_file;
   CLI::App* queue_list = nullptr;
   CLI::App* queue_show = nullptr;
   CLI::App* queue_retry = nullptr;
@@ -45,6 +47,11 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c);
 // Runs whichever of them was parsed; -1 if none was. `default_store`: the
 // state database when --store is not given.
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store);
+
+// One request to a Sallyport server (JSON body; `token`: an agent's bearer
+// token). An API error becomes an Error with its code; 204 gives null.
+Result<nlohmann::ordered_json> ServerCall(const std::string& server, const std::string& method, const std::string& path,
+                                          const std::string& body = "", const std::string& token = "");
 
 // Resolves through the inventory: `source` "store" (the state database at
 // store_path) or an http:// URL of a Sallyport server.

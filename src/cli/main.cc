@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "cli/inventory_cmd.h"
 #include "inventory/ansible_import.h"
@@ -166,6 +167,33 @@ int HostsTrust(const Common& c, const std::string& known_hosts_override) {
   return ok ? 0 : 1;
 }
 
+// `rollout --server`: the frozen plan becomes a job for the agents of its
+// network (the plan's id is the idempotency key: queueing it twice is one job).
+int EnqueueRollout(const std::string& server, const RolloutPlan& plan, bool wait) {
+  nlohmann::ordered_json body{{"kind", "rollout"},
+                      {"payload", PlanToJson(plan)},
+                      {"labels", {{"network", plan.network}}},
+                      {"idempotency_key", plan.id}};
+  auto job = ServerCall(server, "POST", "/v1/jobs", body.dump());
+  if (!job) return Fail(job.error());
+  const int64_t id = (*job)["id"];
+  std::printf("queued rollout %s as job %lld for network %s\n", plan.id.c_str(), static_cast<long long>(id),
+              plan.network.c_str());
+  std::fflush(stdout);
+  if (!wait) return 0;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto j = ServerCall(server, "GET", "/v1/jobs/" + std::to_string(id));
+    if (!j) return Fail(j.error());
+    const std::string state = (*j)["state"];
+    if (state == "queued" || state == "leased") continue;
+    std::printf("job %lld %s by %s: %s\n", static_cast<long long>(id), state.c_str(),
+                (*j)["owner"].get<std::string>().c_str(),
+                (state == "succeeded" ? (*j)["result"] : (*j)["error"]).get<std::string>().c_str());
+    return state == "succeeded" ? 0 : 1;
+  }
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -189,6 +217,11 @@ int Main(int argc, char** argv) {
   rollout->add_flag("--dry-run", dry_run, "Print the frozen plan and exit");
   rollout->add_flag("--resume", resume, "Resume an interrupted rollout (reconcile first)");
   rollout->add_option("--id", resume_id, "Rollout id to resume (default: the scope's unfinished one)");
+  std::string server_url;
+  bool wait_for_job = false;
+  rollout->add_option("--server", server_url,
+                      "Queue the frozen plan on this Sallyport server: an agent of the deployment's network runs it");
+  rollout->add_flag("--wait", wait_for_job, "With --server: wait for the job's outcome (exit 0 if it succeeded)");
 
   // rollback
   auto* rollback = app.add_subcommand("rollback", "Return to the previous successful version (from kept artifacts)");
@@ -282,6 +315,7 @@ int Main(int argc, char** argv) {
       std::printf("%s\n", PlanToJson(*plan, 2).c_str());
       return 0;
     }
+    if (!server_url.empty()) return EnqueueRollout(server_url, *plan, wait_for_job);
     return Finish(*plan, wiring.EngineFor(*plan)->Run(*plan), out);
   }
 

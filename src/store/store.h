@@ -171,6 +171,7 @@ class QueueStore {
   // These three succeed only for the current lease (owner and epoch, not
   // expired); anything else is kConflict ("lease lost"), and changes nothing.
   virtual Status Heartbeat(int64_t id, int64_t epoch, const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;
+  // Complete keeps the owner: who ran the job stays on record.
   virtual Status Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
                           int64_t now_ms) = 0;
   // A failed attempt: queued again after backoff, or dead when out of attempts.

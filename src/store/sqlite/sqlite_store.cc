@@ -694,7 +694,7 @@ Status SqliteStore::Heartbeat(int64_t id, int64_t epoch, const std::string& owne
 Status SqliteStore::Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
                              int64_t now_ms) {
   std::lock_guard l(mu_);
-  Stmt st(db_, Cached("UPDATE jobs SET state='succeeded', result=?, owner='', updated_ms=? WHERE id=? AND epoch=? AND "
+  Stmt st(db_, Cached("UPDATE jobs SET state='succeeded', result=?, updated_ms=? WHERE id=? AND epoch=? AND "
                       "owner=? AND state='leased' AND lease_expires_ms>?"));
   st.Bind(1, result).Bind(2, now_ms).Bind(3, id).Bind(4, epoch).Bind(5, owner).Bind(6, now_ms);
   SP_TRY(Done(st, db_, "complete job"));

@@ -1,0 +1,125 @@
+// A real server and two `sallyport agent run` processes on loopback: a
+// rollout queued for one network is run only by the agent whose token is
+// bound to that network (process runtime, real HAProxy per network).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/text.h"
+#include "runtime/process/process_runtime.h"
+#include "support/cli_runner.h"
+#include "support/haproxy_fixture.h"
+#include "support/rollout_scenario.h"
+#include "support/test_util.h"
+#include "transport/local/local_transport.h"
+
+namespace sp::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Network {
+  std::string name;
+  std::unique_ptr<HaproxyFixture> haproxy;
+  std::vector<int> ports;
+  std::string inventory;  // File.
+};
+
+class AgentRolloutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const std::string name : {"dev", "prod"}) {
+      auto n = std::make_unique<Network>();
+      n->name = name;
+      std::filesystem::create_directories(dir_ / name);
+      n->haproxy = std::make_unique<HaproxyFixture>(dir_ / name, ScenarioHaproxy(2, &n->ports));
+      auto st = n->haproxy->Start();
+      ASSERT_TRUE(st) << st.error().message;
+      std::string inv = InventoryYaml({n->haproxy->socket_path(), n->ports, dir_ / (name + "/apps"), ""});
+      inv.replace(inv.find("network: local"), 14, "network: " + name);
+      n->inventory = dir_ / (name + "/inventory.yml");
+      WriteFile(n->inventory, inv);
+      networks_.push_back(std::move(n));
+    }
+    WriteFile(dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}"));
+    server_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "server.db", "--listen", "127.0.0.1:0"},
+                     dir_ / "server.log");
+    ASSERT_EQ(WaitForStart(server_, [&] { return ReadFile(dir_ / "server.log").find("listening on") != std::string::npos; },
+                           std::chrono::seconds(10)),
+              StartWait::kReady);
+    const std::string log = ReadFile(dir_ / "server.log");
+    url_ = "http://127.0.0.1:" + std::to_string(std::atoi(log.c_str() + log.find("http://127.0.0.1:") + 17));
+    for (const auto& n : networks_) {
+      auto t = RunSallyport({"agent", "token", "create", "--name", n->name + "-agent", "--label", "network=" + n->name,
+                             "--store", dir_ / "server.db"});
+      ASSERT_EQ(t.exit_code, 0) << t.err;
+      WriteFile(dir_ / (n->name + ".token"), t.out, 0600);
+      agents_.emplace_back(std::vector<std::string>{BuildBinary("sallyport"), "agent", "run", "--server", url_,
+                                                    "--token-file", dir_ / (n->name + ".token"), "--store",
+                                                    dir_ / (n->name + "-agent.db")},
+                           dir_ / (n->name + "-agent.log"));
+      const std::string agent_log = dir_ / (n->name + "-agent.log");
+      ASSERT_EQ(WaitForStart(agents_.back(), [&] { return ReadFile(agent_log).find("claiming for") != std::string::npos; },
+                             std::chrono::seconds(10)),
+                StartWait::kReady)
+          << ReadFile(agent_log);
+    }
+  }
+
+  void TearDown() override {
+    for (auto& a : agents_) a.Stop();
+    LocalTransport t;
+    for (const auto& n : networks_) {
+      ProcessOptions po;
+      po.base_dir = dir_ / (n->name + "/apps");
+      ProcessRuntime rt(t, po);
+      for (int i = 1; i <= 2; ++i) {
+        RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"};
+        auto list = rt.List(target);
+        if (!list) continue;
+        for (const auto& inst : *list) {
+          if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
+        }
+      }
+    }
+  }
+
+  CliResult Queue(const Network& n, const std::string& version) {
+    return RunSallyport({"rollout", "-c", dir_ / "sallyport.yml", "-i", n.inventory, "-d", "integration", "--store",
+                         dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--label", version, "--server",
+                         url_, "--wait"},
+                        {}, 120);
+  }
+
+  TempDir dir_{"sp-agent-rollout"};
+  std::vector<std::unique_ptr<Network>> networks_;
+  Daemon server_;
+  std::string url_;
+  std::vector<Daemon> agents_;
+};
+
+TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) {
+  auto prod = Queue(*networks_[1], "p1");
+  ASSERT_EQ(prod.exit_code, 0) << prod.out << prod.err;
+  EXPECT_THAT(prod.out, HasSubstr("for network prod"));
+  EXPECT_THAT(prod.out, HasSubstr("succeeded by prod-agent"));
+  auto dev = Queue(*networks_[0], "d1");
+  ASSERT_EQ(dev.exit_code, 0) << dev.out << dev.err;
+  EXPECT_THAT(dev.out, HasSubstr("succeeded by dev-agent"));
+  for (int port : networks_[1]->ports) EXPECT_EQ(VersionOn(port), "p1");
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "d1");
+  ExpectAllUp(*networks_[0]->haproxy, 2);
+  ExpectAllUp(*networks_[1]->haproxy, 2);
+  // Each agent's own journal has only its network's rollout.
+  auto dev_history = RunSallyport({"history", "--store", dir_ / "dev-agent.db"});
+  auto prod_history = RunSallyport({"history", "--store", dir_ / "prod-agent.db"});
+  EXPECT_THAT(dev_history.out, HasSubstr("d1"));
+  EXPECT_EQ(dev_history.out.find("p1"), std::string::npos) << dev_history.out;
+  EXPECT_THAT(prod_history.out, HasSubstr("p1"));
+  EXPECT_EQ(prod_history.out.find("d1"), std::string::npos) << prod_history.out;
+}
+
+}  // namespace
+}  // namespace sp::test
