@@ -272,6 +272,8 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.token_create->add_option("--name", c.a.user, "Agent name")->required();
   c.token_create->add_option("--label", c.token_labels, "key=value the agent may claim work for (repeatable)");
   c.token_create->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
+  c.agent_list = agent->add_subcommand("list", "Agents the server has seen: labels, last seen, current job");
+  c.agent_list->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
   c.agent_run = agent->add_subcommand("run", "Claim jobs from a server and run them here (rollouts)");
   c.agent_run->add_option("--server", c.a.server, "Sallyport server URL")->required();
   c.agent_run->add_option("--token-file", c.token_file, "File holding this agent's token")->required();
@@ -361,6 +363,22 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     return 0;
   }
   if (c.agent_run->parsed()) return RunAgent(c.a.server, c.token_file, store_path);
+  if (c.agent_list->parsed()) {
+    auto store = OpenStoreAt(store_path);
+    if (!store) return Fail(store.error());
+    auto agents = (*store)->Agents();
+    if (!agents) return Fail(agents.error());
+    const int64_t now = RealClock::Instance().WallMs();
+    if (agents->empty()) std::printf("no agents seen\n");
+    for (const auto& a : *agents) {
+      std::string labels;
+      for (const auto& [k, v] : a.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+      std::printf("%-20s %-24s seen %s ago  job %s\n", a.name.c_str(), labels.c_str(),
+                  FormatDuration(Millis(std::max<int64_t>(0, now - a.last_seen_ms))).c_str(),
+                  a.current_job ? std::to_string(a.current_job).c_str() : "-");
+    }
+    return 0;
+  }
   if (c.token_create->parsed()) {
     QueueStore::AgentToken t;
     t.name = c.a.user;

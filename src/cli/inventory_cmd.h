@@ -30,6 +30,7 @@ struct InventoryCommands {
   CLI::App* import = nullptr;
   CLI::App* token_create = nullptr;
   CLI::App* agent_run = nullptr;
+  CLI::App* agent_list = nullptr;
   std::string token_file;
   CLI::App* queue_list = nullptr;
   CLI::App* queue_show = nullptr;

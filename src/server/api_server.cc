@@ -344,6 +344,9 @@ void ApiServer::JobRoutes() {
     if (!found) return Err(ErrorCode::kUnauthenticated, "unknown agent token");
     return *found;
   };
+  auto seen = [&q, now](const QueueStore::AgentToken& a, std::optional<int64_t> job) {
+    (void)q.TouchAgent(a, now(), job);  // Bookkeeping for `agent list`: never fails a request.
+  };
   auto epoch_of = [](const Doc& body) -> Result<int64_t> {
     if (!body.contains("epoch") || !body["epoch"].is_number_integer()) {
       return Err(ErrorCode::kInvalidArgument, "/epoch: required (an integer: the lease's epoch)");
@@ -388,9 +391,22 @@ void ApiServer::JobRoutes() {
     SendJson(res, 200, JobToJson(*j));
   });
 
-  s.Post("/v1/agent/register", [agent](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/v1/agents", [&q](const httplib::Request&, httplib::Response& res) {
+    auto agents = q.Agents();
+    if (!agents) return SendError(res, agents.error());
+    Doc out = Doc::array();
+    for (const auto& a : *agents) {
+      Doc labels = Doc::object();
+      for (const auto& [k, v] : a.labels) labels[k] = v;
+      out.push_back({{"name", a.name}, {"labels", labels}, {"last_seen_ms", a.last_seen_ms}, {"current_job", a.current_job}});
+    }
+    SendJson(res, 200, {{"agents", out}});
+  });
+
+  s.Post("/v1/agent/register", [agent, seen](const httplib::Request& req, httplib::Response& res) {
     auto who = agent(req);
     if (!who) return SendError(res, who.error());
+    seen(*who, std::nullopt);
     auto body = JsonBody(req);
     if (!body) return SendError(res, body.error());
     auto declared = LabelsOf(*body);
@@ -407,34 +423,38 @@ void ApiServer::JobRoutes() {
     SendJson(res, 200, {{"name", who->name}, {"labels", bound}});
   });
 
-  s.Post("/v1/agent/claim", [this, &q, agent, now](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/v1/agent/claim", [this, &q, agent, now, seen](const httplib::Request& req, httplib::Response& res) {
     auto who = agent(req);
     if (!who) return SendError(res, who.error());
+    seen(*who, std::nullopt);
     const int64_t wait_ms = std::clamp<int64_t>(req.has_param("wait_ms") ? std::atoll(req.get_param_value("wait_ms").c_str()) : 0, 0, 30'000);
     const int64_t lease_ms = std::clamp<int64_t>(req.has_param("lease_ms") ? std::atoll(req.get_param_value("lease_ms").c_str()) : 30'000, 1'000, 600'000);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     while (true) {
-      int64_t seen;
+      int64_t enqueued_before;
       {
         std::lock_guard lk(jobs_mu_);
-        seen = jobs_enqueued_;
+        enqueued_before = jobs_enqueued_;
       }
       // The token's labels, never what the agent declares.
       auto c = q.Claim(who->name, who->labels, now(), lease_ms);
       if (!c) return SendError(res, c.error());
-      if (*c) return SendJson(res, 200, JobToJson(**c));
+      if (*c) {
+        seen(*who, (*c)->id);
+        return SendJson(res, 200, JobToJson(**c));
+      }
       if (std::chrono::steady_clock::now() >= deadline) break;
       // Woken at once by an enqueue here; polls for other processes' jobs
       // and for leases that expire.
       std::unique_lock lk(jobs_mu_);
       jobs_cv_.wait_until(lk, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
-                          [&] { return jobs_enqueued_ != seen; });
+                          [&] { return jobs_enqueued_ != enqueued_before; });
     }
     res.status = 204;
   });
 
   s.Post(R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail))",
-         [&q, agent, epoch_of, now](const httplib::Request& req, httplib::Response& res) {
+         [&q, agent, epoch_of, now, seen](const httplib::Request& req, httplib::Response& res) {
            auto who = agent(req);
            if (!who) return SendError(res, who.error());
            auto body = JsonBody(req);
@@ -458,6 +478,7 @@ void ApiServer::JobRoutes() {
              st = q.Fail(id, *epoch, who->name, (*body)["error"].get<std::string>(), now());
            }
            if (!st) return SendError(res, st.error());
+           seen(*who, what == "heartbeat" ? std::optional<int64_t>(id) : std::optional<int64_t>(0));
            auto j = q.GetJob(id);
            if (!j) return SendError(res, j.error());
            SendJson(res, 200, JobToJson(*j));

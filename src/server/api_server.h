@@ -22,7 +22,7 @@
 // Jobs and agents (issue 6, first part; agents authenticate with
 // "Authorization: Bearer <token>", 401 otherwise; a token is bound to labels):
 //   POST   /v1/jobs                            enqueue {kind, payload, labels, priority, idempotency_key, max_attempts}
-//   GET    /v1/jobs, /v1/jobs/ID
+//   GET    /v1/jobs, /v1/jobs/ID, /v1/agents (name, labels, last seen, current job)
 //   POST   /v1/agent/register                  {name, labels}: 403 when it declares labels its token is not bound to
 //   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
 //   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,

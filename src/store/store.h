@@ -191,6 +191,17 @@ class QueueStore {
   };
   virtual Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) = 0;
   virtual Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) = 0;
+
+  // What the server last saw of each agent (`sallyport agent list`).
+  struct AgentSeen {
+    std::string name;
+    std::map<std::string, std::string> labels;
+    int64_t last_seen_ms = 0;
+    int64_t current_job = 0;  // 0: none.
+  };
+  // `job`: the job it now holds (0: none); nullopt keeps the recorded one.
+  virtual Status TouchAgent(const AgentToken& agent, int64_t now_ms, std::optional<int64_t> job) = 0;
+  virtual Result<std::vector<AgentSeen>> Agents() = 0;
 };
 
 }  // namespace sp

@@ -129,9 +129,20 @@ TEST_F(AgentApiTest, LeaseEventsAreFencedAndMalformedOnesChangeNothing) {
   EXPECT_EQ(c.Post(base + "/fail", json{{"epoch", epoch}}.dump(), "application/json")->status, 400) << "no error text";
   auto job = Body(Client().Get("/v1/jobs/" + std::to_string(id)));
   EXPECT_EQ(job["state"], "leased") << "malformed events changed the job";
+  auto listed = RunSallyport({"agent", "list", "--store", dir_ / "state.db"});
+  EXPECT_THAT(listed.out, HasSubstr("dev-agent")) << listed.out;
+  EXPECT_THAT(listed.out, HasSubstr("network=dev")) << listed.out;
+  EXPECT_THAT(listed.out, HasSubstr("job " + std::to_string(id))) << listed.out;
   auto done = c.Post(base + "/complete", json{{"epoch", epoch}, {"result", "ok"}}.dump(), "application/json");
   ASSERT_EQ(done->status, 200) << done->body;
   EXPECT_EQ(Body(done)["state"], "succeeded");
+  auto after = RunSallyport({"agent", "list", "--store", dir_ / "state.db"});
+  EXPECT_THAT(after.out, HasSubstr("job -")) << after.out;
+  auto api = Body(Client().Get("/v1/agents"));
+  ASSERT_EQ(api["agents"].size(), 1u) << api.dump();
+  EXPECT_EQ(api["agents"][0]["name"], "dev-agent");
+  EXPECT_EQ(api["agents"][0]["labels"]["network"], "dev");
+  EXPECT_EQ(api["agents"][0]["current_job"], 0);
 }
 
 TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {

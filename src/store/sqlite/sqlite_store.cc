@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(idem) WHERE idem IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_claimable ON jobs(state, priority DESC, id);
 CREATE TABLE IF NOT EXISTS agent_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, labels TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, labels TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
+  current_job INTEGER NOT NULL DEFAULT 0);
 )sql";
 
 // A prepared statement with positional binding; finalized on destruction.
@@ -780,6 +782,28 @@ Result<std::optional<QueueStore::AgentToken>> SqliteStore::AgentTokenFor(const s
   if (rc == SQLITE_ROW) return std::optional<AgentToken>(AgentToken{st.Text(0), LabelsFrom(st.Text(1))});
   if (rc != SQLITE_DONE) return Err(DbError(db_, "read agent token"));
   return std::optional<AgentToken>();
+}
+
+Status SqliteStore::TouchAgent(const AgentToken& agent, int64_t now_ms, std::optional<int64_t> job) {
+  std::lock_guard l(mu_);
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [k, v] : agent.labels) labels[k] = v;
+  Stmt st(db_, Cached("INSERT INTO agents(name, labels, last_seen_ms, current_job) VALUES(?1,?2,?3,COALESCE(?4,0)) "
+                      "ON CONFLICT(name) DO UPDATE SET labels=excluded.labels, last_seen_ms=excluded.last_seen_ms, "
+                      "current_job=COALESCE(?4, agents.current_job)"));
+  st.Bind(1, agent.name).Bind(2, labels.dump()).Bind(3, now_ms);
+  if (job) st.Bind(4, *job);  // Unbound: NULL, i.e. keep.
+  return Done(st, db_, "record agent");
+}
+
+Result<std::vector<QueueStore::AgentSeen>> SqliteStore::Agents() {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT name, labels, last_seen_ms, current_job FROM agents ORDER BY name");
+  std::vector<AgentSeen> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(AgentSeen{st.Text(0), LabelsFrom(st.Text(1)), st.Int(2), st.Int(3)});
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list agents"));
+  return out;
 }
 
 }  // namespace sp

@@ -70,6 +70,8 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status Retry(int64_t id, int64_t now_ms) override;
   Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) override;
   Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) override;
+  Status TouchAgent(const AgentToken& agent, int64_t now_ms, std::optional<int64_t> job) override;
+  Result<std::vector<AgentSeen>> Agents() override;
 
  private:
   class Txn;
