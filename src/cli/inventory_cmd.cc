@@ -223,7 +223,9 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
   return 0;
 }
 
-int Serve(const std::string& listen, const std::string& store_path) {
+int Serve(const std::string& listen, const std::string& store_path, const std::string& expire_every) {
+  auto every = ParseDuration(expire_every);
+  if (!every) return Fail(Error{ErrorCode::kInvalidArgument, "--expire-every: " + every.error().message});
   // Port 0 (any free port) is allowed here, so not ParseHostPort.
   const size_t colon = listen.rfind(':');
   const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
@@ -240,6 +242,10 @@ int Serve(const std::string& listen, const std::string& store_path) {
   inventory::Service service(**store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
   ApiServerOptions options;
   options.queue = store->get();
+  // Personal deployments are torn down from here (the server must then reach
+  // their network; through agents is not built yet).
+  options.teardown = TeardownHook(store->get(), Output{}, Millis(30'000));
+  options.expire_every = *every;
   ApiServer server(service, options);
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -263,6 +269,9 @@ int Serve(const std::string& listen, const std::string& store_path) {
 void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.server = app.add_subcommand("server", "Serve the HTTP API (inventory) on the state database");
   c.server->add_option("--listen", c.listen, "host:port (port 0: any free port)")->capture_default_str();
+  c.server->add_option("--expire-every", c.expire_every,
+                       "How often personal deployments past their TTL are torn down and released (0: never)")
+      ->capture_default_str();
 
   auto* agent = app.add_subcommand("agent", "Agents that run jobs inside their network");
   agent->require_subcommand(1);
@@ -325,15 +334,16 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.release = inv->add_subcommand("release", "Release a claimed personal deployment (tears it down, frees its host)");
   c.release->add_option("deployment", c.a.deployment, "e.g. personal-ben")->required();
   c.release->add_option("--stack", c.a.stack)->required();
+  c.expire = inv->add_subcommand("expire", "Tear down and release every personal deployment past its TTL (local store)");
   for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) server_opt(cmd);
-  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) {
+  for (CLI::App* cmd : {c.server, c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import, c.expire}) {
     cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
   }
 }
 
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
   const std::string store_path = c.store.empty() ? default_store : c.store;
-  if (c.server->parsed()) return Serve(c.listen, store_path);
+  if (c.server->parsed()) return Serve(c.listen, store_path, c.expire_every);
   for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
     if (!cmd->parsed()) continue;
     auto store = OpenStoreAt(store_path);
@@ -409,7 +419,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     return Ok();
   };
   if (!remote) {
-    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import}) {
+    for (CLI::App* cmd : {c.apply, c.exporter, c.resolve, c.get, c.set, c.del, c.claim, c.release, c.import, c.expire}) {
       if (cmd->parsed()) {
         if (auto s = local(); !s) return Fail(s.error());
       }
@@ -549,10 +559,18 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     if (remote) {
       auto d = Call(a.server, "DELETE", "/v1/stacks/" + a.stack + "/claims/" + a.deployment);
       if (!d) return Fail(d.error());
-    } else if (auto st = service->Release(a.stack, a.deployment, nullptr); !st) {
+    } else if (auto st = service->Release(a.stack, a.deployment, TeardownHook(store.get(), Output{}, Millis(30'000)));
+               !st) {
       return Fail(st.error());
     }
     std::printf("released %s\n", a.deployment.c_str());
+    return 0;
+  }
+  if (c.expire->parsed()) {
+    auto released = service->Expire(RealClock::Instance().WallMs(), TeardownHook(store.get(), Output{}, Millis(30'000)));
+    if (!released) return Fail(released.error());
+    for (const auto& r : *released) std::printf("expired %s/%s (host %s)\n", r.stack.c_str(), r.deployment.c_str(), r.host.c_str());
+    std::printf("%zu expired claim(s) released\n", released->size());
     return 0;
   }
   return -1;

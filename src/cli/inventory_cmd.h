@@ -27,6 +27,8 @@ struct InventoryCommands {
   CLI::App* del = nullptr;
   CLI::App* claim = nullptr;
   CLI::App* release = nullptr;
+  CLI::App* expire = nullptr;
+  std::string expire_every = "30s";  // server: how often expired claims are released (0: never).
   CLI::App* import = nullptr;
   CLI::App* token_create = nullptr;
   CLI::App* agent_run = nullptr;

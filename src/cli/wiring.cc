@@ -180,6 +180,34 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
   return std::make_unique<RolloutEngine>(std::move(d), std::move(o));
 }
 
+std::function<Status(const ResolvedTarget&)> TeardownHook(SqliteStore* store, Output out, Millis lock_wait) {
+  return [store, out, lock_wait](const ResolvedTarget& t) -> Status {
+    RolloutPlan plan;
+    SP_ASSIGN_OR_RETURN(auto latest, store->Latest(t.stack, t.release, t.deployment, std::nullopt));
+    if (latest) {
+      SP_ASSIGN_OR_RETURN(plan, PlanFromJson(latest->plan_json));
+    } else {
+      plan.app.runtime = "process";
+    }
+    plan.id = "t-" + NewRolloutId().substr(2);
+    plan.kind = "teardown";
+    plan.stack = t.stack;
+    plan.release = t.release;
+    plan.deployment = t.deployment;
+    plan.network = t.network;
+    plan.hosts = t.hosts;
+    plan.load_balancers = t.load_balancers;
+    plan.bastion = t.bastion;
+    plan.ssh = t.ssh;
+    if (!t.docker_host.empty()) plan.docker_host = t.docker_host;
+    if (!t.base_dir.empty()) plan.base_dir = t.base_dir;
+    Wiring wiring(store, out, lock_wait);
+    SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Teardown(plan));
+    if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, sum.error);
+    return Ok();
+  };
+}
+
 void PrintEvent(const Event& e, const Output& out) {
   if (out.json) {
     std::string line = e.ToJsonLine() + "\n";
@@ -205,6 +233,16 @@ void PrintEvent(const Event& e, const Output& out) {
     std::printf("  %-12s FAILED: %s\n", e.host.c_str(), e.detail.value("error", std::string()).c_str());
   } else if (e.type == "reconcile") {
     std::printf("  %-12s reconciled: %s\n", e.host.c_str(), e.detail.value("decision", std::string()).c_str());
+  } else if (e.type == "server_added") {
+    std::printf("  %-12s added to %s backend %s as %s (%s)\n", e.host.c_str(),
+                e.detail.value("lb", std::string()).c_str(), e.detail.value("backend", std::string()).c_str(),
+                e.detail.value("server", std::string()).c_str(), e.detail.value("address", std::string()).c_str());
+  } else if (e.type == "teardown_started") {
+    std::printf("teardown %s: %s/%s (%s hosts)\n", e.rollout_id.c_str(), e.detail.value("release", std::string()).c_str(),
+                e.detail.value("deployment", std::string()).c_str(), std::to_string(e.detail.value("hosts", 0)).c_str());
+  } else if (e.type == "teardown_finished") {
+    std::printf("teardown %s %s in %s\n", e.rollout_id.c_str(), e.detail.value("status", std::string()).c_str(),
+                FormatDuration(Millis(e.elapsed_ms)).c_str());
   } else if (e.type == "warning") {
     std::printf("  warning: %s\n", e.detail.value("message", std::string()).c_str());
   }

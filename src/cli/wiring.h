@@ -2,6 +2,7 @@
 // business logic: choosing adapters, reading secrets, printing progress.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,14 @@ class Wiring {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The teardown of one release of a personal deployment (released or
+// expired): the journal's last plan of (stack, release, deployment) says
+// which runtime ran there and with what settings; hosts, load balancers and
+// access come from the resolved target. Without any rollout recorded there,
+// the process runtime is asked (it finds nothing) and only LB servers are
+// handled. Fails unless every host was torn down.
+std::function<Status(const ResolvedTarget&)> TeardownHook(SqliteStore* store, Output out, Millis lock_wait);
 
 // Human or JSON rendering of events and of the summary.
 void PrintEvent(const Event& e, const Output& out);

@@ -24,7 +24,7 @@ const std::vector<std::string> kSourceKeys = {"command", "timeout"};
 const std::vector<std::string> kSshKeys = {"known_hosts", "config", "identity", "user", "connect_timeout", "max_hosts"};
 const std::vector<std::string> kBastionKeys = {"address", "port", "user", "key", "host_key"};
 const std::vector<std::string> kReleaseKeys = {"load_balancers", "hosts", "select", "env", "docker_host", "base_dir"};
-const std::vector<std::string> kLoadBalancerKeys = {"kind", "socket", "address", "backend", "servers"};
+const std::vector<std::string> kLoadBalancerKeys = {"kind", "socket", "address", "backend", "servers", "add_servers"};
 const std::vector<std::string> kHostKeys = {"name", "address", "port", "ssh_user", "ssh_port", "tags"};
 
 constexpr size_t kMaxUnixSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1.
@@ -211,6 +211,7 @@ Result<LoadBalancerSpec> ParseLoadBalancer(const Reader& r, const Val& v, const 
       SP_ASSIGN_OR_RETURN(lb.servers[host], AsHaproxyName(r, sv));
     }
   }
+  if (const Val* a = m.Get("add_servers")) { SP_ASSIGN_OR_RETURN(lb.add_servers, r.AsBool(*a)); }
   return lb;
 }
 
@@ -277,9 +278,14 @@ Result<ReleaseInventory> ParseReleaseInventory(const Reader& r, const std::strin
   if (!rel.select.empty()) nameable.insert(nameable.end(), dep.hosts.begin(), dep.hosts.end());
   const bool any_host = !rel.select.empty() && dep.source.has_value();
   const Val* lbs = m.Get("load_balancers");
-  if (!lbs) return Err(r.Missing(m, "load_balancers", " (every release needs at least one load balancer)"));
-  SP_ASSIGN_OR_RETURN(std::vector<Val> lb_items, r.AsList(*lbs));
-  if (lb_items.empty()) return Err(r.Fail(*lbs, "at least one load balancer is required"));
+  if (!lbs) {
+    return Err(r.Missing(m, "load_balancers", " (every release needs at least one load balancer, or 'none' said explicitly)"));
+  }
+  std::vector<Val> lb_items;
+  if (auto none = r.AsString(*lbs); !(none && *none == "none")) {
+    SP_ASSIGN_OR_RETURN(lb_items, r.AsList(*lbs));
+    if (lb_items.empty()) return Err(r.Fail(*lbs, "at least one load balancer is required (or 'none', said explicitly)"));
+  }
   for (const Val& item : lb_items) {
     SP_ASSIGN_OR_RETURN(LoadBalancerSpec lb, ParseLoadBalancer(r, item, nameable, any_host));
     rel.load_balancers.push_back(std::move(lb));
@@ -435,7 +441,10 @@ Result<DeploymentSpec> MaterializeTemplate(const StackSpec& stack, const Templat
   for (auto& [name, rel] : d.releases) {
     rel.hosts = {host};
     rel.pool_refs = {host.name};
-    for (auto& lb : rel.load_balancers) lb.backend = with_user(lb.backend);
+    for (auto& lb : rel.load_balancers) {
+      lb.backend = with_user(lb.backend);
+      lb.add_servers = lb.add_servers.value_or(true);  // A pool host joins and leaves the backend.
+    }
   }
   if (t.per_user_resources) {
     for (const auto& [res, attrs] : stack.resources) {

@@ -51,6 +51,10 @@ struct LoadBalancerSpec {
   std::string address;        // "host:port" of the runtime API over TCP.
   std::string backend;
   std::map<std::string, std::string> servers;  // host name -> server name (default: host name).
+  // When the backend lacks a host's server, the rollout adds it (and a
+  // personal deployment's teardown deletes it). Unset: false in deployments,
+  // true in templates.
+  std::optional<bool> add_servers;
   std::string ServerFor(const std::string& host) const {
     auto it = servers.find(host);
     return it == servers.end() ? host : it->second;
@@ -59,6 +63,8 @@ struct LoadBalancerSpec {
 
 struct ReleaseInventory {
   std::string name;
+  // Empty only when the file says `load_balancers: none` (no traffic
+  // switching: hosts are stopped and started in place).
   std::vector<LoadBalancerSpec> load_balancers;
   // Static hosts in rollout order: inline entries, and entries naming a host
   // of the deployment's pool (copied here; their names are in `pool_refs`).

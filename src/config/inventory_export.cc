@@ -36,6 +36,7 @@ Doc LoadBalancerToJson(const LoadBalancerSpec& lb) {
   if (!lb.address.empty()) out["address"] = lb.address;
   out["backend"] = lb.backend;
   if (!lb.servers.empty()) out["servers"] = StringMap(lb.servers);
+  if (lb.add_servers) out["add_servers"] = *lb.add_servers;
   return out;
 }
 
@@ -43,7 +44,7 @@ Doc ReleaseToJson(const ReleaseInventory& r) {
   Doc out;
   Doc lbs = Doc::array();
   for (const auto& lb : r.load_balancers) lbs.push_back(LoadBalancerToJson(lb));
-  out["load_balancers"] = lbs;
+  out["load_balancers"] = lbs.empty() ? Doc("none") : lbs;
   if (!r.hosts.empty()) {
     Doc hosts = Doc::array();
     for (const auto& h : r.hosts) hosts.push_back(r.pool_refs.count(h.name) ? Doc(h.name) : HostToJson(h));
@@ -241,10 +242,12 @@ DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
   for (const auto& [rname, r] : d.at("releases").items()) {
     ReleaseInventory rel;
     rel.name = rname;
-    for (const auto& lb : r.at("load_balancers")) {
-      rel.load_balancers.push_back(LoadBalancerSpec{lb.value("kind", "haproxy"), lb.value("socket", ""),
-                                                    lb.value("address", ""), lb.at("backend"),
-                                                    StringMapFrom(lb, "servers")});
+    const Doc& lbs = r.at("load_balancers");
+    for (const auto& lb : lbs.is_array() ? lbs : Doc::array()) {  // "none": no load balancer.
+      LoadBalancerSpec spec{lb.value("kind", "haproxy"), lb.value("socket", ""), lb.value("address", ""),
+                            lb.at("backend"), StringMapFrom(lb, "servers")};
+      if (lb.contains("add_servers")) spec.add_servers = lb["add_servers"].get<bool>();
+      rel.load_balancers.push_back(std::move(spec));
     }
     if (r.contains("hosts")) {
       for (const auto& h : r["hosts"]) {

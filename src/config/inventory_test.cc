@@ -152,12 +152,31 @@ TEST(InventoryTest, ReleaseWithoutLoadBalancerIsRejected) {
                                     "load_balancers: []");
   EXPECT_EQ(ErrorOf(empty), At(empty, "load_balancers: []") +
                                 "stacks.demo.deployments.staging.releases.web.load_balancers: at least one load "
-                                "balancer is required");
+                                "balancer is required (or 'none', said explicitly)");
   const std::string missing = Replace(kInventory, "load_balancers: [{socket: /run/haproxy/staging.sock, backend: web}]",
                                       "base_dir: /srv");
   EXPECT_THAT(ErrorOf(missing), HasSubstr(At(missing, "          web:\n            base_dir: /srv") +
                                           "stacks.demo.deployments.staging.releases.web.load_balancers: missing "
                                           "required field"));
+}
+
+TEST(InventoryTest, NoLoadBalancerOnlyWhenSaidExplicitlyAndAddServersIsParsed) {
+  const std::string none = Replace(kInventory, "load_balancers: [{socket: /run/haproxy/staging.sock, backend: web}]",
+                                   "load_balancers: none");
+  auto inv = ParseInventory(none, "inventory.yml");
+  ASSERT_TRUE(inv) << inv.error().message;
+  EXPECT_TRUE(inv->stacks.at("demo").deployments.at("staging").releases.at("web").load_balancers.empty());
+  const std::string typo = Replace(kInventory, "load_balancers: [{socket: /run/haproxy/staging.sock, backend: web}]",
+                                   "load_balancers: nothing");
+  EXPECT_THAT(ErrorOf(typo), HasSubstr("stacks.demo.deployments.staging.releases.web.load_balancers"));
+  const std::string adds = Replace(kInventory, "{socket: /run/haproxy/staging.sock, backend: web}",
+                                   "{socket: /run/haproxy/staging.sock, backend: web, add_servers: true}");
+  auto added = ParseInventory(adds, "inventory.yml");
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_EQ(added->stacks.at("demo").deployments.at("staging").releases.at("web").load_balancers[0].add_servers, true);
+  auto plain = ParseInventory(kInventory, "inventory.yml");
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_FALSE(plain->stacks.at("demo").deployments.at("staging").releases.at("web").load_balancers[0].add_servers);
 }
 
 TEST(InventoryTest, LoadBalancerNeedsExactlyOneOfSocketOrAddress) {

@@ -238,6 +238,7 @@ TEST_F(InventoryServiceTest, ClaimsGetFreePoolHostsUntilThePoolIsExhausted) {
   EXPECT_EQ(t->hosts[0].name, "dev1");
   EXPECT_EQ(t->network, "dev");
   EXPECT_EQ(t->load_balancers[0].backend, "personal-ben");
+  EXPECT_EQ(t->load_balancers[0].add_servers, true) << "a template's pool hosts join and leave its backend";
   EXPECT_EQ(t->deployment_env.at("DB_URL"), "postgres://db/shop_ben");
 
   for (const char* bad : {"Ben", "-ben", "ben;rm", "", "a234567890123456789012345678901234"}) {
@@ -289,6 +290,20 @@ TEST_F(InventoryServiceTest, ExpiredClaimsAreTornDownByTheClock) {
   EXPECT_EQ((*one)[0].user, "ben");
   EXPECT_EQ(torn, 1);
   EXPECT_EQ(service_->Claims()->size(), 1u);
+}
+
+TEST_F(InventoryServiceTest, ATemplateMaySayItsReleasesHaveNoLoadBalancer) {
+  std::string text = kWithTemplate;
+  const std::string lb = "load_balancers: [{address: 10.9.0.2:9999, backend: \"personal-{user}\"}]";
+  text.replace(text.find(lb), lb.size(), "load_balancers: none");
+  ASSERT_TRUE(service_->Apply(File(text), false, false));
+  ASSERT_TRUE(service_->Claim("shop", "personal", "ben", 0));
+  auto t = service_->Resolve("shop", "api", "personal-ben");
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_TRUE(t->load_balancers.empty());
+  auto again = service_->Apply(File(text), true, false);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_THAT(again->changes, IsEmpty()) << "'none' survives the store round trip";
 }
 
 TEST_F(InventoryServiceTest, ApplyWithPruneKeepsClaimedDeployments) {

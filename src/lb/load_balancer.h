@@ -32,6 +32,13 @@ class LoadBalancer {
   virtual Result<ServerState> GetServer(const std::string& backend, const std::string& server) = 0;
   // Every server of `backend` (kNotFound if the backend does not exist).
   virtual Result<std::vector<ServerState>> ListBackend(const std::string& backend) = 0;
+  // Adds a server to `backend`, out of rotation (MAINT) until set ready.
+  // kConflict when the backend has a server of that name.
+  virtual Status AddServer(const std::string& backend, const std::string& server, const std::string& address,
+                           int port) = 0;
+  // Takes the server out of rotation, closes its sessions and deletes it.
+  // kNotFound when the backend has no such server (already removed).
+  virtual Status RemoveServer(const std::string& backend, const std::string& server) = 0;
 };
 
 }  // namespace sp

@@ -596,9 +596,7 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
 // ---------------------------------------------------------------- preflight
 
 Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
-  if (plan.load_balancers.empty()) {
-    return Err(ErrorCode::kInvalidArgument, "release " + plan.release + " has no load balancer");
-  }
+  // No load balancer only when the inventory says `load_balancers: none`.
   for (size_t i = 0; i < lbs.lbs.size(); ++i) {
     const auto& spec = plan.load_balancers[i];
     LoadBalancer* lb = lbs.lbs[i].get();
@@ -607,10 +605,19 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
     for (const auto& h : plan.hosts) {
       std::string name = spec.ServerFor(h.name);
       bool found = std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; });
-      if (!found) {
+      if (found) continue;
+      if (!spec.add_servers.value_or(false)) {
         return Err(ErrorCode::kNotFound, "preflight: " + lb->Describe() + " backend " + spec.backend +
                                              " has no server '" + name + "' for host " + h.name);
       }
+      // Added out of rotation (MAINT): the host's procedure puts it in.
+      auto added = lb->AddServer(spec.backend, name, h.address, plan.PortFor(h));
+      if (!added && added.error().code != ErrorCode::kConflict) {
+        return Err(added.error().Wrap("preflight: adding server '" + name + "' for host " + h.name));
+      }
+      Emit(Event{"server_added", plan.id, h.name, "", "", 0, 0,
+                 {{"lb", lb->Describe()}, {"backend", spec.backend}, {"server", name},
+                  {"address", h.address + ":" + std::to_string(plan.PortFor(h))}}});
     }
   }
   // Hosts are checked several at once (connecting is most of the time);
@@ -650,6 +657,83 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
     if (auto s = d_.check_pullable(plan); !s) return Err(s.error().Wrap("preflight: artifact " + plan.app.artifact));
   }
   return Ok();
+}
+
+// ---------------------------------------------------------------- teardown
+
+Result<RolloutSummary> RolloutEngine::Teardown(const RolloutPlan& plan) {
+  SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
+  Hold hold(this, lease);
+  SP_ASSIGN_OR_RETURN(LbSet lbs, Connect(plan.load_balancers));
+  RolloutSummary sum;
+  sum.rollout_id = plan.id;
+  const int64_t start = d_.clock->MonotonicMs();
+  Emit(Event{"teardown_started", plan.id, "", "", "", 0, 0,
+             {{"release", plan.release}, {"deployment", plan.deployment}, {"hosts", plan.hosts.size()}}});
+  for (const auto& host : plan.hosts) {
+    HostOutcome out;
+    out.host = host.name;
+    const int64_t host_start = d_.clock->MonotonicMs();
+    json detail = json::object();
+    Emit(Event{"step", plan.id, host.name, "teardown", "begin", 0, 0, {}});
+    auto body = [&]() -> Status {
+      SP_TRY(CheckLease());
+      json servers = json::array();
+      for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+        const auto& spec = plan.load_balancers[i];
+        LoadBalancer* lb = lbs.lbs[i].get();
+        const std::string name = spec.ServerFor(host.name);
+        auto state = lb->GetServer(spec.backend, name);
+        if (!state && state.error().code == ErrorCode::kNotFound) continue;  // Already gone.
+        if (!state) return Err(state.error());
+        SP_TRY(lb->SetState(spec.backend, name, AdminState::kDrain));
+        const int64_t deadline = d_.clock->MonotonicMs() + plan.strategy.drain_timeout.count();
+        while (true) {
+          SP_ASSIGN_OR_RETURN(ServerState now, lb->GetServer(spec.backend, name));
+          if (now.sessions == 0 || d_.clock->MonotonicMs() >= deadline) break;  // Bounded: the rest are cut.
+          d_.clock->Sleep(o_.poll_interval);
+        }
+        if (spec.add_servers.value_or(false)) {
+          auto removed = lb->RemoveServer(spec.backend, name);
+          if (!removed && removed.error().code != ErrorCode::kNotFound) return Err(removed.error());
+          servers.push_back({{"backend", spec.backend}, {"server", name}, {"action", "deleted"}});
+        } else {
+          SP_TRY(lb->SetState(spec.backend, name, AdminState::kMaint));
+          servers.push_back({{"backend", spec.backend}, {"server", name}, {"action", "maint"}});
+        }
+      }
+      detail["servers"] = servers;
+      SP_TRY(CheckLease());
+      const RuntimeTarget target = TargetOf(plan, host);
+      SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+      json removed = json::array();
+      for (const auto& inst : instances) {
+        if (inst.running) SP_TRY(d_.runtime->Stop(target, inst, plan.app.stop_timeout));
+        SP_TRY(d_.runtime->Remove(target, inst));
+        removed.push_back(inst.id);
+      }
+      detail["removed"] = removed;
+      return Ok();
+    };
+    Status st = body();
+    out.elapsed_ms = d_.clock->MonotonicMs() - host_start;
+    if (st) {
+      out.state = "done";
+    } else {
+      out.state = "failed";
+      out.failed_step = "teardown";
+      out.error = st.error().message;
+      detail["error"] = out.error;
+      if (sum.error.empty()) sum.error = "host " + host.name + ": " + out.error;
+    }
+    Emit(Event{"step", plan.id, host.name, "teardown", st ? "end" : "fail", 0, out.elapsed_ms, detail});
+    sum.hosts.push_back(std::move(out));
+  }
+  sum.status = sum.error.empty() ? RolloutStatus::kSucceeded : RolloutStatus::kFailed;
+  sum.elapsed_ms = d_.clock->MonotonicMs() - start;
+  Emit(Event{"teardown_finished", plan.id, "", "", "", 0, sum.elapsed_ms,
+             {{"status", RolloutStatusName(sum.status)}, {"error", sum.error}}});
+  return sum;
 }
 
 // ---------------------------------------------------------------- rollouts

@@ -103,6 +103,14 @@ class RolloutEngine {
   Result<RolloutSummary> Run(RolloutPlan plan);
   // Continues a rollout recorded in the store after a crash.
   Result<RolloutSummary> Resume(const std::string& rollout_id);
+  // Tears (release, deployment) down on the plan's hosts, under the scope's
+  // lock: on every LB the host's server is drained (sessions 0, bounded by
+  // drain_timeout), then deleted when the LB spec adds servers, else left in
+  // MAINT; then every instance of (release, deployment) on the host is
+  // stopped and removed. Idempotent: what is already gone is skipped, so a
+  // teardown that failed half-way is finished by running it again. An
+  // Error: the lock or an LB could not be taken; otherwise per-host outcomes.
+  Result<RolloutSummary> Teardown(const RolloutPlan& plan);
 
  private:
   struct HostRun;

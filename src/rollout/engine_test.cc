@@ -17,6 +17,7 @@ namespace {
 using test::Crash;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // Journal decorator that dies (throws Crash) at the Nth AppendStep, before
 // or after delegating — so tests can stop the engine between "acted" and
@@ -189,6 +190,75 @@ TEST_F(RolloutEngineTest, FailingSmokeCommandRestoresTheHost) {
   auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
   EXPECT_LT(pos("health app1 v2"), pos("run app1 /usr/local/bin/smoke-test"));
   EXPECT_EQ(std::count(log.begin(), log.end(), "ready app1"), 1) << "never in rotation with the failed version";
+}
+
+TEST_F(RolloutEngineTest, AMissingServerIsAddedOutOfRotationOnlyWhenTheLoadBalancerSaysSo) {
+  ASSERT_TRUE(lb_->RemoveServer("app", "app1"));
+  world_.ClearLog();
+  auto strict = Engine()->Run(Plan("v2", 1));
+  ASSERT_FALSE(strict);
+  EXPECT_THAT(strict.error().message, HasSubstr("backend app has no server 'app1' for host app1"));
+  EXPECT_THAT(world_.Log(), IsEmpty()) << "nothing touched";
+
+  auto plan = Plan("v2", 1);
+  plan.load_balancers[0].add_servers = true;
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  EXPECT_THAT(world_.Log(), ElementsAre("add-server app1 127.0.0.1:8081", "pull app1 v2", "drain app1",
+                                        "sessions app1=0", "maint app1", "stop app1 v1", "start app1 v2",
+                                        "health app1 v2", "ready app1", "up app1"));
+  EXPECT_TRUE(lb_->State("app1").InRotation());
+}
+
+TEST_F(RolloutEngineTest, NoLoadBalancerStopsAndStartsInPlace) {
+  auto plan = Plan("v2", 1);
+  plan.load_balancers.clear();  // The inventory said `load_balancers: none`.
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  EXPECT_THAT(world_.Log(), ElementsAre("pull app1 v2", "stop app1 v1", "start app1 v2", "health app1 v2"));
+}
+
+TEST_F(RolloutEngineTest, TeardownDrainsDeletesAddedServersAndRemovesEveryInstance) {
+  auto plan = Plan("v2", 1);
+  plan.load_balancers[0].add_servers = true;
+  ASSERT_TRUE(Engine()->Run(plan));
+  ASSERT_EQ(runtime_.Instances("app1").size(), 2u);
+  lb_->sessions_on_drain["app1"] = 2;
+  world_.ClearLog();
+  plan.id = "t-1";
+  plan.kind = "teardown";
+  auto t = Engine()->Teardown(plan);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->status, RolloutStatus::kSucceeded) << t->error;
+  EXPECT_THAT(world_.Log(), ElementsAre("drain app1", "sessions app1=0", "del-server app1", "remove app1 v1",
+                                        "stop app1 v2", "remove app1 v2"));
+  EXPECT_FALSE(lb_->Has("app", "app1"));
+  EXPECT_THAT(runtime_.Instances("app1"), IsEmpty());
+  EXPECT_TRUE(lb_->Has("app", "app2")) << "other servers untouched";
+
+  world_.ClearLog();
+  auto again = Engine()->Teardown(plan);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, RolloutStatus::kSucceeded) << "idempotent: " << again->error;
+  EXPECT_THAT(world_.Log(), IsEmpty());
+}
+
+TEST_F(RolloutEngineTest, TeardownLeavesAConfiguredServerInMaintAndReportsAFailedHost) {
+  auto plan = Plan("v1", 2);  // add_servers unset: app1/app2 are configured servers.
+  plan.id = "t-2";
+  plan.kind = "teardown";
+  world_.fail["stop app2 v1"] = Error{ErrorCode::kUnavailable, "host gone"};
+  auto t = Engine()->Teardown(plan);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->status, RolloutStatus::kFailed);
+  EXPECT_THAT(t->error, HasSubstr("host app2: host gone"));
+  EXPECT_EQ(lb_->State("app1").status, "MAINT");
+  EXPECT_TRUE(lb_->Has("app", "app1"));
+  EXPECT_THAT(runtime_.Instances("app1"), IsEmpty());
+  EXPECT_EQ(t->hosts[0].state, "done");
+  EXPECT_EQ(t->hosts[1].state, "failed");
 }
 
 TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {

@@ -86,7 +86,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
   json lbs = json::array();
   for (const auto& lb : p.load_balancers) {
     lbs.push_back({{"kind", lb.kind}, {"socket", lb.socket}, {"address", lb.address}, {"backend", lb.backend},
-                   {"servers", lb.servers}});
+                   {"servers", lb.servers}, {"add_servers", lb.add_servers.value_or(false)}});
   }
   const auto& a = p.app;
   json j = {
@@ -176,6 +176,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
       lb.address = lj.at("address");
       lb.backend = lj.at("backend");
       lb.servers = lj.at("servers").get<std::map<std::string, std::string>>();
+      lb.add_servers = lj.value("add_servers", false);  // Absent in plans frozen before it existed.
       p.load_balancers.push_back(std::move(lb));
     }
     const json& s = j.at("strategy");

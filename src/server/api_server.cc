@@ -1,6 +1,7 @@
 #include "server/api_server.h"
 
 #include <httplib.h>
+#include <cstdio>
 #include <sys/socket.h>
 
 #include "core/digest.h"
@@ -497,10 +498,37 @@ Status ApiServer::Start(const std::string& host, int port) {
   }
   if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);  // Linux updates the backlog of a listening socket.
   thread_ = std::thread([this] { http_->listen_after_bind(); });
+  if (options_.expire_every.count() > 0) {
+    expirer_ = std::thread([this] {
+      std::unique_lock lk(expire_mu_);
+      while (!expire_cv_.wait_for(lk, options_.expire_every, [this] { return stopping_; })) {
+        lk.unlock();
+        auto released = inventory_.Expire(options_.now_ms ? options_.now_ms() : RealClock::Instance().WallMs(), options_.teardown);
+        if (!released) {
+          std::fprintf(stderr, "sallyport server: releasing expired claims: %s\n", released.error().message.c_str());
+        } else {
+          for (const auto& c : *released) {
+            std::printf("sallyport server: claim %s/%s expired: torn down, host %s returned to the pool\n",
+                        c.stack.c_str(), c.deployment.c_str(), c.host.c_str());
+          }
+          std::fflush(stdout);
+        }
+        lk.lock();
+      }
+    });
+  }
   return Ok();
 }
 
 void ApiServer::Stop() {
+  if (expirer_.joinable()) {
+    {
+      std::lock_guard lk(expire_mu_);
+      stopping_ = true;
+    }
+    expire_cv_.notify_all();
+    expirer_.join();
+  }
   if (!thread_.joinable()) return;
   http_->stop();
   thread_.join();

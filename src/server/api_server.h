@@ -36,6 +36,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <string>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <thread>
@@ -55,6 +56,8 @@ struct ApiServerOptions {
   inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
   std::function<int64_t()> now_ms;        // Wall clock (claims' TTL, leases); default: the real one.
   QueueStore* queue = nullptr;            // Jobs and the agent protocol; none: those routes answer 404.
+  // How often claims past their TTL are released (with teardown); 0: never.
+  std::chrono::milliseconds expire_every{0};
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
@@ -89,6 +92,11 @@ class ApiServer {
   std::mutex cache_mu_;
   int64_t cache_revision_ = -1;
   std::unordered_map<std::string, std::string> resolve_cache_;
+  // Releases expired claims every options_.expire_every until Stop.
+  std::thread expirer_;
+  std::mutex expire_mu_;
+  std::condition_variable expire_cv_;
+  bool stopping_ = false;
   // Wakes long-polling claims when a job is enqueued here.
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;

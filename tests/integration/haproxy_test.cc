@@ -241,6 +241,45 @@ TEST_F(HaproxyTest, UnknownBackendOrServerIsNotFound) {
   }
 }
 
+TEST_F(HaproxyTest, AddedServerStartsInMaintAndRemovedServerIsGone) {
+  App app3;
+  ASSERT_TRUE(StartApp(dir_, "app3", FreePort(), &app3));
+  for (bool tcp : {false, true}) {
+    auto lb = Adapter(tcp);
+    ASSERT_TRUE(lb->AddServer("app", "app3", "127.0.0.1", app3.port));
+    auto s = lb->GetServer("app", "app3");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->status, "MAINT") << "a new server takes no traffic until set ready";
+    auto twice = lb->AddServer("app", "app3", "127.0.0.1", app3.port);
+    ASSERT_FALSE(twice);
+    EXPECT_EQ(twice.error().code, ErrorCode::kConflict) << twice.error().message;
+    auto no_backend = lb->AddServer("nosuch", "app3", "127.0.0.1", app3.port);
+    ASSERT_FALSE(no_backend);
+    EXPECT_EQ(no_backend.error().code, ErrorCode::kNotFound) << no_backend.error().message;
+    auto injected = lb->AddServer("app", "app4", "127.0.0.1:1 ; del server app/app1", app3.port);
+    ASSERT_FALSE(injected);
+    EXPECT_EQ(injected.error().code, ErrorCode::kInvalidArgument);
+
+    ASSERT_TRUE(lb->SetState("app", "app3", AdminState::kReady));
+    s = lb->GetServer("app", "app3");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_TRUE(s->InRotation()) << s->status;
+    ASSERT_EQ(lb->ListBackend("app")->size(), 3u);
+
+    auto removed = lb->RemoveServer("app", "app3");
+    ASSERT_TRUE(removed) << removed.error().message;
+    auto servers = lb->ListBackend("app");
+    ASSERT_TRUE(servers);
+    ASSERT_EQ(servers->size(), 2u);
+    EXPECT_EQ((*servers)[0].name, "app1");
+    EXPECT_EQ((*servers)[1].name, "app2");
+    auto again = lb->RemoveServer("app", "app3");
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, ErrorCode::kNotFound) << again.error().message;
+  }
+  EXPECT_EQ(haproxy_->ServerStatus("app1"), "UP");
+}
+
 TEST(HaproxyUnreachableTest, MissingSocketOrClosedPortIsUnavailable) {
   TempDir dir("sp-it-haproxy");
   LoadBalancerSpec unix_spec;

@@ -145,6 +145,9 @@ Result<ServerState> FakeLoadBalancer::GetServer(const std::string& backend, cons
   bool zero = false, up = false;
   {
     std::lock_guard l(mu_);
+    if (!backends_.count(backend) || !backends_[backend].count(server)) {
+      return Err(ErrorCode::kNotFound, "server " + server + " not found in backend " + backend);
+    }
     const ServerState& s = backends_[backend][server];
     zero = s.admin == AdminState::kDrain && s.sessions == 0 && zero_logged_.insert(server).second;
     up = s.admin == AdminState::kReady && confirm_pending_.erase(server) > 0;
@@ -175,6 +178,34 @@ void FakeLoadBalancer::AddServer(const std::string& backend, const std::string& 
   backends_[backend][server] = s;
 }
 
+Status FakeLoadBalancer::AddServer(const std::string& backend, const std::string& server, const std::string& address,
+                                   int port) {
+  if (auto e = w_->Op("add-server " + server + " " + address + ":" + std::to_string(port))) return Err(*e);
+  std::lock_guard l(mu_);
+  if (!backends_.count(backend)) return Err(ErrorCode::kNotFound, "no backend " + backend);
+  if (backends_[backend].count(server)) return Err(ErrorCode::kConflict, "server " + server + " exists");
+  ServerState s;
+  s.name = server;
+  s.status = "MAINT";
+  s.admin = AdminState::kMaint;
+  backends_[backend][server] = s;
+  return Ok();
+}
+
+Status FakeLoadBalancer::RemoveServer(const std::string& backend, const std::string& server) {
+  if (auto e = w_->Op("del-server " + server)) return Err(*e);
+  std::lock_guard l(mu_);
+  if (!backends_.count(backend) || !backends_[backend].erase(server)) {
+    return Err(ErrorCode::kNotFound, "server " + server + " not found in backend " + backend);
+  }
+  return Ok();
+}
+
+bool FakeLoadBalancer::Has(const std::string& backend, const std::string& server) {
+  std::lock_guard l(mu_);
+  return backends_.count(backend) && backends_[backend].count(server);
+}
+
 ServerState FakeLoadBalancer::State(const std::string& server) {
   std::lock_guard l(mu_);
   for (auto& [b, servers] : backends_) {
@@ -190,6 +221,10 @@ std::unique_ptr<LoadBalancer> Borrow(LoadBalancer* lb) {
     Status SetState(const std::string& b, const std::string& s, AdminState st) override { return lb->SetState(b, s, st); }
     Result<ServerState> GetServer(const std::string& b, const std::string& s) override { return lb->GetServer(b, s); }
     Result<std::vector<ServerState>> ListBackend(const std::string& b) override { return lb->ListBackend(b); }
+    Status AddServer(const std::string& b, const std::string& s, const std::string& a, int p) override {
+      return lb->AddServer(b, s, a, p);
+    }
+    Status RemoveServer(const std::string& b, const std::string& s) override { return lb->RemoveServer(b, s); }
     LoadBalancer* lb;
   };
   return std::make_unique<Borrowed>(lb);

@@ -79,7 +79,13 @@ class FakeLoadBalancer final : public LoadBalancer {
   Result<ServerState> GetServer(const std::string& backend, const std::string& server) override;
   Result<std::vector<ServerState>> ListBackend(const std::string& backend) override;
 
+  Status AddServer(const std::string& backend, const std::string& server, const std::string& address,
+                   int port) override;
+  Status RemoveServer(const std::string& backend, const std::string& server) override;
+
+  // Test set-up: a server in rotation (no operation recorded).
   void AddServer(const std::string& backend, const std::string& server);
+  bool Has(const std::string& backend, const std::string& server);
   // Sessions the server has when it is drained; each GetServer poll closes one.
   std::map<std::string, int> sessions_on_drain;
   ServerState State(const std::string& server);

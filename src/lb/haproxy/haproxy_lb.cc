@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -355,6 +357,54 @@ Status HaproxyLoadBalancer::SetState(const std::string& backend, const std::stri
                Describe() + ": permission denied for \"" + cmd + "\" (the socket needs \"level admin\")");
   }
   return Err(ErrorCode::kInternal, Describe() + ": unexpected answer to \"" + cmd + "\": " + Excerpt(text));
+}
+
+Status HaproxyLoadBalancer::AddServer(const std::string& backend, const std::string& server,
+                                     const std::string& address, int port) {
+  SP_TRY(CheckNames(backend, server));
+  // An IP literal or a DNS name: nothing HAProxy's CLI would read as another
+  // word or command.
+  const bool address_ok = !address.empty() && address.size() <= 253 &&
+                          std::all_of(address.begin(), address.end(), [](char c) {
+                            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+                          });
+  if (!address_ok) return Err(ErrorCode::kInvalidArgument, "invalid server address \"" + address + "\"");
+  if (port < 1 || port > 65535) return Err(ErrorCode::kInvalidArgument, "invalid server port " + std::to_string(port));
+  const std::string cmd = "add server " + backend + "/" + server + " " + address + ":" + std::to_string(port);
+  SP_ASSIGN_OR_RETURN(std::string answer, Command(cmd));
+  std::string text = Trim(answer);
+  if (text == "New server registered.") return Ok();
+  if (text == "No such backend.") {
+    return Err(ErrorCode::kNotFound, Describe() + ": backend \"" + backend + "\" not found");
+  }
+  if (text.find("lready exists") != std::string::npos) {
+    return Err(ErrorCode::kConflict, Describe() + ": backend \"" + backend + "\" already has a server \"" +
+                                              server + "\"");
+  }
+  if (text.find("Permission denied") != std::string::npos) {
+    return Err(ErrorCode::kUnavailable,
+               Describe() + ": permission denied for \"" + cmd + "\" (the socket needs \"level admin\")");
+  }
+  return Err(ErrorCode::kInternal, Describe() + ": \"" + cmd + "\" refused: " + Excerpt(text));
+}
+
+Status HaproxyLoadBalancer::RemoveServer(const std::string& backend, const std::string& server) {
+  SP_TRY(SetState(backend, server, AdminState::kMaint));  // kNotFound when absent.
+  const std::string target = backend + "/" + server;
+  SP_ASSIGN_OR_RETURN(std::string cut, Command("shutdown sessions server " + target));
+  if (!Trim(cut).empty()) {
+    return Err(ErrorCode::kInternal, Describe() + ": \"shutdown sessions server " + target + "\" refused: " +
+                                         Excerpt(Trim(cut)));
+  }
+  const std::string cmd = "del server " + target;
+  SP_ASSIGN_OR_RETURN(std::string answer, Command(cmd));
+  std::string text = Trim(answer);
+  if (text == "Server deleted.") return Ok();
+  if (text == "No such server.") {
+    return Err(ErrorCode::kNotFound, Describe() + ": server \"" + server + "\" not found in backend \"" + backend + "\"");
+  }
+  // E.g. "Server still has connections attached to it, cannot remove it."
+  return Err(ErrorCode::kUnavailable, Describe() + ": \"" + cmd + "\" refused: " + Excerpt(text));
 }
 
 Result<BackendStat> HaproxyLoadBalancer::ShowBackend(const std::string& backend) {

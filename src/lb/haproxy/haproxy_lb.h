@@ -64,6 +64,14 @@ class HaproxyLoadBalancer final : public LoadBalancer {
   // One `show stat` of this backend only. kNotFound for an unknown backend or server.
   Result<ServerState> GetServer(const std::string& backend, const std::string& server) override;
   Result<std::vector<ServerState>> ListBackend(const std::string& backend) override;
+  // `add server <backend>/<server> <address>:<port>` (a dynamic server,
+  // HAProxy >= 2.4: created in maintenance; the backend needs a dynamic
+  // balance algorithm such as roundrobin).
+  Status AddServer(const std::string& backend, const std::string& server, const std::string& address,
+                   int port) override;
+  // `set server ... state maint`, `shutdown sessions server ...`, `del server ...`
+  // (HAProxy 2.6 deletes configured servers too, until its next reload).
+  Status RemoveServer(const std::string& backend, const std::string& server) override;
 
   // Sends one raw command (no newline in it) and returns HAProxy's whole
   // answer. kUnavailable: cannot connect (the message names the socket or
