@@ -114,6 +114,7 @@ Result<ResolvedTarget> ResolvedFromJson(const Doc& j) {
       for (const auto& [k, v] : lb.at("servers").items()) {
         if (v.get<std::string>() != k) l.servers[k] = v;
       }
+      l.add_servers = lb.value("add_servers", false);
       t.load_balancers.push_back(std::move(l));
     }
     for (const auto& [k, v] : j.at("env_layers").at("resources").items()) t.resource_env[k] = v;

@@ -125,7 +125,7 @@ inventory::Doc ResolvedToJson(const ResolvedTarget& t) {
     Doc servers = Doc::object();
     for (const auto& h : t.hosts) servers[h.name] = lb.ServerFor(h.name);
     lbs.push_back({{"kind", lb.kind}, {"socket", lb.socket}, {"address", lb.address}, {"backend", lb.backend},
-                   {"servers", servers}});
+                   {"servers", servers}, {"add_servers", lb.add_servers.value_or(false)}});
   }
   out["load_balancers"] = lbs;
   Doc hosts = Doc::array();
