@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "cli/wiring.h"
 #include "rollout/plan.h"
 #include "server/api_server.h"
+#include "server/job_store_rpc.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace sp::cli {
@@ -153,14 +156,47 @@ void PrintChanges(const std::vector<std::string>& changes) {
   for (const auto& c : changes) std::printf("%s\n", c.c_str());
 }
 
-// `sallyport agent run`: claims rollout jobs for its token's labels, runs
-// each with the engine here (journal and locks in the agent's own store for
-// now), heartbeats while it runs, reports the outcome. SIGTERM/SIGINT: stops
-// claiming, finishes the job in hand, exits.
-int RunAgent(const std::string& server, const std::string& token_file, const std::string& store_path) {
+// What an agent knows of its job's lease: until when (steady clock) it is
+// confirmed. Set from the claim and each heartbeat (sent at t, lease L:
+// confirmed until t + L - L/4, so the margin covers the request's flight and
+// a slow clock); zero once the server says it is lost. The fence of every
+// action on hosts and LBs: a paused or partitioned agent stops acting by
+// itself, before the server gives the job to another agent.
+class JobLease {
+ public:
+  explicit JobLease(int64_t lease_ms) : lease_ms_(lease_ms) {}
+  static int64_t SteadyMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void ConfirmedAt(int64_t sent_ms) { until_ = sent_ms + lease_ms_ - lease_ms_ / 4; }
+  void Lost() { until_ = 0; }
+  Status Fence() const {
+    if (SteadyMs() < until_.load()) return Ok();
+    return Err(ErrorCode::kConflict, "job lease not confirmed (lost, or not renewed in time): not acting");
+  }
+
+ private:
+  int64_t lease_ms_;
+  std::atomic<int64_t> until_{0};
+};
+
+// `sallyport agent run`: claims rollout jobs for its token's labels and runs
+// each with the engine here. The rollout's journal and lock are on the
+// server (every step journaled there before it is acted on, refused without
+// the current lease); every action is fenced by the lease as this agent last
+// confirmed it. A job claimed again (its agent died or stalled) is resumed
+// from the server's journal: each host reconciled, then the rest rolled.
+// SIGTERM/SIGINT: stops claiming, finishes the job in hand, exits.
+int RunAgent(const std::string& server, const std::string& token_file, const std::string& lease_text) {
   auto token_text = ReadTextFile(token_file);
   if (!token_text) return Fail(token_text.error());
   const std::string token = Trim(*token_text);
+  auto lease_len = ParseDuration(lease_text);
+  if (!lease_len || lease_len->count() < 1000) {
+    return Fail(Error{ErrorCode::kInvalidArgument, "--lease: expected a duration of at least 1s, got '" + lease_text + "'"});
+  }
+  const int64_t lease_ms = lease_len->count();
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -172,15 +208,19 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     sigwait(&stop_signals, &sig);
     stopping = true;
   }).detach();
-  auto store = OpenStoreAt(store_path);
-  if (!store) return Fail(store.error());
   auto me = ServerCall(server, "POST", "/v1/agent/register", Doc{{"labels", Doc::object()}}.dump(), token);
   if (!me) return Fail(me.error());
   std::printf("agent %s: claiming for %s at %s\n", (*me)["name"].get<std::string>().c_str(), (*me)["labels"].dump().c_str(),
               server.c_str());
   std::fflush(stdout);
+  // TEST ONLY: "host:step" -> this process stops itself (SIGSTOP) when that
+  // step ends, so a test can kill or pause it at an exact point.
+  const char* halt_env = std::getenv("SALLYPORT_TEST_HALT_AFTER");
+  const std::string halt_after = halt_env ? halt_env : "";
+  const std::string claim_path = "/v1/agent/claim?wait_ms=1000&lease_ms=" + std::to_string(lease_ms);
   while (!stopping) {
-    auto claim = ServerCall(server, "POST", "/v1/agent/claim?wait_ms=1000&lease_ms=60000", "", token);
+    const int64_t claim_sent = JobLease::SteadyMs();
+    auto claim = ServerCall(server, "POST", claim_path, "", token);
     if (!claim) {
       std::fprintf(stderr, "agent: claim: %s\n", claim.error().message.c_str());
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -189,6 +229,8 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     if (claim->is_null()) continue;  // Nothing for us yet.
     const int64_t id = (*claim)["id"];
     const int64_t epoch = (*claim)["epoch"];
+    JobLease lease(lease_ms);
+    lease.ConfirmedAt(claim_sent);
     const std::string base = "/v1/agent/jobs/" + std::to_string(id);
     std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(id), static_cast<long long>(epoch));
     std::fflush(stdout);
@@ -197,18 +239,70 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
       (void)ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", plan.error().message}}.dump(), token);
       continue;
     }
-    std::atomic<bool> running{true};
+    std::mutex hb_mu;
+    std::condition_variable hb_cv;
+    bool running = true;
     std::thread heartbeat([&] {
-      while (running) {
-        for (int i = 0; i < 100 && running; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (!running) break;
-        auto hb = ServerCall(server, "POST", base + "/heartbeat", Doc{{"epoch", epoch}, {"lease_ms", 60000}}.dump(), token);
-        if (!hb) std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
+      std::unique_lock lk(hb_mu);
+      while (!hb_cv.wait_for(lk, std::chrono::milliseconds(lease_ms / 4), [&] { return !running; })) {
+        lk.unlock();
+        const int64_t sent = JobLease::SteadyMs();
+        auto hb = ServerCall(server, "POST", base + "/heartbeat", Doc{{"epoch", epoch}, {"lease_ms", lease_ms}}.dump(), token);
+        if (hb) {
+          lease.ConfirmedAt(sent);
+        } else {
+          if (hb.error().code == ErrorCode::kConflict) lease.Lost();
+          std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
+        }
+        lk.lock();
       }
     });
-    Wiring wiring(store->get(), Output{}, Millis(0));
-    auto r = wiring.EngineFor(*plan)->Run(*plan);
-    running = false;
+    RemoteJobStore remote([&](const nlohmann::json& body) -> Result<nlohmann::json> {
+      nlohmann::json b = body;
+      b["epoch"] = epoch;
+      SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(server, "POST", base + "/store", b.dump(), token));
+      if (answer.is_null()) return nlohmann::json::object();
+      return nlohmann::json::parse(answer.dump());
+    });
+    AgentJobHooks hooks;
+    hooks.journal = &remote;
+    hooks.locks = &remote;
+    hooks.fence = [&lease] { return lease.Fence(); };
+    hooks.lease_ttl = Millis(lease_ms);
+    if (!halt_after.empty()) {
+      hooks.on_event = [halt_after](const Event& e) {
+        if (e.type == "step" && e.phase == "end" && e.host + ":" + e.step == halt_after) {
+          std::printf("agent: TEST halting after %s\n", halt_after.c_str());
+          std::fflush(stdout);
+          ::raise(SIGSTOP);
+        }
+      };
+    }
+    Wiring wiring(nullptr, Output{}, Millis(0));
+    Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
+    auto recorded = remote.GetRollout(plan->id);
+    if (recorded && recorded->status == RolloutStatus::kRunning) {
+      std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
+                  plan->id.c_str());
+      std::fflush(stdout);
+      r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
+    } else if (recorded) {
+      // Finished under an earlier lease whose agent could not report it.
+      RolloutSummary done;
+      done.rollout_id = plan->id;
+      done.status = recorded->status;
+      done.error = recorded->error;
+      r = done;
+    } else if (recorded.error().code == ErrorCode::kNotFound) {
+      r = wiring.EngineFor(*plan, &hooks)->Run(*plan);
+    } else {
+      r = Err(recorded.error());
+    }
+    {
+      std::lock_guard lk(hb_mu);
+      running = false;
+    }
+    hb_cv.notify_all();
     heartbeat.join();
     const bool ok = r && r->status == RolloutStatus::kSucceeded;
     const std::string outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
@@ -243,6 +337,8 @@ int Serve(const std::string& listen, const std::string& store_path, const std::s
   inventory::Service service(**store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
   ApiServerOptions options;
   options.queue = store->get();
+  options.journal = store->get();
+  options.locks = store->get();
   // Personal deployments are torn down from here (the server must then reach
   // their network; through agents is not built yet).
   options.teardown = TeardownHook(store->get(), Output{}, Millis(30'000));
@@ -287,7 +383,10 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.agent_run = agent->add_subcommand("run", "Claim jobs from a server and run them here (rollouts)");
   c.agent_run->add_option("--server", c.a.server, "Sallyport server URL")->required();
   c.agent_run->add_option("--token-file", c.token_file, "File holding this agent's token")->required();
-  c.agent_run->add_option("--store", c.store, "This agent's local state database (journal, locks)");
+  c.agent_run->add_option("--store", c.store, "Ignored: the journal and locks of an agent's rollouts are on the server");
+  c.agent_run->add_option("--lease", c.agent_lease,
+                          "Job lease: renewed every quarter of it; when it lapses the job goes to another agent")
+      ->capture_default_str();
 
   auto* queue = app.add_subcommand("queue", "Jobs in the durable queue (local store)");
   queue->require_subcommand(1);
@@ -373,7 +472,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     std::printf("%s %lld\n", cmd == c.queue_retry ? "queued" : "canceled", static_cast<long long>(c.job_id));
     return 0;
   }
-  if (c.agent_run->parsed()) return RunAgent(c.a.server, c.token_file, store_path);
+  if (c.agent_run->parsed()) return RunAgent(c.a.server, c.token_file, c.agent_lease);
   if (c.agent_list->parsed()) {
     auto store = OpenStoreAt(store_path);
     if (!store) return Fail(store.error());

@@ -34,6 +34,7 @@ struct InventoryCommands {
   CLI::App* agent_run = nullptr;
   CLI::App* agent_list = nullptr;
   std::string token_file;
+  std::string agent_lease = "60s";
   CLI::App* queue_list = nullptr;
   CLI::App* queue_show = nullptr;
   CLI::App* queue_retry = nullptr;

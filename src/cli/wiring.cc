@@ -15,6 +15,7 @@
 #include "lb/haproxy/haproxy_lb.h"
 #include "runtime/docker/docker_runtime.h"
 #include "runtime/process/process_runtime.h"
+#include "rollout/fence.h"
 #include "transport/local/local_transport.h"
 #include "transport/ssh/ssh_transport.h"
 
@@ -46,6 +47,7 @@ struct Wiring::Impl {
   Transport* transport = &local;
   std::unique_ptr<CurlHealthChecker> health;
   std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<FencedTransport> fenced;
 };
 
 Wiring::Wiring(SqliteStore* store, Output out, Millis lock_wait) : impl_(std::make_unique<Impl>()) {
@@ -87,9 +89,10 @@ SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAcc
   return o;
 }
 
-std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
+std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan, const AgentJobHooks* job) {
   auto& i = *impl_;
   i.runtime.reset();
+  i.fenced.reset();
   i.ssh.reset();
   i.transport = &i.local;
   CurlHealthChecker::Route route;
@@ -100,6 +103,10 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
     route = [ssh](const std::string& address, int port) { return ssh->Forward(address, port); };
   }
   i.health = std::make_unique<CurlHealthChecker>(route);
+  if (job && job->fence) {
+    i.fenced = std::make_unique<FencedTransport>(*i.transport, job->fence);
+    i.transport = i.fenced.get();
+  }
   if (plan.app.runtime == "docker") {
     DockerOptions o;
     o.docker_host = plan.docker_host;
@@ -111,14 +118,14 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
   }
   EngineDeps d;
   d.clock = &RealClock::Instance();
-  d.journal = i.store;
-  d.locks = i.store;
+  d.journal = job && job->journal ? job->journal : static_cast<JournalStore*>(i.store);
+  d.locks = job && job->locks ? job->locks : static_cast<LockStore*>(i.store);
   d.runtime = i.runtime.get();
   d.transport = i.transport;
   d.health = i.health.get();
   // Behind a bastion, the LB's runtime API (a TCP address in the private
   // network) is reached through a forward over the bastion connection.
-  d.lb_factory = [route](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
+  auto make_lb = [route](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
     if (!route || spec.address.empty()) return MakeHaproxyLoadBalancer(spec);
     auto hp = ParseHostPort(spec.address);
     if (!hp) return Err(ErrorCode::kInvalidArgument, "load balancer address '" + spec.address + "' is not host:port");
@@ -128,6 +135,14 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
     local.socket = via;
     return MakeHaproxyLoadBalancer(local);
   };
+  if (job && job->fence) {
+    d.lb_factory = [make_lb, fence = job->fence](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
+      SP_ASSIGN_OR_RETURN(auto lb, make_lb(spec));
+      return std::unique_ptr<LoadBalancer>(std::make_unique<FencedLoadBalancer>(std::move(lb), fence));
+    };
+  } else {
+    d.lb_factory = make_lb;
+  }
   // The registry password is read once per rollout (preflight and every
   // host's pull share it), and only when first needed.
   // Hosts of a batch pull in parallel: std::call_once.
@@ -166,12 +181,17 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan) {
     return CheckManifest(p.app.artifact, p.registry.username, pw, Millis(5000), via);
   };
   Output out = i.out;
-  d.on_event = [out](const Event& e) { PrintEvent(e, out); };
+  std::function<void(const Event&)> extra = job ? job->on_event : nullptr;
+  d.on_event = [out, extra](const Event& e) {
+    PrintEvent(e, out);
+    if (extra) extra(e);
+  };
   EngineOptions o;
   o.machine = MachineName();
   o.pid = ::getpid();
   o.holder = UserName() + "@" + o.machine + " pid " + std::to_string(o.pid);
   o.lock_wait = i.lock_wait;
+  if (job) o.lease_ttl = job->lease_ttl;
   o.pid_alive = [](int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); };
   if (const char* skip = std::getenv("SALLYPORT_TEST_SKIP_DRAIN_WAIT"); skip && std::string(skip) == "1") {
     std::fprintf(stderr, "WARNING: SALLYPORT_TEST_SKIP_DRAIN_WAIT=1 — not waiting for sessions to drain (test only)\n");

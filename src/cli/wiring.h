@@ -25,13 +25,24 @@ Result<std::string> ReadSecretRef(const std::string& ref);
 // rollout's frozen plan and `hosts trust` both use this).
 SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh);
 
+// How an agent runs a job's rollout: journal and lock on the server, and
+// every action on hosts and LBs fenced by the job's lease.
+struct AgentJobHooks {
+  JournalStore* journal = nullptr;
+  LockStore* locks = nullptr;
+  std::function<Status()> fence;                // Checked before every action.
+  Millis lease_ttl{30'000};                     // Of the scope lock.
+  std::function<void(const Event&)> on_event;   // After printing; may be empty.
+};
+
 // Everything a rollout needs for one plan: transport, runtime, health, LBs.
 class Wiring {
  public:
+  // `store`: journal and locks (unless an agent's hooks say otherwise).
   Wiring(SqliteStore* store, Output out, Millis lock_wait);
   ~Wiring();
   // Builds an engine for plans of `runtime_kind` with these runtime settings.
-  std::unique_ptr<RolloutEngine> EngineFor(const RolloutPlan& plan);
+  std::unique_ptr<RolloutEngine> EngineFor(const RolloutPlan& plan, const AgentJobHooks* job = nullptr);
 
  private:
   struct Impl;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "core/digest.h"
+#include "server/job_store_rpc.h"
 #include "core/text.h"
 
 namespace sp {
@@ -484,6 +485,42 @@ void ApiServer::JobRoutes() {
            if (!j) return SendError(res, j.error());
            SendJson(res, 200, JobToJson(*j));
          });
+
+  // The journal and lock of a rollout job, on the server: refused (409)
+  // unless the caller holds the job's lease with this epoch, with at least
+  // kFenceMarginMs of it left (so a write cannot land after a reclaim).
+  if (!options_.journal || !options_.locks) return;
+  JournalStore& journal = *options_.journal;
+  LockStore& locks = *options_.locks;
+  s.Post(R"(/v1/agent/jobs/(\d+)/store)", [&q, &journal, &locks, agent, epoch_of, now](const httplib::Request& req,
+                                                                                       httplib::Response& res) {
+    constexpr int64_t kFenceMarginMs = 250;
+    auto who = agent(req);
+    if (!who) return SendError(res, who.error());
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    auto epoch = epoch_of(*body);
+    if (!epoch) return SendError(res, epoch.error());
+    if (!body->contains("call") || !(*body)["call"].is_string()) {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/call: required (a string)"});
+    }
+    const int64_t id = std::stoll(req.matches[1]);
+    auto job = q.GetJob(id);
+    if (!job) return SendError(res, job.error());
+    const int64_t t = now();
+    if (job->state != JobState::kLeased || job->epoch != *epoch || job->lease_owner != who->name ||
+        job->lease_expires_ms <= t + kFenceMarginMs) {
+      return SendError(res, Error{ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost"});
+    }
+    Doc plan = Doc::parse(job->spec.payload, nullptr, false);
+    if (job->spec.kind != "rollout" || !plan.is_object() || !plan.contains("stack")) {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "job " + std::to_string(id) + " is not a rollout"});
+    }
+    const std::string scope = plan.value("stack", "") + "/" + plan.value("release", "") + "/" + plan.value("deployment", "");
+    auto answer = ServeJobStoreCall(journal, locks, *job, scope, t, *body);
+    if (!answer) return SendError(res, answer.error());
+    SendJson(res, 200, *answer);
+  });
 }
 
 Status ApiServer::Start(const std::string& host, int port) {

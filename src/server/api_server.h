@@ -27,6 +27,8 @@
 //   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
 //   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
 //                                               400 (nothing changed) when malformed
+//   POST   /v1/agent/jobs/ID/store             {epoch, call, ...}: the rollout's journal and lock, on the
+//                                               server, fenced by the lease (server/job_store_rpc.h)
 // PUT creates (201) or replaces (200); DELETE answers 204. Errors are
 // {"error": {"code": "not_found", "message": "..."}} with 400 (bad input),
 // 404 (unknown object, naming it), 409 (exists / busy), 500.
@@ -56,6 +58,9 @@ struct ApiServerOptions {
   inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
   std::function<int64_t()> now_ms;        // Wall clock (claims' TTL, leases); default: the real one.
   QueueStore* queue = nullptr;            // Jobs and the agent protocol; none: those routes answer 404.
+  // The journal and locks of rollouts agents run (POST /v1/agent/jobs/ID/store).
+  JournalStore* journal = nullptr;
+  LockStore* locks = nullptr;
   // How often claims past their TTL are released (with teardown); 0: never.
   std::chrono::milliseconds expire_every{0};
 };
