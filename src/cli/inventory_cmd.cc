@@ -213,8 +213,9 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
   std::printf("agent %s: claiming for %s at %s\n", (*me)["name"].get<std::string>().c_str(), (*me)["labels"].dump().c_str(),
               server.c_str());
   std::fflush(stdout);
-  // TEST ONLY: "host:step" -> this process stops itself (SIGSTOP) when that
-  // step ends, so a test can kill or pause it at an exact point.
+  // TEST ONLY: "host:step[:begin]" -> this process stops itself (SIGSTOP)
+  // when that step ends (or has been journaled and is about to act), so a
+  // test can kill or pause it at an exact point.
   const char* halt_env = std::getenv("SALLYPORT_TEST_HALT_AFTER");
   const std::string halt_after = halt_env ? halt_env : "";
   const std::string claim_path = "/v1/agent/claim?wait_ms=1000&lease_ms=" + std::to_string(lease_ms);
@@ -271,7 +272,8 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     hooks.lease_ttl = Millis(lease_ms);
     if (!halt_after.empty()) {
       hooks.on_event = [halt_after](const Event& e) {
-        if (e.type == "step" && e.phase == "end" && e.host + ":" + e.step == halt_after) {
+        const std::string at = e.host + ":" + e.step;
+        if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
           std::printf("agent: TEST halting after %s\n", halt_after.c_str());
           std::fflush(stdout);
           ::raise(SIGSTOP);

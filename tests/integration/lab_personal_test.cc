@@ -65,22 +65,7 @@ class LabPersonalTest : public ::testing::Test {
     WriteFile(*dir_ / "sallyport.yml", svc);
   }
 
-  // HAProxy's servers of `backend` (name -> status), through the forward to
-  // its private runtime API; "error" when it cannot be read.
-  std::map<std::string, std::string> Servers(const std::string& backend) {
-    auto sock = ssh_->Forward(lab_.lb_api_address, lab_.lb_api_port);
-    if (!sock) return {{"error", sock.error().message}};
-    LoadBalancerSpec spec;
-    spec.socket = *sock;
-    spec.backend = backend;
-    auto lb = MakeHaproxyLoadBalancer(spec);
-    if (!lb) return {{"error", lb.error().message}};
-    auto servers = (*lb)->ListBackend(backend);
-    if (!servers) return {{"error", servers.error().message}};
-    std::map<std::string, std::string> out;
-    for (const auto& s : *servers) out[s.name] = s.InRotation() ? "UP" : s.status;
-    return out;
-  }
+  std::map<std::string, std::string> Servers(const std::string& backend) { return lab_.ServerStatus(*ssh_, backend); }
 
   // What the office gets through HAProxy's frontend on `port`.
   std::string ThroughLb(int port) {

@@ -30,76 +30,19 @@ class LabRolloutTest : public ::testing::Test {
     ssh_ = std::make_unique<SshTransport>(lab_.Ssh());
   }
 
-  // inventory.yml: stack demo, deployment integration behind the lab's
-  // bastion; release web on h1..h3 behind the LB's private runtime API.
   std::string Inventory(const std::string& backend, const std::string& extra_release = "",
                         const std::string& known_hosts = "") {
-    std::string y =
-        "version: 1\n"
-        "stacks:\n"
-        "  demo:\n"
-        "    requires_bastion: true\n"
-        "    deployments:\n"
-        "      integration:\n"
-        "        network: lab\n"
-        "        bastion: {address: " + lab_.bastion + ", user: deploy, key: " + lab_.key + "}\n"
-        "        ssh: {known_hosts: " + (known_hosts.empty() ? lab_.known_hosts : known_hosts) +
-        ", config: none, connect_timeout: 5s}\n"
-        "        releases:\n"
-        "          web:\n" + extra_release +
-        "            load_balancers:\n"
-        "              - {kind: haproxy, address: \"" + lab_.lb_api_address + ":" + std::to_string(lab_.lb_api_port) +
-        "\", backend: " + backend + "}\n"
-        "            hosts:\n";
-    for (size_t i = 0; i < 3; ++i) {
-      y += "              - {name: " + lab_.hosts[i].name + ", address: " + lab_.hosts[i].address + "}\n";
-    }
-    return y;
+    return lab_.InventoryYaml(backend, extra_release, known_hosts);
   }
-
-  // What the app on lab host i answers on its own loopback (seen from inside).
-  std::string VersionOn(size_t i, int port) {
-    CommandSpec s;
-    s.argv = {"curl", "-s", "-m", "2", "http://127.0.0.1:" + std::to_string(port) + "/"};
-    s.timeout = Millis(5000);
-    auto r = ssh_->Run(lab_.Host(i), s);
-    if (!r || !r->ok()) return "";
-    auto pos = r->out.find("version=");
-    if (pos == std::string::npos) return "";
-    return Trim(r->out.substr(pos + 8, r->out.find_first_of(" \n", pos + 8) - pos - 8));
-  }
-
-  // Fails the test for every server of `backend` not in rotation, as HAProxy
-  // reports it through the forward to its private runtime API.
-  void ExpectAllInRotation(const std::string& backend) {
-    auto sock = ssh_->Forward(lab_.lb_api_address, lab_.lb_api_port);
-    ASSERT_TRUE(sock) << sock.error().message;
-    LoadBalancerSpec spec;
-    spec.socket = *sock;
-    spec.backend = backend;
-    auto lb = MakeHaproxyLoadBalancer(spec);
-    ASSERT_TRUE(lb) << lb.error().message;
-    auto servers = (*lb)->ListBackend(backend);
-    ASSERT_TRUE(servers) << servers.error().message;
-    ASSERT_EQ(servers->size(), 3u);
-    for (const auto& s : *servers) EXPECT_TRUE(s.InRotation()) << s.name << ": " << s.status;
-  }
-
-  // HAProxy's view of every server of `backend` (name -> status), through
-  // the forward to its private runtime API.
+  std::string VersionOn(size_t i, int port) { return lab_.VersionOn(*ssh_, i, port); }
   std::map<std::string, std::string> ServerStatus(const std::string& backend) {
-    std::map<std::string, std::string> out;
-    auto sock = ssh_->Forward(lab_.lb_api_address, lab_.lb_api_port);
-    if (!sock) return out;
-    LoadBalancerSpec spec;
-    spec.socket = *sock;
-    spec.backend = backend;
-    auto lb = MakeHaproxyLoadBalancer(spec);
-    if (!lb) return out;
-    auto servers = (*lb)->ListBackend(backend);
-    if (!servers) return out;
-    for (const auto& s : *servers) out[s.name] = s.InRotation() ? "UP" : s.status;
-    return out;
+    return lab_.ServerStatus(*ssh_, backend);
+  }
+  // Fails the test for every server of `backend` not in rotation.
+  void ExpectAllInRotation(const std::string& backend) {
+    auto status = ServerStatus(backend);
+    ASSERT_EQ(status.size(), 3u) << (status.count("error") ? status["error"] : "");
+    for (const auto& [name, st] : status) EXPECT_EQ(st, "UP") << name;
   }
 
   // Asserted per server: HAProxy's state and the version the host serves.

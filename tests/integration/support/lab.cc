@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/text.h"
+#include "lb/haproxy/haproxy_lb.h"
 #include "support/test_util.h"
 
 namespace sp::test {
@@ -104,6 +105,54 @@ std::string ReplaceKnownHost(const std::string& text, const std::string& address
     else if (!replacement.empty()) out += replacement + "\n";
   }
   return out;
+}
+
+std::string Lab::InventoryYaml(const std::string& backend, const std::string& extra_release,
+                               const std::string& known) const {
+  std::string y =
+      "version: 1\n"
+      "stacks:\n"
+      "  demo:\n"
+      "    requires_bastion: true\n"
+      "    deployments:\n"
+      "      integration:\n"
+      "        network: lab\n"
+      "        bastion: {address: " + bastion + ", user: deploy, key: " + key + "}\n"
+      "        ssh: {known_hosts: " + (known.empty() ? known_hosts : known) + ", config: none, connect_timeout: 5s}\n"
+      "        releases:\n"
+      "          web:\n" + extra_release +
+      "            load_balancers:\n"
+      "              - {kind: haproxy, address: \"" + lb_api_address + ":" + std::to_string(lb_api_port) +
+      "\", backend: " + backend + "}\n"
+      "            hosts:\n";
+  for (size_t i = 0; i < 3; ++i) y += "              - {name: " + hosts[i].name + ", address: " + hosts[i].address + "}\n";
+  return y;
+}
+
+std::map<std::string, std::string> Lab::ServerStatus(SshTransport& ssh, const std::string& backend) const {
+  auto sock = ssh.Forward(lb_api_address, lb_api_port);
+  if (!sock) return {{"error", sock.error().message}};
+  LoadBalancerSpec spec;
+  spec.socket = *sock;
+  spec.backend = backend;
+  auto lb = MakeHaproxyLoadBalancer(spec);
+  if (!lb) return {{"error", lb.error().message}};
+  auto servers = (*lb)->ListBackend(backend);
+  if (!servers) return {{"error", servers.error().message}};
+  std::map<std::string, std::string> out;
+  for (const auto& s : *servers) out[s.name] = s.InRotation() ? "UP" : s.status;
+  return out;
+}
+
+std::string Lab::VersionOn(SshTransport& ssh, size_t i, int port) const {
+  CommandSpec s;
+  s.argv = {"curl", "-s", "-m", "2", "http://127.0.0.1:" + std::to_string(port) + "/"};
+  s.timeout = Millis(5000);
+  auto r = ssh.Run(Host(i), s);
+  if (!r || !r->ok()) return "";
+  auto pos = r->out.find("version=");
+  if (pos == std::string::npos) return "";
+  return Trim(r->out.substr(pos + 8, r->out.find_first_of(" \n", pos + 8) - pos - 8));
 }
 
 }  // namespace sp::test

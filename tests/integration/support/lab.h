@@ -48,6 +48,19 @@ struct Lab {
   // replaced by `replacement` (dropped when empty). Returns its path.
   std::string EditedKnownHosts(const std::string& dir, const std::string& address,
                                const std::string& replacement = "") const;
+
+  // inventory.yml: stack demo, deployment integration (network lab) behind
+  // the bastion; release web on h1..h3 behind `backend` of the LB's private
+  // runtime API. `extra_release`: more release lines (12 spaces indented).
+  std::string InventoryYaml(const std::string& backend, const std::string& extra_release = "",
+                            const std::string& known_hosts = "") const;
+  // HAProxy's view of every server of `backend` (name -> "UP" when in
+  // rotation, else its status), through a forward of `ssh` to the private
+  // runtime API; {"error": message} when it cannot be read.
+  std::map<std::string, std::string> ServerStatus(SshTransport& ssh, const std::string& backend) const;
+  // The version lab host i's app on `port` answers on the host's own
+  // loopback (seen from inside, over `ssh`); "" when nothing answers.
+  std::string VersionOn(SshTransport& ssh, size_t i, int port) const;
 };
 
 // known_hosts text with the line whose first field is `address` replaced by

@@ -1,0 +1,211 @@
+// Agents that die or stall mid-rollout, in the lab (issue 6): a real server
+// in the office, agent processes reaching the lab hosts through the bastion,
+// the rollout's journal and lock on the server, every action fenced by the
+// job's lease. Load runs through HAProxy's office frontend all along.
+#include <signal.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/process/process_runtime.h"
+#include "support/cli_runner.h"
+#include "support/lab.h"
+#include "support/load_generator.h"
+#include "support/rollout_scenario.h"
+#include "support/server_process.h"
+#include "support/test_util.h"
+#include "transport/ssh/ssh_transport.h"
+
+namespace sp::test {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+class LabAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto lab = Lab::Load();
+    ASSERT_TRUE(lab) << lab.error().message;
+    lab_ = *lab;
+    dir_ = std::make_unique<TempDir>("sp-lab-agent");
+    ssh_ = std::make_unique<SshTransport>(lab_.Ssh());
+    db_ = *dir_ / "server.db";
+    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server");
+    ASSERT_TRUE(server_->ready()) << server_->Log();
+    WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
+    WriteFile(*dir_ / "inventory.yml", lab_.InventoryYaml("proc", "            base_dir: /srv/sallyport/apps\n"));
+    for (const char* name : {"agent-a", "agent-b"}) {
+      ASSERT_NE(CreateAgentToken(*dir_, db_, name, "network=lab"), "") << name;
+    }
+  }
+
+  // An agent process with a 3 s lease; `halt_after` ("h2:drain"): it stops
+  // itself (SIGSTOP) when that step ends ("h2:stop:begin": when it is about
+  // to act).
+  Daemon StartAgent(const std::string& name, const std::string& halt_after = "") {
+    std::map<std::string, std::string> env;
+    if (!halt_after.empty()) env["SALLYPORT_TEST_HALT_AFTER"] = halt_after;
+    return Daemon({BuildBinary("sallyport"), "agent", "run", "--server", server_->url(), "--token-file",
+                   *dir_ / (name + ".token"), "--lease", "3s"},
+                  *dir_ / (name + ".log"), env);
+  }
+
+  // Queues a rollout of `version` for the lab's agents; returns the job id.
+  int64_t Queue(const std::string& version) {
+    auto r = RunSallyport({"rollout", "--server", server_->url(), "-c", *dir_ / "sallyport.yml", "-i",
+                           *dir_ / "inventory.yml", "-d", "integration", "--store", *dir_ / "cli.db", "--artifact",
+                           BuildBinary("sp-sample-app"), "--label", version});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto at = r.out.find(" as job ");
+    return at == std::string::npos ? 0 : std::atoll(r.out.c_str() + at + 8);
+  }
+
+  json Job(int64_t id) {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get("/v1/jobs/" + std::to_string(id));
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+
+  // Polls until the job is finished (or 90 s passed); returns it.
+  json WaitFinished(int64_t id) {
+    json j;
+    WaitFor(
+        [&] {
+          j = Job(id);
+          return j.is_object() && j.value("state", "") != "queued" && j.value("state", "") != "leased";
+        },
+        std::chrono::seconds(90));
+    return j;
+  }
+
+  // True once the process is stopped (state T in /proc/PID/stat).
+  static bool Stopped(const Daemon& d) {
+    const std::string stat = ReadFile("/proc/" + std::to_string(d.pid()) + "/stat");
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'T';
+  }
+
+  // Every host serves `version` from exactly one running instance, and every
+  // server is UP in HAProxy.
+  void ExpectConverged(const std::string& version) {
+    ProcessOptions o;
+    o.base_dir = "/srv/sallyport/apps";
+    ProcessRuntime rt(*ssh_, o);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(lab_.VersionOn(*ssh_, i, 8080), version) << lab_.hosts[i].name;
+      auto list = rt.List(RuntimeTarget{lab_.Host(i), "web", "integration"});
+      ASSERT_TRUE(list) << list.error().message;
+      int running = 0;
+      for (const auto& inst : *list) running += inst.running;
+      EXPECT_EQ(running, 1) << lab_.hosts[i].name << ": one version per host";
+    }
+    auto status = lab_.ServerStatus(*ssh_, "proc");
+    ASSERT_EQ(status.size(), 3u) << (status.count("error") ? status["error"] : "");
+    for (const auto& [name, st] : status) EXPECT_EQ(st, "UP") << name;
+  }
+
+  // Sessions (commands) the app hosts' sshd started so far.
+  int SessionsOnAppHosts() {
+    int n = 0;
+    for (const auto& h : lab_.hosts) {
+      const std::string log = lab_.SshdLog(h.name);
+      for (size_t at = 0; (at = log.find("Starting session:", at)) != std::string::npos; ++at) ++n;
+    }
+    return n;
+  }
+
+  std::unique_ptr<LoadGenerator> StartLoad() {
+    LoadOptions lo;
+    lo.host = lab_.lb;
+    lo.port = 80;
+    lo.slow_fraction = 0.5;
+    lo.work_dir = dir_->path();
+    return ::sp::test::StartLoad(lo);
+  }
+
+  Lab lab_;
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<SshTransport> ssh_;
+  std::string db_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(LabAgentTest, AnAgentKilledAfterDrainStopOrStartIsResumedByAnotherWithZeroFailedRequests) {
+  // A first version through one agent, so every host has something to stop.
+  {
+    Daemon b = StartAgent("agent-b");
+    const int64_t id = Queue("k0");
+    json j = WaitFinished(id);
+    ASSERT_EQ(j.value("state", ""), "succeeded") << j.dump() << ReadFile(*dir_ / "agent-b.log");
+    b.Stop();
+  }
+  ExpectConverged("k0");
+
+  auto load = StartLoad();
+  ASSERT_TRUE(load);
+  int round = 0;
+  for (const std::string point : {"drain", "stop", "start"}) {
+    const std::string version = "k" + std::to_string(++round);
+    SCOPED_TRACE("agent killed after h2's " + point + " step");
+    Daemon a = StartAgent("agent-a", "h2:" + point);
+    const int64_t id = Queue(version);
+    ASSERT_TRUE(WaitFor([&] { return Stopped(a); }, std::chrono::seconds(60))) << ReadFile(*dir_ / "agent-a.log");
+    Daemon b = StartAgent("agent-b");
+    a.Signal(SIGKILL);
+    a.Stop();
+    json j = WaitFinished(id);
+    EXPECT_EQ(j.value("state", ""), "succeeded") << j.dump() << ReadFile(*dir_ / "agent-b.log");
+    EXPECT_EQ(j.value("owner", ""), "agent-b") << "resumed by the other agent";
+    EXPECT_EQ(j.value("epoch", 0), 2) << "claimed again once the killed agent's lease expired";
+    EXPECT_THAT(ReadFile(*dir_ / "agent-b.log"), HasSubstr("resuming rollout"));
+    b.Stop();
+    ExpectConverged(version);
+  }
+  auto result = load->Stop();
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load through HAProxy while three agents were killed mid-rollout: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+}
+
+TEST_F(LabAgentTest, APausedAgentDoesNothingMoreOnceItsLeaseHasLapsed) {
+  // Paused with h2's stop journaled (the server accepted it) but not done:
+  // only the agent's own fence stands between it and stopping what the
+  // other agent will have put in rotation by then.
+  Daemon a = StartAgent("agent-a", "h2:stop:begin");
+  const int64_t id = Queue("p1");
+  ASSERT_TRUE(WaitFor([&] { return Stopped(a); }, std::chrono::seconds(60))) << ReadFile(*dir_ / "agent-a.log");
+  // Its lease lapses; the other agent claims the job and finishes it.
+  Daemon b = StartAgent("agent-b");
+  json j = WaitFinished(id);
+  ASSERT_EQ(j.value("state", ""), "succeeded") << j.dump() << ReadFile(*dir_ / "agent-b.log");
+  EXPECT_EQ(j.value("owner", ""), "agent-b");
+  b.Stop();
+  ExpectConverged("p1");
+  const int sessions = SessionsOnAppHosts();
+  const auto haproxy = lab_.ServerStatus(*ssh_, "proc");
+
+  // Resumed, the paused agent finds its lease gone: the server refuses its
+  // journal, its own fence refuses every action; it gives the job up.
+  a.Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(*dir_ / "agent-a.log").find("agent: job " + std::to_string(id) + " failed") !=
+                                   std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(*dir_ / "agent-a.log");
+  const std::string a_log = ReadFile(*dir_ / "agent-a.log");
+  EXPECT_THAT(a_log, HasSubstr("lease"));
+  a.Stop();
+  EXPECT_EQ(SessionsOnAppHosts(), sessions) << "the hosts' sshd logs show no command from the paused agent";
+  EXPECT_EQ(lab_.ServerStatus(*ssh_, "proc"), haproxy);
+  json after = Job(id);
+  EXPECT_EQ(after.value("state", ""), "succeeded");
+  EXPECT_EQ(after.value("owner", ""), "agent-b") << "the paused agent's report changed nothing";
+  ExpectConverged("p1");
+}
+
+}  // namespace
+}  // namespace sp::test

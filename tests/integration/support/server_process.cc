@@ -1,0 +1,35 @@
+#include "support/server_process.h"
+
+#include <chrono>
+#include <cstdlib>
+
+#include "core/text.h"
+#include "support/cli_runner.h"
+
+namespace sp::test {
+
+ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
+                             const std::vector<std::string>& extra_args) {
+  log_ = dir / (name + ".log");
+  std::vector<std::string> argv{BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  daemon_ = Daemon(argv, log_);
+  const std::string marker = "listening on http://127.0.0.1:";
+  if (WaitForStart(daemon_, [&] { return ReadFile(log_).find(marker) != std::string::npos; },
+                   std::chrono::seconds(10)) != StartWait::kReady) {
+    return;
+  }
+  const std::string log = ReadFile(log_);
+  port_ = std::atoi(log.c_str() + log.find(marker) + marker.size());
+}
+
+std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
+                             const std::string& label) {
+  auto r = RunSallyport({"agent", "token", "create", "--name", name, "--label", label, "--store", store});
+  if (r.exit_code != 0) return "";
+  const std::string path = dir / (name + ".token");
+  WriteFile(path, Trim(r.out) + "\n", 0600);
+  return path;
+}
+
+}  // namespace sp::test

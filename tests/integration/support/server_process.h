@@ -1,0 +1,35 @@
+// A `sallyport server` process for tests: on a free loopback port, on the
+// given state database, its output in <dir>/<name>.log.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "support/test_util.h"
+
+namespace sp::test {
+
+class ServerProcess {
+ public:
+  // Starts it and waits (up to 10 s) until it listens; ready() tells.
+  ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
+                const std::vector<std::string>& extra_args = {});
+  bool ready() const { return port_ > 0; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  std::string Log() const { return ReadFile(log_); }
+  Daemon& daemon() { return daemon_; }
+
+ private:
+  std::string log_;
+  Daemon daemon_;
+  int port_ = 0;
+};
+
+// `sallyport agent token create --name <name> --label <label>` on `store`,
+// the token written to <dir>/<name>.token (mode 0600); returns that path, or
+// "" when the command failed.
+std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
+                             const std::string& label);
+
+}  // namespace sp::test
