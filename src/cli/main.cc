@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -219,9 +220,12 @@ int Main(int argc, char** argv) {
   rollout->add_option("--id", resume_id, "Rollout id to resume (default: the scope's unfinished one)");
   std::string server_url;
   bool wait_for_job = false;
+  bool run_local = false;
   rollout->add_option("--server", server_url,
-                      "Queue the frozen plan on this Sallyport server: an agent of the deployment's network runs it");
+                      "Queue the frozen plan on this Sallyport server: an agent of the deployment's network runs it "
+                      "(default $SALLYPORT_SERVER)");
   rollout->add_flag("--wait", wait_for_job, "With --server: wait for the job's outcome (exit 0 if it succeeded)");
+  rollout->add_flag("--local", run_local, "Run the rollout in this process even when a server is configured");
 
   // rollback
   auto* rollback = app.add_subcommand("rollback", "Return to the previous successful version (from kept artifacts)");
@@ -314,6 +318,13 @@ int Main(int argc, char** argv) {
     if (dry_run) {
       std::printf("%s\n", PlanToJson(*plan, 2).c_str());
       return 0;
+    }
+    if (server_url.empty() && !run_local) {
+      const char* configured = std::getenv("SALLYPORT_SERVER");
+      if (configured && *configured) server_url = configured;
+    }
+    if (!server_url.empty() && run_local) {
+      return Fail(Error{ErrorCode::kInvalidArgument, "--local and --server: choose one"});
     }
     if (!server_url.empty()) return EnqueueRollout(server_url, *plan, wait_for_job);
     return Finish(*plan, wiring.EngineFor(*plan)->Run(*plan), out);

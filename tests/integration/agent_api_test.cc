@@ -1,6 +1,7 @@
 // The agent protocol's first part over real HTTP on loopback: a `sallyport
 // server` process, tokens made with the CLI, agents as HTTP clients.
 #include <httplib.h>
+#include <signal.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "core/text.h"
 #include "support/cli_runner.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 
 namespace sp::test {
@@ -24,13 +26,13 @@ class AgentApiTest : public ::testing::Test {
   void SetUp() override {
     dev_token_ = Token("dev-agent", {"network=dev"});
     prod_token_ = Token("prod-agent", {"network=prod"});
-    daemon_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "state.db", "--listen", "127.0.0.1:0"},
-                     dir_ / "server.log");
-    auto ready = WaitForStart(daemon_, [&] { return ReadFile(dir_ / "server.log").find("listening on") != std::string::npos; },
-                              std::chrono::seconds(10));
-    ASSERT_EQ(ready, StartWait::kReady) << ReadFile(dir_ / "server.log");
-    const std::string log = ReadFile(dir_ / "server.log");
-    port_ = std::atoi(log.c_str() + log.find("http://127.0.0.1:") + 17);
+    StartServer("server");
+  }
+  // A server process on the test's store (again after a restart).
+  void StartServer(const std::string& name) {
+    server_ = std::make_unique<ServerProcess>(dir_, dir_ / "state.db", name);
+    ASSERT_TRUE(server_->ready()) << server_->Log();
+    port_ = server_->port();
   }
   std::string Token(const std::string& name, const std::vector<std::string>& labels) {
     std::vector<std::string> args{"agent", "token", "create", "--name", name, "--store", dir_ / "state.db"};
@@ -54,7 +56,7 @@ class AgentApiTest : public ::testing::Test {
   static json Body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
 
   TempDir dir_{"sp-agent-api"};
-  Daemon daemon_;
+  std::unique_ptr<ServerProcess> server_;
   int port_ = 0;
   std::string dev_token_, prod_token_;
 };
@@ -160,6 +162,99 @@ TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {
   auto show = RunSallyport({"queue", "show", std::to_string(id), "--store", dir_ / "state.db"});
   EXPECT_THAT(show.out, HasSubstr("\"state\": \"queued\""));
   EXPECT_EQ(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json")->status, 200);
+}
+
+
+TEST_F(AgentApiTest, AServerRestartLosesNothingCompletesNothingTwiceAndReclaimsDeadAgentsJobs) {
+  const int64_t dead_job = Enqueue("claimed by an agent that dies", "dev")["id"];
+  const int64_t live_job = Enqueue("claimed by an agent that lives", "dev")["id"];
+  const int64_t queued_job = Enqueue("still queued", "dev")["id"];
+  auto claim = [&](int64_t lease_ms, int64_t wait_ms) {
+    return Body(Client(dev_token_).Post("/v1/agent/claim?wait_ms=" + std::to_string(wait_ms) +
+                                            "&lease_ms=" + std::to_string(lease_ms),
+                                        "", "application/json"));
+  };
+  json dying = claim(1000, 0);
+  ASSERT_EQ(dying["id"], dead_job);
+  json living = claim(60'000, 0);
+  ASSERT_EQ(living["id"], live_job);
+
+  server_->daemon().Signal(SIGKILL);  // The server dies with one job queued and two leased.
+  server_->daemon().Stop();
+  StartServer("server-2");
+
+  auto c = Client(dev_token_);
+  const std::string live = "/v1/agent/jobs/" + std::to_string(live_job);
+  EXPECT_EQ(c.Post(live + "/heartbeat", json{{"epoch", living["epoch"]}, {"lease_ms", 60'000}}.dump(), "application/json")->status,
+            200)
+      << "the lease survived the restart";
+  EXPECT_EQ(c.Post(live + "/complete", json{{"epoch", living["epoch"]}, {"result", "ok"}}.dump(), "application/json")->status,
+            200);
+  auto twice = c.Post(live + "/complete", json{{"epoch", living["epoch"]}, {"result", "again"}}.dump(), "application/json");
+  EXPECT_EQ(twice->status, 409) << "completed twice";
+
+  // The queued job is still there; the dead agent's job comes back once its
+  // lease expires (long poll: the server re-checks expired leases while it
+  // waits), with a new epoch.
+  json queued = claim(60'000, 0);
+  ASSERT_EQ(queued["id"], queued_job) << queued.dump();
+  json reclaimed = claim(60'000, 10'000);
+  ASSERT_EQ(reclaimed["id"], dead_job) << reclaimed.dump();
+  EXPECT_GT(reclaimed["epoch"].get<int64_t>(), dying["epoch"].get<int64_t>()) << "a new epoch";
+  const std::string dead = "/v1/agent/jobs/" + std::to_string(dead_job);
+  auto late = c.Post(dead + "/complete", json{{"epoch", dying["epoch"]}, {"result", "late"}}.dump(), "application/json");
+  EXPECT_EQ(late->status, 409) << "the dead agent's old lease is fenced out";
+  EXPECT_EQ(c.Post(dead + "/complete", json{{"epoch", reclaimed["epoch"]}, {"result", "ok"}}.dump(), "application/json")->status,
+            200);
+  EXPECT_EQ(c.Post("/v1/agent/jobs/" + std::to_string(queued_job) + "/complete",
+                   json{{"epoch", queued["epoch"]}, {"result", "ok"}}.dump(), "application/json")
+                ->status,
+            200);
+
+  auto jobs = Body(Client().Get("/v1/jobs"));
+  ASSERT_EQ(jobs["jobs"].size(), 3u) << jobs.dump();
+  for (const auto& j : jobs["jobs"]) {
+    EXPECT_EQ(j["state"], "succeeded") << j.dump();
+    EXPECT_EQ(j["result"], "ok") << j.dump() << ": nothing completed twice, no late result";
+  }
+  EXPECT_EQ(Body(Client().Get("/v1/jobs/" + std::to_string(dead_job)))["attempts"], 2);
+}
+
+TEST_F(AgentApiTest, TheJournalOnTheServerTakesOnlyTheLeaseHoldersWellFormedCallsForItsScope) {
+  const json plan = {{"id", "r-1"}, {"stack", "demo"}, {"release", "web"}, {"deployment", "dev"}};
+  auto made = Client().Post("/v1/jobs", json{{"kind", "rollout"}, {"payload", plan.dump()}, {"labels", {{"network", "dev"}}}}.dump(),
+                            "application/json");
+  ASSERT_EQ(made->status, 201);
+  json job = Body(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0&lease_ms=30000", "", "application/json"));
+  const std::string store = "/v1/agent/jobs/" + job["id"].dump() + "/store";
+  const int64_t epoch = job["epoch"];
+  auto c = Client(dev_token_);
+  auto call = [&](json body, int64_t e) {
+    body["epoch"] = e;
+    return c.Post(store, body.dump(), "application/json");
+  };
+  json rollout = {{"id", "r-1"}, {"stack", "demo"}, {"release", "web"}, {"deployment", "dev"}, {"status", "running"}};
+  json step = {{"rollout_id", "r-1"}, {"host", "h1"}, {"step", "drain"}, {"phase", "begin"}};
+  EXPECT_EQ(call({{"call", "create_rollout"}, {"rollout", rollout}}, epoch)->status, 200);
+  EXPECT_EQ(call({{"call", "append_step"}, {"step", step}}, epoch)->status, 200);
+
+  auto stale = call({{"call", "append_step"}, {"step", step}}, epoch + 1);
+  EXPECT_EQ(stale->status, 409) << stale->body;
+  auto other = Client(prod_token_).Post(store, json{{"epoch", epoch}, {"call", "append_step"}, {"step", step}}.dump(),
+                                        "application/json");
+  EXPECT_EQ(other->status, 409) << "not the lease holder";
+  json foreign = rollout;
+  foreign["deployment"] = "prod";
+  EXPECT_EQ(call({{"call", "create_rollout"}, {"rollout", foreign}}, epoch)->status, 403) << "another scope";
+  EXPECT_EQ(call({{"call", "lock_acquire"}, {"lease", {{"key", "demo/web/prod"}}}, {"ttl_ms", 1000}}, epoch)->status, 403);
+  for (const json& bad : {json{{"call", "append_step"}, {"step", {{"host", "h1"}}}}, json{{"call", "no_such_call"}},
+                          json{{"step", step}}}) {
+    auto r = call(bad, epoch);
+    EXPECT_EQ(r->status, 400) << bad.dump() << ": " << r->body;
+  }
+  auto steps = Body(call({{"call", "steps"}, {"id", "r-1"}}, epoch));
+  ASSERT_EQ(steps["steps"].size(), 1u) << "only the accepted step is journaled: " << steps.dump();
+  EXPECT_EQ(steps["steps"][0]["step"], "drain");
 }
 
 }  // namespace

@@ -86,11 +86,17 @@ class AgentRolloutTest : public ::testing::Test {
     }
   }
 
-  CliResult Queue(const Network& n, const std::string& version) {
-    return RunSallyport({"rollout", "-c", dir_ / "sallyport.yml", "-i", n.inventory, "-d", "integration", "--store",
-                         dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--label", version, "--server",
-                         url_, "--wait"},
-                        {}, 120);
+  // The server is named by --server, or configured by $SALLYPORT_SERVER.
+  CliResult Queue(const Network& n, const std::string& version, bool by_env = false,
+                  const std::vector<std::string>& extra = {"--wait"}) {
+    std::vector<std::string> args{"rollout", "-c", dir_ / "sallyport.yml", "-i", n.inventory, "-d", "integration",
+                                  "--store", dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--label",
+                                  version};
+    if (!by_env) args.insert(args.end(), {"--server", url_});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunSallyport(args, by_env ? std::map<std::string, std::string>{{"SALLYPORT_SERVER", url_}}
+                                     : std::map<std::string, std::string>{},
+                        120);
   }
 
   TempDir dir_{"sp-agent-rollout"};
@@ -105,7 +111,7 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   ASSERT_EQ(prod.exit_code, 0) << prod.out << prod.err;
   EXPECT_THAT(prod.out, HasSubstr("for network prod"));
   EXPECT_THAT(prod.out, HasSubstr("succeeded by prod-agent"));
-  auto dev = Queue(*networks_[0], "d1");
+  auto dev = Queue(*networks_[0], "d1", /*by_env=*/true);
   ASSERT_EQ(dev.exit_code, 0) << dev.out << dev.err;
   EXPECT_THAT(dev.out, HasSubstr("succeeded by dev-agent"));
   for (int port : networks_[1]->ports) EXPECT_EQ(VersionOn(port), "p1");
@@ -119,6 +125,16 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   EXPECT_THAT(history.out, HasSubstr("p1"));
   EXPECT_FALSE(FileExists(dir_ / "dev-agent.db"));
   EXPECT_FALSE(FileExists(dir_ / "prod-agent.db"));
+
+  // --local runs in this process even with a server configured.
+  auto local = Queue(*networks_[0], "d2", /*by_env=*/true, {"--local"});
+  ASSERT_EQ(local.exit_code, 0) << local.out << local.err;
+  EXPECT_EQ(local.out.find("queued"), std::string::npos) << local.out;
+  EXPECT_THAT(local.out, HasSubstr("succeeded"));
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "d2");
+  auto both = Queue(*networks_[0], "d3", /*by_env=*/false, {"--local"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_THAT(both.err, HasSubstr("--local and --server"));
 }
 
 }  // namespace

@@ -160,7 +160,7 @@ TEST_F(LabAgentTest, AnAgentKilledAfterDrainStopOrStartIsResumedByAnotherWithZer
     json j = WaitFinished(id);
     EXPECT_EQ(j.value("state", ""), "succeeded") << j.dump() << ReadFile(*dir_ / "agent-b.log");
     EXPECT_EQ(j.value("owner", ""), "agent-b") << "resumed by the other agent";
-    EXPECT_EQ(j.value("epoch", 0), 2) << "claimed again once the killed agent's lease expired";
+    EXPECT_EQ(j.value("attempts", 0), 2) << "claimed again once the killed agent's lease expired";
     EXPECT_THAT(ReadFile(*dir_ / "agent-b.log"), HasSubstr("resuming rollout"));
     b.Stop();
     ExpectConverged(version);
