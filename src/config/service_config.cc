@@ -1,5 +1,6 @@
 #include "config/service_config.h"
 
+#include "config/branch_rules.h"
 #include "config/yaml_util.h"
 #include "core/file.h"
 
@@ -10,7 +11,10 @@ using yaml::Map;
 using yaml::Reader;
 using yaml::Val;
 
-const std::vector<std::string> kTopKeys = {"version", "service", "stack", "image", "registry", "releases"};
+const std::vector<std::string> kTopKeys = {"version", "service", "stack", "image", "registry", "releases",
+                                           "pipeline", "branches"};
+const std::vector<std::string> kStepKeys = {"name", "kind", "run", "env", "timeout", "when", "secrets", "release"};
+const std::vector<std::string> kBranchKeys = {"match", "deploy"};
 const std::vector<std::string> kImageKeys = {"repository", "dockerfile", "context"};
 const std::vector<std::string> kRegistryKeys = {"address", "username", "password"};
 const std::vector<std::string> kPasswordKeys = {"file", "env"};
@@ -166,6 +170,104 @@ Result<ReleaseSpec> ParseRelease(const Reader& r, const std::string& name, const
 
 }  // namespace
 
+Result<std::string> AsBranchPattern(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(std::string p, r.AsNonEmptyString(v));
+  if (auto ok = CheckBranchPattern(p); !ok) return Err(r.Fail(v, ok.error().message));
+  return p;
+}
+
+Result<std::vector<PipelineStep>> ParsePipeline(const Reader& r, const Val& v, const ServiceConfig& cfg) {
+  SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(v));
+  std::vector<PipelineStep> steps;
+  std::map<std::string, int> first_line;
+  for (const Val& item : items) {
+    SP_ASSIGN_OR_RETURN(Map m, r.AsMap(item, kStepKeys));
+    PipelineStep st;
+    const Val* name = m.Get("name");
+    if (!name) return Err(r.Missing(m, "name", " (e.g. name: unit-tests)"));
+    SP_ASSIGN_OR_RETURN(st.name, r.AsName(*name));
+    auto [it, fresh] = first_line.emplace(st.name, name->line);
+    if (!fresh) {
+      return Err(r.Fail(*name, "step '" + st.name + "' twice (lines " + std::to_string(it->second) + " and " +
+                                   std::to_string(name->line) + ")"));
+    }
+    if (const Val* k = m.Get("kind")) {
+      SP_ASSIGN_OR_RETURN(st.kind, r.AsString(*k));
+      if (st.kind != "command" && st.kind != "image" && st.kind != "push" && st.kind != "deploy") {
+        return Err(r.Fail(*k, "unknown step kind '" + st.kind + "' (expected command, image, push or deploy)"));
+      }
+    }
+    const Val* run = m.Get("run");
+    if (st.kind == "command") {
+      if (!run) return Err(r.Missing(m, "run", " (an argv list, e.g. run: [make, test])"));
+      SP_ASSIGN_OR_RETURN(st.run, r.AsStringList(*run));
+      if (st.run.empty()) return Err(r.Fail(*run, "an empty command"));
+    } else if (run) {
+      return Err(r.Fail(*run, "a step of kind " + st.kind + " runs no command"));
+    }
+    if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(st.env, r.AsEnv(*e)); }
+    if (const Val* t = m.Get("timeout")) {
+      SP_ASSIGN_OR_RETURN(st.timeout, r.AsDuration(*t));
+      if (st.timeout.count() <= 0) return Err(r.Fail(*t, "must be greater than 0"));
+    }
+    if (const Val* w = m.Get("when")) {
+      SP_ASSIGN_OR_RETURN(std::vector<Val> pats, r.AsList(*w));
+      for (const Val& pv : pats) {
+        SP_ASSIGN_OR_RETURN(std::string p, AsBranchPattern(r, pv));
+        st.when.push_back(p);
+      }
+    }
+    if (const Val* sv = m.Get("secrets")) {
+      SP_ASSIGN_OR_RETURN(st.secrets, r.AsStringList(*sv));
+      for (const auto& n : st.secrets) {
+        if (!IsValidEnvName(n)) return Err(r.Fail(*sv, "secret '" + n + "' is not a valid environment variable name"));
+      }
+    }
+    if (const Val* rel = m.Get("release")) {
+      if (st.kind != "deploy") return Err(r.Fail(*rel, "only a deploy step names a release"));
+      SP_ASSIGN_OR_RETURN(st.release, r.AsName(*rel));
+      if (!cfg.releases.count(st.release)) {
+        return Err(r.Fail(*rel, "no release '" + st.release + "' in this file"));
+      }
+    } else if (st.kind == "deploy") {
+      if (cfg.releases.size() != 1) {
+        return Err(r.Missing(m, "release", " (this file has several releases: name the one to deploy)"));
+      }
+      st.release = cfg.releases.begin()->first;
+    }
+    if ((st.kind == "image" || st.kind == "push") && cfg.image_repository.empty()) {
+      return Err(r.Fail(item, "a step of kind " + st.kind + " needs image.repository"));
+    }
+    steps.push_back(std::move(st));
+  }
+  return steps;
+}
+
+Result<std::vector<BranchRule>> ParseBranches(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(v));
+  std::vector<BranchRule> rules;
+  for (const Val& item : items) {
+    SP_ASSIGN_OR_RETURN(Map m, r.AsMap(item, kBranchKeys));
+    BranchRule rule;
+    const Val* match = m.Get("match");
+    if (!match) return Err(r.Missing(m, "match", " (a branch pattern, e.g. match: \"remote-run/{user}/*\")"));
+    SP_ASSIGN_OR_RETURN(rule.match, AsBranchPattern(r, *match));
+    if (const Val* d = m.Get("deploy")) {
+      SP_ASSIGN_OR_RETURN(rule.deploy, r.AsNonEmptyString(*d));
+      std::string probe = rule.deploy;
+      if (size_t at = probe.find("{user}"); at != std::string::npos) {
+        if (rule.match.find("{user}") == std::string::npos) {
+          return Err(r.Fail(*d, "{user} in deploy needs {user} in match"));
+        }
+        probe.replace(at, 6, "u");
+      }
+      if (!IsValidName(probe)) return Err(r.Fail(*d, "expected a deployment name (may contain {user}), got '" + rule.deploy + "'"));
+    }
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {
   const Reader r(file_name);
   try {
@@ -207,6 +309,8 @@ Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std
       }
       cfg.releases.emplace(name, std::move(rel));
     }
+    if (const Val* p = top.Get("pipeline")) { SP_ASSIGN_OR_RETURN(cfg.pipeline, ParsePipeline(r, *p, cfg)); }
+    if (const Val* b = top.Get("branches")) { SP_ASSIGN_OR_RETURN(cfg.branches, ParseBranches(r, *b)); }
     return cfg;
   } catch (const std::exception& e) {  // yaml-cpp throws on misuse; never let it escape.
     return Err(ErrorCode::kInternal, file_name + ": unexpected error reading config: " + e.what());

@@ -40,6 +40,34 @@ struct ReleaseSpec {
   StrategySpec strategy;
 };
 
+// One step of the repository's pipeline, run at the built commit in a fresh
+// workspace. kind command: `run` (an argv, never a shell string; a step that
+// wants a shell says [sh, -c, "..."] itself). kind image: builds the
+// Dockerfile, tagged with the sanitised branch and the commit. kind push:
+// pushes it and records the digest. kind deploy: rolls that digest out to
+// the deployment the branch rule picks.
+struct PipelineStep {
+  std::string name;
+  std::string kind = "command";            // command | image | push | deploy
+  std::vector<std::string> run;            // kind command: argv.
+  std::map<std::string, std::string> env;
+  Millis timeout{600'000};
+  std::vector<std::string> when;           // Branch patterns; empty: every built branch.
+  std::vector<std::string> secrets;        // Secret names the step needs (supplied by the secrets store).
+  std::string release;                     // kind deploy: the release (default: the only one).
+};
+
+// Which branches build and where a successful build deploys. Patterns are
+// '/'-separated segments: a literal, `*` (one segment), `**` (the rest) or
+// `{user}` (one segment that must be a user name, [a-z0-9][a-z0-9-]{0,31}).
+struct BranchRule {
+  std::string match;     // "integration", "remote-run/{user}/*"
+  std::string deploy;    // "integration", "personal-{user}"; empty: build only.
+};
+
+// The rules when the file has no `branches:` (the seed's flow).
+std::vector<BranchRule> DefaultBranchRules();
+
 struct ServiceConfig {
   std::string file;        // Path it was read from (for messages).
   std::string service;
@@ -49,6 +77,8 @@ struct ServiceConfig {
   std::string image_context = ".";              // Build context, relative to the repository root.
   RegistrySpec registry;
   std::map<std::string, ReleaseSpec> releases;
+  std::vector<PipelineStep> pipeline;   // In order; empty: nothing to build.
+  std::vector<BranchRule> branches = DefaultBranchRules();
 };
 
 // Parses and validates. Errors name file, line and field path, e.g.

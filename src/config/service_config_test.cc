@@ -314,5 +314,80 @@ TEST(ServiceConfigTest, LoadReportsAMissingFileAsNotFound) {
   EXPECT_THAT(r.error().message, HasSubstr("/nonexistent/sallyport.yml"));
 }
 
+const char* kPipeline = R"(version: 1
+service: hello
+stack: demo
+image: {repository: 127.0.0.1:5000/hello}
+releases:
+  web: {runtime: docker}
+pipeline:
+  - name: unit-tests
+    run: [make, test]
+    env: {CI: "1"}
+    timeout: 5m
+  - name: lint
+    run: [make, lint]
+    when: [integration]
+    secrets: [LINT_TOKEN]
+  - {name: image, kind: image}
+  - {name: push, kind: push}
+  - {name: deploy, kind: deploy}
+branches:
+  - {match: main}
+  - {match: "remote-run/{user}/*", deploy: "personal-{user}"}
+)";
+
+TEST(ServiceConfigTest, PipelineAndBranchRulesAreParsed) {
+  auto cfg = ParseServiceConfig(kPipeline, "sallyport.yml");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_EQ(cfg->pipeline.size(), 5u);
+  EXPECT_EQ(cfg->pipeline[0].kind, "command");
+  EXPECT_EQ(cfg->pipeline[0].run, (std::vector<std::string>{"make", "test"}));
+  EXPECT_EQ(cfg->pipeline[0].env.at("CI"), "1");
+  EXPECT_EQ(cfg->pipeline[0].timeout, Millis(300'000));
+  EXPECT_EQ(cfg->pipeline[1].when, (std::vector<std::string>{"integration"}));
+  EXPECT_EQ(cfg->pipeline[1].secrets, (std::vector<std::string>{"LINT_TOKEN"}));
+  EXPECT_EQ(cfg->pipeline[4].kind, "deploy");
+  EXPECT_EQ(cfg->pipeline[4].release, "web") << "the only release";
+  ASSERT_EQ(cfg->branches.size(), 2u);
+  EXPECT_EQ(cfg->branches[0].match, "main");
+  EXPECT_EQ(cfg->branches[0].deploy, "") << "build only";
+
+  auto defaults = ParseServiceConfig(R"(version: 1
+service: hello
+stack: demo
+releases: {web: {runtime: process}}
+)", "sallyport.yml");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_TRUE(defaults->pipeline.empty());
+  ASSERT_EQ(defaults->branches.size(), 2u);
+  EXPECT_EQ(defaults->branches[1].deploy, "personal-{user}");
+}
+
+TEST(ServiceConfigTest, PipelineErrorsNameLineAndField) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string t = kPipeline;
+    t.replace(t.find(from), from.size(), to);
+    return t;
+  };
+  const std::string kind = with("{name: push, kind: push}", "{name: push, kind: publish}");
+  EXPECT_EQ(ErrorOf(kind), At(kind, "kind: publish") + "pipeline[3].kind: unknown step kind 'publish' (expected "
+                                                          "command, image, push or deploy)");
+  const std::string twice = with("name: lint", "name: unit-tests");
+  EXPECT_THAT(ErrorOf(twice), HasSubstr("step 'unit-tests' twice"));
+  const std::string no_run = with("    run: [make, lint]\n", "");
+  EXPECT_THAT(ErrorOf(no_run), HasSubstr("pipeline[1].run: missing required field"));
+  const std::string shell = with("run: [make, test]", "run: make test");
+  EXPECT_THAT(ErrorOf(shell), HasSubstr("pipeline[0].run: expected a list"));
+  const std::string pattern = with("when: [integration]", "when: [\"a b\"]");
+  EXPECT_THAT(ErrorOf(pattern), HasSubstr("invalid branch pattern 'a b'"));
+  const std::string user = with("{match: main}", "{match: main, deploy: \"personal-{user}\"}");
+  EXPECT_THAT(ErrorOf(user), HasSubstr("{user} in deploy needs {user} in match"));
+  const std::string rel = with("{name: deploy, kind: deploy}", "{name: deploy, kind: deploy, release: api}");
+  EXPECT_THAT(ErrorOf(rel), HasSubstr("no release 'api' in this file"));
+  const std::string secret = with("secrets: [LINT_TOKEN]", "secrets: [\"bad name\"]");
+  EXPECT_THAT(ErrorOf(secret), HasSubstr("not a valid environment variable name"));
+}
+
 }  // namespace
 }  // namespace sp

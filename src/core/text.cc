@@ -168,4 +168,21 @@ std::string LastLines(std::string_view text, int n) {
   return std::string(text.substr(pos, end - pos));
 }
 
+std::string Printable(std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 120; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (s.size() > 120) out += "...";
+  return out;
+}
+
 }  // namespace sp

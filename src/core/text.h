@@ -54,6 +54,9 @@ std::optional<HostPort> ParseHostPort(std::string_view s, int default_port = 0);
 
 std::vector<std::string> Split(std::string_view s, char sep);
 std::string Trim(std::string_view s);
+// An outside string made safe to show in one line of a message or log:
+// control and non-ASCII bytes as \\xNN, cut at 120 bytes ("...").
+std::string Printable(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
 // Last `n` lines of `text`.
 std::string LastLines(std::string_view text, int n);
