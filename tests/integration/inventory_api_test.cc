@@ -276,7 +276,7 @@ TEST_F(InventoryApiTest, FiftyParallelClaimsAcrossTwoServersGetTenDistinctHosts)
     ASSERT_EQ(r->status, 200) << r->body;
     ASSERT_EQ(Body(r)["hosts"].size(), 1u);
     EXPECT_EQ(Body(r)["hosts"][0]["name"], host);
-    EXPECT_EQ(Body(r)["load_balancers"][0]["backend"], "personal-" + user);
+    EXPECT_TRUE(Body(r)["load_balancers"].empty()) << "the template says none";
   }
   // Releasing one frees its host for the next user; bad user names are 400.
   const std::string first = host_of.begin()->first;
