@@ -13,6 +13,7 @@
 #include "cli/inventory_cmd.h"
 #include "inventory/ansible_import.h"
 #include "cli/wiring.h"
+#include "runner/runner.h"
 #include "config/inventory.h"
 #include "config/service_config.h"
 #include "core/text.h"
@@ -395,4 +396,8 @@ int Main(int argc, char** argv) {
 
 }  // namespace sp::cli
 
-int main(int argc, char** argv) { return sp::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // The step supervisor (runner/runner.h): not a user command.
+  if (argc > 1 && std::string(argv[1]) == "__supervise") return sp::SuperviseMain(argc - 1, argv + 1);
+  return sp::cli::Main(argc, argv);
+}

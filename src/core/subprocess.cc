@@ -21,6 +21,7 @@ std::string ExitStatus::Describe() const {
   std::string tail = LastLines(err.empty() ? out : err, 5);
   std::string what;
   if (timed_out) what = "timed out";
+  else if (canceled) what = "canceled";
   else if (signal != 0) what = "killed by signal " + std::to_string(signal);
   else what = "exit " + std::to_string(exit_code);
   return tail.empty() ? what : what + ": " + tail;
@@ -161,11 +162,13 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
     int64_t now = NowMs();
     if (deadline >= 0 && !st.timed_out) wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - now));
     if (kill_at >= 0) wait_ms = static_cast<int>(std::max<int64_t>(0, kill_at - now));
+    if (spec.cancel && !st.canceled && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;
     int pr = ::poll(fds, n, wait_ms);
     if (pr < 0 && errno != EINTR) break;
     now = NowMs();
-    if (deadline >= 0 && !st.timed_out && now >= deadline) {
-      st.timed_out = true;
+    const bool cancel_now = spec.cancel && !st.canceled && !st.timed_out && spec.cancel->load();
+    if (cancel_now || (deadline >= 0 && !st.timed_out && !st.canceled && now >= deadline)) {
+      (cancel_now ? st.canceled : st.timed_out) = true;
       ::kill(-pid, SIGTERM);
       kill_at = now + 2000;
     } else if (kill_at >= 0 && now >= kill_at) {
@@ -185,7 +188,7 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
       char buf[16384];
       ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
       if (r > 0) {
-        (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
+        if (spec.capture) (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
         if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
           std::string& pend = is_err ? pend_err : pend_out;
           pend.append(buf, static_cast<size_t>(r));
@@ -201,7 +204,7 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   in.Close(1);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
-  if (st.timed_out) ::kill(-pid, SIGKILL);  // Grandchildren that kept no pipe open.
+  if (st.timed_out || st.canceled) ::kill(-pid, SIGKILL);  // Grandchildren that kept no pipe open.
   if (WIFEXITED(wstatus)) st.exit_code = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) st.signal = WTERMSIG(wstatus);
   return st;

@@ -3,6 +3,7 @@
 // or cancel kills the whole group (SIGTERM, then SIGKILL after a grace period).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -25,6 +26,11 @@ struct CommandSpec {
   std::string cwd;                     // Working directory; empty = inherit.
   // Called for every complete line of stdout/stderr as it arrives (is_stderr flag).
   LineCallback on_line;
+  // False: output goes to on_line only, never accumulated (long build logs).
+  bool capture = true;
+  // When it becomes true the command is ended as on a timeout (checked at
+  // least every 100 ms); the result says canceled.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Hands every complete line of `pending` to on_line (without the newline) and
@@ -43,7 +49,8 @@ struct ExitStatus {
   bool timed_out = false;
   std::string out;
   std::string err;
-  bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
+  bool canceled = false;  // Ended by CommandSpec::cancel.
+  bool ok() const { return !timed_out && !canceled && signal == 0 && exit_code == 0; }
   // "exit 3: <last stderr lines>" / "killed by signal 9" / "timed out after ..."
   std::string Describe() const;
 };

@@ -1,0 +1,188 @@
+#include "runner/runner.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <set>
+
+#include "core/file.h"
+
+namespace sp {
+
+namespace {
+
+constexpr int kTimedOutExit = 124;
+constexpr int kCanceledExit = 125;
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "sallyport";
+}
+
+int64_t MonoMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// Reaps every exited child; returns the main child's wait status when it
+// is among them (else -1).
+int ReapAll(pid_t main_child, int* main_status) {
+  int reaped_main = -1;
+  for (;;) {
+    int st = 0;
+    pid_t p = ::waitpid(-1, &st, WNOHANG);
+    if (p <= 0) break;
+    if (p == main_child) {
+      *main_status = st;
+      reaped_main = 0;
+    }
+  }
+  return reaped_main;
+}
+
+}  // namespace
+
+std::vector<int> ChildrenOf(int ppid) {
+  std::vector<int> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    auto stat = ReadTextFile(std::string("/proc/") + e->d_name + "/stat");
+    if (!stat) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces and ')'.
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    int parent = 0;
+    char state = 0;
+    if (std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &parent) == 2 && parent == ppid) {
+      out.push_back(std::atoi(e->d_name));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+int SuperviseMain(int argc, char** argv) {
+  int64_t timeout_ms = 600'000, grace_ms = 2'000;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a == "--timeout-ms" && i + 1 < argc) timeout_ms = std::atoll(argv[++i]);
+    else if (a == "--grace-ms" && i + 1 < argc) grace_ms = std::atoll(argv[++i]);
+    else {
+      std::fprintf(stderr, "sallyport __supervise: unknown argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (i >= argc) {
+    std::fprintf(stderr, "sallyport __supervise: no command\n");
+    return 2;
+  }
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    std::fprintf(stderr, "sallyport __supervise: PR_SET_CHILD_SUBREAPER: %s\n", std::strerror(errno));
+    return 2;
+  }
+  sigset_t waited, old;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  sigaddset(&waited, SIGTERM);
+  sigaddset(&waited, SIGINT);
+  sigprocmask(SIG_BLOCK, &waited, &old);
+
+  const pid_t child = ::fork();  // Single-threaded here: fork is safe.
+  if (child < 0) {
+    std::fprintf(stderr, "sallyport __supervise: fork: %s\n", std::strerror(errno));
+    return 2;
+  }
+  if (child == 0) {
+    ::setpgid(0, 0);
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    ::execvp(argv[i], argv + i);
+    std::fprintf(stderr, "sallyport: cannot run '%s': %s\n", argv[i], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::setpgid(child, child);  // Also here: no race with the child's own call.
+
+  const int64_t deadline = MonoMs() + timeout_ms;
+  int status = 0;
+  bool done = false, timed_out = false, canceled = false;
+  while (!done && !timed_out && !canceled) {
+    const int64_t left = deadline - MonoMs();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>((left % 1000) * 1'000'000)};
+    int sig = ::sigtimedwait(&waited, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) canceled = true;
+    if (ReapAll(child, &status) == 0) done = true;
+  }
+  if (timed_out) std::fprintf(stderr, "sallyport: step timed out after %lld ms; ending it\n", static_cast<long long>(timeout_ms));
+  if (canceled) std::fprintf(stderr, "sallyport: step canceled; ending it\n");
+  std::fflush(stderr);
+
+  // End the group, then every descendant that was reparented to us; again
+  // until none is left (a dying process may hand us its own children).
+  ::kill(-child, SIGTERM);
+  const int64_t kill_at = MonoMs() + grace_ms;
+  bool killing = false;
+  for (;;) {
+    if (!done && ReapAll(child, &status) == 0) done = true;
+    else (void)ReapAll(child, &status);
+    auto kids = ChildrenOf(static_cast<int>(::getpid()));
+    if (kids.empty()) break;
+    if (!killing && MonoMs() >= kill_at) killing = true;
+    const int sig = killing ? SIGKILL : SIGTERM;
+    if (killing) ::kill(-child, SIGKILL);
+    for (int k : kids) ::kill(k, sig);
+    timespec nap{0, 20'000'000};
+    ::sigtimedwait(&waited, nullptr, &nap);
+  }
+  if (timed_out) return kTimedOutExit;
+  if (canceled) return kCanceledExit;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+Result<ExitStatus> RunStep(const StepCommand& cmd) {
+  if (cmd.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty step command");
+  CommandSpec spec;
+  spec.argv = {cmd.supervisor.empty() ? SelfExe() : cmd.supervisor, "__supervise", "--timeout-ms",
+               std::to_string(cmd.timeout.count()), "--grace-ms", std::to_string(cmd.grace.count()), "--"};
+  spec.argv.insert(spec.argv.end(), cmd.argv.begin(), cmd.argv.end());
+  spec.cwd = cmd.cwd;
+  spec.env = cmd.env;
+  spec.on_line = cmd.on_line;
+  spec.capture = false;
+  spec.cancel = cmd.cancel;  // SIGTERM to the supervisor's group: it cleans up and exits 125.
+  // A backstop only: the supervisor keeps the step's own deadline.
+  spec.timeout = cmd.timeout + cmd.grace + Millis(30'000);
+  SP_ASSIGN_OR_RETURN(ExitStatus st, RunCommand(spec));
+  if (st.canceled || st.timed_out) return st;  // Ended from here.
+  if (st.signal == 0 && st.exit_code == kTimedOutExit) {
+    st.timed_out = true;
+  } else if (st.signal == 0 && st.exit_code == kCanceledExit) {
+    st.canceled = true;
+  } else if (st.signal == 0 && st.exit_code > 128 && st.exit_code < 160) {
+    st.signal = st.exit_code - 128;
+  }
+  return st;
+}
+
+}  // namespace sp

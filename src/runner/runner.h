@@ -1,0 +1,46 @@
+// Runs one pipeline step's command so that nothing it started outlives it.
+//
+// The step runs under a small supervisor (this binary, `sallyport
+// __supervise`), which makes itself the child subreaper
+// (PR_SET_CHILD_SUBREAPER) and starts the command in its own process group.
+// Whatever the command leaves behind — even a grandchild that called setsid
+// and daemonised — is reparented to the supervisor when its parent dies, so
+// on exit, timeout or cancel the supervisor ends the group and then every
+// descendant it inherits (SIGTERM, SIGKILL after a grace period), and exits
+// only when it has no child left.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/subprocess.h"
+
+namespace sp {
+
+struct StepCommand {
+  std::vector<std::string> argv;            // Never through a shell.
+  std::string cwd;                          // The workspace.
+  std::map<std::string, std::string> env;   // Added to the runner's environment.
+  Millis timeout{600'000};
+  Millis grace{2'000};                      // SIGTERM -> SIGKILL.
+  const std::atomic<bool>* cancel = nullptr;
+  LineCallback on_line;                     // Every stdout/stderr line as it comes; nothing kept in memory.
+  std::string supervisor;                   // The sallyport binary; default: this process's.
+};
+
+// exit_code/signal: the command's own; timed_out/canceled: ended by us.
+Result<ExitStatus> RunStep(const StepCommand& cmd);
+
+// `sallyport __supervise --timeout-ms N --grace-ms G -- argv...`: see above.
+// Exit status: the command's (128+signal when killed by one), 124 on
+// timeout, 125 when canceled (SIGTERM/SIGINT to the supervisor).
+int SuperviseMain(int argc, char** argv);
+
+// The pids whose parent is `ppid` (from /proc).
+std::vector<int> ChildrenOf(int ppid);
+
+}  // namespace sp
