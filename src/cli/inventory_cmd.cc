@@ -21,6 +21,9 @@
 #include "rollout/plan.h"
 #include "server/api_server.h"
 #include "server/job_store_rpc.h"
+#include "build/build_service.h"
+#include "build/vcs.h"
+#include "rollout/plan.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace sp::cli {
@@ -320,9 +323,71 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
   return 0;
 }
 
-int Serve(const std::string& listen, const std::string& store_path, const std::string& expire_every) {
-  auto every = ParseDuration(expire_every);
+// Where a build server keeps logs and workspaces: next to its store.
+std::string BuildDataDir(const std::string& store_path) {
+  auto parent = std::filesystem::path(store_path).parent_path();
+  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/builds";
+}
+
+// The deploy step of a build, in the server process: the target resolved
+// through the inventory (a missing personal deployment is claimed from the
+// stack's template first), the plan built from the built commit's
+// sallyport.yml, the engine run here; its events go to the build's log.
+BuildOptions::Deploy DeployHook(SqliteStore* store, inventory::Service* inventory) {
+  return [store, inventory](const ServiceConfig& cfg, const std::string& release, const std::string& deployment,
+                            const std::string& artifact, const LineCallback& log) -> Status {
+    auto target = inventory->Resolve(cfg.stack, release, deployment, "");
+    if (!target && target.error().code == ErrorCode::kNotFound) {
+      // personal-<user> from the template whose name pattern gives it.
+      auto cur = inventory->Current();
+      const Inventory* inv = cur ? cur->get() : nullptr;
+      if (inv && inv->stacks.count(cfg.stack)) {
+        for (const auto& [tname, t] : inv->stacks.at(cfg.stack).templates) {
+          const size_t at = t.name_pattern.find("{user}");
+          const std::string pre = t.name_pattern.substr(0, at), post = t.name_pattern.substr(at + 6);
+          if (deployment.size() <= pre.size() + post.size() || deployment.rfind(pre, 0) != 0 ||
+              deployment.compare(deployment.size() - post.size(), post.size(), post) != 0) {
+            continue;
+          }
+          const std::string user = deployment.substr(pre.size(), deployment.size() - pre.size() - post.size());
+          auto claim = inventory->Claim(cfg.stack, tname, user, RealClock::Instance().WallMs());
+          if (!claim) return Err(claim.error().Wrap("claiming " + deployment));
+          log(false, "claimed " + deployment + " (host " + claim->host + ") from template " + tname);
+          target = inventory->Resolve(cfg.stack, release, deployment, "");
+          break;
+        }
+      }
+    }
+    if (!target) return Err(target.error());
+    PlanInput in;
+    in.id = NewRolloutId();
+    in.artifact = artifact;
+    in.now_ms = RealClock::Instance().WallMs();
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
+    AgentJobHooks hooks;
+    hooks.on_event = [log](const Event& e) { log(false, e.ToJsonLine()); };
+    Wiring wiring(store, Output{}, Millis(60'000));
+    SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan, &hooks)->Run(plan));
+    log(false, "rollout " + sum.rollout_id + " " + std::string(RolloutStatusName(sum.status)) + " in " +
+                   FormatDuration(Millis(sum.elapsed_ms)));
+    if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, "rollout failed: " + sum.error);
+    return Ok();
+  };
+}
+
+struct ServeOptions {
+  std::string listen, store_path, expire_every, poll_every, docker_host;
+  int build_slots = 2;
+  bool requeue_interrupted = false;
+};
+
+int Serve(const ServeOptions& so) {
+  const std::string& listen = so.listen;
+  const std::string& store_path = so.store_path;
+  auto every = ParseDuration(so.expire_every);
   if (!every) return Fail(Error{ErrorCode::kInvalidArgument, "--expire-every: " + every.error().message});
+  auto poll = ParseDuration(so.poll_every);
+  if (!poll) return Fail(Error{ErrorCode::kInvalidArgument, "--poll-every: " + poll.error().message});
   // Port 0 (any free port) is allowed here, so not ParseHostPort.
   const size_t colon = listen.rfind(':');
   const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
@@ -345,6 +410,17 @@ int Serve(const std::string& listen, const std::string& store_path, const std::s
   // their network; through agents is not built yet).
   options.teardown = TeardownHook(store->get(), Output{}, Millis(30'000));
   options.expire_every = *every;
+  BuildOptions bo;
+  bo.data_dir = BuildDataDir(store_path);
+  bo.concurrency = std::max(1, so.build_slots);
+  bo.poll_every = *poll;
+  bo.docker_host = so.docker_host;
+  bo.requeue_interrupted = so.requeue_interrupted;
+  bo.read_secret = ReadSecretRef;
+  bo.deploy = DeployHook(store->get(), &service);
+  BuildService builds(**store, bo);
+  options.builds = &builds;
+  options.build_store = store->get();
   ApiServer server(service, options);
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -353,12 +429,14 @@ int Serve(const std::string& listen, const std::string& store_path, const std::s
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   if (auto s = server.Start(host, port); !s) return Fail(s.error());
+  builds.Start();
   std::printf("sallyport server: listening on http://%s:%d (store %s)\n", host.c_str(), server.port(),
               store_path.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);
   server.Stop();
+  builds.Stop();
   std::printf("sallyport server: stopped (signal %d)\n", sig);
   return 0;
 }
@@ -371,6 +449,41 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.server->add_option("--expire-every", c.expire_every,
                        "How often personal deployments past their TTL are torn down and released (0: never)")
       ->capture_default_str();
+  c.server->add_option("--poll-every", c.poll_every, "How often every project's branches are polled (0: never)")
+      ->capture_default_str();
+  c.server->add_option("--builds", c.build_slots, "Builds run at once")->capture_default_str();
+  c.server->add_option("--docker-host", c.docker_host, "DOCKER_HOST for image and push steps");
+  c.server->add_flag("--requeue-interrupted", c.requeue_interrupted,
+                     "Queue builds a stopped server left running again (default: mark them interrupted)");
+
+  auto* project = app.add_subcommand("project", "Repositories the build server watches");
+  project->require_subcommand(1);
+  c.project_add = project->add_subcommand("add", "Add (or update) a project");
+  c.project_add->add_option("--name", c.a.user, "Project name")->required();
+  c.project_add->add_option("--git", c.git_url, "Git remote (git://, http(s)://, ssh://, file://)")->required();
+  c.project_add->add_option("--webhook-secret", c.webhook_secret,
+                            "Secret reference for webhook signatures: file:/path or env:NAME (never the value)");
+  c.project_list = project->add_subcommand("list", "List projects");
+  auto* build = app.add_subcommand("build", "Builds: a pipeline run for one commit");
+  build->require_subcommand(1);
+  c.build_list = build->add_subcommand("list", "Recent builds");
+  c.build_show = build->add_subcommand("show", "One build and its steps");
+  c.build_show->add_option("id", c.build_id)->required();
+  c.build_start = build->add_subcommand("start", "Build a branch's head (or --sha) now");
+  c.build_start->add_option("project", c.a.user)->required();
+  c.build_start->add_option("branch", c.branch)->required();
+  c.build_start->add_option("--sha", c.sha, "The commit (default: the branch's head)");
+  c.build_cancel = build->add_subcommand("cancel", "Cancel a queued or running build");
+  c.build_cancel->add_option("id", c.build_id)->required();
+  c.logs = app.add_subcommand("logs", "A build's log");
+  c.logs->add_option("build", c.build_id)->required();
+  c.logs->add_flag("-f,--follow", c.follow, "Follow until the build ends");
+  for (CLI::App* cmd : {c.project_add, c.project_list, c.build_list, c.build_show, c.build_start, c.build_cancel, c.logs}) {
+    cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
+  }
+  for (CLI::App* cmd : {c.build_list, c.build_show, c.build_start, c.build_cancel, c.logs}) {
+    cmd->add_option("--server", c.a.server, "Sallyport server URL (default: the local store)");
+  }
 
   auto* agent = app.add_subcommand("agent", "Agents that run jobs inside their network");
   agent->require_subcommand(1);
@@ -443,9 +556,194 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   }
 }
 
+namespace {
+
+void PrintBuild(const Doc& b) {
+  std::printf("build %lld  %s  %s@%s  %s (%s)\n", static_cast<long long>(b.value("id", int64_t{0})),
+              b.value("project", "").c_str(), b.value("branch", "").c_str(), b.value("sha", "").substr(0, 12).c_str(),
+              b.value("status", "").c_str(), b.value("trigger", "").c_str());
+  if (!b.value("message", "").empty()) std::printf("  commit: %s (%s)\n", b.value("message", "").c_str(), b.value("author", "").c_str());
+  if (!b.value("artifact", "").empty()) std::printf("  artifact: %s\n", b.value("artifact", "").c_str());
+  if (!b.value("deployment", "").empty()) std::printf("  deploys to: %s\n", b.value("deployment", "").c_str());
+  if (!b.value("error", "").empty()) std::printf("  error: %s\n", b.value("error", "").c_str());
+  if (b.contains("steps")) {
+    for (const auto& st : b["steps"]) {
+      const int64_t ms = st.value("finished_ms", int64_t{0}) - st.value("started_ms", int64_t{0});
+      std::printf("  %-14s %-8s %-10s %s\n", st.value("name", "").c_str(), st.value("kind", "").c_str(),
+                  st.value("status", "").c_str(), ms > 0 ? FormatDuration(Millis(ms)).c_str() : "");
+    }
+  }
+}
+
+// Prints the log lines ("ts\tstep\tstream\ttext") of `text` as "step | text".
+void PrintLogText(const std::string& text) {
+  for (const auto& line : Split(text, '\n')) {
+    auto parts = Split(line, '\t');
+    if (parts.size() < 4) continue;
+    std::string rest = parts[3];
+    for (size_t i = 4; i < parts.size(); ++i) rest += "\t" + parts[i];
+    std::printf("%-12s | %s\n", parts[1].c_str(), rest.c_str());
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
+  const bool remote = !c.a.server.empty();
+  if (c.project_add && c.project_add->parsed()) {
+    if (!IsValidName(c.a.user)) return Fail(Error{ErrorCode::kInvalidArgument, "--name: expected [a-z0-9][a-z0-9-]{0,62}"});
+    if (!IsValidGitUrl(c.git_url)) return Fail(Error{ErrorCode::kInvalidArgument, "--git: invalid git URL '" + Printable(c.git_url) + "'"});
+    if (!c.webhook_secret.empty() && !StartsWith(c.webhook_secret, "file:") && !StartsWith(c.webhook_secret, "env:")) {
+      return Fail(Error{ErrorCode::kInvalidArgument, "--webhook-secret: a reference (file:/path or env:NAME), never the secret"});
+    }
+    auto store = OpenStoreAt(store_path);
+    if (!store) return Fail(store.error());
+    if (auto st = (*store)->PutProject(ProjectRecord{c.a.user, c.git_url, c.webhook_secret, RealClock::Instance().WallMs()}); !st) {
+      return Fail(st.error());
+    }
+    std::printf("project %s: %s\n", c.a.user.c_str(), c.git_url.c_str());
+    return 0;
+  }
+  if (c.project_list && c.project_list->parsed()) {
+    auto store = OpenStoreAt(store_path);
+    if (!store) return Fail(store.error());
+    auto list = (*store)->Projects();
+    if (!list) return Fail(list.error());
+    for (const auto& p : *list) {
+      std::printf("%-20s %s%s\n", p.name.c_str(), p.git_url.c_str(), p.webhook_secret_ref.empty() ? "" : "  (webhooks)");
+    }
+    return 0;
+  }
+  const bool any = (c.build_list && c.build_list->parsed()) || (c.build_show && c.build_show->parsed()) ||
+                   (c.build_start && c.build_start->parsed()) || (c.build_cancel && c.build_cancel->parsed()) ||
+                   (c.logs && c.logs->parsed());
+  if (!any) return -1;
+  if (remote) {
+    if (c.build_list->parsed()) {
+      auto d = ServerCall(c.a.server, "GET", "/v1/builds", "");
+      if (!d) return Fail(d.error());
+      for (const auto& b : (*d)["builds"]) PrintBuild(b);
+      return 0;
+    }
+    if (c.build_show->parsed()) {
+      auto d = ServerCall(c.a.server, "GET", "/v1/builds/" + std::to_string(c.build_id), "");
+      if (!d) return Fail(d.error());
+      PrintBuild(*d);
+      return 0;
+    }
+    if (c.build_start->parsed()) {
+      auto d = ServerCall(c.a.server, "POST", "/v1/builds",
+                          Doc{{"project", c.a.user}, {"branch", c.branch}, {"sha", c.sha}}.dump());
+      if (!d) return Fail(d.error());
+      std::printf("%s\n", (*d)["build"].is_null() ? "this commit was built before: nothing started"
+                                                  : ("build " + (*d)["build"].dump() + " queued").c_str());
+      return 0;
+    }
+    if (c.build_cancel->parsed()) {
+      auto d = ServerCall(c.a.server, "POST", "/v1/builds/" + std::to_string(c.build_id) + "/cancel", "{}");
+      if (!d) return Fail(d.error());
+      std::printf("build %lld: cancel requested\n", static_cast<long long>(c.build_id));
+      return 0;
+    }
+    // logs via the server: whole, or followed as server-sent events.
+    httplib::Client client(c.a.server);
+    client.set_read_timeout(3600, 0);
+    std::string pending;
+    auto r = client.Get("/v1/builds/" + std::to_string(c.build_id) + "/log" + (c.follow ? "?follow=1" : ""),
+                        [&](const char* data, size_t n) {
+                          pending.append(data, n);
+                          size_t start = 0;
+                          std::string lines;
+                          for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+                            std::string l = pending.substr(start, nl - start);
+                            if (!c.follow) lines += l + "\n";
+                            else if (StartsWith(l, "data: ")) lines += l.substr(6) + "\n";
+                          }
+                          pending.erase(0, start);
+                          PrintLogText(lines);
+                          return true;
+                        });
+    if (!r) return Fail(Error{ErrorCode::kUnavailable, "server " + c.a.server + ": " + httplib::to_string(r.error())});
+    if (r->status != 200) return Fail(Error{ErrorCode::kNotFound, "build " + std::to_string(c.build_id) + ": HTTP " + std::to_string(r->status)});
+    return 0;
+  }
+  auto store = OpenStoreAt(store_path);
+  if (!store) return Fail(store.error());
+  BuildOptions bo;
+  bo.data_dir = BuildDataDir(store_path);
+  BuildService local(**store, bo);  // Not started: triggers land in the store; the server's workers run them.
+  if (c.build_list->parsed()) {
+    auto list = (*store)->ListBuilds(50);
+    if (!list) return Fail(list.error());
+    for (const auto& b : *list) PrintBuild(BuildToJson(b));
+    return 0;
+  }
+  if (c.build_show->parsed()) {
+    auto b = (*store)->GetBuild(c.build_id);
+    if (!b) return Fail(b.error());
+    Doc d = BuildToJson(*b);
+    Doc steps = Doc::array();
+    if (auto st = (*store)->BuildSteps(b->id)) {
+      for (const auto& x : *st) {
+        steps.push_back({{"name", x.name}, {"kind", x.kind}, {"status", x.status}, {"started_ms", x.started_ms},
+                         {"finished_ms", x.finished_ms}});
+      }
+    }
+    d["steps"] = steps;
+    PrintBuild(d);
+    return 0;
+  }
+  if (c.build_start->parsed()) {
+    auto made = local.Manual(c.a.user, c.branch, c.sha);
+    if (!made) return Fail(made.error());
+    if (!*made) std::printf("this commit was built before: nothing started\n");
+    else std::printf("build %lld queued\n", static_cast<long long>((*made)->id));
+    return 0;
+  }
+  if (c.build_cancel->parsed()) {
+    if (auto st = local.Cancel(c.build_id); !st) return Fail(st.error());
+    std::printf("build %lld canceled\n", static_cast<long long>(c.build_id));
+    return 0;
+  }
+  // logs, local: read the file from where we stopped; with -f until the build ends.
+  if (auto b = (*store)->GetBuild(c.build_id); !b) return Fail(b.error());
+  long offset = 0;
+  std::string pending;
+  for (;;) {
+    bool finished = true;
+    if (c.follow) {
+      auto b = (*store)->GetBuild(c.build_id);
+      finished = !b || (b->status != BuildStatus::kQueued && b->status != BuildStatus::kRunning);
+    }
+    if (std::FILE* f = std::fopen(local.LogPath(c.build_id).c_str(), "r")) {
+      std::fseek(f, offset, SEEK_SET);
+      char buf[65536];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        offset += static_cast<long>(n);
+        pending.append(buf, n);
+        size_t cut = pending.rfind('\n');
+        if (cut != std::string::npos) {
+          PrintLogText(pending.substr(0, cut + 1));
+          pending.erase(0, cut + 1);
+        }
+      }
+      std::fclose(f);
+    }
+    if (finished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return 0;
+}
+
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
   const std::string store_path = c.store.empty() ? default_store : c.store;
-  if (c.server->parsed()) return Serve(c.listen, store_path, c.expire_every);
+  if (c.server->parsed()) {
+    return Serve(ServeOptions{c.listen, store_path, c.expire_every, c.poll_every, c.docker_host, c.build_slots,
+                              c.requeue_interrupted});
+  }
+  if (int rc = RunBuildCommands(c, store_path); rc >= 0) return rc;
   for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
     if (!cmd->parsed()) continue;
     auto store = OpenStoreAt(store_path);

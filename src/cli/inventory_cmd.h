@@ -42,6 +42,21 @@ struct InventoryCommands {
   int64_t job_id = 0;
   std::vector<std::string> token_labels;  // k=v
   std::string listen = "127.0.0.1:8700";
+  // Builds (issue 5).
+  CLI::App* project_add = nullptr;
+  CLI::App* project_list = nullptr;
+  CLI::App* build_list = nullptr;
+  CLI::App* build_show = nullptr;
+  CLI::App* build_start = nullptr;
+  CLI::App* build_cancel = nullptr;
+  CLI::App* logs = nullptr;
+  std::string git_url, webhook_secret, branch, sha;
+  int64_t build_id = 0;
+  bool follow = false;
+  std::string poll_every = "10s";
+  int build_slots = 2;
+  std::string docker_host;
+  bool requeue_interrupted = false;
   std::string store;  // --store; empty: the default state database.
   InventoryArgs a;
 };
@@ -51,6 +66,8 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c);
 // Runs whichever of them was parsed; -1 if none was. `default_store`: the
 // state database when --store is not given.
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store);
+// `project`, `build` and `logs`; -1 if none was parsed.
+int RunBuildCommands(InventoryCommands& c, const std::string& store_path);
 
 // One request to a Sallyport server (JSON body; `token`: an agent's bearer
 // token). An API error becomes an Error with its code; 204 gives null.

@@ -6,6 +6,10 @@
 
 #include "core/digest.h"
 #include "server/job_store_rpc.h"
+#include "build/build_service.h"
+
+#include <filesystem>
+#include <thread>
 #include "core/text.h"
 
 namespace sp {
@@ -283,6 +287,7 @@ void ApiServer::Routes() {
   });
 
   if (options_.queue) JobRoutes();
+  if (options_.builds) BuildRoutes();
 
   s.Get("/v1/resolve", [this](const httplib::Request& req, httplib::Response& res) {
     for (const char* p : {"stack", "release", "deployment"}) {
@@ -520,6 +525,131 @@ void ApiServer::JobRoutes() {
     auto answer = ServeJobStoreCall(journal, locks, *job, scope, t, *body);
     if (!answer) return SendError(res, answer.error());
     SendJson(res, 200, *answer);
+  });
+}
+
+inventory::Doc BuildToJson(const BuildRecord& b) {
+  return {{"id", b.id},
+          {"project", b.project},
+          {"branch", b.branch},
+          {"sha", b.sha},
+          {"trigger", b.trigger},
+          {"status", std::string(BuildStatusName(b.status))},
+          {"author", b.author},
+          {"message", b.message},
+          {"artifact", b.artifact},
+          {"deployment", b.deployment},
+          {"error", b.error},
+          {"created_ms", b.created_ms},
+          {"started_ms", b.started_ms},
+          {"finished_ms", b.finished_ms}};
+}
+
+void ApiServer::BuildRoutes() {
+  httplib::Server& s = *http_;
+  BuildService& builds = *options_.builds;
+  BuildStore& store = *options_.build_store;
+
+  s.Post(R"(/hooks/github/([a-z0-9][a-z0-9-]{0,62}))", [&builds](const httplib::Request& req, httplib::Response& res) {
+    auto made = builds.Webhook(req.matches[1], req.body, req.get_header_value("X-Hub-Signature-256"),
+                               req.get_header_value("X-GitHub-Delivery"));
+    if (!made) return SendError(res, made.error());
+    if (!*made) return SendJson(res, 200, {{"build", nullptr}, {"reason", "seen before: nothing started"}});
+    SendJson(res, 202, {{"build", (*made)->id}});
+  });
+
+  s.Get("/v1/builds", [&store](const httplib::Request& req, httplib::Response& res) {
+    const int limit = req.has_param("limit") ? std::clamp(std::atoi(req.get_param_value("limit").c_str()), 1, 1000) : 50;
+    auto list = store.ListBuilds(limit);
+    if (!list) return SendError(res, list.error());
+    Doc out = Doc::array();
+    for (const auto& b : *list) out.push_back(BuildToJson(b));
+    SendJson(res, 200, {{"builds", out}});
+  });
+
+  s.Get(R"(/v1/builds/(\d+))", [&store](const httplib::Request& req, httplib::Response& res) {
+    auto b = store.GetBuild(std::stoll(req.matches[1]));
+    if (!b) return SendError(res, b.error());
+    Doc out = BuildToJson(*b);
+    Doc steps = Doc::array();
+    if (auto st = store.BuildSteps(b->id)) {
+      for (const auto& x : *st) {
+        steps.push_back({{"index", x.index}, {"name", x.name}, {"kind", x.kind}, {"status", x.status},
+                         {"started_ms", x.started_ms}, {"finished_ms", x.finished_ms}});
+      }
+    }
+    out["steps"] = steps;
+    SendJson(res, 200, out);
+  });
+
+  s.Post("/v1/builds", [&builds](const httplib::Request& req, httplib::Response& res) {
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    const std::string project = body->value("project", ""), branch = body->value("branch", ""), sha = body->value("sha", "");
+    auto made = builds.Manual(project, branch, sha);
+    if (!made) return SendError(res, made.error());
+    if (!*made) return SendJson(res, 200, {{"build", nullptr}, {"reason", "this commit was built before"}});
+    SendJson(res, 201, {{"build", (*made)->id}});
+  });
+
+  s.Post(R"(/v1/builds/(\d+)/cancel)", [&builds](const httplib::Request& req, httplib::Response& res) {
+    if (auto st = builds.Cancel(std::stoll(req.matches[1])); !st) return SendError(res, st.error());
+    SendJson(res, 202, {{"canceled", true}});
+  });
+
+  // The build's log: whole, or (?follow=1) as server-sent events that end
+  // with the build. Read from the file in chunks: a long log is never held
+  // in memory, and a follower that stops reading is dropped by the write
+  // timeout without slowing the build.
+  s.Get(R"(/v1/builds/(\d+)/log)", [&store, &builds](const httplib::Request& req, httplib::Response& res) {
+    const int64_t id = std::stoll(req.matches[1]);
+    auto b = store.GetBuild(id);
+    if (!b) return SendError(res, b.error());
+    const std::string path = builds.LogPath(id);
+    const bool follow = req.has_param("follow") && req.get_param_value("follow") == "1";
+    auto offset = std::make_shared<long>(0);
+    auto pending = std::make_shared<std::string>();
+    res.set_chunked_content_provider(follow ? "text/event-stream" : "text/plain",
+                                     [&store, id, path, follow, offset, pending](size_t, httplib::DataSink& sink) {
+      for (;;) {
+        std::FILE* f = std::fopen(path.c_str(), "r");
+        size_t got = 0;
+        char buf[65536];
+        if (f) {
+          std::fseek(f, *offset, SEEK_SET);
+          got = std::fread(buf, 1, sizeof buf, f);
+          std::fclose(f);
+        }
+        if (got > 0) {
+          *offset += static_cast<long>(got);
+          if (!follow) return sink.write(buf, got);
+          pending->append(buf, got);
+          std::string events;
+          size_t start = 0;
+          for (size_t nl; (nl = pending->find('\n', start)) != std::string::npos; start = nl + 1) {
+            events += "data: " + pending->substr(start, nl - start) + "\n\n";
+          }
+          pending->erase(0, start);
+          return events.empty() ? true : sink.write(events.data(), events.size());
+        }
+        auto now = store.GetBuild(id);
+        const bool done = !now || (now->status != BuildStatus::kQueued && now->status != BuildStatus::kRunning);
+        if (!follow || done) {
+          // Read once more after seeing it done: lines written just before.
+          std::error_code ec;
+          const auto size = std::filesystem::file_size(path, ec);
+          if (done && follow && !ec && *offset < static_cast<long>(size)) continue;
+          if (follow) {
+            const std::string end = "event: end\ndata: " + std::string(now ? BuildStatusName(now->status) : "gone") + "\n\n";
+            sink.write(end.data(), end.size());
+          }
+          sink.done();
+          return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (!sink.is_writable()) return false;
+      }
+    });
   });
 }
 

@@ -27,6 +27,10 @@
 //   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
 //   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
 //                                               400 (nothing changed) when malformed
+// Builds (issue 5):
+//   POST   /hooks/github/PROJECT              GitHub push event, X-Hub-Signature-256 (401 if wrong), X-GitHub-Delivery
+//   GET    /v1/builds, /v1/builds/ID (with steps), /v1/builds/ID/log[?follow=1] (server-sent events)
+//   POST   /v1/builds {project, branch[, sha]}  manual; POST /v1/builds/ID/cancel
 //   POST   /v1/agent/jobs/ID/store             {epoch, call, ...}: the rollout's journal and lock, on the
 //                                               server, fenced by the lease (server/job_store_rpc.h)
 // PUT creates (201) or replaces (200); DELETE answers 204. Errors are
@@ -45,6 +49,7 @@
 
 #include "core/error.h"
 #include "inventory/service.h"
+#include "build/build_service.h"
 
 namespace httplib {
 class Server;
@@ -61,12 +66,16 @@ struct ApiServerOptions {
   // The journal and locks of rollouts agents run (POST /v1/agent/jobs/ID/store).
   JournalStore* journal = nullptr;
   LockStore* locks = nullptr;
+  // Builds (issue 5): webhooks, /v1/builds; none: those routes answer 404.
+  BuildService* builds = nullptr;
+  BuildStore* build_store = nullptr;
   // How often claims past their TTL are released (with teardown); 0: never.
   std::chrono::milliseconds expire_every{0};
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
 inventory::Doc JobToJson(const Job& j);
+inventory::Doc BuildToJson(const BuildRecord& b);
 // The resolve endpoint's answer (also printed by `sallyport inventory resolve`).
 inventory::Doc ResolvedToJson(const ResolvedTarget& t);
 
@@ -86,6 +95,7 @@ class ApiServer {
  private:
   void Routes();
   void JobRoutes();
+  void BuildRoutes();
   inventory::Service& inventory_;
   ApiServerOptions options_;
   std::unique_ptr<httplib::Server> http_;

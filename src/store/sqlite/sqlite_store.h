@@ -20,7 +20,8 @@ struct SqliteOptions {
   int busy_timeout_ms = 5000;
 };
 
-class SqliteStore final : public JournalStore, public LockStore, public InventoryStore, public QueueStore {
+class SqliteStore final : public JournalStore, public LockStore, public InventoryStore, public QueueStore,
+                          public BuildStore {
  public:
   // Opens (creating if needed) the database file and applies the schema.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
@@ -72,6 +73,20 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) override;
   Status TouchAgent(const AgentToken& agent, int64_t now_ms, std::optional<int64_t> job) override;
   Result<std::vector<AgentSeen>> Agents() override;
+
+  // BuildStore
+  Status PutProject(const ProjectRecord& p) override;
+  Result<std::vector<ProjectRecord>> Projects() override;
+  Result<std::optional<ProjectRecord>> Project(const std::string& name) override;
+  Result<std::optional<BuildRecord>> CreateBuild(const BuildRecord& b) override;
+  Result<std::optional<BuildRecord>> StartNextBuild(int64_t now_ms) override;
+  Status UpdateBuild(const BuildRecord& b) override;
+  Result<BuildRecord> GetBuild(int64_t id) override;
+  Result<std::vector<BuildRecord>> ListBuilds(int limit) override;
+  Status PutBuildStep(const BuildStepRecord& s) override;
+  Result<std::vector<BuildStepRecord>> BuildSteps(int64_t build_id) override;
+  Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
+  Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
 
  private:
   class Txn;

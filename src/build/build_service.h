@@ -1,0 +1,102 @@
+// The build server's core (issue 5): triggers (polling, signed webhooks,
+// manual) become builds — one per (project, branch, commit) — and workers
+// run each build's pipeline from the repository's sallyport.yml at that
+// commit: checkout, command steps under the step supervisor, image, push
+// (the digest is the artifact), deploy (through a hook the app provides).
+// Every line a step prints goes, timestamped, to the build's log file.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/service_config.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/subprocess.h"
+#include "store/store.h"
+
+namespace sp {
+
+struct BuildOptions {
+  std::string data_dir;                 // logs/<id>.log and work/<id>/ live here.
+  int concurrency = 2;                  // Builds at once.
+  Millis poll_every{10'000};            // 0: no polling (webhooks and manual only).
+  Millis git_timeout{60'000};
+  std::string docker_bin = "/usr/bin/docker";
+  std::string docker_host;              // DOCKER_HOST for image and push steps; empty: the default.
+  std::string supervisor;               // The sallyport binary (step supervisor); empty: this one.
+  bool requeue_interrupted = false;     // After a restart: queue running builds again.
+  std::function<int64_t()> now_ms;      // Wall clock; default the real one.
+  // Secret references ("file:/path", "env:NAME") -> value.
+  std::function<Result<std::string>(const std::string& ref)> read_secret;
+  // The deploy step: roll `artifact` out to (cfg.stack, release, deployment).
+  using Deploy = std::function<Status(const ServiceConfig& cfg, const std::string& release,
+                                      const std::string& deployment, const std::string& artifact,
+                                      const LineCallback& log)>;
+  Deploy deploy;
+};
+
+class BuildService {
+ public:
+  BuildService(BuildStore& store, BuildOptions options);
+  ~BuildService();
+  BuildService(const BuildService&) = delete;
+  BuildService& operator=(const BuildService&) = delete;
+
+  // Recovers builds a previous process left running, starts the workers and
+  // (with poll_every) the poller.
+  void Start();
+  void Stop();
+
+  // A new commit on a branch: one queued build, or nullopt when this
+  // (project, branch, sha) was seen before. An invalid branch name or commit
+  // is kInvalidArgument with the reason (and logged), nothing started.
+  Result<std::optional<BuildRecord>> Trigger(const std::string& project, const std::string& branch,
+                                             const std::string& sha, const std::string& trigger);
+  // Lists every project's heads once; each remote on its own thread, so a
+  // slow or dead one delays no other (one already being polled is skipped).
+  void PollOnce();
+  // A GitHub-format push event: the HMAC-SHA256 of `body` with the
+  // project's webhook secret must equal `signature` ("sha256=<hex>",
+  // compared in constant time) — kUnauthenticated otherwise, nothing
+  // started. A delivery id seen before starts nothing.
+  Result<std::optional<BuildRecord>> Webhook(const std::string& project, const std::string& body,
+                                             const std::string& signature, const std::string& delivery_id);
+  // `sallyport build start`: `sha` of `branch`, or the branch's head now.
+  Result<std::optional<BuildRecord>> Manual(const std::string& project, const std::string& branch,
+                                            const std::string& sha);
+  // Cancels a queued or running build.
+  Status Cancel(int64_t build_id);
+
+  std::string LogPath(int64_t build_id) const;
+
+ private:
+  void Worker();
+  void Execute(BuildRecord b);
+  int64_t Now() const;
+
+  BuildStore& store_;
+  BuildOptions o_;
+  std::vector<std::thread> workers_;
+  std::thread poller_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::set<std::string> polling_;                           // Projects being polled now.
+  std::map<int64_t, std::shared_ptr<std::atomic<bool>>> cancels_;  // Running builds.
+  std::vector<std::thread> poll_threads_;
+};
+
+// "sha256=" + hex HMAC-SHA256 of body with key.
+std::string HubSignature(const std::string& key, const std::string& body);
+
+}  // namespace sp

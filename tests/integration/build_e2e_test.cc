@@ -1,0 +1,251 @@
+// A pushed commit goes live (issue 5), against real parts: a `git daemon`
+// remote made by the test, a `sallyport server` that polls it (or gets a
+// signed webhook), runs the repository's pipeline, builds the image FROM
+// scratch on a private dockerd, pushes it to the authenticated
+// docker-registry and rolls the digest out behind a strict HAProxy under
+// load.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "build/build_service.h"
+#include "core/subprocess.h"
+#include "core/text.h"
+#include "support/cli_runner.h"
+#include "support/docker_fixture.h"
+#include "support/haproxy_fixture.h"
+#include "support/load_generator.h"
+#include "support/rollout_scenario.h"
+#include "support/server_process.h"
+#include "support/test_util.h"
+
+namespace sp::test {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+
+constexpr char kUser[] = "builder";
+constexpr char kPassword[] = "Sp-build-Pw-7f3e1a-not-in-argv";
+constexpr char kHookSecret[] = "hook-secret-5d1c";
+
+[[maybe_unused]] ::testing::Environment* const kDockerEnvironment =
+    ::testing::AddGlobalTestEnvironment(new DockerEnvironment(kUser, kPassword));
+
+// Runs git with argv in `dir`; fails the test on a non-zero exit.
+std::string Git(const std::string& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"git", "-C", dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out;
+  EXPECT_EQ(Run(argv, &out), 0) << FormatArgv(argv) << ": " << out;
+  return Trim(out);
+}
+
+class BuildE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SP_REQUIRE_DOCKER_ENVIRONMENT();
+    env_ = DockerEnvironment::Get();
+    env_->docker().RemoveAllContainers();
+    dir_ = std::make_unique<TempDir>("sp-build-e2e");
+    db_ = *dir_ / "state.db";
+    WriteFile(*dir_ / "registry-password", kPassword, 0600);
+    WriteFile(*dir_ / "hook-secret", kHookSecret, 0600);
+    haproxy_ = std::make_unique<HaproxyFixture>(dir_->path(), ScenarioHaproxy(3, &ports_));
+    auto st = haproxy_->Start();
+    ASSERT_TRUE(st) << st.error().message;
+    WriteFile(*dir_ / "inventory.yml", InventoryYaml({haproxy_->socket_path(), ports_, "", env_->docker().host()}));
+    ASSERT_EQ(RunSallyport({"inventory", "apply", "-f", *dir_ / "inventory.yml", "--store", db_, "--yes"}).exit_code, 0);
+
+    // The remote: a bare repository served by git daemon on loopback.
+    std::filesystem::create_directories(*dir_ / "git");
+    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "--bare", "-b", "integration", *dir_ / "git/sample.git"}), 0);
+    git_port_ = FreePort();
+    git_daemon_ = Daemon({"git", "daemon", "--reuseaddr", "--export-all", "--base-path=" + (*dir_ / "git"),
+                          "--listen=127.0.0.1", "--port=" + std::to_string(git_port_), *dir_ / "git"},
+                         *dir_ / "git-daemon.log");
+    ASSERT_TRUE(WaitFor([&] { return PortOpen(git_port_); }, std::chrono::seconds(10))) << ReadFile(*dir_ / "git-daemon.log");
+    url_ = "git://127.0.0.1:" + std::to_string(git_port_) + "/sample.git";
+    auto added = RunSallyport({"project", "add", "--name", "sample", "--git", url_, "--webhook-secret",
+                               "file:" + (*dir_ / "hook-secret"), "--store", db_});
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+
+    // The service's working copy.
+    work_ = *dir_ / "work";
+    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "-b", "integration", work_}), 0);
+    Git(work_, {"config", "user.email", "dev@example.test"});
+    Git(work_, {"config", "user.name", "Dev"});
+    Git(work_, {"remote", "add", "origin", *dir_ / "git/sample.git"});
+    std::filesystem::copy_file(BuildBinary("sp-sample-app"), work_ + "/sp-sample-app");
+    const auto& reg = env_->registry();
+    WriteFile(work_ + "/sallyport.yml",
+              "version: 1\n"
+              "service: sample\n"
+              "stack: demo\n"
+              "image: {repository: " + reg.address() + "/sample}\n"
+              "registry:\n"
+              "  address: " + reg.address() + "\n"
+              "  username: " + kUser + "\n"
+              "  password: {file: " + *dir_ / "registry-password" + "}\n"
+              "releases:\n"
+              "  web:\n"
+              "    runtime: docker\n"
+              "    port: 8080\n"
+              "    health: {path: /health, interval: 100ms, timeout: 1s, retries: 30}\n"
+              "    stop_timeout: 5s\n"
+              "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 10s}\n"
+              "pipeline:\n"
+              "  - {name: unit-tests, run: [sh, -c, \"test -x sp-sample-app && echo tests passed\"], timeout: 1m}\n"
+              "  - {name: image, kind: image, timeout: 5m}\n"
+              "  - {name: push, kind: push, timeout: 5m}\n"
+              "  - {name: deploy, kind: deploy, timeout: 10m}\n");
+  }
+
+  void TearDown() override {
+    if (env_ && env_->ready()) env_->docker().RemoveAllContainers();
+  }
+
+  void StartServer(const std::string& poll_every) {
+    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server",
+                                              std::vector<std::string>{"--poll-every", poll_every, "--builds", "1",
+                                                                       "--docker-host", env_->docker().host()});
+    ASSERT_TRUE(server_->ready()) << server_->Log();
+  }
+
+  // Commits the service at `version` (its Dockerfile's APP_VERSION) on the
+  // current branch and pushes it; returns the commit.
+  std::string CommitAndPush(const std::string& version, const std::string& branch = "integration") {
+    WriteFile(work_ + "/Dockerfile",
+              "FROM scratch\n"
+              "COPY sp-sample-app /sp-sample-app\n"
+              "ENV APP_VERSION=" + version + "\n"
+              "ENTRYPOINT [\"/sp-sample-app\"]\n");
+    Git(work_, {"add", "-A"});
+    Git(work_, {"commit", "-q", "-m", "release " + version});
+    Git(work_, {"push", "-q", "origin", "HEAD:refs/heads/" + branch});
+    return Git(work_, {"rev-parse", "HEAD"});
+  }
+
+  json Builds() {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get("/v1/builds");
+    return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
+  }
+  json BuildOf(const std::string& sha) {
+    for (const auto& b : Builds()) {
+      if (b.value("sha", "") == sha) return b;
+    }
+    return json();
+  }
+  // Polls until the build of `sha` has finished (or 5 min); returns it.
+  json WaitBuilt(const std::string& sha) {
+    json b;
+    WaitFor(
+        [&] {
+          b = BuildOf(sha);
+          const std::string s = b.is_object() ? b.value("status", "") : "";
+          return !s.empty() && s != "queued" && s != "running";
+        },
+        std::chrono::minutes(5), std::chrono::milliseconds(100));
+    return b;
+  }
+  std::string Log(int64_t id) {
+    return RunSallyport({"logs", std::to_string(id), "--server", server_->url()}).out;
+  }
+  void ExpectServing(const std::string& version) {
+    for (int p : ports_) EXPECT_EQ(VersionOn(p), version) << "port " << p;
+    ExpectAllUp(*haproxy_, 3);
+  }
+
+  DockerEnvironment* env_ = nullptr;
+  std::unique_ptr<TempDir> dir_;
+  std::string db_, work_, url_;
+  int git_port_ = 0;
+  Daemon git_daemon_;
+  std::vector<int> ports_;
+  std::unique_ptr<HaproxyFixture> haproxy_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
+  StartServer("300ms");
+  const std::string c1 = CommitAndPush("c1");
+  json b1 = WaitBuilt(c1);
+  ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << Log(b1.value("id", int64_t{0})) << server_->Log();
+  EXPECT_EQ(b1.value("trigger", ""), "poll");
+  EXPECT_EQ(b1.value("deployment", ""), "integration");
+  EXPECT_THAT(b1.value("artifact", ""), HasSubstr("/sample@sha256:")) << "the artifact is the digest";
+  ExpectServing("c1");
+
+  LoadOptions lo;
+  lo.port = haproxy_->frontend_port();
+  lo.slow_fraction = 0.5;
+  lo.max_duration = std::chrono::seconds(600);
+  lo.work_dir = dir_->path();
+  auto load = StartLoad(lo);
+  ASSERT_TRUE(load);
+  const auto pushed = std::chrono::steady_clock::now();
+  const std::string c2 = CommitAndPush("c2");
+  json b2 = WaitBuilt(c2);
+  const auto live = std::chrono::steady_clock::now();
+  auto result = load->Stop();
+  ASSERT_EQ(b2.value("status", ""), "succeeded") << b2.dump() << Log(b2.value("id", int64_t{0}));
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("push -> c2 live through HAProxy in %lld ms; load: %s\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(live - pushed).count()),
+              result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  ExpectServing("c2");
+  const std::string log = Log(b2.value("id", int64_t{0}));
+  EXPECT_THAT(log, HasSubstr("tests passed"));
+  EXPECT_THAT(log, HasSubstr("build succeeded"));
+  EXPECT_EQ(log.find(kPassword), std::string::npos) << "the registry password is in the log";
+
+  // The same commit again (another poll, a manual start): nothing new.
+  auto again = RunSallyport({"build", "start", "sample", "integration", "--server", server_->url()});
+  EXPECT_THAT(again.out, HasSubstr("built before")) << again.out << again.err;
+  EXPECT_EQ(Builds().size(), 2u);
+}
+
+TEST_F(BuildE2eTest, ASignedWebhookStartsTheBuildAndBadOrReplayedOnesStartNothing) {
+  StartServer("0");  // No polling: only the webhook can start it.
+  const std::string c1 = CommitAndPush("w1");
+  const std::string body = json{{"ref", "refs/heads/integration"}, {"after", c1}}.dump();
+  httplib::Client c("127.0.0.1", server_->port());
+  auto bad = c.Post("/hooks/github/sample",
+                    httplib::Headers{{"X-Hub-Signature-256", HubSignature("wrong", body)}, {"X-GitHub-Delivery", "d-1"}},
+                    body, "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+  auto none = c.Post("/hooks/github/sample", httplib::Headers{{"X-GitHub-Delivery", "d-1"}}, body, "application/json");
+  EXPECT_EQ(none->status, 401) << "no signature";
+  EXPECT_TRUE(Builds().empty()) << "nothing started";
+
+  const auto sent = std::chrono::steady_clock::now();
+  auto good = c.Post("/hooks/github/sample",
+                     httplib::Headers{{"X-Hub-Signature-256", HubSignature(kHookSecret, body)}, {"X-GitHub-Delivery", "d-2"}},
+                     body, "application/json");
+  ASSERT_TRUE(good);
+  ASSERT_EQ(good->status, 202) << good->body;
+  auto replay = c.Post("/hooks/github/sample",
+                       httplib::Headers{{"X-Hub-Signature-256", HubSignature(kHookSecret, body)}, {"X-GitHub-Delivery", "d-2"}},
+                       body, "application/json");
+  EXPECT_EQ(replay->status, 200) << "a replayed delivery starts nothing";
+  json b = WaitBuilt(c1);
+  ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump() << Log(b.value("id", int64_t{0}));
+  std::printf("webhook -> w1 live in %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - sent)
+                                         .count()));
+  EXPECT_EQ(b.value("trigger", ""), "webhook");
+  ExpectServing("w1");
+  EXPECT_EQ(Builds().size(), 1u);
+}
+
+}  // namespace
+}  // namespace sp::test
