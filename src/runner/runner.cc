@@ -93,6 +93,11 @@ int SuperviseMain(int argc, char** argv) {
     std::fprintf(stderr, "sallyport __supervise: no command\n");
     return 2;
   }
+  // If the runner dies (a server killed mid-build), end the step like a
+  // cancel rather than let it run on unwatched.
+  const pid_t parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::raise(SIGTERM);  // Died before we asked.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     std::fprintf(stderr, "sallyport __supervise: PR_SET_CHILD_SUBREAPER: %s\n", std::strerror(errno));
     return 2;

@@ -1,0 +1,219 @@
+// The build server's rules against real processes, without Docker: a
+// `git daemon` remote, a `sallyport server` polling it, pipelines of command
+// steps. Branch rules, outside branch names, timeouts that kill daemonised
+// grandchildren, cancel, and a server restart mid-build.
+#include <signal.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "core/subprocess.h"
+#include "core/text.h"
+#include "support/cli_runner.h"
+#include "support/server_process.h"
+#include "support/test_util.h"
+
+namespace sp::test {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+
+bool Running(int pid) {
+  auto stat = ReadTextFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  size_t close = stat->rfind(')');
+  return close != std::string::npos && (*stat)[close + 2] != 'Z';
+}
+
+class BuildServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_ / "state.db";
+    std::filesystem::create_directories(dir_ / "git");
+    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "--bare", "-b", "integration", dir_ / "git/svc.git"}), 0);
+    git_port_ = FreePort();
+    git_daemon_ = Daemon({"git", "daemon", "--reuseaddr", "--export-all", "--base-path=" + (dir_ / "git"),
+                          "--listen=127.0.0.1", "--port=" + std::to_string(git_port_), dir_ / "git"},
+                         dir_ / "git-daemon.log");
+    ASSERT_TRUE(WaitFor([&] { return PortOpen(git_port_); }, std::chrono::seconds(10)));
+    auto added = RunSallyport({"project", "add", "--name", "svc", "--git",
+                               "git://127.0.0.1:" + std::to_string(git_port_) + "/svc.git", "--store", db_});
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+    work_ = dir_ / "work";
+    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "-b", "integration", work_}), 0);
+    Git({"config", "user.email", "dev@example.test"});
+    Git({"config", "user.name", "Dev"});
+    Git({"remote", "add", "origin", dir_ / "git/svc.git"});
+  }
+
+  std::string Git(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"git", "-C", work_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(::sp::test::Run(argv, &out), 0) << FormatArgv(argv) << ": " << out;
+    return Trim(out);
+  }
+
+  // Commits a sallyport.yml with these pipeline lines and pushes it to `branch`.
+  std::string Push(const std::string& pipeline, const std::string& branch = "integration") {
+    WriteFile(work_ + "/sallyport.yml",
+              "version: 1\nservice: svc\nstack: demo\nreleases: {web: {runtime: process}}\npipeline:\n" + pipeline);
+    WriteFile(work_ + "/n", std::to_string(++commits_));
+    Git({"add", "-A"});
+    Git({"commit", "-q", "-m", "commit " + std::to_string(commits_)});
+    Git({"push", "-q", "-f", "origin", "HEAD:refs/heads/" + branch});
+    return Git({"rev-parse", "HEAD"});
+  }
+
+  void StartServer(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"--poll-every", "200ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ServerProcess>(dir_, db_, "server-" + std::to_string(++servers_), args);
+    ASSERT_TRUE(server_->ready()) << server_->Log();
+  }
+
+  json Builds() {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get("/v1/builds");
+    return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
+  }
+  json Build(int64_t id) {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get("/v1/builds/" + std::to_string(id));
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+  json BuildOf(const std::string& sha, const std::string& branch = "") {
+    for (const auto& b : Builds()) {
+      if (b.value("sha", "") == sha && (branch.empty() || b.value("branch", "") == branch)) return b;
+    }
+    return json();
+  }
+  json WaitStatus(const std::string& sha, const std::vector<std::string>& states, const std::string& branch = "") {
+    json b;
+    WaitFor(
+        [&] {
+          b = BuildOf(sha, branch);
+          const std::string s = b.is_object() ? b.value("status", "") : "";
+          return std::find(states.begin(), states.end(), s) != states.end();
+        },
+        std::chrono::seconds(60), std::chrono::milliseconds(50));
+    return b;
+  }
+  static json StepNamed(const json& build, const std::string& name) {
+    for (const auto& s : build["steps"]) {
+      if (s.value("name", "") == name) return s;
+    }
+    return json();
+  }
+
+  TempDir dir_{"sp-build-server"};
+  std::string db_, work_;
+  int git_port_ = 0, commits_ = 0, servers_ = 0;
+  Daemon git_daemon_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreRejected) {
+  StartServer();
+  const std::string pipeline = "  - {name: hello, run: [sh, -c, \"echo hello from $SALLYPORT_BRANCH\"]}\n";
+  const std::string c1 = Push(pipeline, "integration");
+  json integ = WaitStatus(c1, {"succeeded", "failed"}, "integration");
+  ASSERT_EQ(integ.value("status", ""), "succeeded") << integ.dump();
+  EXPECT_EQ(integ.value("deployment", ""), "integration");
+  auto log = RunSallyport({"logs", std::to_string(integ.value("id", 0)), "--server", server_->url()});
+  EXPECT_THAT(log.out, HasSubstr("hello from integration"));
+
+  json ben = WaitStatus(Push(pipeline, "remote-run/ben/feature-x"), {"succeeded", "failed"}, "remote-run/ben/feature-x");
+  ASSERT_EQ(ben.value("status", ""), "succeeded") << ben.dump();
+  EXPECT_EQ(ben.value("deployment", ""), "personal-ben");
+
+  // A valid git ref, not a valid branch for us: never built, the reason logged.
+  const std::string evil = Push(pipeline, "remote-run/$(reboot)/x");
+  ASSERT_TRUE(WaitFor([&] { return server_->Log().find("rejected branch 'remote-run/$(reboot)/x'") != std::string::npos; },
+                      std::chrono::seconds(30)))
+      << server_->Log();
+  EXPECT_TRUE(BuildOf(evil, "remote-run/$(reboot)/x").is_null());
+  // A user that is not a user name: rejected by the rule, with the reason.
+  json upper = WaitStatus(Push(pipeline, "remote-run/Ben/x"), {"succeeded", "failed"}, "remote-run/Ben/x");
+  EXPECT_EQ(upper.value("status", ""), "failed");
+  EXPECT_THAT(upper.value("error", ""), HasSubstr("not a valid user name"));
+  // Git itself refuses "remote-run/../x"; through the API it is a 400.
+  httplib::Client c("127.0.0.1", server_->port());
+  auto dots = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "remote-run/../x"}, {"sha", c1}}.dump(),
+                     "application/json");
+  EXPECT_EQ(dots->status, 400) << dots->body;
+  // A branch no rule matches is not built at all.
+  json other = WaitStatus(Push(pipeline, "main"), {"skipped", "succeeded", "failed"}, "main");
+  EXPECT_EQ(other.value("status", ""), "skipped");
+}
+
+TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsSkipped) {
+  StartServer();
+  const std::string pidfile = dir_ / "sleeper.pid";
+  const std::string sha = Push(
+      "  - {name: sleepy, timeout: 1s, run: [sh, -c, \"setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " +
+      pidfile + "; sleep 300\"]}\n  - {name: after, run: [\"true\"]}\n");
+  json b = WaitStatus(sha, {"succeeded", "failed", "canceled"});
+  ASSERT_EQ(b.value("status", ""), "failed") << b.dump();
+  EXPECT_THAT(b.value("error", ""), HasSubstr("timed out"));
+  json full = Build(b.value("id", 0));
+  EXPECT_EQ(StepNamed(full, "sleepy").value("status", ""), "failed");
+  EXPECT_TRUE(StepNamed(full, "after").is_null()) << "a failed step skips the rest: " << full.dump();
+  const int sleeper = std::atoi(ReadFile(pidfile).c_str());
+  ASSERT_GT(sleeper, 0);
+  EXPECT_FALSE(Running(sleeper)) << "the setsid'd sleeper outlived its step";
+}
+
+TEST_F(BuildServerTest, CancelEndsARunningBuild) {
+  StartServer();
+  const std::string pidfile = dir_ / "cancel.pid";
+  const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
+  json b = WaitStatus(sha, {"running"});
+  ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30)));
+  auto cancel = RunSallyport({"build", "cancel", std::to_string(b.value("id", 0)), "--server", server_->url()});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  json done = WaitStatus(sha, {"canceled", "failed", "succeeded"});
+  EXPECT_EQ(done.value("status", ""), "canceled") << done.dump();
+  EXPECT_FALSE(Running(std::atoi(ReadFile(pidfile).c_str())));
+}
+
+TEST_F(BuildServerTest, AServerRestartMidBuildMarksItInterruptedOrQueuesItAgain) {
+  StartServer();
+  const std::string pidfile = dir_ / "step.pid";
+  const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
+  WaitStatus(sha, {"running"});
+  ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30)));
+  const int step_pid = std::atoi(ReadFile(pidfile).c_str());
+  server_->daemon().Signal(SIGKILL);
+  server_->daemon().Stop();
+  EXPECT_TRUE(WaitFor([&] { return !Running(step_pid); }, std::chrono::seconds(10)))
+      << "the step of a dead server must not run on unwatched";
+  StartServer();
+  json b = WaitStatus(sha, {"interrupted"});
+  EXPECT_EQ(b.value("status", ""), "interrupted") << "never running forever: " << b.dump();
+
+  // With --requeue-interrupted a build left running starts again.
+  std::filesystem::remove(pidfile);
+  const std::string sha2 = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
+  WaitStatus(sha2, {"running"});
+  ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30)));
+  server_->daemon().Signal(SIGKILL);
+  server_->daemon().Stop();
+  std::filesystem::remove(pidfile);
+  StartServer({"--requeue-interrupted"});
+  EXPECT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30))) << "queued again and running";
+  EXPECT_EQ(WaitStatus(sha2, {"running"}).value("status", ""), "running");
+  auto cancel = RunSallyport({"build", "cancel", std::to_string(BuildOf(sha2).value("id", 0)), "--server", server_->url()});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(WaitStatus(sha2, {"canceled"}).value("status", ""), "canceled");
+}
+
+}  // namespace
+}  // namespace sp::test
