@@ -97,7 +97,9 @@ std::unique_ptr<RolloutEngine> Wiring::EngineFor(const RolloutPlan& plan, const 
   i.transport = &i.local;
   CurlHealthChecker::Route route;
   if (plan.ssh.enabled) {
-    i.ssh = std::make_unique<SshTransport>(SshOptionsFor(plan.bastion, plan.ssh));
+    SshOptions so = SshOptionsFor(plan.bastion, plan.ssh);
+    if (job && job->fence) so.before_command = job->fence;  // Again right before each command is sent.
+    i.ssh = std::make_unique<SshTransport>(so);
     i.transport = i.ssh.get();
     SshTransport* ssh = i.ssh.get();
     route = [ssh](const std::string& address, int port) { return ssh->Forward(address, port); };

@@ -108,6 +108,17 @@ class LabAgentTest : public ::testing::Test {
     for (const auto& [name, st] : status) EXPECT_EQ(st, "UP") << name;
   }
 
+  // What the app hosts' sshd logged since `before` (host -> log size then).
+  std::string NewLogLines(const std::map<std::string, size_t>& before) {
+    std::string out;
+    for (const auto& h : lab_.hosts) {
+      const std::string log = lab_.SshdLog(h.name);
+      const size_t from = before.count(h.name) ? before.at(h.name) : 0;
+      if (log.size() > from) out += "--- " + h.name + ":\n" + log.substr(from);
+    }
+    return out;
+  }
+
   // Sessions (commands) the app hosts' sshd started so far.
   int SessionsOnAppHosts() {
     int n = 0;
@@ -185,8 +196,11 @@ TEST_F(LabAgentTest, APausedAgentDoesNothingMoreOnceItsLeaseHasLapsed) {
   ASSERT_EQ(j.value("state", ""), "succeeded") << j.dump() << ReadFile(*dir_ / "agent-b.log");
   EXPECT_EQ(j.value("owner", ""), "agent-b");
   b.Stop();
-  ExpectConverged("p1");
+  // Counted with nothing of ours in between: the test's own commands on the
+  // hosts (ExpectConverged) come at the end.
   const int sessions = SessionsOnAppHosts();
+  std::map<std::string, size_t> logs_before;
+  for (const auto& h : lab_.hosts) logs_before[h.name] = lab_.SshdLog(h.name).size();
   const auto haproxy = lab_.ServerStatus(*ssh_, "proc");
 
   // Resumed, the paused agent finds its lease gone: the server refuses its
@@ -199,7 +213,8 @@ TEST_F(LabAgentTest, APausedAgentDoesNothingMoreOnceItsLeaseHasLapsed) {
   const std::string a_log = ReadFile(*dir_ / "agent-a.log");
   EXPECT_THAT(a_log, HasSubstr("lease"));
   a.Stop();
-  EXPECT_EQ(SessionsOnAppHosts(), sessions) << "the hosts' sshd logs show no command from the paused agent";
+  EXPECT_EQ(SessionsOnAppHosts(), sessions) << "the hosts' sshd logs show no command from the paused agent:\n"
+                                            << NewLogLines(logs_before) << "\nagent a:\n" << a_log;
   EXPECT_EQ(lab_.ServerStatus(*ssh_, "proc"), haproxy);
   json after = Job(id);
   EXPECT_EQ(after.value("state", ""), "succeeded");

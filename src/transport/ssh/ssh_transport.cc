@@ -314,6 +314,12 @@ void SshTransport::Done(Conn* c, bool broken) {
 Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
   SP_ASSIGN_OR_RETURN(Conn * c, Acquire(host));
+  if (options_.before_command) {
+    if (auto ok = options_.before_command(); !ok) {
+      Done(c, false);
+      return Err(ok.error().Wrap("host " + c->name));
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
   auto r = RunMuxed(c->ctl, c->endpoint, spec);
   {

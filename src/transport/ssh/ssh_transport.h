@@ -26,6 +26,7 @@
 
 #include <condition_variable>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,10 @@ struct SshOptions {
   // control socket (mux_client.h) instead of starting an `ssh -S` client per
   // command; false keeps the client processes (bench comparison, fallback).
   bool native_mux = true;
+  // Checked after the host's connection is up and right before each remote
+  // command is sent; an error refuses the command (an agent's lease fence:
+  // connecting can take long, and the lease may lapse meanwhile).
+  std::function<Status()> before_command;
 };
 
 class SshTransport final : public Transport {
