@@ -141,7 +141,9 @@ int main(int argc, char** argv) {
           [&] {
             auto b = c.Get("/v1/builds/" + std::to_string(id));
             if (!b) return false;
-            for (const auto& s : json::parse(b->body)["steps"]) {
+            const json build = json::parse(b->body, nullptr, false);
+            if (!build.is_object() || !build.contains("steps")) return false;
+            for (const auto& s : build["steps"]) {
               if (s.value("name", "") == "checkout" && s.value("finished_ms", int64_t{0}) > 0) {
                 co = static_cast<double>(s["finished_ms"].get<int64_t>() - s["started_ms"].get<int64_t>());
                 return true;
@@ -180,6 +182,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
+    std::fprintf(stderr, "%d repositories and projects made; starting the server\n", repos);
     test::ServerProcess server(dir, db, "poll-server", {"--poll-every", "10s", "--builds", "2"});
     if (!server.ready()) return 2;
     httplib::Client c("127.0.0.1", server.port());
@@ -188,7 +191,14 @@ int main(int argc, char** argv) {
         [&] {
           auto r = c.Get("/v1/builds?limit=1000");
           if (!r) return false;
-          auto builds = json::parse(r->body)["builds"];
+          const json all = json::parse(r->body, nullptr, false);
+          if (!all.is_object()) return false;
+          const json& builds = all["builds"];
+          static int last = -1;
+          if (static_cast<int>(builds.size()) != last) {
+            last = static_cast<int>(builds.size());
+            std::fprintf(stderr, "  first wave: %d builds\n", last);
+          }
           if (static_cast<int>(builds.size()) < repos) return false;
           for (const auto& b : builds) {
             const std::string s = b.value("status", "");

@@ -1,5 +1,14 @@
 #include "build/vcs.h"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
 #include "config/branch_rules.h"
 #include "core/text.h"
 
@@ -37,8 +46,102 @@ Result<ExitStatus> Git(const std::vector<std::string>& args, Millis timeout, con
 
 }  // namespace
 
+namespace {
+
+// git:// without a `git` process (polling many remotes is then a socket and
+// a few reads each): protocol v0's reference advertisement, pkt-lines until
+// the flush, then a flush back to end the conversation.
+Result<std::vector<RemoteHead>> ListHeadsGitProtocol(const std::string& url, Millis timeout) {
+  const std::string rest = url.substr(6);  // After "git://".
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos || slash == 0) return Err(ErrorCode::kInvalidArgument, "git URL without a path: " + url);
+  const std::string authority = rest.substr(0, slash), path = rest.substr(slash);
+  auto hp = ParseHostPort(authority, 9418);
+  if (!hp) return Err(ErrorCode::kInvalidArgument, "git URL with a bad host: " + url);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left_ms = [&] {
+    return static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count()));
+  };
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* ai = nullptr;
+  if (int rc = ::getaddrinfo(hp->host.c_str(), std::to_string(hp->port).c_str(), &hints, &ai); rc != 0) {
+    return Err(ErrorCode::kUnavailable, "git " + url + ": " + ::gai_strerror(rc));
+  }
+  int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc = fd < 0 ? -1 : ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+  ::freeaddrinfo(ai);
+  if (fd < 0) return Err(ErrorCode::kUnavailable, "git " + url + ": socket: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  auto wait = [&](short ev) -> bool {
+    pollfd p{fd, ev, 0};
+    return ::poll(&p, 1, left_ms()) == 1;
+  };
+  if (rc != 0) {
+    if (errno != EINPROGRESS || !wait(POLLOUT)) return Err(ErrorCode::kUnavailable, "git " + url + ": cannot connect");
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Err(ErrorCode::kUnavailable, "git " + url + ": " + std::strerror(err));
+  }
+  auto send_all = [&](const std::string& data) -> bool {
+    size_t off = 0;
+    while (off < data.size()) {
+      if (!wait(POLLOUT)) return false;
+      ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  const std::string body = "git-upload-pack " + path + std::string(1, '\0') + "host=" + authority + std::string(1, '\0');
+  char len[5];
+  std::snprintf(len, sizeof len, "%04zx", body.size() + 4);
+  if (!send_all(std::string(len) + body)) return Err(ErrorCode::kUnavailable, "git " + url + ": send failed");
+  std::string buf;
+  auto need = [&](size_t n) -> bool {
+    while (buf.size() < n) {
+      if (!wait(POLLIN)) return false;
+      char chunk[16384];
+      ssize_t r = ::recv(fd, chunk, sizeof chunk, 0);
+      if (r <= 0) return false;
+      buf.append(chunk, static_cast<size_t>(r));
+    }
+    return true;
+  };
+  std::vector<RemoteHead> out;
+  size_t pos = 0;
+  for (;;) {
+    if (!need(pos + 4)) return Err(ErrorCode::kUnavailable, "git " + url + ": connection ended or timed out");
+    const unsigned long n = std::strtoul(buf.substr(pos, 4).c_str(), nullptr, 16);
+    if (n == 0) break;  // Flush: the advertisement is complete.
+    if (n < 4 || n > 65520) return Err(ErrorCode::kUnavailable, "git " + url + ": bad pkt-line");
+    if (!need(pos + n)) return Err(ErrorCode::kUnavailable, "git " + url + ": connection ended or timed out");
+    std::string line = buf.substr(pos + 4, n - 4);
+    pos += n;
+    if (StartsWith(line, "ERR ")) return Err(ErrorCode::kUnavailable, "git " + url + ": " + Printable(Trim(line.substr(4))));
+    if (auto nul = line.find('\0'); nul != std::string::npos) line.resize(nul);  // Capabilities.
+    line = Trim(line);
+    const size_t sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    const std::string sha = line.substr(0, sp), ref = line.substr(sp + 1);
+    if (IsCommitSha(sha) && StartsWith(ref, "refs/heads/") && sha != std::string(40, '0')) {
+      out.push_back(RemoteHead{ref.substr(11), sha});
+    }
+  }
+  (void)send_all("0000");  // We want nothing: end politely.
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout) {
   if (!IsValidGitUrl(url)) return Err(ErrorCode::kInvalidArgument, "invalid git URL '" + Printable(url) + "'");
+  if (StartsWith(url, "git://")) return ListHeadsGitProtocol(url, timeout);
   SP_ASSIGN_OR_RETURN(ExitStatus st, Git({"ls-remote", "--heads", "--", url}, timeout));
   if (!st.ok()) return Err(ErrorCode::kUnavailable, "git ls-remote " + url + ": " + st.Describe());
   std::vector<RemoteHead> out;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "build/vcs.h"
 #include "core/file.h"
 #include "core/subprocess.h"
 #include "core/text.h"
@@ -213,6 +214,31 @@ TEST_F(BuildServerTest, AServerRestartMidBuildMarksItInterruptedOrQueuesItAgain)
   auto cancel = RunSallyport({"build", "cancel", std::to_string(BuildOf(sha2).value("id", 0)), "--server", server_->url()});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_EQ(WaitStatus(sha2, {"canceled"}).value("status", ""), "canceled");
+}
+
+TEST_F(BuildServerTest, TheNativeGitProtocolListsTheSameHeadsAsGitLsRemote) {
+  Push("  - {name: a, run: [\"true\"]}\n", "integration");
+  Push("  - {name: a, run: [\"true\"]}\n", "remote-run/ben/x");
+  Push("  - {name: a, run: [\"true\"]}\n", "main");
+  const std::string url = "git://127.0.0.1:" + std::to_string(git_port_) + "/svc.git";
+  auto native = ListHeads(url, Millis(10'000));
+  ASSERT_TRUE(native) << native.error().message;
+  std::string out;
+  ASSERT_EQ(::sp::test::Run({"git", "ls-remote", "--heads", url}, &out), 0) << out;
+  std::vector<std::string> want, got;
+  for (const auto& line : Split(out, '\n')) {
+    auto tab = line.find('\t');
+    if (tab != std::string::npos) want.push_back(Trim(line.substr(tab + 1)).substr(11) + "@" + line.substr(0, tab));
+  }
+  for (const auto& h : *native) got.push_back(h.branch + "@" + h.sha);
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got.size(), 3u);
+  auto missing = ListHeads("git://127.0.0.1:" + std::to_string(git_port_) + "/nope.git", Millis(5'000));
+  EXPECT_FALSE(missing) << "an unknown repository is an error, never an empty list";
+  auto closed = ListHeads("git://127.0.0.1:" + std::to_string(FreePort()) + "/svc.git", Millis(2'000));
+  EXPECT_FALSE(closed);
 }
 
 }  // namespace
