@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -120,11 +121,20 @@ void BuildService::PollOnce() {
     for (auto& t : old) t.join();
     lk.lock();
   }
+  // A different order every cycle: a remote that sheds load (git daemon's
+  // connection limit) does not refuse the same projects every time.
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::shuffle(projects->begin(), projects->end(), rng);
   for (auto& p : *projects) {
     if (stopping_ || polling_.count(p.name)) continue;  // Still polling this one: skip, never wait.
     polling_.insert(p.name);
     poll_threads_.emplace_back([this, p] {
       auto heads = ListHeads(p.git_url, o_.git_timeout);
+      // Refused or cut off (a busy remote): twice more, after a short random pause.
+      for (int attempt = 0; attempt < 2 && !heads && heads.error().code == ErrorCode::kUnavailable; ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 + static_cast<int>(rng() % 400)));
+        heads = ListHeads(p.git_url, o_.git_timeout);
+      }
       if (!heads) {
         std::fprintf(stderr, "builds: poll %s: %s\n", p.name.c_str(), heads.error().message.c_str());
       } else {
