@@ -241,5 +241,24 @@ TEST_F(BuildServerTest, TheNativeGitProtocolListsTheSameHeadsAsGitLsRemote) {
   EXPECT_FALSE(closed);
 }
 
+TEST_F(BuildServerTest, ANewerCommitSupersedesAQueuedBuildButNotARunningOne) {
+  StartServer({"--builds", "1"});
+  const std::string long_step = "  - {name: long, run: [sh, -c, \"sleep 300\"]}\n";
+  const std::string a = Push(long_step);
+  json running = WaitStatus(a, {"running"});
+  ASSERT_EQ(running.value("status", ""), "running");
+  // With the only slot busy, b is queued; c, newer on the same branch, replaces it.
+  const std::string b = Push(long_step);
+  ASSERT_EQ(WaitStatus(b, {"queued"}).value("status", ""), "queued");
+  const std::string c = Push("  - {name: quick, run: [\"true\"]}\n");
+  json superseded = WaitStatus(b, {"superseded"});
+  EXPECT_EQ(superseded.value("status", ""), "superseded") << superseded.dump();
+  EXPECT_EQ(BuildOf(a).value("status", ""), "running") << "a running build is never superseded";
+  auto cancel = RunSallyport({"build", "cancel", std::to_string(running.value("id", 0)), "--server", server_->url()});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(WaitStatus(c, {"succeeded", "failed"}).value("status", ""), "succeeded");
+  EXPECT_EQ(BuildOf(b).value("status", ""), "superseded");
+}
+
 }  // namespace
 }  // namespace sp::test
