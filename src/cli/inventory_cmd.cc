@@ -184,6 +184,66 @@ class JobLease {
   std::atomic<int64_t> until_{0};
 };
 
+// An agent's log lines of one job, shipped to the server in batches (every
+// 200 ms, or at Close) through `send`. The lines wait in memory only while a
+// batch is in flight; past 20,000 waiting lines the newest are counted and
+// dropped (a line says how many). A send refused as 409 (lease lost) stops
+// the shipping: a stale agent's lines never land in the job's log.
+class LogShipper {
+ public:
+  using Send = std::function<Status(const Doc& lines)>;
+  explicit LogShipper(Send send) : send_(std::move(send)), thread_([this] { Loop(); }) {}
+  ~LogShipper() { Close(); }
+  void Line(const std::string& step, bool is_err, const std::string& text) {
+    std::lock_guard lk(mu_);
+    if (pending_.size() >= 20'000) {
+      ++dropped_;
+      return;
+    }
+    pending_.push_back({{"ts", RealClock::Instance().WallMs()}, {"step", step}, {"err", is_err}, {"text", text}});
+  }
+  // Sends what is left, then stops.
+  void Close() {
+    {
+      std::lock_guard lk(mu_);
+      if (closing_) return;
+      closing_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return closing_; });
+      const bool last = closing_;
+      if (dropped_ > 0) {
+        pending_.push_back({{"ts", RealClock::Instance().WallMs()}, {"step", "agent"}, {"err", true},
+                            {"text", std::to_string(dropped_) + " line(s) dropped: the server could not keep up"}});
+        dropped_ = 0;
+      }
+      Doc batch = Doc::array();
+      batch.get_ref<Doc::array_t&>().swap(pending_);
+      if (!batch.empty() && !lost_) {
+        lk.unlock();
+        Status st = send_(batch);
+        lk.lock();
+        if (!st && st.error().code == ErrorCode::kConflict) lost_ = true;
+      }
+      if (last) return;
+    }
+  }
+  Send send_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Doc> pending_;
+  int64_t dropped_ = 0;
+  bool closing_ = false, lost_ = false;
+  std::thread thread_;
+};
+
 // `sallyport agent run`: claims rollout jobs for its token's labels and runs
 // each with the engine here. The rollout's journal and lock are on the
 // server (every step journaled there before it is acted on, refused without
@@ -268,27 +328,37 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
       if (answer.is_null()) return nlohmann::json::object();
       return nlohmann::json::parse(answer.dump());
     });
+    // This job's lines (the rollout's events, this agent's notes) go to the
+    // server's job log as well as to stdout.
+    LogShipper shipper([&](const Doc& lines) -> Status {
+      auto r = ServerCall(server, "POST", base + "/log", Doc{{"epoch", epoch}, {"lines", lines}}.dump(), token);
+      if (!r) return Err(r.error());
+      return Ok();
+    });
+    shipper.Line("agent", false, "job " + std::to_string(id) + " (epoch " + std::to_string(epoch) + ") claimed by agent " +
+                                     (*me)["name"].get<std::string>());
     AgentJobHooks hooks;
     hooks.journal = &remote;
     hooks.locks = &remote;
     hooks.fence = [&lease] { return lease.Fence(); };
     hooks.lease_ttl = Millis(lease_ms);
-    if (!halt_after.empty()) {
-      hooks.on_event = [halt_after](const Event& e) {
-        const std::string at = e.host + ":" + e.step;
-        if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
-          std::printf("agent: TEST halting after %s\n", halt_after.c_str());
-          std::fflush(stdout);
-          ::raise(SIGSTOP);
-        }
-      };
-    }
+    hooks.on_event = [halt_after, &shipper](const Event& e) {
+      if (std::string line = FormatEvent(e); !line.empty()) shipper.Line("rollout", e.type == "host_failed", line);
+      if (halt_after.empty()) return;
+      const std::string at = e.host + ":" + e.step;
+      if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
+        std::printf("agent: TEST halting after %s\n", halt_after.c_str());
+        std::fflush(stdout);
+        ::raise(SIGSTOP);
+      }
+    };
     Wiring wiring(nullptr, Output{}, Millis(0));
     Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
     auto recorded = remote.GetRollout(plan->id);
     if (recorded && recorded->status == RolloutStatus::kRunning) {
       std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
                   plan->id.c_str());
+      shipper.Line("agent", false, "resuming rollout " + plan->id + " from the server's journal");
       std::fflush(stdout);
       r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
     } else if (recorded) {
@@ -312,6 +382,8 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     const bool ok = r && r->status == RolloutStatus::kSucceeded;
     const std::string outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
                                   : r.error().message;
+    shipper.Line("agent", !ok, "job " + std::to_string(id) + (ok ? " succeeded: " : " failed: ") + outcome);
+    shipper.Close();  // The whole log is on the server before the job reads as finished.
     auto reported = ok ? ServerCall(server, "POST", base + "/complete", Doc{{"epoch", epoch}, {"result", outcome}}.dump(), token)
                        : ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", outcome}}.dump(), token);
     std::printf("agent: job %lld %s%s\n", static_cast<long long>(id), ok ? "succeeded" : "failed: ",
@@ -327,6 +399,12 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
 std::string BuildDataDir(const std::string& store_path) {
   auto parent = std::filesystem::path(store_path).parent_path();
   return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/builds";
+}
+
+// Where a server keeps the agents' job logs: next to its store.
+std::string JobLogDir(const std::string& store_path) {
+  auto parent = std::filesystem::path(store_path).parent_path();
+  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/jobs";
 }
 
 // The deploy step of a build, in the server process: the target resolved
@@ -410,6 +488,7 @@ int Serve(const ServeOptions& so) {
   // their network; through agents is not built yet).
   options.teardown = TeardownHook(store->get(), Output{}, Millis(30'000));
   options.expire_every = *every;
+  options.job_log_dir = JobLogDir(store_path);
   BuildOptions bo;
   bo.data_dir = BuildDataDir(store_path);
   bo.concurrency = std::max(1, so.build_slots);
@@ -509,6 +588,10 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.queue_show = queue->add_subcommand("show", "One job as JSON");
   c.queue_retry = queue->add_subcommand("retry", "Queue a dead or canceled job again");
   c.queue_cancel = queue->add_subcommand("cancel", "Cancel a queued or leased job");
+  c.queue_logs = queue->add_subcommand("logs", "A job's log lines, as its agent sent them (from a server)");
+  c.queue_logs->add_option("id", c.job_id)->required();
+  c.queue_logs->add_flag("-f,--follow", c.follow, "Follow until the job ends");
+  c.queue_logs->add_option("--server", c.a.server, "Sallyport server URL (default $SALLYPORT_SERVER)");
   for (CLI::App* cmd : {c.queue_show, c.queue_retry, c.queue_cancel}) cmd->add_option("id", c.job_id)->required();
   for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
     cmd->add_option("--store", c.store, "State database (default $SALLYPORT_STORE or .sallyport/state.db)");
@@ -587,6 +670,30 @@ void PrintLogText(const std::string& text) {
   std::fflush(stdout);
 }
 
+// A build's or job's log from the server: whole, or followed as server-sent
+// events until it ends.
+int StreamServerLog(const std::string& server, const std::string& path, bool follow, const std::string& what) {
+  httplib::Client client(server);
+  client.set_read_timeout(3600, 0);
+  std::string pending;
+  auto r = client.Get(path + (follow ? "?follow=1" : ""), [&](const char* data, size_t n) {
+    pending.append(data, n);
+    size_t start = 0;
+    std::string lines;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string l = pending.substr(start, nl - start);
+      if (!follow) lines += l + "\n";
+      else if (StartsWith(l, "data: ")) lines += l.substr(6) + "\n";
+    }
+    pending.erase(0, start);
+    PrintLogText(lines);
+    return true;
+  });
+  if (!r) return Fail(Error{ErrorCode::kUnavailable, "server " + server + ": " + httplib::to_string(r.error())});
+  if (r->status != 200) return Fail(Error{ErrorCode::kNotFound, what + ": HTTP " + std::to_string(r->status)});
+  return 0;
+}
+
 }  // namespace
 
 int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
@@ -647,26 +754,8 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
       return 0;
     }
     // logs via the server: whole, or followed as server-sent events.
-    httplib::Client client(c.a.server);
-    client.set_read_timeout(3600, 0);
-    std::string pending;
-    auto r = client.Get("/v1/builds/" + std::to_string(c.build_id) + "/log" + (c.follow ? "?follow=1" : ""),
-                        [&](const char* data, size_t n) {
-                          pending.append(data, n);
-                          size_t start = 0;
-                          std::string lines;
-                          for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-                            std::string l = pending.substr(start, nl - start);
-                            if (!c.follow) lines += l + "\n";
-                            else if (StartsWith(l, "data: ")) lines += l.substr(6) + "\n";
-                          }
-                          pending.erase(0, start);
-                          PrintLogText(lines);
-                          return true;
-                        });
-    if (!r) return Fail(Error{ErrorCode::kUnavailable, "server " + c.a.server + ": " + httplib::to_string(r.error())});
-    if (r->status != 200) return Fail(Error{ErrorCode::kNotFound, "build " + std::to_string(c.build_id) + ": HTTP " + std::to_string(r->status)});
-    return 0;
+    return StreamServerLog(c.a.server, "/v1/builds/" + std::to_string(c.build_id) + "/log", c.follow,
+                           "build " + std::to_string(c.build_id));
   }
   auto store = OpenStoreAt(store_path);
   if (!store) return Fail(store.error());
@@ -744,6 +833,13 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
                               c.requeue_interrupted});
   }
   if (int rc = RunBuildCommands(c, store_path); rc >= 0) return rc;
+  if (c.queue_logs->parsed()) {
+    std::string server = c.a.server;
+    if (server.empty() && std::getenv("SALLYPORT_SERVER")) server = std::getenv("SALLYPORT_SERVER");
+    if (server.empty()) return Fail(Error{ErrorCode::kInvalidArgument, "queue logs: --server or $SALLYPORT_SERVER is required"});
+    return StreamServerLog(server, "/v1/jobs/" + std::to_string(c.job_id) + "/log", c.follow,
+                           "job " + std::to_string(c.job_id));
+  }
   for (CLI::App* cmd : {c.queue_list, c.queue_show, c.queue_retry, c.queue_cancel}) {
     if (!cmd->parsed()) continue;
     auto store = OpenStoreAt(store_path);

@@ -39,6 +39,7 @@ struct InventoryCommands {
   CLI::App* queue_show = nullptr;
   CLI::App* queue_retry = nullptr;
   CLI::App* queue_cancel = nullptr;
+  CLI::App* queue_logs = nullptr;
   int64_t job_id = 0;
   std::vector<std::string> token_labels;  // k=v
   std::string listen = "127.0.0.1:8700";

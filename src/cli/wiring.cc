@@ -230,6 +230,40 @@ std::function<Status(const ResolvedTarget&)> TeardownHook(SqliteStore* store, Ou
   };
 }
 
+std::string FormatEvent(const Event& e) {
+  char buf[1024];
+  buf[0] = 0;
+  auto s = [&e](const char* k) { return e.detail.value(k, std::string()); };
+  if (e.type == "step") {
+    if (e.phase == "begin") return "";
+    std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s", e.host.c_str(), e.step.c_str(), e.phase == "end" ? "ok" : "FAIL",
+                  FormatDuration(Millis(e.elapsed_ms)).c_str());
+  } else if (e.type == "rollout_started") {
+    std::snprintf(buf, sizeof buf, "rollout %s: %s to %s/%s (%d hosts)%s", e.rollout_id.c_str(), s("version").c_str(),
+                  s("release").c_str(), s("deployment").c_str(), e.detail.value("hosts", 0),
+                  e.detail.value("resumed", false) ? " [resumed]" : "");
+  } else if (e.type == "host_done") {
+    std::snprintf(buf, sizeof buf, "  %-12s done, out of rotation %s", e.host.c_str(),
+                  FormatDuration(Millis(e.detail.value("out_of_rotation_ms", int64_t{0}))).c_str());
+  } else if (e.type == "host_failed") {
+    std::snprintf(buf, sizeof buf, "  %-12s FAILED: %s", e.host.c_str(), s("error").c_str());
+  } else if (e.type == "reconcile") {
+    std::snprintf(buf, sizeof buf, "  %-12s reconciled: %s", e.host.c_str(), s("decision").c_str());
+  } else if (e.type == "server_added") {
+    std::snprintf(buf, sizeof buf, "  %-12s added to %s backend %s as %s (%s)", e.host.c_str(), s("lb").c_str(),
+                  s("backend").c_str(), s("server").c_str(), s("address").c_str());
+  } else if (e.type == "teardown_started") {
+    std::snprintf(buf, sizeof buf, "teardown %s: %s/%s (%d hosts)", e.rollout_id.c_str(), s("release").c_str(),
+                  s("deployment").c_str(), e.detail.value("hosts", 0));
+  } else if (e.type == "teardown_finished") {
+    std::snprintf(buf, sizeof buf, "teardown %s %s in %s", e.rollout_id.c_str(), s("status").c_str(),
+                  FormatDuration(Millis(e.elapsed_ms)).c_str());
+  } else if (e.type == "warning") {
+    std::snprintf(buf, sizeof buf, "  warning: %s", s("message").c_str());
+  }
+  return buf;
+}
+
 void PrintEvent(const Event& e, const Output& out) {
   if (out.json) {
     std::string line = e.ToJsonLine() + "\n";
@@ -237,37 +271,9 @@ void PrintEvent(const Event& e, const Output& out) {
     std::fflush(stdout);
     return;
   }
-  char buf[512];
-  if (e.type == "step") {
-    if (e.phase == "begin") return;
-    std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s\n", e.host.c_str(), e.step.c_str(),
-                  e.phase == "end" ? "ok" : "FAIL", FormatDuration(Millis(e.elapsed_ms)).c_str());
-    std::fputs(buf, stdout);
-  } else if (e.type == "rollout_started") {
-    std::printf("rollout %s: %s to %s/%s (%s hosts)%s\n", e.rollout_id.c_str(),
-                e.detail.value("version", std::string()).c_str(), e.detail.value("release", std::string()).c_str(),
-                e.detail.value("deployment", std::string()).c_str(), std::to_string(e.detail.value("hosts", 0)).c_str(),
-                e.detail.value("resumed", false) ? " [resumed]" : "");
-  } else if (e.type == "host_done") {
-    std::printf("  %-12s done, out of rotation %s\n", e.host.c_str(),
-                FormatDuration(Millis(e.detail.value("out_of_rotation_ms", int64_t{0}))).c_str());
-  } else if (e.type == "host_failed") {
-    std::printf("  %-12s FAILED: %s\n", e.host.c_str(), e.detail.value("error", std::string()).c_str());
-  } else if (e.type == "reconcile") {
-    std::printf("  %-12s reconciled: %s\n", e.host.c_str(), e.detail.value("decision", std::string()).c_str());
-  } else if (e.type == "server_added") {
-    std::printf("  %-12s added to %s backend %s as %s (%s)\n", e.host.c_str(),
-                e.detail.value("lb", std::string()).c_str(), e.detail.value("backend", std::string()).c_str(),
-                e.detail.value("server", std::string()).c_str(), e.detail.value("address", std::string()).c_str());
-  } else if (e.type == "teardown_started") {
-    std::printf("teardown %s: %s/%s (%s hosts)\n", e.rollout_id.c_str(), e.detail.value("release", std::string()).c_str(),
-                e.detail.value("deployment", std::string()).c_str(), std::to_string(e.detail.value("hosts", 0)).c_str());
-  } else if (e.type == "teardown_finished") {
-    std::printf("teardown %s %s in %s\n", e.rollout_id.c_str(), e.detail.value("status", std::string()).c_str(),
-                FormatDuration(Millis(e.elapsed_ms)).c_str());
-  } else if (e.type == "warning") {
-    std::printf("  warning: %s\n", e.detail.value("message", std::string()).c_str());
-  }
+  const std::string line = FormatEvent(e);
+  if (line.empty()) return;
+  std::printf("%s\n", line.c_str());
   std::fflush(stdout);
 }
 

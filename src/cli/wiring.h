@@ -57,7 +57,9 @@ class Wiring {
 // handled. Fails unless every host was torn down.
 std::function<Status(const ResolvedTarget&)> TeardownHook(SqliteStore* store, Output out, Millis lock_wait);
 
-// Human or JSON rendering of events and of the summary.
+// Human or JSON rendering of events and of the summary. FormatEvent: the
+// human line of an event ("" for those shown only in JSON).
+std::string FormatEvent(const Event& e);
 void PrintEvent(const Event& e, const Output& out);
 void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, const Output& out);
 

@@ -68,6 +68,58 @@ bool Flag(const httplib::Request& req, const char* name) {
   return v.empty() || v == "1" || v == "true" || v == "yes";
 }
 
+// A log file (build or job: "<ts>\t<step>\t<out|err>\t<text>" lines) whole
+// from ?offset=N (default 0), or with ?follow=1 as server-sent events until
+// `finished` names how it ended. Read in 64 KiB chunks: a long log is never
+// held in memory, and a follower that stops reading is dropped by the write
+// timeout without slowing the writer.
+void ServeLogFile(const httplib::Request& req, httplib::Response& res, const std::string& path,
+                  std::function<std::optional<std::string>()> finished) {
+  const bool follow = req.has_param("follow") && req.get_param_value("follow") == "1";
+  auto offset = std::make_shared<long>(req.has_param("offset") ? std::max(0L, std::atol(req.get_param_value("offset").c_str())) : 0L);
+  auto pending = std::make_shared<std::string>();
+  res.set_chunked_content_provider(follow ? "text/event-stream" : "text/plain",
+                                   [path, follow, offset, pending, finished](size_t, httplib::DataSink& sink) {
+    for (;;) {
+      std::FILE* f = std::fopen(path.c_str(), "r");
+      size_t got = 0;
+      char buf[65536];
+      if (f) {
+        std::fseek(f, *offset, SEEK_SET);
+        got = std::fread(buf, 1, sizeof buf, f);
+        std::fclose(f);
+      }
+      if (got > 0) {
+        *offset += static_cast<long>(got);
+        if (!follow) return sink.write(buf, got);
+        pending->append(buf, got);
+        std::string events;
+        size_t start = 0;
+        for (size_t nl; (nl = pending->find('\n', start)) != std::string::npos; start = nl + 1) {
+          events += "data: " + pending->substr(start, nl - start) + "\n\n";
+        }
+        pending->erase(0, start);
+        return events.empty() ? true : sink.write(events.data(), events.size());
+      }
+      const std::optional<std::string> done = follow ? finished() : std::optional<std::string>("");
+      if (done) {
+        // Read once more after seeing it done: lines written just before.
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (follow && !ec && *offset < static_cast<long>(size)) continue;
+        if (follow) {
+          const std::string end = "event: end\ndata: " + *done + "\n\n";
+          sink.write(end.data(), end.size());
+        }
+        sink.done();
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!sink.is_writable()) return false;
+    }
+  });
+}
+
 }  // namespace
 
 inventory::Doc JobToJson(const Job& j) {
@@ -491,6 +543,82 @@ void ApiServer::JobRoutes() {
            SendJson(res, 200, JobToJson(*j));
          });
 
+  // The agent's log lines of a job: appended to the job's log (a build
+  // job's go to the build's log), only from the lease holder with the
+  // current epoch (409 otherwise); a malformed batch writes nothing (400).
+  auto log_path = [this](const Job& j) -> std::string {
+    if (j.spec.kind == "build" && options_.builds) {
+      Doc p = Doc::parse(j.spec.payload, nullptr, false);
+      if (p.is_object() && p.contains("build_id") && p["build_id"].is_number_integer()) {
+        return options_.builds->LogPath(p["build_id"].get<int64_t>());
+      }
+    }
+    return options_.job_log_dir.empty() ? "" : options_.job_log_dir + "/" + std::to_string(j.id) + ".log";
+  };
+  s.Post(R"(/v1/agent/jobs/(\d+)/log)", [this, &q, agent, epoch_of, log_path](const httplib::Request& req,
+                                                                              httplib::Response& res) {
+    auto who = agent(req);
+    if (!who) return SendError(res, who.error());
+    auto body = JsonBody(req);
+    if (!body) return SendError(res, body.error());
+    auto epoch = epoch_of(*body);
+    if (!epoch) return SendError(res, epoch.error());
+    if (!body->contains("lines") || !(*body)["lines"].is_array()) {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/lines: required (an array of {ts, step, err, text})"});
+    }
+    auto flat = [](std::string t) {
+      for (char& ch : t) {
+        if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+      }
+      return t;
+    };
+    std::string text;
+    size_t i = 0;
+    for (const auto& l : (*body)["lines"]) {
+      const std::string at = "/lines/" + std::to_string(i++);
+      if (!l.is_object() || !l.contains("text") || !l["text"].is_string()) {
+        return SendError(res, Error{ErrorCode::kInvalidArgument, at + "/text: required (a string)"});
+      }
+      if ((l.contains("ts") && !l["ts"].is_number_integer()) || (l.contains("step") && !l["step"].is_string()) ||
+          (l.contains("err") && !l["err"].is_boolean())) {
+        return SendError(res, Error{ErrorCode::kInvalidArgument, at + ": ts must be an integer, step a string, err a boolean"});
+      }
+      text += std::to_string(l.value("ts", int64_t{0})) + "\t" + flat(l.value("step", std::string("agent"))) + "\t" +
+              (l.value("err", false) ? "err" : "out") + "\t" + flat(l["text"].get<std::string>()) + "\n";
+    }
+    const int64_t id = std::stoll(req.matches[1]);
+    auto job = q.GetJob(id);
+    if (!job) return SendError(res, job.error());
+    if (job->state != JobState::kLeased || job->epoch != *epoch || job->lease_owner != who->name) {
+      return SendError(res, Error{ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost"});
+    }
+    const std::string path = log_path(*job);
+    if (path.empty()) return SendError(res, Error{ErrorCode::kNotFound, "this server keeps no job logs"});
+    std::lock_guard lk(log_mu_);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    std::FILE* f = std::fopen(path.c_str(), "a");
+    if (!f) return SendError(res, Error{ErrorCode::kInternal, "cannot append to job " + std::to_string(id) + "'s log"});
+    const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !written) {
+      return SendError(res, Error{ErrorCode::kInternal, "cannot append to job " + std::to_string(id) + "'s log"});
+    }
+    res.status = 204;
+  });
+  s.Get(R"(/v1/jobs/(\d+)/log)", [&q, log_path](const httplib::Request& req, httplib::Response& res) {
+    const int64_t id = std::stoll(req.matches[1]);
+    auto job = q.GetJob(id);
+    if (!job) return SendError(res, job.error());
+    const std::string path = log_path(*job);
+    if (path.empty()) return SendError(res, Error{ErrorCode::kNotFound, "this server keeps no job logs"});
+    ServeLogFile(req, res, path, [&q, id]() -> std::optional<std::string> {
+      auto j = q.GetJob(id);
+      if (!j) return "gone";
+      if (j->state == JobState::kQueued || j->state == JobState::kLeased) return std::nullopt;
+      return std::string(JobStateName(j->state));
+    });
+  });
+
   // The journal and lock of a rollout job, on the server: refused (409)
   // unless the caller holds the job's lease with this epoch, with at least
   // kFenceMarginMs of it left (so a write cannot land after a reclaim).
@@ -605,50 +733,11 @@ void ApiServer::BuildRoutes() {
     const int64_t id = std::stoll(req.matches[1]);
     auto b = store.GetBuild(id);
     if (!b) return SendError(res, b.error());
-    const std::string path = builds.LogPath(id);
-    const bool follow = req.has_param("follow") && req.get_param_value("follow") == "1";
-    auto offset = std::make_shared<long>(0);
-    auto pending = std::make_shared<std::string>();
-    res.set_chunked_content_provider(follow ? "text/event-stream" : "text/plain",
-                                     [&store, id, path, follow, offset, pending](size_t, httplib::DataSink& sink) {
-      for (;;) {
-        std::FILE* f = std::fopen(path.c_str(), "r");
-        size_t got = 0;
-        char buf[65536];
-        if (f) {
-          std::fseek(f, *offset, SEEK_SET);
-          got = std::fread(buf, 1, sizeof buf, f);
-          std::fclose(f);
-        }
-        if (got > 0) {
-          *offset += static_cast<long>(got);
-          if (!follow) return sink.write(buf, got);
-          pending->append(buf, got);
-          std::string events;
-          size_t start = 0;
-          for (size_t nl; (nl = pending->find('\n', start)) != std::string::npos; start = nl + 1) {
-            events += "data: " + pending->substr(start, nl - start) + "\n\n";
-          }
-          pending->erase(0, start);
-          return events.empty() ? true : sink.write(events.data(), events.size());
-        }
-        auto now = store.GetBuild(id);
-        const bool done = !now || (now->status != BuildStatus::kQueued && now->status != BuildStatus::kRunning);
-        if (!follow || done) {
-          // Read once more after seeing it done: lines written just before.
-          std::error_code ec;
-          const auto size = std::filesystem::file_size(path, ec);
-          if (done && follow && !ec && *offset < static_cast<long>(size)) continue;
-          if (follow) {
-            const std::string end = "event: end\ndata: " + std::string(now ? BuildStatusName(now->status) : "gone") + "\n\n";
-            sink.write(end.data(), end.size());
-          }
-          sink.done();
-          return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (!sink.is_writable()) return false;
-      }
+    ServeLogFile(req, res, builds.LogPath(id), [&store, id]() -> std::optional<std::string> {
+      auto now = store.GetBuild(id);
+      if (!now) return "gone";
+      if (now->status == BuildStatus::kQueued || now->status == BuildStatus::kRunning) return std::nullopt;
+      return std::string(BuildStatusName(now->status));
     });
   });
 }

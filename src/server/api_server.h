@@ -27,6 +27,8 @@
 //   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
 //   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
 //                                               400 (nothing changed) when malformed
+//   POST   /v1/agent/jobs/ID/log               {epoch, lines: [{ts, step, err, text}]}: the agent's lines, fenced
+//   GET    /v1/jobs/ID/log[?offset=N|follow=1] the job's log (build jobs: the build's), like a build log
 // Builds (issue 5):
 //   POST   /hooks/github/PROJECT              GitHub push event, X-Hub-Signature-256 (401 if wrong), X-GitHub-Delivery
 //   GET    /v1/builds, /v1/builds/ID (with steps), /v1/builds/ID/log[?follow=1] (server-sent events)
@@ -71,6 +73,9 @@ struct ApiServerOptions {
   BuildStore* build_store = nullptr;
   // How often claims past their TTL are released (with teardown); 0: never.
   std::chrono::milliseconds expire_every{0};
+  // Agents' log lines of jobs: <job_log_dir>/<job id>.log (a build job's go
+  // to its build's log); empty: not kept (those routes answer 404).
+  std::string job_log_dir;
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
@@ -116,6 +121,7 @@ class ApiServer {
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
   int64_t jobs_enqueued_ = 0;
+  std::mutex log_mu_;  // Appends to job logs.
 };
 
 }  // namespace sp

@@ -147,6 +147,54 @@ TEST_F(AgentApiTest, LeaseEventsAreFencedAndMalformedOnesChangeNothing) {
   EXPECT_EQ(api["agents"][0]["current_job"], 0);
 }
 
+TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWritesNothing) {
+  Enqueue("job", "dev");
+  auto claimed = Body(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0&lease_ms=30000", "", "application/json"));
+  const int64_t id = claimed["id"], epoch = claimed["epoch"];
+  const std::string base = "/v1/agent/jobs/" + std::to_string(id);
+  const std::string log_url = "/v1/jobs/" + std::to_string(id) + "/log";
+  auto c = Client(dev_token_);
+  auto lines = [](const std::string& text) {
+    return json::array({{{"ts", 1}, {"step", "rollout"}, {"err", false}, {"text", text}},
+                        {{"ts", 2}, {"step", "agent"}, {"err", true}, {"text", "multi\nline\ttext"}}});
+  };
+  auto sent = c.Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("first batch")}}.dump(), "application/json");
+  ASSERT_EQ(sent->status, 204) << sent->body;
+  EXPECT_EQ(Client().Get(log_url)->body, "1\trollout\tout\tfirst batch\n2\tagent\terr\tmulti line text\n")
+      << "one line per line, tabs and newlines inside a line flattened";
+  EXPECT_EQ(c.Post(base + "/log", json{{"epoch", epoch + 1}, {"lines", lines("stale")}}.dump(), "application/json")->status,
+            409);
+  EXPECT_EQ(Client(prod_token_).Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("other")}}.dump(),
+                                      "application/json")->status,
+            409);
+  EXPECT_EQ(Client().Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("anon")}}.dump(), "application/json")->status,
+            401);
+  for (const json& bad : {json{{"epoch", epoch}},
+                          json{{"epoch", epoch}, {"lines", "x"}},
+                          json{{"epoch", epoch}, {"lines", json::array({{{"text", "ok"}}, {{"text", 3}}})}},
+                          json{{"epoch", epoch}, {"lines", json::array({{{"text", "ok"}}, {{"text", "x"}, {"err", "yes"}}})}}}) {
+    auto r = c.Post(base + "/log", bad.dump(), "application/json");
+    EXPECT_EQ(r->status, 400) << bad.dump() << ": " << r->body;
+  }
+  auto log = Client().Get(log_url)->body;
+  EXPECT_THAT(log, HasSubstr("first batch"));
+  for (const std::string refused : {"stale", "other", "anon", "ok"}) {
+    EXPECT_EQ(log.find(refused), std::string::npos) << refused << " was written: " << log;
+  }
+  // A follower gets the lines as server-sent events, then the job's end.
+  ASSERT_EQ(c.Post(base + "/complete", json{{"epoch", epoch}, {"result", "ok"}}.dump(), "application/json")->status, 200);
+  EXPECT_EQ(c.Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("late")}}.dump(), "application/json")->status, 409)
+      << "a finished job's log takes no more lines";
+  auto followed = Client().Get(log_url + "?follow=1");
+  ASSERT_EQ(followed->status, 200);
+  EXPECT_THAT(followed->body, HasSubstr("data: 1\trollout\tout\tfirst batch\n\n"));
+  EXPECT_THAT(followed->body, HasSubstr("event: end\ndata: succeeded\n\n"));
+  auto cli = RunSallyport({"queue", "logs", std::to_string(id), "--server", "http://127.0.0.1:" + std::to_string(port_)});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_THAT(cli.out, HasSubstr("first batch"));
+  EXPECT_EQ(Client().Get("/v1/jobs/999999/log")->status, 404);
+}
+
 TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {
   const int64_t id = Enqueue("job", "dev")["id"];
   auto list = RunSallyport({"queue", "list", "--store", dir_ / "state.db"});

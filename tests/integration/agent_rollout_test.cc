@@ -111,6 +111,16 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   ASSERT_EQ(prod.exit_code, 0) << prod.out << prod.err;
   EXPECT_THAT(prod.out, HasSubstr("for network prod"));
   EXPECT_THAT(prod.out, HasSubstr("succeeded by prod-agent"));
+  // The agent's lines are in the server's log of the job.
+  const size_t as_job = prod.out.find("as job ");
+  ASSERT_NE(as_job, std::string::npos) << prod.out;
+  const std::string job_id = std::to_string(std::atoll(prod.out.c_str() + as_job + 7));
+  auto job_log = RunSallyport({"queue", "logs", job_id, "--server", url_});
+  ASSERT_EQ(job_log.exit_code, 0) << job_log.err;
+  EXPECT_THAT(job_log.out, HasSubstr("claimed by agent prod-agent"));
+  EXPECT_THAT(job_log.out, HasSubstr("to web/integration (2 hosts)"));
+  EXPECT_THAT(job_log.out, HasSubstr("app2         done, out of rotation"));
+  EXPECT_THAT(job_log.out, HasSubstr("job " + job_id + " succeeded"));
   auto dev = Queue(*networks_[0], "d1", /*by_env=*/true);
   ASSERT_EQ(dev.exit_code, 0) << dev.out << dev.err;
   EXPECT_THAT(dev.out, HasSubstr("succeeded by dev-agent"));
