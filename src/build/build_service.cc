@@ -272,6 +272,22 @@ class BuildLog {
   std::thread flusher_;
 };
 
+// The sink of a build run in this process: the store and the log file.
+class LocalBuildSink : public BuildSink {
+ public:
+  LocalBuildSink(BuildStore& store, const std::string& log_path) : store_(store), log_(log_path) {}
+  Status Update(const BuildRecord& b) override { return store_.UpdateBuild(b); }
+  Status PutStep(const BuildStepRecord& s) override { return store_.PutBuildStep(s); }
+  void Line(int64_t ts, const std::string& step, bool is_err, const std::string& text) override {
+    log_.Line(ts, step, is_err, text);
+  }
+  void Flush() override { log_.Flush(); }
+
+ private:
+  BuildStore& store_;
+  BuildLog log_;
+};
+
 }  // namespace
 
 void BuildService::Execute(BuildRecord b) {
@@ -280,37 +296,62 @@ void BuildService::Execute(BuildRecord b) {
     std::lock_guard lk(mu_);
     cancels_[b.id] = cancel;
   }
-  BuildLog log(LogPath(b.id));
+  auto project = store_.Project(b.project);
+  if (!project || !*project) {
+    b.status = BuildStatus::kFailed;
+    b.error = "project " + b.project + " is gone";
+    b.finished_ms = Now();
+    (void)store_.UpdateBuild(b);
+  } else if (o_.run_elsewhere) {
+    Status st = o_.run_elsewhere(b, (*project)->git_url, *cancel);
+    // Whatever happened there, the build does not stay "running".
+    auto now = store_.GetBuild(b.id);
+    if (now && (now->status == BuildStatus::kQueued || now->status == BuildStatus::kRunning)) {
+      now->status = cancel->load() ? BuildStatus::kCanceled : BuildStatus::kFailed;
+      now->error = st ? "ended without an outcome" : st.error().message;
+      now->finished_ms = Now();
+      (void)store_.UpdateBuild(*now);
+    }
+  } else {
+    LocalBuildSink sink(store_, LogPath(b.id));
+    RunPipeline(b, (*project)->git_url, o_.data_dir + "/work/" + std::to_string(b.id), o_, sink, *cancel);
+  }
+  std::lock_guard lk(mu_);
+  cancels_.erase(b.id);
+}
+
+BuildRecord RunPipeline(BuildRecord b, const std::string& git_url, const std::string& ws, const BuildOptions& o,
+                        BuildSink& sink, const std::atomic<bool>& cancel_flag) {
+  const std::atomic<bool>* cancel = &cancel_flag;
+  auto Now = [&o] { return o.now_ms ? o.now_ms() : RealClock::Instance().WallMs(); };
   auto logger = [&](const std::string& step) {
-    return [&, step](bool is_err, const std::string& line) { log.Line(Now(), step, is_err, line); };
+    return [&, step](bool is_err, const std::string& line) { sink.Line(Now(), step, is_err, line); };
   };
-  const std::string ws = o_.data_dir + "/work/" + std::to_string(b.id);
   std::error_code ec;
   fs::remove_all(ws, ec);
   int index = 0;
   auto finish = [&](BuildStatus st, const std::string& error) {
-    log.Line(Now(), "build", st != BuildStatus::kSucceeded, "build " + std::string(BuildStatusName(st)) +
-                                                                  (error.empty() ? "" : ": " + error));
-    log.Flush();  // Whole on disk before the build reads as finished.
+    sink.Line(Now(), "build", st != BuildStatus::kSucceeded, "build " + std::string(BuildStatusName(st)) +
+                                                                 (error.empty() ? "" : ": " + error));
+    sink.Flush();  // Whole before the build reads as finished.
     b.status = st;
     b.error = error;
     b.finished_ms = Now();
-    (void)store_.UpdateBuild(b);
+    (void)sink.Update(b);
     fs::remove_all(ws, ec);
-    std::lock_guard lk(mu_);
-    cancels_.erase(b.id);
+    return b;
   };
   // Runs one recorded step; `fn` does the work.
   auto step = [&](const std::string& name, const std::string& kind, const std::function<Status()>& fn) -> Status {
     BuildStepRecord rec{b.id, index++, name, kind, "running", 0, Now(), 0};
-    (void)store_.PutBuildStep(rec);
-    log.Line(Now(), name, false, "--- step " + name + " (" + kind + ")");
+    (void)sink.PutStep(rec);
+    sink.Line(Now(), name, false, "--- step " + name + " (" + kind + ")");
     Status st = cancel->load() ? Status(Err(ErrorCode::kCancelled, "canceled")) : fn();
     rec.finished_ms = Now();
     rec.status = st ? "succeeded" : (st.error().code == ErrorCode::kCancelled ? "canceled" : "failed");
     rec.exit_code = st ? 0 : 1;
-    (void)store_.PutBuildStep(rec);
-    if (!st) log.Line(Now(), name, true, "step " + name + " " + rec.status + ": " + st.error().message);
+    (void)sink.PutStep(rec);
+    if (!st) sink.Line(Now(), name, true, "step " + name + " " + rec.status + ": " + st.error().message);
     return st;
   };
   auto run = [&](const std::string& name, const std::vector<std::string>& argv,
@@ -320,9 +361,9 @@ void BuildService::Execute(BuildRecord b) {
     c.cwd = ws;
     c.env = env;
     c.timeout = timeout;
-    c.cancel = cancel.get();
+    c.cancel = cancel;
     c.on_line = logger(name);
-    c.supervisor = o_.supervisor;
+    c.supervisor = o.supervisor;
     SP_ASSIGN_OR_RETURN(ExitStatus st, RunStep(c));
     if (st.canceled) return Err(ErrorCode::kCancelled, "canceled");
     if (st.timed_out) return Err(ErrorCode::kTimeout, "timed out after " + FormatDuration(timeout));
@@ -330,37 +371,36 @@ void BuildService::Execute(BuildRecord b) {
     return Ok();
   };
 
-  auto project = store_.Project(b.project);
-  if (!project || !*project) return finish(BuildStatus::kFailed, "project " + b.project + " is gone");
   Status st = step("checkout", "checkout", [&]() -> Status {
-    return CheckoutCommit((*project)->git_url, b.branch, b.sha, ws, o_.git_timeout, logger("checkout"));
+    return CheckoutCommit(git_url, b.branch, b.sha, ws, o.git_timeout, logger("checkout"));
   });
   if (!st) return finish(cancel->load() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
   if (auto c = ReadCommit(ws)) {
     b.author = c->author;
     b.message = c->subject;
-    (void)store_.UpdateBuild(b);
+    (void)sink.Update(b);
   }
-  auto cfg = LoadServiceConfig(ws + "/sallyport.yml");
+  auto config_text = ReadTextFile(ws + "/sallyport.yml");
+  if (!config_text) return finish(BuildStatus::kFailed, config_text.error().message);
+  auto cfg = ParseServiceConfig(*config_text, ws + "/sallyport.yml");
   if (!cfg) return finish(BuildStatus::kFailed, cfg.error().message);
   auto target = MatchBranch(cfg->branches, b.branch);
   if (!target) {
-    log.Line(Now(), "build", true, "rejected: " + target.error().message);
+    sink.Line(Now(), "build", true, "rejected: " + target.error().message);
     return finish(BuildStatus::kFailed, "rejected: " + target.error().message);
   }
   if (!*target) return finish(BuildStatus::kSkipped, "no branch rule matches '" + b.branch + "'");
   b.deployment = (*target)->deployment;
-  (void)store_.UpdateBuild(b);
-
+  (void)sink.Update(b);
   const std::string tag_branch = SanitizedTag(b.branch);
   const std::string image_sha = cfg->image_repository + ":" + b.sha;
   std::map<std::string, std::string> docker_env;
-  if (!o_.docker_host.empty()) docker_env["DOCKER_HOST"] = o_.docker_host;
+  if (!o.docker_host.empty()) docker_env["DOCKER_HOST"] = o.docker_host;
   std::map<std::string, std::string> base_env = {{"SALLYPORT_BRANCH", b.branch}, {"SALLYPORT_COMMIT", b.sha},
                                                  {"SALLYPORT_BUILD", std::to_string(b.id)}};
   for (const auto& s : cfg->pipeline) {
     if (!StepRunsOn(s.when, b.branch)) {
-      (void)store_.PutBuildStep(BuildStepRecord{b.id, index++, s.name, s.kind, "skipped", 0, Now(), Now()});
+      (void)sink.PutStep(BuildStepRecord{b.id, index++, s.name, s.kind, "skipped", 0, Now(), Now()});
       continue;
     }
     if (s.kind == "command") {
@@ -376,7 +416,7 @@ void BuildService::Execute(BuildRecord b) {
     } else if (s.kind == "image") {
       st = step(s.name, s.kind, [&] {
         return run(s.name,
-                   {o_.docker_bin, "build", "-t", image_sha, "-t", cfg->image_repository + ":" + tag_branch, "-f",
+                   {o.docker_bin, "build", "-t", image_sha, "-t", cfg->image_repository + ":" + tag_branch, "-f",
                     ws + "/" + cfg->image_dockerfile, ws + "/" + cfg->image_context},
                    docker_env, s.timeout);
       });
@@ -389,10 +429,10 @@ void BuildService::Execute(BuildRecord b) {
         auto env = docker_env;
         env["DOCKER_CONFIG"] = conf;
         if (!cfg->registry.password_ref.empty()) {
-          if (!o_.read_secret) return Err(ErrorCode::kUnavailable, "no secret reader for the registry password");
-          SP_ASSIGN_OR_RETURN(std::string pw, o_.read_secret(cfg->registry.password_ref));
+          if (!o.read_secret) return Err(ErrorCode::kUnavailable, "no secret reader for the registry password");
+          SP_ASSIGN_OR_RETURN(std::string pw, o.read_secret(cfg->registry.password_ref));
           CommandSpec login;
-          login.argv = {o_.docker_bin, "login", "--username", cfg->registry.username, "--password-stdin",
+          login.argv = {o.docker_bin, "login", "--username", cfg->registry.username, "--password-stdin",
                         cfg->registry.address};
           login.stdin_data = pw + "\n";
           login.env = env;
@@ -402,9 +442,9 @@ void BuildService::Execute(BuildRecord b) {
           SP_ASSIGN_OR_RETURN(ExitStatus ls, RunCommand(login));
           if (!ls.ok()) return Err(ErrorCode::kUnauthenticated, "docker login " + cfg->registry.address + " failed");
         }
-        SP_TRY(run(s.name, {o_.docker_bin, "push", image_sha}, env, s.timeout));
+        SP_TRY(run(s.name, {o.docker_bin, "push", image_sha}, env, s.timeout));
         CommandSpec inspect;
-        inspect.argv = {o_.docker_bin, "image", "inspect", "--format", "{{json .RepoDigests}}", image_sha};
+        inspect.argv = {o.docker_bin, "image", "inspect", "--format", "{{json .RepoDigests}}", image_sha};
         inspect.env = env;
         inspect.timeout = Millis(30'000);
         SP_ASSIGN_OR_RETURN(ExitStatus is, RunCommand(inspect));
@@ -414,19 +454,20 @@ void BuildService::Execute(BuildRecord b) {
           if (d.is_string() && StartsWith(d.get<std::string>(), cfg->image_repository + "@sha256:")) b.artifact = d;
         }
         if (b.artifact.empty()) return Err(ErrorCode::kInternal, "no digest of " + cfg->image_repository + " after push");
-        log.Line(Now(), s.name, false, "artifact " + b.artifact);
-        (void)store_.UpdateBuild(b);
+        sink.Line(Now(), s.name, false, "artifact " + b.artifact);
+        (void)sink.Update(b);
         return Ok();
       });
     } else if (s.kind == "deploy") {
       st = step(s.name, s.kind, [&]() -> Status {
         if (b.deployment.empty()) {
-          log.Line(Now(), s.name, false, "branch " + b.branch + " deploys nowhere (build only)");
+          sink.Line(Now(), s.name, false, "branch " + b.branch + " deploys nowhere (build only)");
           return Ok();
         }
         if (b.artifact.empty()) return Err(ErrorCode::kInvalidArgument, "nothing to deploy: no push step ran before");
-        if (!o_.deploy) return Err(ErrorCode::kUnavailable, "this server cannot deploy");
-        return o_.deploy(*cfg, s.release, b.deployment, b.artifact, logger(s.name));
+        if (!o.deploy) return Err(ErrorCode::kUnavailable, "this server cannot deploy");
+        DeployRequest request{&*cfg, *config_text, s.release, b.deployment, b.artifact, b.id};
+        return o.deploy(request, logger(s.name), *cancel);
       });
     }
     if (!st) break;
@@ -435,7 +476,7 @@ void BuildService::Execute(BuildRecord b) {
     // The rest is skipped: a failed step fails the build.
     return finish(cancel->load() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
   }
-  finish(BuildStatus::kSucceeded, "");
+  return finish(BuildStatus::kSucceeded, "");
 }
 
 }  // namespace sp

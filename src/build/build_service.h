@@ -26,6 +26,15 @@
 
 namespace sp {
 
+// The deploy step's request: roll `artifact` out to (cfg.stack, release,
+// deployment); `config_text` is the built commit's sallyport.yml.
+struct DeployRequest {
+  const ServiceConfig* cfg = nullptr;
+  std::string config_text;
+  std::string release, deployment, artifact;
+  int64_t build_id = 0;
+};
+
 struct BuildOptions {
   std::string data_dir;                 // logs/<id>.log and work/<id>/ live here.
   int concurrency = 2;                  // Builds at once.
@@ -38,12 +47,40 @@ struct BuildOptions {
   std::function<int64_t()> now_ms;      // Wall clock; default the real one.
   // Secret references ("file:/path", "env:NAME") -> value.
   std::function<Result<std::string>(const std::string& ref)> read_secret;
-  // The deploy step: roll `artifact` out to (cfg.stack, release, deployment).
-  using Deploy = std::function<Status(const ServiceConfig& cfg, const std::string& release,
-                                      const std::string& deployment, const std::string& artifact,
-                                      const LineCallback& log)>;
+  // The deploy step. `cancel` turns true when the build is canceled.
+  using Deploy = std::function<Status(const DeployRequest& request, const LineCallback& log,
+                                      const std::atomic<bool>& cancel)>;
   Deploy deploy;
+  // Set: builds run elsewhere (on agents, through the queue) instead of in
+  // this process: called with the build (already marked running) and its
+  // project's remote; it returns once the build has ended there, having
+  // recorded steps, log lines and the outcome in the store. An error means
+  // the build could not be run (the service marks it failed with it).
+  using RunElsewhere = std::function<Status(const BuildRecord& b, const std::string& git_url,
+                                            const std::atomic<bool>& cancel)>;
+  RunElsewhere run_elsewhere;
 };
+
+// Where one build's records and log lines go: the store and the log file
+// (in the server), or the server through the agent protocol (on an agent).
+class BuildSink {
+ public:
+  virtual ~BuildSink() = default;
+  virtual Status Update(const BuildRecord& b) = 0;
+  virtual Status PutStep(const BuildStepRecord& s) = 0;
+  virtual void Line(int64_t ts_ms, const std::string& step, bool is_err, const std::string& text) = 0;
+  // Every line written out: called before the build's final Update.
+  virtual void Flush() = 0;
+};
+
+// Runs one build's pipeline in `workspace` (made empty first, removed at
+// the end): checkout of the exact commit, then the steps of the commit's
+// sallyport.yml (command steps under the step supervisor, image, push,
+// deploy). Records go to `sink`; `b` ends with its final status, set
+// through the sink as well. Uses `o`'s docker, supervisor, git timeout,
+// secret reader, deploy and clock.
+BuildRecord RunPipeline(BuildRecord b, const std::string& git_url, const std::string& workspace, const BuildOptions& o,
+                        BuildSink& sink, const std::atomic<bool>& cancel);
 
 class BuildService {
  public:

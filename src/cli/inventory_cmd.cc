@@ -17,6 +17,7 @@
 #include "core/text.h"
 #include "inventory/ansible_import.h"
 #include "inventory/service.h"
+#include "cli/deploy_queue.h"
 #include "cli/wiring.h"
 #include "rollout/plan.h"
 #include "server/api_server.h"
@@ -184,6 +185,12 @@ class JobLease {
   std::atomic<int64_t> until_{0};
 };
 
+// Where an agent runs build jobs.
+struct AgentBuildOptions {
+  std::string work_dir;     // Workspaces: <work_dir>/build-<id>, removed after each build.
+  std::string docker_host;  // DOCKER_HOST for image and push steps; empty: the default.
+};
+
 // An agent's log lines of one job, shipped to the server in batches (every
 // 200 ms, or at Close) through `send`. The lines wait in memory only while a
 // batch is in flight; past 20,000 waiting lines the newest are counted and
@@ -202,6 +209,8 @@ class LogShipper {
     }
     pending_.push_back({{"ts", RealClock::Instance().WallMs()}, {"step", step}, {"err", is_err}, {"text", text}});
   }
+  // Sends what is waiting now (in order with the background sends).
+  void Flush() { SendPending(); }
   // Sends what is left, then stops.
   void Close() {
     {
@@ -215,43 +224,149 @@ class LogShipper {
 
  private:
   void Loop() {
-    std::unique_lock lk(mu_);
     for (;;) {
-      cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return closing_; });
-      const bool last = closing_;
+      bool last;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return closing_; });
+        last = closing_;
+      }
+      SendPending();
+      if (last) return;
+    }
+  }
+  void SendPending() {
+    std::lock_guard send_lock(send_mu_);
+    Doc batch = Doc::array();
+    {
+      std::lock_guard lk(mu_);
       if (dropped_ > 0) {
         pending_.push_back({{"ts", RealClock::Instance().WallMs()}, {"step", "agent"}, {"err", true},
                             {"text", std::to_string(dropped_) + " line(s) dropped: the server could not keep up"}});
         dropped_ = 0;
       }
-      Doc batch = Doc::array();
       batch.get_ref<Doc::array_t&>().swap(pending_);
-      if (!batch.empty() && !lost_) {
-        lk.unlock();
-        Status st = send_(batch);
-        lk.lock();
-        if (!st && st.error().code == ErrorCode::kConflict) lost_ = true;
-      }
-      if (last) return;
     }
+    if (batch.empty() || lost_) return;
+    Status st = send_(batch);
+    if (!st && st.error().code == ErrorCode::kConflict) lost_ = true;
   }
   Send send_;
-  std::mutex mu_;
+  std::mutex mu_, send_mu_;
   std::condition_variable cv_;
   std::vector<Doc> pending_;
   int64_t dropped_ = 0;
-  bool closing_ = false, lost_ = false;
+  bool closing_ = false;
+  bool lost_ = false;  // Under send_mu_.
   std::thread thread_;
 };
 
-// `sallyport agent run`: claims rollout jobs for its token's labels and runs
+// A build job's records go to the server (the build's steps and outcome,
+// through POST /v1/agent/jobs/ID/build) and its lines to the job's log,
+// which the server keeps as the build's log.
+class RemoteBuildSink : public BuildSink {
+ public:
+  RemoteBuildSink(std::function<Status(const Doc&)> post, LogShipper& shipper) : post_(std::move(post)), shipper_(shipper) {}
+  Status Update(const BuildRecord& b) override {
+    return post_({{"build",
+                   {{"status", std::string(BuildStatusName(b.status))}, {"author", b.author}, {"message", b.message},
+                    {"artifact", b.artifact}, {"deployment", b.deployment}, {"error", b.error},
+                    {"finished_ms", b.finished_ms}}}});
+  }
+  Status PutStep(const BuildStepRecord& x) override {
+    return post_({{"step",
+                   {{"index", x.index}, {"name", x.name}, {"kind", x.kind}, {"status", x.status}, {"exit_code", x.exit_code},
+                    {"started_ms", x.started_ms}, {"finished_ms", x.finished_ms}}}});
+  }
+  void Line(int64_t, const std::string& step, bool is_err, const std::string& text) override {
+    shipper_.Line(step, is_err, text);
+  }
+  void Flush() override { shipper_.Flush(); }
+
+ private:
+  std::function<Status(const Doc&)> post_;
+  LogShipper& shipper_;
+};
+
+// A job's log over HTTP from `offset` (raw lines).
+Result<std::string> ServerLogBytes(const std::string& server, int64_t job, int64_t offset) {
+  httplib::Client client(server);
+  client.set_read_timeout(30, 0);
+  auto r = client.Get("/v1/jobs/" + std::to_string(job) + "/log?offset=" + std::to_string(offset));
+  if (!r) return Err(ErrorCode::kUnavailable, "server " + server + ": " + httplib::to_string(r.error()));
+  if (r->status != 200) return Err(ErrorCode::kUnavailable, "job " + std::to_string(job) + " log: HTTP " + std::to_string(r->status));
+  return r->body;
+}
+
+// Runs a build job here: the pipeline in a fresh workspace under the
+// agent's work directory (checkout, steps, image, push with the registry
+// password read here); its deploy is asked of the server, which queues the
+// rollout for the deployment's network; this agent follows that job to its
+// end. Returns the build's outcome, for the job's result.
+std::string RunBuildJob(const std::string& server, const std::string& token, const std::string& base, int64_t epoch,
+                        const std::string& payload, const AgentBuildOptions& ao, LogShipper& shipper,
+                        const std::atomic<bool>& cancel) {
+  Doc p = Doc::parse(payload, nullptr, false);
+  if (!p.is_object() || !p.contains("build") || !p["build"].is_object() || !p.contains("git_url") ||
+      !p["git_url"].is_string()) {
+    shipper.Line("agent", true, "malformed build job");
+    return "malformed build job";
+  }
+  const Doc& j = p["build"];
+  BuildRecord b;
+  b.id = p.value("build_id", int64_t{0});
+  b.project = j.value("project", "");
+  b.branch = j.value("branch", "");
+  b.sha = j.value("sha", "");
+  b.trigger = j.value("trigger", "");
+  b.status = BuildStatus::kRunning;
+  b.created_ms = j.value("created_ms", int64_t{0});
+  b.started_ms = j.value("started_ms", int64_t{0});
+  RemoteBuildSink sink(
+      [&](const Doc& body) -> Status {
+        Doc with = body;
+        with["epoch"] = epoch;
+        auto r = ServerCall(server, "POST", base + "/build", with.dump(), token);
+        if (!r) return Err(r.error());
+        return Ok();
+      },
+      shipper);
+  BuildOptions o;
+  o.docker_host = ao.docker_host;
+  o.read_secret = ReadSecretRef;
+  o.deploy = [&](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop) -> Status {
+    SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(server, "POST", base + "/deploy",
+                                               Doc{{"epoch", epoch}, {"config", r.config_text}, {"release", r.release},
+                                                   {"deployment", r.deployment}, {"artifact", r.artifact}}
+                                                   .dump(),
+                                               token));
+    const int64_t job = answer.value("job", int64_t{0});
+    const std::string what = "rollout job " + std::to_string(job);
+    log(false, "the server queued the deploy as " + what);
+    JobWatch w;
+    w.what = what;
+    w.poll = [&server, job]() -> Result<JobProgress> {
+      SP_ASSIGN_OR_RETURN(Doc d, ServerCall(server, "GET", "/v1/jobs/" + std::to_string(job)));
+      return JobProgress{d.value("state", ""), d.value("owner", ""), d.value("result", ""), d.value("error", "")};
+    };
+    w.read_log = [&server, job](int64_t offset) { return ServerLogBytes(server, job, offset); };
+    w.cancel = [] { return Status(Ok()); };  // Agents cannot cancel jobs; the server's claim timeout applies.
+    return WaitForJob(w, log, stop, Millis(600'000));
+  };
+  const std::string ws = ao.work_dir + "/build-" + std::to_string(b.id);
+  BuildRecord out = RunPipeline(b, p["git_url"].get<std::string>(), ws, o, sink, cancel);
+  return "build " + std::string(BuildStatusName(out.status)) + (out.error.empty() ? "" : ": " + out.error);
+}
+
+// `sallyport agent run`: claims build and rollout jobs for its token's labels and runs
 // each with the engine here. The rollout's journal and lock are on the
 // server (every step journaled there before it is acted on, refused without
 // the current lease); every action is fenced by the lease as this agent last
 // confirmed it. A job claimed again (its agent died or stalled) is resumed
 // from the server's journal: each host reconciled, then the rest rolled.
 // SIGTERM/SIGINT: stops claiming, finishes the job in hand, exits.
-int RunAgent(const std::string& server, const std::string& token_file, const std::string& lease_text) {
+int RunAgent(const std::string& server, const std::string& token_file, const std::string& lease_text,
+             const AgentBuildOptions& build_options) {
   auto token_text = ReadTextFile(token_file);
   if (!token_text) return Fail(token_text.error());
   const std::string token = Trim(*token_text);
@@ -298,11 +413,15 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     const std::string base = "/v1/agent/jobs/" + std::to_string(id);
     std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(id), static_cast<long long>(epoch));
     std::fflush(stdout);
-    auto plan = PlanFromJson((*claim)["payload"].get<std::string>());
-    if (!plan) {
+    const std::string kind = (*claim)["kind"];
+    const std::string payload = (*claim)["payload"];
+    Result<RolloutPlan> plan = Err(ErrorCode::kInvalidArgument, "agents run build and rollout jobs, not '" + kind + "'");
+    if (kind == "rollout") plan = PlanFromJson(payload);
+    if (!plan && kind != "build") {
       (void)ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", plan.error().message}}.dump(), token);
       continue;
     }
+    std::atomic<bool> lease_lost{false};  // Ends a build's running step.
     std::mutex hb_mu;
     std::condition_variable hb_cv;
     bool running = true;
@@ -315,18 +434,14 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
         if (hb) {
           lease.ConfirmedAt(sent);
         } else {
-          if (hb.error().code == ErrorCode::kConflict) lease.Lost();
+          if (hb.error().code == ErrorCode::kConflict) {
+            lease.Lost();
+            lease_lost = true;
+          }
           std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
         }
         lk.lock();
       }
-    });
-    RemoteJobStore remote([&](const nlohmann::json& body) -> Result<nlohmann::json> {
-      nlohmann::json b = body;
-      b["epoch"] = epoch;
-      SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(server, "POST", base + "/store", b.dump(), token));
-      if (answer.is_null()) return nlohmann::json::object();
-      return nlohmann::json::parse(answer.dump());
     });
     // This job's lines (the rollout's events, this agent's notes) go to the
     // server's job log as well as to stdout.
@@ -337,41 +452,58 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     });
     shipper.Line("agent", false, "job " + std::to_string(id) + " (epoch " + std::to_string(epoch) + ") claimed by agent " +
                                      (*me)["name"].get<std::string>());
-    AgentJobHooks hooks;
-    hooks.journal = &remote;
-    hooks.locks = &remote;
-    hooks.fence = [&lease] { return lease.Fence(); };
-    hooks.lease_ttl = Millis(lease_ms);
-    hooks.on_event = [halt_after, &shipper](const Event& e) {
-      if (std::string line = FormatEvent(e); !line.empty()) shipper.Line("rollout", e.type == "host_failed", line);
-      if (halt_after.empty()) return;
-      const std::string at = e.host + ":" + e.step;
-      if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
-        std::printf("agent: TEST halting after %s\n", halt_after.c_str());
-        std::fflush(stdout);
-        ::raise(SIGSTOP);
-      }
-    };
-    Wiring wiring(nullptr, Output{}, Millis(0));
-    Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
-    auto recorded = remote.GetRollout(plan->id);
-    if (recorded && recorded->status == RolloutStatus::kRunning) {
-      std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
-                  plan->id.c_str());
-      shipper.Line("agent", false, "resuming rollout " + plan->id + " from the server's journal");
-      std::fflush(stdout);
-      r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
-    } else if (recorded) {
-      // Finished under an earlier lease whose agent could not report it.
-      RolloutSummary done;
-      done.rollout_id = plan->id;
-      done.status = recorded->status;
-      done.error = recorded->error;
-      r = done;
-    } else if (recorded.error().code == ErrorCode::kNotFound) {
-      r = wiring.EngineFor(*plan, &hooks)->Run(*plan);
+    bool ok = false;
+    std::string outcome;
+    if (kind == "build") {
+      outcome = RunBuildJob(server, token, base, epoch, payload, build_options, shipper, lease_lost);
+      ok = true;  // The build ran to its outcome: the job is done, whatever the build's status.
     } else {
-      r = Err(recorded.error());
+      RemoteJobStore remote([&](const nlohmann::json& body) -> Result<nlohmann::json> {
+        nlohmann::json b = body;
+        b["epoch"] = epoch;
+        SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(server, "POST", base + "/store", b.dump(), token));
+        if (answer.is_null()) return nlohmann::json::object();
+        return nlohmann::json::parse(answer.dump());
+      });
+      AgentJobHooks hooks;
+      hooks.journal = &remote;
+      hooks.locks = &remote;
+      hooks.fence = [&lease] { return lease.Fence(); };
+      hooks.lease_ttl = Millis(lease_ms);
+      hooks.on_event = [halt_after, &shipper](const Event& e) {
+        if (std::string line = FormatEvent(e); !line.empty()) shipper.Line("rollout", e.type == "host_failed", line);
+        if (halt_after.empty()) return;
+        const std::string at = e.host + ":" + e.step;
+        if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
+          std::printf("agent: TEST halting after %s\n", halt_after.c_str());
+          std::fflush(stdout);
+          ::raise(SIGSTOP);
+        }
+      };
+      Wiring wiring(nullptr, Output{}, Millis(0));
+      Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
+      auto recorded = remote.GetRollout(plan->id);
+      if (recorded && recorded->status == RolloutStatus::kRunning) {
+        std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
+                    plan->id.c_str());
+        shipper.Line("agent", false, "resuming rollout " + plan->id + " from the server's journal");
+        std::fflush(stdout);
+        r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
+      } else if (recorded) {
+        // Finished under an earlier lease whose agent could not report it.
+        RolloutSummary done;
+        done.rollout_id = plan->id;
+        done.status = recorded->status;
+        done.error = recorded->error;
+        r = done;
+      } else if (recorded.error().code == ErrorCode::kNotFound) {
+        r = wiring.EngineFor(*plan, &hooks)->Run(*plan);
+      } else {
+        r = Err(recorded.error());
+      }
+      ok = r && r->status == RolloutStatus::kSucceeded;
+      outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
+                  : r.error().message;
     }
     {
       std::lock_guard lk(hb_mu);
@@ -379,9 +511,6 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
     }
     hb_cv.notify_all();
     heartbeat.join();
-    const bool ok = r && r->status == RolloutStatus::kSucceeded;
-    const std::string outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
-                                  : r.error().message;
     shipper.Line("agent", !ok, "job " + std::to_string(id) + (ok ? " succeeded: " : " failed: ") + outcome);
     shipper.Close();  // The whole log is on the server before the job reads as finished.
     auto reported = ok ? ServerCall(server, "POST", base + "/complete", Doc{{"epoch", epoch}, {"result", outcome}}.dump(), token)
@@ -407,44 +536,61 @@ std::string JobLogDir(const std::string& store_path) {
   return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/jobs";
 }
 
-// The deploy step of a build, in the server process: the target resolved
-// through the inventory (a missing personal deployment is claimed from the
-// stack's template first), the plan built from the built commit's
-// sallyport.yml, the engine run here; its events go to the build's log.
-BuildOptions::Deploy DeployHook(SqliteStore* store, inventory::Service* inventory) {
-  return [store, inventory](const ServiceConfig& cfg, const std::string& release, const std::string& deployment,
-                            const std::string& artifact, const LineCallback& log) -> Status {
-    auto target = inventory->Resolve(cfg.stack, release, deployment, "");
-    if (!target && target.error().code == ErrorCode::kNotFound) {
-      // personal-<user> from the template whose name pattern gives it.
-      auto cur = inventory->Current();
-      const Inventory* inv = cur ? cur->get() : nullptr;
-      if (inv && inv->stacks.count(cfg.stack)) {
-        for (const auto& [tname, t] : inv->stacks.at(cfg.stack).templates) {
-          const size_t at = t.name_pattern.find("{user}");
-          const std::string pre = t.name_pattern.substr(0, at), post = t.name_pattern.substr(at + 6);
-          if (deployment.size() <= pre.size() + post.size() || deployment.rfind(pre, 0) != 0 ||
-              deployment.compare(deployment.size() - post.size(), post.size(), post) != 0) {
-            continue;
-          }
-          const std::string user = deployment.substr(pre.size(), deployment.size() - pre.size() - post.size());
-          auto claim = inventory->Claim(cfg.stack, tname, user, RealClock::Instance().WallMs());
-          if (!claim) return Err(claim.error().Wrap("claiming " + deployment));
-          log(false, "claimed " + deployment + " (host " + claim->host + ") from template " + tname);
-          target = inventory->Resolve(cfg.stack, release, deployment, "");
-          break;
-        }
-      }
+// What a job looks like to a waiter in the server process: the store and
+// the job's log file.
+JobWatch LocalJobWatch(QueueStore& q, int64_t id, const std::string& log_path, const std::string& what) {
+  JobWatch w;
+  w.what = what;
+  w.poll = [&q, id]() -> Result<JobProgress> {
+    SP_ASSIGN_OR_RETURN(Job j, q.GetJob(id));
+    return JobProgress{std::string(JobStateName(j.state)), j.lease_owner, j.result, j.error};
+  };
+  w.read_log = [log_path](int64_t offset) -> Result<std::string> {
+    std::string out;
+    if (log_path.empty()) return out;
+    if (std::FILE* f = std::fopen(log_path.c_str(), "r")) {
+      std::fseek(f, offset, SEEK_SET);
+      char buf[65536];
+      for (size_t n; out.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+      std::fclose(f);
     }
-    if (!target) return Err(target.error());
-    PlanInput in;
-    in.id = NewRolloutId();
-    in.artifact = artifact;
-    in.now_ms = RealClock::Instance().WallMs();
-    SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
+    return out;
+  };
+  w.cancel = [&q, id] { return q.Cancel(id, RealClock::Instance().WallMs()); };
+  return w;
+}
+
+struct DeployWiring {
+  SqliteStore* store = nullptr;
+  inventory::Service* inventory = nullptr;
+  bool via_agents = true;                 // false: the engine runs in the server process.
+  std::string job_log_dir;
+  std::function<void()> jobs_enqueued;    // Wakes agents' long polls.
+  Millis claim_timeout{600'000};
+};
+
+// The deploy step of a build run by the server: the target resolved
+// through the inventory and the plan frozen here; then either queued as a
+// rollout job for an agent of the deployment's network (default: the server
+// needs no shell in that network) and followed until it ends, its agent's
+// lines copied into the build's log; or (--deploy-on server) run by the
+// engine in this process, its events in the build's log.
+BuildOptions::Deploy DeployHook(DeployWiring w) {
+  return [w](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& cancel) -> Status {
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*w.inventory, r, log));
+    if (w.via_agents) {
+      SP_ASSIGN_OR_RETURN(Job job, w.store->Enqueue(RolloutJobSpec(plan), RealClock::Instance().WallMs()));
+      if (w.jobs_enqueued) w.jobs_enqueued();
+      const std::string what = "rollout job " + std::to_string(job.id) + " (network " + plan.network + ")";
+      log(false, "queued rollout " + plan.id + " as " + what);
+      return WaitForJob(LocalJobWatch(*w.store, job.id, w.job_log_dir + "/" + std::to_string(job.id) + ".log", what),
+                        log, cancel, w.claim_timeout);
+    }
     AgentJobHooks hooks;
-    hooks.on_event = [log](const Event& e) { log(false, e.ToJsonLine()); };
-    Wiring wiring(store, Output{}, Millis(60'000));
+    hooks.on_event = [log](const Event& e) {
+      if (std::string line = FormatEvent(e); !line.empty()) log(e.type == "host_failed", line);
+    };
+    Wiring wiring(w.store, Output{}, Millis(60'000));
     SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan, &hooks)->Run(plan));
     log(false, "rollout " + sum.rollout_id + " " + std::string(RolloutStatusName(sum.status)) + " in " +
                    FormatDuration(Millis(sum.elapsed_ms)));
@@ -457,6 +603,8 @@ struct ServeOptions {
   std::string listen, store_path, expire_every, poll_every, docker_host;
   int build_slots = 2;
   bool requeue_interrupted = false;
+  std::string deploy_on = "agents", builds_on = "server";
+  std::vector<std::string> build_labels;
 };
 
 int Serve(const ServeOptions& so) {
@@ -496,11 +644,61 @@ int Serve(const ServeOptions& so) {
   bo.docker_host = so.docker_host;
   bo.requeue_interrupted = so.requeue_interrupted;
   bo.read_secret = ReadSecretRef;
-  bo.deploy = DeployHook(store->get(), &service);
+  if (so.deploy_on != "agents" && so.deploy_on != "server") {
+    return Fail(Error{ErrorCode::kInvalidArgument, "--deploy-on: expected agents or server, got '" + so.deploy_on + "'"});
+  }
+  if (so.builds_on != "agents" && so.builds_on != "server") {
+    return Fail(Error{ErrorCode::kInvalidArgument, "--builds-on: expected agents or server, got '" + so.builds_on + "'"});
+  }
+  std::map<std::string, std::string> build_labels;
+  for (const auto& l : so.build_labels.empty() ? std::vector<std::string>{"role=builder"} : so.build_labels) {
+    const size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0 || !IsValidName(l.substr(0, eq)) || !IsValidName(l.substr(eq + 1))) {
+      return Fail(Error{ErrorCode::kInvalidArgument, "--build-label: expected key=value, got '" + Printable(l) + "'"});
+    }
+    build_labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  ApiServer* api = nullptr;  // Set below; the hooks run only once it serves.
+  auto jobs_enqueued = [&api] {
+    if (api) api->JobsEnqueued();
+  };
+  DeployWiring dw;
+  dw.store = store->get();
+  dw.inventory = &service;
+  dw.via_agents = so.deploy_on == "agents";
+  dw.job_log_dir = options.job_log_dir;
+  dw.jobs_enqueued = jobs_enqueued;
+  bo.deploy = DeployHook(dw);
+  // A build on an agent asks the server to deploy: always through the queue.
+  options.deploy_start = [dw](const DeployRequest& r) -> Result<int64_t> {
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*dw.inventory, r, [](bool, const std::string&) {}));
+    SP_ASSIGN_OR_RETURN(Job job, dw.store->Enqueue(RolloutJobSpec(plan), RealClock::Instance().WallMs()));
+    if (dw.jobs_enqueued) dw.jobs_enqueued();
+    return job.id;
+  };
+  if (so.builds_on == "agents") {
+    SqliteStore* q = store->get();
+    bo.run_elsewhere = [q, build_labels, jobs_enqueued](const BuildRecord& b, const std::string& git_url,
+                                                        const std::atomic<bool>& cancel) -> Status {
+      JobSpec spec;
+      spec.kind = "build";
+      spec.payload = Doc{{"build_id", b.id}, {"build", BuildToJson(b)}, {"git_url", git_url}}.dump();
+      spec.labels = build_labels;
+      spec.idempotency_key = "build-" + std::to_string(b.id) + "-" + std::to_string(b.started_ms);
+      SP_ASSIGN_OR_RETURN(Job job, q->Enqueue(spec, RealClock::Instance().WallMs()));
+      jobs_enqueued();
+      std::string labels;
+      for (const auto& [k, v] : build_labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+      // The agent's lines reach the build's log directly; only the outcome matters here.
+      return WaitForJob(LocalJobWatch(*q, job.id, "", "build job " + std::to_string(job.id) + " (" + labels + ")"),
+                        [](bool, const std::string&) {}, cancel, Millis(600'000));
+    };
+  }
   BuildService builds(**store, bo);
   options.builds = &builds;
   options.build_store = store->get();
   ApiServer server(service, options);
+  api = &server;
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);
@@ -532,6 +730,14 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
       ->capture_default_str();
   c.server->add_option("--builds", c.build_slots, "Builds run at once")->capture_default_str();
   c.server->add_option("--docker-host", c.docker_host, "DOCKER_HOST for image and push steps");
+  c.server->add_option("--deploy-on", c.deploy_on,
+                       "Where builds' deploys run: agents (queued for an agent of the deployment's network) or server "
+                       "(this process)")
+      ->capture_default_str();
+  c.server->add_option("--builds-on", c.builds_on,
+                       "Where builds run: server (this process) or agents (queued for agents with the build labels)")
+      ->capture_default_str();
+  c.server->add_option("--build-label", c.build_labels, "key=value a build job requires of its agent (default role=builder)");
   c.server->add_flag("--requeue-interrupted", c.requeue_interrupted,
                      "Queue builds a stopped server left running again (default: mark them interrupted)");
 
@@ -578,6 +784,9 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.agent_run->add_option("--server", c.a.server, "Sallyport server URL")->required();
   c.agent_run->add_option("--token-file", c.token_file, "File holding this agent's token")->required();
   c.agent_run->add_option("--store", c.store, "Ignored: the journal and locks of an agent's rollouts are on the server");
+  c.agent_run->add_option("--work-dir", c.agent_work_dir,
+                          "Where build jobs check out and build (default $TMPDIR/sallyport-agent-<pid>)");
+  c.agent_run->add_option("--docker-host", c.docker_host, "DOCKER_HOST for build jobs' image and push steps");
   c.agent_run->add_option("--lease", c.agent_lease,
                           "Job lease: renewed every quarter of it; when it lapses the job goes to another agent")
       ->capture_default_str();
@@ -830,7 +1039,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
   const std::string store_path = c.store.empty() ? default_store : c.store;
   if (c.server->parsed()) {
     return Serve(ServeOptions{c.listen, store_path, c.expire_every, c.poll_every, c.docker_host, c.build_slots,
-                              c.requeue_interrupted});
+                              c.requeue_interrupted, c.deploy_on, c.builds_on, c.build_labels});
   }
   if (int rc = RunBuildCommands(c, store_path); rc >= 0) return rc;
   if (c.queue_logs->parsed()) {
@@ -868,7 +1077,14 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     std::printf("%s %lld\n", cmd == c.queue_retry ? "queued" : "canceled", static_cast<long long>(c.job_id));
     return 0;
   }
-  if (c.agent_run->parsed()) return RunAgent(c.a.server, c.token_file, c.agent_lease);
+  if (c.agent_run->parsed()) {
+    AgentBuildOptions ao{c.agent_work_dir, c.docker_host};
+    if (ao.work_dir.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      ao.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/sallyport-agent-" + std::to_string(::getpid());
+    }
+    return RunAgent(c.a.server, c.token_file, c.agent_lease, ao);
+  }
   if (c.agent_list->parsed()) {
     auto store = OpenStoreAt(store_path);
     if (!store) return Fail(store.error());

@@ -35,6 +35,7 @@ struct InventoryCommands {
   CLI::App* agent_list = nullptr;
   std::string token_file;
   std::string agent_lease = "60s";
+  std::string agent_work_dir;
   CLI::App* queue_list = nullptr;
   CLI::App* queue_show = nullptr;
   CLI::App* queue_retry = nullptr;
@@ -58,6 +59,8 @@ struct InventoryCommands {
   int build_slots = 2;
   std::string docker_host;
   bool requeue_interrupted = false;
+  std::string deploy_on = "agents", builds_on = "server";
+  std::vector<std::string> build_labels;
   std::string store;  // --store; empty: the default state database.
   InventoryArgs a;
 };

@@ -619,6 +619,94 @@ void ApiServer::JobRoutes() {
     });
   });
 
+  // A build job's records and deploy, from the agent running it: only the
+  // lease holder, only for the build its job carries.
+  auto build_job = [&q, agent, epoch_of](const httplib::Request& req, Doc& body, int64_t& build_id) -> Status {
+    SP_ASSIGN_OR_RETURN(auto who, agent(req));
+    SP_ASSIGN_OR_RETURN(body, JsonBody(req));
+    SP_ASSIGN_OR_RETURN(int64_t epoch, epoch_of(body));
+    const int64_t id = std::stoll(req.matches[1]);
+    SP_ASSIGN_OR_RETURN(Job job, q.GetJob(id));
+    if (job.state != JobState::kLeased || job.epoch != epoch || job.lease_owner != who.name) {
+      return Err(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost");
+    }
+    Doc p = Doc::parse(job.spec.payload, nullptr, false);
+    if (job.spec.kind != "build" || !p.is_object() || !p.contains("build_id") || !p["build_id"].is_number_integer()) {
+      return Err(ErrorCode::kInvalidArgument, "job " + std::to_string(id) + " is not a build");
+    }
+    build_id = p["build_id"].get<int64_t>();
+    return Ok();
+  };
+  s.Post(R"(/v1/agent/jobs/(\d+)/build)", [this, build_job](const httplib::Request& req, httplib::Response& res) {
+    if (!options_.build_store) return SendError(res, Error{ErrorCode::kNotFound, "this server keeps no builds"});
+    BuildStore& store = *options_.build_store;
+    Doc body;
+    int64_t build_id = 0;
+    if (auto st = build_job(req, body, build_id); !st) return SendError(res, st.error());
+    auto str = [](const Doc& o, const char* k, std::string& out) -> Status {
+      if (!o.contains(k)) return Ok();
+      if (!o[k].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected a string");
+      out = o[k].get<std::string>();
+      return Ok();
+    };
+    auto num = [](const Doc& o, const char* k, int64_t& out) -> Status {
+      if (!o.contains(k)) return Ok();
+      if (!o[k].is_number_integer()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected an integer");
+      out = o[k].get<int64_t>();
+      return Ok();
+    };
+    if (body.contains("build") && body["build"].is_object()) {
+      const Doc& b = body["build"];
+      auto rec = store.GetBuild(build_id);
+      if (!rec) return SendError(res, rec.error());
+      std::string status = std::string(BuildStatusName(rec->status));
+      for (Status st : {str(b, "status", status), str(b, "author", rec->author), str(b, "message", rec->message),
+                        str(b, "artifact", rec->artifact), str(b, "deployment", rec->deployment), str(b, "error", rec->error),
+                        num(b, "finished_ms", rec->finished_ms)}) {
+        if (!st) return SendError(res, st.error());
+      }
+      auto parsed = ParseBuildStatus(status);
+      if (!parsed) return SendError(res, Error{ErrorCode::kInvalidArgument, "/build/status: unknown '" + Printable(status) + "'"});
+      rec->status = *parsed;
+      if (auto st = store.UpdateBuild(*rec); !st) return SendError(res, st.error());
+    } else if (body.contains("step") && body["step"].is_object()) {
+      const Doc& x = body["step"];
+      BuildStepRecord rec;
+      rec.build_id = build_id;
+      int64_t index = -1, exit_code = 0;
+      for (Status st : {num(x, "index", index), str(x, "name", rec.name), str(x, "kind", rec.kind), str(x, "status", rec.status),
+                        num(x, "exit_code", exit_code), num(x, "started_ms", rec.started_ms), num(x, "finished_ms", rec.finished_ms)}) {
+        if (!st) return SendError(res, st.error());
+      }
+      if (index < 0 || index > 10'000 || rec.name.empty()) {
+        return SendError(res, Error{ErrorCode::kInvalidArgument, "/step: index (0..10000) and name are required"});
+      }
+      rec.index = static_cast<int>(index);
+      rec.exit_code = static_cast<int>(exit_code);
+      if (auto st = store.PutBuildStep(rec); !st) return SendError(res, st.error());
+    } else {
+      return SendError(res, Error{ErrorCode::kInvalidArgument, "/build or /step: one of them is required (an object)"});
+    }
+    res.status = 204;
+  });
+  s.Post(R"(/v1/agent/jobs/(\d+)/deploy)", [this, build_job](const httplib::Request& req, httplib::Response& res) {
+    if (!options_.deploy_start) return SendError(res, Error{ErrorCode::kNotFound, "this server does not deploy"});
+    Doc body;
+    int64_t build_id = 0;
+    if (auto st = build_job(req, body, build_id); !st) return SendError(res, st.error());
+    for (const char* k : {"config", "release", "deployment", "artifact"}) {
+      if (!body.contains(k) || !body[k].is_string()) {
+        return SendError(res, Error{ErrorCode::kInvalidArgument, std::string("/") + k + ": required (a string)"});
+      }
+    }
+    auto cfg = ParseServiceConfig(body["config"].get<std::string>(), "sallyport.yml of build " + std::to_string(build_id));
+    if (!cfg) return SendError(res, cfg.error());
+    DeployRequest r{&*cfg, body["config"], body["release"], body["deployment"], body["artifact"], build_id};
+    auto job = options_.deploy_start(r);
+    if (!job) return SendError(res, job.error());
+    SendJson(res, 201, {{"job", *job}});
+  });
+
   // The journal and lock of a rollout job, on the server: refused (409)
   // unless the caller holds the job's lease with this epoch, with at least
   // kFenceMarginMs of it left (so a write cannot land after a reclaim).
@@ -774,6 +862,14 @@ Status ApiServer::Start(const std::string& host, int port) {
     });
   }
   return Ok();
+}
+
+void ApiServer::JobsEnqueued() {
+  {
+    std::lock_guard lk(jobs_mu_);
+    ++jobs_enqueued_;
+  }
+  jobs_cv_.notify_all();
 }
 
 void ApiServer::Stop() {

@@ -29,6 +29,9 @@
 //                                               400 (nothing changed) when malformed
 //   POST   /v1/agent/jobs/ID/log               {epoch, lines: [{ts, step, err, text}]}: the agent's lines, fenced
 //   GET    /v1/jobs/ID/log[?offset=N|follow=1] the job's log (build jobs: the build's), like a build log
+//   POST   /v1/agent/jobs/ID/build             {epoch, build: {...}} or {epoch, step: {...}}: a build job's records
+//   POST   /v1/agent/jobs/ID/deploy            {epoch, config, release, deployment, artifact}: queue the deploy's
+//                                               rollout job for the deployment's network; answers {job}
 // Builds (issue 5):
 //   POST   /hooks/github/PROJECT              GitHub push event, X-Hub-Signature-256 (401 if wrong), X-GitHub-Delivery
 //   GET    /v1/builds, /v1/builds/ID (with steps), /v1/builds/ID/log[?follow=1] (server-sent events)
@@ -76,6 +79,10 @@ struct ApiServerOptions {
   // Agents' log lines of jobs: <job_log_dir>/<job id>.log (a build job's go
   // to its build's log); empty: not kept (those routes answer 404).
   std::string job_log_dir;
+  // A build running on an agent asks for its deploy (POST
+  // /v1/agent/jobs/ID/deploy): the server resolves the target, freezes the
+  // plan and queues the rollout job; answers its id. None: 404.
+  std::function<Result<int64_t>(const DeployRequest& request)> deploy_start;
 };
 
 inventory::Doc ClaimToJson(const ClaimRecord& c);
@@ -96,6 +103,8 @@ class ApiServer {
   int port() const { return port_; }
   // Stops accepting, finishes requests in flight, joins.
   void Stop();
+  // A job was enqueued elsewhere in this process: wake the long-polling claims.
+  void JobsEnqueued();
 
  private:
   void Routes();

@@ -106,14 +106,28 @@ class BuildE2eTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    for (auto& a : agents_) a.Stop();
     if (env_ && env_->ready()) env_->docker().RemoveAllContainers();
   }
 
-  void StartServer(const std::string& poll_every) {
-    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server",
-                                              std::vector<std::string>{"--poll-every", poll_every, "--builds", "1",
-                                                                       "--docker-host", env_->docker().host()});
+  void StartServer(const std::string& poll_every, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"--poll-every", poll_every, "--builds", "1", "--docker-host", env_->docker().host()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server", args);
     ASSERT_TRUE(server_->ready()) << server_->Log();
+  }
+  // `sallyport agent run` with a token bound to `label`, once it claims.
+  void StartAgent(const std::string& name, const std::string& label, const std::vector<std::string>& extra = {}) {
+    const std::string token = CreateAgentToken(*dir_, db_, name, label);
+    ASSERT_FALSE(token.empty());
+    std::vector<std::string> argv{BuildBinary("sallyport"), "agent", "run", "--server", server_->url(), "--token-file", token};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const std::string log = *dir_ / (name + ".log");
+    agents_.emplace_back(argv, log);
+    ASSERT_EQ(WaitForStart(agents_.back(), [&] { return ReadFile(log).find("claiming for") != std::string::npos; },
+                           std::chrono::seconds(10)),
+              StartWait::kReady)
+        << ReadFile(log);
   }
 
   // Commits the service at `version` (its Dockerfile's APP_VERSION) on the
@@ -169,10 +183,16 @@ class BuildE2eTest : public ::testing::Test {
   std::vector<int> ports_;
   std::unique_ptr<HaproxyFixture> haproxy_;
   std::unique_ptr<ServerProcess> server_;
+  std::vector<Daemon> agents_;
 };
 
+// The whole decoupled chain: the server only polls and queues; a builder
+// agent runs the pipeline (checkout, image, push) and asks for the deploy;
+// the network's agent runs the rollout. Neither agent's lines are lost.
 TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
-  StartServer("300ms");
+  StartServer("300ms", {"--builds-on", "agents"});
+  StartAgent("builder", "role=builder", {"--docker-host", env_->docker().host(), "--work-dir", *dir_ / "builder-work"});
+  StartAgent("net-agent", "network=local");
   const std::string c1 = CommitAndPush("c1");
   json b1 = WaitBuilt(c1);
   ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << Log(b1.value("id", int64_t{0})) << server_->Log();
@@ -180,6 +200,17 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_EQ(b1.value("deployment", ""), "integration");
   EXPECT_THAT(b1.value("artifact", ""), HasSubstr("/sample@sha256:")) << "the artifact is the digest";
   ExpectServing("c1");
+  const std::string log1 = Log(b1.value("id", int64_t{0}));
+  EXPECT_THAT(log1, HasSubstr("claimed by agent builder"));
+  EXPECT_THAT(log1, HasSubstr("tests passed"));
+  EXPECT_THAT(log1, HasSubstr("the server queued the deploy as rollout job"));
+  EXPECT_THAT(log1, HasSubstr("done, out of rotation")) << "the network agent's lines, copied into the build's log";
+  EXPECT_THAT(log1, HasSubstr("succeeded by net-agent"));
+  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 builder"));
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 net-agent"));
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / ("builder-work/build-" + std::to_string(b1.value("id", 0)))))
+      << "the workspace is removed";
 
   LoadOptions lo;
   lo.port = haproxy_->frontend_port();
@@ -212,8 +243,11 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_EQ(Builds().size(), 2u);
 }
 
+// Builds in the server (the default), the deploy through the queue (the
+// default) to the network's agent.
 TEST_F(BuildE2eTest, ASignedWebhookStartsTheBuildAndBadOrReplayedOnesStartNothing) {
   StartServer("0");  // No polling: only the webhook can start it.
+  StartAgent("net-agent", "network=local");
   const std::string c1 = CommitAndPush("w1");
   const std::string body = json{{"ref", "refs/heads/integration"}, {"after", c1}}.dump();
   httplib::Client c("127.0.0.1", server_->port());
@@ -244,6 +278,9 @@ TEST_F(BuildE2eTest, ASignedWebhookStartsTheBuildAndBadOrReplayedOnesStartNothin
                                          .count()));
   EXPECT_EQ(b.value("trigger", ""), "webhook");
   ExpectServing("w1");
+  const std::string log = Log(b.value("id", int64_t{0}));
+  EXPECT_THAT(log, HasSubstr("queued rollout"));
+  EXPECT_THAT(log, HasSubstr("succeeded by net-agent"));
   EXPECT_EQ(Builds().size(), 1u);
 }
 
