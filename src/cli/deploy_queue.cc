@@ -94,7 +94,12 @@ Status WaitForJob(const JobWatch& w, const LineCallback& log, const std::atomic<
     }
     if (p->state == "leased" && cancel.load() && !noted_cancel) {
       noted_cancel = true;
-      log(true, "cancel requested: " + w.what + " is running on " + p->owner + " and is left to finish");
+      if (w.cancel_running) {
+        log(true, "cancel requested: canceling " + w.what + " on " + p->owner);
+        if (auto st = w.cancel(); !st) log(true, "canceling " + w.what + ": " + st.error().message);
+      } else {
+        log(true, "cancel requested: " + w.what + " is running on " + p->owner + " and is left to finish");
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -37,14 +37,18 @@ struct JobWatch {
   std::function<Result<std::string>(int64_t offset)> read_log;  // The job log's bytes from offset.
   std::function<Status()> cancel;
   std::string what;  // e.g. "rollout job 7 (network dev)", for messages.
+  // A cancel also cancels the job while an agent runs it (a build: the agent
+  // loses the lease and ends its step); otherwise a running job is left to
+  // finish (a rollout is never cut mid-host).
+  bool cancel_running = false;
 };
 
 // Follows job `w` until it ends: its log lines go to `log` as they come
 // (the job log's "<ts>\t<step>\t<out|err>\t<text>" lines, text only).
 // Succeeded: Ok. Dead or canceled: an error with the job's reason. Still
 // queued after `claim_timeout`, or `cancel` while queued: the job is
-// canceled and an error says why. Once an agent holds the job, a cancel is
-// noted but the rollout is left to finish (it is never cut mid-host).
+// canceled and an error says why. Once an agent holds the job, a cancel
+// cancels it only with `cancel_running`; else it is noted and left to finish.
 Status WaitForJob(const JobWatch& w, const LineCallback& log, const std::atomic<bool>& cancel, Millis claim_timeout);
 
 }  // namespace sp::cli

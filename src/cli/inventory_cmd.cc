@@ -690,8 +690,9 @@ int Serve(const ServeOptions& so) {
       std::string labels;
       for (const auto& [k, v] : build_labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
       // The agent's lines reach the build's log directly; only the outcome matters here.
-      return WaitForJob(LocalJobWatch(*q, job.id, "", "build job " + std::to_string(job.id) + " (" + labels + ")"),
-                        [](bool, const std::string&) {}, cancel, Millis(600'000));
+      JobWatch w = LocalJobWatch(*q, job.id, "", "build job " + std::to_string(job.id) + " (" + labels + ")");
+      w.cancel_running = true;
+      return WaitForJob(w, [](bool, const std::string&) {}, cancel, Millis(600'000));
     };
   }
   BuildService builds(**store, bo);

@@ -589,7 +589,10 @@ void ApiServer::JobRoutes() {
     const int64_t id = std::stoll(req.matches[1]);
     auto job = q.GetJob(id);
     if (!job) return SendError(res, job.error());
-    if (job->state != JobState::kLeased || job->epoch != *epoch || job->lease_owner != who->name) {
+    // A canceled job's last holder may still send what it had: lines are
+    // not actions, and a reclaimed job's stale holder has the wrong epoch.
+    if ((job->state != JobState::kLeased && job->state != JobState::kCanceled) || job->epoch != *epoch ||
+        job->lease_owner != who->name) {
       return SendError(res, Error{ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost"});
     }
     const std::string path = log_path(*job);

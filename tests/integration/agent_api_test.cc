@@ -29,8 +29,9 @@ class AgentApiTest : public ::testing::Test {
     StartServer("server");
   }
   // A server process on the test's store (again after a restart).
-  void StartServer(const std::string& name) {
-    server_ = std::make_unique<ServerProcess>(dir_, dir_ / "state.db", name);
+  void StartServer(const std::string& name, const std::vector<std::string>& extra = {}) {
+    server_.reset();
+    server_ = std::make_unique<ServerProcess>(dir_, dir_ / "state.db", name, extra);
     ASSERT_TRUE(server_->ready()) << server_->Log();
     port_ = server_->port();
   }
@@ -193,6 +194,62 @@ TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWrit
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_THAT(cli.out, HasSubstr("first batch"));
   EXPECT_EQ(Client().Get("/v1/jobs/999999/log")->status, 404);
+}
+
+// --builds-on agents: the server queues the build as a job; its records
+// and its deploy are taken only from the job's lease holder, for that build.
+TEST_F(AgentApiTest, ABuildJobsRecordsAndDeployAreTakenOnlyFromItsLeaseHolder) {
+  StartServer("builds-on-agents", {"--builds-on", "agents", "--poll-every", "0"});
+  const std::string builder = Token("builder", {"role=builder"});
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  ASSERT_EQ(RunSallyport({"project", "add", "--name", "svc", "--git", "git://127.0.0.1:9/svc.git", "--store", dir_ / "state.db"})
+                .exit_code,
+            0);
+  auto started = RunSallyport({"build", "start", "svc", "integration", "--sha", std::string(40, 'a'), "--server", url});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  auto claimed = Body(Client(builder).Post("/v1/agent/claim?wait_ms=10000&lease_ms=30000", "", "application/json"));
+  ASSERT_EQ(claimed.value("kind", ""), "build") << claimed.dump();
+  const json payload = json::parse(claimed["payload"].get<std::string>());
+  const int64_t id = claimed["id"], epoch = claimed["epoch"], build = payload["build_id"];
+  EXPECT_EQ(payload["build"]["sha"], std::string(40, 'a'));
+  EXPECT_EQ(payload["git_url"], "git://127.0.0.1:9/svc.git");
+  const std::string base = "/v1/agent/jobs/" + std::to_string(id);
+  auto c = Client(builder);
+  auto post = [&](const json& body) { return c.Post(base + "/build", body.dump(), "application/json")->status; };
+  EXPECT_EQ(post({{"epoch", epoch}, {"step", {{"index", 0}, {"name", "checkout"}, {"kind", "checkout"}, {"status", "running"}}}}),
+            204);
+  EXPECT_EQ(post({{"epoch", epoch}, {"build", {{"author", "Dev"}, {"status", "running"}}}}), 204);
+  EXPECT_EQ(post({{"epoch", epoch + 1}, {"build", {{"author", "Stale"}}}}), 409);
+  EXPECT_EQ(Client(dev_token_).Post(base + "/build", json{{"epoch", epoch}, {"build", {{"author", "Dev2"}}}}.dump(),
+                                    "application/json")->status,
+            409);
+  for (const json& bad : {json{{"epoch", epoch}}, json{{"epoch", epoch}, {"build", {{"status", "bogus"}, {"author", "X"}}}},
+                          json{{"epoch", epoch}, {"build", {{"author", 3}}}}, json{{"epoch", epoch}, {"step", {{"name", "x"}}}}}) {
+    EXPECT_EQ(post(bad), 400) << bad.dump();
+  }
+  auto rec = Body(Client().Get("/v1/builds/" + std::to_string(build)));
+  EXPECT_EQ(rec.value("author", ""), "Dev") << rec.dump();
+  ASSERT_EQ(rec["steps"].size(), 1u) << rec.dump();
+  EXPECT_EQ(rec["steps"][0]["name"], "checkout");
+  // The deploy: malformed requests and service files are refused by name.
+  auto deploy = [&](const json& body) { return c.Post(base + "/deploy", body.dump(), "application/json"); };
+  auto missing = deploy({{"epoch", epoch}, {"release", "web"}, {"deployment", "integration"}, {"artifact", "x@sha256:1"}});
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_THAT(missing->body, HasSubstr("/config"));
+  auto garbage = deploy({{"epoch", epoch}, {"config", "version: [1"}, {"release", "web"}, {"deployment", "integration"},
+                         {"artifact", "x@sha256:1"}});
+  EXPECT_EQ(garbage->status, 400);
+  EXPECT_THAT(garbage->body, HasSubstr("sallyport.yml of build " + std::to_string(build)));
+  EXPECT_EQ(deploy({{"epoch", epoch + 1}, {"config", "x"}, {"release", "web"}, {"deployment", "integration"},
+                    {"artifact", "x@sha256:1"}})->status,
+            409);
+  // A rollout job is not a build.
+  Enqueue("plan", "dev");
+  auto rollout = Body(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json"));
+  auto not_build = Client(dev_token_).Post("/v1/agent/jobs/" + std::to_string(rollout.value("id", 0)) + "/build",
+                                           json{{"epoch", rollout["epoch"]}, {"build", {{"author", "X"}}}}.dump(), "application/json");
+  EXPECT_EQ(not_build->status, 400);
+  EXPECT_THAT(not_build->body, HasSubstr("is not a build"));
 }
 
 TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {

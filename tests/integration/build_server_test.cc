@@ -185,6 +185,46 @@ TEST_F(BuildServerTest, CancelEndsARunningBuild) {
   EXPECT_FALSE(Running(std::atoi(ReadFile(pidfile).c_str())));
 }
 
+// With --builds-on agents the step runs on the agent; a cancel on the
+// server cancels the job, the agent loses its lease at the next heartbeat
+// and ends the step with its descendants.
+TEST_F(BuildServerTest, ABuildRunningOnAnAgentIsCanceledThere) {
+  StartServer({"--builds-on", "agents"});
+  const std::string token = CreateAgentToken(dir_, db_, "builder", "role=builder");
+  ASSERT_FALSE(token.empty());
+  Daemon agent({BuildBinary("sallyport"), "agent", "run", "--server", server_->url(), "--token-file", token, "--lease", "2s",
+                "--work-dir", dir_ / "agent-work"},
+               dir_ / "builder.log");
+  ASSERT_EQ(WaitForStart(agent, [&] { return ReadFile(dir_ / "builder.log").find("claiming for") != std::string::npos; },
+                         std::chrono::seconds(10)),
+            StartWait::kReady);
+  const std::string pidfile = dir_ / "agent-step.pid";
+  const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
+  json b = WaitStatus(sha, {"running"});
+  ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30))) << ReadFile(dir_ / "builder.log");
+  const int step_pid = std::atoi(ReadFile(pidfile).c_str());
+  // The step's lines reach the server's build log while it runs.
+  const std::string id = std::to_string(b.value("id", 0));
+  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"logs", id, "--server", server_->url()}).out.find("--- step long") !=
+                                   std::string::npos; },
+                      std::chrono::seconds(10)));
+  auto cancel = RunSallyport({"build", "cancel", std::to_string(b.value("id", 0)), "--server", server_->url()});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  json done = WaitStatus(sha, {"canceled", "failed", "succeeded"});
+  EXPECT_EQ(done.value("status", ""), "canceled") << done.dump();
+  EXPECT_TRUE(WaitFor([&] { return !Running(step_pid); }, std::chrono::seconds(10)))
+      << "the agent must end the canceled build's step: " << ReadFile(dir_ / "builder.log");
+  // The canceled job's agent still sends its last lines.
+  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"logs", id, "--server", server_->url()}).out.find("build canceled") !=
+                                   std::string::npos; },
+                      std::chrono::seconds(10)));
+  auto log = RunSallyport({"logs", id, "--server", server_->url()});
+  EXPECT_THAT(log.out, HasSubstr("claimed by agent builder")) << log.err << ReadFile(dir_ / "builder.log");
+  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +canceled")) << jobs.out;
+  agent.Stop();
+}
+
 TEST_F(BuildServerTest, AServerRestartMidBuildMarksItInterruptedOrQueuesItAgain) {
   StartServer();
   const std::string pidfile = dir_ / "step.pid";

@@ -754,7 +754,7 @@ Result<std::vector<Job>> SqliteStore::ListJobs(int limit) {
 
 Status SqliteStore::Cancel(int64_t id, int64_t now_ms) {
   std::lock_guard l(mu_);
-  Stmt st(db_, "UPDATE jobs SET state='canceled', owner='', updated_ms=? WHERE id=? AND state IN ('queued','leased')");
+  Stmt st(db_, "UPDATE jobs SET state='canceled', updated_ms=? WHERE id=? AND state IN ('queued','leased')");
   st.Bind(1, now_ms).Bind(2, id);
   SP_TRY(Done(st, db_, "cancel job"));
   if (sqlite3_changes(db_) == 0) {
