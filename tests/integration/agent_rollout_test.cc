@@ -1,6 +1,8 @@
 // A real server and two `sallyport agent run` processes on loopback: a
 // rollout queued for one network is run only by the agent whose token is
 // bound to that network (process runtime, real HAProxy per network).
+#include <signal.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -145,6 +147,34 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   auto both = Queue(*networks_[0], "d3", /*by_env=*/false, {"--local"});
   EXPECT_NE(both.exit_code, 0);
   EXPECT_THAT(both.err, HasSubstr("--local and --server"));
+}
+
+// SIGTERM: the agent takes no new job, finishes the one in hand, exits 0.
+// The agent stops itself right after app1's drain (test hook), gets SIGTERM
+// while stopped, and is continued: the rollout must still complete.
+TEST_F(AgentRolloutTest, ATerminatedAgentFinishesTheJobInHandThenExits) {
+  agents_[0].Stop();  // dev's agent, replaced by one that halts mid-rollout.
+  const std::string log = dir_ / "dev-halting.log";
+  Daemon halting({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"}, log,
+                 {{"SALLYPORT_TEST_HALT_AFTER", "app1:drain"}});
+  ASSERT_EQ(WaitForStart(halting, [&] { return ReadFile(log).find("claiming for") != std::string::npos; },
+                         std::chrono::seconds(10)),
+            StartWait::kReady);
+  auto queued = Queue(*networks_[0], "g1", /*by_env=*/false, {});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after app1:drain") != std::string::npos; },
+                      std::chrono::seconds(30)))
+      << ReadFile(log);
+  halting.Signal(SIGTERM);
+  halting.Signal(SIGCONT);
+  EXPECT_TRUE(WaitFor([&] { return !halting.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
+  const std::string out = ReadFile(log);
+  EXPECT_THAT(out, HasSubstr("agent: job 1 succeeded"));
+  EXPECT_THAT(out, HasSubstr("agent: stopped"));
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "g1");
+  ExpectAllUp(*networks_[0]->haproxy, 2);
+  auto jobs = RunSallyport({"queue", "list", "--store", dir_ / "server.db"});
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 dev-agent")) << jobs.out;
 }
 
 }  // namespace
