@@ -220,9 +220,29 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   auto load = StartLoad(lo);
   ASSERT_TRUE(load);
   const auto pushed = std::chrono::steady_clock::now();
+  const int64_t pushed_wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
   const std::string c2 = CommitAndPush("c2");
   json b2 = WaitBuilt(c2);
   const auto live = std::chrono::steady_clock::now();
+  // Where the time went (bench/push_to_live.sh collects these lines): from
+  // the push to the build's creation (polling), to its start on the builder
+  // agent, then each step as the build records it.
+  {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r = c.Get("/v1/builds/" + std::to_string(b2.value("id", int64_t{0})));
+    json rec = r ? json::parse(r->body, nullptr, false) : json();
+    std::string phases = "phases (ms): detect " + std::to_string(rec.value("created_ms", int64_t{0}) - pushed_wall) +
+                         ", queued " + std::to_string(rec.value("started_ms", int64_t{0}) - rec.value("created_ms", int64_t{0}));
+    int64_t prev_end = rec.value("started_ms", int64_t{0});
+    for (const auto& st : rec.value("steps", json::array())) {
+      const int64_t s0 = st.value("started_ms", int64_t{0}), s1 = st.value("finished_ms", int64_t{0});
+      phases += ", gap " + std::to_string(s0 - prev_end) + ", " + st.value("name", "") + " " + std::to_string(s1 - s0);
+      prev_end = s1;
+    }
+    std::printf("%s\n", phases.c_str());
+  }
   auto result = load->Stop();
   ASSERT_EQ(b2.value("status", ""), "succeeded") << b2.dump() << Log(b2.value("id", int64_t{0}));
   ASSERT_TRUE(result) << result.error().message;
