@@ -35,6 +35,31 @@ std::string HubSignature(const std::string& key, const std::string& body) {
   return out;
 }
 
+Result<GitAccess> GitAccessFor(const ProjectRecord& p,
+                               const std::function<Result<std::string>(const std::string& ref)>& read_secret) {
+  GitAccess a;
+  const bool ssh = StartsWith(p.git_url, "ssh://");
+  if (ssh) a.known_hosts = p.known_hosts;
+  if (p.credential_ref.empty()) return a;
+  if (ssh) {
+    // The deploy key is the file itself: handed to ssh by path, never read here.
+    if (!StartsWith(p.credential_ref, "file:/")) {
+      return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": an ssh deploy key must be a file: reference");
+    }
+    a.ssh_key_file = p.credential_ref.substr(5);
+    return a;
+  }
+  if (!StartsWith(p.git_url, "http://") && !StartsWith(p.git_url, "https://")) {
+    return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": credentials are for http(s) and ssh remotes only");
+  }
+  if (!read_secret) return Err(ErrorCode::kUnavailable, "project " + p.name + ": no secret reader for its token");
+  auto token = read_secret(p.credential_ref);
+  if (!token) return Err(token.error().Wrap("project " + p.name + "'s token"));
+  a.token = Trim(*token);
+  if (a.token.empty()) return Err(ErrorCode::kInvalidArgument, "project " + p.name + "'s token is empty");
+  return a;
+}
+
 BuildService::BuildService(BuildStore& store, BuildOptions options) : store_(store), o_(std::move(options)) {}
 
 BuildService::~BuildService() { Stop(); }
@@ -129,11 +154,17 @@ void BuildService::PollOnce() {
     if (stopping_ || polling_.count(p.name)) continue;  // Still polling this one: skip, never wait.
     polling_.insert(p.name);
     poll_threads_.emplace_back([this, p] {
-      auto heads = ListHeads(p.git_url, o_.git_timeout);
-      // Refused or cut off (a busy remote): twice more, after a short random pause.
-      for (int attempt = 0; attempt < 2 && !heads && heads.error().code == ErrorCode::kUnavailable; ++attempt) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100 + static_cast<int>(rng() % 400)));
-        heads = ListHeads(p.git_url, o_.git_timeout);
+      auto access = GitAccessFor(p, o_.read_secret);
+      Result<std::vector<RemoteHead>> heads = Err(ErrorCode::kInternal, "not listed");
+      if (!access) {
+        heads = Err(access.error());
+      } else {
+        heads = ListHeads(p.git_url, o_.git_timeout, *access);
+        // Refused or cut off (a busy remote): twice more, after a short random pause.
+        for (int attempt = 0; attempt < 2 && !heads && heads.error().code == ErrorCode::kUnavailable; ++attempt) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100 + static_cast<int>(rng() % 400)));
+          heads = ListHeads(p.git_url, o_.git_timeout, *access);
+        }
       }
       if (!heads) {
         std::fprintf(stderr, "builds: poll %s: %s\n", p.name.c_str(), heads.error().message.c_str());
@@ -184,7 +215,8 @@ Result<std::optional<BuildRecord>> BuildService::Manual(const std::string& proje
   if (!sha.empty()) return Trigger(project, branch, sha, "manual");
   SP_ASSIGN_OR_RETURN(auto p, store_.Project(project));
   if (!p) return Err(ErrorCode::kNotFound, "no project '" + Printable(project) + "'");
-  SP_ASSIGN_OR_RETURN(auto heads, ListHeads(p->git_url, o_.git_timeout));
+  SP_ASSIGN_OR_RETURN(GitAccess access, GitAccessFor(*p, o_.read_secret));
+  SP_ASSIGN_OR_RETURN(auto heads, ListHeads(p->git_url, o_.git_timeout, access));
   for (const auto& h : heads) {
     if (h.branch == branch) return Trigger(project, branch, h.sha, "manual");
   }
@@ -303,7 +335,7 @@ void BuildService::Execute(BuildRecord b) {
     b.finished_ms = Now();
     (void)store_.UpdateBuild(b);
   } else if (o_.run_elsewhere) {
-    Status st = o_.run_elsewhere(b, (*project)->git_url, *cancel);
+    Status st = o_.run_elsewhere(b, **project, *cancel);
     // Whatever happened there, the build does not stay "running".
     auto now = store_.GetBuild(b.id);
     if (now && (now->status == BuildStatus::kQueued || now->status == BuildStatus::kRunning)) {
@@ -314,13 +346,13 @@ void BuildService::Execute(BuildRecord b) {
     }
   } else {
     LocalBuildSink sink(store_, LogPath(b.id));
-    RunPipeline(b, (*project)->git_url, o_.data_dir + "/work/" + std::to_string(b.id), o_, sink, *cancel);
+    RunPipeline(b, **project, o_.data_dir + "/work/" + std::to_string(b.id), o_, sink, *cancel);
   }
   std::lock_guard lk(mu_);
   cancels_.erase(b.id);
 }
 
-BuildRecord RunPipeline(BuildRecord b, const std::string& git_url, const std::string& ws, const BuildOptions& o,
+BuildRecord RunPipeline(BuildRecord b, const ProjectRecord& project, const std::string& ws, const BuildOptions& o,
                         BuildSink& sink, const std::atomic<bool>& cancel_flag) {
   const std::atomic<bool>* cancel = &cancel_flag;
   auto Now = [&o] { return o.now_ms ? o.now_ms() : RealClock::Instance().WallMs(); };
@@ -372,7 +404,8 @@ BuildRecord RunPipeline(BuildRecord b, const std::string& git_url, const std::st
   };
 
   Status st = step("checkout", "checkout", [&]() -> Status {
-    return CheckoutCommit(git_url, b.branch, b.sha, ws, o.git_timeout, logger("checkout"));
+    SP_ASSIGN_OR_RETURN(GitAccess access, GitAccessFor(project, o.read_secret));
+    return CheckoutCommit(project.git_url, b.branch, b.sha, ws, o.git_timeout, logger("checkout"), access);
   });
   if (!st) return finish(cancel->load() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
   if (auto c = ReadCommit(ws)) {

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "build/vcs.h"
 #include "config/service_config.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -56,7 +57,7 @@ struct BuildOptions {
   // project's remote; it returns once the build has ended there, having
   // recorded steps, log lines and the outcome in the store. An error means
   // the build could not be run (the service marks it failed with it).
-  using RunElsewhere = std::function<Status(const BuildRecord& b, const std::string& git_url,
+  using RunElsewhere = std::function<Status(const BuildRecord& b, const ProjectRecord& project,
                                             const std::atomic<bool>& cancel)>;
   RunElsewhere run_elsewhere;
 };
@@ -79,8 +80,15 @@ class BuildSink {
 // deploy). Records go to `sink`; `b` ends with its final status, set
 // through the sink as well. Uses `o`'s docker, supervisor, git timeout,
 // secret reader, deploy and clock.
-BuildRecord RunPipeline(BuildRecord b, const std::string& git_url, const std::string& workspace, const BuildOptions& o,
+BuildRecord RunPipeline(BuildRecord b, const ProjectRecord& project, const std::string& workspace, const BuildOptions& o,
                         BuildSink& sink, const std::atomic<bool>& cancel);
+
+// How to reach a project's remote: its credential reference read now (an
+// http(s) token), or handed over as a path (an ssh deploy key, with the
+// project's known_hosts). Errors name the project and the reference, never
+// a value.
+Result<GitAccess> GitAccessFor(const ProjectRecord& p,
+                               const std::function<Result<std::string>(const std::string& ref)>& read_secret);
 
 class BuildService {
  public:

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cctype>
 #include <cstring>
 
 #include "config/branch_rules.h"
@@ -32,14 +33,66 @@ bool IsCommitSha(const std::string& s) {
 
 namespace {
 
-Result<ExitStatus> Git(const std::vector<std::string>& args, Millis timeout, const LineCallback& on_line = nullptr) {
+std::string Base64(const std::string& in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// A path safe to put, single-quoted, into GIT_SSH_COMMAND (which git runs
+// through a shell): absolute, of a conservative alphabet.
+bool IsPlainPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p.size() > 1000) return false;
+  for (char c : p) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._/+@-", c))) return false;
+  }
+  return true;
+}
+
+Result<ExitStatus> Git(const std::vector<std::string>& args, Millis timeout, const LineCallback& on_line = nullptr,
+                       const GitAccess& access = {}) {
   CommandSpec c;
   c.argv = {"git"};
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   c.timeout = timeout;
   c.on_line = on_line;
   // Never prompt for credentials, never read the user's config hooks.
-  c.env = {{"GIT_TERMINAL_PROMPT", "0"}, {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_ASKPASS", "/bin/false"}};
+  c.env = {{"GIT_TERMINAL_PROMPT", "0"}, {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_ASKPASS", "/bin/false"},
+           {"SSH_ASKPASS", "/bin/false"}};
+  if (!access.token.empty()) {
+    if (access.token.find_first_of("\r\n") != std::string::npos) {
+      return Err(ErrorCode::kInvalidArgument, "the remote's token has a line break");
+    }
+    const std::string cred = access.token.find(':') == std::string::npos ? "x-access-token:" + access.token : access.token;
+    c.env["GIT_CONFIG_COUNT"] = "1";
+    c.env["GIT_CONFIG_KEY_0"] = "http.extraHeader";
+    c.env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + Base64(cred);
+  }
+  if (!access.ssh_key_file.empty() || !access.known_hosts.empty()) {
+    for (const std::string* p : {&access.ssh_key_file, &access.known_hosts}) {
+      if (!p->empty() && !IsPlainPath(*p)) {
+        return Err(ErrorCode::kInvalidArgument, "ssh key and known_hosts must be plain absolute paths, got '" +
+                                                    Printable(*p) + "'");
+      }
+    }
+    std::string ssh = "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10";
+    if (!access.ssh_key_file.empty()) ssh += " -o IdentitiesOnly=yes -i '" + access.ssh_key_file + "'";
+    if (!access.known_hosts.empty()) ssh += " -o UserKnownHostsFile='" + access.known_hosts + "'";
+    c.env["GIT_SSH_COMMAND"] = ssh;
+  }
   SP_ASSIGN_OR_RETURN(ExitStatus st, RunCommand(c));
   return st;
 }
@@ -139,10 +192,10 @@ Result<std::vector<RemoteHead>> ListHeadsGitProtocol(const std::string& url, Mil
 
 }  // namespace
 
-Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout) {
+Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout, const GitAccess& access) {
   if (!IsValidGitUrl(url)) return Err(ErrorCode::kInvalidArgument, "invalid git URL '" + Printable(url) + "'");
   if (StartsWith(url, "git://")) return ListHeadsGitProtocol(url, timeout);
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Git({"ls-remote", "--heads", "--", url}, timeout));
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Git({"ls-remote", "--heads", "--", url}, timeout, nullptr, access));
   if (!st.ok()) return Err(ErrorCode::kUnavailable, "git ls-remote " + url + ": " + st.Describe());
   std::vector<RemoteHead> out;
   for (const auto& line : Split(st.out, '\n')) {
@@ -156,12 +209,12 @@ Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout
 }
 
 Status CheckoutCommit(const std::string& url, const std::string& branch, const std::string& sha, const std::string& dir,
-                      Millis timeout, const LineCallback& on_line) {
+                      Millis timeout, const LineCallback& on_line, const GitAccess& access) {
   if (!IsValidGitUrl(url)) return Err(ErrorCode::kInvalidArgument, "invalid git URL '" + Printable(url) + "'");
   if (!IsCommitSha(sha)) return Err(ErrorCode::kInvalidArgument, "invalid commit '" + Printable(sha) + "'");
   if (!IsValidBranchName(branch)) return Err(ErrorCode::kInvalidArgument, "invalid branch '" + Printable(branch) + "'");
   auto run = [&](const std::vector<std::string>& args) -> Status {
-    SP_ASSIGN_OR_RETURN(ExitStatus st, Git(args, timeout, on_line));
+    SP_ASSIGN_OR_RETURN(ExitStatus st, Git(args, timeout, on_line, access));
     if (!st.ok()) return Err(ErrorCode::kUnavailable, "git " + args[0] + ": " + st.Describe());
     return Ok();
   };

@@ -20,12 +20,26 @@ struct RemoteHead {
 bool IsValidGitUrl(const std::string& url);
 bool IsCommitSha(const std::string& s);
 
-// `git ls-remote --heads -- <url>`, bounded by `timeout`.
-Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout);
+// How to reach a remote that wants credentials. Values reach git through
+// its environment (GIT_CONFIG_* and GIT_SSH_COMMAND), never its argv, and
+// never appear in errors.
+struct GitAccess {
+  // http(s): a token sent as HTTP basic auth ("user:token", or a bare token
+  // with the user "x-access-token", as GitHub and Gitea accept).
+  std::string token;
+  // ssh: the private key file (a deploy key) and the known_hosts file its
+  // host key must be in (StrictHostKeyChecking=yes; empty: ssh's default).
+  // Absolute paths of [A-Za-z0-9._/+@-] only.
+  std::string ssh_key_file, known_hosts;
+};
+
+// The heads of a remote, bounded by `timeout`: git:// spoken natively (no
+// credentials there), other remotes through `git ls-remote --heads`.
+Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout, const GitAccess& access = {});
 
 // The exact commit `sha` of `branch` into the fresh directory `dir`.
 Status CheckoutCommit(const std::string& url, const std::string& branch, const std::string& sha, const std::string& dir,
-                      Millis timeout, const LineCallback& on_line);
+                      Millis timeout, const LineCallback& on_line, const GitAccess& access = {});
 
 struct CommitInfo {
   std::string author, subject;

@@ -354,7 +354,12 @@ std::string RunBuildJob(const std::string& server, const std::string& token, con
     return WaitForJob(w, log, stop, Millis(600'000));
   };
   const std::string ws = ao.work_dir + "/build-" + std::to_string(b.id);
-  BuildRecord out = RunPipeline(b, p["git_url"].get<std::string>(), ws, o, sink, cancel);
+  ProjectRecord project;
+  project.name = b.project;
+  project.git_url = p["git_url"].get<std::string>();
+  project.credential_ref = p.value("credential_ref", "");
+  project.known_hosts = p.value("known_hosts", "");
+  BuildRecord out = RunPipeline(b, project, ws, o, sink, cancel);
   return "build " + std::string(BuildStatusName(out.status)) + (out.error.empty() ? "" : ": " + out.error);
 }
 
@@ -678,11 +683,17 @@ int Serve(const ServeOptions& so) {
   };
   if (so.builds_on == "agents") {
     SqliteStore* q = store->get();
-    bo.run_elsewhere = [q, build_labels, jobs_enqueued](const BuildRecord& b, const std::string& git_url,
+    bo.run_elsewhere = [q, build_labels, jobs_enqueued](const BuildRecord& b, const ProjectRecord& project,
                                                         const std::atomic<bool>& cancel) -> Status {
       JobSpec spec;
       spec.kind = "build";
-      spec.payload = Doc{{"build_id", b.id}, {"build", BuildToJson(b)}, {"git_url", git_url}}.dump();
+      // The remote's credential travels as its reference: read where the build runs.
+      spec.payload = Doc{{"build_id", b.id},
+                         {"build", BuildToJson(b)},
+                         {"git_url", project.git_url},
+                         {"credential_ref", project.credential_ref},
+                         {"known_hosts", project.known_hosts}}
+                         .dump();
       spec.labels = build_labels;
       spec.idempotency_key = "build-" + std::to_string(b.id) + "-" + std::to_string(b.started_ms);
       SP_ASSIGN_OR_RETURN(Job job, q->Enqueue(spec, RealClock::Instance().WallMs()));
@@ -749,6 +760,10 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.project_add->add_option("--git", c.git_url, "Git remote (git://, http(s)://, ssh://, file://)")->required();
   c.project_add->add_option("--webhook-secret", c.webhook_secret,
                             "Secret reference for webhook signatures: file:/path or env:NAME (never the value)");
+  c.project_add->add_option("--credential", c.git_credential,
+                            "The remote's credential as a reference: an http(s) token (file:/path or env:NAME), or "
+                            "an ssh deploy key (file:/path to the private key)");
+  c.project_add->add_option("--known-hosts", c.known_hosts, "ssh remotes: the known_hosts file with the remote's host key");
   c.project_list = project->add_subcommand("list", "List projects");
   auto* build = app.add_subcommand("build", "Builds: a pipeline run for one commit");
   build->require_subcommand(1);
@@ -916,7 +931,12 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
     }
     auto store = OpenStoreAt(store_path);
     if (!store) return Fail(store.error());
-    if (auto st = (*store)->PutProject(ProjectRecord{c.a.user, c.git_url, c.webhook_secret, RealClock::Instance().WallMs()}); !st) {
+    if (!c.git_credential.empty() && !StartsWith(c.git_credential, "file:/") && !StartsWith(c.git_credential, "env:")) {
+      return Fail(Error{ErrorCode::kInvalidArgument, "--credential: expected a reference, file:/path or env:NAME (never the value)"});
+    }
+    if (auto st = (*store)->PutProject(ProjectRecord{c.a.user, c.git_url, c.webhook_secret, RealClock::Instance().WallMs(),
+                                                     c.git_credential, c.known_hosts});
+        !st) {
       return Fail(st.error());
     }
     std::printf("project %s: %s\n", c.a.user.c_str(), c.git_url.c_str());
@@ -928,7 +948,8 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
     auto list = (*store)->Projects();
     if (!list) return Fail(list.error());
     for (const auto& p : *list) {
-      std::printf("%-20s %s%s\n", p.name.c_str(), p.git_url.c_str(), p.webhook_secret_ref.empty() ? "" : "  (webhooks)");
+      std::printf("%-20s %s%s%s\n", p.name.c_str(), p.git_url.c_str(), p.webhook_secret_ref.empty() ? "" : "  (webhooks)",
+                  p.credential_ref.empty() ? "" : ("  (credential " + p.credential_ref + ")").c_str());
     }
     return 0;
   }

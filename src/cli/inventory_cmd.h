@@ -36,6 +36,7 @@ struct InventoryCommands {
   std::string token_file;
   std::string agent_lease = "60s";
   std::string agent_work_dir;
+  std::string git_credential, known_hosts;
   CLI::App* queue_list = nullptr;
   CLI::App* queue_show = nullptr;
   CLI::App* queue_retry = nullptr;

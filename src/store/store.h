@@ -211,6 +211,11 @@ struct ProjectRecord {
   std::string git_url;             // git://, http(s)://, ssh:// or file:// (tests use git daemon).
   std::string webhook_secret_ref;  // "file:/path" or "env:NAME"; empty: webhooks refused.
   int64_t created_ms = 0;
+  // The remote's credential, a secret reference: http(s) a token
+  // ("file:/path" or "env:NAME"); ssh a deploy key ("file:/path" to the
+  // private key). Empty: none.
+  std::string credential_ref;
+  std::string known_hosts;         // ssh: the known_hosts file for the remote's host key.
 };
 
 enum class BuildStatus { kQueued, kRunning, kSucceeded, kFailed, kCanceled, kInterrupted, kSuperseded, kSkipped };

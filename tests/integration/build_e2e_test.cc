@@ -260,6 +260,16 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   // The same commit again (another poll, a manual start): nothing new.
   auto again = RunSallyport({"build", "start", "sample", "integration", "--server", server_->url()});
   EXPECT_THAT(again.out, HasSubstr("built before")) << again.out << again.err;
+  // A webhook for the commit the poller already saw starts nothing new.
+  const std::string body = json{{"ref", "refs/heads/integration"}, {"after", c2}}.dump();
+  httplib::Client hook("127.0.0.1", server_->port());
+  auto late = hook.Post("/hooks/github/sample",
+                        httplib::Headers{{"X-Hub-Signature-256", HubSignature(kHookSecret, body)},
+                                         {"X-GitHub-Delivery", "after-poll"}},
+                        body, "application/json");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 200) << late->body;
+  EXPECT_THAT(late->body, HasSubstr("nothing started"));
   EXPECT_EQ(Builds().size(), 2u);
 }
 

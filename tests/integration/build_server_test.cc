@@ -2,7 +2,11 @@
 // `git daemon` remote, a `sallyport server` polling it, pipelines of command
 // steps. Branch rules, outside branch names, timeouts that kill daemonised
 // grandchildren, cancel, and a server restart mid-build.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -170,6 +174,41 @@ TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsS
   const int sleeper = std::atoi(ReadFile(pidfile).c_str());
   ASSERT_GT(sleeper, 0);
   EXPECT_FALSE(Running(sleeper)) << "the setsid'd sleeper outlived its step";
+}
+
+// Each remote is polled on its own: a dead one (it accepts the connection
+// and never answers, so its poll waits for the 60 s git timeout) delays no
+// other project. And a force-push (a rewritten commit) is a new commit: a
+// new build.
+TEST_F(BuildServerTest, ADeadRemoteDelaysNoOtherAndAForcePushIsANewBuild) {
+  const int dead = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(dead, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(dead, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(dead, 64), 0);  // Never accepted: the kernel completes handshakes, nobody answers.
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(dead, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ASSERT_EQ(RunSallyport({"project", "add", "--name", "dead", "--git",
+                          "git://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/dead.git", "--store", db_})
+                .exit_code,
+            0);
+  StartServer();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string c1 = Push("  - {name: a, run: [\"true\"]}\n");
+  json b1 = WaitStatus(c1, {"succeeded", "failed"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << server_->Log();
+  EXPECT_LT(took, std::chrono::seconds(20)) << "the dead remote held up another project's poll";
+  Git({"commit", "-q", "--amend", "-m", "rewritten"});
+  Git({"push", "-q", "-f", "origin", "HEAD:refs/heads/integration"});
+  const std::string c2 = Git({"rev-parse", "HEAD"});
+  ASSERT_NE(c1, c2);
+  json b2 = WaitStatus(c2, {"succeeded", "failed"});
+  EXPECT_EQ(b2.value("status", ""), "succeeded") << b2.dump();
+  EXPECT_NE(b2.value("id", 0), b1.value("id", 0));
+  ::close(dead);
 }
 
 TEST_F(BuildServerTest, CancelEndsARunningBuild) {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace sp {
@@ -71,7 +72,7 @@ CREATE TABLE IF NOT EXISTS agent_tokens (token_sha256 TEXT PRIMARY KEY, name TEX
 CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, labels TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
   current_job INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, git_url TEXT NOT NULL, webhook_secret_ref TEXT NOT NULL,
-  created_ms INTEGER NOT NULL);
+  created_ms INTEGER NOT NULL, credential_ref TEXT NOT NULL DEFAULT '', known_hosts TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS builds (
   id INTEGER PRIMARY KEY, project TEXT NOT NULL, branch TEXT NOT NULL, sha TEXT NOT NULL, trigger TEXT NOT NULL,
   status TEXT NOT NULL, author TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
@@ -186,6 +187,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + opts.synchronous + "; PRAGMA foreign_keys=ON;";
   SP_TRY(s->Exec(pragmas.c_str()));
   SP_TRY(s->Exec(kSchema));
+  // Columns added since a table was first created (older stores).
+  for (const auto& [table, column, decl] : std::vector<std::array<const char*, 3>>{
+           {"projects", "credential_ref", "TEXT NOT NULL DEFAULT ''"}, {"projects", "known_hosts", "TEXT NOT NULL DEFAULT ''"}}) {
+    bool present = false;
+    {
+      Stmt info(db, (std::string("PRAGMA table_info(") + table + ")").c_str());
+      while (info.Step() == SQLITE_ROW) present = present || info.Text(1) == column;
+    }
+    if (!present) SP_TRY(s->Exec((std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + decl).c_str()));
+  }
   return s;
 }
 
@@ -860,18 +871,24 @@ BuildRecord BuildFromRow(Stmt& st) {
 
 Status SqliteStore::PutProject(const ProjectRecord& p) {
   std::lock_guard l(mu_);
-  Stmt st(db_, "INSERT INTO projects(name, git_url, webhook_secret_ref, created_ms) VALUES(?,?,?,?) "
-               "ON CONFLICT(name) DO UPDATE SET git_url=excluded.git_url, webhook_secret_ref=excluded.webhook_secret_ref");
+  Stmt st(db_, "INSERT INTO projects(name, git_url, webhook_secret_ref, created_ms, credential_ref, known_hosts) "
+               "VALUES(?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET git_url=excluded.git_url, "
+               "webhook_secret_ref=excluded.webhook_secret_ref, credential_ref=excluded.credential_ref, "
+               "known_hosts=excluded.known_hosts");
   st.Bind(1, p.name).Bind(2, p.git_url).Bind(3, p.webhook_secret_ref).Bind(4, p.created_ms);
+  st.Bind(5, p.credential_ref).Bind(6, p.known_hosts);
   return Done(st, db_, "put project");
 }
 
 Result<std::vector<ProjectRecord>> SqliteStore::Projects() {
   std::lock_guard l(mu_);
-  Stmt st(db_, "SELECT name, git_url, webhook_secret_ref, created_ms FROM projects ORDER BY name");
+  Stmt st(db_, "SELECT name, git_url, webhook_secret_ref, created_ms, credential_ref, known_hosts FROM projects "
+               "ORDER BY name");
   std::vector<ProjectRecord> out;
   int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ProjectRecord{st.Text(0), st.Text(1), st.Text(2), st.Int(3)});
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back(ProjectRecord{st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Text(4), st.Text(5)});
+  }
   if (rc != SQLITE_DONE) return Err(DbError(db_, "list projects"));
   return out;
 }
