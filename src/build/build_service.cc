@@ -185,7 +185,8 @@ void BuildService::PollOnce() {
 }
 
 Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& project, const std::string& body,
-                                                         const std::string& signature, const std::string& delivery_id) {
+                                                         const std::string& signature, const std::string& delivery_id,
+                                                         HookFormat format) {
   SP_ASSIGN_OR_RETURN(auto p, store_.Project(project));
   // The same answer for an unknown project as for a bad signature: nothing
   // to learn from probing.
@@ -193,16 +194,22 @@ Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& proj
     return Err(ErrorCode::kUnauthenticated, "invalid signature");
   }
   SP_ASSIGN_OR_RETURN(std::string key, o_.read_secret(p->webhook_secret_ref));
-  const std::string want = HubSignature(key, body);
+  const std::string want = format == HookFormat::kGitLab ? key
+                           : format == HookFormat::kGitea ? HubSignature(key, body).substr(7)
+                                                          : HubSignature(key, body);
   if (signature.size() != want.size() || CRYPTO_memcmp(signature.data(), want.data(), want.size()) != 0) {
     return Err(ErrorCode::kUnauthenticated, "invalid signature");
   }
-  if (delivery_id.empty()) return Err(ErrorCode::kInvalidArgument, "missing delivery id (X-GitHub-Delivery)");
+  const char* delivery_header = format == HookFormat::kGitLab  ? "X-Gitlab-Event-UUID"
+                                : format == HookFormat::kGitea ? "X-Gitea-Delivery"
+                                                               : "X-GitHub-Delivery";
+  if (delivery_id.empty()) return Err(ErrorCode::kInvalidArgument, std::string("missing delivery id (") + delivery_header + ")");
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("ref") || !j["ref"].is_string() || !j.contains("after") || !j["after"].is_string()) {
     return Err(ErrorCode::kInvalidArgument, "not a push event: /ref and /after required");
   }
-  SP_ASSIGN_OR_RETURN(bool first, store_.FirstDelivery(delivery_id, Now()));
+  const char* prefix = format == HookFormat::kGitLab ? "gitlab:" : format == HookFormat::kGitea ? "gitea:" : "";
+  SP_ASSIGN_OR_RETURN(bool first, store_.FirstDelivery(prefix + delivery_id, Now()));
   if (!first) return std::optional<BuildRecord>();  // A replay.
   const std::string ref = j["ref"], after = j["after"];
   if (!StartsWith(ref, "refs/heads/")) return std::optional<BuildRecord>();  // Tags: not built.

@@ -114,8 +114,12 @@ class BuildService {
   // project's webhook secret must equal `signature` ("sha256=<hex>",
   // compared in constant time) — kUnauthenticated otherwise, nothing
   // started. A delivery id seen before starts nothing.
+  // Gitea: `signature` is X-Gitea-Signature (the bare hex HMAC-SHA256);
+  // GitLab: X-Gitlab-Token (the secret itself, compared in constant time).
+  enum class HookFormat { kGitHub, kGitea, kGitLab };
   Result<std::optional<BuildRecord>> Webhook(const std::string& project, const std::string& body,
-                                             const std::string& signature, const std::string& delivery_id);
+                                             const std::string& signature, const std::string& delivery_id,
+                                             HookFormat format = HookFormat::kGitHub);
   // `sallyport build start`: `sha` of `branch`, or the branch's head now.
   Result<std::optional<BuildRecord>> Manual(const std::string& project, const std::string& branch,
                                             const std::string& sha);

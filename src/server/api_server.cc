@@ -769,13 +769,25 @@ void ApiServer::BuildRoutes() {
   BuildService& builds = *options_.builds;
   BuildStore& store = *options_.build_store;
 
-  s.Post(R"(/hooks/github/([a-z0-9][a-z0-9-]{0,62}))", [&builds](const httplib::Request& req, httplib::Response& res) {
-    auto made = builds.Webhook(req.matches[1], req.body, req.get_header_value("X-Hub-Signature-256"),
-                               req.get_header_value("X-GitHub-Delivery"));
-    if (!made) return SendError(res, made.error());
-    if (!*made) return SendJson(res, 200, {{"build", nullptr}, {"reason", "seen before: nothing started"}});
-    SendJson(res, 202, {{"build", (*made)->id}});
-  });
+  // Push events: GitHub's, Gitea's and GitLab's signatures and delivery ids.
+  struct Hook {
+    const char* path;
+    BuildService::HookFormat format;
+    const char* signature;
+    const char* delivery;
+  };
+  for (const Hook h : {Hook{"github", BuildService::HookFormat::kGitHub, "X-Hub-Signature-256", "X-GitHub-Delivery"},
+                       Hook{"gitea", BuildService::HookFormat::kGitea, "X-Gitea-Signature", "X-Gitea-Delivery"},
+                       Hook{"gitlab", BuildService::HookFormat::kGitLab, "X-Gitlab-Token", "X-Gitlab-Event-UUID"}}) {
+    s.Post(std::string("/hooks/") + h.path + "/([a-z0-9][a-z0-9-]{0,62})",
+           [&builds, h](const httplib::Request& req, httplib::Response& res) {
+             auto made = builds.Webhook(req.matches[1], req.body, req.get_header_value(h.signature),
+                                        req.get_header_value(h.delivery), h.format);
+             if (!made) return SendError(res, made.error());
+             if (!*made) return SendJson(res, 200, {{"build", nullptr}, {"reason", "seen before: nothing started"}});
+             SendJson(res, 202, {{"build", (*made)->id}});
+           });
+  }
 
   s.Get("/v1/builds", [&store](const httplib::Request& req, httplib::Response& res) {
     const int limit = req.has_param("limit") ? std::clamp(std::atoi(req.get_param_value("limit").c_str()), 1, 1000) : 50;

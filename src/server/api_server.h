@@ -34,6 +34,8 @@
 //                                               rollout job for the deployment's network; answers {job}
 // Builds (issue 5):
 //   POST   /hooks/github/PROJECT              GitHub push event, X-Hub-Signature-256 (401 if wrong), X-GitHub-Delivery
+//   POST   /hooks/gitea/PROJECT, /hooks/gitlab/PROJECT   the same with X-Gitea-Signature / X-Gitea-Delivery, or
+//                                               X-Gitlab-Token (the secret) / X-Gitlab-Event-UUID
 //   GET    /v1/builds, /v1/builds/ID (with steps), /v1/builds/ID/log[?follow=1] (server-sent events)
 //   POST   /v1/builds {project, branch[, sha]}  manual; POST /v1/builds/ID/cancel
 //   POST   /v1/agent/jobs/ID/store             {epoch, call, ...}: the rollout's journal and lock, on the

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "build/build_service.h"
 #include "build/vcs.h"
 #include "core/file.h"
 #include "core/subprocess.h"
@@ -209,6 +210,51 @@ TEST_F(BuildServerTest, ADeadRemoteDelaysNoOtherAndAForcePushIsANewBuild) {
   EXPECT_EQ(b2.value("status", ""), "succeeded") << b2.dump();
   EXPECT_NE(b2.value("id", 0), b1.value("id", 0));
   ::close(dead);
+}
+
+// Gitea signs like GitHub but sends the bare hex HMAC in X-Gitea-Signature;
+// GitLab sends the secret itself in X-Gitlab-Token. Wrong or missing: 401,
+// nothing started; a replayed delivery starts nothing.
+TEST_F(BuildServerTest, GiteaAndGitLabPushEventsAreVerifiedTheirOwnWay) {
+  WriteFile(dir_ / "hook-secret", "gl-and-gitea-secret", 0600);
+  ASSERT_EQ(RunSallyport({"project", "add", "--name", "svc", "--git",
+                          "git://127.0.0.1:" + std::to_string(git_port_) + "/svc.git", "--webhook-secret",
+                          "file:" + (dir_ / "hook-secret"), "--store", db_})
+                .exit_code,
+            0);
+  server_ = std::make_unique<ServerProcess>(dir_, db_, "server-hooks", std::vector<std::string>{"--poll-every", "0"});
+  ASSERT_TRUE(server_->ready()) << server_->Log();
+  httplib::Client c("127.0.0.1", server_->port());
+  auto post = [&](const std::string& kind, const httplib::Headers& h, const std::string& body) {
+    auto r = c.Post("/hooks/" + kind + "/svc", h, body, "application/json");
+    return r ? r->status : -1;
+  };
+  const std::string a = Push("  - {name: a, run: [\"true\"]}\n");
+  const std::string gitea_body = json{{"ref", "refs/heads/integration"}, {"after", a}}.dump();
+  const std::string gitea_sig = HubSignature("gl-and-gitea-secret", gitea_body).substr(7);
+  EXPECT_EQ(post("gitea", {{"X-Gitea-Signature", HubSignature("wrong", gitea_body).substr(7)}, {"X-Gitea-Delivery", "g1"}},
+                 gitea_body),
+            401);
+  EXPECT_EQ(post("gitea", {{"X-Gitea-Signature", "sha256=" + gitea_sig}, {"X-Gitea-Delivery", "g1"}}, gitea_body), 401)
+      << "GitHub's prefixed form is not Gitea's";
+  EXPECT_TRUE(Builds().empty());
+  EXPECT_EQ(post("gitea", {{"X-Gitea-Signature", gitea_sig}, {"X-Gitea-Delivery", "g1"}}, gitea_body), 202);
+  EXPECT_EQ(post("gitea", {{"X-Gitea-Signature", gitea_sig}, {"X-Gitea-Delivery", "g1"}}, gitea_body), 200) << "replay";
+  json ba = WaitStatus(a, {"succeeded", "failed"});
+  EXPECT_EQ(ba.value("status", ""), "succeeded") << ba.dump();
+  EXPECT_EQ(ba.value("trigger", ""), "webhook");
+
+  const std::string b = Push("  - {name: b, run: [\"true\"]}\n");
+  const std::string gitlab_body =
+      json{{"object_kind", "push"}, {"ref", "refs/heads/integration"}, {"after", b}, {"checkout_sha", b}}.dump();
+  EXPECT_EQ(post("gitlab", {{"X-Gitlab-Token", "gl-and-gitea-secreT"}, {"X-Gitlab-Event-UUID", "u1"}}, gitlab_body), 401);
+  EXPECT_EQ(post("gitlab", {{"X-Gitlab-Event-UUID", "u1"}}, gitlab_body), 401) << "no token";
+  EXPECT_TRUE(BuildOf(b).is_null()) << "nothing started";
+  EXPECT_EQ(post("gitlab", {{"X-Gitlab-Token", "gl-and-gitea-secret"}, {"X-Gitlab-Event-UUID", "u1"}}, gitlab_body), 202);
+  EXPECT_EQ(post("gitlab", {{"X-Gitlab-Token", "gl-and-gitea-secret"}, {"X-Gitlab-Event-UUID", "u1"}}, gitlab_body), 200);
+  json bb = WaitStatus(b, {"succeeded", "failed"});
+  EXPECT_EQ(bb.value("status", ""), "succeeded") << bb.dump();
+  EXPECT_EQ(Builds().size(), 2u);
 }
 
 TEST_F(BuildServerTest, CancelEndsARunningBuild) {
