@@ -191,6 +191,16 @@ struct AgentBuildOptions {
   std::string docker_host;  // DOCKER_HOST for image and push steps; empty: the default.
 };
 
+// What every job an agent runs needs to know.
+struct AgentContext {
+  std::string server, token, name;
+  int64_t lease_ms = 60'000;
+  std::string halt_after;  // TEST ONLY (SALLYPORT_TEST_HALT_AFTER).
+  AgentBuildOptions build;
+};
+
+void RunClaimedJob(const AgentContext& ctx, const Doc& claim, int64_t claim_sent);
+
 // An agent's log lines of one job, shipped to the server in batches (every
 // 200 ms, or at Close) through `send`. The lines wait in memory only while a
 // batch is in flight; past 20,000 waiting lines the newest are counted and
@@ -303,9 +313,11 @@ Result<std::string> ServerLogBytes(const std::string& server, int64_t job, int64
 // password read here); its deploy is asked of the server, which queues the
 // rollout for the deployment's network; this agent follows that job to its
 // end. Returns the build's outcome, for the job's result.
-std::string RunBuildJob(const std::string& server, const std::string& token, const std::string& base, int64_t epoch,
-                        const std::string& payload, const AgentBuildOptions& ao, LogShipper& shipper,
-                        const std::atomic<bool>& cancel) {
+std::string RunBuildJob(const AgentContext& ctx, const std::string& base, int64_t epoch, const std::string& payload,
+                        LogShipper& shipper, const std::atomic<bool>& cancel) {
+  const std::string& server = ctx.server;
+  const std::string& token = ctx.token;
+  const AgentBuildOptions& ao = ctx.build;
   Doc p = Doc::parse(payload, nullptr, false);
   if (!p.is_object() || !p.contains("build") || !p["build"].is_object() || !p.contains("git_url") ||
       !p["git_url"].is_string()) {
@@ -343,6 +355,26 @@ std::string RunBuildJob(const std::string& server, const std::string& token, con
     const int64_t job = answer.value("job", int64_t{0});
     const std::string what = "rollout job " + std::to_string(job);
     log(false, "the server queued the deploy as " + what);
+    // The network's agent takes it at once when there is one. If nobody has
+    // within a second and this agent's token may run it too (one agent for
+    // both), it runs it here: a build never waits on its own agent.
+    for (int i = 0; i < 10; ++i) {
+      auto j = ServerCall(server, "GET", "/v1/jobs/" + std::to_string(job));
+      if (!j || j->value("state", "") != "queued") break;
+      if (i == 9) {
+        const int64_t sent = JobLease::SteadyMs();
+        auto mine = ServerCall(server, "POST",
+                               "/v1/agent/claim?wait_ms=0&lease_ms=" + std::to_string(ctx.lease_ms) +
+                                   "&job=" + std::to_string(job),
+                               "", token);
+        if (mine && !mine->is_null()) {
+          log(false, "no other agent took " + what + ": running it here");
+          RunClaimedJob(ctx, *mine, sent);
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     JobWatch w;
     w.what = what;
     w.poll = [&server, job]() -> Result<JobProgress> {
@@ -361,6 +393,125 @@ std::string RunBuildJob(const std::string& server, const std::string& token, con
   project.known_hosts = p.value("known_hosts", "");
   BuildRecord out = RunPipeline(b, project, ws, o, sink, cancel);
   return "build " + std::string(BuildStatusName(out.status)) + (out.error.empty() ? "" : ": " + out.error);
+}
+
+// Runs one claimed job here to its end and reports it (complete or fail):
+// heartbeats every quarter of the lease, the job's lines to the server.
+// `claim_sent`: when the claim was sent (steady clock), the lease's start.
+void RunClaimedJob(const AgentContext& ctx, const Doc& claim, int64_t claim_sent) {
+  const int64_t id = claim["id"];
+  const int64_t epoch = claim["epoch"];
+  JobLease lease(ctx.lease_ms);
+  lease.ConfirmedAt(claim_sent);
+  const std::string base = "/v1/agent/jobs/" + std::to_string(id);
+  std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(id), static_cast<long long>(epoch));
+  std::fflush(stdout);
+  const std::string kind = claim["kind"];
+  const std::string payload = claim["payload"];
+  Result<RolloutPlan> plan = Err(ErrorCode::kInvalidArgument, "agents run build and rollout jobs, not '" + kind + "'");
+  if (kind == "rollout") plan = PlanFromJson(payload);
+  if (!plan && kind != "build") {
+    (void)ServerCall(ctx.server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", plan.error().message}}.dump(), ctx.token);
+    return;
+  }
+  std::atomic<bool> lease_lost{false};  // Ends a build's running step.
+  std::mutex hb_mu;
+  std::condition_variable hb_cv;
+  bool running = true;
+  std::thread heartbeat([&] {
+    std::unique_lock lk(hb_mu);
+    while (!hb_cv.wait_for(lk, std::chrono::milliseconds(ctx.lease_ms / 4), [&] { return !running; })) {
+      lk.unlock();
+      const int64_t sent = JobLease::SteadyMs();
+      auto hb = ServerCall(ctx.server, "POST", base + "/heartbeat", Doc{{"epoch", epoch}, {"lease_ms", ctx.lease_ms}}.dump(), ctx.token);
+      if (hb) {
+        lease.ConfirmedAt(sent);
+      } else {
+        if (hb.error().code == ErrorCode::kConflict) {
+          lease.Lost();
+          lease_lost = true;
+        }
+        std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
+      }
+      lk.lock();
+    }
+  });
+  // This job's lines (the rollout's events, this agent's notes) go to the
+  // server's job log as well as to stdout.
+  LogShipper shipper([&](const Doc& lines) -> Status {
+    auto r = ServerCall(ctx.server, "POST", base + "/log", Doc{{"epoch", epoch}, {"lines", lines}}.dump(), ctx.token);
+    if (!r) return Err(r.error());
+    return Ok();
+  });
+  shipper.Line("agent", false, "job " + std::to_string(id) + " (epoch " + std::to_string(epoch) + ") claimed by agent " +
+                                   ctx.name);
+  bool ok = false;
+  std::string outcome;
+  if (kind == "build") {
+    outcome = RunBuildJob(ctx, base, epoch, payload, shipper, lease_lost);
+    ok = true;  // The build ran to its outcome: the job is done, whatever the build's status.
+  } else {
+    RemoteJobStore remote([&](const nlohmann::json& body) -> Result<nlohmann::json> {
+      nlohmann::json b = body;
+      b["epoch"] = epoch;
+      SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(ctx.server, "POST", base + "/store", b.dump(), ctx.token));
+      if (answer.is_null()) return nlohmann::json::object();
+      return nlohmann::json::parse(answer.dump());
+    });
+    AgentJobHooks hooks;
+    hooks.journal = &remote;
+    hooks.locks = &remote;
+    hooks.fence = [&lease] { return lease.Fence(); };
+    hooks.lease_ttl = Millis(ctx.lease_ms);
+    hooks.on_event = [halt_after = ctx.halt_after, &shipper](const Event& e) {
+      if (std::string line = FormatEvent(e); !line.empty()) shipper.Line("rollout", e.type == "host_failed", line);
+      if (halt_after.empty()) return;
+      const std::string at = e.host + ":" + e.step;
+      if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
+        std::printf("agent: TEST halting after %s\n", halt_after.c_str());
+        std::fflush(stdout);
+        ::raise(SIGSTOP);
+      }
+    };
+    Wiring wiring(nullptr, Output{}, Millis(0));
+    Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
+    auto recorded = remote.GetRollout(plan->id);
+    if (recorded && recorded->status == RolloutStatus::kRunning) {
+      std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
+                  plan->id.c_str());
+      shipper.Line("agent", false, "resuming rollout " + plan->id + " from the server's journal");
+      std::fflush(stdout);
+      r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
+    } else if (recorded) {
+      // Finished under an earlier lease whose agent could not report it.
+      RolloutSummary done;
+      done.rollout_id = plan->id;
+      done.status = recorded->status;
+      done.error = recorded->error;
+      r = done;
+    } else if (recorded.error().code == ErrorCode::kNotFound) {
+      r = wiring.EngineFor(*plan, &hooks)->Run(*plan);
+    } else {
+      r = Err(recorded.error());
+    }
+    ok = r && r->status == RolloutStatus::kSucceeded;
+    outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
+                : r.error().message;
+  }
+  {
+    std::lock_guard lk(hb_mu);
+    running = false;
+  }
+  hb_cv.notify_all();
+  heartbeat.join();
+  shipper.Line("agent", !ok, "job " + std::to_string(id) + (ok ? " succeeded: " : " failed: ") + outcome);
+  shipper.Close();  // The whole log is on the server before the job reads as finished.
+  auto reported = ok ? ServerCall(ctx.server, "POST", base + "/complete", Doc{{"epoch", epoch}, {"result", outcome}}.dump(), ctx.token)
+                     : ServerCall(ctx.server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", outcome}}.dump(), ctx.token);
+  std::printf("agent: job %lld %s%s\n", static_cast<long long>(id), ok ? "succeeded" : "failed: ",
+              ok ? "" : outcome.c_str());
+  if (!reported) std::fprintf(stderr, "agent: job %lld: report: %s\n", static_cast<long long>(id), reported.error().message.c_str());
+  std::fflush(stdout);
 }
 
 // `sallyport agent run`: claims build and rollout jobs for its token's labels and runs
@@ -402,6 +553,7 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
   const char* halt_env = std::getenv("SALLYPORT_TEST_HALT_AFTER");
   const std::string halt_after = halt_env ? halt_env : "";
   const std::string claim_path = "/v1/agent/claim?wait_ms=1000&lease_ms=" + std::to_string(lease_ms);
+  const AgentContext ctx{server, token, (*me)["name"].get<std::string>(), lease_ms, halt_after, build_options};
   while (!stopping) {
     const int64_t claim_sent = JobLease::SteadyMs();
     auto claim = ServerCall(server, "POST", claim_path, "", token);
@@ -411,119 +563,7 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
       continue;
     }
     if (claim->is_null()) continue;  // Nothing for us yet.
-    const int64_t id = (*claim)["id"];
-    const int64_t epoch = (*claim)["epoch"];
-    JobLease lease(lease_ms);
-    lease.ConfirmedAt(claim_sent);
-    const std::string base = "/v1/agent/jobs/" + std::to_string(id);
-    std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(id), static_cast<long long>(epoch));
-    std::fflush(stdout);
-    const std::string kind = (*claim)["kind"];
-    const std::string payload = (*claim)["payload"];
-    Result<RolloutPlan> plan = Err(ErrorCode::kInvalidArgument, "agents run build and rollout jobs, not '" + kind + "'");
-    if (kind == "rollout") plan = PlanFromJson(payload);
-    if (!plan && kind != "build") {
-      (void)ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", plan.error().message}}.dump(), token);
-      continue;
-    }
-    std::atomic<bool> lease_lost{false};  // Ends a build's running step.
-    std::mutex hb_mu;
-    std::condition_variable hb_cv;
-    bool running = true;
-    std::thread heartbeat([&] {
-      std::unique_lock lk(hb_mu);
-      while (!hb_cv.wait_for(lk, std::chrono::milliseconds(lease_ms / 4), [&] { return !running; })) {
-        lk.unlock();
-        const int64_t sent = JobLease::SteadyMs();
-        auto hb = ServerCall(server, "POST", base + "/heartbeat", Doc{{"epoch", epoch}, {"lease_ms", lease_ms}}.dump(), token);
-        if (hb) {
-          lease.ConfirmedAt(sent);
-        } else {
-          if (hb.error().code == ErrorCode::kConflict) {
-            lease.Lost();
-            lease_lost = true;
-          }
-          std::fprintf(stderr, "agent: job %lld: heartbeat: %s\n", static_cast<long long>(id), hb.error().message.c_str());
-        }
-        lk.lock();
-      }
-    });
-    // This job's lines (the rollout's events, this agent's notes) go to the
-    // server's job log as well as to stdout.
-    LogShipper shipper([&](const Doc& lines) -> Status {
-      auto r = ServerCall(server, "POST", base + "/log", Doc{{"epoch", epoch}, {"lines", lines}}.dump(), token);
-      if (!r) return Err(r.error());
-      return Ok();
-    });
-    shipper.Line("agent", false, "job " + std::to_string(id) + " (epoch " + std::to_string(epoch) + ") claimed by agent " +
-                                     (*me)["name"].get<std::string>());
-    bool ok = false;
-    std::string outcome;
-    if (kind == "build") {
-      outcome = RunBuildJob(server, token, base, epoch, payload, build_options, shipper, lease_lost);
-      ok = true;  // The build ran to its outcome: the job is done, whatever the build's status.
-    } else {
-      RemoteJobStore remote([&](const nlohmann::json& body) -> Result<nlohmann::json> {
-        nlohmann::json b = body;
-        b["epoch"] = epoch;
-        SP_ASSIGN_OR_RETURN(Doc answer, ServerCall(server, "POST", base + "/store", b.dump(), token));
-        if (answer.is_null()) return nlohmann::json::object();
-        return nlohmann::json::parse(answer.dump());
-      });
-      AgentJobHooks hooks;
-      hooks.journal = &remote;
-      hooks.locks = &remote;
-      hooks.fence = [&lease] { return lease.Fence(); };
-      hooks.lease_ttl = Millis(lease_ms);
-      hooks.on_event = [halt_after, &shipper](const Event& e) {
-        if (std::string line = FormatEvent(e); !line.empty()) shipper.Line("rollout", e.type == "host_failed", line);
-        if (halt_after.empty()) return;
-        const std::string at = e.host + ":" + e.step;
-        if (e.type == "step" && ((e.phase == "end" && at == halt_after) || (e.phase == "begin" && at + ":begin" == halt_after))) {
-          std::printf("agent: TEST halting after %s\n", halt_after.c_str());
-          std::fflush(stdout);
-          ::raise(SIGSTOP);
-        }
-      };
-      Wiring wiring(nullptr, Output{}, Millis(0));
-      Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
-      auto recorded = remote.GetRollout(plan->id);
-      if (recorded && recorded->status == RolloutStatus::kRunning) {
-        std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(id),
-                    plan->id.c_str());
-        shipper.Line("agent", false, "resuming rollout " + plan->id + " from the server's journal");
-        std::fflush(stdout);
-        r = wiring.EngineFor(*plan, &hooks)->Resume(plan->id);
-      } else if (recorded) {
-        // Finished under an earlier lease whose agent could not report it.
-        RolloutSummary done;
-        done.rollout_id = plan->id;
-        done.status = recorded->status;
-        done.error = recorded->error;
-        r = done;
-      } else if (recorded.error().code == ErrorCode::kNotFound) {
-        r = wiring.EngineFor(*plan, &hooks)->Run(*plan);
-      } else {
-        r = Err(recorded.error());
-      }
-      ok = r && r->status == RolloutStatus::kSucceeded;
-      outcome = r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
-                  : r.error().message;
-    }
-    {
-      std::lock_guard lk(hb_mu);
-      running = false;
-    }
-    hb_cv.notify_all();
-    heartbeat.join();
-    shipper.Line("agent", !ok, "job " + std::to_string(id) + (ok ? " succeeded: " : " failed: ") + outcome);
-    shipper.Close();  // The whole log is on the server before the job reads as finished.
-    auto reported = ok ? ServerCall(server, "POST", base + "/complete", Doc{{"epoch", epoch}, {"result", outcome}}.dump(), token)
-                       : ServerCall(server, "POST", base + "/fail", Doc{{"epoch", epoch}, {"error", outcome}}.dump(), token);
-    std::printf("agent: job %lld %s%s\n", static_cast<long long>(id), ok ? "succeeded" : "failed: ",
-                ok ? "" : outcome.c_str());
-    if (!reported) std::fprintf(stderr, "agent: job %lld: report: %s\n", static_cast<long long>(id), reported.error().message.c_str());
-    std::fflush(stdout);
+    RunClaimedJob(ctx, *claim, claim_sent);
   }
   std::printf("agent: stopped\n");
   return 0;

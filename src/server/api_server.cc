@@ -488,6 +488,8 @@ void ApiServer::JobRoutes() {
     seen(*who, std::nullopt);
     const int64_t wait_ms = std::clamp<int64_t>(req.has_param("wait_ms") ? std::atoll(req.get_param_value("wait_ms").c_str()) : 0, 0, 30'000);
     const int64_t lease_ms = std::clamp<int64_t>(req.has_param("lease_ms") ? std::atoll(req.get_param_value("lease_ms").c_str()) : 30'000, 1'000, 600'000);
+    // ?job=ID: that job or nothing (an agent taking its own build's rollout).
+    const int64_t only_job = req.has_param("job") ? std::max<int64_t>(0, std::atoll(req.get_param_value("job").c_str())) : 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     while (true) {
       int64_t enqueued_before;
@@ -496,7 +498,7 @@ void ApiServer::JobRoutes() {
         enqueued_before = jobs_enqueued_;
       }
       // The token's labels, never what the agent declares.
-      auto c = q.Claim(who->name, who->labels, now(), lease_ms);
+      auto c = q.Claim(who->name, who->labels, now(), lease_ms, only_job);
       if (!c) return SendError(res, c.error());
       if (*c) {
         seen(*who, (*c)->id);

@@ -24,7 +24,8 @@
 //   POST   /v1/jobs                            enqueue {kind, payload, labels, priority, idempotency_key, max_attempts}
 //   GET    /v1/jobs, /v1/jobs/ID, /v1/agents (name, labels, last seen, current job)
 //   POST   /v1/agent/register                  {name, labels}: 403 when it declares labels its token is not bound to
-//   POST   /v1/agent/claim?wait_ms=N&lease_ms=M  a job for the token's labels (200), or 204 after waiting
+//   POST   /v1/agent/claim?wait_ms=N&lease_ms=M[&job=ID]  a job for the token's labels (200; with job=ID only
+//                                               that one), or 204 after waiting
 //   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
 //                                               400 (nothing changed) when malformed
 //   POST   /v1/agent/jobs/ID/log               {epoch, lines: [{ts, step, err, text}]}: the agent's lines, fenced

@@ -165,9 +165,11 @@ class QueueStore {
   // The best claimable job whose labels `worker_labels` satisfy: queued and
   // due, or leased with an expired lease (a new epoch; a job out of attempts
   // is dead-lettered instead). nullopt when there is none.
+  // `only_job` (non-zero): that job or nothing (an agent taking the
+  // rollout its own build queued).
   virtual Result<std::optional<Job>> Claim(const std::string& owner,
                                            const std::map<std::string, std::string>& worker_labels,
-                                           int64_t now_ms, int64_t lease_ms) = 0;
+                                           int64_t now_ms, int64_t lease_ms, int64_t only_job = 0) = 0;
   // These three succeed only for the current lease (owner and epoch, not
   // expired); anything else is kConflict ("lease lost"), and changes nothing.
   virtual Status Heartbeat(int64_t id, int64_t epoch, const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;

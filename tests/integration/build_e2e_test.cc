@@ -273,6 +273,37 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_EQ(Builds().size(), 2u);
 }
 
+// One agent whose token may run both the build and the network's rollout:
+// it runs the build, and the build's rollout itself (a job at a time, it
+// must not wait for another agent that does not exist).
+TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
+  StartServer("300ms", {"--builds-on", "agents"});
+  auto t = RunSallyport({"agent", "token", "create", "--name", "solo", "--label", "role=builder", "--label",
+                         "network=local", "--store", db_});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  WriteFile(*dir_ / "solo.token", t.out, 0600);
+  const std::string log = *dir_ / "solo.log";
+  agents_.emplace_back(std::vector<std::string>{BuildBinary("sallyport"), "agent", "run", "--server", server_->url(),
+                                                "--token-file", *dir_ / "solo.token", "--docker-host",
+                                                env_->docker().host(), "--work-dir", *dir_ / "solo-work"},
+                       log);
+  ASSERT_EQ(WaitForStart(agents_.back(), [&] { return ReadFile(log).find("claiming for") != std::string::npos; },
+                         std::chrono::seconds(10)),
+            StartWait::kReady);
+  const auto pushed = std::chrono::steady_clock::now();
+  const std::string c1 = CommitAndPush("s1");
+  json b = WaitBuilt(c1);
+  ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump() << Log(b.value("id", int64_t{0})) << ReadFile(log);
+  EXPECT_LT(std::chrono::steady_clock::now() - pushed, std::chrono::minutes(2)) << "waited for another agent";
+  ExpectServing("s1");
+  const std::string build_log = Log(b.value("id", int64_t{0}));
+  EXPECT_THAT(build_log, HasSubstr("running it here"));
+  EXPECT_THAT(build_log, HasSubstr("succeeded by solo"));
+  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 solo"));
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 solo"));
+}
+
 // Builds in the server (the default), the deploy through the queue (the
 // default) to the network's agent.
 TEST_F(BuildE2eTest, ASignedWebhookStartsTheBuildAndBadOrReplayedOnesStartNothing) {

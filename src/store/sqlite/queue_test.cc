@@ -32,6 +32,27 @@ class QueueTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> q_;
 };
 
+TEST_F(QueueTest, AClaimOfOneJobTakesThatJobOrNothing) {
+  JobSpec best = Spec("best", {{"network", "dc1"}});
+  best.priority = 9;
+  ASSERT_TRUE(q_->Enqueue(best, 0));
+  auto wanted = q_->Enqueue(Spec("wanted", {{"network", "dc1"}}), 1);
+  auto prod = q_->Enqueue(Spec("prod", {{"network", "prod"}}), 2);
+  ASSERT_TRUE(wanted && prod);
+  auto c = q_->Claim("agent-a", {{"network", "dc1"}}, 10, 1000, wanted->id);
+  ASSERT_TRUE(c && *c);
+  EXPECT_EQ((*c)->spec.payload, "wanted") << "that job, not the best one";
+  auto again = q_->Claim("agent-b", {{"network", "dc1"}}, 20, 1000, wanted->id);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again) << "a live lease is not taken";
+  auto labels = q_->Claim("agent-a", {{"network", "dc1"}}, 20, 1000, prod->id);
+  ASSERT_TRUE(labels);
+  EXPECT_FALSE(*labels) << "labels still apply";
+  auto expired = q_->Claim("agent-b", {{"network", "dc1"}}, 2000, 1000, wanted->id);
+  ASSERT_TRUE(expired && *expired) << "an expired lease is taken over";
+  EXPECT_EQ((*expired)->epoch, 2);
+}
+
 TEST_F(QueueTest, ClaimLeasesTheBestJobAndCompleteNeedsTheCurrentLease) {
   ASSERT_TRUE(q_->Enqueue(Spec("low"), 0));
   JobSpec high = Spec("high");

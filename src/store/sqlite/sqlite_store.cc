@@ -652,7 +652,7 @@ Result<Job> SqliteStore::Enqueue(const JobSpec& spec, int64_t now_ms) {
 
 Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
                                               const std::map<std::string, std::string>& worker_labels,
-                                              int64_t now_ms, int64_t lease_ms) {
+                                              int64_t now_ms, int64_t lease_ms, int64_t only_job) {
   std::lock_guard l(mu_);
   std::optional<Job> out;
   SP_TRY(Transaction([&]() -> Status {
@@ -665,13 +665,18 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
       bool out_of_attempts;  // An expired lease of a job with no attempt left.
     };
     std::vector<Candidate> candidates;
-    for (const char* sql :
-         {"SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? "
-          "ORDER BY priority DESC, id LIMIT 256",
-          "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
-          "ORDER BY priority DESC, id LIMIT 256"}) {
+    const std::initializer_list<const char*> any = {
+        "SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? AND ?=0 "
+        "ORDER BY priority DESC, id LIMIT 256",
+        "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
+        "AND ?=0 ORDER BY priority DESC, id LIMIT 256"};
+    const std::initializer_list<const char*> one = {
+        "SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? AND id=?",
+        "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
+        "AND id=?"};
+    for (const char* sql : only_job ? one : any) {
       Stmt pick(db_, Cached(sql));
-      pick.Bind(1, now_ms);
+      pick.Bind(1, now_ms).Bind(2, only_job);
       int rc;
       while ((rc = pick.Step()) == SQLITE_ROW) {
         candidates.push_back({pick.Int(0), pick.Int(1), pick.Text(2), pick.Int(3) != 0});

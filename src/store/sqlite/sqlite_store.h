@@ -60,7 +60,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   // QueueStore
   Result<Job> Enqueue(const JobSpec& spec, int64_t now_ms) override;
   Result<std::optional<Job>> Claim(const std::string& owner, const std::map<std::string, std::string>& worker_labels,
-                                   int64_t now_ms, int64_t lease_ms) override;
+                                   int64_t now_ms, int64_t lease_ms, int64_t only_job = 0) override;
   Status Heartbeat(int64_t id, int64_t epoch, const std::string& owner, int64_t now_ms, int64_t lease_ms) override;
   Status Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
                   int64_t now_ms) override;
