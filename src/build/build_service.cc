@@ -35,6 +35,31 @@ std::string HubSignature(const std::string& key, const std::string& body) {
   return out;
 }
 
+void AppendLogLine(std::string& out, int64_t ts_ms, const std::string& step, bool is_err, const std::string& text) {
+  char ts[24];
+  const int n = std::snprintf(ts, sizeof ts, "%lld\t", static_cast<long long>(ts_ms));
+  out.append(ts, static_cast<size_t>(n)).append(step).append(is_err ? "\terr\t" : "\tout\t").append(text).push_back('\n');
+}
+
+std::string FormatLogLine(int64_t ts_ms, const std::string& step, bool is_err, const std::string& text) {
+  std::string out;
+  AppendLogLine(out, ts_ms, step, is_err, text);
+  return out;
+}
+
+std::optional<LogLine> ParseLogLine(const std::string& line) {
+  const size_t a = line.find('\t');
+  const size_t b = a == std::string::npos ? a : line.find('\t', a + 1);
+  const size_t c = b == std::string::npos ? b : line.find('\t', b + 1);
+  if (c == std::string::npos) return std::nullopt;
+  LogLine l;
+  l.ts_ms = std::atoll(line.substr(0, a).c_str());
+  l.step = line.substr(a + 1, b - a - 1);
+  l.is_err = line.compare(b + 1, c - b - 1, "err") == 0;
+  l.text = line.substr(c + 1);
+  return l;
+}
+
 Result<GitAccess> GitAccessFor(const ProjectRecord& p,
                                const std::function<Result<std::string>(const std::string& ref)>& read_secret) {
   GitAccess a;
@@ -194,22 +219,29 @@ Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& proj
     return Err(ErrorCode::kUnauthenticated, "invalid signature");
   }
   SP_ASSIGN_OR_RETURN(std::string key, o_.read_secret(p->webhook_secret_ref));
-  const std::string want = format == HookFormat::kGitLab ? key
-                           : format == HookFormat::kGitea ? HubSignature(key, body).substr(7)
-                                                          : HubSignature(key, body);
+  static_assert(kHookSpecs[1].format == HookFormat::kGitea && kHookSpecs[2].format == HookFormat::kGitLab,
+                "kHookSpecs is indexed by HookFormat");
+  const HookSpec& spec = kHookSpecs[static_cast<int>(format)];
+  std::string want;
+  switch (format) {
+    case HookFormat::kGitHub: want = HubSignature(key, body); break;
+    case HookFormat::kGitea: want = HubSignature(key, body).substr(7); break;  // No "sha256=".
+    case HookFormat::kGitLab: want = key; break;
+  }
   if (signature.size() != want.size() || CRYPTO_memcmp(signature.data(), want.data(), want.size()) != 0) {
     return Err(ErrorCode::kUnauthenticated, "invalid signature");
   }
-  const char* delivery_header = format == HookFormat::kGitLab  ? "X-Gitlab-Event-UUID"
-                                : format == HookFormat::kGitea ? "X-Gitea-Delivery"
-                                                               : "X-GitHub-Delivery";
-  if (delivery_id.empty()) return Err(ErrorCode::kInvalidArgument, std::string("missing delivery id (") + delivery_header + ")");
+  if (delivery_id.empty()) {
+    return Err(ErrorCode::kInvalidArgument, std::string("missing delivery id (") + spec.delivery_header + ")");
+  }
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("ref") || !j["ref"].is_string() || !j.contains("after") || !j["after"].is_string()) {
     return Err(ErrorCode::kInvalidArgument, "not a push event: /ref and /after required");
   }
-  const char* prefix = format == HookFormat::kGitLab ? "gitlab:" : format == HookFormat::kGitea ? "gitea:" : "";
-  SP_ASSIGN_OR_RETURN(bool first, store_.FirstDelivery(prefix + delivery_id, Now()));
+  // Delivery ids of one format never collide with another's (GitHub's keep their bare form).
+  const std::string key_of_delivery =
+      format == HookFormat::kGitHub ? delivery_id : std::string(spec.path) + ":" + delivery_id;
+  SP_ASSIGN_OR_RETURN(bool first, store_.FirstDelivery(key_of_delivery, Now()));
   if (!first) return std::optional<BuildRecord>();  // A replay.
   const std::string ref = j["ref"], after = j["after"];
   if (!StartsWith(ref, "refs/heads/")) return std::optional<BuildRecord>();  // Tags: not built.
@@ -293,8 +325,9 @@ class BuildLog {
   void Line(int64_t ts, const std::string& step, bool is_err, const std::string& text) {
     std::lock_guard l(mu_);
     if (!f_) return;
-    std::fprintf(f_, "%lld\t%s\t%s\t%s\n", static_cast<long long>(ts), step.c_str(), is_err ? "err" : "out",
-                 text.c_str());
+    line_.clear();
+    AppendLogLine(line_, ts, step, is_err, text);
+    std::fwrite(line_.data(), 1, line_.size(), f_);
     dirty_ = true;
   }
   void Flush() {
@@ -308,6 +341,7 @@ class BuildLog {
   std::condition_variable cv_;
   std::FILE* f_;
   bool dirty_ = false, closing_ = false;
+  std::string line_;  // Reused for every line.
   std::thread flusher_;
 };
 

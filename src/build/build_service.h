@@ -62,6 +62,20 @@ struct BuildOptions {
   RunElsewhere run_elsewhere;
 };
 
+// One line of a build's or job's log: "<ts ms>\t<step>\t<out|err>\t<text>\n".
+// The text may hold tabs; a line never holds a newline.
+struct LogLine {
+  int64_t ts_ms = 0;
+  std::string step;
+  bool is_err = false;
+  std::string text;
+};
+std::string FormatLogLine(int64_t ts_ms, const std::string& step, bool is_err, const std::string& text);
+// The same, appended to `out` (a writer reusing one buffer allocates nothing per line).
+void AppendLogLine(std::string& out, int64_t ts_ms, const std::string& step, bool is_err, const std::string& text);
+// One line without its newline; nullopt when it is not of that form.
+std::optional<LogLine> ParseLogLine(const std::string& line);
+
 // Where one build's records and log lines go: the store and the log file
 // (in the server), or the server through the agent protocol (on an agent).
 class BuildSink {
@@ -117,6 +131,18 @@ class BuildService {
   // Gitea: `signature` is X-Gitea-Signature (the bare hex HMAC-SHA256);
   // GitLab: X-Gitlab-Token (the secret itself, compared in constant time).
   enum class HookFormat { kGitHub, kGitea, kGitLab };
+  // Each format's route (/hooks/<path>/PROJECT) and the headers that carry
+  // its signature (or token) and its delivery id.
+  struct HookSpec {
+    HookFormat format;
+    const char* path;
+    const char* signature_header;
+    const char* delivery_header;
+  };
+  static constexpr HookSpec kHookSpecs[] = {
+      {HookFormat::kGitHub, "github", "X-Hub-Signature-256", "X-GitHub-Delivery"},
+      {HookFormat::kGitea, "gitea", "X-Gitea-Signature", "X-Gitea-Delivery"},
+      {HookFormat::kGitLab, "gitlab", "X-Gitlab-Token", "X-Gitlab-Event-UUID"}};
   Result<std::optional<BuildRecord>> Webhook(const std::string& project, const std::string& body,
                                              const std::string& signature, const std::string& delivery_id,
                                              HookFormat format = HookFormat::kGitHub);

@@ -54,7 +54,7 @@ Status WaitForJob(const JobWatch& w, const LineCallback& log, const std::atomic<
   std::string last_state = "queued";
   int64_t offset = 0;
   std::string pending;
-  bool noted_cancel = false;
+  bool noted_cancel = false, took_over = false;
   auto copy_log = [&] {
     auto bytes = w.read_log(offset);
     if (!bytes) return;
@@ -62,11 +62,7 @@ Status WaitForJob(const JobWatch& w, const LineCallback& log, const std::atomic<
     pending += *bytes;
     size_t start = 0;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      auto parts = Split(pending.substr(start, nl - start), '\t');
-      if (parts.size() < 4) continue;
-      std::string text = parts[3];
-      for (size_t i = 4; i < parts.size(); ++i) text += "\t" + parts[i];
-      log(parts[2] == "err", text);
+      if (auto l = ParseLogLine(pending.substr(start, nl - start))) log(l->is_err, l->text);
     }
     pending.erase(0, start);
   };
@@ -86,6 +82,12 @@ Status WaitForJob(const JobWatch& w, const LineCallback& log, const std::atomic<
     if (p->state == "queued" && cancel.load()) {
       (void)w.cancel();
       return Err(ErrorCode::kCancelled, "canceled (" + w.what + " canceled before an agent took it)");
+    }
+    if (p->state == "queued" && w.take_over && !took_over &&
+        std::chrono::steady_clock::now() - queued_since >= w.take_over_after) {
+      took_over = true;
+      w.take_over();
+      continue;
     }
     if (p->state == "queued" && std::chrono::steady_clock::now() - queued_since > claim_timeout) {
       (void)w.cancel();

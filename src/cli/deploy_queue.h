@@ -41,6 +41,10 @@ struct JobWatch {
   // loses the lease and ends its step); otherwise a running job is left to
   // finish (a rollout is never cut mid-host).
   bool cancel_running = false;
+  // Set: called once if the job is still queued `take_over_after` after it
+  // was queued (an agent that may run the job itself takes it over).
+  std::function<void()> take_over;
+  Millis take_over_after{1000};
 };
 
 // Follows job `w` until it ends: its log lines go to `log` as they come

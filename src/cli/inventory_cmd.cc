@@ -355,26 +355,6 @@ std::string RunBuildJob(const AgentContext& ctx, const std::string& base, int64_
     const int64_t job = answer.value("job", int64_t{0});
     const std::string what = "rollout job " + std::to_string(job);
     log(false, "the server queued the deploy as " + what);
-    // The network's agent takes it at once when there is one. If nobody has
-    // within a second and this agent's token may run it too (one agent for
-    // both), it runs it here: a build never waits on its own agent.
-    for (int i = 0; i < 10; ++i) {
-      auto j = ServerCall(server, "GET", "/v1/jobs/" + std::to_string(job));
-      if (!j || j->value("state", "") != "queued") break;
-      if (i == 9) {
-        const int64_t sent = JobLease::SteadyMs();
-        auto mine = ServerCall(server, "POST",
-                               "/v1/agent/claim?wait_ms=0&lease_ms=" + std::to_string(ctx.lease_ms) +
-                                   "&job=" + std::to_string(job),
-                               "", token);
-        if (mine && !mine->is_null()) {
-          log(false, "no other agent took " + what + ": running it here");
-          RunClaimedJob(ctx, *mine, sent);
-        }
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
     JobWatch w;
     w.what = what;
     w.poll = [&server, job]() -> Result<JobProgress> {
@@ -383,6 +363,19 @@ std::string RunBuildJob(const AgentContext& ctx, const std::string& base, int64_
     };
     w.read_log = [&server, job](int64_t offset) { return ServerLogBytes(server, job, offset); };
     w.cancel = [] { return Status(Ok()); };  // Agents cannot cancel jobs; the server's claim timeout applies.
+    // The network's agent takes it at once when there is one. If nobody has
+    // within a second and this agent's token may run it too (one agent for
+    // both), it runs it here: a build never waits on its own agent.
+    w.take_over = [&] {
+      const int64_t sent = JobLease::SteadyMs();
+      auto mine = ServerCall(server, "POST",
+                             "/v1/agent/claim?wait_ms=0&lease_ms=" + std::to_string(ctx.lease_ms) +
+                                 "&job=" + std::to_string(job),
+                             "", token);
+      if (!mine || mine->is_null()) return;  // Not ours to run: wait for the network's agent.
+      log(false, "no other agent took " + what + ": running it here");
+      RunClaimedJob(ctx, *mine, sent);
+    };
     return WaitForJob(w, log, stop, Millis(600'000));
   };
   const std::string ws = ao.work_dir + "/build-" + std::to_string(b.id);
@@ -569,16 +562,24 @@ int RunAgent(const std::string& server, const std::string& token_file, const std
   return 0;
 }
 
-// Where a build server keeps logs and workspaces: next to its store.
-std::string BuildDataDir(const std::string& store_path) {
+// A server's directory `name` next to its store: "builds" (build logs and
+// workspaces), "jobs" (the agents' job logs).
+std::string DirNextToStore(const std::string& store_path, const char* name) {
   auto parent = std::filesystem::path(store_path).parent_path();
-  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/builds";
+  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/" + name;
 }
 
-// Where a server keeps the agents' job logs: next to its store.
-std::string JobLogDir(const std::string& store_path) {
-  auto parent = std::filesystem::path(store_path).parent_path();
-  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/jobs";
+// `key=value` command-line labels (--label, --build-label).
+Result<std::map<std::string, std::string>> ParseLabelArgs(const char* flag, const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : args) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Err(ErrorCode::kInvalidArgument, std::string(flag) + ": expected key=value, got '" + Printable(kv) + "'");
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
 }
 
 // What a job looks like to a waiter in the server process: the store and
@@ -614,6 +615,17 @@ struct DeployWiring {
   Millis claim_timeout{600'000};
 };
 
+// A build's deploy behind the queue: the target resolved (a personal
+// deployment claimed when missing), the plan frozen, queued as a rollout
+// job for the agents of its network, and those agents' long polls woken.
+Result<Job> QueueDeploy(const DeployWiring& w, const DeployRequest& r, const LineCallback& log) {
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*w.inventory, r, log));
+  SP_ASSIGN_OR_RETURN(Job job, w.store->Enqueue(RolloutJobSpec(plan), RealClock::Instance().WallMs()));
+  if (w.jobs_enqueued) w.jobs_enqueued();
+  log(false, "queued rollout " + plan.id + " as rollout job " + std::to_string(job.id) + " (network " + plan.network + ")");
+  return job;
+}
+
 // The deploy step of a build run by the server: the target resolved
 // through the inventory and the plan frozen here; then either queued as a
 // rollout job for an agent of the deployment's network (default: the server
@@ -622,15 +634,13 @@ struct DeployWiring {
 // engine in this process, its events in the build's log.
 BuildOptions::Deploy DeployHook(DeployWiring w) {
   return [w](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& cancel) -> Status {
-    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*w.inventory, r, log));
     if (w.via_agents) {
-      SP_ASSIGN_OR_RETURN(Job job, w.store->Enqueue(RolloutJobSpec(plan), RealClock::Instance().WallMs()));
-      if (w.jobs_enqueued) w.jobs_enqueued();
-      const std::string what = "rollout job " + std::to_string(job.id) + " (network " + plan.network + ")";
-      log(false, "queued rollout " + plan.id + " as " + what);
-      return WaitForJob(LocalJobWatch(*w.store, job.id, w.job_log_dir + "/" + std::to_string(job.id) + ".log", what),
-                        log, cancel, w.claim_timeout);
+      SP_ASSIGN_OR_RETURN(Job job, QueueDeploy(w, r, log));
+      const std::string what = "rollout job " + std::to_string(job.id);
+      return WaitForJob(LocalJobWatch(*w.store, job.id, JobLogPath(w.job_log_dir, job.id), what), log, cancel,
+                        w.claim_timeout);
     }
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*w.inventory, r, log));
     AgentJobHooks hooks;
     hooks.on_event = [log](const Event& e) {
       if (std::string line = FormatEvent(e); !line.empty()) log(e.type == "host_failed", line);
@@ -681,28 +691,18 @@ int Serve(const ServeOptions& so) {
   // their network; through agents is not built yet).
   options.teardown = TeardownHook(store->get(), Output{}, Millis(30'000));
   options.expire_every = *every;
-  options.job_log_dir = JobLogDir(store_path);
+  options.job_log_dir = DirNextToStore(store_path, "jobs");
   BuildOptions bo;
-  bo.data_dir = BuildDataDir(store_path);
+  bo.data_dir = DirNextToStore(store_path, "builds");
   bo.concurrency = std::max(1, so.build_slots);
   bo.poll_every = *poll;
   bo.docker_host = so.docker_host;
   bo.requeue_interrupted = so.requeue_interrupted;
   bo.read_secret = ReadSecretRef;
-  if (so.deploy_on != "agents" && so.deploy_on != "server") {
-    return Fail(Error{ErrorCode::kInvalidArgument, "--deploy-on: expected agents or server, got '" + so.deploy_on + "'"});
-  }
-  if (so.builds_on != "agents" && so.builds_on != "server") {
-    return Fail(Error{ErrorCode::kInvalidArgument, "--builds-on: expected agents or server, got '" + so.builds_on + "'"});
-  }
-  std::map<std::string, std::string> build_labels;
-  for (const auto& l : so.build_labels.empty() ? std::vector<std::string>{"role=builder"} : so.build_labels) {
-    const size_t eq = l.find('=');
-    if (eq == std::string::npos || eq == 0 || !IsValidName(l.substr(0, eq)) || !IsValidName(l.substr(eq + 1))) {
-      return Fail(Error{ErrorCode::kInvalidArgument, "--build-label: expected key=value, got '" + Printable(l) + "'"});
-    }
-    build_labels[l.substr(0, eq)] = l.substr(eq + 1);
-  }
+  auto labels = ParseLabelArgs("--build-label", so.build_labels.empty() ? std::vector<std::string>{"role=builder"}
+                                                                          : so.build_labels);
+  if (!labels) return Fail(labels.error());
+  const std::map<std::string, std::string> build_labels = *labels;
   ApiServer* api = nullptr;  // Set below; the hooks run only once it serves.
   auto jobs_enqueued = [&api] {
     if (api) api->JobsEnqueued();
@@ -716,9 +716,7 @@ int Serve(const ServeOptions& so) {
   bo.deploy = DeployHook(dw);
   // A build on an agent asks the server to deploy: always through the queue.
   options.deploy_start = [dw](const DeployRequest& r) -> Result<int64_t> {
-    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*dw.inventory, r, [](bool, const std::string&) {}));
-    SP_ASSIGN_OR_RETURN(Job job, dw.store->Enqueue(RolloutJobSpec(plan), RealClock::Instance().WallMs()));
-    if (dw.jobs_enqueued) dw.jobs_enqueued();
+    SP_ASSIGN_OR_RETURN(Job job, QueueDeploy(dw, r, [](bool, const std::string&) {}));
     return job.id;
   };
   if (so.builds_on == "agents") {
@@ -785,9 +783,11 @@ void AddInventoryCommands(CLI::App& app, InventoryCommands& c) {
   c.server->add_option("--deploy-on", c.deploy_on,
                        "Where builds' deploys run: agents (queued for an agent of the deployment's network) or server "
                        "(this process)")
+      ->check(CLI::IsMember({"agents", "server"}))
       ->capture_default_str();
   c.server->add_option("--builds-on", c.builds_on,
                        "Where builds run: server (this process) or agents (queued for agents with the build labels)")
+      ->check(CLI::IsMember({"agents", "server"}))
       ->capture_default_str();
   c.server->add_option("--build-label", c.build_labels, "key=value a build job requires of its agent (default role=builder)");
   c.server->add_flag("--requeue-interrupted", c.requeue_interrupted,
@@ -926,11 +926,7 @@ void PrintBuild(const Doc& b) {
 // Prints the log lines ("ts\tstep\tstream\ttext") of `text` as "step | text".
 void PrintLogText(const std::string& text) {
   for (const auto& line : Split(text, '\n')) {
-    auto parts = Split(line, '\t');
-    if (parts.size() < 4) continue;
-    std::string rest = parts[3];
-    for (size_t i = 4; i < parts.size(); ++i) rest += "\t" + parts[i];
-    std::printf("%-12s | %s\n", parts[1].c_str(), rest.c_str());
+    if (auto l = ParseLogLine(line)) std::printf("%-12s | %s\n", l->step.c_str(), l->text.c_str());
   }
   std::fflush(stdout);
 }
@@ -1031,7 +1027,7 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
   auto store = OpenStoreAt(store_path);
   if (!store) return Fail(store.error());
   BuildOptions bo;
-  bo.data_dir = BuildDataDir(store_path);
+  bo.data_dir = DirNextToStore(store_path, "builds");
   BuildService local(**store, bo);  // Not started: triggers land in the store; the server's workers run them.
   if (c.build_list->parsed()) {
     auto list = (*store)->ListBuilds(50);
@@ -1097,6 +1093,12 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path) {
   return 0;
 }
 
+std::string ServerOrConfigured(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* configured = std::getenv("SALLYPORT_SERVER");
+  return configured ? configured : "";
+}
+
 int RunInventoryCommands(InventoryCommands& c, const std::string& default_store) {
   const std::string store_path = c.store.empty() ? default_store : c.store;
   if (c.server->parsed()) {
@@ -1105,8 +1107,7 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
   }
   if (int rc = RunBuildCommands(c, store_path); rc >= 0) return rc;
   if (c.queue_logs->parsed()) {
-    std::string server = c.a.server;
-    if (server.empty() && std::getenv("SALLYPORT_SERVER")) server = std::getenv("SALLYPORT_SERVER");
+    const std::string server = ServerOrConfigured(c.a.server);
     if (server.empty()) return Fail(Error{ErrorCode::kInvalidArgument, "queue logs: --server or $SALLYPORT_SERVER is required"});
     return StreamServerLog(server, "/v1/jobs/" + std::to_string(c.job_id) + "/log", c.follow,
                            "job " + std::to_string(c.job_id));
@@ -1167,13 +1168,9 @@ int RunInventoryCommands(InventoryCommands& c, const std::string& default_store)
     QueueStore::AgentToken t;
     t.name = c.a.user;
     if (!IsValidName(t.name)) return Fail(Error{ErrorCode::kInvalidArgument, "--name: invalid agent name '" + t.name + "'"});
-    for (const auto& kv : c.token_labels) {
-      const size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Fail(Error{ErrorCode::kInvalidArgument, "--label: expected key=value, got '" + kv + "'"});
-      }
-      t.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    auto labels = ParseLabelArgs("--label", c.token_labels);
+    if (!labels) return Fail(labels.error());
+    t.labels = *labels;
     auto secret = RandomHex(32);
     if (!secret) return Fail(secret.error());
     auto store = OpenStoreAt(store_path);

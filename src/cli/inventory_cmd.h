@@ -76,6 +76,10 @@ int RunBuildCommands(InventoryCommands& c, const std::string& store_path);
 
 // One request to a Sallyport server (JSON body; `token`: an agent's bearer
 // token). An API error becomes an Error with its code; 204 gives null.
+// The server a command talks to: `flag` (--server), else $SALLYPORT_SERVER,
+// else "" (none).
+std::string ServerOrConfigured(const std::string& flag);
+
 Result<nlohmann::ordered_json> ServerCall(const std::string& server, const std::string& method, const std::string& path,
                                           const std::string& body = "", const std::string& token = "");
 

@@ -320,10 +320,7 @@ int Main(int argc, char** argv) {
       std::printf("%s\n", PlanToJson(*plan, 2).c_str());
       return 0;
     }
-    if (server_url.empty() && !run_local) {
-      const char* configured = std::getenv("SALLYPORT_SERVER");
-      if (configured && *configured) server_url = configured;
-    }
+    if (!run_local) server_url = ServerOrConfigured(server_url);
     if (!server_url.empty() && run_local) {
       return Fail(Error{ErrorCode::kInvalidArgument, "--local and --server: choose one"});
     }

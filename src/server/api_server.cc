@@ -68,6 +68,14 @@ bool Flag(const httplib::Request& req, const char* name) {
   return v.empty() || v == "1" || v == "true" || v == "yes";
 }
 
+// The build a build job carries (its payload's build_id).
+std::optional<int64_t> BuildIdOf(const Job& j) {
+  if (j.spec.kind != "build") return std::nullopt;
+  Doc p = Doc::parse(j.spec.payload, nullptr, false);
+  if (!p.is_object() || !p.contains("build_id") || !p["build_id"].is_number_integer()) return std::nullopt;
+  return p["build_id"].get<int64_t>();
+}
+
 // A log file (build or job: "<ts>\t<step>\t<out|err>\t<text>" lines) whole
 // from ?offset=N (default 0), or with ?follow=1 as server-sent events until
 // `finished` names how it ended. Read in 64 KiB chunks: a long log is never
@@ -121,6 +129,8 @@ void ServeLogFile(const httplib::Request& req, httplib::Response& res, const std
 }
 
 }  // namespace
+
+std::string JobLogPath(const std::string& dir, int64_t job_id) { return dir + "/" + std::to_string(job_id) + ".log"; }
 
 inventory::Doc JobToJson(const Job& j) {
   Doc labels = Doc::object();
@@ -430,11 +440,7 @@ void ApiServer::JobRoutes() {
     spec.max_attempts = body->value("max_attempts", 3);
     auto job = q.Enqueue(spec, now());
     if (!job) return SendError(res, job.error());
-    {
-      std::lock_guard lk(jobs_mu_);
-      ++jobs_enqueued_;
-    }
-    jobs_cv_.notify_all();
+    JobsEnqueued();
     SendJson(res, 201, JobToJson(*job));
   });
   s.Get("/v1/jobs", [&q](const httplib::Request&, httplib::Response& res) {
@@ -545,27 +551,39 @@ void ApiServer::JobRoutes() {
            SendJson(res, 200, JobToJson(*j));
          });
 
-  // The agent's log lines of a job: appended to the job's log (a build
-  // job's go to the build's log), only from the lease holder with the
-  // current epoch (409 otherwise); a malformed batch writes nothing (400).
-  auto log_path = [this](const Job& j) -> std::string {
-    if (j.spec.kind == "build" && options_.builds) {
-      Doc p = Doc::parse(j.spec.payload, nullptr, false);
-      if (p.is_object() && p.contains("build_id") && p["build_id"].is_number_integer()) {
-        return options_.builds->LogPath(p["build_id"].get<int64_t>());
-      }
-    }
-    return options_.job_log_dir.empty() ? "" : options_.job_log_dir + "/" + std::to_string(j.id) + ".log";
+  // Every fenced agent call on job ID (log, build, store): from the agent
+  // holding the job's lease with the body's epoch (a canceled job's last
+  // holder too, where `canceled_too`), else 401/400/404/409.
+  struct Held {
+    Doc body;
+    Job job;
   };
-  s.Post(R"(/v1/agent/jobs/(\d+)/log)", [this, &q, agent, epoch_of, log_path](const httplib::Request& req,
-                                                                              httplib::Response& res) {
-    auto who = agent(req);
-    if (!who) return SendError(res, who.error());
-    auto body = JsonBody(req);
-    if (!body) return SendError(res, body.error());
-    auto epoch = epoch_of(*body);
-    if (!epoch) return SendError(res, epoch.error());
-    if (!body->contains("lines") || !(*body)["lines"].is_array()) {
+  auto held = [&q, agent, epoch_of](const httplib::Request& req, bool canceled_too) -> Result<Held> {
+    SP_ASSIGN_OR_RETURN(auto who, agent(req));
+    SP_ASSIGN_OR_RETURN(Doc body, JsonBody(req));
+    SP_ASSIGN_OR_RETURN(int64_t epoch, epoch_of(body));
+    const int64_t id = std::stoll(req.matches[1]);
+    SP_ASSIGN_OR_RETURN(Job job, q.GetJob(id));
+    const bool state_ok = job.state == JobState::kLeased || (canceled_too && job.state == JobState::kCanceled);
+    if (!state_ok || job.epoch != epoch || job.lease_owner != who.name) {
+      return Err(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost");
+    }
+    return Held{std::move(body), std::move(job)};
+  };
+  // A build job's log is its build's log.
+  auto log_path = [this](const Job& j) -> std::string {
+    if (auto build = BuildIdOf(j); build && options_.builds) return options_.builds->LogPath(*build);
+    return options_.job_log_dir.empty() ? "" : JobLogPath(options_.job_log_dir, j.id);
+  };
+  // The agent's log lines of a job, appended to its log; a canceled job's
+  // last holder may still send what it had (lines are not actions, and a
+  // reclaimed job's stale holder has the wrong epoch). A malformed batch
+  // writes nothing (400).
+  s.Post(R"(/v1/agent/jobs/(\d+)/log)", [this, held, log_path](const httplib::Request& req, httplib::Response& res) {
+    auto h = held(req, /*canceled_too=*/true);
+    if (!h) return SendError(res, h.error());
+    const Doc& body = h->body;
+    if (!body.contains("lines") || !body["lines"].is_array()) {
       return SendError(res, Error{ErrorCode::kInvalidArgument, "/lines: required (an array of {ts, step, err, text})"});
     }
     auto flat = [](std::string t) {
@@ -576,7 +594,7 @@ void ApiServer::JobRoutes() {
     };
     std::string text;
     size_t i = 0;
-    for (const auto& l : (*body)["lines"]) {
+    for (const auto& l : body["lines"]) {
       const std::string at = "/lines/" + std::to_string(i++);
       if (!l.is_object() || !l.contains("text") || !l["text"].is_string()) {
         return SendError(res, Error{ErrorCode::kInvalidArgument, at + "/text: required (a string)"});
@@ -585,19 +603,11 @@ void ApiServer::JobRoutes() {
           (l.contains("err") && !l["err"].is_boolean())) {
         return SendError(res, Error{ErrorCode::kInvalidArgument, at + ": ts must be an integer, step a string, err a boolean"});
       }
-      text += std::to_string(l.value("ts", int64_t{0})) + "\t" + flat(l.value("step", std::string("agent"))) + "\t" +
-              (l.value("err", false) ? "err" : "out") + "\t" + flat(l["text"].get<std::string>()) + "\n";
+      text += FormatLogLine(l.value("ts", int64_t{0}), flat(l.value("step", std::string("agent"))), l.value("err", false),
+                            flat(l["text"].get<std::string>()));
     }
-    const int64_t id = std::stoll(req.matches[1]);
-    auto job = q.GetJob(id);
-    if (!job) return SendError(res, job.error());
-    // A canceled job's last holder may still send what it had: lines are
-    // not actions, and a reclaimed job's stale holder has the wrong epoch.
-    if ((job->state != JobState::kLeased && job->state != JobState::kCanceled) || job->epoch != *epoch ||
-        job->lease_owner != who->name) {
-      return SendError(res, Error{ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost"});
-    }
-    const std::string path = log_path(*job);
+    const int64_t id = h->job.id;
+    const std::string path = log_path(h->job);
     if (path.empty()) return SendError(res, Error{ErrorCode::kNotFound, "this server keeps no job logs"});
     std::lock_guard lk(log_mu_);
     std::error_code ec;
@@ -626,20 +636,12 @@ void ApiServer::JobRoutes() {
 
   // A build job's records and deploy, from the agent running it: only the
   // lease holder, only for the build its job carries.
-  auto build_job = [&q, agent, epoch_of](const httplib::Request& req, Doc& body, int64_t& build_id) -> Status {
-    SP_ASSIGN_OR_RETURN(auto who, agent(req));
-    SP_ASSIGN_OR_RETURN(body, JsonBody(req));
-    SP_ASSIGN_OR_RETURN(int64_t epoch, epoch_of(body));
-    const int64_t id = std::stoll(req.matches[1]);
-    SP_ASSIGN_OR_RETURN(Job job, q.GetJob(id));
-    if (job.state != JobState::kLeased || job.epoch != epoch || job.lease_owner != who.name) {
-      return Err(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost");
-    }
-    Doc p = Doc::parse(job.spec.payload, nullptr, false);
-    if (job.spec.kind != "build" || !p.is_object() || !p.contains("build_id") || !p["build_id"].is_number_integer()) {
-      return Err(ErrorCode::kInvalidArgument, "job " + std::to_string(id) + " is not a build");
-    }
-    build_id = p["build_id"].get<int64_t>();
+  auto build_job = [held](const httplib::Request& req, Doc& body, int64_t& build_id) -> Status {
+    SP_ASSIGN_OR_RETURN(Held h, held(req, /*canceled_too=*/false));
+    auto build = BuildIdOf(h.job);
+    if (!build) return Err(ErrorCode::kInvalidArgument, "job " + std::to_string(h.job.id) + " is not a build");
+    body = std::move(h.body);
+    build_id = *build;
     return Ok();
   };
   s.Post(R"(/v1/agent/jobs/(\d+)/build)", [this, build_job](const httplib::Request& req, httplib::Response& res) {
@@ -718,24 +720,19 @@ void ApiServer::JobRoutes() {
   if (!options_.journal || !options_.locks) return;
   JournalStore& journal = *options_.journal;
   LockStore& locks = *options_.locks;
-  s.Post(R"(/v1/agent/jobs/(\d+)/store)", [&q, &journal, &locks, agent, epoch_of, now](const httplib::Request& req,
-                                                                                       httplib::Response& res) {
+  s.Post(R"(/v1/agent/jobs/(\d+)/store)", [&journal, &locks, held, now](const httplib::Request& req,
+                                                                          httplib::Response& res) {
     constexpr int64_t kFenceMarginMs = 250;
-    auto who = agent(req);
-    if (!who) return SendError(res, who.error());
-    auto body = JsonBody(req);
-    if (!body) return SendError(res, body.error());
-    auto epoch = epoch_of(*body);
-    if (!epoch) return SendError(res, epoch.error());
-    if (!body->contains("call") || !(*body)["call"].is_string()) {
+    auto h = held(req, /*canceled_too=*/false);
+    if (!h) return SendError(res, h.error());
+    const Doc& body = h->body;
+    if (!body.contains("call") || !body["call"].is_string()) {
       return SendError(res, Error{ErrorCode::kInvalidArgument, "/call: required (a string)"});
     }
-    const int64_t id = std::stoll(req.matches[1]);
-    auto job = q.GetJob(id);
-    if (!job) return SendError(res, job.error());
+    const Job* job = &h->job;
+    const int64_t id = job->id;
     const int64_t t = now();
-    if (job->state != JobState::kLeased || job->epoch != *epoch || job->lease_owner != who->name ||
-        job->lease_expires_ms <= t + kFenceMarginMs) {
+    if (job->lease_expires_ms <= t + kFenceMarginMs) {
       return SendError(res, Error{ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost"});
     }
     Doc plan = Doc::parse(job->spec.payload, nullptr, false);
@@ -743,7 +740,7 @@ void ApiServer::JobRoutes() {
       return SendError(res, Error{ErrorCode::kInvalidArgument, "job " + std::to_string(id) + " is not a rollout"});
     }
     const std::string scope = plan.value("stack", "") + "/" + plan.value("release", "") + "/" + plan.value("deployment", "");
-    auto answer = ServeJobStoreCall(journal, locks, *job, scope, t, *body);
+    auto answer = ServeJobStoreCall(journal, locks, *job, scope, t, body);
     if (!answer) return SendError(res, answer.error());
     SendJson(res, 200, *answer);
   });
@@ -772,19 +769,11 @@ void ApiServer::BuildRoutes() {
   BuildStore& store = *options_.build_store;
 
   // Push events: GitHub's, Gitea's and GitLab's signatures and delivery ids.
-  struct Hook {
-    const char* path;
-    BuildService::HookFormat format;
-    const char* signature;
-    const char* delivery;
-  };
-  for (const Hook h : {Hook{"github", BuildService::HookFormat::kGitHub, "X-Hub-Signature-256", "X-GitHub-Delivery"},
-                       Hook{"gitea", BuildService::HookFormat::kGitea, "X-Gitea-Signature", "X-Gitea-Delivery"},
-                       Hook{"gitlab", BuildService::HookFormat::kGitLab, "X-Gitlab-Token", "X-Gitlab-Event-UUID"}}) {
+  for (const BuildService::HookSpec& h : BuildService::kHookSpecs) {
     s.Post(std::string("/hooks/") + h.path + "/([a-z0-9][a-z0-9-]{0,62})",
            [&builds, h](const httplib::Request& req, httplib::Response& res) {
-             auto made = builds.Webhook(req.matches[1], req.body, req.get_header_value(h.signature),
-                                        req.get_header_value(h.delivery), h.format);
+             auto made = builds.Webhook(req.matches[1], req.body, req.get_header_value(h.signature_header),
+                                        req.get_header_value(h.delivery_header), h.format);
              if (!made) return SendError(res, made.error());
              if (!*made) return SendJson(res, 200, {{"build", nullptr}, {"reason", "seen before: nothing started"}});
              SendJson(res, 202, {{"build", (*made)->id}});

@@ -88,6 +88,8 @@ struct ApiServerOptions {
   std::function<Result<int64_t>(const DeployRequest& request)> deploy_start;
 };
 
+// Where a job's log lines are kept: <dir>/<job id>.log.
+std::string JobLogPath(const std::string& dir, int64_t job_id);
 inventory::Doc ClaimToJson(const ClaimRecord& c);
 inventory::Doc JobToJson(const Job& j);
 inventory::Doc BuildToJson(const BuildRecord& b);

@@ -17,6 +17,7 @@
 #include "core/text.h"
 #include "support/cli_runner.h"
 #include "support/docker_fixture.h"
+#include "support/git_repo.h"
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
 #include "support/rollout_scenario.h"
@@ -36,15 +37,6 @@ constexpr char kHookSecret[] = "hook-secret-5d1c";
 [[maybe_unused]] ::testing::Environment* const kDockerEnvironment =
     ::testing::AddGlobalTestEnvironment(new DockerEnvironment(kUser, kPassword));
 
-// Runs git with argv in `dir`; fails the test on a non-zero exit.
-std::string Git(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"git", "-C", dir};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::string out;
-  EXPECT_EQ(Run(argv, &out), 0) << FormatArgv(argv) << ": " << out;
-  return Trim(out);
-}
-
 class BuildE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -63,7 +55,8 @@ class BuildE2eTest : public ::testing::Test {
 
     // The remote: a bare repository served by git daemon on loopback.
     std::filesystem::create_directories(*dir_ / "git");
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "--bare", "-b", "integration", *dir_ / "git/sample.git"}), 0);
+    work_ = *dir_ / "work";
+    InitRemoteAndWorkingCopy(*dir_ / "git/sample.git", work_);
     git_port_ = FreePort();
     git_daemon_ = Daemon({"git", "daemon", "--reuseaddr", "--export-all", "--base-path=" + (*dir_ / "git"),
                           "--listen=127.0.0.1", "--port=" + std::to_string(git_port_), *dir_ / "git"},
@@ -75,11 +68,6 @@ class BuildE2eTest : public ::testing::Test {
     ASSERT_EQ(added.exit_code, 0) << added.err;
 
     // The service's working copy.
-    work_ = *dir_ / "work";
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "-b", "integration", work_}), 0);
-    Git(work_, {"config", "user.email", "dev@example.test"});
-    Git(work_, {"config", "user.name", "Dev"});
-    Git(work_, {"remote", "add", "origin", *dir_ / "git/sample.git"});
     std::filesystem::copy_file(BuildBinary("sp-sample-app"), work_ + "/sp-sample-app");
     const auto& reg = env_->registry();
     WriteFile(work_ + "/sallyport.yml",

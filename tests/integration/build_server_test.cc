@@ -22,6 +22,7 @@
 #include "core/subprocess.h"
 #include "core/text.h"
 #include "support/cli_runner.h"
+#include "support/git_repo.h"
 #include "support/server_process.h"
 #include "support/test_util.h"
 
@@ -43,7 +44,8 @@ class BuildServerTest : public ::testing::Test {
   void SetUp() override {
     db_ = dir_ / "state.db";
     std::filesystem::create_directories(dir_ / "git");
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "--bare", "-b", "integration", dir_ / "git/svc.git"}), 0);
+    work_ = dir_ / "work";
+    InitRemoteAndWorkingCopy(dir_ / "git/svc.git", work_);
     git_port_ = FreePort();
     git_daemon_ = Daemon({"git", "daemon", "--reuseaddr", "--export-all", "--base-path=" + (dir_ / "git"),
                           "--listen=127.0.0.1", "--port=" + std::to_string(git_port_), dir_ / "git"},
@@ -52,20 +54,9 @@ class BuildServerTest : public ::testing::Test {
     auto added = RunSallyport({"project", "add", "--name", "svc", "--git",
                                "git://127.0.0.1:" + std::to_string(git_port_) + "/svc.git", "--store", db_});
     ASSERT_EQ(added.exit_code, 0) << added.err;
-    work_ = dir_ / "work";
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "-b", "integration", work_}), 0);
-    Git({"config", "user.email", "dev@example.test"});
-    Git({"config", "user.name", "Dev"});
-    Git({"remote", "add", "origin", dir_ / "git/svc.git"});
   }
 
-  std::string Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"git", "-C", work_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string out;
-    EXPECT_EQ(::sp::test::Run(argv, &out), 0) << FormatArgv(argv) << ": " << out;
-    return Trim(out);
-  }
+  std::string Git(const std::vector<std::string>& args) { return ::sp::test::Git(work_, args); }
 
   // Commits a sallyport.yml with these pipeline lines and pushes it to `branch`.
   std::string Push(const std::string& pipeline, const std::string& branch = "integration") {
@@ -202,6 +193,9 @@ TEST_F(BuildServerTest, ADeadRemoteDelaysNoOtherAndAForcePushIsANewBuild) {
   const auto took = std::chrono::steady_clock::now() - t0;
   ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << server_->Log();
   EXPECT_LT(took, std::chrono::seconds(20)) << "the dead remote held up another project's poll";
+  // Its poll has not even ended yet (it ends at the 60 s git timeout): the
+  // other project was built while it hung.
+  EXPECT_EQ(server_->Log().find("poll dead:"), std::string::npos) << server_->Log();
   Git({"commit", "-q", "--amend", "-m", "rewritten"});
   Git({"push", "-q", "-f", "origin", "HEAD:refs/heads/integration"});
   const std::string c2 = Git({"rev-parse", "HEAD"});

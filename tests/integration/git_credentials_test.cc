@@ -17,6 +17,7 @@
 #include "core/subprocess.h"
 #include "core/text.h"
 #include "support/cli_runner.h"
+#include "support/git_repo.h"
 #include "support/server_process.h"
 #include "support/test_util.h"
 
@@ -110,27 +111,18 @@ class GitCredentialsTest : public ::testing::Test {
   void SetUp() override {
     db_ = dir_ / "state.db";
     std::filesystem::create_directories(dir_ / "git");
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "--bare", "-b", "integration", dir_ / "git/svc.git"}), 0);
     work_ = dir_ / "work";
-    ASSERT_EQ(::sp::test::Run({"git", "init", "-q", "-b", "integration", work_}), 0);
-    Git({"config", "user.email", "dev@example.test"});
-    Git({"config", "user.name", "Dev"});
+    InitRemoteAndWorkingCopy(dir_ / "git/svc.git", work_);
     WriteFile(work_ + "/sallyport.yml",
               "version: 1\nservice: svc\nstack: demo\nreleases: {web: {runtime: process}}\n"
               "pipeline:\n  - {name: unit, run: [sh, -c, \"echo built from the remote\"]}\n");
     Git({"add", "-A"});
     Git({"commit", "-q", "-m", "first"});
-    Git({"push", "-q", dir_ / "git/svc.git", "HEAD:refs/heads/integration"});
+    Git({"push", "-q", "origin", "HEAD:refs/heads/integration"});
     sha_ = Git({"rev-parse", "HEAD"});
   }
 
-  std::string Git(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"git", "-C", work_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string out;
-    EXPECT_EQ(::sp::test::Run(argv, &out), 0) << FormatArgv(argv) << ": " << out;
-    return Trim(out);
-  }
+  std::string Git(const std::vector<std::string>& args) { return ::sp::test::Git(work_, args); }
   CliResult AddProject(const std::string& name, const std::string& url, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args{"project", "add", "--name", name, "--git", url, "--store", db_};
     args.insert(args.end(), extra.begin(), extra.end());
