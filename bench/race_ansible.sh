@@ -265,7 +265,7 @@ for N in "${NS[@]}"; do
   W=$OUT/n$N; mkdir -p "$W"
   log "N=$N: lab up"
   docker_hosts=0; [[ $RUNTIME == docker ]] && docker_hosts=$N
-  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" --docker-hosts "$docker_hosts" 2>"$W/lab.log" \
+  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" --docker-hosts "$docker_hosts" --docker-forwarding all 2>"$W/lab.log" \
     || { cat "$W/lab.log" >&2; exit 1; }
   LBAPI=$(labvar LAB_LB_API)
   write_configs "$W" "$N"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <future>
 #include <optional>
@@ -364,7 +365,109 @@ Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host
   return d_.runtime->Pull(target, app, auth);
 }
 
-HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch) {
+void RolloutEngine::CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  auto body = [&](json& detail) -> Status {
+    // Keep the previous instance for restore/rollback; remove older ones.
+    SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+    json removed = json::array();
+    int keep_stopped = 1;
+    for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
+      if (it->running || it->rollout_id == plan.id) continue;
+      if (keep_stopped > 0) {
+        --keep_stopped;
+        continue;
+      }
+      SP_TRY(d_.runtime->Remove(target, *it));
+      removed.push_back(it->id);
+    }
+    detail["removed"] = removed;
+    return Ok();
+  };
+  // Fenced like every step: a process that lost the lock touches no host.
+  if (CheckLease()) {
+    json detail = json::object();
+    if (Journal(plan.id, host.name, "cleanup", "begin", detail)) {
+      Emit(Event{"step", plan.id, host.name, "cleanup", "begin", 0, d_.clock->MonotonicMs() - host_start_ms, {}});
+      Status st = body(detail);
+      if (!st) detail["error"] = st.error().message;  // Leftovers only: the next rollout's cleanup tries again.
+      (void)Journal(plan.id, host.name, "cleanup", st ? "end" : "fail", detail);
+      Emit(Event{"step", plan.id, host.name, "cleanup", st ? "end" : "fail", 0,
+                 d_.clock->MonotonicMs() - host_start_ms, detail});
+    }
+  }
+  d_.transport->Release(RefOf(host));
+}
+
+// Runs CleanupHost for done hosts, one at a time on one worker, while the
+// rollout goes on; Finish() waits for the queue to drain. An exception in the
+// worker (a simulated crash in the unit tests) is rethrown by Finish on the
+// engine's thread.
+class RolloutEngine::Tidier {
+ public:
+  Tidier(RolloutEngine* e, const RolloutPlan& plan) : e_(e), plan_(plan), thread_([this] { Work(); }) {}
+  ~Tidier() { Join(); }
+  void Add(const HostSpec* host, int64_t host_start_ms) {
+    {
+      std::lock_guard lk(mu_);
+      queue_.push_back({host, host_start_ms});
+    }
+    cv_.notify_all();
+  }
+  void Finish() {
+    Join();
+    std::exception_ptr e;
+    {
+      std::lock_guard lk(mu_);
+      e = std::exchange(error_, nullptr);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+ private:
+  struct Item {
+    const HostSpec* host;
+    int64_t start_ms;
+  };
+  void Join() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void Work() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // Stopping, and nothing left to tidy.
+      Item item = queue_.front();
+      queue_.pop_front();
+      lk.unlock();
+      try {
+        if (!error_) e_->CleanupHost(plan_, *item.host, item.start_ms);
+      } catch (...) {
+        lk.lock();
+        if (!error_) error_ = std::current_exception();
+        continue;
+      }
+      lk.lock();
+    }
+  }
+
+  RolloutEngine* e_;
+  const RolloutPlan& plan_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;  // Last: starts once everything above exists.
+};
+
+HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
+                                   Tidier* tidier) {
   HostRun run;
   run.start_ms = d_.clock->MonotonicMs();
   const RuntimeTarget target = TargetOf(plan, host);
@@ -461,24 +564,11 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
     });
   }
   if (st) {
-    // Keep the previous instance for restore/rollback; remove older ones.
-    (void)step("cleanup", [&](json& detail) -> Status {
-      SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
-      json removed = json::array();
-      int keep_stopped = 1;
-      for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
-        if (it->running || it->rollout_id == plan.id) continue;
-        if (keep_stopped > 0) { --keep_stopped; continue; }
-        SP_TRY(d_.runtime->Remove(target, *it));
-        removed.push_back(it->id);
-      }
-      detail["removed"] = removed;
-      return Ok();
-    });
+    if (!tidier) CleanupHost(plan, host, run.start_ms);
     HostOutcome out{host.name, "done", "", "", run.out_total_ms, d_.clock->MonotonicMs() - run.start_ms};
     put_host("done", "");
     Emit(Event{"host_done", plan.id, host.name, "", "", 0, out.elapsed_ms, {{"out_of_rotation_ms", out.out_of_rotation_ms}}});
-    d_.transport->Release(RefOf(host));
+    if (tidier) tidier->Add(&host, run.start_ms);  // It releases the host when done.
     return out;
   }
 
@@ -817,18 +907,21 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     prefetch.emplace(this, plan, pending, std::min(batch, 4), static_cast<size_t>(batch));
   }
   Prefetcher* pf = prefetch ? &*prefetch : nullptr;
+  std::optional<Tidier> tidy;
+  if (o_.background_cleanup) tidy.emplace(this, plan);
+  Tidier* td = tidy ? &*tidy : nullptr;
   // Batches run until the hosts run out, failures exceed max_failures, or the
   // lock is lost (fenced: the summary below says so).
   for (size_t b = 0; b < pending.size() && failures <= max_failures && CheckLease(); b += static_cast<size_t>(batch)) {
     size_t end = std::min(pending.size(), b + static_cast<size_t>(batch));
     if (pf) pf->Allow(end + static_cast<size_t>(batch) * static_cast<size_t>(o_.prefetch_batches));
     if (end - b == 1) {
-      outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]], pf);
+      outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]], pf, td);
     } else {
       std::vector<std::future<HostOutcome>> futs;
       for (size_t k = b; k < end; ++k) {
         futs.push_back(
-            std::async(std::launch::async, [&, k] { return RunHost(plan, lbs, plan.hosts[pending[k]], pf); }));
+            std::async(std::launch::async, [&, k] { return RunHost(plan, lbs, plan.hosts[pending[k]], pf, td); }));
       }
       for (size_t k = b; k < end; ++k) outcomes[pending[k]] = futs[k - b].get();
     }
@@ -841,6 +934,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     }
   }
   if (prefetch) prefetch->Finish();  // No pull still running once the rollout is reported finished.
+  if (tidy) tidy->Finish();          // Nor a cleanup.
   for (auto& o : outcomes) {
     if (o.state == "pending") o.state = "skipped";
   }

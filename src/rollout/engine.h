@@ -84,6 +84,11 @@ struct EngineOptions {
   // host's own pull step still checks, pulls what is missing and reports
   // failures in order.
   int prefetch_batches = 1;
+  // A done host's cleanup (removing instances older than the kept previous
+  // one) runs on a worker while the next hosts roll, instead of before the
+  // next host may drain; the rollout still waits for it before it reports
+  // finished. False: in line, as the host's last step.
+  bool background_cleanup = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
   // TEST ONLY (negative control): do not wait for sessions to reach 0.
   bool test_skip_session_wait = false;
@@ -118,6 +123,7 @@ class RolloutEngine {
   class LeaseKeeper;
   class Hold;
   class Prefetcher;
+  class Tidier;
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
@@ -126,7 +132,11 @@ class RolloutEngine {
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
-  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch);
+  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
+                      Tidier* tidier);
+  // The "cleanup" step of a done host (journaled and announced like the
+  // others), then the host's connection is released.
+  void CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms);
   // Pulls the plan's artifact onto a host unless it has it; *cached tells which.
   Status PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached);
   // Brings a host to "in rotation, exactly one version running". Returns the

@@ -38,11 +38,17 @@ class CrashingJournal final : public JournalStore {
     return inner_->Latest(a, b, c, s);
   }
   Result<std::vector<RolloutRecord>> ListRollouts(int n) override { return inner_->ListRollouts(n); }
+  // Writes come from the engine's thread and its cleanup worker: each gets
+  // its own index, so exactly one write crashes.
   Status AppendStep(const StepRecord& s) override {
-    ++appends;
-    if (appends == crash_at && !after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
+    int n;
+    {
+      std::lock_guard l(mu_);
+      n = ++appends;
+    }
+    if (n == crash_at && !after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
     auto st = inner_->AppendStep(s);
-    if (appends == crash_at && after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
+    if (n == crash_at && after_write) throw Crash{"journal " + s.host + " " + s.step + " " + s.phase};
     return st;
   }
   Result<std::vector<StepRecord>> Steps(const std::string& id) override { return inner_->Steps(id); }
@@ -51,6 +57,7 @@ class CrashingJournal final : public JournalStore {
 
  private:
   JournalStore* inner_;
+  std::mutex mu_;
 };
 
 // All the fakes wired to one engine; usable inside a test to run many

@@ -34,6 +34,10 @@ class FencedTransport final : public Transport {
     SP_TRY(fence_());
     return inner_.Check(host);
   }
+  Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) override {
+    SP_TRY(fence_());  // Each API request asks for its socket right before it is sent.
+    return inner_.UnixSocket(host, remote_path);
+  }
   void Release(const HostRef& host) override { inner_.Release(host); }
 
  private:

@@ -33,6 +33,14 @@ class Transport {
                           int mode) = 0;
   // Succeeds when the host can be reached (preflight).
   virtual Status Check(const HostRef& host) = 0;
+  // A local unix socket that reaches the unix socket `remote_path` on the host
+  // (e.g. the Docker Engine API), valid until Release(host). Call it right
+  // before each use: it re-opens what a Release or an eviction closed, and it
+  // is where a lease fence refuses work (as before a command).
+  // kUnavailable where the transport cannot do it.
+  virtual Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) {
+    return Err(ErrorCode::kUnavailable, "this transport cannot reach " + remote_path + " on " + host.name);
+  }
   // The caller is done with this host for now (end of batch): close what is open.
   virtual void Release(const HostRef& host) {}
 };

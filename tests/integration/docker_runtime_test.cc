@@ -68,6 +68,34 @@ class RecordingTransport final : public Transport {
     return inner_.CopyFile(host, local_path, remote_path, mode);
   }
   Status Check(const HostRef& host) override { return inner_.Check(host); }
+  // Hands out the engine's socket (the API path) unless told to refuse, as a
+  // transport without forwarding or an sshd that forbids it would.
+  Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) override {
+    std::lock_guard l(mu_);
+    ++socket_requests_;
+    if (!allow_socket_) return Err(ErrorCode::kUnavailable, "forwarding refused (test)");
+    return inner_.UnixSocket(host, remote_path);
+  }
+  void set_allow_socket(bool allow) {
+    std::lock_guard l(mu_);
+    allow_socket_ = allow;
+  }
+  int socket_requests() const {
+    std::lock_guard l(mu_);
+    return socket_requests_;
+  }
+  // True if some command ran `docker ... <sub> ...` (the CLI path of an operation).
+  bool RanDocker(const std::string& sub) const {
+    for (const auto& c : calls()) {
+      if (c.argv.empty() || c.argv[0].find("docker") == std::string::npos) continue;
+      for (size_t i = 1; i < c.argv.size(); ++i) {
+        if (c.argv[i] == sub) return true;
+        if (c.argv[i] == "-H" || c.argv[i] == "--config") ++i;  // Skip the option's value.
+        else break;
+      }
+    }
+    return false;
+  }
 
   std::vector<Call> calls() const {
     std::lock_guard l(mu_);
@@ -92,6 +120,8 @@ class RecordingTransport final : public Transport {
   mutable std::mutex mu_;
   std::vector<Call> calls_;
   std::vector<std::string> temp_dirs_;
+  bool allow_socket_ = true;
+  int socket_requests_ = 0;
 };
 
 // v1 and v2 of the sample app, pushed once per process and then removed from
@@ -122,9 +152,13 @@ const SampleImages& Images() {
   return images;
 }
 
-class DockerRuntimeIT : public ::testing::Test {
+// Every test runs twice: through the Engine API (the socket handed out by the
+// transport) and through the docker CLI (the socket refused: the fallback).
+class DockerRuntimeIT : public ::testing::TestWithParam<bool> {
  protected:
+  bool api() const { return GetParam(); }
   void SetUp() override {
+    transport_.set_allow_socket(api());
     SP_REQUIRE_DOCKER_ENVIRONMENT();
     env_ = DockerEnvironment::Get();
     ASSERT_TRUE(env_->registry().Resume());
@@ -181,7 +215,7 @@ class DockerRuntimeIT : public ::testing::Test {
   RuntimeTarget target_;
 };
 
-TEST_F(DockerRuntimeIT, PullByDigestWithAuthLeavesNoCredentialsOnTheHost) {
+TEST_P(DockerRuntimeIT, PullByDigestWithAuthLeavesNoCredentialsOnTheHost) {
   AppSpec app = App(Images().v1, "v1", "r1", 0);
   auto before = runtime_->HasArtifact(target_, app);
   ASSERT_TRUE(before) << before.error().message;
@@ -219,7 +253,7 @@ TEST_F(DockerRuntimeIT, PullByDigestWithAuthLeavesNoCredentialsOnTheHost) {
   }
 }
 
-TEST_F(DockerRuntimeIT, PullWithWrongPasswordFailsClearlyWithoutLeakingIt) {
+TEST_P(DockerRuntimeIT, PullWithWrongPasswordFailsClearlyWithoutLeakingIt) {
   AppSpec app = App(Images().v2, "v2", "r1", 0);
   const std::string wrong = "Wrong-Pw-0d5e2b-should-not-leak";
   auto st = runtime_->Pull(target_, app, Auth(wrong));
@@ -241,7 +275,7 @@ TEST_F(DockerRuntimeIT, PullWithWrongPasswordFailsClearlyWithoutLeakingIt) {
   std::fprintf(stderr, "[message] %s\n", anon.error().message.c_str());
 }
 
-TEST_F(DockerRuntimeIT, StartRunsOnHostNetworkWithLabelsEnvFileAndSyslog) {
+TEST_P(DockerRuntimeIT, StartRunsOnHostNetworkWithLabelsEnvFileAndSyslog) {
   TempDir dir("sp-dlog");
   SyslogListener syslog(dir / "log");
   ASSERT_TRUE(syslog.ok()) << "cannot bind " << syslog.path();
@@ -314,7 +348,7 @@ TEST_F(DockerRuntimeIT, StartRunsOnHostNetworkWithLabelsEnvFileAndSyslog) {
   EXPECT_NE(logs->find("listening on " + std::to_string(port) + " version v1"), std::string::npos) << *logs;
 }
 
-TEST_F(DockerRuntimeIT, StopKeepsContainerAndRestartBringsOldVersionBackWithoutRegistry) {
+TEST_P(DockerRuntimeIT, StopKeepsContainerAndRestartBringsOldVersionBackWithoutRegistry) {
   const int port = FreePort();
   AppSpec v1 = App(Images().v1, "v1", "r1", port);
   AppSpec v2 = App(Images().v2, "v2", "r2", port);
@@ -377,9 +411,21 @@ TEST_F(DockerRuntimeIT, StopKeepsContainerAndRestartBringsOldVersionBackWithoutR
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].id, old_inst->id);
   EXPECT_TRUE(runtime_->Remove(target_, *new_inst)) << "removing what is gone is not an error";
+
+  // Which way the work went: through the API no docker CLI ran for listing,
+  // stopping, starting, removing or image checks; without the socket every
+  // one of them ran on the CLI, and the refused socket was asked for once.
+  for (const char* sub : {"ps", "stop", "start", "rm", "image"}) {
+    EXPECT_EQ(transport_.RanDocker(sub), !api()) << "docker " << sub;
+  }
+  if (api()) {
+    EXPECT_GT(transport_.socket_requests(), 5);
+  } else {
+    EXPECT_EQ(transport_.socket_requests(), 1) << "a host without the API stays on the CLI";
+  }
 }
 
-TEST_F(DockerRuntimeIT, StartReplacesTheLeftoverContainerOfAResumedRollout) {
+TEST_P(DockerRuntimeIT, StartReplacesTheLeftoverContainerOfAResumedRollout) {
   const int port = FreePort();
   AppSpec app = App(Images().v2, "v2", "r9", port);
   ASSERT_TRUE(runtime_->Pull(target_, app, Auth()));
@@ -398,7 +444,7 @@ TEST_F(DockerRuntimeIT, StartReplacesTheLeftoverContainerOfAResumedRollout) {
   EXPECT_TRUE((*list)[0].running);
 }
 
-TEST_F(DockerRuntimeIT, OtherDeploymentsAreNotListed) {
+TEST_P(DockerRuntimeIT, OtherDeploymentsAreNotListed) {
   const int port = FreePort();
   AppSpec app = App(Images().v1, "v1", "r1", port);
   ASSERT_TRUE(runtime_->Pull(target_, app, Auth()));
@@ -413,6 +459,9 @@ TEST_F(DockerRuntimeIT, OtherDeploymentsAreNotListed) {
   ASSERT_TRUE(mine);
   EXPECT_EQ(mine->size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Engine, DockerRuntimeIT, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Api" : "Cli"; });
 
 // The fixture's own promise: its dockerd supervises a containerd whose socket
 // is under the fixture's exec root and cannot see a system containerd.

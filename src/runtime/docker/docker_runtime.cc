@@ -115,6 +115,55 @@ Result<ExitStatus> DockerRuntime::MustRun(const HostRef& host, const std::vector
   return st;
 }
 
+std::string DockerRuntime::ApiSocketPath() const {
+  if (!options_.use_api) return "";
+  if (options_.docker_host.empty()) return "/var/run/docker.sock";
+  constexpr std::string_view kUnix = "unix://";
+  if (StartsWith(options_.docker_host, kUnix)) {
+    std::string path = options_.docker_host.substr(kUnix.size());
+    if (!path.empty() && path[0] == '/') return path;
+  }
+  return "";  // tcp://, ssh://, fd://: the CLI knows how to reach those.
+}
+
+Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const std::string& method,
+                                                      const std::string& target, Millis timeout,
+                                                      const std::string& body) {
+  const std::string path = ApiSocketPath();
+  if (path.empty()) return std::optional<ApiResponse>();
+  // Names and image references come from plans and listings: never let one
+  // change the request's shape (query, fragment, whitespace).
+  for (char c : target) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("/_.:@?=&%-").find(c) == std::string_view::npos) {
+      return Err(ErrorCode::kInvalidArgument, "docker API: refusing a request for '" + target + "'");
+    }
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (cli_only_.count(host.address) > 0) return std::optional<ApiResponse>();
+  }
+  auto socket = transport_.UnixSocket(host, path);
+  Result<ApiResponse> r = socket ? DockerApiCall(*socket, method, target, body, {}, timeout) : Err(socket.error());
+  if (r) return std::optional<ApiResponse>(std::move(*r));
+  // Sent, but no answer in time: the engine may be acting on it; running it
+  // again through the CLI would only wait twice.
+  if (r.error().code == ErrorCode::kTimeout) return Err(r.error().Wrap("on " + host.name));
+  std::lock_guard lk(mu_);
+  cli_only_.insert(host.address);
+  return std::optional<ApiResponse>();
+}
+
+Status DockerRuntime::ForceRemove(const HostRef& host, const std::string& name, const std::string& what) {
+  SP_ASSIGN_OR_RETURN(auto api, Api(host, "DELETE", "/containers/" + name + "?force=1", options_.command_timeout));
+  if (api) {
+    if (api->status == 204 || api->status == 200 || api->status == 404) return Ok();  // 404: already gone.
+    return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
+  }
+  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(host, DockerArgv({"rm", "-f", name})));
+  if (st.ok() || (!st.timed_out && Mentions(st, "No such container"))) return Ok();  // Already gone.
+  return Err(CodeFor(st), what + ": " + st.Describe());
+}
+
 Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   const std::string what = "pull " + app.artifact;
   if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
@@ -169,6 +218,12 @@ Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& a
   if (!IsValidImageRef(app.artifact)) {
     return Err(ErrorCode::kInvalidArgument, "inspect " + app.artifact + ": not a valid image reference");
   }
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/images/" + app.artifact + "/json", options_.command_timeout));
+  if (api) {
+    if (api->status == 200) return true;
+    if (api->status == 404) return false;
+    return Err(ErrorCode::kUnavailable, "inspect " + app.artifact + ": " + api->Message());
+  }
   SP_ASSIGN_OR_RETURN(ExitStatus st,
                       Exec(t.host, DockerArgv({"image", "inspect", "--format", "{{.Id}}", app.artifact})));
   if (st.ok()) return true;
@@ -176,7 +231,59 @@ Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& a
   return Err(CodeFor(st), "inspect " + app.artifact + ": " + st.Describe());
 }
 
+namespace {
+
+// As `docker inspect`'s State.Running: a paused or restarting container still runs.
+bool RunningState(const std::string& state) {
+  return state == "running" || state == "restarting" || state == "paused";
+}
+
+// Oldest first: by the created_ms label, then the engine's creation time, then name.
+std::vector<Instance> Ordered(std::vector<std::tuple<int64_t, std::string, Instance>> rows) {
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a).id) <
+           std::tie(std::get<0>(b), std::get<1>(b), std::get<2>(b).id);
+  });
+  std::vector<Instance> out;
+  for (auto& r : rows) out.push_back(std::move(std::get<2>(r)));
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
+  const std::string what = "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name;
+  const nlohmann::json filters = {{"label",
+                                   {std::string(kLabelRelease) + "=" + t.release,
+                                    std::string(kLabelDeployment) + "=" + t.deployment,
+                                    std::string(kLabelHost) + "=" + t.host.name}}};
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?all=1&filters=" + UrlEncode(filters.dump()),
+                                    options_.command_timeout));
+  if (api) {
+    if (api->status != 200) return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
+    auto list = nlohmann::json::parse(api->body, nullptr, /*allow_exceptions=*/false);
+    if (!list.is_array()) return Err(ErrorCode::kInternal, what + ": the engine's answer is not a JSON array");
+    std::vector<std::tuple<int64_t, std::string, Instance>> rows;
+    for (const auto& c : list) {
+      if (!c.is_object()) return Err(ErrorCode::kInternal, what + ": unexpected entry in the engine's answer");
+      Instance inst;
+      if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty() && c["Names"][0].is_string()) {
+        inst.id = c["Names"][0].get<std::string>();
+        if (!inst.id.empty() && inst.id[0] == '/') inst.id.erase(0, 1);
+      }
+      inst.running = RunningState(c.value("State", ""));
+      const nlohmann::json labels = c.contains("Labels") && c["Labels"].is_object() ? c["Labels"] : nlohmann::json::object();
+      inst.rollout_id = labels.value(kLabelRollout, "");
+      inst.version = labels.value(kLabelVersion, "");
+      inst.artifact = labels.value(kLabelArtifact, "");
+      inst.created_ms = std::strtoll(labels.value(kLabelCreatedMs, "0").c_str(), nullptr, 10);
+      char created[24];
+      std::snprintf(created, sizeof created, "%020lld", static_cast<long long>(c.value("Created", int64_t{0})));
+      rows.emplace_back(inst.created_ms, created, std::move(inst));
+    }
+    return Ordered(std::move(rows));
+  }
+
   // One line per container, a JSON object built by docker's template engine:
   // only what List needs crosses the wire (never Config.Env). One `docker ps`
   // gives every field (each label by name, so values with commas stay
@@ -194,7 +301,7 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
               {"ps", "-a", "--no-trunc", "--filter", std::string("label=") + kLabelRelease + "=" + t.release,
                "--filter", std::string("label=") + kLabelDeployment + "=" + t.deployment, "--filter",
                std::string("label=") + kLabelHost + "=" + t.host.name, "--format", kFormat},
-              "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name));
+              what));
   std::vector<std::tuple<int64_t, std::string, Instance>> rows;
   for (const auto& line : Split(ps.out, '\n')) {
     if (Trim(line).empty()) continue;
@@ -204,9 +311,7 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
     }
     Instance inst;
     inst.id = j.value("name", "");
-    // As `docker inspect`'s State.Running: a paused or restarting container still runs.
-    const std::string state = j.value("state", "");
-    inst.running = state == "running" || state == "restarting" || state == "paused";
+    inst.running = RunningState(j.value("state", ""));
     inst.rollout_id = j.value(kLabelRollout, "");
     inst.version = j.value(kLabelVersion, "");
     inst.artifact = j.value(kLabelArtifact, "");
@@ -214,16 +319,16 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
     inst.created_ms = std::strtoll(created_ms.c_str(), nullptr, 10);
     rows.emplace_back(inst.created_ms, j.value("created", ""), std::move(inst));
   }
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a).id) <
-           std::tie(std::get<0>(b), std::get<1>(b), std::get<2>(b).id);
-  });
-  std::vector<Instance> out;
-  for (auto& r : rows) out.push_back(std::move(std::get<2>(r)));
-  return out;
+  return Ordered(std::move(rows));
 }
 
 Status DockerRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) {
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + inst.id + "/stop?t=" + SecondsCeil(timeout),
+                                    timeout + Millis(30'000)));
+  if (api) {
+    if (api->status == 204 || api->status == 304) return Ok();  // 304: it was not running.
+    return Err(ErrorCode::kUnavailable, "stop " + inst.id + " on " + t.host.name + ": " + api->Message());
+  }
   SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"stop", "-t", SecondsCeil(timeout), inst.id}), "",
                                           timeout + Millis(30'000)));
   if (!st.ok()) return Err(CodeFor(st), "stop " + inst.id + " on " + t.host.name + ": " + st.Describe());
@@ -262,10 +367,7 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
 
   // A container of the same name is the leftover of this very rollout (resumed
   // after a crash): replace it.
-  SP_ASSIGN_OR_RETURN(ExitStatus rm, Exec(t.host, DockerArgv({"rm", "-f", name})));
-  if (!rm.ok() && (rm.timed_out || !Mentions(rm, "No such container"))) {
-    return Err(CodeFor(rm), what + ": remove leftover container: " + rm.Describe());
-  }
+  SP_TRY(ForceRemove(t.host, name, what + ": remove leftover container"));
 
   const int64_t created_ms = clock_.WallMs();
   SP_ASSIGN_OR_RETURN(std::string env_dir, MakeTempDir(t.host));
@@ -310,8 +412,15 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
   if (!created) return Err(created.error());
   if (!cleanup) return Err(ErrorCode::kInternal, what + ": env file not removed: " + cleanup.error().message);
 
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
-  if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + name + "/start", options_.command_timeout));
+  if (api) {
+    if (api->status != 204 && api->status != 304) {
+      return Err(ErrorCode::kUnavailable, Scrub(what + ": docker start: " + api->Message(), secrets));
+    }
+  } else {
+    SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
+    if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
+  }
 
   Instance inst;
   inst.id = name;
@@ -324,14 +433,18 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
 }
 
 Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
-  SP_TRY(MustRun(t.host, {"start", inst.id}, "restart " + inst.id + " on " + t.host.name));
+  const std::string what = "restart " + inst.id + " on " + t.host.name;
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + inst.id + "/start", options_.command_timeout));
+  if (api) {
+    if (api->status == 204 || api->status == 304) return Ok();  // 304: already running.
+    return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
+  }
+  SP_TRY(MustRun(t.host, {"start", inst.id}, what));
   return Ok();
 }
 
 Status DockerRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
-  SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"rm", "-f", inst.id})));
-  if (st.ok() || (!st.timed_out && Mentions(st, "No such container"))) return Ok();  // Already gone.
-  return Err(CodeFor(st), "remove " + inst.id + " on " + t.host.name + ": " + st.Describe());
+  return ForceRemove(t.host, inst.id, "remove " + inst.id + " on " + t.host.name);
 }
 
 Result<std::string> DockerRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {

@@ -134,4 +134,11 @@ Status LocalTransport::CopyFile(const HostRef& host, const std::string& local_pa
 
 Status LocalTransport::Check(const HostRef& host) { return Ok(); }
 
+Result<std::string> LocalTransport::UnixSocket(const HostRef& host, const std::string& remote_path) {
+  if (remote_path.empty() || remote_path[0] != '/') {
+    return Err(ErrorCode::kInvalidArgument, "not an absolute socket path: '" + remote_path + "'");
+  }
+  return remote_path;
+}
+
 }  // namespace sp

@@ -23,6 +23,8 @@ class LocalTransport final : public Transport {
                   int mode) override;
   // Always reachable.
   Status Check(const HostRef& host) override;
+  // The path itself: this machine is the host.
+  Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) override;
 };
 
 }  // namespace sp

@@ -23,6 +23,7 @@ struct SshTransport::Conn {
   bool up = false;   // False while its master is being started.
   int busy = 0;      // Commands running on it.
   int64_t last_used = 0;
+  std::map<std::string, std::string> sockets;  // Forwarded: remote path -> local path.
 };
 
 namespace {
@@ -200,6 +201,11 @@ void SshTransport::ExitMaster(const std::string& ctl, const SshEndpoint& e) {
   (void)RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "exit"}), Millis(5000)));
 }
 
+void SshTransport::ExitConn(const Conn& c) {
+  ExitMaster(c.ctl, c.endpoint);
+  for (const auto& [remote, local] : c.sockets) ::unlink(local.c_str());
+}
+
 bool SshTransport::MasterAlive(const std::string& ctl, const SshEndpoint& e) {
   if (options_.native_mux) return ssh::MuxAliveCheck(ctl, Millis(5000)).has_value();
   auto r = RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "check"}), Millis(5000)));
@@ -266,7 +272,7 @@ Result<SshTransport::Conn*> SshTransport::Acquire(const HostRef& host) {
     std::unique_ptr<Conn> victim = std::move(conns_[Key(lru->endpoint)]);
     conns_.erase(Key(victim->endpoint));
     lk.unlock();
-    ExitMaster(victim->ctl, victim->endpoint);
+    ExitConn(*victim);
     lk.lock();
     cv_.notify_all();
   }
@@ -308,7 +314,7 @@ void SshTransport::Done(Conn* c, bool broken) {
     }
     cv_.notify_all();
   }
-  if (dead) ExitMaster(dead->ctl, dead->endpoint);
+  if (dead) ExitConn(*dead);
 }
 
 Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
@@ -397,7 +403,50 @@ void SshTransport::Release(const HostRef& host) {
     conns_.erase(it);
     cv_.notify_all();
   }
-  ExitMaster(c->ctl, c->endpoint);
+  ExitConn(*c);
+}
+
+Result<std::string> SshTransport::UnixSocket(const HostRef& host, const std::string& remote_path) {
+  if (remote_path.empty() || remote_path[0] != '/' || !SafePath(remote_path)) {
+    return Err(ErrorCode::kInvalidArgument, "cannot forward to socket '" + remote_path + "'");
+  }
+  SP_ASSIGN_OR_RETURN(Conn * c, Acquire(host));
+  if (options_.before_command) {
+    if (auto ok = options_.before_command(); !ok) {
+      Done(c, false);
+      return Err(ok.error().Wrap("host " + c->name));
+    }
+  }
+  std::string path;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = c->sockets.find(remote_path); it != c->sockets.end()) path = it->second;
+  }
+  if (!path.empty()) {
+    Done(c, false);
+    return path;
+  }
+  // Two threads asking at once for the same host each add a forward; the
+  // second is harmless (the map keeps one, the master drops both on exit).
+  {
+    std::lock_guard lk(mu_);
+    path = dir_ + "/u" + std::to_string(++next_id_) + ".sock";
+  }
+  auto r = RunCommand(
+      SshSpec(Mux(c->ctl, c->endpoint, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", path + ":" + remote_path}),
+              Millis(10'000)));
+  if (!r || !r->ok()) {
+    Done(c, false);
+    if (!r) return Err(r.error().Wrap("forward to " + remote_path + " on host " + c->name));
+    return Err(ErrorCode::kUnavailable,
+               "host " + c->name + " refused a forward to " + remote_path + ": " + ssh::SshErrorText(r->err));
+  }
+  {
+    std::lock_guard lk(mu_);
+    c->sockets.emplace(remote_path, path);
+  }
+  Done(c, false);
+  return path;
 }
 
 Result<ExitStatus> SshTransport::RunOnBastion(const CommandSpec& spec) {
@@ -449,7 +498,7 @@ void SshTransport::Close() {
     known_hosts_arg_.clear();
   }
   for (auto& [k, c] : conns) {
-    if (c->up) ExitMaster(c->ctl, c->endpoint);
+    if (c->up) ExitConn(*c);
   }
   if (bastion) ExitMaster(dir + "/b", *options_.bastion);
   if (!dir.empty()) {

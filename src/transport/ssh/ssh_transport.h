@@ -77,6 +77,11 @@ class SshTransport final : public Transport {
                   int mode) override;
   Status Check(const HostRef& host) override;
   void Release(const HostRef& host) override;
+  // A forward (`-O forward -L local:remote`) on the host's own master, in the
+  // private control directory; it lives as long as the host's connection.
+  // Needs the host's sshd to allow stream-local forwarding (OpenSSH's default,
+  // separate from AllowTcpForwarding).
+  Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) override;
 
   // Runs a command on the bastion itself (its shared connection).
   Result<ExitStatus> RunOnBastion(const CommandSpec& spec);
@@ -112,6 +117,8 @@ class SshTransport final : public Transport {
   void Done(Conn* c, bool broken);
   Status StartMaster(const std::string& who, const SshEndpoint& e, const std::string& ctl, bool jump);
   void ExitMaster(const std::string& ctl, const SshEndpoint& e);
+  // Ends a host's master and removes its forwards' socket files.
+  void ExitConn(const Conn& c);
   bool MasterAlive(const std::string& ctl, const SshEndpoint& e);
 
   SshOptions options_;

@@ -1,0 +1,105 @@
+#include "runtime/docker/docker_api.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+namespace sp {
+
+namespace {
+
+constexpr size_t kMaxBody = 8 << 20;
+
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct Sink {
+  std::string body;
+  bool overflow = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const size_t n = size * nmemb;
+  if (sink->body.size() + n > kMaxBody) {
+    sink->overflow = true;
+    return 0;
+  }
+  sink->body.append(data, n);
+  return n;
+}
+
+}  // namespace
+
+std::string ApiResponse::Message() const {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
+  std::string text = body;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!text.empty()) return text.substr(0, 500);
+  return "HTTP " + std::to_string(status);
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& method, const std::string& target,
+                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout) {
+  GlobalInitOnce();
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
+  if (!curl) return Err(ErrorCode::kInternal, "docker API: curl_easy_init failed");
+  CURL* h = curl.get();
+  const std::string url = "http://docker" + target;
+  Sink sink;
+  curl_slist* list = nullptr;
+  for (const auto& line : headers) list = curl_slist_append(list, line.c_str());
+  if (!body.empty()) list = curl_slist_append(list, "Content-Type: application/json");
+  list = curl_slist_append(list, "Expect:");  // No 100-continue round trip.
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(list, &curl_slist_free_all);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (!body.empty() || method == "POST") {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, header_list.get());
+  curl_easy_setopt(h, CURLOPT_PROXY, "");
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, timeout.count())));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(10'000, timeout.count())));
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  const CURLcode rc = curl_easy_perform(h);
+  if (sink.overflow) return Err(ErrorCode::kInternal, "docker API " + method + " " + target + ": reply over 8 MiB");
+  if (rc != CURLE_OK) {
+    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    return Err(rc == CURLE_OPERATION_TIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+               "docker API " + method + " " + target + ": " + why);
+  }
+  ApiResponse out;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
+  out.body = std::move(sink.body);
+  return out;
+}
+
+}  // namespace sp

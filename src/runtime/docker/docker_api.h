@@ -1,0 +1,38 @@
+// DockerApi: one request to the Docker Engine API over a unix socket, with
+// libcurl. DockerRuntime uses it, through a socket the transport forwards from
+// the host (an SSH stream-local forward on the host's own connection), for
+// the calls on a rollout's critical path: a request costs one round trip
+// instead of a docker CLI start on the host (~15-20 ms each, measured in the
+// lab; docs/benchmarks.md).
+//
+// Paths are unversioned (the engine's own version), so the same requests work
+// against engines older and newer than the one they were written for.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+
+namespace sp {
+
+struct ApiResponse {
+  long status = 0;   // HTTP status.
+  std::string body;  // At most 8 MiB; more is an error.
+
+  // The engine's error text ({"message": ...}), else the body, else "HTTP <status>".
+  std::string Message() const;
+};
+
+// `target` is path and query ("/containers/json?all=1"). `body`, when not
+// empty, is sent as application/json. `headers` are extra "Name: value" lines.
+// An Error (kUnavailable, kTimeout) means no HTTP response arrived: the socket
+// could not be reached, the connection closed early, or `timeout` passed.
+Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& method, const std::string& target,
+                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout);
+
+// Percent-encodes `s` for a query string value.
+std::string UrlEncode(const std::string& s);
+
+}  // namespace sp
