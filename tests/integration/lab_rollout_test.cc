@@ -153,11 +153,40 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
 
   auto v1 = Rollout({"--artifact", digests["v1"], "--label", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  // Sessions each host's sshd starts, and refused forwards to the engine's
+  // socket, during the v2 rollout.
+  auto count = [&](size_t i, const std::string& needle) {
+    const std::string log = lab_.SshdLog(lab_.hosts[i].name);
+    int n = 0;
+    for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const std::string kSession = "Starting session:", kDenied = "docker.sock, but the request was denied";
+  std::vector<int> sessions_before, denied_before;
+  for (size_t i = 0; i < 3; ++i) {
+    sessions_before.push_back(count(i, kSession));
+    denied_before.push_back(count(i, kDenied));
+  }
   auto load = StartLoad(81);
   ASSERT_TRUE(load);
   auto v2 = Rollout({"--artifact", digests["v2"], "--label", "v2"});
   auto result = load->Stop();
   ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
+  // h1 and h2 allow local forwarding: the runtime talked to their engines'
+  // API through it. h3 refuses it (the lab's --docker-forwarding mixed): one
+  // refused attempt, then the docker CLI did the same work in more sessions.
+  std::vector<int> sessions, denied;
+  for (size_t i = 0; i < 3; ++i) {
+    sessions.push_back(count(i, kSession) - sessions_before[i]);
+    denied.push_back(count(i, kDenied) - denied_before[i]);
+    std::printf("docker: %s: %d sessions, %d refused forwards during the v2 rollout\n", lab_.hosts[i].name.c_str(),
+                sessions[i], denied[i]);
+  }
+  EXPECT_EQ(denied[0], 0);
+  EXPECT_EQ(denied[1], 0);
+  EXPECT_GE(denied[2], 1);
+  EXPECT_LE(denied[2], 2) << "a host that refused stays on the CLI (one attempt per thread that met it first)";
+  EXPECT_GE(sessions[2], sessions[0] + 4) << "list, stop, rm and start on the CLI only on h3";
   ASSERT_TRUE(result) << result.error().message;
   std::printf("docker: load through the LB during the rollout: %s\n", result->Summary().c_str());
   EXPECT_GT(result->requests, 100);
