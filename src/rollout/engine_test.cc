@@ -282,6 +282,43 @@ TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {
   EXPECT_EQ(runtime_.Instances("app1").size(), 2u);
 }
 
+TEST_F(RolloutEngineTest, ADoneHostsCleanupRunsWhileTheNextHostRollsAndFinishesBeforeTheRollout) {
+  ASSERT_TRUE(Engine()->Run(Plan("v2")));  // v1 is kept, stopped.
+  // In the v3 rollout app1's cleanup removes v1. Here that removal waits
+  // (bounded, no sleep) until app2 has begun to drain: possible only if the
+  // cleanup runs beside the rollout, not as app1's last step before app2.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool app2_draining = false, met = false;
+  world_.on_op = [&](const std::string& op) {
+    std::unique_lock l(mu);
+    if (op == "drain app2") {
+      app2_draining = true;
+      cv.notify_all();
+    } else if (op == "remove app1 v1") {
+      met = cv.wait_for(l, std::chrono::seconds(5), [&] { return app2_draining; });
+    }
+  };
+  auto r = Engine()->Run(Plan("v3"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  EXPECT_TRUE(met) << "app1's cleanup held app2 back";
+  ExpectConverged("v3");
+  // Every cleanup ended before the rollout reported finished: v3 runs, v2 is
+  // kept, v1 is gone on every host.
+  for (const std::string h : {"app1", "app2", "app3"}) {
+    std::vector<std::string> versions;
+    for (const auto& inst : runtime_.Instances(h)) versions.push_back(inst.version);
+    EXPECT_THAT(versions, ::testing::UnorderedElementsAre("v2", "v3")) << h;
+  }
+  size_t finished = events_.size(), last_cleanup_end = 0;
+  for (size_t i = 0; i < events_.size(); ++i) {
+    if (events_[i].type == "rollout_finished" && events_[i].rollout_id != "") finished = i;
+    if (events_[i].type == "step" && events_[i].step == "cleanup" && events_[i].phase == "end") last_cleanup_end = i;
+  }
+  EXPECT_LT(last_cleanup_end, finished);
+}
+
 TEST_F(RolloutEngineTest, BatchOfTwoRunsHostsTogether) {
   // app1's drain waits until app2 has started draining too: only possible if
   // both hosts of the batch are in flight at once (bounded wait, no sleep).
