@@ -41,6 +41,8 @@ bool IsValidImageRef(std::string_view s);
 // "10.0.0.3:5000/app@sha256:..."), by Docker's rule: the first path component
 // when it has a '.' or ':' or is "localhost"; else "" (Docker Hub).
 std::string ImageRegistry(std::string_view image_ref);
+// Base64 with padding; `url`: the URL-safe alphabet ('-' and '_' for '+' and '/').
+std::string Base64(std::string_view in, bool url = false);
 // Text that can be a single argv entry and a line of an env file: no NUL, no newline.
 bool IsSafeValue(std::string_view s);
 

@@ -88,5 +88,15 @@ TEST(ParseHostPortTest, SplitsAndChecks) {
   EXPECT_FALSE(ParseHostPort("[::1"));
 }
 
+TEST(TextTest, Base64StandardAndUrlSafe) {
+  EXPECT_EQ(Base64(""), "");
+  EXPECT_EQ(Base64("f"), "Zg==");
+  EXPECT_EQ(Base64("fo"), "Zm8=");
+  EXPECT_EQ(Base64("foo"), "Zm9v");
+  EXPECT_EQ(Base64("user:pa ss"), "dXNlcjpwYSBzcw==");
+  EXPECT_EQ(Base64("\xfb\xff\xbf"), "+/+/");
+  EXPECT_EQ(Base64("\xfb\xff\xbf", /*url=*/true), "-_-_");
+}
+
 }  // namespace
 }  // namespace sp

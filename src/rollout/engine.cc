@@ -399,29 +399,28 @@ void RolloutEngine::CleanupHost(const RolloutPlan& plan, const HostSpec& host, i
   d_.transport->Release(RefOf(host));
 }
 
-// Runs CleanupHost for done hosts, one at a time on one worker, while the
-// rollout goes on; Finish() waits for the queue to drain. An exception in the
-// worker (a simulated crash in the unit tests) is rethrown by Finish on the
-// engine's thread.
+// Collects the done hosts and runs their cleanups after the last batch, a few
+// at a time, before the rollout reports finished: no host waits out of
+// rotation, and no later host's drain waits, for an earlier host's leftovers.
+// (Not beside the batches: an agent paused at a step must have nothing else
+// in flight, and a host's cleanup is no reason to share the hosts' CPU with
+// the next host's stop and start.) Hosts are released once cleaned. A crash
+// (an exception on the engine's thread) skips the cleanups: the next
+// rollout's remove what is left.
 class RolloutEngine::Tidier {
  public:
-  Tidier(RolloutEngine* e, const RolloutPlan& plan) : e_(e), plan_(plan), thread_([this] { Work(); }) {}
-  ~Tidier() { Join(); }
+  Tidier(RolloutEngine* e, const RolloutPlan& plan) : e_(e), plan_(plan) {}
   void Add(const HostSpec* host, int64_t host_start_ms) {
-    {
-      std::lock_guard lk(mu_);
-      queue_.push_back({host, host_start_ms});
-    }
-    cv_.notify_all();
+    std::lock_guard lk(mu_);
+    queue_.push_back({host, host_start_ms});
   }
+  // Runs every queued cleanup (rethrows a worker's exception).
   void Finish() {
-    Join();
-    std::exception_ptr e;
-    {
-      std::lock_guard lk(mu_);
-      e = std::exchange(error_, nullptr);
-    }
-    if (e) std::rethrow_exception(e);
+    const size_t n = queue_.size();
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < std::min<size_t>(n, 4); ++i) threads.emplace_back([this] { Work(); });
+    for (auto& t : threads) t.join();
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
@@ -429,41 +428,29 @@ class RolloutEngine::Tidier {
     const HostSpec* host;
     int64_t start_ms;
   };
-  void Join() {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
   void Work() {
-    std::unique_lock lk(mu_);
     while (true) {
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // Stopping, and nothing left to tidy.
-      Item item = queue_.front();
-      queue_.pop_front();
-      lk.unlock();
-      try {
-        if (!error_) e_->CleanupHost(plan_, *item.host, item.start_ms);
-      } catch (...) {
-        lk.lock();
-        if (!error_) error_ = std::current_exception();
-        continue;
+      Item item;
+      {
+        std::lock_guard lk(mu_);
+        if (queue_.empty() || error_) return;
+        item = queue_.front();
+        queue_.pop_front();
       }
-      lk.lock();
+      try {
+        e_->CleanupHost(plan_, *item.host, item.start_ms);
+      } catch (...) {
+        std::lock_guard lk(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
     }
   }
 
   RolloutEngine* e_;
   const RolloutPlan& plan_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Item> queue_;
-  bool stop_ = false;
   std::exception_ptr error_;
-  std::thread thread_;  // Last: starts once everything above exists.
 };
 
 HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
@@ -568,7 +555,7 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
     HostOutcome out{host.name, "done", "", "", run.out_total_ms, d_.clock->MonotonicMs() - run.start_ms};
     put_host("done", "");
     Emit(Event{"host_done", plan.id, host.name, "", "", 0, out.elapsed_ms, {{"out_of_rotation_ms", out.out_of_rotation_ms}}});
-    if (tidier) tidier->Add(&host, run.start_ms);  // It releases the host when done.
+    if (tidier) tidier->Add(&host, run.start_ms);  // Cleaned (and released) after the last batch.
     return out;
   }
 
@@ -908,7 +895,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   }
   Prefetcher* pf = prefetch ? &*prefetch : nullptr;
   std::optional<Tidier> tidy;
-  if (o_.background_cleanup) tidy.emplace(this, plan);
+  if (o_.deferred_cleanup) tidy.emplace(this, plan);
   Tidier* td = tidy ? &*tidy : nullptr;
   // Batches run until the hosts run out, failures exceed max_failures, or the
   // lock is lost (fenced: the summary below says so).
@@ -934,7 +921,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     }
   }
   if (prefetch) prefetch->Finish();  // No pull still running once the rollout is reported finished.
-  if (tidy) tidy->Finish();          // Nor a cleanup.
+  if (tidy) tidy->Finish();          // The done hosts' cleanups, before the rollout is reported finished.
   for (auto& o : outcomes) {
     if (o.state == "pending") o.state = "skipped";
   }

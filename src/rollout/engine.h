@@ -85,10 +85,10 @@ struct EngineOptions {
   // failures in order.
   int prefetch_batches = 1;
   // A done host's cleanup (removing instances older than the kept previous
-  // one) runs on a worker while the next hosts roll, instead of before the
-  // next host may drain; the rollout still waits for it before it reports
-  // finished. False: in line, as the host's last step.
-  bool background_cleanup = true;
+  // one) waits until after the last batch, where the done hosts are cleaned
+  // a few at a time before the rollout reports finished, instead of holding
+  // the next host back. False: in line, as the host's last step.
+  bool deferred_cleanup = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
   // TEST ONLY (negative control): do not wait for sessions to reach 0.
   bool test_skip_session_wait = false;

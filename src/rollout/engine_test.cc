@@ -282,28 +282,20 @@ TEST_F(RolloutEngineTest, HostsGoOneAtATimeAndEachEndsUpBeforeTheNextDrains) {
   EXPECT_EQ(runtime_.Instances("app1").size(), 2u);
 }
 
-TEST_F(RolloutEngineTest, ADoneHostsCleanupRunsWhileTheNextHostRollsAndFinishesBeforeTheRollout) {
+TEST_F(RolloutEngineTest, DoneHostsAreCleanedUpAfterTheLastHostAndBeforeTheRolloutFinishes) {
   ASSERT_TRUE(Engine()->Run(Plan("v2")));  // v1 is kept, stopped.
-  // In the v3 rollout app1's cleanup removes v1. Here that removal waits
-  // (bounded, no sleep) until app2 has begun to drain: possible only if the
-  // cleanup runs beside the rollout, not as app1's last step before app2.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool app2_draining = false, met = false;
-  world_.on_op = [&](const std::string& op) {
-    std::unique_lock l(mu);
-    if (op == "drain app2") {
-      app2_draining = true;
-      cv.notify_all();
-    } else if (op == "remove app1 v1") {
-      met = cv.wait_for(l, std::chrono::seconds(5), [&] { return app2_draining; });
-    }
-  };
+  world_.ClearLog();
+  // In the v3 rollout each host's cleanup removes its v1.
   auto r = Engine()->Run(Plan("v3"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
-  EXPECT_TRUE(met) << "app1's cleanup held app2 back";
   ExpectConverged("v3");
+  auto log = world_.Log();
+  auto pos = [&](const std::string& op) { return std::find(log.begin(), log.end(), op) - log.begin(); };
+  // No host waited for an earlier host's cleanup: app1's v1 went only after
+  // the last host was back in rotation.
+  ASSERT_LT(pos("remove app1 v1"), static_cast<long>(log.size()));
+  EXPECT_GT(pos("remove app1 v1"), pos("up app3"));
   // Every cleanup ended before the rollout reported finished: v3 runs, v2 is
   // kept, v1 is gone on every host.
   for (const std::string h : {"app1", "app2", "app3"}) {
@@ -311,11 +303,14 @@ TEST_F(RolloutEngineTest, ADoneHostsCleanupRunsWhileTheNextHostRollsAndFinishesB
     for (const auto& inst : runtime_.Instances(h)) versions.push_back(inst.version);
     EXPECT_THAT(versions, ::testing::UnorderedElementsAre("v2", "v3")) << h;
   }
-  size_t finished = events_.size(), last_cleanup_end = 0;
+  long finished = -1, last_cleanup_end = -1, last_host_done = -1;
   for (size_t i = 0; i < events_.size(); ++i) {
-    if (events_[i].type == "rollout_finished" && events_[i].rollout_id != "") finished = i;
-    if (events_[i].type == "step" && events_[i].step == "cleanup" && events_[i].phase == "end") last_cleanup_end = i;
+    const long at = static_cast<long>(i);
+    if (events_[i].type == "rollout_finished") finished = at;
+    if (events_[i].type == "host_done") last_host_done = at;
+    if (events_[i].type == "step" && events_[i].step == "cleanup" && events_[i].phase == "end") last_cleanup_end = at;
   }
+  EXPECT_GT(last_cleanup_end, last_host_done);
   EXPECT_LT(last_cleanup_end, finished);
 }
 

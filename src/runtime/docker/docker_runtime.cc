@@ -128,7 +128,8 @@ std::string DockerRuntime::ApiSocketPath() const {
 
 Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const std::string& method,
                                                       const std::string& target, Millis timeout,
-                                                      const std::string& body) {
+                                                      const std::string& body,
+                                                      const std::vector<std::string>& headers) {
   const std::string path = ApiSocketPath();
   if (path.empty()) return std::optional<ApiResponse>();
   // Names and image references come from plans and listings: never let one
@@ -143,7 +144,7 @@ Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const
     if (cli_only_.count(host.address) > 0) return std::optional<ApiResponse>();
   }
   auto socket = transport_.UnixSocket(host, path);
-  Result<ApiResponse> r = socket ? DockerApiCall(*socket, method, target, body, {}, timeout) : Err(socket.error());
+  Result<ApiResponse> r = socket ? DockerApiCall(*socket, method, target, body, headers, timeout) : Err(socket.error());
   if (r) return std::optional<ApiResponse>(std::move(*r));
   // Sent, but no answer in time: the engine may be acting on it; running it
   // again through the CLI would only wait twice.
@@ -167,21 +168,55 @@ Status DockerRuntime::ForceRemove(const HostRef& host, const std::string& name, 
 Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   const std::string what = "pull " + app.artifact;
   if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
+  std::vector<std::string> secrets;
+  std::string registry;
+  if (auth) {
+    secrets.push_back(auth->password);
+    registry = auth->address.empty() ? ImageRegistry(app.artifact) : auth->address;
+    if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
+      return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
+    }
+    if (auth->username.empty() || !IsSafeValue(auth->username) || auth->username[0] == '-') {
+      return Err(ErrorCode::kInvalidArgument, what + ": invalid registry username");
+    }
+    if (auth->password.empty()) return Err(ErrorCode::kInvalidArgument, what + ": empty registry password");
+  }
+
+  // The API: the credentials ride in the request's X-Registry-Auth header, so
+  // nothing about them is written on the host at all.
+  std::string image = app.artifact, tag = "latest";
+  if (size_t at = image.find('@'); at != std::string::npos) {
+    tag = image.substr(at + 1);
+    image.resize(at);
+  } else if (size_t colon = image.rfind(':'); colon != std::string::npos && image.find('/', colon) == std::string::npos) {
+    tag = image.substr(colon + 1);
+    image.resize(colon);
+  }
+  std::vector<std::string> headers;
+  if (auth) {
+    const nlohmann::json cfg = {{"username", auth->username}, {"password", auth->password}, {"serveraddress", registry}};
+    headers.push_back("X-Registry-Auth: " + Base64(cfg.dump(), /*url=*/true));
+  }
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/images/create?fromImage=" + UrlEncode(image) +
+                                                       "&tag=" + UrlEncode(tag),
+                                    options_.command_timeout, "", headers));
+  if (api) {
+    if (api->status != 200) return Err(ErrorCode::kUnavailable, Scrub(what + ": " + api->Message(), secrets));
+    // 200 only means the pull began: a failure later on is an "error" line of the progress stream.
+    for (const auto& line : Split(api->body, '\n')) {
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("error")) {
+        const std::string why = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+        return Err(ErrorCode::kUnavailable, Scrub(what + ": " + why, secrets));
+      }
+    }
+    return Ok();
+  }
+
   if (!auth) {
     SP_TRY(MustRun(t.host, {"pull", app.artifact}, what));
     return Ok();
   }
-
-  const std::vector<std::string> secrets{auth->password};
-  std::string registry = auth->address.empty() ? ImageRegistry(app.artifact) : auth->address;
-  if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
-    return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
-  }
-  if (auth->username.empty() || !IsSafeValue(auth->username) || auth->username[0] == '-') {
-    return Err(ErrorCode::kInvalidArgument, what + ": invalid registry username");
-  }
-  if (auth->password.empty()) return Err(ErrorCode::kInvalidArgument, what + ": empty registry password");
-
   SP_ASSIGN_OR_RETURN(std::string config_dir, MakeTempDir(t.host));
 
   // Everything between mktemp and rm -rf: the result is decided here, the
@@ -370,6 +405,54 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
   SP_TRY(ForceRemove(t.host, name, what + ": remove leftover container"));
 
   const int64_t created_ms = clock_.WallMs();
+  const std::vector<std::pair<const char*, std::string>> labels{
+      {kLabelRelease, t.release},       {kLabelDeployment, t.deployment}, {kLabelHost, t.host.name},
+      {kLabelVersion, app.version},     {kLabelRollout, app.rollout_id},  {kLabelArtifact, app.artifact},
+      {kLabelCreatedMs, std::to_string(created_ms)}};
+
+  // The API: the env travels in the request body over the forwarded socket,
+  // so no env file is written on the host. Same container as the CLI's below.
+  nlohmann::json config = {{"Image", app.artifact}, {"Env", nlohmann::json::array()}, {"Labels", nlohmann::json::object()},
+                           {"StopTimeout", std::stoi(SecondsCeil(app.stop_timeout))}};
+  for (const auto& [k, v] : env) config["Env"].push_back(k + "=" + v);
+  for (const auto& [k, v] : labels) config["Labels"][k] = v;
+  if (!app.command.empty()) config["Cmd"] = app.command;
+  config["HostConfig"] = {{"Init", true},
+                          {"NetworkMode", "host"},
+                          {"RestartPolicy", {{"Name", "unless-stopped"}}},
+                          {"Binds", app.volumes}};
+  SP_ASSIGN_OR_RETURN(auto made, Api(t.host, "POST", "/containers/create?name=" + name, options_.command_timeout,
+                                     config.dump()));
+  if (made && made->status != 201) {
+    return Err(ErrorCode::kUnavailable, Scrub(what + ": docker create: " + made->Message(), secrets));
+  }
+  if (!made) SP_TRY(CreateWithCli(t, app, name, env_file, labels, secrets));
+
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + name + "/start", options_.command_timeout));
+  if (api) {
+    if (api->status != 204 && api->status != 304) {
+      return Err(ErrorCode::kUnavailable, Scrub(what + ": docker start: " + api->Message(), secrets));
+    }
+  } else {
+    SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
+    if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
+  }
+
+  Instance inst;
+  inst.id = name;
+  inst.rollout_id = app.rollout_id;
+  inst.version = app.version;
+  inst.artifact = app.artifact;
+  inst.running = true;
+  inst.created_ms = created_ms;
+  return inst;
+}
+
+Status DockerRuntime::CreateWithCli(const RuntimeTarget& t, const AppSpec& app, const std::string& name,
+                                    const std::string& env_file,
+                                    const std::vector<std::pair<const char*, std::string>>& labels,
+                                    const std::vector<std::string>& secrets) {
+  const std::string what = "start " + name + " on " + t.host.name;
   SP_ASSIGN_OR_RETURN(std::string env_dir, MakeTempDir(t.host));
   auto create = [&]() -> Status {
     const std::string env_path = env_dir + "/env";
@@ -377,17 +460,10 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
       return Err(w.error().code, Scrub(what + ": write env file: " + w.error().message, secrets));
     }
     std::vector<std::string> args{"create", "--name", name};
-    auto label = [&](const char* key, const std::string& value) {
+    for (const auto& [key, value] : labels) {
       args.push_back("--label");
       args.push_back(std::string(key) + "=" + value);
-    };
-    label(kLabelRelease, t.release);
-    label(kLabelDeployment, t.deployment);
-    label(kLabelHost, t.host.name);
-    label(kLabelVersion, app.version);
-    label(kLabelRollout, app.rollout_id);
-    label(kLabelArtifact, app.artifact);
-    label(kLabelCreatedMs, std::to_string(created_ms));
+    }
     // --init: docker-init (tini, shipped with the engine) is PID 1 and forwards
     // signals, so an app without a SIGTERM handler still stops on SIGTERM
     // instead of waiting out the stop timeout (PID 1 ignores default actions).
@@ -411,25 +487,7 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
   Status cleanup = RemoveDir(t.host, env_dir);
   if (!created) return Err(created.error());
   if (!cleanup) return Err(ErrorCode::kInternal, what + ": env file not removed: " + cleanup.error().message);
-
-  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + name + "/start", options_.command_timeout));
-  if (api) {
-    if (api->status != 204 && api->status != 304) {
-      return Err(ErrorCode::kUnavailable, Scrub(what + ": docker start: " + api->Message(), secrets));
-    }
-  } else {
-    SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
-    if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
-  }
-
-  Instance inst;
-  inst.id = name;
-  inst.rollout_id = app.rollout_id;
-  inst.version = app.version;
-  inst.artifact = app.artifact;
-  inst.running = true;
-  inst.created_ms = created_ms;
-  return inst;
+  return Ok();
 }
 
 Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {

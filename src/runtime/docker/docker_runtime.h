@@ -5,20 +5,21 @@
 // Two ways to reach the engine, same results:
 // - the Engine API over its unix socket, forwarded by the transport
 //   (Transport::UnixSocket: an SSH stream-local forward on the host's own
-//   connection), for what a rollout does while a host is out of rotation:
-//   listing, stopping, removing, starting and image checks; one round trip
-//   each instead of a docker CLI start on the host (~15-20 ms each);
-// - the `docker` CLI for pulls (login/logout with a per-call config dir),
-//   `create` (the env file), logs, and whenever the API socket cannot be
-//   reached on a host (a transport without forwarding, an sshd that forbids
-//   stream-local forwarding, an engine address that is not a unix socket):
-//   that host then stays on the CLI for the runtime's lifetime.
+//   connection): pulls, image checks, listing, create/start, stop, remove;
+//   one round trip each instead of a docker CLI start on the host (~15-20 ms
+//   each).
+//   With the API, pull credentials ride in the X-Registry-Auth header and the
+//   app's env in the create request: neither is ever written on the host.
+// - the `docker` CLI for logs, and for everything whenever the API socket
+//   cannot be reached on a host (a transport without forwarding, an sshd that
+//   forbids stream-local forwarding, an engine address that is not a unix
+//   socket): that host then stays on the CLI for the runtime's lifetime.
 //
-// Secrets: the registry password travels only on `docker login`'s stdin into a
-// per-call config directory that is removed after the pull; app env values
-// travel only in a 0600 env file that is removed right after `docker create`.
-// Neither ever appears in argv, in the environment of a command, or in an
-// Error message.
+// Secrets on the CLI path: the registry password travels only on `docker
+// login`'s stdin into a per-call config directory that is removed after the
+// pull; app env values travel only in a 0600 env file that is removed right
+// after `docker create`. On either path neither ever appears in argv, in the
+// environment of a command, or in an Error message.
 //
 // Containers: `docker create --init --network host --restart unless-stopped`,
 // named by ContainerName() and labelled sallyport.* (List filters on them).
@@ -30,6 +31,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -101,7 +103,13 @@ class DockerRuntime final : public Runtime {
   // caller uses the CLI); the host is then remembered as CLI-only. An Error is
   // a request that got no answer in time (kTimeout): not retried on the CLI.
   Result<std::optional<ApiResponse>> Api(const HostRef& host, const std::string& method, const std::string& target,
-                                         Millis timeout, const std::string& body = "");
+                                         Millis timeout, const std::string& body = "",
+                                         const std::vector<std::string>& headers = {});
+  // `docker create` with a 0600 env file in a private temp dir on the host,
+  // removed right after (the CLI path of Start).
+  Status CreateWithCli(const RuntimeTarget& t, const AppSpec& app, const std::string& name,
+                       const std::string& env_file, const std::vector<std::pair<const char*, std::string>>& labels,
+                       const std::vector<std::string>& secrets);
   // Removes container `name` if it exists (rm -f); a missing one is fine.
   Status ForceRemove(const HostRef& host, const std::string& name, const std::string& what);
 
