@@ -362,5 +362,46 @@ TEST(LabSshTransport, OfficeReachesOnlyTheBastionYetForwardsReachTheLbApi) {
   EXPECT_NE(out.find("Name: HAProxy"), std::string::npos) << out;
 }
 
+// The lab script's own promises (tests/lab/lab): `up` first sweeps leftovers
+// with its prefix and routes the whole lab range to `unreachable` in the
+// office (reference-counted: a holder per lab directory), so nothing meant for
+// a lab host can leave by the default route; `down` removes everything of its
+// lab and its hold on the route, and leaves other labs' hold alone.
+TEST(LabScript, UpSweepsLeftoversTheRangeIsUnreachableAndDownRemovesEverything) {
+  SP_REQUIRE_LAB(lab);  // The shared lab holds the route too.
+  const std::string script = std::string(SP_SOURCE_DIR) + "/tests/lab/lab";
+  TempDir tmp("sp-labscript");
+  const std::string dir = tmp.path() + "/lab";
+  auto text = [](std::vector<std::string> argv) {
+    std::string out;
+    (void)::sp::test::Run(argv, &out);
+    return out;
+  };
+  // Leftovers of a lab of this prefix that died without `down`.
+  (void)::sp::test::Run({script, "sweep", "--prefix", "spls"});
+  ASSERT_EQ(::sp::test::Run({"ip", "netns", "add", "spls-h9"}), 0);
+  ASSERT_EQ(::sp::test::Run({"ip", "link", "add", "spls-o9", "type", "veth", "peer", "name", "spls-p9"}), 0);
+
+  ASSERT_EQ(::sp::test::Run({script, "up", "--dir", dir, "--prefix", "spls", "--net", "10.213.31", "--hosts", "1"}), 0);
+  std::string netns = text({"ip", "netns", "list"});
+  EXPECT_EQ(netns.find("spls-h9"), std::string::npos) << "leftover namespace not swept:\n" << netns;
+  EXPECT_NE(netns.find("spls-h1"), std::string::npos) << netns;
+  EXPECT_EQ(text({"ip", "-o", "link", "show"}).find("spls-o9"), std::string::npos) << "leftover link not swept";
+  EXPECT_NE(text({"ip", "-4", "route", "show", "type", "unreachable"}).find("10.213.0.0/16"), std::string::npos);
+  std::string get;
+  EXPECT_NE(::sp::test::Run({"ip", "route", "get", "10.213.31.99"}, &get), 0)
+      << "an unused lab address must have no route out of the office: " << get;
+  EXPECT_NE(ReadFile("/run/sallyport-lab/holders").find(dir), std::string::npos);
+
+  ASSERT_EQ(::sp::test::Run({script, "down", "--dir", dir}), 0);
+  EXPECT_EQ(text({"ip", "netns", "list"}).find("spls-"), std::string::npos);
+  EXPECT_EQ(text({"ip", "-o", "link", "show"}).find("spls-"), std::string::npos);
+  EXPECT_FALSE(FileExists(dir));
+  EXPECT_EQ(ReadFile("/run/sallyport-lab/holders").find(dir), std::string::npos);
+  // The shared lab still holds the route, so it stays.
+  EXPECT_NE(text({"ip", "-4", "route", "show", "type", "unreachable"}).find("10.213.0.0/16"), std::string::npos);
+  EXPECT_NE(::sp::test::Run({"ip", "route", "get", lab.hosts[0].address}), 0);
+}
+
 }  // namespace
 }  // namespace sp::test
