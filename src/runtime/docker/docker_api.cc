@@ -17,14 +17,33 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+constexpr size_t kStreamTail = 64 << 10;
+
 struct Sink {
   std::string body;
   bool overflow = false;
+  const std::function<void(std::string_view)>* on_line = nullptr;
+  std::string partial;  // Streaming: the line not yet ended.
 };
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   auto* sink = static_cast<Sink*>(user);
   const size_t n = size * nmemb;
+  if (sink->on_line && *sink->on_line) {
+    sink->partial.append(data, n);
+    size_t start = 0;
+    for (size_t nl; (nl = sink->partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      (*sink->on_line)(std::string_view(sink->partial).substr(start, nl - start));
+    }
+    sink->partial.erase(0, start);
+    if (sink->partial.size() > kMaxBody) {  // One line over 8 MiB: not a progress stream.
+      sink->overflow = true;
+      return 0;
+    }
+    sink->body.append(data, n);
+    if (sink->body.size() > 2 * kStreamTail) sink->body.erase(0, sink->body.size() - kStreamTail);
+    return n;
+  }
   if (sink->body.size() + n > kMaxBody) {
     sink->overflow = true;
     return 0;
@@ -60,13 +79,15 @@ std::string UrlEncode(const std::string& s) {
 }
 
 Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& method, const std::string& target,
-                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout) {
+                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout,
+                                  const std::function<void(std::string_view line)>& on_line) {
   GlobalInitOnce();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Err(ErrorCode::kInternal, "docker API: curl_easy_init failed");
   CURL* h = curl.get();
   const std::string url = "http://docker" + target;
   Sink sink;
+  sink.on_line = &on_line;
   curl_slist* list = nullptr;
   for (const auto& line : headers) list = curl_slist_append(list, line.c_str());
   if (!body.empty()) list = curl_slist_append(list, "Content-Type: application/json");
@@ -98,6 +119,7 @@ Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& 
   }
   ApiResponse out;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
+  if (on_line && !sink.partial.empty()) on_line(sink.partial);  // A last line without a newline.
   out.body = std::move(sink.body);
   return out;
 }

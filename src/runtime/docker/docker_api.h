@@ -9,7 +9,9 @@
 // against engines older and newer than the one they were written for.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -27,10 +29,14 @@ struct ApiResponse {
 
 // `target` is path and query ("/containers/json?all=1"). `body`, when not
 // empty, is sent as application/json. `headers` are extra "Name: value" lines.
+// With `on_line`, the reply is a stream (a pull's progress): each line goes to
+// it as it arrives and only the last 64 KiB stay in the response's body, so a
+// long stream never hits the 8 MiB limit.
 // An Error (kUnavailable, kTimeout) means no HTTP response arrived: the socket
 // could not be reached, the connection closed early, or `timeout` passed.
 Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& method, const std::string& target,
-                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout);
+                                  const std::string& body, const std::vector<std::string>& headers, Millis timeout,
+                                  const std::function<void(std::string_view line)>& on_line = nullptr);
 
 // Percent-encodes `s` for a query string value.
 std::string UrlEncode(const std::string& s);

@@ -129,7 +129,8 @@ std::string DockerRuntime::ApiSocketPath() const {
 Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const std::string& method,
                                                       const std::string& target, Millis timeout,
                                                       const std::string& body,
-                                                      const std::vector<std::string>& headers) {
+                                                      const std::vector<std::string>& headers,
+                                                      const std::function<void(std::string_view)>& on_line) {
   const std::string path = ApiSocketPath();
   if (path.empty()) return std::optional<ApiResponse>();
   // Names and image references come from plans and listings: never let one
@@ -144,7 +145,8 @@ Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const
     if (cli_only_.count(host.address) > 0) return std::optional<ApiResponse>();
   }
   auto socket = transport_.UnixSocket(host, path);
-  Result<ApiResponse> r = socket ? DockerApiCall(*socket, method, target, body, headers, timeout) : Err(socket.error());
+  Result<ApiResponse> r =
+      socket ? DockerApiCall(*socket, method, target, body, headers, timeout, on_line) : Err(socket.error());
   if (r) return std::optional<ApiResponse>(std::move(*r));
   // Sent, but no answer in time: the engine may be acting on it; running it
   // again through the CLI would only wait twice.
@@ -197,19 +199,23 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
     const nlohmann::json cfg = {{"username", auth->username}, {"password", auth->password}, {"serveraddress", registry}};
     headers.push_back("X-Registry-Auth: " + Base64(cfg.dump(), /*url=*/true));
   }
+  // 200 only means the pull began: a failure later on is an "error" line of
+  // the progress stream, which is read as it arrives (a big image's progress
+  // is long).
+  std::string failure;
+  auto on_line = [&failure](std::string_view line) {
+    if (!failure.empty() || line.find("\"error\"") == std::string_view::npos) return;
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("error")) {
+      failure = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+    }
+  };
   SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/images/create?fromImage=" + UrlEncode(image) +
                                                        "&tag=" + UrlEncode(tag),
-                                    options_.command_timeout, "", headers));
+                                    options_.command_timeout, "", headers, on_line));
   if (api) {
     if (api->status != 200) return Err(ErrorCode::kUnavailable, Scrub(what + ": " + api->Message(), secrets));
-    // 200 only means the pull began: a failure later on is an "error" line of the progress stream.
-    for (const auto& line : Split(api->body, '\n')) {
-      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_object() && j.contains("error")) {
-        const std::string why = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
-        return Err(ErrorCode::kUnavailable, Scrub(what + ": " + why, secrets));
-      }
-    }
+    if (!failure.empty()) return Err(ErrorCode::kUnavailable, Scrub(what + ": " + failure, secrets));
     return Ok();
   }
 

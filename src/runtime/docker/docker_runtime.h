@@ -27,6 +27,7 @@
 // app without a SIGTERM handler still stops at once on `docker stop`.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -104,7 +105,8 @@ class DockerRuntime final : public Runtime {
   // a request that got no answer in time (kTimeout): not retried on the CLI.
   Result<std::optional<ApiResponse>> Api(const HostRef& host, const std::string& method, const std::string& target,
                                          Millis timeout, const std::string& body = "",
-                                         const std::vector<std::string>& headers = {});
+                                         const std::vector<std::string>& headers = {},
+                                         const std::function<void(std::string_view)>& on_line = nullptr);
   // `docker create` with a 0600 env file in a private temp dir on the host,
   // removed right after (the CLI path of Start).
   Status CreateWithCli(const RuntimeTarget& t, const AppSpec& app, const std::string& name,
