@@ -3,8 +3,8 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <mutex>
 
+#include "core/curl_global.h"
 #include "core/text.h"
 
 namespace sp {
@@ -29,10 +29,6 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 }  // namespace
 
@@ -48,8 +44,8 @@ std::string HealthProbe::Describe() const {
   return text + ": " + b;
 }
 
-CurlHealthChecker::CurlHealthChecker() { GlobalInitOnce(); }
-CurlHealthChecker::CurlHealthChecker(Route route) : route_(std::move(route)) { GlobalInitOnce(); }
+CurlHealthChecker::CurlHealthChecker() { CurlGlobalInitOnce(); }
+CurlHealthChecker::CurlHealthChecker(Route route) : route_(std::move(route)) { CurlGlobalInitOnce(); }
 
 HealthProbe CurlHealthChecker::Probe(const std::string& address, int port, const HealthCheckSpec& spec) {
   HealthProbe probe;

@@ -1,5 +1,7 @@
 #include "health/registry_probe.h"
 
+#include "core/curl_global.h"
+
 #include <curl/curl.h>
 
 #include "core/text.h"
@@ -34,6 +36,7 @@ Status CheckManifest(const std::string& image, const std::string& username, cons
   if (ref.registry.empty()) {
     return Err(ErrorCode::kInvalidArgument, "image '" + image + "' names no registry (use host:port/repo)");
   }
+  CurlGlobalInitOnce();
   CURL* c = curl_easy_init();
   if (!c) return Err(ErrorCode::kInternal, "curl init failed");
   std::string url = "http://" + ref.registry + "/v2/" + ref.repository + "/manifests/" + ref.reference;

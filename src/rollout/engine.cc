@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <future>
 #include <optional>
@@ -111,6 +110,30 @@ RuntimeTarget TargetOf(const RolloutPlan& p, const HostSpec& h) { return Runtime
 
 int MaxFailures(const CountOrPercent& c, int total) {
   return c.percent ? c.value * total / 100 : c.value;
+}
+
+// fn(i) for every i in [0, n), on up to `workers` threads (this one among
+// them). An exception stops the handing out of indexes and is rethrown here
+// once every thread has stopped (simulated crashes in the unit tests).
+void ParallelFor(size_t n, size_t workers, const std::function<void(size_t)>& fn) {
+  workers = std::max<size_t>(1, std::min(n, workers));
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> thrown(workers);
+  auto work = [&](size_t w) {
+    try {
+      for (size_t i; (i = next++) < n;) fn(i);
+    } catch (...) {
+      thrown[w] = std::current_exception();
+      next = n;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  for (auto& e : thrown) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 }  // namespace
@@ -365,96 +388,45 @@ Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host
   return d_.runtime->Pull(target, app, auth);
 }
 
+Status RolloutEngine::RunStep(const RolloutPlan& plan, const std::string& host, const std::string& name,
+                              int64_t host_start_ms, const std::function<Status(json&)>& fn) {
+  json detail = json::object();
+  SP_TRY(Journal(plan.id, host, name, "begin", detail));
+  Emit(Event{"step", plan.id, host, name, "begin", 0, d_.clock->MonotonicMs() - host_start_ms, {}});
+  Status st = fn(detail);
+  if (!st) detail["error"] = st.error().message;
+  SP_TRY(Journal(plan.id, host, name, st ? "end" : "fail", detail));
+  Emit(Event{"step", plan.id, host, name, st ? "end" : "fail", 0, d_.clock->MonotonicMs() - host_start_ms, detail});
+  return st;
+}
+
 void RolloutEngine::CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms) {
   const RuntimeTarget target = TargetOf(plan, host);
-  auto body = [&](json& detail) -> Status {
-    // Keep the previous instance for restore/rollback; remove older ones.
-    SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
-    json removed = json::array();
-    int keep_stopped = 1;
-    for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
-      if (it->running || it->rollout_id == plan.id) continue;
-      if (keep_stopped > 0) {
-        --keep_stopped;
-        continue;
-      }
-      SP_TRY(d_.runtime->Remove(target, *it));
-      removed.push_back(it->id);
-    }
-    detail["removed"] = removed;
-    return Ok();
-  };
-  // Fenced like every step: a process that lost the lock touches no host.
+  // Fenced like every step: a process that lost the lock touches no host. A
+  // failure leaves leftovers only: the next rollout's cleanup tries again.
   if (CheckLease()) {
-    json detail = json::object();
-    if (Journal(plan.id, host.name, "cleanup", "begin", detail)) {
-      Emit(Event{"step", plan.id, host.name, "cleanup", "begin", 0, d_.clock->MonotonicMs() - host_start_ms, {}});
-      Status st = body(detail);
-      if (!st) detail["error"] = st.error().message;  // Leftovers only: the next rollout's cleanup tries again.
-      (void)Journal(plan.id, host.name, "cleanup", st ? "end" : "fail", detail);
-      Emit(Event{"step", plan.id, host.name, "cleanup", st ? "end" : "fail", 0,
-                 d_.clock->MonotonicMs() - host_start_ms, detail});
-    }
+    (void)RunStep(plan, host.name, "cleanup", host_start_ms, [&](json& detail) -> Status {
+      // Keep the previous instance for restore/rollback; remove older ones.
+      SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+      json removed = json::array();
+      int keep_stopped = 1;
+      for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
+        if (it->running || it->rollout_id == plan.id) continue;
+        if (keep_stopped > 0) {
+          --keep_stopped;
+          continue;
+        }
+        SP_TRY(d_.runtime->Remove(target, *it));
+        removed.push_back(it->id);
+      }
+      detail["removed"] = removed;
+      return Ok();
+    });
   }
   d_.transport->Release(RefOf(host));
 }
 
-// Collects the done hosts and runs their cleanups after the last batch, a few
-// at a time, before the rollout reports finished: no host waits out of
-// rotation, and no later host's drain waits, for an earlier host's leftovers.
-// (Not beside the batches: an agent paused at a step must have nothing else
-// in flight, and a host's cleanup is no reason to share the hosts' CPU with
-// the next host's stop and start.) Hosts are released once cleaned. A crash
-// (an exception on the engine's thread) skips the cleanups: the next
-// rollout's remove what is left.
-class RolloutEngine::Tidier {
- public:
-  Tidier(RolloutEngine* e, const RolloutPlan& plan) : e_(e), plan_(plan) {}
-  void Add(const HostSpec* host, int64_t host_start_ms) {
-    std::lock_guard lk(mu_);
-    queue_.push_back({host, host_start_ms});
-  }
-  // Runs every queued cleanup (rethrows a worker's exception).
-  void Finish() {
-    const size_t n = queue_.size();
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < std::min<size_t>(n, 4); ++i) threads.emplace_back([this] { Work(); });
-    for (auto& t : threads) t.join();
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  struct Item {
-    const HostSpec* host;
-    int64_t start_ms;
-  };
-  void Work() {
-    while (true) {
-      Item item;
-      {
-        std::lock_guard lk(mu_);
-        if (queue_.empty() || error_) return;
-        item = queue_.front();
-        queue_.pop_front();
-      }
-      try {
-        e_->CleanupHost(plan_, *item.host, item.start_ms);
-      } catch (...) {
-        std::lock_guard lk(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-  }
-
-  RolloutEngine* e_;
-  const RolloutPlan& plan_;
-  std::mutex mu_;
-  std::deque<Item> queue_;
-  std::exception_ptr error_;
-};
-
-HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
-                                   Tidier* tidier) {
+HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch) {
   HostRun run;
   run.start_ms = d_.clock->MonotonicMs();
   const RuntimeTarget target = TargetOf(plan, host);
@@ -468,15 +440,7 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
   auto step = [&](const std::string& name, const std::function<Status(json&)>& fn) -> Status {
     SP_TRY(CheckLease());
     run.step = name;
-    json detail = json::object();
-    SP_TRY(Journal(plan.id, host.name, name, "begin", detail));
-    Emit(Event{"step", plan.id, host.name, name, "begin", 0, d_.clock->MonotonicMs() - run.start_ms, {}});
-    Status st = fn(detail);
-    if (!st) detail["error"] = st.error().message;
-    SP_TRY(Journal(plan.id, host.name, name, st ? "end" : "fail", detail));
-    Emit(Event{"step", plan.id, host.name, name, st ? "end" : "fail", 0, d_.clock->MonotonicMs() - run.start_ms,
-               detail});
-    return st;
+    return RunStep(plan, host.name, name, run.start_ms, fn);
   };
 
   put_host("in_progress", "");
@@ -551,11 +515,11 @@ HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const Ho
     });
   }
   if (st) {
-    if (!tidier) CleanupHost(plan, host, run.start_ms);
+    // Deferred: Execute cleans (and releases) the done hosts after the last batch.
+    if (!o_.deferred_cleanup) CleanupHost(plan, host, run.start_ms);
     HostOutcome out{host.name, "done", "", "", run.out_total_ms, d_.clock->MonotonicMs() - run.start_ms};
     put_host("done", "");
     Emit(Event{"host_done", plan.id, host.name, "", "", 0, out.elapsed_ms, {{"out_of_rotation_ms", out.out_of_rotation_ms}}});
-    if (tidier) tidier->Add(&host, run.start_ms);  // Cleaned (and released) after the last batch.
     return out;
   }
 
@@ -700,31 +664,14 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
   // Hosts are checked several at once (connecting is most of the time);
   // the error reported is the first host's in plan order, as if serial.
   std::vector<Result<bool>> have(plan.hosts.size(), false);
-  std::atomic<size_t> next{0};
-  const size_t workers = std::min<size_t>(plan.hosts.size(), static_cast<size_t>(std::max(1, o_.preflight_parallelism)));
-  std::vector<std::exception_ptr> thrown(workers);
-  auto check = [&](size_t w) {
-    try {
-      for (size_t i; (i = next++) < plan.hosts.size();) {
-        const HostSpec& h = plan.hosts[i];
-        if (auto s = d_.transport->Check(RefOf(h)); !s) {
-          have[i] = Err(s.error());
-          continue;
-        }
-        have[i] = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
-      }
-    } catch (...) {  // Rethrown on this thread below (simulated crashes in unit tests).
-      thrown[w] = std::current_exception();
-      next = plan.hosts.size();
+  ParallelFor(plan.hosts.size(), static_cast<size_t>(std::max(1, o_.preflight_parallelism)), [&](size_t i) {
+    const HostSpec& h = plan.hosts[i];
+    if (auto s = d_.transport->Check(RefOf(h)); !s) {
+      have[i] = Err(s.error());
+      return;
     }
-  };
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(check, w);
-  check(0);
-  for (auto& t : threads) t.join();
-  for (auto& e : thrown) {
-    if (e) std::rethrow_exception(e);
-  }
+    have[i] = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
+  });
   bool all_have = true;
   for (size_t i = 0; i < plan.hosts.size(); ++i) {
     if (!have[i]) return Err(have[i].error().Wrap("preflight: host " + plan.hosts[i].name));
@@ -894,21 +841,23 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     prefetch.emplace(this, plan, pending, std::min(batch, 4), static_cast<size_t>(batch));
   }
   Prefetcher* pf = prefetch ? &*prefetch : nullptr;
-  std::optional<Tidier> tidy;
-  if (o_.deferred_cleanup) tidy.emplace(this, plan);
-  Tidier* td = tidy ? &*tidy : nullptr;
+  // When each host's procedure began (for its deferred cleanup's events).
+  std::vector<int64_t> started(plan.hosts.size(), 0);
+  auto run_host = [&](size_t i) {
+    started[i] = d_.clock->MonotonicMs();
+    return RunHost(plan, lbs, plan.hosts[i], pf);
+  };
   // Batches run until the hosts run out, failures exceed max_failures, or the
   // lock is lost (fenced: the summary below says so).
   for (size_t b = 0; b < pending.size() && failures <= max_failures && CheckLease(); b += static_cast<size_t>(batch)) {
     size_t end = std::min(pending.size(), b + static_cast<size_t>(batch));
     if (pf) pf->Allow(end + static_cast<size_t>(batch) * static_cast<size_t>(o_.prefetch_batches));
     if (end - b == 1) {
-      outcomes[pending[b]] = RunHost(plan, lbs, plan.hosts[pending[b]], pf, td);
+      outcomes[pending[b]] = run_host(pending[b]);
     } else {
       std::vector<std::future<HostOutcome>> futs;
       for (size_t k = b; k < end; ++k) {
-        futs.push_back(
-            std::async(std::launch::async, [&, k] { return RunHost(plan, lbs, plan.hosts[pending[k]], pf, td); }));
+        futs.push_back(std::async(std::launch::async, [&, k] { return run_host(pending[k]); }));
       }
       for (size_t k = b; k < end; ++k) outcomes[pending[k]] = futs[k - b].get();
     }
@@ -921,7 +870,17 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     }
   }
   if (prefetch) prefetch->Finish();  // No pull still running once the rollout is reported finished.
-  if (tidy) tidy->Finish();          // The done hosts' cleanups, before the rollout is reported finished.
+  if (o_.deferred_cleanup) {
+    // The done hosts' cleanups, a few at a time, after the last batch (so no
+    // host waits for an earlier host's leftovers, and an agent paused at a
+    // step has nothing else in flight) and before the rollout is reported
+    // finished. A crash above skips them: the next rollout's remove what is left.
+    std::vector<size_t> done;
+    for (size_t i : pending) {
+      if (outcomes[i].state == "done") done.push_back(i);
+    }
+    ParallelFor(done.size(), 4, [&](size_t k) { CleanupHost(plan, plan.hosts[done[k]], started[done[k]]); });
+  }
   for (auto& o : outcomes) {
     if (o.state == "pending") o.state = "skipped";
   }

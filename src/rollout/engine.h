@@ -123,7 +123,6 @@ class RolloutEngine {
   class LeaseKeeper;
   class Hold;
   class Prefetcher;
-  class Tidier;
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
@@ -132,10 +131,12 @@ class RolloutEngine {
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
-  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
-                      Tidier* tidier);
-  // The "cleanup" step of a done host (journaled and announced like the
-  // others), then the host's connection is released.
+  HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch);
+  // One step of a host: journaled ("begin") and announced before `fn` acts,
+  // journaled and announced again with its outcome.
+  Status RunStep(const RolloutPlan& plan, const std::string& host, const std::string& name, int64_t host_start_ms,
+                 const std::function<Status(nlohmann::json&)>& fn);
+  // The "cleanup" step of a done host, then the host's connection is released.
   void CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms);
   // Pulls the plan's artifact onto a host unless it has it; *cached tells which.
   Status PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached);

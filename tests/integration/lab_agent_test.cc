@@ -122,10 +122,7 @@ class LabAgentTest : public ::testing::Test {
   // Sessions (commands) the app hosts' sshd started so far.
   int SessionsOnAppHosts() {
     int n = 0;
-    for (const auto& h : lab_.hosts) {
-      const std::string log = lab_.SshdLog(h.name);
-      for (size_t at = 0; (at = log.find("Starting session:", at)) != std::string::npos; ++at) ++n;
-    }
+    for (const auto& h : lab_.hosts) n += lab_.SshdLogCount(h.name, "Starting session:");
     return n;
   }
 

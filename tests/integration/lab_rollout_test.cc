@@ -155,12 +155,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   // Sessions each host's sshd starts, and refused forwards to the engine's
   // socket, during the v2 rollout.
-  auto count = [&](size_t i, const std::string& needle) {
-    const std::string log = lab_.SshdLog(lab_.hosts[i].name);
-    int n = 0;
-    for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; ++at) ++n;
-    return n;
-  };
+  auto count = [&](size_t i, const std::string& needle) { return lab_.SshdLogCount(lab_.hosts[i].name, needle); };
   const std::string kSession = "Starting session:", kDenied = "docker.sock, but the request was denied";
   std::vector<int> sessions_before, denied_before;
   for (size_t i = 0; i < 3; ++i) {

@@ -3,8 +3,9 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "core/curl_global.h"
 
 namespace sp {
 
@@ -12,10 +13,6 @@ namespace {
 
 constexpr size_t kMaxBody = 8 << 20;
 
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 constexpr size_t kStreamTail = 64 << 10;
 
@@ -64,24 +61,18 @@ std::string ApiResponse::Message() const {
 }
 
 std::string UrlEncode(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  CurlGlobalInitOnce();
+  // libcurl's own escaping (the handle argument is unused since 7.82):
+  // everything but ALPHA / DIGIT / "-._~" becomes %XX.
+  std::unique_ptr<char, decltype(&curl_free)> out(curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size())),
+                                                  &curl_free);
+  return out ? std::string(out.get()) : std::string();
 }
 
 Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& method, const std::string& target,
                                   const std::string& body, const std::vector<std::string>& headers, Millis timeout,
                                   const std::function<void(std::string_view line)>& on_line) {
-  GlobalInitOnce();
+  CurlGlobalInitOnce();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Err(ErrorCode::kInternal, "docker API: curl_easy_init failed");
   CURL* h = curl.get();

@@ -43,9 +43,14 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-std::string SecondsCeil(Millis d) {
-  int64_t ms = std::max<int64_t>(0, d.count());
-  return std::to_string((ms + 999) / 1000);
+int64_t CeilSeconds(Millis d) { return (std::max<int64_t>(0, d.count()) + 999) / 1000; }
+std::string SecondsCeil(Millis d) { return std::to_string(CeilSeconds(d)); }
+
+// An Engine API answer as a Status: one of the `ok` statuses, else the
+// engine's own message after `what`.
+Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what) {
+  if (std::find(ok.begin(), ok.end(), r.status) != ok.end()) return Ok();
+  return Err(ErrorCode::kUnavailable, what + ": " + r.Message());
 }
 
 ErrorCode CodeFor(const ExitStatus& st) { return st.timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable; }
@@ -57,7 +62,7 @@ bool Mentions(const ExitStatus& st, std::string_view needle) {
 }  // namespace
 
 DockerRuntime::DockerRuntime(Transport& transport, DockerOptions options, Clock& clock)
-    : transport_(transport), options_(std::move(options)), clock_(clock) {}
+    : transport_(transport), options_(std::move(options)), clock_(clock), api_socket_(ApiSocketPath(options_)) {}
 
 std::string DockerRuntime::ContainerName(const RuntimeTarget& t, const std::string& rollout_id) {
   std::string name = "sp-" + t.release + "-" + t.deployment + "-" + t.host.name + "-" + rollout_id;
@@ -115,12 +120,12 @@ Result<ExitStatus> DockerRuntime::MustRun(const HostRef& host, const std::vector
   return st;
 }
 
-std::string DockerRuntime::ApiSocketPath() const {
-  if (!options_.use_api) return "";
-  if (options_.docker_host.empty()) return "/var/run/docker.sock";
+std::string DockerRuntime::ApiSocketPath(const DockerOptions& options) {
+  if (!options.use_api) return "";
+  if (options.docker_host.empty()) return "/var/run/docker.sock";
   constexpr std::string_view kUnix = "unix://";
-  if (StartsWith(options_.docker_host, kUnix)) {
-    std::string path = options_.docker_host.substr(kUnix.size());
+  if (StartsWith(options.docker_host, kUnix)) {
+    std::string path = options.docker_host.substr(kUnix.size());
     if (!path.empty() && path[0] == '/') return path;
   }
   return "";  // tcp://, ssh://, fd://: the CLI knows how to reach those.
@@ -131,8 +136,7 @@ Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const
                                                       const std::string& body,
                                                       const std::vector<std::string>& headers,
                                                       const std::function<void(std::string_view)>& on_line) {
-  const std::string path = ApiSocketPath();
-  if (path.empty()) return std::optional<ApiResponse>();
+  if (api_socket_.empty()) return std::optional<ApiResponse>();
   // Names and image references come from plans and listings: never let one
   // change the request's shape (query, fragment, whitespace).
   for (char c : target) {
@@ -144,7 +148,7 @@ Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const
     std::lock_guard lk(mu_);
     if (cli_only_.count(host.address) > 0) return std::optional<ApiResponse>();
   }
-  auto socket = transport_.UnixSocket(host, path);
+  auto socket = transport_.UnixSocket(host, api_socket_);
   Result<ApiResponse> r =
       socket ? DockerApiCall(*socket, method, target, body, headers, timeout, on_line) : Err(socket.error());
   if (r) return std::optional<ApiResponse>(std::move(*r));
@@ -158,10 +162,7 @@ Result<std::optional<ApiResponse>> DockerRuntime::Api(const HostRef& host, const
 
 Status DockerRuntime::ForceRemove(const HostRef& host, const std::string& name, const std::string& what) {
   SP_ASSIGN_OR_RETURN(auto api, Api(host, "DELETE", "/containers/" + name + "?force=1", options_.command_timeout));
-  if (api) {
-    if (api->status == 204 || api->status == 200 || api->status == 404) return Ok();  // 404: already gone.
-    return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
-  }
+  if (api) return Expect(*api, {200, 204, 404}, what);  // 404: already gone.
   SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(host, DockerArgv({"rm", "-f", name})));
   if (st.ok() || (!st.timed_out && Mentions(st, "No such container"))) return Ok();  // Already gone.
   return Err(CodeFor(st), what + ": " + st.Describe());
@@ -214,8 +215,9 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
                                                        "&tag=" + UrlEncode(tag),
                                     options_.command_timeout, "", headers, on_line));
   if (api) {
-    if (api->status != 200) return Err(ErrorCode::kUnavailable, Scrub(what + ": " + api->Message(), secrets));
-    if (!failure.empty()) return Err(ErrorCode::kUnavailable, Scrub(what + ": " + failure, secrets));
+    Status st = Expect(*api, {200}, what);
+    if (st && !failure.empty()) st = Err(ErrorCode::kUnavailable, what + ": " + failure);
+    if (!st) return Err(st.error().code, Scrub(st.error().message, secrets));
     return Ok();
   }
 
@@ -274,9 +276,18 @@ Result<bool> DockerRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& a
 
 namespace {
 
-// As `docker inspect`'s State.Running: a paused or restarting container still runs.
-bool RunningState(const std::string& state) {
-  return state == "running" || state == "restarting" || state == "paused";
+// One container as List reports it, from its name, the engine's state word
+// and an object holding its sallyport.* labels by name.
+Instance InstanceOf(std::string name, const std::string& state, const nlohmann::json& labels) {
+  Instance inst;
+  inst.id = std::move(name);
+  // As `docker inspect`'s State.Running: a paused or restarting container still runs.
+  inst.running = state == "running" || state == "restarting" || state == "paused";
+  inst.rollout_id = labels.value(kLabelRollout, "");
+  inst.version = labels.value(kLabelVersion, "");
+  inst.artifact = labels.value(kLabelArtifact, "");
+  inst.created_ms = std::strtoll(labels.value(kLabelCreatedMs, "0").c_str(), nullptr, 10);
+  return inst;
 }
 
 // Oldest first: by the created_ms label, then the engine's creation time, then name.
@@ -301,23 +312,19 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
   SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?all=1&filters=" + UrlEncode(filters.dump()),
                                     options_.command_timeout));
   if (api) {
-    if (api->status != 200) return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
+    SP_TRY(Expect(*api, {200}, what));
     auto list = nlohmann::json::parse(api->body, nullptr, /*allow_exceptions=*/false);
     if (!list.is_array()) return Err(ErrorCode::kInternal, what + ": the engine's answer is not a JSON array");
     std::vector<std::tuple<int64_t, std::string, Instance>> rows;
     for (const auto& c : list) {
       if (!c.is_object()) return Err(ErrorCode::kInternal, what + ": unexpected entry in the engine's answer");
-      Instance inst;
+      std::string name;
       if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty() && c["Names"][0].is_string()) {
-        inst.id = c["Names"][0].get<std::string>();
-        if (!inst.id.empty() && inst.id[0] == '/') inst.id.erase(0, 1);
+        name = c["Names"][0].get<std::string>();
+        if (!name.empty() && name[0] == '/') name.erase(0, 1);
       }
-      inst.running = RunningState(c.value("State", ""));
       const nlohmann::json labels = c.contains("Labels") && c["Labels"].is_object() ? c["Labels"] : nlohmann::json::object();
-      inst.rollout_id = labels.value(kLabelRollout, "");
-      inst.version = labels.value(kLabelVersion, "");
-      inst.artifact = labels.value(kLabelArtifact, "");
-      inst.created_ms = std::strtoll(labels.value(kLabelCreatedMs, "0").c_str(), nullptr, 10);
+      Instance inst = InstanceOf(std::move(name), c.value("State", ""), labels);
       char created[24];
       std::snprintf(created, sizeof created, "%020lld", static_cast<long long>(c.value("Created", int64_t{0})));
       rows.emplace_back(inst.created_ms, created, std::move(inst));
@@ -350,14 +357,8 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
     if (j.is_discarded() || !j.is_object()) {
       return Err(ErrorCode::kInternal, "list containers on " + t.host.name + ": unexpected output line");
     }
-    Instance inst;
-    inst.id = j.value("name", "");
-    inst.running = RunningState(j.value("state", ""));
-    inst.rollout_id = j.value(kLabelRollout, "");
-    inst.version = j.value(kLabelVersion, "");
-    inst.artifact = j.value(kLabelArtifact, "");
-    const std::string created_ms = j.value(kLabelCreatedMs, "0");
-    inst.created_ms = std::strtoll(created_ms.c_str(), nullptr, 10);
+    // The template puts each label at the top level, under its own name.
+    Instance inst = InstanceOf(j.value("name", ""), j.value("state", ""), j);
     rows.emplace_back(inst.created_ms, j.value("created", ""), std::move(inst));
   }
   return Ordered(std::move(rows));
@@ -366,10 +367,7 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
 Status DockerRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) {
   SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + inst.id + "/stop?t=" + SecondsCeil(timeout),
                                     timeout + Millis(30'000)));
-  if (api) {
-    if (api->status == 204 || api->status == 304) return Ok();  // 304: it was not running.
-    return Err(ErrorCode::kUnavailable, "stop " + inst.id + " on " + t.host.name + ": " + api->Message());
-  }
+  if (api) return Expect(*api, {204, 304}, "stop " + inst.id + " on " + t.host.name);  // 304: it was not running.
   SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"stop", "-t", SecondsCeil(timeout), inst.id}), "",
                                           timeout + Millis(30'000)));
   if (!st.ok()) return Err(CodeFor(st), "stop " + inst.id + " on " + t.host.name + ": " + st.Describe());
@@ -419,7 +417,7 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
   // The API: the env travels in the request body over the forwarded socket,
   // so no env file is written on the host. Same container as the CLI's below.
   nlohmann::json config = {{"Image", app.artifact}, {"Env", nlohmann::json::array()}, {"Labels", nlohmann::json::object()},
-                           {"StopTimeout", std::stoi(SecondsCeil(app.stop_timeout))}};
+                           {"StopTimeout", CeilSeconds(app.stop_timeout)}};
   for (const auto& [k, v] : env) config["Env"].push_back(k + "=" + v);
   for (const auto& [k, v] : labels) config["Labels"][k] = v;
   if (!app.command.empty()) config["Cmd"] = app.command;
@@ -429,20 +427,10 @@ Result<Instance> DockerRuntime::Start(const RuntimeTarget& t, const AppSpec& app
                           {"Binds", app.volumes}};
   SP_ASSIGN_OR_RETURN(auto made, Api(t.host, "POST", "/containers/create?name=" + name, options_.command_timeout,
                                      config.dump()));
-  if (made && made->status != 201) {
-    return Err(ErrorCode::kUnavailable, Scrub(what + ": docker create: " + made->Message(), secrets));
-  }
-  if (!made) SP_TRY(CreateWithCli(t, app, name, env_file, labels, secrets));
-
-  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + name + "/start", options_.command_timeout));
-  if (api) {
-    if (api->status != 204 && api->status != 304) {
-      return Err(ErrorCode::kUnavailable, Scrub(what + ": docker start: " + api->Message(), secrets));
-    }
-  } else {
-    SP_ASSIGN_OR_RETURN(ExitStatus st, Exec(t.host, DockerArgv({"start", name})));
-    if (!st.ok()) return Err(CodeFor(st), Scrub(what + ": docker start: " + st.Describe(), secrets));
-  }
+  Status created = made ? Expect(*made, {201}, what + ": docker create")
+                        : CreateWithCli(t, app, name, env_file, labels, secrets);
+  if (created) created = StartContainer(t.host, name, what + ": docker start");
+  if (!created) return Err(created.error().code, Scrub(created.error().message, secrets));
 
   Instance inst;
   inst.id = name;
@@ -496,15 +484,15 @@ Status DockerRuntime::CreateWithCli(const RuntimeTarget& t, const AppSpec& app, 
   return Ok();
 }
 
-Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
-  const std::string what = "restart " + inst.id + " on " + t.host.name;
-  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/containers/" + inst.id + "/start", options_.command_timeout));
-  if (api) {
-    if (api->status == 204 || api->status == 304) return Ok();  // 304: already running.
-    return Err(ErrorCode::kUnavailable, what + ": " + api->Message());
-  }
-  SP_TRY(MustRun(t.host, {"start", inst.id}, what));
+Status DockerRuntime::StartContainer(const HostRef& host, const std::string& name, const std::string& what) {
+  SP_ASSIGN_OR_RETURN(auto api, Api(host, "POST", "/containers/" + name + "/start", options_.command_timeout));
+  if (api) return Expect(*api, {204, 304}, what);  // 304: already running.
+  SP_TRY(MustRun(host, {"start", name}, what));
   return Ok();
+}
+
+Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
+  return StartContainer(t.host, inst.id, "restart " + inst.id + " on " + t.host.name);
 }
 
 Status DockerRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {

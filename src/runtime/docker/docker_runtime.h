@@ -99,7 +99,7 @@ class DockerRuntime final : public Runtime {
   Result<ExitStatus> MustRun(const HostRef& host, const std::vector<std::string>& args, const std::string& what);
   // The engine's API socket path on hosts ("" when docker_host is not a unix
   // socket or use_api is off).
-  std::string ApiSocketPath() const;
+  static std::string ApiSocketPath(const DockerOptions& options);
   // One Engine API request on the host. nullopt: no API for this host (the
   // caller uses the CLI); the host is then remembered as CLI-only. An Error is
   // a request that got no answer in time (kTimeout): not retried on the CLI.
@@ -112,12 +112,15 @@ class DockerRuntime final : public Runtime {
   Status CreateWithCli(const RuntimeTarget& t, const AppSpec& app, const std::string& name,
                        const std::string& env_file, const std::vector<std::pair<const char*, std::string>>& labels,
                        const std::vector<std::string>& secrets);
+  // Starts the existing container `name` (running already is fine).
+  Status StartContainer(const HostRef& host, const std::string& name, const std::string& what);
   // Removes container `name` if it exists (rm -f); a missing one is fine.
   Status ForceRemove(const HostRef& host, const std::string& name, const std::string& what);
 
   Transport& transport_;
   DockerOptions options_;
   Clock& clock_;
+  const std::string api_socket_;  // ApiSocketPath(options_).
   std::mutex mu_;
   std::set<std::string> cli_only_;  // Hosts (by address) whose API socket could not be reached.
 };

@@ -317,8 +317,7 @@ void SshTransport::Done(Conn* c, bool broken) {
   if (dead) ExitConn(*dead);
 }
 
-Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
-  if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
+Result<SshTransport::Conn*> SshTransport::AcquireFenced(const HostRef& host) {
   SP_ASSIGN_OR_RETURN(Conn * c, Acquire(host));
   if (options_.before_command) {
     if (auto ok = options_.before_command(); !ok) {
@@ -326,6 +325,12 @@ Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spe
       return Err(ok.error().Wrap("host " + c->name));
     }
   }
+  return c;
+}
+
+Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
+  if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
+  SP_ASSIGN_OR_RETURN(Conn * c, AcquireFenced(host));
   const auto start = std::chrono::steady_clock::now();
   auto r = RunMuxed(c->ctl, c->endpoint, spec);
   {
@@ -410,13 +415,7 @@ Result<std::string> SshTransport::UnixSocket(const HostRef& host, const std::str
   if (remote_path.empty() || remote_path[0] != '/' || !SafePath(remote_path)) {
     return Err(ErrorCode::kInvalidArgument, "cannot forward to socket '" + remote_path + "'");
   }
-  SP_ASSIGN_OR_RETURN(Conn * c, Acquire(host));
-  if (options_.before_command) {
-    if (auto ok = options_.before_command(); !ok) {
-      Done(c, false);
-      return Err(ok.error().Wrap("host " + c->name));
-    }
-  }
+  SP_ASSIGN_OR_RETURN(Conn * c, AcquireFenced(host));
   std::string path;
   {
     std::lock_guard lk(mu_);
@@ -432,14 +431,9 @@ Result<std::string> SshTransport::UnixSocket(const HostRef& host, const std::str
     std::lock_guard lk(mu_);
     path = dir_ + "/u" + std::to_string(++next_id_) + ".sock";
   }
-  auto r = RunCommand(
-      SshSpec(Mux(c->ctl, c->endpoint, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", path + ":" + remote_path}),
-              Millis(10'000)));
-  if (!r || !r->ok()) {
+  if (Status st = AddForward(c->ctl, c->endpoint, path, remote_path, "host " + c->name); !st) {
     Done(c, false);
-    if (!r) return Err(r.error().Wrap("forward to " + remote_path + " on host " + c->name));
-    return Err(ErrorCode::kUnavailable,
-               "host " + c->name + " refused a forward to " + remote_path + ": " + ssh::SshErrorText(r->err));
+    return Err(st.error());
   }
   {
     std::lock_guard lk(mu_);
@@ -453,6 +447,15 @@ Result<ExitStatus> SshTransport::RunOnBastion(const CommandSpec& spec) {
   if (!options_.bastion) return Err(ErrorCode::kInvalidArgument, "no bastion configured");
   SP_TRY(EnsureBastion());
   return RunMuxed(dir_ + "/b", *options_.bastion, spec);
+}
+
+Status SshTransport::AddForward(const std::string& ctl, const SshEndpoint& e, const std::string& local,
+                                const std::string& target, const std::string& who) {
+  auto r = RunCommand(
+      SshSpec(Mux(ctl, e, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", local + ":" + target}), Millis(10'000)));
+  if (!r) return Err(r.error().Wrap("forward to " + target + " through " + who));
+  if (!r->ok()) return Err(ErrorCode::kUnavailable, who + " refused a forward to " + target + ": " + ssh::SshErrorText(r->err));
+  return Ok();
 }
 
 Result<std::string> SshTransport::Forward(const std::string& address, int port) {
@@ -471,14 +474,7 @@ Result<std::string> SshTransport::Forward(const std::string& address, int port) 
     if (it != forwards_.end()) return it->second;
     path = dir_ + "/f" + std::to_string(++next_id_) + ".sock";
   }
-  auto r = RunCommand(SshSpec(
-      Mux(dir_ + "/b", *options_.bastion, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", path + ":" + key}),
-      Millis(10'000)));
-  if (!r) return Err(r.error().Wrap("forward to " + key));
-  if (!r->ok()) {
-    return Err(ErrorCode::kUnavailable, "bastion " + options_.bastion->address + " refused a forward to " + key +
-                                            ": " + ssh::SshErrorText(r->err));
-  }
+  SP_TRY(AddForward(dir_ + "/b", *options_.bastion, path, key, "bastion " + options_.bastion->address));
   std::lock_guard lk(mu_);
   forwards_[key] = path;
   return path;

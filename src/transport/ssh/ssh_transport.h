@@ -114,6 +114,11 @@ class SshTransport final : public Transport {
   Status EnsureDir();
   Status EnsureBastion();
   Result<Conn*> Acquire(const HostRef& host);
+  // Acquire, then the before_command fence (the connection is let go if it refuses).
+  Result<Conn*> AcquireFenced(const HostRef& host);
+  // `-O forward -L local:target` on the master at `ctl`; `who` names it in errors.
+  Status AddForward(const std::string& ctl, const SshEndpoint& e, const std::string& local, const std::string& target,
+                    const std::string& who);
   void Done(Conn* c, bool broken);
   Status StartMaster(const std::string& who, const SshEndpoint& e, const std::string& ctl, bool jump);
   void ExitMaster(const std::string& ctl, const SshEndpoint& e);

@@ -78,6 +78,13 @@ int Lab::InHost(const std::string& name, const std::vector<std::string>& argv, s
 
 std::string Lab::SshdLog(const std::string& name) const { return ReadFile(dir + "/hosts/" + name + "/sshd.log"); }
 
+int Lab::SshdLogCount(const std::string& name, const std::string& needle) const {
+  const std::string log = SshdLog(name);
+  int n = 0;
+  for (size_t at = 0; (at = log.find(needle, at)) != std::string::npos; at += needle.size()) ++n;
+  return n;
+}
+
 std::string Lab::Fingerprint(const std::string& name) const {
   std::string out;
   Run({"ssh-keygen", "-l", "-E", "sha256", "-f", dir + "/hosts/" + name + "/ssh_host_ed25519_key.pub"}, &out);

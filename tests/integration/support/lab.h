@@ -41,6 +41,8 @@ struct Lab {
   int InHost(const std::string& name, const std::vector<std::string>& argv, std::string* out = nullptr) const;
   // The sshd log of a host ("bastion", "lb", "h1", ...).
   std::string SshdLog(const std::string& name) const;
+  // How many times `needle` occurs in that log (e.g. "Starting session:").
+  int SshdLogCount(const std::string& name, const std::string& needle) const;
   // SHA256 fingerprint of a host's key, "SHA256:...".
   std::string Fingerprint(const std::string& name) const;
   std::string HostKeyLine(const std::string& name) const;  // "ssh-ed25519 AAAA..."
