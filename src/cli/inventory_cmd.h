@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 
 namespace sp::cli {
 

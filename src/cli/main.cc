@@ -14,7 +14,7 @@
 #include "inventory/ansible_import.h"
 #include "cli/wiring.h"
 #include "runner/runner.h"
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "config/service_config.h"
 #include "core/text.h"
 #include "rollout/plan.h"

@@ -10,8 +10,8 @@
 
 #include "core/file.h"
 #include "core/text.h"
-#include "health/http_health.h"
-#include "health/registry_probe.h"
+#include "health/http/http_health.h"
+#include "health/http/registry_probe.h"
 #include "lb/haproxy/haproxy_lb.h"
 #include "runtime/docker/docker_runtime.h"
 #include "runtime/process/process_runtime.h"

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "rollout/engine.h"
 #include "store/sqlite/sqlite_store.h"
 #include "transport/ssh/ssh_transport.h"

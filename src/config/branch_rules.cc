@@ -1,6 +1,5 @@
 #include "config/branch_rules.h"
 
-#include "config/inventory.h"
 #include "core/text.h"
 
 namespace sp {

@@ -8,9 +8,19 @@
 
 #include "core/error.h"
 #include "core/text.h"
-#include "health/health.h"
+#include "core/clock.h"
 
 namespace sp {
+
+// The `health:` of a release: one HTTP probe, repeated until it passes.
+struct HealthCheckSpec {
+  std::string path = "/health";
+  int expected_status = 200;
+  Millis interval{200};
+  Millis timeout{1000};   // Per probe.
+  int retries = 50;       // Probes before giving up.
+};
+
 
 struct RegistrySpec {
   std::string address;        // "127.0.0.1:5000"; empty = no login.

@@ -1,5 +1,7 @@
 #include "core/text.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <regex>
 
@@ -203,6 +205,16 @@ std::string Printable(std::string_view s) {
   }
   if (s.size() > 120) out += "...";
   return out;
+}
+
+bool IsValidUser(std::string_view user) {
+  if (user.empty() || user.size() > 32) return false;
+  if (!(std::islower(static_cast<unsigned char>(user[0])) || std::isdigit(static_cast<unsigned char>(user[0])))) {
+    return false;
+  }
+  return std::all_of(user.begin(), user.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-';
+  });
 }
 
 }  // namespace sp

@@ -29,6 +29,8 @@ Result<CountOrPercent> ParseCountOrPercent(std::string_view text);
 
 // Names of releases, deployments, stacks, services: [a-z0-9][a-z0-9-]{0,62}.
 bool IsValidName(std::string_view s);
+// User names of personal deployments: [a-z0-9][a-z0-9-]{0,31}.
+bool IsValidUser(std::string_view user);
 // Host names in the inventory: letters, digits, '-', '.', '_' (1..253 chars).
 bool IsValidHostName(std::string_view s);
 // An address: IPv4 dotted quad or a DNS name.

@@ -6,16 +6,9 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "config/service_config.h"
 
 namespace sp {
-
-struct HealthCheckSpec {
-  std::string path = "/health";
-  int expected_status = 200;
-  Millis interval{200};
-  Millis timeout{1000};   // Per probe.
-  int retries = 50;       // Probes before giving up.
-};
 
 struct HealthProbe {
   bool ok = false;

@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "core/clock.h"
 #include "core/error.h"
 

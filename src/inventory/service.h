@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "store/store.h"
 
 namespace sp::inventory {

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "config/effective_env.h"
+#include "rollout/effective_env.h"
 #include "core/text.h"
 
 namespace sp {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "config/service_config.h"
 #include "core/error.h"
 #include "runtime/runtime.h"

@@ -1,6 +1,6 @@
 // CurlHealthChecker against real sockets on 127.0.0.1: a tiny HTTP server
 // thread, a closed port, and a listener that never answers.
-#include "health/http_health.h"
+#include "health/http/http_health.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "core/text.h"
 #include "support/cli_runner.h"
 #include "support/test_util.h"

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/text.h"
-#include "health/http_health.h"
+#include "health/http/http_health.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 

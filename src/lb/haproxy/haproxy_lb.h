@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "lb/load_balancer.h"

@@ -10,24 +10,6 @@
 
 namespace sp {
 
-std::string_view RolloutStatusName(RolloutStatus s) {
-  switch (s) {
-    case RolloutStatus::kRunning: return "running";
-    case RolloutStatus::kSucceeded: return "succeeded";
-    case RolloutStatus::kFailed: return "failed";
-    case RolloutStatus::kRolledBack: return "rolled_back";
-  }
-  return "running";
-}
-
-std::optional<RolloutStatus> ParseRolloutStatus(std::string_view s) {
-  for (auto st : {RolloutStatus::kRunning, RolloutStatus::kSucceeded, RolloutStatus::kFailed,
-                  RolloutStatus::kRolledBack}) {
-    if (RolloutStatusName(st) == s) return st;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 const char* kSchema = R"sql(
@@ -524,13 +506,6 @@ constexpr const char* kJobCols =
     "id, kind, payload, labels, priority, COALESCE(idem, ''), max_attempts, backoff_ms, state, attempts, owner, epoch, "
     "lease_expires_ms, not_before_ms, result, error, created_ms, updated_ms";
 
-std::optional<JobState> ParseJobState(const std::string& s) {
-  for (auto st : {JobState::kQueued, JobState::kLeased, JobState::kSucceeded, JobState::kDead, JobState::kCanceled}) {
-    if (JobStateName(st) == s) return st;
-  }
-  return std::nullopt;
-}
-
 std::map<std::string, std::string> LabelsFrom(const std::string& text) {
   std::map<std::string, std::string> out;
   auto j = nlohmann::json::parse(text, nullptr, false);
@@ -580,17 +555,6 @@ int64_t BackoffMs(int64_t base, int attempts) {
 }
 
 }  // namespace
-
-std::string_view JobStateName(JobState s) {
-  switch (s) {
-    case JobState::kQueued: return "queued";
-    case JobState::kLeased: return "leased";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kDead: return "dead";
-    case JobState::kCanceled: return "canceled";
-  }
-  return "dead";
-}
 
 Status SqliteStore::Transaction(const std::function<Status()>& fn) {
   SP_TRY(Exec("BEGIN IMMEDIATE"));
@@ -838,20 +802,10 @@ Result<std::vector<QueueStore::AgentSeen>> SqliteStore::Agents() {
 // ---------------------------------------------------------------- builds
 
 namespace {
-constexpr const char* kBuildNames[] = {"queued", "running", "succeeded", "failed", "canceled", "interrupted",
-                                       "superseded", "skipped"};
 constexpr const char* kBuildCols =
     "id, project, branch, sha, trigger, status, author, message, artifact, deployment, error, created_ms, started_ms, "
     "finished_ms";
 }  // namespace
-
-std::string_view BuildStatusName(BuildStatus s) { return kBuildNames[static_cast<int>(s)]; }
-std::optional<BuildStatus> ParseBuildStatus(std::string_view s) {
-  for (int i = 0; i < 8; ++i) {
-    if (s == kBuildNames[i]) return static_cast<BuildStatus>(i);
-  }
-  return std::nullopt;
-}
 
 namespace {
 BuildRecord BuildFromRow(Stmt& st) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "core/error.h"
 #include "lb/haproxy/haproxy_lb.h"
 #include "support/test_util.h"

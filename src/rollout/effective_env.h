@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 #include "config/service_config.h"
 
 namespace sp {

@@ -1,4 +1,4 @@
-#include "config/effective_env.h"
+#include "rollout/effective_env.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 
 #include <cctype>
 
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 
 namespace sp {
 namespace {

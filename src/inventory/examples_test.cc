@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <string>
 
-#include "config/effective_env.h"
-#include "config/inventory.h"
+#include "rollout/effective_env.h"
+#include "inventory/inventory.h"
 #include "config/service_config.h"
 
 namespace sp {

@@ -1,4 +1,4 @@
-#include "health/http_health.h"
+#include "health/http/http_health.h"
 
 #include <curl/curl.h>
 
@@ -31,18 +31,6 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
 
 
 }  // namespace
-
-std::string HealthProbe::Describe() const {
-  if (status == 0) return error.empty() ? std::string("no response") : error;
-  std::string text = "HTTP " + std::to_string(status);
-  std::string b = Trim(body);
-  if (b.empty()) return text;
-  // Keep messages on one line.
-  std::replace(b.begin(), b.end(), '\n', ' ');
-  std::replace(b.begin(), b.end(), '\r', ' ');
-  if (b.size() > 200) b = b.substr(0, 200) + "...";
-  return text + ": " + b;
-}
 
 CurlHealthChecker::CurlHealthChecker() { CurlGlobalInitOnce(); }
 CurlHealthChecker::CurlHealthChecker(Route route) : route_(std::move(route)) { CurlGlobalInitOnce(); }

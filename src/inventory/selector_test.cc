@@ -1,4 +1,4 @@
-#include "config/selector.h"
+#include "inventory/selector.h"
 
 #include <gtest/gtest.h>
 

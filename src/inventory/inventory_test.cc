@@ -1,4 +1,4 @@
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

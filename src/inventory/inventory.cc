@@ -1,10 +1,10 @@
-#include "config/inventory.h"
+#include "inventory/inventory.h"
 
 #include <algorithm>
 #include <cctype>
 #include <set>
 
-#include "config/selector.h"
+#include "inventory/selector.h"
 #include "config/yaml_util.h"
 #include "core/file.h"
 #include "core/text.h"
@@ -412,16 +412,6 @@ std::vector<std::string> Keys(const M& m) {
 }
 
 }  // namespace
-
-bool IsValidUser(const std::string& user) {
-  if (user.empty() || user.size() > 32) return false;
-  if (!(std::islower(static_cast<unsigned char>(user[0])) || std::isdigit(static_cast<unsigned char>(user[0])))) {
-    return false;
-  }
-  return std::all_of(user.begin(), user.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-';
-  });
-}
 
 Result<DeploymentSpec> MaterializeTemplate(const StackSpec& stack, const TemplateSpec& t, const std::string& user,
                                            const HostSpec& host) {

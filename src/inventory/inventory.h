@@ -143,9 +143,6 @@ struct ResolvedTarget {
 Result<Inventory> ParseInventory(const std::string& yaml_text, const std::string& file_name);
 Result<Inventory> LoadInventory(const std::string& path);
 
-// User names of personal deployments: [a-z0-9][a-z0-9-]{0,31}.
-bool IsValidUser(const std::string& user);
-
 // The deployment a claim of `t` by `user` creates on `host` (one of the
 // pool's); kInvalidArgument for a bad user or resulting name.
 Result<DeploymentSpec> MaterializeTemplate(const StackSpec& stack, const TemplateSpec& t, const std::string& user,

@@ -1,4 +1,4 @@
-#include "health/registry_probe.h"
+#include "health/http/registry_probe.h"
 
 #include "core/curl_global.h"
 

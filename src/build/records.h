@@ -1,0 +1,90 @@
+// What the build server records: projects it watches, one build per
+// (project, branch, commit), and each build's steps.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/enum_names.h"
+#include "core/error.h"
+
+namespace sp {
+
+// Builds (issue 5): projects the server watches, one build per (project,
+// branch, commit) — the dedupe key, kept across restarts — and its steps.
+struct ProjectRecord {
+  std::string name;
+  std::string git_url;             // git://, http(s)://, ssh:// or file:// (tests use git daemon).
+  std::string webhook_secret_ref;  // "file:/path" or "env:NAME"; empty: webhooks refused.
+  int64_t created_ms = 0;
+  // The remote's credential, a secret reference: http(s) a token
+  // ("file:/path" or "env:NAME"); ssh a deploy key ("file:/path" to the
+  // private key). Empty: none.
+  std::string credential_ref;
+  std::string known_hosts;         // ssh: the known_hosts file for the remote's host key.
+};
+
+enum class BuildStatus { kQueued, kRunning, kSucceeded, kFailed, kCanceled, kInterrupted, kSuperseded, kSkipped };
+inline constexpr std::array<EnumName<BuildStatus>, 8> kBuildStatusNames{{
+    {BuildStatus::kQueued, "queued"},
+    {BuildStatus::kRunning, "running"},
+    {BuildStatus::kSucceeded, "succeeded"},
+    {BuildStatus::kFailed, "failed"},
+    {BuildStatus::kCanceled, "canceled"},
+    {BuildStatus::kInterrupted, "interrupted"},
+    {BuildStatus::kSuperseded, "superseded"},
+    {BuildStatus::kSkipped, "skipped"},
+}};
+inline std::string_view BuildStatusName(BuildStatus s) { return NameIn(kBuildStatusNames, s); }
+inline std::optional<BuildStatus> ParseBuildStatus(std::string_view s) { return ParseIn(kBuildStatusNames, s); }
+
+struct BuildRecord {
+  int64_t id = 0;
+  std::string project, branch, sha;
+  std::string trigger;             // poll | webhook | manual
+  BuildStatus status = BuildStatus::kQueued;
+  std::string author, message;     // Of the commit (after checkout).
+  std::string artifact;            // repo@sha256:... once pushed.
+  std::string deployment;          // Where a successful build deploys ("" = build only).
+  std::string error;
+  int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
+};
+
+struct BuildStepRecord {
+  int64_t build_id = 0;
+  int index = 0;
+  std::string name, kind, status;  // status: running | succeeded | failed | skipped | canceled
+  int exit_code = 0;
+  int64_t started_ms = 0, finished_ms = 0;
+};
+
+class BuildStore {
+ public:
+  virtual ~BuildStore() = default;
+  virtual Status PutProject(const ProjectRecord& p) = 0;
+  virtual Result<std::vector<ProjectRecord>> Projects() = 0;
+  virtual Result<std::optional<ProjectRecord>> Project(const std::string& name) = 0;
+  // A new queued build, or nullopt when (project, branch, sha) was built or
+  // queued before (by any trigger). Queued builds of the same branch that
+  // have not started are superseded by it.
+  virtual Result<std::optional<BuildRecord>> CreateBuild(const BuildRecord& b) = 0;
+  // The oldest queued build, now running (nullopt: none).
+  virtual Result<std::optional<BuildRecord>> StartNextBuild(int64_t now_ms) = 0;
+  virtual Status UpdateBuild(const BuildRecord& b) = 0;
+  virtual Result<BuildRecord> GetBuild(int64_t id) = 0;
+  virtual Result<std::vector<BuildRecord>> ListBuilds(int limit) = 0;
+  virtual Status PutBuildStep(const BuildStepRecord& s) = 0;
+  virtual Result<std::vector<BuildStepRecord>> BuildSteps(int64_t build_id) = 0;
+  // After a restart: builds left running become interrupted (never
+  // "running" forever); with `requeue` they are queued again instead.
+  virtual Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) = 0;
+  // Remembers a webhook delivery id; false when it was seen before.
+  virtual Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) = 0;
+};
+
+}  // namespace sp

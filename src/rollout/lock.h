@@ -1,0 +1,43 @@
+// The lease lock of a rollout scope (stack/release/deployment): one holder
+// at a time, renewed while it acts, taken over once expired.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/enum_names.h"
+#include "core/error.h"
+
+namespace sp {
+
+struct Lease {
+  std::string key;       // "stack/release/deployment"
+  std::string holder;    // "user@machine pid 123"
+  std::string token;     // Random; proves ownership for renew/release.
+  std::string reason;    // "rollout r-abc v2"
+  int64_t acquired_ms = 0, expires_ms = 0;
+  int64_t pid = 0;       // Holder pid, and
+  std::string machine;   // machine name: a dead local holder can be detected.
+};
+
+class LockStore {
+ public:
+  virtual ~LockStore() = default;
+  // Takes the lease if free or expired (kConflict naming holder, reason and
+  // expiry otherwise). `now_ms` is wall time.
+  virtual Result<Lease> Acquire(const Lease& wanted, int64_t now_ms, int64_t ttl_ms) = 0;
+  // Extends a lease we hold (kConflict if it was taken over).
+  virtual Status Renew(const std::string& key, const std::string& token, int64_t now_ms, int64_t ttl_ms) = 0;
+  virtual Status Release(const std::string& key, const std::string& token) = 0;
+  virtual Result<std::optional<Lease>> Get(const std::string& key) = 0;
+  virtual Result<std::vector<Lease>> List() = 0;
+  // Removes whoever holds it (operator action: `sallyport lock release --force`).
+  virtual Status ForceRelease(const std::string& key) = 0;
+};
+
+}  // namespace sp
