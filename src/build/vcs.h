@@ -1,4 +1,5 @@
-// Git through the real git client (argv only; URLs and refs validated).
+// What a build needs of version control: the heads of a remote, one commit
+// checked out, and its author and subject. The real one is git (src/vcs/git).
 #pragma once
 
 #include <string>
@@ -33,17 +34,21 @@ struct GitAccess {
   std::string ssh_key_file, known_hosts;
 };
 
-// The heads of a remote, bounded by `timeout`: git:// spoken natively (no
-// credentials there), other remotes through `git ls-remote --heads`.
-Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout, const GitAccess& access = {});
-
-// The exact commit `sha` of `branch` into the fresh directory `dir`.
-Status CheckoutCommit(const std::string& url, const std::string& branch, const std::string& sha, const std::string& dir,
-                      Millis timeout, const LineCallback& on_line, const GitAccess& access = {});
-
 struct CommitInfo {
   std::string author, subject;
 };
-Result<CommitInfo> ReadCommit(const std::string& dir);
+
+class Vcs {
+ public:
+  virtual ~Vcs() = default;
+  // The heads of a remote, bounded by `timeout`.
+  virtual Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout,
+                                                    const GitAccess& access = {}) = 0;
+  // The exact commit `sha` of `branch` into the fresh directory `dir`.
+  virtual Status Checkout(const std::string& url, const std::string& branch, const std::string& sha,
+                          const std::string& dir, Millis timeout, const LineCallback& on_line,
+                          const GitAccess& access = {}) = 0;
+  virtual Result<CommitInfo> ReadCommit(const std::string& dir) = 0;
+};
 
 }  // namespace sp

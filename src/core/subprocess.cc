@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -86,128 +87,184 @@ void IgnoreSigpipe() {
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
 }
 
+namespace {
+
+// The spawn's file actions and attributes: stdin from the data pipe, a file
+// or /dev/null; stdout and stderr to their pipes; its own process group with
+// default signal handling.
+class SpawnSetup {
+ public:
+  SpawnSetup(const CommandSpec& spec, Pipe& in, Pipe& out, Pipe& err) {
+    posix_spawn_file_actions_init(&fa_);
+    if (spec.stdin_data.empty()) {
+      posix_spawn_file_actions_addopen(&fa_, 0, spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str(),
+                                       O_RDONLY, 0);
+    } else {
+      posix_spawn_file_actions_adddup2(&fa_, in.fd[0], 0);
+    }
+    posix_spawn_file_actions_adddup2(&fa_, out.fd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa_, err.fd[1], 2);
+    if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa_, spec.cwd.c_str());
+    posix_spawnattr_init(&attr_);
+    sigset_t none, all_default;
+    sigemptyset(&none);
+    sigemptyset(&all_default);
+    sigaddset(&all_default, SIGPIPE);
+    sigaddset(&all_default, SIGTERM);
+    sigaddset(&all_default, SIGINT);
+    posix_spawnattr_setsigmask(&attr_, &none);
+    posix_spawnattr_setsigdefault(&attr_, &all_default);
+    posix_spawnattr_setpgroup(&attr_, 0);
+    posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  }
+  ~SpawnSetup() {
+    posix_spawn_file_actions_destroy(&fa_);
+    posix_spawnattr_destroy(&attr_);
+  }
+  // posix_spawnp's error number (0: started, *pid set).
+  int Spawn(const CommandSpec& spec, pid_t* pid) {
+    std::vector<std::string> env_store;
+    std::vector<char*> envp;
+    if (!spec.env.empty()) {
+      env_store = MergedEnviron(spec.env);
+      for (auto& s : env_store) envp.push_back(s.data());
+      envp.push_back(nullptr);
+    }
+    std::vector<char*> argv;
+    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    return ::posix_spawnp(pid, argv[0], &fa_, &attr_, argv.data(), spec.env.empty() ? environ : envp.data());
+  }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+  posix_spawnattr_t attr_;
+};
+
+// Feeds stdin and drains stdout/stderr of a started child until both pipes
+// close, ending its group on timeout or cancel (SIGTERM, SIGKILL 2 s later).
+class ChildIo {
+ public:
+  ChildIo(const CommandSpec& spec, pid_t pid, Pipe& in, Pipe& out, Pipe& err)
+      : spec_(spec), pid_(pid), in_(in), out_(out), err_(err) {
+    if (spec.stdin_data.empty()) in_.Close(1);
+    else ::fcntl(in_.fd[1], F_SETFL, O_NONBLOCK);
+    deadline_ = spec.timeout ? NowMs() + spec.timeout->count() : -1;
+  }
+  void Pump(ExitStatus& st) {
+    while (out_.fd[0] >= 0 || err_.fd[0] >= 0) {
+      pollfd fds[3];
+      int n = 0;
+      if (out_.fd[0] >= 0) fds[n++] = {out_.fd[0], POLLIN, 0};
+      if (err_.fd[0] >= 0) fds[n++] = {err_.fd[0], POLLIN, 0};
+      if (in_.fd[1] >= 0) fds[n++] = {in_.fd[1], POLLOUT, 0};
+      int pr = ::poll(fds, n, WaitMs(st));
+      if (pr < 0 && errno != EINTR) break;
+      Police(st);
+      for (int i = 0; i < n && pr > 0; ++i) {
+        if (fds[i].revents) Serve(fds[i].fd, st);
+      }
+    }
+    EmitLines(pend_out_, false, spec_.on_line, true);
+    EmitLines(pend_err_, true, spec_.on_line, true);
+    in_.Close(1);
+  }
+
+ private:
+  int WaitMs(const ExitStatus& st) const {
+    int wait_ms = -1;
+    const int64_t now = NowMs();
+    if (deadline_ >= 0 && !st.timed_out) wait_ms = static_cast<int>(std::max<int64_t>(0, deadline_ - now));
+    if (kill_at_ >= 0) wait_ms = static_cast<int>(std::max<int64_t>(0, kill_at_ - now));
+    if (spec_.cancel && !st.canceled && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;
+    return wait_ms;
+  }
+  // Timeout or cancel: SIGTERM to the group now, SIGKILL when it lingers.
+  void Police(ExitStatus& st) {
+    const int64_t now = NowMs();
+    const bool cancel_now = spec_.cancel && !st.canceled && !st.timed_out && spec_.cancel->load();
+    if (cancel_now || (deadline_ >= 0 && !st.timed_out && !st.canceled && now >= deadline_)) {
+      (cancel_now ? st.canceled : st.timed_out) = true;
+      ::kill(-pid_, SIGTERM);
+      kill_at_ = now + 2000;
+    } else if (kill_at_ >= 0 && now >= kill_at_) {
+      ::kill(-pid_, SIGKILL);
+      kill_at_ = -1;
+    }
+  }
+  void Serve(int fd, ExitStatus& st) {
+    if (fd == in_.fd[1]) {
+      const std::string& data = spec_.stdin_data;
+      ssize_t w = ::write(fd, data.data() + written_, data.size() - written_);
+      if (w > 0) written_ += static_cast<size_t>(w);
+      if (w < 0 && errno != EAGAIN) written_ = data.size();
+      if (written_ >= data.size()) in_.Close(1);
+      return;
+    }
+    const bool is_err = fd == err_.fd[0];
+    char buf[16384];
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r > 0) {
+      if (spec_.capture) (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
+      if (spec_.on_line) {  // Only a line callback needs the partial-line buffer.
+        std::string& pend = is_err ? pend_err_ : pend_out_;
+        pend.append(buf, static_cast<size_t>(r));
+        EmitLines(pend, is_err, spec_.on_line, false);
+      }
+    } else if (r == 0 || errno != EINTR) {
+      (is_err ? err_ : out_).Close(0);
+    }
+  }
+
+  const CommandSpec& spec_;
+  pid_t pid_;
+  Pipe &in_, &out_, &err_;
+  std::string pend_out_, pend_err_;
+  size_t written_ = 0;
+  int64_t deadline_ = -1;
+  int64_t kill_at_ = -1;  // After SIGTERM on timeout, SIGKILL at this time.
+};
+
+// Runs one command on this machine: the only place that starts processes
+// (everything else goes through a ProcessRunner).
 Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
-  IgnoreSigpipe();  // Children get the default back (posix_spawnattr_setsigdefault below).
+  IgnoreSigpipe();  // Children get the default back (posix_spawnattr_setsigdefault).
   Pipe in, out, err;
   if (::pipe2(in.fd, O_CLOEXEC) || ::pipe2(out.fd, O_CLOEXEC) || ::pipe2(err.fd, O_CLOEXEC)) {
     return Err(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(errno));
   }
-
   if (!spec.stdin_path.empty() && ::access(spec.stdin_path.c_str(), R_OK) != 0) {
     return Err(ErrorCode::kNotFound, "cannot read " + spec.stdin_path + ": " + std::strerror(errno));
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (spec.stdin_data.empty()) {
-    posix_spawn_file_actions_addopen(&fa, 0, spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str(),
-                                     O_RDONLY, 0);
-  } else {
-    posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
-  }
-  posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
-  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all_default;
-  sigemptyset(&none);
-  sigemptyset(&all_default);
-  sigaddset(&all_default, SIGPIPE);
-  sigaddset(&all_default, SIGTERM);
-  sigaddset(&all_default, SIGINT);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all_default);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> env_store;
-  std::vector<char*> envp;
-  if (!spec.env.empty()) {
-    env_store = MergedEnviron(spec.env);
-    for (auto& s : env_store) envp.push_back(s.data());
-    envp.push_back(nullptr);
-  }
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), spec.env.empty() ? environ : envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  if (int rc = SpawnSetup(spec, in, out, err).Spawn(spec, &pid); rc != 0) {
     return Err(ErrorCode::kUnavailable, "cannot run " + spec.argv[0] + ": " + std::strerror(rc));
   }
   in.Close(0);
   out.Close(1);
   err.Close(1);
-
   ExitStatus st;
-  std::string pend_out, pend_err;
-  size_t written = 0;
-  if (spec.stdin_data.empty()) in.Close(1);
-  else ::fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
-  const int64_t deadline = spec.timeout ? NowMs() + spec.timeout->count() : -1;
-  int64_t kill_at = -1;  // After SIGTERM on timeout, SIGKILL at this time.
-
-  while (out.fd[0] >= 0 || err.fd[0] >= 0) {
-    pollfd fds[3];
-    int n = 0;
-    if (out.fd[0] >= 0) fds[n++] = {out.fd[0], POLLIN, 0};
-    if (err.fd[0] >= 0) fds[n++] = {err.fd[0], POLLIN, 0};
-    if (in.fd[1] >= 0) fds[n++] = {in.fd[1], POLLOUT, 0};
-    int wait_ms = -1;
-    int64_t now = NowMs();
-    if (deadline >= 0 && !st.timed_out) wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - now));
-    if (kill_at >= 0) wait_ms = static_cast<int>(std::max<int64_t>(0, kill_at - now));
-    if (spec.cancel && !st.canceled && (wait_ms < 0 || wait_ms > 100)) wait_ms = 100;
-    int pr = ::poll(fds, n, wait_ms);
-    if (pr < 0 && errno != EINTR) break;
-    now = NowMs();
-    const bool cancel_now = spec.cancel && !st.canceled && !st.timed_out && spec.cancel->load();
-    if (cancel_now || (deadline >= 0 && !st.timed_out && !st.canceled && now >= deadline)) {
-      (cancel_now ? st.canceled : st.timed_out) = true;
-      ::kill(-pid, SIGTERM);
-      kill_at = now + 2000;
-    } else if (kill_at >= 0 && now >= kill_at) {
-      ::kill(-pid, SIGKILL);
-      kill_at = -1;
-    }
-    for (int i = 0; i < n && pr > 0; ++i) {
-      if (!fds[i].revents) continue;
-      if (fds[i].fd == in.fd[1]) {
-        ssize_t w = ::write(in.fd[1], spec.stdin_data.data() + written, spec.stdin_data.size() - written);
-        if (w > 0) written += static_cast<size_t>(w);
-        if (w < 0 && errno != EAGAIN) written = spec.stdin_data.size();
-        if (written >= spec.stdin_data.size()) in.Close(1);
-        continue;
-      }
-      bool is_err = fds[i].fd == err.fd[0];
-      char buf[16384];
-      ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
-      if (r > 0) {
-        if (spec.capture) (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
-        if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
-          std::string& pend = is_err ? pend_err : pend_out;
-          pend.append(buf, static_cast<size_t>(r));
-          EmitLines(pend, is_err, spec.on_line, false);
-        }
-      } else if (r == 0 || errno != EINTR) {
-        (is_err ? err : out).Close(0);
-      }
-    }
-  }
-  EmitLines(pend_out, false, spec.on_line, true);
-  EmitLines(pend_err, true, spec.on_line, true);
-  in.Close(1);
+  ChildIo(spec, pid, in, out, err).Pump(st);
   int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
   if (st.timed_out || st.canceled) ::kill(-pid, SIGKILL);  // Grandchildren that kept no pipe open.
   if (WIFEXITED(wstatus)) st.exit_code = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) st.signal = WTERMSIG(wstatus);
   return st;
+}
+
+class SystemProcessRunner final : public ProcessRunner {
+ public:
+  Result<ExitStatus> Run(const CommandSpec& spec) override { return RunCommand(spec); }
+};
+
+}  // namespace
+
+ProcessRunner& SystemProcesses() {
+  static SystemProcessRunner runner;
+  return runner;
 }
 
 }  // namespace sp

@@ -55,7 +55,19 @@ struct ExitStatus {
   std::string Describe() const;
 };
 
-Result<ExitStatus> RunCommand(const CommandSpec& spec);
+// Runs commands: the seam between what starts a process and the machine.
+// Tests give a recording fake; everything else receives SystemProcesses().
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  // Runs spec.argv to its end, timeout or cancel. An Error only when the
+  // command could not be started at all.
+  virtual Result<ExitStatus> Run(const CommandSpec& spec) = 0;
+};
+
+// The real runner: spawns on this machine (its own process group, pipes,
+// the timeout and cancel of CommandSpec). Thread-safe; never destroyed.
+ProcessRunner& SystemProcesses();
 
 // A reader that exits without reading must not kill this process with
 // SIGPIPE: writes then fail with EPIPE instead. Called by everything here that

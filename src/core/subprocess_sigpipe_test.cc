@@ -11,7 +11,7 @@ TEST(SubprocessTest, ChildIgnoringStdinDoesNotKillTheCaller) {
   CommandSpec spec;
   spec.argv = {"sh", "-c", "exit 4"};
   spec.stdin_data = std::string(1 << 20, 'x');
-  auto r = RunCommand(spec);
+  auto r = SystemProcesses().Run(spec);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exit_code, 4);
 }

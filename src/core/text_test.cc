@@ -44,7 +44,7 @@ TEST(SubprocessTest, SeparatesStdoutStderrAndFeedsStdin) {
   CommandSpec spec;
   spec.argv = {"sh", "-c", "cat; echo oops >&2; exit 3"};
   spec.stdin_data = "hello";
-  auto r = RunCommand(spec);
+  auto r = SystemProcesses().Run(spec);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->out, "hello");
   EXPECT_EQ(r->err, "oops\n");
@@ -56,7 +56,7 @@ TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
   CommandSpec spec;
   spec.argv = {"sh", "-c", "sleep 30 & sleep 30; wait"};
   spec.timeout = Millis(200);
-  auto r = RunCommand(spec);
+  auto r = SystemProcesses().Run(spec);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->timed_out);
 }
@@ -64,7 +64,7 @@ TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
 TEST(SubprocessTest, MissingProgramIsAnError) {
   CommandSpec spec;
   spec.argv = {"/nonexistent/program"};
-  EXPECT_FALSE(RunCommand(spec));
+  EXPECT_FALSE(SystemProcesses().Run(spec));
 }
 
 TEST(ParseHostPortTest, SplitsAndChecks) {

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "inventory/inventory.h"
+#include "inventory/wire.h"
 
 namespace sp {
 namespace {
@@ -15,28 +16,6 @@ using Doc = nlohmann::ordered_json;
 Doc StringMap(const std::map<std::string, std::string>& m) {
   Doc out = Doc::object();
   for (const auto& [k, v] : m) out[k] = v;
-  return out;
-}
-
-Doc HostToJson(const HostSpec& h) {
-  Doc out;
-  out["name"] = h.name;
-  out["address"] = h.address;
-  if (h.port != 0) out["port"] = h.port;
-  if (!h.ssh_user.empty()) out["ssh_user"] = h.ssh_user;
-  if (h.ssh_port != 22) out["ssh_port"] = h.ssh_port;
-  if (!h.tags.empty()) out["tags"] = StringMap(h.tags);
-  return out;
-}
-
-Doc LoadBalancerToJson(const LoadBalancerSpec& lb) {
-  Doc out;
-  out["kind"] = lb.kind;
-  if (!lb.socket.empty()) out["socket"] = lb.socket;
-  if (!lb.address.empty()) out["address"] = lb.address;
-  out["backend"] = lb.backend;
-  if (!lb.servers.empty()) out["servers"] = StringMap(lb.servers);
-  if (lb.add_servers) out["add_servers"] = *lb.add_servers;
   return out;
 }
 
@@ -57,34 +36,13 @@ Doc ReleaseToJson(const ReleaseInventory& r) {
   return out;
 }
 
-std::string Duration(int64_t ms) {
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
-}
-
 Doc DeploymentToJson(const DeploymentSpec& d) {
   Doc out;
   out["network"] = d.network;
-  if (d.bastion) {
-    const BastionSpec& b = *d.bastion;
-    Doc bj;
-    bj["address"] = b.address;
-    if (b.port != 22) bj["port"] = b.port;
-    if (b.user != "deploy") bj["user"] = b.user;
-    if (!b.key.empty()) bj["key"] = b.key;
-    if (!b.host_key.empty()) bj["host_key"] = b.host_key;
-    out["bastion"] = bj;
-  }
-  const SshAccess defaults;
-  const SshAccess& a = d.ssh;
+  if (d.bastion) out["bastion"] = BastionToJson(*d.bastion);
   // An `ssh:` mapping is written when it says more than the bastion implies.
-  Doc sj = Doc::object();
-  if (!a.known_hosts.empty()) sj["known_hosts"] = a.known_hosts;
-  if (!a.config.empty()) sj["config"] = a.config;
-  if (!a.identity.empty()) sj["identity"] = a.identity;
-  if (!a.user.empty()) sj["user"] = a.user;
-  if (a.connect_timeout_ms != defaults.connect_timeout_ms) sj["connect_timeout"] = Duration(a.connect_timeout_ms);
-  if (a.max_hosts != defaults.max_hosts) sj["max_hosts"] = a.max_hosts;
-  if (a.enabled && (!sj.empty() || !d.bastion)) out["ssh"] = sj;
+  const Doc sj = SshAccessToJson(d.ssh);
+  if (d.ssh.enabled && (!sj.empty() || !d.bastion)) out["ssh"] = sj;
   if (!d.env.empty()) out["env"] = StringMap(d.env);
   if (!d.hosts.empty()) {
     Doc hosts = Doc::array();
@@ -94,7 +52,7 @@ Doc DeploymentToJson(const DeploymentSpec& d) {
   if (d.source) {
     Doc src;
     src["command"] = d.source->command;
-    if (d.source->timeout_ms != HostSourceSpec{}.timeout_ms) src["timeout"] = Duration(d.source->timeout_ms);
+    if (d.source->timeout_ms != HostSourceSpec{}.timeout_ms) src["timeout"] = WireDuration(d.source->timeout_ms);
     out["source"] = src;
   }
   Doc rels = Doc::object();
@@ -171,7 +129,7 @@ nlohmann::ordered_json StackToJson(const StackSpec& s) {
     for (const auto& [name, t] : s.templates) {
       Doc tj;
       tj["name"] = t.name_pattern;
-      if (t.ttl_ms) tj["ttl"] = Duration(t.ttl_ms);
+      if (t.ttl_ms) tj["ttl"] = WireDuration(t.ttl_ms);
       if (t.per_user_resources) tj["resources"] = "per-user";
       tj["deployment"] = DeploymentToJson(t.deployment);
       ts[name] = tj;
@@ -193,50 +151,20 @@ std::map<std::string, std::string> StringMapFrom(const J& j, const char* key) {
   return out;
 }
 
-int64_t DurationFrom(const std::string& s) {
-  // Only what Duration() writes: "<n>s" or "<n>ms".
-  if (s.size() > 2 && s.compare(s.size() - 2, 2, "ms") == 0) return std::stoll(s.substr(0, s.size() - 2));
-  return std::stoll(s.substr(0, s.size() - 1)) * 1000;
-}
-
-HostSpec HostFrom(const J& h) {
-  HostSpec out;
-  out.name = h.at("name");
-  out.address = h.at("address");
-  out.port = h.value("port", 0);
-  out.ssh_user = h.value("ssh_user", "");
-  out.ssh_port = h.value("ssh_port", 22);
-  out.tags = StringMapFrom(h, "tags");
-  return out;
-}
-
 DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
   DeploymentSpec out;
   out.name = name;
   out.network = d.at("network");
-  if (d.contains("bastion")) {
-    const J& b = d["bastion"];
-    out.bastion = BastionSpec{b.at("address"), b.value("port", 22), b.value("user", "deploy"), b.value("key", ""),
-                              b.value("host_key", "")};
-  }
-  if (d.contains("ssh") || out.bastion) {
-    out.ssh.enabled = true;
-    const J& sj = d.contains("ssh") ? d["ssh"] : J::object();
-    out.ssh.known_hosts = sj.value("known_hosts", "");
-    out.ssh.config = sj.value("config", "");
-    out.ssh.identity = sj.value("identity", "");
-    out.ssh.user = sj.value("user", "");
-    if (sj.contains("connect_timeout")) out.ssh.connect_timeout_ms = DurationFrom(sj["connect_timeout"]);
-    out.ssh.max_hosts = sj.value("max_hosts", out.ssh.max_hosts);
-  }
+  if (d.contains("bastion")) out.bastion = BastionFromJson(d["bastion"]);
+  if (d.contains("ssh") || out.bastion) out.ssh = SshAccessFromJson(d.contains("ssh") ? d["ssh"] : J::object());
   out.env = StringMapFrom(d, "env");
   if (d.contains("hosts")) {
-    for (const auto& h : d["hosts"]) out.hosts.push_back(HostFrom(h));
+    for (const auto& h : d["hosts"]) out.hosts.push_back(HostFromJson(h));
   }
   if (d.contains("source")) {
     HostSourceSpec src;
     src.command = d["source"].at("command").get<std::vector<std::string>>();
-    if (d["source"].contains("timeout")) src.timeout_ms = DurationFrom(d["source"]["timeout"]);
+    if (d["source"].contains("timeout")) src.timeout_ms = WireDurationMs(d["source"]["timeout"]);
     out.source = std::move(src);
   }
   for (const auto& [rname, r] : d.at("releases").items()) {
@@ -244,10 +172,7 @@ DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
     rel.name = rname;
     const Doc& lbs = r.at("load_balancers");
     for (const auto& lb : lbs.is_array() ? lbs : Doc::array()) {  // "none": no load balancer.
-      LoadBalancerSpec spec{lb.value("kind", "haproxy"), lb.value("socket", ""), lb.value("address", ""),
-                            lb.at("backend"), StringMapFrom(lb, "servers")};
-      if (lb.contains("add_servers")) spec.add_servers = lb["add_servers"].get<bool>();
-      rel.load_balancers.push_back(std::move(spec));
+      rel.load_balancers.push_back(LoadBalancerFromJson(lb));
     }
     if (r.contains("hosts")) {
       for (const auto& h : r["hosts"]) {
@@ -258,7 +183,7 @@ DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
           }
           rel.pool_refs.insert(ref);
         } else {
-          rel.hosts.push_back(HostFrom(h));
+          rel.hosts.push_back(HostFromJson(h));
         }
       }
     }
@@ -286,7 +211,7 @@ Result<StackSpec> StackFromJson(const std::string& name, const nlohmann::json& d
       for (const auto& [tname, t] : doc["templates"].items()) {
         TemplateSpec spec;
         spec.name_pattern = t.value("name", spec.name_pattern);
-        if (t.contains("ttl")) spec.ttl_ms = DurationFrom(t["ttl"]);
+        if (t.contains("ttl")) spec.ttl_ms = WireDurationMs(t["ttl"]);
         spec.per_user_resources = t.value("resources", "shared") == "per-user";
         spec.deployment = DeploymentFrom(tname, t.at("deployment"));
         s.templates.emplace(tname, std::move(spec));

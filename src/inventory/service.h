@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "inventory/inventory.h"
-#include "store/store.h"
+#include "inventory/store.h"
 
 namespace sp::inventory {
 

@@ -21,17 +21,21 @@
 #include "core/clock.h"
 #include "health/health.h"
 #include "lb/load_balancer.h"
+#include "rollout/journal.h"
+#include "rollout/lock.h"
 #include "rollout/plan.h"
+#include "rollout/states.h"
 #include "runtime/runtime.h"
-#include "store/store.h"
 #include "transport/transport.h"
 
 namespace sp {
 
 // One progress event (also the --json output line).
 struct Event {
-  std::string type;        // rollout_started | step | host_done | host_failed | reconcile | warning | rollout_finished
-  std::string rollout_id, host, step, phase;  // phase: begin | end | fail (for type "step")
+  EventType type = EventType::kWarning;
+  std::string rollout_id, host;
+  Step step = Step::kNone;
+  StepPhase phase = StepPhase::kNone;  // For kStep events.
   int64_t ts_ms = 0;       // Wall clock.
   int64_t elapsed_ms = 0;  // Since the host's procedure (or the rollout) began.
   nlohmann::json detail = nlohmann::json::object();
@@ -40,8 +44,8 @@ struct Event {
 
 struct HostOutcome {
   std::string host;
-  std::string state;          // done | failed | pending | skipped
-  std::string failed_step;
+  HostState state = HostState::kPending;  // kDone | kFailed | kPending | kSkipped
+  Step failed_step = Step::kNone;
   std::string error;
   int64_t out_of_rotation_ms = 0;
   int64_t elapsed_ms = 0;
@@ -90,8 +94,6 @@ struct EngineOptions {
   // the next host back. False: in line, as the host's last step.
   bool deferred_cleanup = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
-  // TEST ONLY (negative control): do not wait for sessions to reach 0.
-  bool test_skip_session_wait = false;
   // Returns true if process `pid` on this machine is alive (dead holders' leases are taken over).
   std::function<bool(int64_t pid)> pid_alive;
 };
@@ -120,21 +122,37 @@ class RolloutEngine {
  private:
   struct HostRun;
   struct LbSet;
+  struct Tally;
   class LeaseKeeper;
   class Hold;
   class Prefetcher;
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
-  // Checks without acting: LBs reachable with a server for every host, hosts
-  // reachable, artifact present or pullable.
+  // Checks without acting: LBs reachable with a server for every host (added
+  // when the spec says so), hosts reachable, artifact present or pullable.
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
+  Status PreflightLoadBalancers(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
+  // Converges the hosts of the scope's unfinished rollout (its process died).
+  Status ReconcileUnfinished(const RolloutPlan& plan);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
+  // The batches of `pending`, until they run out, failures exceed the
+  // plan's max, or the lock is lost. `started`: when each host began.
+  void RunBatches(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome>& outcomes,
+                  const std::vector<size_t>& pending, Tally& tally, Prefetcher* prefetch,
+                  std::vector<int64_t>& started);
+  RolloutSummary Summarize(const RolloutPlan& plan, std::vector<HostOutcome> outcomes, const Tally& tally,
+                           int64_t start_ms);
   HostOutcome RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch);
-  // One step of a host: journaled ("begin") and announced before `fn` acts,
+  // The steps pull .. confirm_up of one host; the first failure ends them.
+  Status RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch, HostRun& run);
+  HostOutcome HostFailed(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, HostRun& run, const Error& error);
+  Status StopRunning(const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
+  Status Smoke(const RolloutPlan& plan, const HostSpec& host);
+  // One step of a host: journaled (kBegin) and announced before `fn` acts,
   // journaled and announced again with its outcome.
-  Status RunStep(const RolloutPlan& plan, const std::string& host, const std::string& name, int64_t host_start_ms,
+  Status RunStep(const RolloutPlan& plan, const std::string& host, Step step, int64_t host_start_ms,
                  const std::function<Status(nlohmann::json&)>& fn);
   // The "cleanup" step of a done host, then the host's connection is released.
   void CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms);
@@ -145,14 +163,20 @@ class RolloutEngine {
   HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
   // Puts the host's previous version back and in rotation.
   Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  Status RestorePrevious(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  // One host's teardown: out of every LB (drained), then every instance removed.
+  HostOutcome TeardownHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, nlohmann::json& detail);
+  Status TeardownLbs(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, nlohmann::json& detail);
   Status WaitHealthy(const RolloutPlan& plan, const HostSpec& host, HealthProbe* last);
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
   Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
   Status WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);
   Status CheckLease();
   void Emit(Event e);
-  Status Journal(const std::string& rollout_id, const std::string& host, const std::string& step,
-               const std::string& phase, const nlohmann::json& detail);
+  Status Journal(const std::string& rollout_id, const std::string& host, Step step, StepPhase phase,
+                 const nlohmann::json& detail);
+  void PutHost(const RolloutPlan& plan, const std::string& host, HostState state, Step step, int64_t out_ms,
+               const std::string& detail);
 
   EngineDeps d_;
   EngineOptions o_;

@@ -14,6 +14,7 @@
 
 #include "core/enum_names.h"
 #include "core/error.h"
+#include "rollout/states.h"
 
 namespace sp {
 
@@ -31,7 +32,7 @@ struct RolloutRecord {
   std::string id;
   std::string release, deployment;   // Scope key is release + "/" + deployment (with stack).
   std::string stack;
-  std::string kind = "rollout";      // "rollout" | "rollback"
+  PlanKind kind = PlanKind::kRollout;
   RolloutStatus status = RolloutStatus::kRunning;
   std::string plan_json;             // The frozen plan.
   std::string error;                 // Final error, if failed.
@@ -39,10 +40,12 @@ struct RolloutRecord {
 };
 
 // One line of the journal: written before a step is acted on (phase
-// "begin") and after it completes ("end") or fails ("fail").
+// kBegin) and after it completes (kEnd) or fails (kFail).
 struct StepRecord {
   int64_t seq = 0;                   // Assigned by the store.
-  std::string rollout_id, host, step, phase;
+  std::string rollout_id, host;
+  Step step = Step::kNone;
+  StepPhase phase = StepPhase::kNone;
   int64_t ts_ms = 0;
   std::string detail;                // JSON text.
 };
@@ -50,8 +53,8 @@ struct StepRecord {
 // Per-host summary state, updated with the journal.
 struct HostRecord {
   std::string rollout_id, host;
-  std::string state;                 // "pending", "in_progress", "done", "failed", "restored", "skipped"
-  std::string last_step;
+  HostState state = HostState::kPending;
+  Step last_step = Step::kNone;
   int64_t out_of_rotation_ms = 0;
   std::string detail;
 };

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "inventory/wire.h"
 #include "rollout/effective_env.h"
 #include "core/text.h"
 
@@ -46,22 +47,10 @@ json CountJson(const CountOrPercent& c) { return c.ToString(); }
 
 namespace {
 
-json AccessJson(const RolloutPlan& p) {
-  json a = {{"ssh", p.ssh.enabled},
-            {"known_hosts", p.ssh.known_hosts},
-            {"config", p.ssh.config},
-            {"identity", p.ssh.identity},
-            {"user", p.ssh.user},
-            {"connect_timeout_ms", p.ssh.connect_timeout_ms},
-            {"max_hosts", p.ssh.max_hosts}};
-  if (p.bastion) {
-    a["bastion"] = {{"address", p.bastion->address}, {"port", p.bastion->port}, {"user", p.bastion->user},
-                    {"key", p.bastion->key}, {"host_key", p.bastion->host_key}};
-  }
-  return a;
-}
-
-void AccessFromJson(const json& a, RolloutPlan* p) {
+// Plans frozen before version 2 kept bastion and ssh settings under
+// "access" ({"ssh": enabled, ...fields, "bastion": {...}}): read them so a
+// rollout interrupted across an upgrade still resumes.
+void LegacyAccessFromJson(const json& a, RolloutPlan* p) {
   p->ssh.enabled = a.at("ssh");
   p->ssh.known_hosts = a.at("known_hosts");
   p->ssh.config = a.at("config");
@@ -69,30 +58,21 @@ void AccessFromJson(const json& a, RolloutPlan* p) {
   p->ssh.user = a.at("user");
   p->ssh.connect_timeout_ms = a.at("connect_timeout_ms");
   p->ssh.max_hosts = a.at("max_hosts");
-  if (a.contains("bastion")) {
-    const json& b = a.at("bastion");
-    p->bastion = BastionSpec{b.at("address"), b.at("port"), b.at("user"), b.at("key"), b.at("host_key")};
-  }
+  if (a.contains("bastion")) p->bastion = BastionFromJson(a.at("bastion"));
 }
 
 }  // namespace
 
 std::string PlanToJson(const RolloutPlan& p, int indent) {
-  json hosts = json::array();
-  for (const auto& h : p.hosts) {
-    hosts.push_back({{"name", h.name}, {"address", h.address}, {"port", h.port}, {"ssh_user", h.ssh_user},
-                     {"ssh_port", h.ssh_port}, {"tags", h.tags}});
-  }
-  json lbs = json::array();
-  for (const auto& lb : p.load_balancers) {
-    lbs.push_back({{"kind", lb.kind}, {"socket", lb.socket}, {"address", lb.address}, {"backend", lb.backend},
-                   {"servers", lb.servers}, {"add_servers", lb.add_servers.value_or(false)}});
-  }
+  WireDoc hosts = WireDoc::array();
+  for (const auto& h : p.hosts) hosts.push_back(HostToJson(h));
+  WireDoc lbs = WireDoc::array();
+  for (const auto& lb : p.load_balancers) lbs.push_back(LoadBalancerToJson(lb));
   const auto& a = p.app;
-  json j = {
-      {"version", 1},
+  WireDoc j = {
+      {"version", 2},
       {"id", p.id},
-      {"kind", p.kind},
+      {"kind", Name(p.kind)},
       {"service", p.service},
       {"stack", p.stack},
       {"release", p.release},
@@ -125,7 +105,8 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
                     {"password_ref", p.registry.password_ref}}},
       {"docker_host", p.docker_host},
       {"base_dir", p.base_dir},
-      {"access", AccessJson(p)},
+      {"bastion", p.bastion ? BastionToJson(*p.bastion) : WireDoc(nullptr)},
+      {"ssh", p.ssh.enabled ? SshAccessToJson(p.ssh) : WireDoc(nullptr)},
       {"previous_rollout_id", p.previous_rollout_id},
       {"created_ms", p.created_ms},
   };
@@ -137,7 +118,9 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     json j = json::parse(text);
     RolloutPlan p;
     p.id = j.at("id");
-    p.kind = j.at("kind");
+    auto kind = ParsePlanKind(j.at("kind").get<std::string>());
+    if (!kind) return Err(ErrorCode::kInternal, "stored plan has an unknown kind " + j.at("kind").dump());
+    p.kind = *kind;
     p.service = j.at("service");
     p.stack = j.at("stack");
     p.release = j.at("release");
@@ -159,26 +142,8 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.app.health.retries = h.at("retries");
     p.app.smoke = a.at("smoke").get<std::vector<std::string>>();
     p.app.stop_timeout = Millis(a.at("stop_timeout_ms").get<int64_t>());
-    for (const auto& hj : j.at("hosts")) {
-      HostSpec hs;
-      hs.name = hj.at("name");
-      hs.address = hj.at("address");
-      hs.port = hj.at("port");
-      hs.ssh_user = hj.at("ssh_user");
-      hs.ssh_port = hj.at("ssh_port");
-      hs.tags = hj.at("tags").get<std::map<std::string, std::string>>();
-      p.hosts.push_back(std::move(hs));
-    }
-    for (const auto& lj : j.at("load_balancers")) {
-      LoadBalancerSpec lb;
-      lb.kind = lj.at("kind");
-      lb.socket = lj.at("socket");
-      lb.address = lj.at("address");
-      lb.backend = lj.at("backend");
-      lb.servers = lj.at("servers").get<std::map<std::string, std::string>>();
-      lb.add_servers = lj.value("add_servers", false);  // Absent in plans frozen before it existed.
-      p.load_balancers.push_back(std::move(lb));
-    }
+    for (const auto& hj : j.at("hosts")) p.hosts.push_back(HostFromJson(hj));
+    for (const auto& lj : j.at("load_balancers")) p.load_balancers.push_back(LoadBalancerFromJson(lj));
     const json& s = j.at("strategy");
     auto batch = ParseCountOrPercent(s.at("batch").get<std::string>());
     auto maxf = ParseCountOrPercent(s.at("max_failures").get<std::string>());
@@ -193,7 +158,9 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.registry.password_ref = r.at("password_ref");
     p.docker_host = j.at("docker_host");
     p.base_dir = j.at("base_dir");
-    if (j.contains("access")) AccessFromJson(j.at("access"), &p);
+    if (j.contains("access")) LegacyAccessFromJson(j.at("access"), &p);
+    if (j.contains("bastion") && !j["bastion"].is_null()) p.bastion = BastionFromJson(j["bastion"]);
+    if (j.contains("ssh") && !j["ssh"].is_null()) p.ssh = SshAccessFromJson(j["ssh"]);
     p.previous_rollout_id = j.at("previous_rollout_id");
     p.created_ms = j.at("created_ms");
     return p;

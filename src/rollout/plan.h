@@ -11,6 +11,7 @@
 #include "inventory/inventory.h"
 #include "config/service_config.h"
 #include "core/error.h"
+#include "rollout/states.h"
 #include "runtime/runtime.h"
 
 namespace sp {
@@ -30,7 +31,7 @@ struct PlanApp {
 
 struct RolloutPlan {
   std::string id;
-  std::string kind = "rollout";            // "rollout" | "rollback"
+  PlanKind kind = PlanKind::kRollout;
   std::string service, stack, release, deployment, network;
   PlanApp app;
   std::vector<HostSpec> hosts;

@@ -13,7 +13,7 @@ Result<RolloutPlan> RollbackPlanFor(JournalStore& journal, const std::string& st
   SP_ASSIGN_OR_RETURN(RolloutRecord prev, journal.GetRollout(current_plan.previous_rollout_id));
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(prev.plan_json));
   plan.id = NewRolloutId();
-  plan.kind = "rollback";
+  plan.kind = PlanKind::kRollback;
   plan.previous_rollout_id = current->id;
   plan.created_ms = now_ms;
   return plan;

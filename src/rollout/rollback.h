@@ -5,7 +5,7 @@
 #include <string>
 
 #include "rollout/plan.h"
-#include "store/store.h"
+#include "rollout/journal.h"
 
 namespace sp {
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <set>
 
 #include "core/file.h"
@@ -73,26 +74,105 @@ std::vector<int> ChildrenOf(int ppid) {
   return out;
 }
 
-int SuperviseMain(int argc, char** argv) {
+namespace {
+
+struct SuperviseArgs {
   int64_t timeout_ms = 600'000, grace_ms = 2'000;
+  int command = 0;  // Index of argv[0] of the command.
+};
+
+// "--timeout-ms N --grace-ms G -- argv...": nullopt (after a message) when malformed.
+std::optional<SuperviseArgs> ParseSuperviseArgs(int argc, char** argv) {
+  SuperviseArgs a;
   int i = 1;
   for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") {
+    const std::string arg = argv[i];
+    if (arg == "--") {
       ++i;
       break;
     }
-    if (a == "--timeout-ms" && i + 1 < argc) timeout_ms = std::atoll(argv[++i]);
-    else if (a == "--grace-ms" && i + 1 < argc) grace_ms = std::atoll(argv[++i]);
+    if (arg == "--timeout-ms" && i + 1 < argc) a.timeout_ms = std::atoll(argv[++i]);
+    else if (arg == "--grace-ms" && i + 1 < argc) a.grace_ms = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr, "sallyport __supervise: unknown argument '%s'\n", a.c_str());
-      return 2;
+      std::fprintf(stderr, "sallyport __supervise: unknown argument '%s'\n", arg.c_str());
+      return std::nullopt;
     }
   }
   if (i >= argc) {
     std::fprintf(stderr, "sallyport __supervise: no command\n");
-    return 2;
+    return std::nullopt;
   }
+  a.command = i;
+  return a;
+}
+
+// The command in its own process group, with the signal mask it had before
+// `waited` was blocked. -1 after a message when fork fails.
+pid_t StartCommand(char** argv, const sigset_t& old_mask) {
+  const pid_t child = ::fork();  // Single-threaded here: fork is safe.
+  if (child < 0) {
+    std::fprintf(stderr, "sallyport __supervise: fork: %s\n", std::strerror(errno));
+    return -1;
+  }
+  if (child == 0) {
+    ::setpgid(0, 0);
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    ::execvp(argv[0], argv);
+    std::fprintf(stderr, "sallyport: cannot run '%s': %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::setpgid(child, child);  // Also here: no race with the child's own call.
+  return child;
+}
+
+struct Waited {
+  bool done = false, timed_out = false, canceled = false;
+  int status = 0;
+};
+
+// Until the command exits, its deadline passes, or SIGTERM/SIGINT arrives.
+Waited WaitForCommand(pid_t child, const sigset_t& waited, int64_t timeout_ms) {
+  Waited w;
+  const int64_t deadline = MonoMs() + timeout_ms;
+  while (!w.done && !w.timed_out && !w.canceled) {
+    const int64_t left = deadline - MonoMs();
+    if (left <= 0) {
+      w.timed_out = true;
+      break;
+    }
+    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>((left % 1000) * 1'000'000)};
+    int sig = ::sigtimedwait(&waited, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) w.canceled = true;
+    if (ReapAll(child, &w.status) == 0) w.done = true;
+  }
+  return w;
+}
+
+// Ends the group, then every descendant that was reparented to us; again
+// until none is left (a dying process may hand us its own children).
+void EndDescendants(pid_t child, const sigset_t& waited, int64_t grace_ms, Waited& w) {
+  ::kill(-child, SIGTERM);
+  const int64_t kill_at = MonoMs() + grace_ms;
+  bool killing = false;
+  for (;;) {
+    if (!w.done && ReapAll(child, &w.status) == 0) w.done = true;
+    else (void)ReapAll(child, &w.status);
+    auto kids = ChildrenOf(static_cast<int>(::getpid()));
+    if (kids.empty()) break;
+    if (!killing && MonoMs() >= kill_at) killing = true;
+    const int sig = killing ? SIGKILL : SIGTERM;
+    if (killing) ::kill(-child, SIGKILL);
+    for (int k : kids) ::kill(k, sig);
+    timespec nap{0, 20'000'000};
+    ::sigtimedwait(&waited, nullptr, &nap);
+  }
+}
+
+}  // namespace
+
+int SuperviseMain(int argc, char** argv) {
+  auto args = ParseSuperviseArgs(argc, argv);
+  if (!args) return 2;
   // If the runner dies (a server killed mid-build), end the step like a
   // cancel rather than let it run on unwatched.
   const pid_t parent = ::getppid();
@@ -108,67 +188,26 @@ int SuperviseMain(int argc, char** argv) {
   sigaddset(&waited, SIGTERM);
   sigaddset(&waited, SIGINT);
   sigprocmask(SIG_BLOCK, &waited, &old);
-
-  const pid_t child = ::fork();  // Single-threaded here: fork is safe.
-  if (child < 0) {
-    std::fprintf(stderr, "sallyport __supervise: fork: %s\n", std::strerror(errno));
-    return 2;
+  const pid_t child = StartCommand(argv + args->command, old);
+  if (child < 0) return 2;
+  Waited w = WaitForCommand(child, waited, args->timeout_ms);
+  if (w.timed_out) {
+    std::fprintf(stderr, "sallyport: step timed out after %lld ms; ending it\n", static_cast<long long>(args->timeout_ms));
   }
-  if (child == 0) {
-    ::setpgid(0, 0);
-    sigprocmask(SIG_SETMASK, &old, nullptr);
-    ::execvp(argv[i], argv + i);
-    std::fprintf(stderr, "sallyport: cannot run '%s': %s\n", argv[i], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::setpgid(child, child);  // Also here: no race with the child's own call.
-
-  const int64_t deadline = MonoMs() + timeout_ms;
-  int status = 0;
-  bool done = false, timed_out = false, canceled = false;
-  while (!done && !timed_out && !canceled) {
-    const int64_t left = deadline - MonoMs();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    timespec ts{static_cast<time_t>(left / 1000), static_cast<long>((left % 1000) * 1'000'000)};
-    int sig = ::sigtimedwait(&waited, nullptr, &ts);
-    if (sig == SIGTERM || sig == SIGINT) canceled = true;
-    if (ReapAll(child, &status) == 0) done = true;
-  }
-  if (timed_out) std::fprintf(stderr, "sallyport: step timed out after %lld ms; ending it\n", static_cast<long long>(timeout_ms));
-  if (canceled) std::fprintf(stderr, "sallyport: step canceled; ending it\n");
+  if (w.canceled) std::fprintf(stderr, "sallyport: step canceled; ending it\n");
   std::fflush(stderr);
-
-  // End the group, then every descendant that was reparented to us; again
-  // until none is left (a dying process may hand us its own children).
-  ::kill(-child, SIGTERM);
-  const int64_t kill_at = MonoMs() + grace_ms;
-  bool killing = false;
-  for (;;) {
-    if (!done && ReapAll(child, &status) == 0) done = true;
-    else (void)ReapAll(child, &status);
-    auto kids = ChildrenOf(static_cast<int>(::getpid()));
-    if (kids.empty()) break;
-    if (!killing && MonoMs() >= kill_at) killing = true;
-    const int sig = killing ? SIGKILL : SIGTERM;
-    if (killing) ::kill(-child, SIGKILL);
-    for (int k : kids) ::kill(k, sig);
-    timespec nap{0, 20'000'000};
-    ::sigtimedwait(&waited, nullptr, &nap);
-  }
-  if (timed_out) return kTimedOutExit;
-  if (canceled) return kCanceledExit;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  EndDescendants(child, waited, args->grace_ms, w);
+  if (w.timed_out) return kTimedOutExit;
+  if (w.canceled) return kCanceledExit;
+  if (WIFEXITED(w.status)) return WEXITSTATUS(w.status);
+  if (WIFSIGNALED(w.status)) return 128 + WTERMSIG(w.status);
   return 1;
 }
 
-Result<ExitStatus> RunStep(const StepCommand& cmd) {
+Result<ExitStatus> SupervisedStepRunner::Run(const StepCommand& cmd) {
   if (cmd.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty step command");
   CommandSpec spec;
-  spec.argv = {cmd.supervisor.empty() ? SelfExe() : cmd.supervisor, "__supervise", "--timeout-ms",
+  spec.argv = {supervisor_.empty() ? SelfExe() : supervisor_, "__supervise", "--timeout-ms",
                std::to_string(cmd.timeout.count()), "--grace-ms", std::to_string(cmd.grace.count()), "--"};
   spec.argv.insert(spec.argv.end(), cmd.argv.begin(), cmd.argv.end());
   spec.cwd = cmd.cwd;
@@ -178,7 +217,7 @@ Result<ExitStatus> RunStep(const StepCommand& cmd) {
   spec.cancel = cmd.cancel;  // SIGTERM to the supervisor's group: it cleans up and exits 125.
   // A backstop only: the supervisor keeps the step's own deadline.
   spec.timeout = cmd.timeout + cmd.grace + Millis(30'000);
-  SP_ASSIGN_OR_RETURN(ExitStatus st, RunCommand(spec));
+  SP_ASSIGN_OR_RETURN(ExitStatus st, processes_.Run(spec));
   if (st.canceled || st.timed_out) return st;  // Ended from here.
   if (st.signal == 0 && st.exit_code == kTimedOutExit) {
     st.timed_out = true;

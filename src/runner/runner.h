@@ -18,22 +18,23 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/subprocess.h"
+#include "build/step_runner.h"
 
 namespace sp {
 
-struct StepCommand {
-  std::vector<std::string> argv;            // Never through a shell.
-  std::string cwd;                          // The workspace.
-  std::map<std::string, std::string> env;   // Added to the runner's environment.
-  Millis timeout{600'000};
-  Millis grace{2'000};                      // SIGTERM -> SIGKILL.
-  const std::atomic<bool>* cancel = nullptr;
-  LineCallback on_line;                     // Every stdout/stderr line as it comes; nothing kept in memory.
-  std::string supervisor;                   // The sallyport binary; default: this process's.
-};
+// The real StepRunner: each step under `sallyport __supervise` (see above),
+// started through `processes`.
+class SupervisedStepRunner final : public StepRunner {
+ public:
+  // `supervisor`: the sallyport binary; empty: this process's own.
+  explicit SupervisedStepRunner(ProcessRunner& processes = SystemProcesses(), std::string supervisor = "")
+      : processes_(processes), supervisor_(std::move(supervisor)) {}
+  Result<ExitStatus> Run(const StepCommand& cmd) override;
 
-// exit_code/signal: the command's own; timed_out/canceled: ended by us.
-Result<ExitStatus> RunStep(const StepCommand& cmd);
+ private:
+  ProcessRunner& processes_;
+  std::string supervisor_;
+};
 
 // `sallyport __supervise --timeout-ms N --grace-ms G -- argv...`: see above.
 // Exit status: the command's (128+signal when killed by one), 124 on

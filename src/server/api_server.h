@@ -1,80 +1,46 @@
-// `sallyport server`'s HTTP API (versioned under /v1, JSON in and out).
-//
-// Inventory (docs/inventory.md, "Inventory service"):
-//   GET    /v1/health
-//   GET    /v1/inventory                       the whole inventory (file schema)
-//   POST   /v1/inventory/apply[?prune=1&dry_run=1]   body: inventory YAML or JSON -> {"changes": [...]}
-//   GET    /v1/stacks                          {"stacks": [names]}
-//   POST   /v1/stacks                          body {"name": S, ...stack}: 201, 409 if it exists
-//   GET|PUT|DELETE /v1/stacks/S
-//   POST   /v1/stacks/S/deployments            body {"name": D, ...}
-//   GET|PUT|DELETE /v1/stacks/S/deployments/D
-//   POST   /v1/stacks/S/deployments/D/releases body {"name": R, ...}
-//   GET|PUT|DELETE /v1/stacks/S/deployments/D/releases/R
-//   POST   /v1/stacks/S/deployments/D/hosts    body: a host mapping (with its name)
-//   GET|PUT|DELETE /v1/stacks/S/deployments/D/hosts/H
-//   GET    /v1/resolve?stack=S&release=R&deployment=D[&limit=a,b]
-//   POST   /v1/stacks/S/templates/T/claims     body {"user": U}: 201 new claim, 200 the user's existing one,
-//                                               409 when the pool has no free host
-//   GET    /v1/claims
-//   DELETE /v1/stacks/S/claims/D               release personal deployment D (teardown first)
-//
-// Jobs and agents (issue 6, first part; agents authenticate with
-// "Authorization: Bearer <token>", 401 otherwise; a token is bound to labels):
-//   POST   /v1/jobs                            enqueue {kind, payload, labels, priority, idempotency_key, max_attempts}
-//   GET    /v1/jobs, /v1/jobs/ID, /v1/agents (name, labels, last seen, current job)
-//   POST   /v1/agent/register                  {name, labels}: 403 when it declares labels its token is not bound to
-//   POST   /v1/agent/claim?wait_ms=N&lease_ms=M[&job=ID]  a job for the token's labels (200; with job=ID only
-//                                               that one), or 204 after waiting
-//   POST   /v1/agent/jobs/ID/heartbeat|complete|fail   {epoch[, result | error]}: 409 when the lease is lost,
-//                                               400 (nothing changed) when malformed
-//   POST   /v1/agent/jobs/ID/log               {epoch, lines: [{ts, step, err, text}]}: the agent's lines, fenced
-//   GET    /v1/jobs/ID/log[?offset=N|follow=1] the job's log (build jobs: the build's), like a build log
-//   POST   /v1/agent/jobs/ID/build             {epoch, build: {...}} or {epoch, step: {...}}: a build job's records
-//   POST   /v1/agent/jobs/ID/deploy            {epoch, config, release, deployment, artifact}: queue the deploy's
-//                                               rollout job for the deployment's network; answers {job}
-// Builds (issue 5):
-//   POST   /hooks/github/PROJECT              GitHub push event, X-Hub-Signature-256 (401 if wrong), X-GitHub-Delivery
-//   POST   /hooks/gitea/PROJECT, /hooks/gitlab/PROJECT   the same with X-Gitea-Signature / X-Gitea-Delivery, or
-//                                               X-Gitlab-Token (the secret) / X-Gitlab-Event-UUID
-//   GET    /v1/builds, /v1/builds/ID (with steps), /v1/builds/ID/log[?follow=1] (server-sent events)
-//   POST   /v1/builds {project, branch[, sha]}  manual; POST /v1/builds/ID/cancel
-//   POST   /v1/agent/jobs/ID/store             {epoch, call, ...}: the rollout's journal and lock, on the
-//                                               server, fenced by the lease (server/job_store_rpc.h)
-// PUT creates (201) or replaces (200); DELETE answers 204. Errors are
-// {"error": {"code": "not_found", "message": "..."}} with 400 (bad input),
-// 404 (unknown object, naming it), 409 (exists / busy), 500.
+// `sallyport server`'s HTTP API (versioned under /v1, JSON in and out). The
+// routes are declared in one table per resource, each route with who may
+// call it (http.h):
+//   inventory_routes.cc  the inventory service, resolve, personal claims
+//   job_routes.cc        jobs, their logs, agents seen
+//   agent_routes.cc      the agent protocol (bearer token of an agent)
+//   rollout_routes.cc    rollouts and their journal, locks
+//   build_routes.cc      projects and builds
+//   hook_routes.cc       push webhooks (their own signatures)
+// Errors are {"error": {"code": "not_found", "message": "..."}} with 400
+// (bad input), 401, 403, 404 (unknown object, naming it), 409 (exists /
+// busy / lease lost), 500, 503. docs/api.md lists every route.
 #pragma once
 
-#include <memory>
-#include <mutex>
-#include <unordered_map>
-#include <string>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 
+#include "build/build_service.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "inventory/service.h"
-#include "build/build_service.h"
-
-namespace httplib {
-class Server;
-}
+#include "rollout/journal.h"
+#include "rollout/lock.h"
+#include "server/http.h"
+#include "server/http_server.h"
 
 namespace sp {
 
 struct ApiServerOptions {
-  int threads = 16;                       // Worker threads (keep-alive clients each hold one).
-  size_t max_body_bytes = 64u << 20;
+  http::HttpServerOptions http;           // Threads, body limit.
+  Clock* clock = nullptr;                 // Required: claims' TTL, leases, waits.
   inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
-  std::function<int64_t()> now_ms;        // Wall clock (claims' TTL, leases); default: the real one.
   QueueStore* queue = nullptr;            // Jobs and the agent protocol; none: those routes answer 404.
-  // The journal and locks of rollouts agents run (POST /v1/agent/jobs/ID/store).
+  // The journal and locks (rollouts, and the calls of agents' rollouts).
   JournalStore* journal = nullptr;
   LockStore* locks = nullptr;
-  // Builds (issue 5): webhooks, /v1/builds; none: those routes answer 404.
+  // Builds: webhooks, /v1/builds, /v1/projects; none: those routes answer 404.
   BuildService* builds = nullptr;
   BuildStore* build_store = nullptr;
   // How often claims past their TTL are released (with teardown); 0: never.
@@ -90,52 +56,60 @@ struct ApiServerOptions {
 
 // Where a job's log lines are kept: <dir>/<job id>.log.
 std::string JobLogPath(const std::string& dir, int64_t job_id);
-inventory::Doc ClaimToJson(const ClaimRecord& c);
-inventory::Doc JobToJson(const Job& j);
-inventory::Doc BuildToJson(const BuildRecord& b);
-// The resolve endpoint's answer (also printed by `sallyport inventory resolve`).
-inventory::Doc ResolvedToJson(const ResolvedTarget& t);
+
+// What every route table reaches: the stores and services, and the state
+// the routes share (long-polling claims, job log appends, resolve cache).
+struct ServerContext {
+  inventory::Service& inventory;
+  const ApiServerOptions& options;
+  int64_t Now() const { return options.clock->WallMs(); }
+  // Long-polling claims wait on this; JobsEnqueued wakes them.
+  std::mutex jobs_mu;
+  std::condition_variable jobs_cv;
+  int64_t jobs_enqueued = 0;
+  void JobsEnqueued();
+  std::mutex log_mu;  // Appends to job logs.
+  // Resolve answers of the current store revision (deployments without a
+  // dynamic source): a resolve is then one revision check and a lookup.
+  std::mutex cache_mu;
+  int64_t cache_revision = -1;
+  std::unordered_map<std::string, std::string> resolve_cache;
+};
+
+std::vector<http::Route> InventoryRoutes(ServerContext& ctx);
+std::vector<http::Route> JobRoutes(ServerContext& ctx);
+std::vector<http::Route> AgentRoutes(ServerContext& ctx);
+std::vector<http::Route> RolloutRoutes(ServerContext& ctx);
+std::vector<http::Route> BuildRoutes(ServerContext& ctx);
+std::vector<http::Route> HookRoutes(ServerContext& ctx);
 
 class ApiServer {
  public:
-  ApiServer(inventory::Service& inventory, ApiServerOptions options = {});
+  ApiServer(inventory::Service& inventory, ApiServerOptions options);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
   // Binds host:port (port 0: any free port) and serves on a background thread.
   Status Start(const std::string& host, int port);
-  int port() const { return port_; }
+  int port() const { return http_.port(); }
   // Stops accepting, finishes requests in flight, joins.
   void Stop();
   // A job was enqueued elsewhere in this process: wake the long-polling claims.
-  void JobsEnqueued();
+  void JobsEnqueued() { ctx_.JobsEnqueued(); }
+  // Every route, for tests that call them without sockets.
+  const http::Router& router() const { return router_; }
 
  private:
-  void Routes();
-  void JobRoutes();
-  void BuildRoutes();
-  inventory::Service& inventory_;
   ApiServerOptions options_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
-  int port_ = 0;
-  int listen_fd_ = -1;
-  // Resolve answers of the current store revision (deployments without a
-  // dynamic source): a resolve is then one revision check and a lookup.
-  std::mutex cache_mu_;
-  int64_t cache_revision_ = -1;
-  std::unordered_map<std::string, std::string> resolve_cache_;
+  ServerContext ctx_;
+  http::Router router_;
+  http::HttpServer http_;
   // Releases expired claims every options_.expire_every until Stop.
   std::thread expirer_;
   std::mutex expire_mu_;
   std::condition_variable expire_cv_;
   bool stopping_ = false;
-  // Wakes long-polling claims when a job is enqueued here.
-  std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;
-  int64_t jobs_enqueued_ = 0;
-  std::mutex log_mu_;  // Appends to job logs.
 };
 
 }  // namespace sp

@@ -8,7 +8,7 @@
 // ungrouped) and the same effective variables.
 //
 // ansible-inventory is required: without it these tests fail, they do not skip.
-#include "inventory/ansible_import.h"
+#include "inventory/ansible/ansible_import.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -140,7 +140,7 @@ json AnsibleInventoryList(const std::string& source, const test::TempDir& home) 
               {"ANSIBLE_NOCOLOR", "True"}};
   spec.cwd = home.path();
   spec.timeout = std::chrono::seconds(120);
-  auto st = RunCommand(spec);
+  auto st = SystemProcesses().Run(spec);
   EXPECT_TRUE(st) << (st ? "" : st.error().message);
   if (!st) return json();
   EXPECT_TRUE(st->ok()) << "ansible-inventory failed on " << source << ": " << st->Describe() << "\n" << st->err;
@@ -154,7 +154,7 @@ std::string ScriptOutput(const std::vector<std::string>& argv) {
   CommandSpec spec;
   spec.argv = argv;
   spec.timeout = std::chrono::seconds(30);
-  auto st = RunCommand(spec);
+  auto st = SystemProcesses().Run(spec);
   EXPECT_TRUE(st && st->ok()) << FormatArgv(argv) << ": " << (st ? st->Describe() : st.error().message);
   return st ? st->out : "";
 }

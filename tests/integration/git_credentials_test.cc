@@ -54,7 +54,7 @@ class GitHttpServer {
                {"HTTP_CONTENT_ENCODING", req.get_header_value("Content-Encoding")}};
       c.stdin_data = req.body;
       c.timeout = std::chrono::milliseconds(30'000);
-      auto st = RunCommand(c);
+      auto st = SystemProcesses().Run(c);
       if (!st || !st->ok()) {
         res.status = 500;
         return;

@@ -44,16 +44,16 @@ class RunnerTest : public ::testing::Test {
     c.cwd = dir_.path();
     c.timeout = timeout;
     c.grace = Millis(500);
-    c.supervisor = BuildBinary("sallyport");
     c.on_line = [this](bool is_err, const std::string& line) { lines_.push_back((is_err ? "err: " : "out: ") + line); };
     return c;
   }
+  SupervisedStepRunner runner_{SystemProcesses(), BuildBinary("sallyport")};
   TempDir dir_{"sp-runner"};
   std::vector<std::string> lines_;
 };
 
 TEST_F(RunnerTest, OutputArrivesLineByLineAndTheExitCodeIsTheCommands) {
-  auto st = RunStep(Step("echo one; echo two >&2; echo three; exit 3", Millis(10'000)));
+  auto st = runner_.Run(Step("echo one; echo two >&2; echo three; exit 3", Millis(10'000)));
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(st->exit_code, 3);
   EXPECT_FALSE(st->timed_out);
@@ -71,7 +71,7 @@ TEST_F(RunnerTest, ATimeoutKillsADaemonisedGrandchildToo) {
   // The grandchild leaves the step's process group and session (setsid),
   // closes the step's pipes, and its parent exits: a daemon.
   const std::string pidfile = dir_ / "daemon.pid";
-  auto st = RunStep(Step("setsid sh -c 'sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " + pidfile +
+  auto st = runner_.Run(Step("setsid sh -c 'sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " + pidfile +
                              "' >/dev/null 2>&1 </dev/null & echo started; sleep 300",
                          Millis(1'000)));
   ASSERT_TRUE(st) << st.error().message;
@@ -84,7 +84,7 @@ TEST_F(RunnerTest, ATimeoutKillsADaemonisedGrandchildToo) {
 
 TEST_F(RunnerTest, LeftoversOfAStepThatExitedAreEndedToo) {
   const std::string pidfile = dir_ / "left.pid";
-  auto st = RunStep(Step("setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " + pidfile + "; exit 0", Millis(10'000)));
+  auto st = runner_.Run(Step("setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " + pidfile + "; exit 0", Millis(10'000)));
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(st->exit_code, 0);
   const int left = PidIn(pidfile);
@@ -102,7 +102,7 @@ TEST_F(RunnerTest, CancelEndsTheStepAndItsDescendants) {
     if (line == "ready") cancel = true;  // Cancel once the step is running.
   };
   const auto start = std::chrono::steady_clock::now();
-  auto st = RunStep(cmd);
+  auto st = runner_.Run(cmd);
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_TRUE(st->canceled);
   EXPECT_FALSE(st->ok());

@@ -121,7 +121,7 @@ int Run(const std::vector<std::string>& argv, std::string* out, const std::strin
   spec.argv = argv;
   spec.stdin_data = stdin_data;
   spec.timeout = std::chrono::milliseconds(300'000);
-  auto r = RunCommand(spec);
+  auto r = SystemProcesses().Run(spec);
   if (!r) {
     if (out) *out = r.error().message;
     return -1;

@@ -8,7 +8,11 @@
 #include <mutex>
 #include <string>
 
-#include "store/store.h"
+#include "build/records.h"
+#include "inventory/store.h"
+#include "queue/job.h"
+#include "rollout/journal.h"
+#include "rollout/lock.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

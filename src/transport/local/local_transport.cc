@@ -90,7 +90,7 @@ Status AtomicReplace(const std::string& path, int mode, const std::function<Stat
 }  // namespace
 
 Result<ExitStatus> LocalTransport::Run(const HostRef& host, const CommandSpec& spec) {
-  auto r = RunCommand(spec);
+  auto r = processes_.Run(spec);
   if (!r) return Err(r.error().Wrap("on " + host.name));
   return r;
 }

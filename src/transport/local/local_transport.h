@@ -11,6 +11,7 @@ namespace sp {
 
 class LocalTransport final : public Transport {
  public:
+  explicit LocalTransport(ProcessRunner& processes = SystemProcesses()) : processes_(processes) {}
   // Runs spec.argv here. Error only when the program could not be started.
   Result<ExitStatus> Run(const HostRef& host, const CommandSpec& spec) override;
   // Writes a temp file in the same directory, fchmods it to `mode` (umask does
@@ -25,6 +26,9 @@ class LocalTransport final : public Transport {
   Status Check(const HostRef& host) override;
   // The path itself: this machine is the host.
   Result<std::string> UnixSocket(const HostRef& host, const std::string& remote_path) override;
+
+ private:
+  ProcessRunner& processes_;
 };
 
 }  // namespace sp

@@ -14,12 +14,12 @@ namespace sp::ssh {
 
 namespace {
 
-std::string FingerprintOf(const std::string& type, const std::string& key) {
+std::string FingerprintOf(ProcessRunner& processes, const std::string& type, const std::string& key) {
   CommandSpec s;
   s.argv = {"ssh-keygen", "-l", "-E", "sha256", "-f", "-"};
   s.stdin_data = type + " " + key + "\n";
   s.timeout = Millis(5000);
-  auto r = RunCommand(s);
+  auto r = processes.Run(s);
   if (!r || !r->ok()) return "";
   auto parts = Split(Trim(r->out), ' ');
   return parts.size() > 1 ? parts[1] : "";
@@ -27,12 +27,13 @@ std::string FingerprintOf(const std::string& type, const std::string& key) {
 
 }  // namespace
 
-Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int port, SshTransport* via) {
+Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int port, SshTransport* via,
+                                             ProcessRunner& processes) {
   if (!IsValidAddress(address)) return Err(ErrorCode::kInvalidArgument, "invalid address '" + address + "'");
   CommandSpec s;
   s.argv = {"ssh-keyscan", "-T", "5", "-p", std::to_string(port), "-t", "ed25519,ecdsa,rsa", address};
   s.timeout = Millis(15'000);
-  auto r = via ? via->RunOnBastion(s) : RunCommand(s);
+  auto r = via ? via->RunOnBastion(s) : processes.Run(s);
   if (!r) return Err(r.error().Wrap("scan " + address));
   std::vector<OfferedKey> keys;
   for (const std::string& line : Split(r->out, '\n')) {
@@ -42,7 +43,7 @@ Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int por
     k.name = KnownHostsName(address, port);
     k.type = parts[1];
     k.key = parts[2];
-    k.fingerprint = FingerprintOf(k.type, k.key);
+    k.fingerprint = FingerprintOf(processes, k.type, k.key);
     keys.push_back(k);
   }
   if (keys.empty()) {
@@ -53,12 +54,12 @@ Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int por
   return keys;
 }
 
-void CompareWithKnownHosts(const std::string& known_hosts, std::vector<OfferedKey>* keys) {
+void CompareWithKnownHosts(const std::string& known_hosts, std::vector<OfferedKey>* keys, ProcessRunner& processes) {
   for (OfferedKey& k : *keys) {
     CommandSpec s;
     s.argv = {"ssh-keygen", "-F", k.name, "-f", known_hosts};
     s.timeout = Millis(5000);
-    auto r = RunCommand(s);
+    auto r = processes.Run(s);
     k.state = OfferedKey::kNew;
     if (!r || !r->ok()) continue;
     bool same_type = false;

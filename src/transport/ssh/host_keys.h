@@ -19,10 +19,12 @@ struct OfferedKey {
 
 // The keys `address:port` offers, scanned with ssh-keyscan from here, or on
 // the bastion through `via` (whose own key is verified) for a jumped host.
-Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int port, SshTransport* via);
+Result<std::vector<OfferedKey>> ScanHostKeys(const std::string& address, int port, SshTransport* via,
+                                             ProcessRunner& processes = SystemProcesses());
 
 // Sets each key's state against `known_hosts` (ssh-keygen -F: hashed entries too).
-void CompareWithKnownHosts(const std::string& known_hosts, std::vector<OfferedKey>* keys);
+void CompareWithKnownHosts(const std::string& known_hosts, std::vector<OfferedKey>* keys,
+                           ProcessRunner& processes = SystemProcesses());
 
 // Appends the new keys as plain lines (creating the file 0600).
 Status AppendKnownHosts(const std::string& known_hosts, const std::vector<OfferedKey>& keys);

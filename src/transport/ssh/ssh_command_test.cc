@@ -12,7 +12,7 @@ namespace {
 std::vector<std::string> ShellWords(const std::string& line) {
   CommandSpec s;
   s.argv = {"/bin/sh", "-c", "for a in " + line + "; do printf '%s\\0' \"$a\"; done"};
-  auto r = RunCommand(s);
+  auto r = SystemProcesses().Run(s);
   EXPECT_TRUE(r && r->ok());
   std::vector<std::string> words;
   std::string cur;
@@ -62,7 +62,7 @@ TEST(RemoteCommandLineTest, RunsForRealInAShell) {
   s.env = {{"X", "y"}};
   CommandSpec sh;
   sh.argv = {"/bin/sh", "-c", RemoteCommandLine(s)};
-  auto r = RunCommand(sh);
+  auto r = SystemProcesses().Run(sh);
   ASSERT_TRUE(r && r->ok());
   EXPECT_EQ(r->out, "it's|$HOME");
 }

@@ -142,7 +142,7 @@ Result<ExitStatus> SshTransport::RunMuxed(const std::string& ctl, const SshEndpo
   local.stdin_data = spec.stdin_data;
   local.stdin_path = spec.stdin_path;
   local.on_line = spec.on_line;
-  return RunCommand(local);
+  return options_.processes->Run(local);
 }
 
 std::string SshTransport::ProxyCommand(const std::string& log) const {
@@ -178,7 +178,7 @@ Status SshTransport::StartMaster(const std::string& who, const SshEndpoint& e, c
   // The master outlives this call, and so may a ProxyJump child of it: their
   // stdout and stderr go to the log, never to our pipes.
   a.insert(a.begin(), {"/bin/sh", "-c", "exec \"$@\" >/dev/null 2>>\"$0\"", log});
-  auto r = RunCommand(SshSpec(a, options_.connect_timeout + Millis(5000)));
+  auto r = options_.processes->Run(SshSpec(a, options_.connect_timeout + Millis(5000)));
   if (!r) return Err(r.error().Wrap("ssh to " + who));
   // The log is read only on failure; a live master keeps writing debug
   // lines to the unlinked file, i.e. to nothing.
@@ -198,7 +198,7 @@ void SshTransport::ExitMaster(const std::string& ctl, const SshEndpoint& e) {
     (void)ssh::MuxTerminate(ctl, Millis(5000));
     return;
   }
-  (void)RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "exit"}), Millis(5000)));
+  (void)options_.processes->Run(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "exit"}), Millis(5000)));
 }
 
 void SshTransport::ExitConn(const Conn& c) {
@@ -208,7 +208,7 @@ void SshTransport::ExitConn(const Conn& c) {
 
 bool SshTransport::MasterAlive(const std::string& ctl, const SshEndpoint& e) {
   if (options_.native_mux) return ssh::MuxAliveCheck(ctl, Millis(5000)).has_value();
-  auto r = RunCommand(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "check"}), Millis(5000)));
+  auto r = options_.processes->Run(SshSpec(Mux(ctl, e, {"-o", "LogLevel=QUIET", "-O", "check"}), Millis(5000)));
   return r && r->ok();
 }
 
@@ -331,7 +331,7 @@ Result<SshTransport::Conn*> SshTransport::AcquireFenced(const HostRef& host) {
 Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spec) {
   if (spec.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
   SP_ASSIGN_OR_RETURN(Conn * c, AcquireFenced(host));
-  const auto start = std::chrono::steady_clock::now();
+  const int64_t start = options_.clock->MonotonicMs();
   auto r = RunMuxed(c->ctl, c->endpoint, spec);
   {
     std::lock_guard lk(mu_);
@@ -352,7 +352,7 @@ Result<ExitStatus> SshTransport::Run(const HostRef& host, const CommandSpec& spe
     return Err(r.error().Wrap("ssh to host " + c->name));
   }
   Done(c, false);
-  const auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - start);
+  const Millis elapsed(options_.clock->MonotonicMs() - start);
   if (spec.timeout && (r->timed_out || (r->exit_code == ssh::kRemoteTimeoutExit && elapsed >= *spec.timeout))) {
     r->timed_out = true;
   }
@@ -451,7 +451,7 @@ Result<ExitStatus> SshTransport::RunOnBastion(const CommandSpec& spec) {
 
 Status SshTransport::AddForward(const std::string& ctl, const SshEndpoint& e, const std::string& local,
                                 const std::string& target, const std::string& who) {
-  auto r = RunCommand(
+  auto r = options_.processes->Run(
       SshSpec(Mux(ctl, e, {"-o", "LogLevel=ERROR", "-O", "forward", "-L", local + ":" + target}), Millis(10'000)));
   if (!r) return Err(r.error().Wrap("forward to " + target + " through " + who));
   if (!r->ok()) return Err(ErrorCode::kUnavailable, who + " refused a forward to " + target + ": " + ssh::SshErrorText(r->err));

@@ -62,6 +62,9 @@ struct SshOptions {
   // command is sent; an error refuses the command (an agent's lease fence:
   // connecting can take long, and the lease may lapse meanwhile).
   std::function<Status()> before_command;
+  // The seams: ssh client processes, and the clock that times commands.
+  ProcessRunner* processes = &SystemProcesses();
+  Clock* clock = &RealClock::Instance();
 };
 
 class SshTransport final : public Transport {

@@ -24,7 +24,7 @@ CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std:
   spec.env = env;
   spec.timeout = std::chrono::seconds(timeout_s);
   CliResult r;
-  auto st = RunCommand(spec);
+  auto st = SystemProcesses().Run(spec);
   if (!st) {
     r.err = st.error().message;
     return r;

@@ -38,7 +38,7 @@ int RunWithEnv(const std::vector<std::string>& argv, const std::map<std::string,
   spec.env = env;
   spec.stdin_data = stdin_data;
   spec.timeout = milliseconds(300'000);
-  auto r = RunCommand(spec);
+  auto r = SystemProcesses().Run(spec);
   if (!r) {
     if (err) *err = r.error().message;
     return -1;

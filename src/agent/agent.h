@@ -1,0 +1,71 @@
+// `sallyport agent run`: claims build and rollout jobs for its token's
+// labels from a server, over outbound connections only, and runs each here.
+// A rollout's journal and lock are on the server (every step journaled
+// there before it acts, refused without the current lease); every action on
+// hosts and LBs is fenced by the job's lease as this agent last confirmed
+// it (lease.h). A job claimed again (its agent died or stalled) is resumed
+// from the server's journal: each host reconciled, then the rest rolled.
+// Build jobs run the pipeline here; their deploy is asked of the server,
+// which queues the rollout for the deployment's network.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "build/pipeline.h"
+#include "client/api_client.h"
+#include "core/clock.h"
+#include "rollout/engine.h"
+#include "wiring/engine_wiring.h"
+
+namespace sp {
+
+// Runs (or, with `resume`, resumes) one plan's rollout with `setup`'s
+// journal, lock, fence and event sink. The real one wires the adapters
+// (RunRolloutWithAdapters); unit tests give an engine with fakes.
+using RolloutRunner =
+    std::function<Result<RolloutSummary>(const RolloutPlan& plan, const EngineSetup& setup, bool resume)>;
+Result<RolloutSummary> RunRolloutWithAdapters(const RolloutPlan& plan, const EngineSetup& setup, bool resume);
+
+struct AgentOptions {
+  Clock* clock = nullptr;              // Required: leases, timestamps, waits.
+  int64_t lease_ms = 60'000;           // Renewed every quarter of it.
+  Millis claim_wait{1000};             // A claim's long poll.
+  std::string work_dir;                // Build workspaces: <work_dir>/build-<id>, removed after each build.
+  // Build jobs' pipeline: clock, processes, steps, vcs, docker_host,
+  // read_secret (its deploy is this agent's).
+  PipelineOptions pipeline;
+  RolloutRunner run_rollout = RunRolloutWithAdapters;
+  LoadBalancerDecorator decorate_lb;   // Passed to every rollout (the test tree's negative control).
+  // Called with every rollout event after it is logged (extensions of the
+  // test tree stop an agent at an exact step); may be empty.
+  std::function<void(const Event&)> observe_event;
+};
+
+class Agent {
+ public:
+  Agent(ApiClient& api, AgentOptions options);
+  // Registers with the server: the token's name and labels, or why not.
+  Result<nlohmann::ordered_json> Register();
+  // Claims and runs jobs until `stopping` (a job in hand is finished first).
+  void Run(const std::atomic<bool>& stopping);
+  // Runs one claimed job here to its end and reports it (complete or fail):
+  // heartbeats every quarter of the lease, the job's lines to the server.
+  // `claim_sent`: when the claim was sent (clock.MonotonicMs()).
+  void RunClaimedJob(const nlohmann::ordered_json& claim, int64_t claim_sent);
+
+ private:
+  struct Job;
+  std::string RunRolloutJob(Job& job, bool* ok);
+  std::string RunBuildJob(Job& job);
+  Status RequestDeploy(Job& job, const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop);
+
+  ApiClient& api_;
+  AgentOptions o_;
+  std::string name_;
+};
+
+}  // namespace sp

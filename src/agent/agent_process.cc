@@ -1,0 +1,65 @@
+#include "agent/agent_process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "client/http_client.h"
+#include "core/file.h"
+#include "core/text.h"
+#include "runner/runner.h"
+#include "vcs/git/git_vcs.h"
+
+namespace sp {
+
+Status RunAgentProcess(const AgentProcessOptions& po) {
+  SP_ASSIGN_OR_RETURN(std::string token_text, ReadTextFile(po.token_file));
+  auto lease = ParseDuration(po.lease);
+  if (!lease || lease->count() < 1000) {
+    return Err(ErrorCode::kInvalidArgument, "--lease: expected a duration of at least 1s, got '" + po.lease + "'");
+  }
+  SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create({po.server, Trim(token_text)}));
+  // Stop signals: blocked before any thread starts, then waited for.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  static std::atomic<bool> stopping{false};
+  std::thread([stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    stopping = true;
+  }).detach();
+
+  static GitVcs vcs;
+  static SupervisedStepRunner steps;
+  AgentOptions o;
+  o.clock = &RealClock::Instance();
+  o.lease_ms = lease->count();
+  o.work_dir = po.work_dir;
+  if (o.work_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    o.work_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/sallyport-agent-" + std::to_string(::getpid());
+  }
+  o.pipeline.processes = &SystemProcesses();
+  o.pipeline.steps = &steps;
+  o.pipeline.vcs = &vcs;
+  o.pipeline.docker_host = po.docker_host;
+  o.pipeline.read_secret = ReadSecretRef;
+  o.decorate_lb = po.decorate_lb;
+  o.observe_event = po.observe_event;
+  Agent agent(*api, o);
+  SP_ASSIGN_OR_RETURN(auto me, agent.Register());
+  std::printf("agent %s: claiming for %s at %s\n", me.value("name", "").c_str(), me["labels"].dump().c_str(),
+              po.server.c_str());
+  std::fflush(stdout);
+  agent.Run(stopping);
+  std::printf("agent: stopped\n");
+  return Ok();
+}
+
+}  // namespace sp

@@ -1,0 +1,253 @@
+#include "build/pipeline.h"
+
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/branch_rules.h"
+#include "core/file.h"
+#include "core/text.h"
+
+namespace sp {
+
+namespace fs = std::filesystem;
+
+Result<GitAccess> GitAccessFor(const ProjectRecord& p,
+                               const std::function<Result<std::string>(const std::string& ref)>& read_secret) {
+  GitAccess a;
+  const bool ssh = StartsWith(p.git_url, "ssh://");
+  if (ssh) a.known_hosts = p.known_hosts;
+  if (p.credential_ref.empty()) return a;
+  if (ssh) {
+    // The deploy key is the file itself: handed to ssh by path, never read here.
+    if (!StartsWith(p.credential_ref, "file:/")) {
+      return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": an ssh deploy key must be a file: reference");
+    }
+    a.ssh_key_file = p.credential_ref.substr(5);
+    return a;
+  }
+  if (!StartsWith(p.git_url, "http://") && !StartsWith(p.git_url, "https://")) {
+    return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": credentials are for http(s) and ssh remotes only");
+  }
+  if (!read_secret) return Err(ErrorCode::kUnavailable, "project " + p.name + ": no secret reader for its token");
+  auto token = read_secret(p.credential_ref);
+  if (!token) return Err(token.error().Wrap("project " + p.name + "'s token"));
+  a.token = Trim(*token);
+  if (a.token.empty()) return Err(ErrorCode::kInvalidArgument, "project " + p.name + "'s token is empty");
+  return a;
+}
+
+namespace {
+
+// One run of a build's pipeline; see RunPipeline.
+class Pipeline {
+ public:
+  Pipeline(BuildRecord b, const ProjectRecord& project, std::string ws, const PipelineOptions& o, BuildSink& sink,
+           const std::atomic<bool>& cancel)
+      : b_(std::move(b)), project_(project), ws_(std::move(ws)), o_(o), sink_(sink), cancel_(cancel) {}
+
+  BuildRecord Run() {
+    std::error_code ec;
+    fs::remove_all(ws_, ec);
+    Status st = Step("checkout", "checkout", [this] { return Checkout(); });
+    if (!st) return Finish(Canceled() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
+    if (auto c = o_.vcs->ReadCommit(ws_)) {
+      b_.author = c->author;
+      b_.message = c->subject;
+      (void)sink_.Update(b_);
+    }
+    if (auto ended = Configure()) return *ended;
+    for (const auto& s : cfg_.pipeline) {
+      if (!StepRunsOn(s.when, b_.branch)) {
+        (void)sink_.PutStep(BuildStepRecord{b_.id, index_++, s.name, s.kind, "skipped", 0, Now(), Now()});
+        continue;
+      }
+      st = Step(s.name, s.kind, [this, &s] { return RunStep(s); });
+      // The rest is skipped: a failed step fails the build.
+      if (!st) return Finish(Canceled() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
+    }
+    return Finish(BuildStatus::kSucceeded, "");
+  }
+
+ private:
+  int64_t Now() { return o_.clock->WallMs(); }
+  bool Canceled() const { return cancel_.load(); }
+  LineCallback Logger(const std::string& step) {
+    return [this, step](bool is_err, const std::string& line) { sink_.Line(Now(), step, is_err, line); };
+  }
+
+  BuildRecord Finish(BuildStatus st, const std::string& error) {
+    sink_.Line(Now(), "build", st != BuildStatus::kSucceeded,
+               "build " + std::string(BuildStatusName(st)) + (error.empty() ? "" : ": " + error));
+    sink_.Flush();  // Whole before the build reads as finished.
+    b_.status = st;
+    b_.error = error;
+    b_.finished_ms = Now();
+    (void)sink_.Update(b_);
+    std::error_code ec;
+    fs::remove_all(ws_, ec);
+    return b_;
+  }
+
+  // Runs one recorded step; `fn` does the work.
+  Status Step(const std::string& name, const std::string& kind, const std::function<Status()>& fn) {
+    BuildStepRecord rec{b_.id, index_++, name, kind, "running", 0, Now(), 0};
+    (void)sink_.PutStep(rec);
+    sink_.Line(Now(), name, false, "--- step " + name + " (" + kind + ")");
+    Status st = Canceled() ? Status(Err(ErrorCode::kCancelled, "canceled")) : fn();
+    rec.finished_ms = Now();
+    rec.status = st ? "succeeded" : (st.error().code == ErrorCode::kCancelled ? "canceled" : "failed");
+    rec.exit_code = st ? 0 : 1;
+    (void)sink_.PutStep(rec);
+    if (!st) sink_.Line(Now(), name, true, "step " + name + " " + rec.status + ": " + st.error().message);
+    return st;
+  }
+
+  Status RunArgv(const std::string& name, const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env, Millis timeout) {
+    StepCommand c;
+    c.argv = argv;
+    c.cwd = ws_;
+    c.env = env;
+    c.timeout = timeout;
+    c.cancel = &cancel_;
+    c.on_line = Logger(name);
+    SP_ASSIGN_OR_RETURN(ExitStatus st, o_.steps->Run(c));
+    if (st.canceled) return Err(ErrorCode::kCancelled, "canceled");
+    if (st.timed_out) return Err(ErrorCode::kTimeout, "timed out after " + FormatDuration(timeout));
+    if (!st.ok()) return Err(ErrorCode::kUnavailable, st.Describe());
+    return Ok();
+  }
+
+  Status Checkout() {
+    SP_ASSIGN_OR_RETURN(GitAccess access, GitAccessFor(project_, o_.read_secret));
+    return o_.vcs->Checkout(project_.git_url, b_.branch, b_.sha, ws_, o_.git_timeout, Logger("checkout"), access);
+  }
+
+  // Reads the commit's sallyport.yml and the branch's rule; a build that
+  // ends here (bad file, rejected or unmatched branch) is returned.
+  std::optional<BuildRecord> Configure() {
+    auto text = ReadTextFile(ws_ + "/sallyport.yml");
+    if (!text) return Finish(BuildStatus::kFailed, text.error().message);
+    config_text_ = *text;
+    auto cfg = ParseServiceConfig(config_text_, ws_ + "/sallyport.yml");
+    if (!cfg) return Finish(BuildStatus::kFailed, cfg.error().message);
+    cfg_ = std::move(*cfg);
+    auto target = MatchBranch(cfg_.branches, b_.branch);
+    if (!target) {
+      sink_.Line(Now(), "build", true, "rejected: " + target.error().message);
+      return Finish(BuildStatus::kFailed, "rejected: " + target.error().message);
+    }
+    if (!*target) return Finish(BuildStatus::kSkipped, "no branch rule matches '" + b_.branch + "'");
+    b_.deployment = (*target)->deployment;
+    (void)sink_.Update(b_);
+    if (!o_.docker_host.empty()) docker_env_["DOCKER_HOST"] = o_.docker_host;
+    return std::nullopt;
+  }
+
+  std::string ImageBySha() const { return cfg_.image_repository + ":" + b_.sha; }
+
+  Status RunStep(const PipelineStep& s) {
+    if (s.kind == "command") return CommandStep(s);
+    if (s.kind == "image") {
+      return RunArgv(s.name,
+                     {o_.docker_bin, "build", "-t", ImageBySha(), "-t", cfg_.image_repository + ":" + SanitizedTag(b_.branch),
+                      "-f", ws_ + "/" + cfg_.image_dockerfile, ws_ + "/" + cfg_.image_context},
+                     docker_env_, s.timeout);
+    }
+    if (s.kind == "push") return PushStep(s);
+    if (s.kind == "deploy") return DeployStep(s);
+    return Err(ErrorCode::kInvalidArgument, "unknown step kind '" + s.kind + "'");
+  }
+
+  Status CommandStep(const PipelineStep& s) {
+    if (!s.secrets.empty()) {
+      return Err(ErrorCode::kUnavailable, "secrets are not available to steps yet (" + s.secrets[0] + ")");
+    }
+    std::map<std::string, std::string> env = {{"SALLYPORT_BRANCH", b_.branch}, {"SALLYPORT_COMMIT", b_.sha},
+                                              {"SALLYPORT_BUILD", std::to_string(b_.id)}};
+    for (const auto& [k, v] : s.env) env[k] = v;
+    return RunArgv(s.name, s.run, env, s.timeout);
+  }
+
+  Status PushStep(const PipelineStep& s) {
+    // A private client config for this push: the login never lands in
+    // anyone's ~/.docker, and is gone with the workspace.
+    const std::string conf = ws_ + "/.docker-config";
+    std::error_code ec;
+    fs::create_directories(conf, ec);
+    auto env = docker_env_;
+    env["DOCKER_CONFIG"] = conf;
+    if (!cfg_.registry.password_ref.empty()) SP_TRY(Login(s, env));
+    SP_TRY(RunArgv(s.name, {o_.docker_bin, "push", ImageBySha()}, env, s.timeout));
+    SP_TRY(ReadDigest(env));
+    sink_.Line(Now(), s.name, false, "artifact " + b_.artifact);
+    (void)sink_.Update(b_);
+    return Ok();
+  }
+
+  Status Login(const PipelineStep& s, const std::map<std::string, std::string>& env) {
+    if (!o_.read_secret) return Err(ErrorCode::kUnavailable, "no secret reader for the registry password");
+    SP_ASSIGN_OR_RETURN(std::string pw, o_.read_secret(cfg_.registry.password_ref));
+    CommandSpec login;
+    login.argv = {o_.docker_bin, "login", "--username", cfg_.registry.username, "--password-stdin", cfg_.registry.address};
+    login.stdin_data = pw + "\n";
+    login.env = env;
+    login.timeout = s.timeout;
+    login.on_line = Logger(s.name);
+    login.capture = false;
+    SP_ASSIGN_OR_RETURN(ExitStatus ls, o_.processes->Run(login));
+    if (!ls.ok()) return Err(ErrorCode::kUnauthenticated, "docker login " + cfg_.registry.address + " failed");
+    return Ok();
+  }
+
+  // The pushed image's digest in the repository becomes the artifact.
+  Status ReadDigest(const std::map<std::string, std::string>& env) {
+    CommandSpec inspect;
+    inspect.argv = {o_.docker_bin, "image", "inspect", "--format", "{{json .RepoDigests}}", ImageBySha()};
+    inspect.env = env;
+    inspect.timeout = Millis(30'000);
+    SP_ASSIGN_OR_RETURN(ExitStatus is, o_.processes->Run(inspect));
+    if (!is.ok()) return Err(ErrorCode::kUnavailable, "docker image inspect: " + is.Describe());
+    auto digests = nlohmann::json::parse(is.out, nullptr, false);
+    for (const auto& d : digests.is_array() ? digests : nlohmann::json::array()) {
+      if (d.is_string() && StartsWith(d.get<std::string>(), cfg_.image_repository + "@sha256:")) b_.artifact = d;
+    }
+    if (b_.artifact.empty()) return Err(ErrorCode::kInternal, "no digest of " + cfg_.image_repository + " after push");
+    return Ok();
+  }
+
+  Status DeployStep(const PipelineStep& s) {
+    if (b_.deployment.empty()) {
+      sink_.Line(Now(), s.name, false, "branch " + b_.branch + " deploys nowhere (build only)");
+      return Ok();
+    }
+    if (b_.artifact.empty()) return Err(ErrorCode::kInvalidArgument, "nothing to deploy: no push step ran before");
+    if (!o_.deploy) return Err(ErrorCode::kUnavailable, "this server cannot deploy");
+    DeployRequest request{&cfg_, config_text_, s.release, b_.deployment, b_.artifact, b_.id};
+    return o_.deploy(request, Logger(s.name), cancel_);
+  }
+
+  BuildRecord b_;
+  const ProjectRecord& project_;
+  const std::string ws_;
+  const PipelineOptions& o_;
+  BuildSink& sink_;
+  const std::atomic<bool>& cancel_;
+  int index_ = 0;
+  std::string config_text_;
+  ServiceConfig cfg_;
+  std::map<std::string, std::string> docker_env_;
+};
+
+}  // namespace
+
+BuildRecord RunPipeline(BuildRecord b, const ProjectRecord& project, const std::string& ws, const PipelineOptions& o,
+                        BuildSink& sink, const std::atomic<bool>& cancel) {
+  SP_CHECK(o.clock && o.processes && o.steps && o.vcs);
+  return Pipeline(std::move(b), project, ws, o, sink, cancel).Run();
+}
+
+}  // namespace sp

@@ -1,0 +1,221 @@
+// The build pipeline's paths, with every side effect faked: version
+// control, the step runner, docker's login and inspect, the clock, the sink.
+#include "build/pipeline.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/test_util.h"
+#include "unit/seams.h"
+
+namespace sp {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const char* kConfig = R"(version: 1
+service: hello
+stack: demo
+image: {repository: 127.0.0.1:5000/hello}
+registry:
+  address: 127.0.0.1:5000
+  username: ci
+  password: {env: REGISTRY_PASSWORD}
+releases:
+  web: {port: 8080}
+pipeline:
+  - {name: test, run: [make, test]}
+  - {name: image, kind: image}
+  - {name: push, kind: push}
+  - {name: deploy, kind: deploy}
+)";
+
+// Records what the pipeline reports: the build's updates, its steps, its lines.
+class RecordingSink final : public BuildSink {
+ public:
+  Status Update(const BuildRecord& b) override {
+    updates.push_back(b);
+    return Ok();
+  }
+  Status PutStep(const BuildStepRecord& s) override {
+    steps.push_back(s.name + " " + s.status);
+    return Ok();
+  }
+  void Line(int64_t, const std::string& step, bool is_err, const std::string& text) override {
+    lines.push_back(step + (is_err ? " ! " : " | ") + text);
+  }
+  void Flush() override { ++flushes; }
+  std::vector<BuildRecord> updates;
+  std::vector<std::string> steps, lines;
+  int flushes = 0;
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vcs_.files["sallyport.yml"] = kConfig;
+    o_.clock = &clock_;
+    o_.processes = &processes_;
+    o_.steps = &steps_;
+    o_.vcs = &vcs_;
+    o_.docker_bin = "/usr/bin/docker";
+    o_.read_secret = [](const std::string& ref) -> Result<std::string> {
+      if (ref == "env:REGISTRY_PASSWORD") return std::string("s3cret");
+      return Err(ErrorCode::kNotFound, "no " + ref);
+    };
+    o_.deploy = [this](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>&) -> Status {
+      deployed_.push_back(r.deployment + " " + r.artifact);
+      log(false, "deployed");
+      return deploy_result_;
+    };
+    ExitStatus digests;
+    digests.exit_code = 0;
+    digests.out = R"(["127.0.0.1:5000/hello@sha256:)" + std::string(64, 'a') + R"("])";
+    processes_.answers["docker image"] = digests;
+    b_.id = 7;
+    b_.project = "hello";
+    b_.branch = "integration";
+    b_.sha = std::string(40, 'c');
+    project_.name = "hello";
+    project_.git_url = "git://127.0.0.1/hello.git";
+  }
+
+  BuildRecord Run() { return RunPipeline(b_, project_, dir_ / "ws", o_, sink_, cancel_); }
+  std::vector<std::string> StepArgv0() {
+    std::vector<std::string> out;
+    for (const auto& c : steps_.calls) out.push_back(c.argv.size() > 1 && c.argv[0] == "/usr/bin/docker" ? "docker " + c.argv[1] : c.argv[0]);
+    return out;
+  }
+  static ExitStatus Exit(int code, std::string err = "") {
+    ExitStatus st;
+    st.exit_code = code;
+    st.err = std::move(err);
+    return st;
+  }
+
+  test::TempDir dir_{"sp-pipeline"};
+  FakeClock clock_;
+  test::FakeProcessRunner processes_;
+  test::FakeStepRunner steps_;
+  test::FakeVcs vcs_;
+  PipelineOptions o_;
+  RecordingSink sink_;
+  std::atomic<bool> cancel_{false};
+  BuildRecord b_;
+  ProjectRecord project_;
+  std::vector<std::string> deployed_;
+  Status deploy_result_ = Ok();
+};
+
+TEST_F(PipelineTest, ASucceedingBuildRunsEveryStepInOrderAndDeploysTheDigest) {
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kSucceeded) << out.error;
+  EXPECT_THAT(StepArgv0(), ElementsAre("make", "docker build", "docker push"));
+  EXPECT_EQ(out.artifact, "127.0.0.1:5000/hello@sha256:" + std::string(64, 'a'));
+  EXPECT_THAT(deployed_, ElementsAre("integration " + out.artifact));
+  EXPECT_EQ(out.author, "Ada");
+  // The login's password goes on stdin, never argv.
+  ASSERT_EQ(processes_.calls.size(), 2u);
+  EXPECT_THAT(processes_.calls[0], ::testing::Not(::testing::Contains("s3cret")));
+  EXPECT_EQ(processes_.stdin_seen[0], "s3cret\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "ws")) << "the workspace is removed";
+  EXPECT_EQ(sink_.updates.back().status, BuildStatus::kSucceeded);
+  EXPECT_GE(sink_.flushes, 1) << "every line written before the build reads as finished";
+}
+
+TEST_F(PipelineTest, AFailedCheckoutFailsTheBuildAndRunsNoStep) {
+  vcs_.checkout_error = Error{ErrorCode::kUnavailable, "git fetch: connection refused"};
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("connection refused"));
+  EXPECT_TRUE(steps_.calls.empty());
+  EXPECT_THAT(sink_.steps, ElementsAre("checkout running", "checkout failed"));
+}
+
+TEST_F(PipelineTest, AFailedStepFailsTheBuildAndSkipsTheRest) {
+  steps_.answers["make"] = Exit(2, "test_x failed");
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("exit 2"));
+  EXPECT_THAT(StepArgv0(), ElementsAre("make"));
+  EXPECT_TRUE(deployed_.empty());
+  EXPECT_THAT(sink_.lines, ::testing::Contains(HasSubstr("step test failed")));
+}
+
+TEST_F(PipelineTest, ATimedOutStepSaysSo) {
+  ExitStatus st;
+  st.timed_out = true;
+  steps_.answers["make"] = st;
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("timed out after"));
+}
+
+TEST_F(PipelineTest, ACancelDuringAStepCancelsTheBuild) {
+  steps_.on_run = [this](const StepCommand&) { cancel_ = true; };
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kCanceled);
+  EXPECT_THAT(StepArgv0(), ElementsAre("make"));
+}
+
+TEST_F(PipelineTest, ARejectedRegistryLoginFailsThePushWithoutPushing) {
+  processes_.answers["docker login"] = Exit(1, "unauthorized");
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("docker login 127.0.0.1:5000 failed"));
+  EXPECT_THAT(StepArgv0(), ElementsAre("make", "docker build"));
+}
+
+TEST_F(PipelineTest, APushWithoutADigestFails) {
+  processes_.answers["docker image"] = Exit(0);
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("no digest of 127.0.0.1:5000/hello"));
+  EXPECT_TRUE(deployed_.empty());
+}
+
+TEST_F(PipelineTest, AFailedDeployFailsTheBuild) {
+  deploy_result_ = Err(ErrorCode::kUnavailable, "rollout failed: host app2 failed at health");
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("app2 failed at health"));
+}
+
+TEST_F(PipelineTest, ABranchNoRuleMatchesIsSkipped) {
+  b_.branch = "feature/x";
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kSkipped);
+  EXPECT_TRUE(steps_.calls.empty());
+}
+
+TEST_F(PipelineTest, AStepAskingForSecretsFailsWithAClearReason) {
+  vcs_.files["sallyport.yml"] = std::string(kConfig).replace(std::string(kConfig).find("run: [make, test]"), 17,
+                                                             "run: [make, test], secrets: [db]");
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("secrets are not available to steps yet (db)"));
+  EXPECT_TRUE(steps_.calls.empty());
+}
+
+TEST_F(PipelineTest, ABadServiceFileFailsNamingItsLine) {
+  vcs_.files["sallyport.yml"] = "version: 1\nservice: hello\nstack: demo\nreleases:\n  web: {prot: 1}\n";
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("sallyport.yml:5"));
+}
+
+TEST_F(PipelineTest, StepsSeeTheBranchCommitAndBuildButNoSecret) {
+  Run();
+  ASSERT_FALSE(steps_.calls.empty());
+  const auto& env = steps_.calls[0].env;
+  EXPECT_EQ(env.at("SALLYPORT_BRANCH"), "integration");
+  EXPECT_EQ(env.at("SALLYPORT_COMMIT"), std::string(40, 'c'));
+  EXPECT_EQ(env.at("SALLYPORT_BUILD"), "7");
+  for (const auto& [k, v] : env) EXPECT_NE(v, "s3cret") << k;
+}
+
+}  // namespace
+}  // namespace sp

@@ -1,0 +1,37 @@
+#include "build/wire.h"
+
+namespace sp {
+
+nlohmann::ordered_json BuildToJson(const BuildRecord& b) {
+  return {{"id", b.id},
+          {"project", b.project},
+          {"branch", b.branch},
+          {"sha", b.sha},
+          {"trigger", b.trigger},
+          {"status", std::string(BuildStatusName(b.status))},
+          {"author", b.author},
+          {"message", b.message},
+          {"artifact", b.artifact},
+          {"deployment", b.deployment},
+          {"error", b.error},
+          {"created_ms", b.created_ms},
+          {"started_ms", b.started_ms},
+          {"finished_ms", b.finished_ms}};
+}
+
+nlohmann::ordered_json BuildStepToJson(const BuildStepRecord& x) {
+  return {{"index", x.index},         {"name", x.name},           {"kind", x.kind},
+          {"status", x.status},       {"exit_code", x.exit_code}, {"started_ms", x.started_ms},
+          {"finished_ms", x.finished_ms}};
+}
+
+nlohmann::ordered_json ProjectToJson(const ProjectRecord& p) {
+  return {{"name", p.name},
+          {"git_url", p.git_url},
+          {"webhook_secret_ref", p.webhook_secret_ref},
+          {"credential_ref", p.credential_ref},
+          {"known_hosts", p.known_hosts},
+          {"created_ms", p.created_ms}};
+}
+
+}  // namespace sp

@@ -1,0 +1,16 @@
+// Build records as JSON: the API's answers, an agent's reports of a build
+// job, and the CLI's --output json. One serializer per record.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "build/records.h"
+
+namespace sp {
+
+nlohmann::ordered_json BuildToJson(const BuildRecord& b);
+nlohmann::ordered_json BuildStepToJson(const BuildStepRecord& s);
+// The project without its secrets' values (it holds only references).
+nlohmann::ordered_json ProjectToJson(const ProjectRecord& p);
+
+}  // namespace sp

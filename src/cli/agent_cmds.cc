@@ -1,0 +1,145 @@
+// agent run | list, token create | list | revoke, server
+#include <cstdio>
+
+#include "agent/agent_process.h"
+#include "cli/command.h"
+#include "core/digest.h"
+#include "core/text.h"
+#include "queue/wire.h"
+#include "server/server_process.h"
+
+namespace sp::cli {
+
+namespace {
+
+int AgentRun(Context& ctx) {
+  const Args& a = ctx.a;
+  AgentProcessOptions o;
+  o.server = ctx.client().server;
+  o.token_file = a.token_file;
+  o.lease = a.lease;
+  o.work_dir = a.work_dir;
+  o.docker_host = a.docker_host;
+  o.decorate_lb = ctx.ext.decorate_lb;
+  o.observe_event = ctx.ext.observe_event;
+  if (auto st = RunAgentProcess(o); !st) return Fail(st.error());
+  return kExitOk;
+}
+
+int AgentList(Context& ctx) {
+  Result<Doc> d = Err(ErrorCode::kInternal, "");
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    d = (*api)->Call("GET", "/v1/agents");
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    auto agents = (*store)->Agents();
+    if (!agents) return Fail(agents.error());
+    Doc out = Doc::array();
+    for (const auto& ag : *agents) out.push_back(AgentSeenToJson(ag));
+    d = Doc{{"agents", out}};
+  }
+  if (!d) return Fail(d.error());
+  if (ctx.json()) return PrintJson(*d), kExitOk;
+  const int64_t now = ctx.Now();
+  if ((*d)["agents"].empty()) std::printf("no agents seen\n");
+  for (const auto& ag : (*d)["agents"]) {
+    std::string labels;
+    for (const auto& [k, v] : ag["labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+    const int64_t job = ag.value("current_job", int64_t{0});
+    std::printf("%-20s %-24s seen %s  job %s\n", ag.value("name", "").c_str(), labels.c_str(),
+                Ago(ag.value("last_seen_ms", int64_t{0}), now).c_str(), job ? std::to_string(job).c_str() : "-");
+  }
+  return kExitOk;
+}
+
+int TokenCreate(Context& ctx) {
+  const Args& a = ctx.a;
+  QueueStore::AgentToken t;
+  t.name = a.name;
+  if (!IsValidName(t.name)) return Fail({ErrorCode::kInvalidArgument, "--name: invalid agent name '" + Printable(t.name) + "'"});
+  auto labels = ParseLabelArgs("--label", a.labels);
+  if (!labels) return Fail(labels.error());
+  t.labels = *labels;
+  auto secret = RandomHex(32);
+  if (!secret) return Fail(secret.error());
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  if (auto st = (*store)->PutAgentToken(Sha256Hex(*secret), t); !st) return Fail(st.error());
+  std::printf("%s\n", secret->c_str());  // The only time it is shown.
+  return kExitOk;
+}
+
+int Server(Context& ctx) {
+  const Args& a = ctx.a;
+  ServerProcessOptions o;
+  o.listen = a.listen;
+  o.store_path = ctx.StorePath();
+  o.expire_every = a.expire_every;
+  o.poll_every = a.poll_every;
+  o.docker_host = a.docker_host;
+  o.build_slots = a.build_slots;
+  o.requeue_interrupted = a.requeue_interrupted;
+  o.deploy_on = a.deploy_on;
+  o.builds_on = a.builds_on;
+  o.build_labels = a.build_labels;
+  if (auto st = RunServerProcess(o); !st) return Fail(st.error());
+  return kExitOk;
+}
+
+void ServerOptions(CLI::App& app, Args& a) {
+  app.add_option("--listen", a.listen, "host:port (port 0: any free port)")->capture_default_str();
+  app.add_option("--expire-every", a.expire_every,
+                 "How often personal deployments past their TTL are torn down and released (0: never)")
+      ->capture_default_str();
+  app.add_option("--poll-every", a.poll_every, "How often every project's branches are polled (0: never)")
+      ->capture_default_str();
+  app.add_option("--builds", a.build_slots, "Builds run at once")->capture_default_str();
+  app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for image and push steps");
+  app.add_option("--deploy-on", a.deploy_on,
+                 "Where builds' deploys run: agents (queued for an agent of the deployment's network) or server "
+                 "(this process)")
+      ->check(CLI::IsMember({"agents", "server"}))
+      ->capture_default_str();
+  app.add_option("--builds-on", a.builds_on,
+                 "Where builds run: server (this process) or agents (queued for agents with the build labels)")
+      ->check(CLI::IsMember({"agents", "server"}))
+      ->capture_default_str();
+  app.add_option("--build-label", a.build_labels, "key=value a build job requires of its agent (default role=builder)");
+  app.add_flag("--requeue-interrupted", a.requeue_interrupted,
+               "Queue builds a stopped server left running again (default: mark them interrupted)");
+}
+
+}  // namespace
+
+std::vector<Command> AgentCommands() {
+  return {
+      {{"agent", "run"}, "Claim jobs from a server and run them here (builds and rollouts)", Kind::kRun, Where::kServer,
+       [](CLI::App& app, Args& a) {
+         app.add_option("--token-file", a.token_file, "File holding this agent's token")->required();
+         app.add_option("--work-dir", a.work_dir, "Where build jobs check out and build (default $TMPDIR/sallyport-agent-<pid>)");
+         app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for build jobs' image and push steps");
+         app.add_option("--lease", a.lease, "Job lease: renewed every quarter of it; when it lapses the job goes to another agent")
+             ->capture_default_str();
+       },
+       AgentRun},
+      {{"agent", "list"}, "Agents the server has seen: labels, last seen, current job", Kind::kRead, Where::kEither,
+       nullptr, AgentList},
+      {{"token", "create"}, "Create an agent token bound to labels; prints it once (only its hash is kept)",
+       Kind::kWrite, Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         app.add_option("--name", a.name, "Agent name")->required();
+         app.add_option("--label", a.labels, "key=value the agent may claim work for (repeatable)");
+       },
+       TokenCreate},
+      {{"token", "list"}, "Tokens with name, scopes and last use (not available yet)", Kind::kReserved, Where::kNone,
+       nullptr, nullptr},
+      {{"token", "revoke"}, "Revoke a token at once (not available yet)", Kind::kReserved, Where::kNone, nullptr, nullptr},
+      {{"server"}, "Serve the HTTP API, poll projects, run or queue builds and deploys", Kind::kRun, Where::kLocal,
+       ServerOptions, Server},
+  };
+}
+
+}  // namespace sp::cli

@@ -1,0 +1,227 @@
+// build list | show | start | cancel | logs, project add | list
+#include <cstdio>
+
+#include "build/build_service.h"
+#include "build/wire.h"
+#include "cli/command.h"
+#include "cli/logs.h"
+#include "core/text.h"
+#include "runner/runner.h"
+#include "server/server_process.h"
+#include "vcs/git/git_vcs.h"
+
+namespace sp::cli {
+
+namespace {
+
+void PrintBuild(const Doc& b) {
+  std::printf("build %lld  %s  %s@%s  %s (%s)\n", static_cast<long long>(b.value("id", int64_t{0})),
+              b.value("project", "").c_str(), b.value("branch", "").c_str(), b.value("sha", "").substr(0, 12).c_str(),
+              b.value("status", "").c_str(), b.value("trigger", "").c_str());
+  for (const char* k : {"message", "artifact", "deployment", "error"}) {
+    if (b.value(k, "").empty()) continue;
+    const std::string label = std::string(k) == "message" ? "commit" : std::string(k) == "deployment" ? "deploys to" : k;
+    std::string value = b.value(k, "");
+    if (std::string(k) == "message") value += " (" + b.value("author", "") + ")";
+    std::printf("  %s: %s\n", label.c_str(), value.c_str());
+  }
+  for (const auto& st : b.value("steps", Doc::array())) {
+    const int64_t ms = st.value("finished_ms", int64_t{0}) - st.value("started_ms", int64_t{0});
+    std::printf("  %-14s %-8s %-10s %s\n", st.value("name", "").c_str(), st.value("kind", "").c_str(),
+                st.value("status", "").c_str(), ms > 0 ? FormatDuration(Millis(ms)).c_str() : "");
+  }
+}
+
+// A build service on the local store that runs nothing (triggers land in
+// the store; a server's workers run them).
+struct LocalBuilds {
+  GitVcs vcs;
+  SupervisedStepRunner steps;
+  std::unique_ptr<BuildService> service;
+  LocalBuilds(SqliteStore& store, const std::string& store_path) {
+    BuildOptions bo;
+    bo.pipeline.clock = &RealClock::Instance();
+    bo.pipeline.processes = &SystemProcesses();
+    bo.pipeline.steps = &steps;
+    bo.pipeline.vcs = &vcs;
+    bo.pipeline.read_secret = ReadSecretRef;
+    bo.data_dir = DirNextToStore(store_path, "builds");
+    service = std::make_unique<BuildService>(store, bo);
+  }
+};
+
+Result<Doc> BuildsDoc(Context& ctx, int64_t id) {
+  if (ctx.remote()) {
+    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
+    return api->Call("GET", id ? "/v1/builds/" + std::to_string(id) : std::string("/v1/builds"));
+  }
+  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
+  if (!id) {
+    SP_ASSIGN_OR_RETURN(auto list, store->ListBuilds(50));
+    Doc out = Doc::array();
+    for (const auto& b : list) out.push_back(BuildToJson(b));
+    return Doc{{"builds", out}};
+  }
+  SP_ASSIGN_OR_RETURN(BuildRecord b, store->GetBuild(id));
+  Doc d = BuildToJson(b);
+  Doc steps = Doc::array();
+  SP_ASSIGN_OR_RETURN(auto records, store->BuildSteps(b.id));
+  for (const auto& x : records) steps.push_back(BuildStepToJson(x));
+  d["steps"] = steps;
+  return d;
+}
+
+int List(Context& ctx) {
+  auto d = BuildsDoc(ctx, 0);
+  if (!d) return Fail(d.error());
+  if (ctx.json()) return PrintJson(*d), kExitOk;
+  for (const auto& b : (*d)["builds"]) PrintBuild(b);
+  return kExitOk;
+}
+
+int Show(Context& ctx) {
+  auto d = BuildsDoc(ctx, ctx.a.number);
+  if (!d) return Fail(d.error());
+  if (ctx.json()) return PrintJson(*d), kExitOk;
+  PrintBuild(*d);
+  return kExitOk;
+}
+
+int Start(Context& ctx) {
+  const Args& a = ctx.a;
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    auto d = (*api)->Call("POST", "/v1/builds", Doc{{"project", a.project}, {"branch", a.branch}, {"sha", a.sha}}.dump());
+    if (!d) return Fail(d.error());
+    std::printf("%s\n", (*d)["build"].is_null() ? "this commit was built before: nothing started"
+                                                : ("build " + (*d)["build"].dump() + " queued").c_str());
+    return kExitOk;
+  }
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  LocalBuilds local(**store, ctx.StorePath());
+  auto made = local.service->Manual(a.project, a.branch, a.sha);
+  if (!made) return Fail(made.error());
+  if (!*made) std::printf("this commit was built before: nothing started\n");
+  else std::printf("build %lld queued\n", static_cast<long long>((*made)->id));
+  return kExitOk;
+}
+
+int Cancel(Context& ctx) {
+  const int64_t id = ctx.a.number;
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    if (auto d = (*api)->Call("POST", "/v1/builds/" + std::to_string(id) + "/cancel", "{}"); !d) return Fail(d.error());
+    std::printf("build %lld: cancel requested\n", static_cast<long long>(id));
+    return kExitOk;
+  }
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  LocalBuilds local(**store, ctx.StorePath());
+  if (auto st = local.service->Cancel(id); !st) return Fail(st.error());
+  std::printf("build %lld canceled\n", static_cast<long long>(id));
+  return kExitOk;
+}
+
+int Logs(Context& ctx) {
+  const int64_t id = ctx.a.number;
+  if (ctx.remote()) return StreamServerLog(ctx, "/v1/builds/" + std::to_string(id) + "/log", "build " + std::to_string(id));
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  if (auto b = (*store)->GetBuild(id); !b) return Fail(b.error());
+  LocalBuilds local(**store, ctx.StorePath());
+  return FollowLocalLog(ctx, local.service->LogPath(id), [&ctx, id] {
+    auto b = ctx.Store().value()->GetBuild(id);
+    return !b || (b->status != BuildStatus::kQueued && b->status != BuildStatus::kRunning);
+  });
+}
+
+bool IsReference(const std::string& ref) { return StartsWith(ref, "file:/") || StartsWith(ref, "env:"); }
+
+int ProjectAdd(Context& ctx) {
+  const Args& a = ctx.a;
+  if (!IsValidName(a.name)) return Fail({ErrorCode::kInvalidArgument, "--name: expected [a-z0-9][a-z0-9-]{0,62}"});
+  if (!IsValidGitUrl(a.git_url)) {
+    return Fail({ErrorCode::kInvalidArgument, "--git: invalid git URL '" + Printable(a.git_url) + "'"});
+  }
+  if (!a.webhook_secret.empty() && !IsReference(a.webhook_secret)) {
+    return Fail({ErrorCode::kInvalidArgument, "--webhook-secret: a reference (file:/path or env:NAME), never the secret"});
+  }
+  if (!a.credential.empty() && !IsReference(a.credential)) {
+    return Fail({ErrorCode::kInvalidArgument, "--credential: expected a reference, file:/path or env:NAME (never the value)"});
+  }
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  ProjectRecord p{a.name, a.git_url, a.webhook_secret, ctx.Now(), a.credential, a.known_hosts};
+  if (auto st = (*store)->PutProject(p); !st) return Fail(st.error());
+  std::printf("project %s: %s\n", a.name.c_str(), a.git_url.c_str());
+  return kExitOk;
+}
+
+int ProjectList(Context& ctx) {
+  Result<Doc> d = Err(ErrorCode::kInternal, "");
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    d = (*api)->Call("GET", "/v1/projects");
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    auto list = (*store)->Projects();
+    if (!list) return Fail(list.error());
+    Doc out = Doc::array();
+    for (const auto& p : *list) out.push_back(ProjectToJson(p));
+    d = Doc{{"projects", out}};
+  }
+  if (!d) return Fail(d.error());
+  if (ctx.json()) return PrintJson(*d), kExitOk;
+  for (const auto& p : (*d)["projects"]) {
+    const std::string cred = p.value("credential_ref", "");
+    std::printf("%-20s %s%s%s\n", p.value("name", "").c_str(), p.value("git_url", "").c_str(),
+                p.value("webhook_secret_ref", "").empty() ? "" : "  (webhooks)",
+                cred.empty() ? "" : ("  (credential " + cred + ")").c_str());
+  }
+  return kExitOk;
+}
+
+void Id(CLI::App& app, Args& a) { app.add_option("id", a.number, "Build id")->required(); }
+
+}  // namespace
+
+std::vector<Command> BuildCommands() {
+  return {
+      {{"build", "list"}, "Recent builds", Kind::kRead, Where::kEither, nullptr, List},
+      {{"build", "show"}, "One build and its steps", Kind::kRead, Where::kEither, Id, Show},
+      {{"build", "start"}, "Build a branch's head (or --sha) now", Kind::kWrite, Where::kEither,
+       [](CLI::App& app, Args& a) {
+         app.add_option("project", a.project, "Project")->required();
+         app.add_option("branch", a.branch, "Branch")->required();
+         app.add_option("--sha", a.sha, "The commit (default: the branch's head)");
+       },
+       Start},
+      {{"build", "cancel"}, "Cancel a queued or running build", Kind::kWrite, Where::kEither, Id, Cancel},
+      {{"build", "logs"}, "A build's log", Kind::kStream, Where::kEither,
+       [](CLI::App& app, Args& a) {
+         Id(app, a);
+         app.add_flag("-f,--follow", a.follow, "Follow until the build ends");
+       },
+       Logs},
+      {{"project", "add"}, "Add (or update) a project", Kind::kWrite, Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         app.add_option("--name", a.name, "Project name")->required();
+         app.add_option("--git", a.git_url, "Git remote (git://, http(s)://, ssh://, file://)")->required();
+         app.add_option("--webhook-secret", a.webhook_secret,
+                        "Secret reference for webhook signatures: file:/path or env:NAME (never the value)");
+         app.add_option("--credential", a.credential,
+                        "The remote's credential as a reference: an http(s) token (file:/path or env:NAME), or an ssh "
+                        "deploy key (file:/path to the private key)");
+         app.add_option("--known-hosts", a.known_hosts, "ssh remotes: the known_hosts file with the remote's host key");
+       },
+       ProjectAdd},
+      {{"project", "list"}, "The watched repositories", Kind::kRead, Where::kEither, nullptr, ProjectList},
+  };
+}
+
+}  // namespace sp::cli

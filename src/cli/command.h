@@ -1,0 +1,148 @@
+// The CLI's one command table: every command is a noun and a verb
+// (`rollout list`, `build logs 12`) with its kind, where it acts, its
+// options and what it runs. main.cc builds the parser from the table; every
+// later command is one more entry. docs/cli.md documents each, its exit
+// codes and its --output json schema.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "client/api_client.h"
+#include "client/client_config.h"
+#include "core/error.h"
+#include "store/sqlite/sqlite_store.h"
+#include "wiring/engine_wiring.h"
+
+namespace sp::cli {
+
+using Doc = nlohmann::ordered_json;
+
+// One exit-code policy for every command.
+enum Exit : int {
+  kExitOk = 0,
+  kExitFailed = 1,       // The work ran and failed (a rollout's hosts restored).
+  kExitUsage = 2,        // Bad usage or bad input (nothing done).
+  kExitLockHeld = 3,     // A lock or another conflict.
+  kExitUnavailable = 4,  // The server, a host or a daemon could not be reached; not available yet.
+  kExitInterrupted = 5,  // Canceled or interrupted.
+};
+int ExitFor(const Error& e);
+
+enum class Kind {
+  kRead,      // Prints state; --output json prints one JSON document.
+  kWrite,     // Changes state; prints what it did.
+  kStream,    // Prints lines as they come (logs); --output json prints one JSON object a line.
+  kRun,       // Runs until stopped (server, agent) or until its work ends (rollout run).
+  kReserved,  // A verb kept for a coming feature: says so, exits 4.
+};
+
+// Where a command acts: through the configured server (--server,
+// $SALLYPORT_SERVER, the client configuration) unless --local (or --store)
+// says the local state database; some act only locally, some only through a
+// server, some on neither.
+enum class Where { kEither, kLocal, kServer, kNone };
+
+// Extensions the test tree wires in (its own binary); the shipped binary
+// passes none.
+struct Extensions {
+  LoadBalancerDecorator decorate_lb;                 // Every rollout's load balancers.
+  std::function<void(const Event&)> observe_event;   // Every event an agent's rollout emits.
+};
+
+// The options of every command, bound by the command's own options().
+struct Args {
+  // Where and how.
+  std::string server, store;
+  bool local = false;
+  std::string output = "text";
+  // Service file and inventory.
+  std::string config = "sallyport.yml", inventory = "inventory.yml";
+  std::string stack, release, deployment, limit;
+  // Rollouts.
+  std::string artifact, version, batch, max_failures, lock_wait = "0s", id;
+  bool dry_run = false, wait = false, force = false;
+  // Objects by id, name or path.
+  int64_t number = 0;
+  std::string key, path, name, user, template_name, project, branch, sha;
+  bool follow = false;
+  // Inventory files.
+  std::string file, to_file, known_hosts;
+  bool prune = false, yes = false;
+  // Projects, agents, tokens, the server.
+  std::string git_url, webhook_secret, credential, token_file, lease = "60s", work_dir, docker_host;
+  std::vector<std::string> labels;
+  std::string listen = "127.0.0.1:8700", expire_every = "30s", poll_every = "10s";
+  int build_slots = 2;
+  bool requeue_interrupted = false;
+  std::string deploy_on = "agents", builds_on = "server";
+  std::vector<std::string> build_labels;
+};
+
+struct Command;
+
+// What a running command has: its arguments, where it acts, the local store
+// or the server's client (opened on first use), and the output format.
+class Context {
+ public:
+  Context(const Command& cmd, Args& args, const Extensions& ext);
+  Args& a;
+  const Extensions& ext;
+  bool json() const { return a.output == "json"; }
+  // True when this command acts through a server (decided once, by Where).
+  bool remote() const { return remote_; }
+  // Resolves where the command acts; an Error for a command that cannot act
+  // there (e.g. a local-only command with --server).
+  Status Decide();
+  Result<SqliteStore*> Store();
+  Result<ApiClient*> Api();
+  const ClientConfig& client() const { return client_; }
+  // Wall-clock ms, for records the command writes and ages it prints.
+  int64_t Now() const { return clock_->WallMs(); }
+  std::string StorePath() const;
+
+ private:
+  const Command& cmd_;
+  Clock* clock_ = &RealClock::Instance();
+  ClientConfig client_;
+  bool remote_ = false;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<ApiClient> api_;
+};
+
+struct Command {
+  std::vector<std::string> path;  // {"rollout", "list"}
+  std::string summary;
+  Kind kind;
+  Where where;
+  // Adds this command's own options and positionals (bound to Args).
+  std::function<void(CLI::App& app, Args& a)> options;
+  // Runs it; the exit code.
+  std::function<int(Context& ctx)> run;
+};
+
+// The whole table, in help order.
+const std::vector<Command>& Commands();
+std::vector<Command> RolloutCommands();
+std::vector<Command> LockCommands();
+std::vector<Command> JobCommands();
+std::vector<Command> BuildCommands();
+std::vector<Command> InventoryCommands();
+std::vector<Command> ClaimCommands();
+std::vector<Command> AgentCommands();
+
+// Output helpers.
+int Fail(const Error& e);                      // "error: ..." on stderr; ExitFor(e).
+void PrintJson(const Doc& doc);                // One document on stdout.
+void PrintJsonLine(const Doc& doc);            // One compact line on stdout.
+std::string Ago(int64_t then_ms, int64_t now_ms);  // "3s ago", "-" for 0.
+// Adds -c, -i, --stack, -r, -d: a command that resolves (release, deployment).
+void ScopeOptions(CLI::App& app, Args& a);
+
+}  // namespace sp::cli

@@ -1,0 +1,72 @@
+// lock list | release
+#include <cstdio>
+
+#include "cli/command.h"
+#include "core/text.h"
+#include "rollout/journal_wire.h"
+
+namespace sp::cli {
+
+namespace {
+
+int List(Context& ctx) {
+  Result<Doc> d = Err(ErrorCode::kInternal, "");
+  const int64_t now = ctx.Now();
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    d = (*api)->Call("GET", "/v1/locks");
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    d = LockListJson(**store, now);
+  }
+  if (!d) return Fail(d.error());
+  if (ctx.json()) {
+    PrintJson(*d);
+    return kExitOk;
+  }
+  if ((*d)["locks"].empty()) std::printf("no locks\n");
+  for (const auto& l : (*d)["locks"]) {
+    const int64_t expires = l.value("expires_ms", int64_t{0});
+    std::printf("%-40s %s  %s  %s\n", l.value("key", "").c_str(), l.value("holder", "").c_str(),
+                l.value("reason", "").c_str(),
+                expires > now ? ("expires in " + FormatDuration(Millis(expires - now))).c_str() : "EXPIRED");
+  }
+  return kExitOk;
+}
+
+int Release(Context& ctx) {
+  const std::string& key = ctx.a.key;
+  if (Split(key, '/').size() != 3) {
+    return Fail({ErrorCode::kInvalidArgument, "expected stack/release/deployment, got '" + Printable(key) + "'"});
+  }
+  Status st = Ok();
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    std::string path = "/v1/locks";
+    for (const auto& part : Split(key, '/')) path += "/" + UrlQuery(part);
+    auto r = (*api)->Call("DELETE", path);
+    if (!r) st = Err(r.error());
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    st = (*store)->ForceRelease(key);
+  }
+  if (!st) return Fail(st.error());
+  std::printf("released %s\n", key.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+std::vector<Command> LockCommands() {
+  return {
+      {{"lock", "list"}, "Locks with holder, reason and expiry", Kind::kRead, Where::kEither, nullptr, List},
+      {{"lock", "release"}, "Release a lock (operator action)", Kind::kWrite, Where::kEither,
+       [](CLI::App& app, Args& a) { app.add_option("key", a.key, "stack/release/deployment")->required(); }, Release},
+  };
+}
+
+}  // namespace sp::cli

@@ -1,0 +1,354 @@
+// rollout run | resume | status | list | show | undo | cancel
+#include <cstdio>
+#include <thread>
+
+#include "cli/command.h"
+#include "client/http_client.h"
+#include "config/service_config.h"
+#include "core/text.h"
+#include "inventory/ansible/ansible_import.h"
+#include "inventory/service.h"
+#include "inventory/wire.h"
+#include "rollout/event_format.h"
+#include "rollout/journal_wire.h"
+#include "rollout/plan.h"
+#include "rollout/rollback.h"
+
+namespace sp::cli {
+
+namespace {
+
+// The service file and the target resolved from the inventory: a file, the
+// state database's ("store"), or a server's (an http:// URL).
+struct Loaded {
+  ServiceConfig svc;
+  ResolvedTarget target;
+};
+
+Result<ResolvedTarget> ResolveFrom(Context& ctx, const std::string& stack, const std::string& release) {
+  const Args& a = ctx.a;
+  if (a.inventory == "store") {
+    SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
+    inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
+    return service.Resolve(stack, release, a.deployment, a.limit);
+  }
+  if (StartsWith(a.inventory, "http://")) {
+    auto api = HttpApiClient::Create({a.inventory, ctx.client().token});
+    if (!api) return Err(api.error());
+    SP_ASSIGN_OR_RETURN(Doc d, (*api)->Call("GET", "/v1/resolve?stack=" + UrlQuery(stack) + "&release=" +
+                                                      UrlQuery(release) + "&deployment=" + UrlQuery(a.deployment) +
+                                                      (a.limit.empty() ? "" : "&limit=" + UrlQuery(a.limit))));
+    try {
+      return ResolvedTargetFromJson(nlohmann::json::parse(d.dump()));
+    } catch (const std::exception& e) {
+      return Err(ErrorCode::kInternal, std::string("server's resolve answer: ") + e.what());
+    }
+  }
+  SP_ASSIGN_OR_RETURN(Inventory inv, LoadInventory(a.inventory));
+  return Resolve(inv, stack, release, a.deployment, a.limit, inventory::DynamicSourceRunner());
+}
+
+Result<Loaded> Load(Context& ctx) {
+  const Args& a = ctx.a;
+  Loaded l;
+  SP_ASSIGN_OR_RETURN(l.svc, LoadServiceConfig(a.config));
+  std::string release = a.release;
+  if (release.empty()) {
+    if (l.svc.releases.size() != 1) {
+      return Err(ErrorCode::kInvalidArgument, a.config + " defines " + std::to_string(l.svc.releases.size()) +
+                                                  " releases: choose one with --release");
+    }
+    release = l.svc.releases.begin()->first;
+  }
+  SP_ASSIGN_OR_RETURN(l.target, ResolveFrom(ctx, a.stack.empty() ? l.svc.stack : a.stack, release));
+  return l;
+}
+
+void PrintEvent(const Event& e, bool json) {
+  if (json) {
+    std::string line = e.ToJsonLine() + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  const std::string line = FormatEvent(e);
+  if (line.empty()) return;
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, bool json) {
+  if (json) {
+    Doc hosts = Doc::array();
+    for (const auto& h : s.hosts) {
+      hosts.push_back({{"host", h.host}, {"state", Name(h.state)}, {"out_of_rotation_ms", h.out_of_rotation_ms},
+                       {"elapsed_ms", h.elapsed_ms}, {"failed_step", Name(h.failed_step)}, {"error", h.error}});
+    }
+    PrintJsonLine({{"event", "summary"}, {"rollout", s.rollout_id},
+                   {"status", std::string(RolloutStatusName(s.status))}, {"elapsed_ms", s.elapsed_ms},
+                   {"hosts", hosts}, {"error", s.error}});
+    return;
+  }
+  std::printf("\n%-12s %-8s %-16s %-9s %s\n", "HOST", "STATE", "OUT OF ROTATION", "TOTAL", "DETAIL");
+  for (const auto& h : s.hosts) {
+    const std::string detail = h.state == HostState::kFailed ? "failed at " + Name(h.failed_step) : "";
+    std::printf("%-12s %-8s %-16s %-9s %s\n", h.host.c_str(), Name(h.state).c_str(),
+                FormatDuration(Millis(h.out_of_rotation_ms)).c_str(), FormatDuration(Millis(h.elapsed_ms)).c_str(),
+                detail.c_str());
+  }
+  std::printf("\nrollout %s %s: %s -> %s/%s in %s\n", s.rollout_id.c_str(), std::string(RolloutStatusName(s.status)).c_str(),
+              plan.app.version.c_str(), plan.release.c_str(), plan.deployment.c_str(),
+              FormatDuration(Millis(s.elapsed_ms)).c_str());
+  if (!s.error.empty()) std::printf("error: %s\n", s.error.c_str());
+  std::fflush(stdout);
+}
+
+// Runs (or resumes) `plan` in this process against the local store.
+int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  auto wait = ParseDuration(ctx.a.lock_wait);
+  if (!wait) return Fail(wait.error().Wrap("--lock-wait"));
+  EngineSetup setup{*store, *store, *wait};
+  const bool json = ctx.json();
+  setup.on_event = [json](const Event& e) { PrintEvent(e, json); };
+  setup.decorate_lb = ctx.ext.decorate_lb;
+  EngineWiring wiring(setup);
+  auto engine = wiring.EngineFor(plan);
+  auto r = resume ? engine->Resume(plan.id) : engine->Run(plan);
+  if (!r) return Fail(r.error());
+  PrintSummary(plan, *r, json);
+  return r->status == RolloutStatus::kSucceeded ? kExitOk : kExitFailed;
+}
+
+// The frozen plan becomes a job for the agents of its network (the plan's
+// id is the idempotency key: queueing it twice is one job).
+int Enqueue(Context& ctx, const RolloutPlan& plan) {
+  auto api = ctx.Api();
+  if (!api) return Fail(api.error());
+  Doc body{{"kind", "rollout"}, {"payload", PlanToJson(plan)}, {"labels", {{"network", plan.network}}},
+           {"idempotency_key", plan.id}};
+  auto job = (*api)->Call("POST", "/v1/jobs", body.dump());
+  if (!job) return Fail(job.error());
+  const int64_t id = (*job)["id"];
+  std::printf("queued rollout %s as job %lld for network %s\n", plan.id.c_str(), static_cast<long long>(id),
+              plan.network.c_str());
+  std::fflush(stdout);
+  if (!ctx.a.wait) return kExitOk;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto j = (*api)->Call("GET", "/v1/jobs/" + std::to_string(id));
+    if (!j) return Fail(j.error());
+    const std::string state = j->value("state", "");
+    if (state == "queued" || state == "leased") continue;
+    std::printf("job %lld %s by %s: %s\n", static_cast<long long>(id), state.c_str(), j->value("owner", "").c_str(),
+                j->value(state == "succeeded" ? "result" : "error", "").c_str());
+    return state == "succeeded" ? kExitOk : kExitFailed;
+  }
+}
+
+int Run(Context& ctx) {
+  const Args& a = ctx.a;
+  if (a.artifact.empty()) return Fail({ErrorCode::kInvalidArgument, "--artifact is required"});
+  auto l = Load(ctx);
+  if (!l) return Fail(l.error());
+  PlanInput in;
+  in.artifact = a.artifact;
+  in.version = a.version;
+  in.now_ms = ctx.Now();
+  for (auto [text, flag, out] : {std::tuple{&a.batch, "--batch", &in.batch_override},
+                                 std::tuple{&a.max_failures, "--max-failures", &in.max_failures_override}}) {
+    if (text->empty()) continue;
+    auto v = ParseCountOrPercent(*text);
+    if (!v) return Fail(v.error().Wrap(flag));
+    *out = *v;
+  }
+  auto plan = BuildPlan(l->svc, l->target, in);
+  if (!plan) return Fail(plan.error());
+  if (a.dry_run) {
+    std::printf("%s\n", PlanToJson(*plan, 2).c_str());
+    return kExitOk;
+  }
+  return ctx.remote() ? Enqueue(ctx, *plan) : RunHere(ctx, *plan, false);
+}
+
+int Resume(Context& ctx) {
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  std::string id = ctx.a.id;
+  if (id.empty()) {
+    auto l = Load(ctx);
+    if (!l) return Fail(l.error());
+    const ResolvedTarget& t = l->target;
+    auto rec = (*store)->Latest(t.stack, t.release, t.deployment, RolloutStatus::kRunning);
+    if (!rec) return Fail(rec.error());
+    if (!*rec) {
+      std::printf("nothing to resume for %s/%s/%s\n", t.stack.c_str(), t.release.c_str(), t.deployment.c_str());
+      return kExitOk;
+    }
+    id = (*rec)->id;
+  }
+  auto rec = (*store)->GetRollout(id);
+  if (!rec) return Fail(rec.error());
+  auto plan = PlanFromJson(rec->plan_json);
+  if (!plan) return Fail(plan.error());
+  return RunHere(ctx, *plan, true);
+}
+
+int Undo(Context& ctx) {
+  auto l = Load(ctx);
+  if (!l) return Fail(l.error());
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  const auto& t = l->target;
+  auto plan = RollbackPlanFor(**store, t.stack, t.release, t.deployment, ctx.Now());
+  if (!plan) return Fail(plan.error());
+  return RunHere(ctx, *plan, false);
+}
+
+// A rollout's document, locally or from the server (journal_wire.h).
+Result<Doc> ShowDoc(Context& ctx, const std::string& id) {
+  if (ctx.remote()) {
+    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
+    return api->Call("GET", "/v1/rollouts/" + UrlQuery(id));
+  }
+  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
+  return RolloutShowJson(*store, id);
+}
+
+void PrintHosts(const Doc& hosts) {
+  for (const auto& h : hosts) {
+    std::printf("  %-12s %-11s %-14s out %s\n", h.value("host", "").c_str(), h.value("state", "").c_str(),
+                h.value("last_step", "").c_str(),
+                FormatDuration(Millis(h.value("out_of_rotation_ms", int64_t{0}))).c_str());
+  }
+}
+
+int Status(Context& ctx) {
+  auto d = ShowDoc(ctx, ctx.a.id);
+  if (!d) return Fail(d.error());
+  Doc out{{"rollout", (*d)["rollout"]}, {"hosts", (*d)["hosts"]}};
+  if (ctx.json()) {
+    PrintJson(out);
+    return kExitOk;
+  }
+  const Doc& r = out["rollout"];
+  std::printf("%s %s %s  %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
+              r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
+              r.value("deployment", "").c_str(), r.value("version", "").c_str());
+  if (!r.value("error", "").empty()) std::printf("error: %s\n", r.value("error", "").c_str());
+  PrintHosts(out["hosts"]);
+  return kExitOk;
+}
+
+int Show(Context& ctx) {
+  auto d = ShowDoc(ctx, ctx.a.id);
+  if (!d) return Fail(d.error());
+  if (ctx.json()) {
+    PrintJson(*d);
+    return kExitOk;
+  }
+  const Doc& r = (*d)["rollout"];
+  const Doc& plan = (*d)["plan"];
+  std::printf("%s %s %s  %s/%s/%s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
+              r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
+              r.value("deployment", "").c_str());
+  std::printf("artifact %s (version %s), %zu host(s), batch %s\n", r.value("artifact", "").c_str(),
+              r.value("version", "").c_str(), plan.value("hosts", Doc::array()).size(),
+              plan.contains("strategy") ? plan["strategy"].value("batch", "1").c_str() : "1");
+  if (!r.value("error", "").empty()) std::printf("error: %s\n", r.value("error", "").c_str());
+  PrintHosts((*d)["hosts"]);
+  int64_t begun = 0;
+  for (const auto& s : (*d)["steps"]) {
+    const std::string phase = s.value("phase", "");
+    const int64_t ts = s.value("ts_ms", int64_t{0});
+    if (phase == "begin") begun = ts;
+    const std::string took = phase == "begin" || begun == 0 ? "" : FormatDuration(Millis(ts - begun));
+    std::printf("  %-12s %-14s %-5s %8s %s\n", s.value("host", "").c_str(), s.value("step", "").c_str(), phase.c_str(),
+                took.c_str(), s.value("detail", "").c_str());
+  }
+  return kExitOk;
+}
+
+int List(Context& ctx) {
+  Result<Doc> d = Err(ErrorCode::kInternal, "");
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    d = (*api)->Call("GET", "/v1/rollouts?limit=" + std::to_string(ctx.a.number > 0 ? ctx.a.number : 20));
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    d = RolloutListJson(**store, static_cast<int>(ctx.a.number > 0 ? ctx.a.number : 20));
+  }
+  if (!d) return Fail(d.error());
+  if (ctx.json()) {
+    PrintJson(*d);
+    return kExitOk;
+  }
+  for (const auto& r : (*d)["rollouts"]) {
+    std::printf("%s  %-9s %-11s %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
+                r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
+                r.value("deployment", "").c_str(), r.value("version", "").c_str());
+  }
+  return kExitOk;
+}
+
+void RunOptions(CLI::App& app, Args& a) {
+  ScopeOptions(app, a);
+  app.add_option("-a,--artifact,--image", a.artifact, "Image (repo@sha256:...) or executable/tarball path");
+  app.add_option("--version", a.version, "Version shown to people (default: the artifact)");
+  app.add_option("--batch", a.batch, "Hosts per batch: N or N% (default from the service file, 1)");
+  app.add_option("--max-failures", a.max_failures, "Failed hosts tolerated: N or N% (default 0)");
+  app.add_option("--limit", a.limit, "Only these hosts (comma separated)");
+  app.add_option("--lock-wait", a.lock_wait, "Wait this long for a busy lock (e.g. 30s)")->capture_default_str();
+  app.add_flag("--dry-run", a.dry_run, "Print the frozen plan and exit");
+  app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
+  app.add_option("--output", a.output, "text, or json (one event per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+void LocalRunOptions(CLI::App& app, Args& a) {
+  app.add_option("--lock-wait", a.lock_wait, "Wait this long for a busy lock (e.g. 30s)")->capture_default_str();
+  app.add_option("--output", a.output, "text, or json (one event per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+std::vector<Command> RolloutCommands() {
+  auto id = [](CLI::App& app, Args& a) { app.add_option("id", a.id, "Rollout id")->required(); };
+  return {
+      {{"rollout", "run"}, "Ship an artifact to every host of a (release, deployment), one batch at a time",
+       Kind::kRun, Where::kEither, RunOptions, Run},
+      {{"rollout", "resume"}, "Finish an interrupted rollout: reconcile each host, then roll the rest", Kind::kRun,
+       Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         app.add_option("id", a.id, "Rollout id (default: the scope's unfinished one)");
+         app.add_option("-c,--config", a.config, "Service file")->capture_default_str();
+         app.add_option("-i,--inventory", a.inventory, "Inventory file, 'store' or a server URL")->capture_default_str();
+         app.add_option("--stack", a.stack, "Stack (default: the service file's)");
+         app.add_option("-r,--release", a.release, "Release (default: the only one in the service file)");
+         app.add_option("-d,--deployment", a.deployment, "Deployment (with no id)");
+         LocalRunOptions(app, a);
+       },
+       Resume},
+      {{"rollout", "status"}, "One rollout's state and its hosts'", Kind::kRead, Where::kEither, id, Status},
+      {{"rollout", "list"}, "Recent rollouts", Kind::kRead, Where::kEither,
+       [](CLI::App& app, Args& a) { app.add_option("--limit", a.number, "How many (default 20)"); }, List},
+      {{"rollout", "show"}, "One rollout: its frozen plan, hosts and journal", Kind::kRead, Where::kEither, id, Show},
+      {{"rollout", "undo"}, "Return to the previous successful version (from kept artifacts)", Kind::kRun,
+       Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         ScopeOptions(app, a);
+         LocalRunOptions(app, a);
+       },
+       Undo},
+      {{"rollout", "cancel"}, "Stop a rollout at a host boundary (not available yet)", Kind::kReserved, Where::kNone,
+       nullptr, nullptr},
+  };
+}
+
+}  // namespace sp::cli

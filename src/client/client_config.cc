@@ -1,0 +1,49 @@
+#include "client/client_config.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "config/client_config.h"
+#include "core/file.h"
+#include "core/text.h"
+
+namespace sp {
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string DefaultConfigPath() {
+  if (std::string xdg = Env("XDG_CONFIG_HOME"); !xdg.empty()) return xdg + "/sallyport/config.yml";
+  if (std::string home = Env("HOME"); !home.empty()) return home + "/.config/sallyport/config.yml";
+  return "";
+}
+
+}  // namespace
+
+Result<ClientConfig> LoadClientConfig(const std::string& server_flag) {
+  ClientConfig c;
+  std::string path = Env("SALLYPORT_CONFIG");
+  const bool named = !path.empty();
+  if (!named) path = DefaultConfigPath();
+  ClientFile file;
+  std::error_code ec;
+  if (!path.empty() && (named || std::filesystem::exists(path, ec))) {
+    SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+    SP_ASSIGN_OR_RETURN(file, ParseClientConfig(text, path));
+    c.file = path;
+  }
+  c.server = !server_flag.empty() ? server_flag : !Env("SALLYPORT_SERVER").empty() ? Env("SALLYPORT_SERVER") : file.server;
+  c.ca = file.ca;
+  c.token = Env("SALLYPORT_TOKEN");
+  if (c.token.empty() && !file.token_file.empty()) {
+    SP_ASSIGN_OR_RETURN(std::string token, ReadTextFile(file.token_file));
+    c.token = Trim(token);
+  }
+  return c;
+}
+
+}  // namespace sp

@@ -1,0 +1,66 @@
+#include "deploy/deploy_plan.h"
+
+namespace sp {
+
+namespace {
+
+// The user of deployment `d` under a template's name pattern ("personal-{user}"), or "".
+std::string UserUnder(const std::string& pattern, const std::string& d) {
+  const size_t at = pattern.find("{user}");
+  if (at == std::string::npos) return "";
+  const std::string pre = pattern.substr(0, at), post = pattern.substr(at + 6);
+  if (d.size() <= pre.size() + post.size() || d.rfind(pre, 0) != 0 ||
+      d.compare(d.size() - post.size(), post.size(), post) != 0) {
+    return "";
+  }
+  return d.substr(pre.size(), d.size() - pre.size() - post.size());
+}
+
+}  // namespace
+
+Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
+                               int64_t now_ms) {
+  const ServiceConfig& cfg = *r.cfg;
+  auto target = inventory.Resolve(cfg.stack, r.release, r.deployment, "");
+  if (!target && target.error().code == ErrorCode::kNotFound) {
+    auto cur = inventory.Current();
+    const Inventory* inv = cur ? cur->get() : nullptr;
+    if (inv && inv->stacks.count(cfg.stack)) {
+      for (const auto& [tname, t] : inv->stacks.at(cfg.stack).templates) {
+        const std::string user = UserUnder(t.name_pattern, r.deployment);
+        if (user.empty()) continue;
+        auto claim = inventory.Claim(cfg.stack, tname, user, now_ms);
+        if (!claim) return Err(claim.error().Wrap("claiming " + r.deployment));
+        log(false, "claimed " + r.deployment + " (host " + claim->host + ") from template " + tname);
+        target = inventory.Resolve(cfg.stack, r.release, r.deployment, "");
+        break;
+      }
+    }
+  }
+  if (!target) return Err(target.error());
+  PlanInput in;
+  in.id = NewRolloutId();
+  in.artifact = r.artifact;
+  in.now_ms = now_ms;
+  return BuildPlan(cfg, *target, in);
+}
+
+JobSpec RolloutJobSpec(const RolloutPlan& plan) {
+  JobSpec spec;
+  spec.kind = "rollout";
+  spec.payload = PlanToJson(plan);
+  spec.labels = {{"network", plan.network}};
+  spec.idempotency_key = plan.id;
+  return spec;
+}
+
+Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const LineCallback& log) {
+  SP_CHECK(q.queue && q.inventory && q.clock);
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*q.inventory, r, log, q.clock->WallMs()));
+  SP_ASSIGN_OR_RETURN(Job job, q.queue->Enqueue(RolloutJobSpec(plan), q.clock->WallMs()));
+  if (q.jobs_enqueued) q.jobs_enqueued();
+  log(false, "queued rollout " + plan.id + " as rollout job " + std::to_string(job.id) + " (network " + plan.network + ")");
+  return job;
+}
+
+}  // namespace sp

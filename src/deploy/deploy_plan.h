@@ -1,0 +1,41 @@
+// Deploy orchestration: a build's deploy becomes a frozen plan (the target
+// resolved through the inventory, a missing personal deployment claimed
+// from its template), the plan a rollout job for the agents of the
+// deployment's network, and whoever waits follows that job to its end.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "build/pipeline.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "inventory/service.h"
+#include "queue/job.h"
+#include "rollout/plan.h"
+
+namespace sp {
+
+// The target of a build's deploy resolved through the inventory (a missing
+// personal deployment is claimed from the stack's template whose name
+// pattern gives it, at `now_ms`), and the frozen plan of its rollout.
+Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
+                               int64_t now_ms);
+
+// The rollout job of a plan: for the agents of the plan's network; the
+// plan's id is the idempotency key.
+JobSpec RolloutJobSpec(const RolloutPlan& plan);
+
+// Where deploys are queued.
+struct DeployQueue {
+  QueueStore* queue = nullptr;
+  inventory::Service* inventory = nullptr;
+  Clock* clock = nullptr;
+  std::function<void()> jobs_enqueued;  // Wakes agents' long polls; may be empty.
+};
+
+// A build's deploy behind the queue: its plan frozen (DeployPlan), queued as
+// a rollout job, the agents woken. The job, or why not.
+Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const LineCallback& log);
+
+}  // namespace sp

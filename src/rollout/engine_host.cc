@@ -1,0 +1,284 @@
+// One host's procedure: pull, drain (every LB), sessions 0, maint, stop the
+// old version (kept), start the new one, health, smoke, ready, confirm UP;
+// on failure, the previous version restored and put back in rotation.
+#include <algorithm>
+
+#include "core/text.h"
+#include "rollout/engine_internal.h"
+
+namespace sp {
+
+using engine::RefOf;
+using engine::TargetOf;
+using nlohmann::json;
+
+Status RolloutEngine::SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st) {
+  for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+    const auto& spec = plan.load_balancers[i];
+    auto r = lbs.lbs[i]->SetState(spec.backend, spec.ServerFor(host.name), st);
+    if (!r) return Err(r.error());
+  }
+  return Ok();
+}
+
+Status RolloutEngine::WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, json& detail) {
+  const int64_t deadline = d_.clock->MonotonicMs() + plan.strategy.drain_timeout.count();
+  bool first = true;
+  while (true) {
+    int total = 0;
+    for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+      const auto& spec = plan.load_balancers[i];
+      auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
+      if (!s) return Err(s.error());
+      total += s->sessions;
+    }
+    if (first) {
+      detail["sessions_at_drain"] = total;
+      first = false;
+    }
+    if (total == 0) {
+      detail["sessions_left"] = total;
+      return Ok();
+    }
+    if (d_.clock->MonotonicMs() >= deadline) {
+      // Bounded: after drain_timeout the remaining sessions are cut.
+      detail["sessions_left"] = total;
+      detail["drain_timed_out"] = true;
+      Emit(Event{EventType::kWarning, plan.id, host.name, Step::kWaitSessions, StepPhase::kNone, 0, 0,
+                 {{"message", std::to_string(total) + " sessions still open after drain_timeout " +
+                                  FormatDuration(plan.strategy.drain_timeout) + "; continuing"}}});
+      return Ok();
+    }
+    d_.clock->Sleep(o_.poll_interval);
+  }
+}
+
+Status RolloutEngine::WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host) {
+  const int64_t deadline = d_.clock->MonotonicMs() + plan.strategy.ready_timeout.count();
+  while (true) {
+    std::string not_up;
+    for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+      const auto& spec = plan.load_balancers[i];
+      auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
+      if (!s) return Err(s.error());
+      if (!s->InRotation()) not_up = lbs.lbs[i]->Describe() + " reports " + s->status;
+    }
+    if (not_up.empty()) return Ok();
+    if (d_.clock->MonotonicMs() >= deadline) {
+      return Err(ErrorCode::kTimeout, "not UP after " + FormatDuration(plan.strategy.ready_timeout) + ": " + not_up);
+    }
+    d_.clock->Sleep(o_.poll_interval);
+  }
+}
+
+Status RolloutEngine::WaitHealthy(const RolloutPlan& plan, const HostSpec& host, HealthProbe* last) {
+  const auto& h = plan.app.health;
+  for (int attempt = 0; attempt < std::max(1, h.retries); ++attempt) {
+    if (attempt > 0) d_.clock->Sleep(h.interval);
+    *last = d_.health->Probe(host.address, plan.PortFor(host), h);
+    if (last->ok) return Ok();
+  }
+  return Err(ErrorCode::kUnavailable, "health check " + h.path + " failed " + std::to_string(h.retries) +
+                                          " times; last: " + last->Describe());
+}
+
+Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  const AppSpec app = plan.AppFor(host);
+  SP_ASSIGN_OR_RETURN(bool have, d_.runtime->HasArtifact(target, app));
+  *cached = have;
+  if (have) return Ok();
+  std::optional<RegistryAuth> auth;
+  if (d_.credentials) {
+    SP_ASSIGN_OR_RETURN(auth, d_.credentials(plan.registry));
+  }
+  return d_.runtime->Pull(target, app, auth);
+}
+
+Status RolloutEngine::RunStep(const RolloutPlan& plan, const std::string& host, Step step, int64_t host_start_ms,
+                              const std::function<Status(json&)>& fn) {
+  json detail = json::object();
+  SP_TRY(Journal(plan.id, host, step, StepPhase::kBegin, detail));
+  Emit(Event{EventType::kStep, plan.id, host, step, StepPhase::kBegin, 0, d_.clock->MonotonicMs() - host_start_ms, {}});
+  Status st = fn(detail);
+  if (!st) detail["error"] = st.error().message;
+  const StepPhase phase = st ? StepPhase::kEnd : StepPhase::kFail;
+  SP_TRY(Journal(plan.id, host, step, phase, detail));
+  Emit(Event{EventType::kStep, plan.id, host, step, phase, 0, d_.clock->MonotonicMs() - host_start_ms, detail});
+  return st;
+}
+
+void RolloutEngine::CleanupHost(const RolloutPlan& plan, const HostSpec& host, int64_t host_start_ms) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  // Fenced like every step: a process that lost the lock touches no host. A
+  // failure leaves leftovers only: the next rollout's cleanup tries again.
+  if (CheckLease()) {
+    (void)RunStep(plan, host.name, Step::kCleanup, host_start_ms, [&](json& detail) -> Status {
+      // Keep the previous instance for restore/rollback; remove older ones.
+      SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+      json removed = json::array();
+      int keep_stopped = 1;
+      for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
+        if (it->running || it->rollout_id == plan.id) continue;
+        if (keep_stopped > 0) {
+          --keep_stopped;
+          continue;
+        }
+        SP_TRY(d_.runtime->Remove(target, *it));
+        removed.push_back(it->id);
+      }
+      detail["removed"] = removed;
+      return Ok();
+    });
+  }
+  d_.transport->Release(RefOf(host));
+}
+
+Status RolloutEngine::StopRunning(const RolloutPlan& plan, const HostSpec& host, json& detail) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+  json stopped = json::array();
+  for (const auto& inst : instances) {
+    if (!inst.running) continue;
+    SP_TRY(d_.runtime->Stop(target, inst, plan.app.stop_timeout));
+    stopped.push_back(inst.id);
+  }
+  detail["stopped"] = stopped;
+  return Ok();
+}
+
+Status RolloutEngine::Smoke(const RolloutPlan& plan, const HostSpec& host) {
+  CommandSpec c;
+  c.argv = plan.app.smoke;
+  c.env = {{"SALLYPORT_HOST", host.name},
+           {"SALLYPORT_ADDRESS", host.address},
+           {"SALLYPORT_PORT", std::to_string(plan.PortFor(host))},
+           {"SALLYPORT_VERSION", plan.app.version}};
+  c.timeout = plan.app.health.timeout * std::max(1, plan.app.health.retries);
+  SP_ASSIGN_OR_RETURN(auto r, d_.transport->Run(RefOf(host), c));
+  if (!r.ok()) return Err(ErrorCode::kUnavailable, "smoke command " + FormatArgv(c.argv) + ": " + r.Describe());
+  return Ok();
+}
+
+Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch,
+                               HostRun& run) {
+  // Journals and announces `step`, runs `fn`, journals the outcome.
+  auto step = [&](Step s, const std::function<Status(json&)>& fn) -> Status {
+    SP_TRY(CheckLease());
+    run.step = s;
+    return RunStep(plan, host.name, s, run.start_ms, fn);
+  };
+  SP_TRY(step(Step::kPull, [&](json& detail) -> Status {
+    // `host` is an element of plan.hosts (Execute passes them so).
+    if (prefetch && prefetch->Claim(static_cast<size_t>(&host - plan.hosts.data()))) {
+      detail["prefetched"] = true;  // Verified there moments ago: no second check.
+      return Ok();
+    }
+    bool cached = false;
+    SP_TRY(PullArtifact(plan, host, &cached));
+    if (cached) detail["cached"] = true;
+    return Ok();
+  }));
+  SP_TRY(step(Step::kDrain, [&](json&) {
+    run.out_since_ms = d_.clock->MonotonicMs();
+    return SetAll(lbs, plan, host, AdminState::kDrain);
+  }));
+  SP_TRY(step(Step::kWaitSessions, [&](json& detail) { return WaitSessionsZero(lbs, plan, host, detail); }));
+  SP_TRY(step(Step::kMaint, [&](json&) { return SetAll(lbs, plan, host, AdminState::kMaint); }));
+  SP_TRY(step(Step::kStop, [&](json& detail) { return StopRunning(plan, host, detail); }));
+  SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
+    SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), plan.AppFor(host)));
+    detail["instance"] = inst.id;
+    run.started = inst;
+    return Ok();
+  }));
+  SP_TRY(step(Step::kHealth, [&](json& detail) {
+    HealthProbe last;
+    Status h = WaitHealthy(plan, host, &last);
+    detail["last"] = last.Describe();
+    return h;
+  }));
+  if (!plan.app.smoke.empty()) SP_TRY(step(Step::kSmoke, [&](json&) { return Smoke(plan, host); }));
+  SP_TRY(step(Step::kReady, [&](json&) { return SetAll(lbs, plan, host, AdminState::kReady); }));
+  return step(Step::kConfirmUp, [&](json&) {
+    Status up = WaitUp(lbs, plan, host);
+    if (up) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;
+    return up;
+  });
+}
+
+HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch) {
+  HostRun run;
+  run.start_ms = d_.clock->MonotonicMs();
+  PutHost(plan, host.name, HostState::kInProgress, run.step, run.out_total_ms, "");
+  Status st = RollHost(plan, lbs, host, prefetch, run);
+  if (!st) return HostFailed(plan, lbs, host, run, st.error());
+  // Deferred: Execute cleans (and releases) the done hosts after the last batch.
+  if (!o_.deferred_cleanup) CleanupHost(plan, host, run.start_ms);
+  HostOutcome out{host.name, HostState::kDone, Step::kNone, "", run.out_total_ms, d_.clock->MonotonicMs() - run.start_ms};
+  PutHost(plan, host.name, HostState::kDone, run.step, run.out_total_ms, "");
+  Emit(Event{EventType::kHostDone, plan.id, host.name, Step::kNone, StepPhase::kNone, 0, out.elapsed_ms,
+             {{"out_of_rotation_ms", out.out_of_rotation_ms}}});
+  return out;
+}
+
+// Explains the failure, then restores this host's previous version.
+HostOutcome RolloutEngine::HostFailed(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, HostRun& run,
+                                      const Error& failure) {
+  const Step failed_step = run.step;
+  std::string why = failure.message;
+  if (run.started) {
+    auto logs = d_.runtime->Logs(TargetOf(plan, host), *run.started, 10);
+    if (logs && !logs->empty()) why += "; last log lines:\n" + *logs;
+  }
+  std::string error = "host " + host.name + " failed at " + Name(failed_step) + ": " + why;
+  if (failed_step != Step::kPull) {
+    Status r = RestoreHost(plan, lbs, host);
+    if (!r) error += "; RESTORE FAILED: " + r.error().message;
+    if (run.out_since_ms >= 0) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;
+  }
+  HostOutcome out{host.name, HostState::kFailed, failed_step, error, run.out_total_ms,
+                  d_.clock->MonotonicMs() - run.start_ms};
+  PutHost(plan, host.name, HostState::kFailed, run.step, run.out_total_ms, error);
+  Emit(Event{EventType::kHostFailed, plan.id, host.name, failed_step, StepPhase::kNone, 0, out.elapsed_ms,
+             {{"error", error}}});
+  d_.transport->Release(RefOf(host));
+  return out;
+}
+
+Status RolloutEngine::RestorePrevious(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
+  const RuntimeTarget target = TargetOf(plan, host);
+  SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
+  // The previous version: one still running, else the newest kept (List is oldest first).
+  const Instance* previous = nullptr;
+  for (const auto& inst : instances) {
+    if (inst.rollout_id == plan.id) {
+      if (inst.running) SP_TRY(d_.runtime->Stop(target, inst, plan.app.stop_timeout));
+    } else if (!previous || !previous->running) {
+      previous = &inst;
+    }
+  }
+  if (!previous) {
+    // First deployment to this host: nothing to restore; keep it out of rotation.
+    return SetAll(lbs, plan, host, AdminState::kMaint);
+  }
+  if (!previous->running) SP_TRY(d_.runtime->Restart(target, *previous));
+  HealthProbe last;
+  SP_TRY(WaitHealthy(plan, host, &last));
+  SP_TRY(SetAll(lbs, plan, host, AdminState::kReady));
+  return WaitUp(lbs, plan, host);
+}
+
+Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
+  SP_TRY(Journal(plan.id, host.name, Step::kRestore, StepPhase::kBegin, json::object()));
+  Emit(Event{EventType::kStep, plan.id, host.name, Step::kRestore, StepPhase::kBegin, 0, 0, {}});
+  Status st = RestorePrevious(plan, lbs, host);
+  json detail = json::object();
+  if (!st) detail["error"] = st.error().message;
+  const StepPhase phase = st ? StepPhase::kEnd : StepPhase::kFail;
+  SP_TRY(Journal(plan.id, host.name, Step::kRestore, phase, detail));
+  Emit(Event{EventType::kStep, plan.id, host.name, Step::kRestore, phase, 0, 0, detail});
+  return st;
+}
+
+}  // namespace sp

@@ -1,0 +1,259 @@
+// Locks, rollback, resume after a crash at every point, reconcile, teardown.
+#include "rollout/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "rollout/rollback.h"
+#include "unit/engine_harness.h"
+
+namespace sp {
+namespace {
+
+using test::Crash;
+using test::RolloutEngineTest;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+using test::CrashingJournal;
+using test::Harness;
+
+TEST_F(RolloutEngineTest, TeardownDrainsDeletesAddedServersAndRemovesEveryInstance) {
+  auto plan = Plan("v2", 1);
+  plan.load_balancers[0].add_servers = true;
+  ASSERT_TRUE(Engine()->Run(plan));
+  ASSERT_EQ(runtime_.Instances("app1").size(), 2u);
+  lb_->sessions_on_drain["app1"] = 2;
+  world_.ClearLog();
+  plan.id = "t-1";
+  plan.kind = PlanKind::kTeardown;
+  auto t = Engine()->Teardown(plan);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->status, RolloutStatus::kSucceeded) << t->error;
+  EXPECT_THAT(world_.Log(), ElementsAre("drain app1", "sessions app1=0", "del-server app1", "remove app1 v1",
+                                        "stop app1 v2", "remove app1 v2"));
+  EXPECT_FALSE(lb_->Has("app", "app1"));
+  EXPECT_THAT(runtime_.Instances("app1"), IsEmpty());
+  EXPECT_TRUE(lb_->Has("app", "app2")) << "other servers untouched";
+
+  world_.ClearLog();
+  auto again = Engine()->Teardown(plan);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, RolloutStatus::kSucceeded) << "idempotent: " << again->error;
+  EXPECT_THAT(world_.Log(), IsEmpty());
+}
+
+TEST_F(RolloutEngineTest, TeardownLeavesAConfiguredServerInMaintAndReportsAFailedHost) {
+  auto plan = Plan("v1", 2);  // add_servers unset: app1/app2 are configured servers.
+  plan.id = "t-2";
+  plan.kind = PlanKind::kTeardown;
+  world_.fail["stop app2 v1"] = Error{ErrorCode::kUnavailable, "host gone"};
+  auto t = Engine()->Teardown(plan);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->status, RolloutStatus::kFailed);
+  EXPECT_THAT(t->error, HasSubstr("host app2: host gone"));
+  EXPECT_EQ(lb_->State("app1").status, "MAINT");
+  EXPECT_TRUE(lb_->Has("app", "app1"));
+  EXPECT_THAT(runtime_.Instances("app1"), IsEmpty());
+  EXPECT_EQ(t->hosts[0].state, HostState::kDone);
+  EXPECT_EQ(t->hosts[1].state, HostState::kFailed);
+}
+
+TEST_F(RolloutEngineTest, SecondRolloutFailsNamingTheHolderUntilTheLeaseExpires) {
+  Lease other;
+  other.key = "demo/web/integration";
+  other.holder = "alice@ci pid 7";
+  other.reason = "rollout r-x v9";
+  other.token = "t";
+  other.pid = 7;
+  other.machine = "otherbox";
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 30'000));
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(r.error().message, HasSubstr("alice@ci pid 7"));
+  EXPECT_THAT(r.error().message, HasSubstr("rollout r-x v9"));
+  clock_.Advance(Millis(30'001));  // The holder died without releasing.
+  auto r2 = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r2) << r2.error().message;
+  EXPECT_EQ(r2->status, RolloutStatus::kSucceeded);
+}
+
+TEST_F(RolloutEngineTest, LockWaitWaitsForABusyLockToExpire) {
+  Lease other;
+  other.key = "demo/web/integration";
+  other.holder = "bob@laptop pid 9";
+  other.token = "t";
+  other.machine = "otherbox";
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 5'000));
+  auto before = clock_.MonotonicMs();
+  auto r = Engine(100, false, Millis(60'000))->Run(Plan("v2", 1));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_GE(clock_.MonotonicMs() - before, 5'000);
+  // Without waiting long enough, it fails naming the holder.
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 5'000));
+  auto r2 = Engine(100, false, Millis(1'000))->Run(Plan("v3", 1));
+  ASSERT_FALSE(r2);
+  EXPECT_THAT(r2.error().message, HasSubstr("bob@laptop pid 9"));
+}
+
+// The scope's lock held for 30 s by pid 4242 of this machine ("testbox").
+void HoldLockAsLocalPid4242(SqliteStore& store, FakeClock& clock) {
+  Lease lease;
+  lease.key = "demo/web/integration";
+  lease.holder = "sallyport pid 4242";
+  lease.token = "t";
+  lease.pid = 4242;
+  lease.machine = "testbox";
+  ASSERT_TRUE(store.Acquire(lease, clock.WallMs(), 30'000));
+}
+
+TEST_F(RolloutEngineTest, LiveLocalHolderKeepsTheLock) {
+  HoldLockAsLocalPid4242(*store_, clock_);
+  alive_pids_.insert(4242);
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(r.error().message, HasSubstr("sallyport pid 4242"));
+  EXPECT_TRUE(world_.Log().empty()) << "nothing may be touched while another rollout holds the lock";
+}
+
+TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
+  HoldLockAsLocalPid4242(*store_, clock_);  // pid 4242 is not alive here.
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+}
+
+TEST_F(RolloutEngineTest, RollbackRunsThePreviousPlanFromTheKeptArtifactWithoutPulling) {
+  EXPECT_EQ(RollbackPlanFor(*store_, "demo", "web", "integration", 0).error().code, ErrorCode::kNotFound);
+  auto v1 = Plan("v1");
+  v1.app.env["MODE"] = "old";
+  ASSERT_TRUE(Engine()->Run(v1));
+  auto v2 = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(v2);
+  auto back = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->kind, PlanKind::kRollback);
+  EXPECT_EQ(back->app.version, "v1");
+  EXPECT_EQ(back->app.env.at("MODE"), "old") << "the old configuration comes back with the old artifact";
+  EXPECT_EQ(back->previous_rollout_id, v2->rollout_id);
+  EXPECT_NE(back->id, v1.id);
+  world_.ClearLog();
+  for (int i = 1; i <= 3; ++i) world_.fail["pull app" + std::to_string(i) + " v1"] = Error{ErrorCode::kUnavailable, "registry down"};
+  auto r = Engine()->Run(*back);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v1");
+  auto log = world_.Log();
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& op) { return op.rfind("pull ", 0) == 0; }), 0);
+}
+
+// Crash the engine at every fake operation of a 3-host rollout, then resume
+// with a new engine: every host must end with exactly v2 running, in rotation.
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
+  // Learn the operations of a clean run.
+  std::vector<std::string> ops;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+    ops = probe.world_.Log();
+  }
+  ASSERT_GT(ops.size(), 20u);
+  for (const auto& op : ops) {
+    SCOPED_TRACE("crash at " + op);
+    Harness t;
+    t.Init();
+    t.world_.crash_at = op;
+    auto plan = t.Plan("v2");
+    std::string id = plan.id;
+    bool crashed = false;
+    try {
+      (void)t.Engine(100)->Run(plan);
+    } catch (const Crash&) {
+      crashed = true;
+    }
+    ASSERT_TRUE(crashed);
+    auto rec = t.store_->GetRollout(id);
+    if (!rec) continue;  // Crashed before the plan was frozen: nothing to resume.
+    auto r = t.Engine(200)->Resume(id);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+    t.ExpectConverged("v2");
+  }
+}
+
+// Same, crashing at every journal write, before and after it lands — e.g.
+// "journal says stopping, app already stopped".
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
+  int total = 0;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+    total = probe.journal_->appends;
+  }
+  ASSERT_GT(total, 30);
+  for (int n = 1; n <= total; ++n) {
+    for (bool after : {false, true}) {
+      SCOPED_TRACE("crash at journal write " + std::to_string(n) + (after ? " (after)" : " (before)"));
+      Harness t;
+      t.Init();
+      t.journal_->crash_at = n;
+      t.journal_->after_write = after;
+      auto plan = t.Plan("v2");
+      try {
+        (void)t.Engine(100)->Run(plan);
+        FAIL() << "did not crash";
+      } catch (const Crash&) {
+      }
+      t.journal_->crash_at = -1;
+      auto r = t.Engine(200)->Resume(plan.id);
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+      t.ExpectConverged("v2");
+    }
+  }
+}
+
+TEST_F(RolloutEngineTest, JournalSaysStoppingButAppAlreadyStopped) {
+  // Crash right after the runtime stopped v1 on app2, before "stop end" is journaled.
+  world_.crash_at = "start app2 v2";
+  auto plan = Plan("v2");
+  try {
+    (void)Engine(100)->Run(plan);
+  } catch (const Crash&) {
+  }
+  EXPECT_TRUE(runtime_.Running("app2").empty());
+  EXPECT_EQ(lb_->State("app2").admin, AdminState::kMaint);
+  auto r = Engine(200)->Resume(plan.id);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v2");
+}
+
+TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
+  world_.crash_at = "start app2 v2";
+  const auto interrupted = Plan("v2");
+  try {
+    (void)Engine(100)->Run(interrupted);
+  } catch (const Crash&) {
+  }
+  const auto next = Plan("v3");
+  auto r = Engine(200)->Run(next);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v3");
+  // The interrupted rollout was reconciled and closed by the later one.
+  auto old = store_->GetRollout(interrupted.id);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, RolloutStatus::kFailed);
+  EXPECT_THAT(old->error, HasSubstr("reconciled by " + next.id));
+}
+
+}  // namespace
+}  // namespace sp

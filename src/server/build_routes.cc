@@ -1,0 +1,173 @@
+// Projects and builds:
+//   GET    /v1/projects                      the watched repositories (secrets as references only)
+//   GET    /v1/builds[?limit=N], /v1/builds/ID (with its steps)
+//   POST   /v1/builds {project, branch[, sha]}   a manual build (200 when built before)
+//   POST   /v1/builds/ID/cancel
+//   GET    /v1/builds/ID/log[?offset=N|follow=1] (server-sent events)
+// And the build-job calls of the agent protocol (agent_routes.cc):
+// BuildJobRecord and BuildJobDeploy.
+#include "build/wire.h"
+#include "core/text.h"
+#include "server/api_server.h"
+#include "server/log_files.h"
+
+namespace sp {
+
+using http::Access;
+using http::Doc;
+using http::Method;
+using http::Request;
+using http::Response;
+
+namespace {
+
+Status StringField(const Doc& o, const char* k, std::string& out) {
+  if (!o.contains(k)) return Ok();
+  if (!o[k].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected a string");
+  out = o[k].get<std::string>();
+  return Ok();
+}
+
+Status IntField(const Doc& o, const char* k, int64_t& out) {
+  if (!o.contains(k)) return Ok();
+  if (!o[k].is_number_integer()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected an integer");
+  out = o[k].get<int64_t>();
+  return Ok();
+}
+
+Status UpdateBuild(BuildStore& store, const Doc& b, int64_t build_id) {
+  SP_ASSIGN_OR_RETURN(BuildRecord rec, store.GetBuild(build_id));
+  std::string status = std::string(BuildStatusName(rec.status));
+  for (Status st : {StringField(b, "status", status), StringField(b, "author", rec.author),
+                    StringField(b, "message", rec.message), StringField(b, "artifact", rec.artifact),
+                    StringField(b, "deployment", rec.deployment), StringField(b, "error", rec.error),
+                    IntField(b, "finished_ms", rec.finished_ms)}) {
+    SP_TRY(st);
+  }
+  auto parsed = ParseBuildStatus(status);
+  if (!parsed) return Err(ErrorCode::kInvalidArgument, "/build/status: unknown '" + Printable(status) + "'");
+  rec.status = *parsed;
+  return store.UpdateBuild(rec);
+}
+
+Status PutStep(BuildStore& store, const Doc& x, int64_t build_id) {
+  BuildStepRecord rec;
+  rec.build_id = build_id;
+  int64_t index = -1, exit_code = 0;
+  for (Status st : {IntField(x, "index", index), StringField(x, "name", rec.name), StringField(x, "kind", rec.kind),
+                    StringField(x, "status", rec.status), IntField(x, "exit_code", exit_code),
+                    IntField(x, "started_ms", rec.started_ms), IntField(x, "finished_ms", rec.finished_ms)}) {
+    SP_TRY(st);
+  }
+  if (index < 0 || index > 10'000 || rec.name.empty()) {
+    return Err(ErrorCode::kInvalidArgument, "/step: index (0..10000) and name are required");
+  }
+  rec.index = static_cast<int>(index);
+  rec.exit_code = static_cast<int>(exit_code);
+  return store.PutBuildStep(rec);
+}
+
+Doc BuildWithSteps(BuildStore& store, const BuildRecord& b) {
+  Doc out = BuildToJson(b);
+  Doc steps = Doc::array();
+  if (auto st = store.BuildSteps(b.id)) {
+    for (const auto& x : *st) steps.push_back(BuildStepToJson(x));
+  }
+  out["steps"] = steps;
+  return out;
+}
+
+void ServeBuildLog(BuildStore& store, BuildService& builds, const Request& req, Response& res) {
+  const int64_t id = std::stoll(req.args[0]);
+  auto b = store.GetBuild(id);
+  if (!b) return res.Error(b.error());
+  ServeLogFile(req, res, builds.LogPath(id), [&store, id]() -> std::optional<std::string> {
+    auto now = store.GetBuild(id);
+    if (!now) return "gone";
+    if (now->status == BuildStatus::kQueued || now->status == BuildStatus::kRunning) return std::nullopt;
+    return std::string(BuildStatusName(now->status));
+  });
+}
+
+}  // namespace
+
+// POST /v1/agent/jobs/ID/build: {build: {...}} updates the build, {step: {...}} records a step.
+void BuildJobRecord(ServerContext& ctx, const Request&, Response& res, const Doc& body, int64_t build_id) {
+  if (!ctx.options.build_store) return res.Error({ErrorCode::kNotFound, "this server keeps no builds"});
+  BuildStore& store = *ctx.options.build_store;
+  Status st = Ok();
+  if (body.contains("build") && body["build"].is_object()) {
+    st = UpdateBuild(store, body["build"], build_id);
+  } else if (body.contains("step") && body["step"].is_object()) {
+    st = PutStep(store, body["step"], build_id);
+  } else {
+    st = Err(ErrorCode::kInvalidArgument, "/build or /step: one of them is required (an object)");
+  }
+  if (!st) return res.Error(st.error());
+  res.status = 204;
+}
+
+// POST /v1/agent/jobs/ID/deploy: the build's sallyport.yml, release,
+// deployment and artifact; the server freezes the plan and queues it.
+void BuildJobDeploy(ServerContext& ctx, const Request&, Response& res, const Doc& body, int64_t build_id) {
+  if (!ctx.options.deploy_start) return res.Error({ErrorCode::kNotFound, "this server does not deploy"});
+  for (const char* k : {"config", "release", "deployment", "artifact"}) {
+    if (!body.contains(k) || !body[k].is_string()) {
+      return res.Error({ErrorCode::kInvalidArgument, std::string("/") + k + ": required (a string)"});
+    }
+  }
+  auto cfg = ParseServiceConfig(body["config"].get<std::string>(), "sallyport.yml of build " + std::to_string(build_id));
+  if (!cfg) return res.Error(cfg.error());
+  DeployRequest r{&*cfg, body["config"], body["release"], body["deployment"], body["artifact"], build_id};
+  auto job = ctx.options.deploy_start(r);
+  if (!job) return res.Error(job.error());
+  res.Json(201, {{"job", *job}});
+}
+
+std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
+  if (!ctx.options.builds || !ctx.options.build_store) return {};
+  BuildService& builds = *ctx.options.builds;
+  BuildStore& store = *ctx.options.build_store;
+  return {
+      {Method::kGet, "/v1/projects", Access::kPublic,
+       [&store](const Request&, Response& res) {
+         auto list = store.Projects();
+         if (!list) return res.Error(list.error());
+         Doc out = Doc::array();
+         for (const auto& p : *list) out.push_back(ProjectToJson(p));
+         res.Json(200, {{"projects", out}});
+       }},
+      {Method::kGet, "/v1/builds", Access::kPublic,
+       [&store](const Request& req, Response& res) {
+         auto list = store.ListBuilds(static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 50), 1, 1000)));
+         if (!list) return res.Error(list.error());
+         Doc out = Doc::array();
+         for (const auto& b : *list) out.push_back(BuildToJson(b));
+         res.Json(200, {{"builds", out}});
+       }},
+      {Method::kGet, R"(/v1/builds/(\d+))", Access::kPublic,
+       [&store](const Request& req, Response& res) {
+         auto b = store.GetBuild(std::stoll(req.args[0]));
+         if (!b) return res.Error(b.error());
+         res.Json(200, BuildWithSteps(store, *b));
+       }},
+      {Method::kPost, "/v1/builds", Access::kPublic,
+       [&builds](const Request& req, Response& res) {
+         auto body = req.Json();
+         if (!body) return res.Error(body.error());
+         auto made = builds.Manual(body->value("project", ""), body->value("branch", ""), body->value("sha", ""));
+         if (!made) return res.Error(made.error());
+         if (!*made) return res.Json(200, {{"build", nullptr}, {"reason", "this commit was built before"}});
+         res.Json(201, {{"build", (*made)->id}});
+       }},
+      {Method::kPost, R"(/v1/builds/(\d+)/cancel)", Access::kPublic,
+       [&builds](const Request& req, Response& res) {
+         if (auto st = builds.Cancel(std::stoll(req.args[0])); !st) return res.Error(st.error());
+         res.Json(202, {{"canceled", true}});
+       }},
+      {Method::kGet, R"(/v1/builds/(\d+)/log)", Access::kPublic,
+       [&store, &builds](const Request& req, Response& res) { ServeBuildLog(store, builds, req, res); }},
+  };
+}
+
+}  // namespace sp

@@ -1,0 +1,137 @@
+#include "server/http.h"
+
+#include <cstdlib>
+
+#include "core/text.h"
+
+namespace sp::http {
+
+std::string_view MethodName(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kDelete: return "DELETE";
+  }
+  return "GET";
+}
+
+std::string Request::Param(const std::string& name, const std::string& fallback) const {
+  auto it = params.find(name);
+  return it == params.end() ? fallback : it->second;
+}
+
+int64_t Request::IntParam(const std::string& name, int64_t fallback) const {
+  auto it = params.find(name);
+  return it == params.end() ? fallback : std::atoll(it->second.c_str());
+}
+
+bool Request::Flag(const std::string& name) const {
+  auto it = params.find(name);
+  if (it == params.end()) return false;
+  const std::string& v = it->second;
+  return v.empty() || v == "1" || v == "true" || v == "yes";
+}
+
+std::string Request::Header(const std::string& name) const {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto it = headers.find(lower);
+  return it == headers.end() ? "" : it->second;
+}
+
+Result<Doc> Request::Json() const {
+  try {
+    Doc d = Doc::parse(body);
+    if (!d.is_object()) return Err(ErrorCode::kInvalidArgument, "request body: expected a JSON object");
+    return d;
+  } catch (const Doc::parse_error& e) {
+    // nlohmann's message names the line and column ("at line 3, column 5").
+    return Err(ErrorCode::kInvalidArgument, std::string("request body: malformed JSON: ") + e.what());
+  }
+}
+
+int StatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kPermissionDenied: return 403;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kConflict: return 409;
+    case ErrorCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void Response::Json(int s, const Doc& b) {
+  status = s;
+  body = b.dump();
+  content_type = "application/json";
+}
+
+void Response::Error(const sp::Error& e) {
+  Doc b;
+  b["error"]["code"] = std::string(ErrorCodeName(e.code));
+  b["error"]["message"] = e.message;
+  Json(StatusFor(e.code), b);
+}
+
+namespace {
+
+// The pattern's literal start (before any regex syntax): a path that does
+// not start with it cannot match, and is passed over without the regex.
+std::string LiteralPrefix(const std::string& pattern) {
+  size_t special = pattern.find_first_of("\\^$.|?*+()[]{}");
+  if (special == std::string::npos) return pattern;
+  // A quantifier makes the character before it optional.
+  if (special > 0 && (pattern[special] == '?' || pattern[special] == '*' || pattern[special] == '{')) --special;
+  if (pattern[special] == '|') return "";  // Alternatives: no common start known.
+  return pattern.substr(0, special);
+}
+
+}  // namespace
+
+void Router::Add(std::vector<Route> routes) {
+  for (auto& r : routes) {
+    patterns_.emplace_back(r.pattern);
+    prefixes_.push_back(LiteralPrefix(r.pattern));
+    routes_.push_back(std::move(r));
+  }
+}
+
+Response Router::Handle(Request req) const {
+  Response res;
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Route& route = routes_[i];
+    std::smatch m;
+    if (route.method != req.method || req.path.compare(0, prefixes_[i].size(), prefixes_[i]) != 0 ||
+        !std::regex_match(req.path, m, patterns_[i])) {
+      continue;
+    }
+    for (size_t k = 1; k < m.size(); ++k) req.args.push_back(m[k].str());
+    if (route.access == Access::kAgent) {
+      const std::string auth = req.Header("Authorization");
+      if (!StartsWith(auth, "Bearer ") || auth.size() <= 7) {
+        res.Error({ErrorCode::kUnauthenticated, "missing bearer token"});
+        return res;
+      }
+      auto who = authenticate_(auth.substr(7));
+      if (!who) {
+        res.Error(who.error());
+        return res;
+      }
+      req.agent = std::move(*who);
+    }
+    try {
+      route.handler(req, res);
+    } catch (const std::exception& e) {
+      res = Response();
+      res.Error({ErrorCode::kInternal, e.what()});
+    }
+    return res;
+  }
+  res.Error({ErrorCode::kNotFound, "no route for " + std::string(MethodName(req.method)) + " " + req.path});
+  return res;
+}
+
+}  // namespace sp::http

@@ -1,0 +1,113 @@
+// Jobs in the durable queue, their logs, and the agents the server has seen:
+//   POST   /v1/jobs                 enqueue {kind, payload, labels, priority, idempotency_key, max_attempts}
+//   GET    /v1/jobs[?limit=N], /v1/jobs/ID
+//   POST   /v1/jobs/ID/retry        a dead or canceled job queued again
+//   POST   /v1/jobs/ID/cancel       a queued or leased job canceled
+//   GET    /v1/jobs/ID/log[?offset=N|follow=1]   the job's log (a build job's: its build's)
+//   GET    /v1/agents               name, labels, last seen, current job
+#include "queue/wire.h"
+#include "server/api_server.h"
+#include "server/log_files.h"
+
+namespace sp {
+
+using http::Access;
+using http::Doc;
+using http::Method;
+using http::Request;
+using http::Response;
+
+namespace {
+
+Result<std::map<std::string, std::string>> LabelsOf(const Doc& body) {
+  std::map<std::string, std::string> out;
+  if (!body.contains("labels")) return out;
+  if (!body["labels"].is_object()) return Err(ErrorCode::kInvalidArgument, "/labels: expected an object of strings");
+  for (const auto& [k, v] : body["labels"].items()) {
+    if (!v.is_string()) return Err(ErrorCode::kInvalidArgument, "/labels/" + k + ": expected a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+void Enqueue(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
+  auto body = req.Json();
+  if (!body) return res.Error(body.error());
+  auto labels = LabelsOf(*body);
+  if (!labels) return res.Error(labels.error());
+  JobSpec spec;
+  spec.kind = body->value("kind", "");
+  if (spec.kind != "build" && spec.kind != "rollout" && spec.kind != "hook") {
+    return res.Error({ErrorCode::kInvalidArgument, "/kind: expected build, rollout or hook"});
+  }
+  spec.payload = body->value("payload", "");
+  spec.labels = *labels;
+  spec.priority = body->value("priority", 0);
+  spec.idempotency_key = body->value("idempotency_key", "");
+  spec.max_attempts = body->value("max_attempts", 3);
+  auto job = q.Enqueue(spec, ctx.Now());
+  if (!job) return res.Error(job.error());
+  ctx.JobsEnqueued();
+  res.Json(201, JobToJson(*job));
+}
+
+void ServeJobLog(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
+  const int64_t id = std::stoll(req.args[0]);
+  auto job = q.GetJob(id);
+  if (!job) return res.Error(job.error());
+  const std::string path = LogPathOf(ctx, *job);
+  if (path.empty()) return res.Error({ErrorCode::kNotFound, "this server keeps no job logs"});
+  ServeLogFile(req, res, path, [&q, id]() -> std::optional<std::string> {
+    auto j = q.GetJob(id);
+    if (!j) return "gone";
+    if (j->state == JobState::kQueued || j->state == JobState::kLeased) return std::nullopt;
+    return std::string(JobStateName(j->state));
+  });
+}
+
+}  // namespace
+
+std::vector<http::Route> JobRoutes(ServerContext& ctx) {
+  if (!ctx.options.queue) return {};
+  QueueStore& q = *ctx.options.queue;
+  return {
+      {Method::kPost, "/v1/jobs", Access::kPublic,
+       [&ctx, &q](const Request& req, Response& res) { Enqueue(ctx, q, req, res); }},
+      {Method::kGet, "/v1/jobs", Access::kPublic,
+       [&q](const Request& req, Response& res) {
+         auto jobs = q.ListJobs(static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 200), 1, 1000)));
+         if (!jobs) return res.Error(jobs.error());
+         Doc out = Doc::array();
+         for (const auto& j : *jobs) out.push_back(JobToJson(j));
+         res.Json(200, {{"jobs", out}});
+       }},
+      {Method::kGet, R"(/v1/jobs/(\d+))", Access::kPublic,
+       [&q](const Request& req, Response& res) {
+         auto j = q.GetJob(std::stoll(req.args[0]));
+         if (!j) return res.Error(j.error());
+         res.Json(200, JobToJson(*j));
+       }},
+      {Method::kPost, R"(/v1/jobs/(\d+)/(retry|cancel))", Access::kPublic,
+       [&ctx, &q](const Request& req, Response& res) {
+         const int64_t id = std::stoll(req.args[0]);
+         Status st = req.args[1] == "retry" ? q.Retry(id, ctx.Now()) : q.Cancel(id, ctx.Now());
+         if (!st) return res.Error(st.error());
+         if (req.args[1] == "retry") ctx.JobsEnqueued();
+         auto j = q.GetJob(id);
+         if (!j) return res.Error(j.error());
+         res.Json(200, JobToJson(*j));
+       }},
+      {Method::kGet, R"(/v1/jobs/(\d+)/log)", Access::kPublic,
+       [&ctx, &q](const Request& req, Response& res) { ServeJobLog(ctx, q, req, res); }},
+      {Method::kGet, "/v1/agents", Access::kPublic,
+       [&q](const Request&, Response& res) {
+         auto agents = q.Agents();
+         if (!agents) return res.Error(agents.error());
+         Doc out = Doc::array();
+         for (const auto& a : *agents) out.push_back(AgentSeenToJson(a));
+         res.Json(200, {{"agents", out}});
+       }},
+  };
+}
+
+}  // namespace sp

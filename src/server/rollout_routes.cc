@@ -1,0 +1,47 @@
+// Rollouts and their journal, and the rollout locks:
+//   GET    /v1/rollouts[?limit=N]    recent rollouts (newest first)
+//   GET    /v1/rollouts/ID           one rollout: its frozen plan, hosts and journal
+//   GET    /v1/locks                 the locks with holder, reason and expiry (never their tokens)
+//   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT   an operator's forced release
+#include "rollout/journal_wire.h"
+#include "server/api_server.h"
+
+namespace sp {
+
+using http::Access;
+using http::Method;
+using http::Request;
+using http::Response;
+
+std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
+  std::vector<http::Route> routes;
+  if (JournalStore* journal = ctx.options.journal) {
+    routes.push_back({Method::kGet, "/v1/rollouts", Access::kPublic, [journal](const Request& req, Response& res) {
+                        auto out = RolloutListJson(*journal, static_cast<int>(std::clamp<int64_t>(
+                                                                 req.IntParam("limit", 20), 1, 1000)));
+                        if (!out) return res.Error(out.error());
+                        res.Json(200, *out);
+                      }});
+    routes.push_back({Method::kGet, R"(/v1/rollouts/([A-Za-z0-9_.-]+))", Access::kPublic,
+                      [journal](const Request& req, Response& res) {
+                        auto out = RolloutShowJson(*journal, req.args[0]);
+                        if (!out) return res.Error(out.error());
+                        res.Json(200, *out);
+                      }});
+  }
+  if (LockStore* locks = ctx.options.locks) {
+    routes.push_back({Method::kGet, "/v1/locks", Access::kPublic, [&ctx, locks](const Request&, Response& res) {
+                        auto out = LockListJson(*locks, ctx.Now());
+                        if (!out) return res.Error(out.error());
+                        res.Json(200, *out);
+                      }});
+    routes.push_back({Method::kDelete, R"(/v1/locks/([^/]+/[^/]+/[^/]+))", Access::kPublic,
+                      [locks](const Request& req, Response& res) {
+                        if (auto st = locks->ForceRelease(req.args[0]); !st) return res.Error(st.error());
+                        res.status = 204;
+                      }});
+  }
+  return routes;
+}
+
+}  // namespace sp

@@ -1,0 +1,176 @@
+// The server's routes through its router, without sockets: access enforced
+// in one place, fenced agent calls, the queue, rollout and lock answers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/text.h"
+#include "rollout/journal_wire.h"
+#include "unit/server_harness.h"
+
+namespace sp {
+namespace {
+
+using ::testing::HasSubstr;
+using http::Access;
+using http::Method;
+
+class RoutesTest : public ::testing::Test {
+ protected:
+  http::Response Send(Method m, const std::string& path, const std::string& body = "", const std::string& token = "") {
+    http::Request req;
+    req.method = m;
+    req.path = path.substr(0, path.find('?'));
+    if (path.find('?') != std::string::npos) {
+      for (const auto& kv : Split(path.substr(path.find('?') + 1), '&')) {
+        req.params.emplace(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+      }
+    }
+    req.body = body;
+    if (!token.empty()) req.headers["authorization"] = "Bearer " + token;
+    return h_.server->router().Handle(req);
+  }
+  // A concrete path for a route pattern (captures filled with plausible values).
+  static std::string PathFor(std::string pattern) {
+    for (auto [from, to] : {std::pair<std::string, std::string>{R"((\d+))", "1"},
+                            {"(heartbeat|complete|fail)", "heartbeat"}, {"(retry|cancel)", "retry"}}) {
+      for (size_t at; (at = pattern.find(from)) != std::string::npos;) pattern.replace(at, from.size(), to);
+    }
+    return pattern;
+  }
+  Job Enqueue(const std::string& kind, std::map<std::string, std::string> labels) {
+    JobSpec spec;
+    spec.kind = kind;
+    spec.payload = R"({"stack":"demo","release":"web","deployment":"dev"})";
+    spec.labels = std::move(labels);
+    return *h_.store->Enqueue(spec, h_.clock.WallMs());
+  }
+  test::ServerHarness h_;
+};
+
+TEST_F(RoutesTest, EveryAgentRouteRefusesAMissingOrUnknownTokenBeforeItsHandler) {
+  int agent_routes = 0;
+  for (const http::Route& r : h_.server->router().routes()) {
+    if (r.access != Access::kAgent) continue;
+    ++agent_routes;
+    const std::string path = PathFor(r.pattern);
+    EXPECT_EQ(Send(r.method, path).status, 401) << path;
+    EXPECT_EQ(Send(r.method, path, "{}", "not-a-token").status, 401) << path;
+  }
+  EXPECT_EQ(agent_routes, 7);
+}
+
+TEST_F(RoutesTest, EveryRouteDeclaresWhoMayCallIt) {
+  for (const http::Route& r : h_.server->router().routes()) {
+    const bool agent_path = r.pattern.rfind("/v1/agent/", 0) == 0;
+    EXPECT_EQ(r.access == Access::kAgent, agent_path) << r.pattern;
+  }
+}
+
+TEST_F(RoutesTest, APathOutsideTheTablesIs404WithAnApiError) {
+  auto res = Send(Method::kGet, "/v1/nothing-here");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_THAT(res.body, HasSubstr("\"code\":\"not_found\""));
+  EXPECT_EQ(Send(Method::kPut, "/v1/health").status, 404) << "a known path with another method";
+}
+
+TEST_F(RoutesTest, AClaimTakesOnlyJobsTheTokensLabelsAllowAndFencesByEpoch) {
+  const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
+  Enqueue("rollout", {{"network", "prod"}});
+  const Job mine = Enqueue("rollout", {{"network", "dev"}});
+  auto claim = Send(Method::kPost, "/v1/agent/claim", "", dev);
+  ASSERT_EQ(claim.status, 200) << claim.body;
+  auto job = http::Doc::parse(claim.body);
+  EXPECT_EQ(job["id"], mine.id);
+  const std::string base = "/v1/agent/jobs/" + std::to_string(mine.id);
+  EXPECT_EQ(Send(Method::kPost, base + "/heartbeat", R"({"epoch": 999})", dev).status, 409);
+  auto stale_log = Send(Method::kPost, base + "/log", R"({"epoch": 999, "lines": [{"text": "x"}]})", dev);
+  EXPECT_EQ(stale_log.status, 409);
+  const std::string epoch = std::to_string(job["epoch"].get<int64_t>());
+  EXPECT_EQ(Send(Method::kPost, base + "/heartbeat", "{\"epoch\": " + epoch + "}", dev).status, 200);
+  // Another agent never acts on it.
+  const std::string other = h_.AgentToken("other", {{"network", "dev"}});
+  EXPECT_EQ(Send(Method::kPost, base + "/heartbeat", "{\"epoch\": " + epoch + "}", other).status, 409);
+}
+
+TEST_F(RoutesTest, AJournalWriteNeedsTheLeaseWithAMarginLeft) {
+  const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
+  const Job job = Enqueue("rollout", {{"network", "dev"}});
+  auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim?lease_ms=1000", "", dev).body);
+  const std::string body = "{\"epoch\": " + std::to_string(claim["epoch"].get<int64_t>()) +
+                           R"(, "call": "lock_get", "key": "demo/web/dev"})";
+  const std::string path = "/v1/agent/jobs/" + std::to_string(job.id) + "/store";
+  EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 200);
+  h_.clock.Advance(Millis(800));  // 200 ms left: inside the 250 ms margin.
+  EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 409);
+}
+
+TEST_F(RoutesTest, AStoreCallOutsideTheJobsScopeIsRefused) {
+  const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
+  const Job job = Enqueue("rollout", {{"network", "dev"}});
+  auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim", "", dev).body);
+  const std::string body = "{\"epoch\": " + std::to_string(claim["epoch"].get<int64_t>()) +
+                           R"(, "call": "lock_get", "key": "demo/web/prod"})";
+  auto res = Send(Method::kPost, "/v1/agent/jobs/" + std::to_string(job.id) + "/store", body, dev);
+  EXPECT_EQ(res.status, 403);
+}
+
+TEST_F(RoutesTest, RetryAndCancelChangeAJobsState) {
+  const Job job = Enqueue("rollout", {{"network", "dev"}});
+  const std::string base = "/v1/jobs/" + std::to_string(job.id);
+  EXPECT_EQ(Send(Method::kPost, base + "/cancel").status, 200);
+  EXPECT_EQ(h_.store->GetJob(job.id)->state, JobState::kCanceled);
+  EXPECT_EQ(Send(Method::kPost, base + "/retry").status, 200);
+  EXPECT_EQ(h_.store->GetJob(job.id)->state, JobState::kQueued);
+  EXPECT_EQ(Send(Method::kPost, "/v1/jobs/424242/retry").status, 404);
+}
+
+TEST_F(RoutesTest, LocksAreListedWithoutTheirTokensAndReleasedByKey) {
+  Lease l;
+  l.key = "demo/web/dev";
+  l.holder = "ops@box pid 1";
+  l.token = "secret-token-value";
+  ASSERT_TRUE(h_.store->Acquire(l, h_.clock.WallMs(), 30'000));
+  auto list = Send(Method::kGet, "/v1/locks");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_THAT(list.body, HasSubstr("ops@box pid 1"));
+  EXPECT_THAT(list.body, ::testing::Not(HasSubstr("secret-token-value")));
+  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev").status, 204);
+  EXPECT_FALSE(*h_.store->Get("demo/web/dev"));
+}
+
+TEST_F(RoutesTest, ARolloutIsShownWithItsPlanHostsAndJournal) {
+  RolloutRecord r;
+  r.id = "r-1";
+  r.stack = "demo";
+  r.release = "web";
+  r.deployment = "dev";
+  r.plan_json = R"({"app": {"version": "v2", "artifact": "img@sha256:x"}})";
+  ASSERT_TRUE(h_.store->CreateRollout(r));
+  ASSERT_TRUE(h_.store->PutHost(HostRecord{"r-1", "app1", HostState::kDone, Step::kConfirmUp, 120, ""}));
+  ASSERT_TRUE(h_.store->AppendStep(StepRecord{0, "r-1", "app1", Step::kDrain, StepPhase::kBegin, 1, ""}));
+  auto show = Send(Method::kGet, "/v1/rollouts/r-1");
+  ASSERT_EQ(show.status, 200) << show.body;
+  auto d = http::Doc::parse(show.body);
+  EXPECT_EQ(d["rollout"]["version"], "v2");
+  EXPECT_EQ(d["hosts"][0]["state"], "done");
+  EXPECT_EQ(d["steps"][0]["step"], "drain");
+  EXPECT_EQ(d["plan"]["app"]["artifact"], "img@sha256:x");
+  auto list = http::Doc::parse(Send(Method::kGet, "/v1/rollouts").body);
+  EXPECT_EQ(list["rollouts"][0]["id"], "r-1");
+  EXPECT_FALSE(list["rollouts"][0].contains("plan_json"));
+  EXPECT_EQ(Send(Method::kGet, "/v1/rollouts/r-missing").status, 404);
+}
+
+TEST_F(RoutesTest, AHandlerThatThrowsAnswers500) {
+  http::Router router([](const std::string&) -> Result<QueueStore::AgentToken> { return QueueStore::AgentToken{}; });
+  router.Add({{Method::kGet, "/boom", Access::kPublic,
+               [](const http::Request&, http::Response&) { throw std::runtime_error("kaput"); }}});
+  http::Request req;
+  req.path = "/boom";
+  auto res = router.Handle(req);
+  EXPECT_EQ(res.status, 500);
+  EXPECT_THAT(res.body, HasSubstr("kaput"));
+}
+
+}  // namespace
+}  // namespace sp

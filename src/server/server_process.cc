@@ -1,0 +1,217 @@
+#include "server/server_process.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "build/wire.h"
+#include "core/text.h"
+#include "deploy/deploy_plan.h"
+#include "deploy/job_watch.h"
+#include "inventory/ansible/ansible_import.h"
+#include "rollout/event_format.h"
+#include "runner/runner.h"
+#include "server/api_server.h"
+#include "store/sqlite/store_file.h"
+#include "vcs/git/git_vcs.h"
+
+namespace sp {
+
+std::string DirNextToStore(const std::string& store_path, const char* name) {
+  auto parent = std::filesystem::path(store_path).parent_path();
+  return (parent.empty() ? std::filesystem::path(".") : parent).string() + "/" + name;
+}
+
+Result<std::map<std::string, std::string>> ParseLabelArgs(const char* flag, const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : args) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Err(ErrorCode::kInvalidArgument, std::string(flag) + ": expected key=value, got '" + Printable(kv) + "'");
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+namespace {
+
+// What a job looks like to a waiter in the server process: the store and
+// the job's log file.
+JobWatch LocalJobWatch(QueueStore& q, Clock& clock, int64_t id, const std::string& log_path, const std::string& what) {
+  JobWatch w;
+  w.what = what;
+  w.poll = [&q, id]() -> Result<JobProgress> {
+    SP_ASSIGN_OR_RETURN(Job j, q.GetJob(id));
+    return JobProgress{j.state, j.lease_owner, j.result, j.error};
+  };
+  w.read_log = [log_path](int64_t offset) -> Result<std::string> {
+    std::string out;
+    if (log_path.empty()) return out;
+    if (std::FILE* f = std::fopen(log_path.c_str(), "re")) {
+      std::fseek(f, offset, SEEK_SET);
+      char buf[65536];
+      for (size_t n; out.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+      std::fclose(f);
+    }
+    return out;
+  };
+  w.cancel = [&q, &clock, id] { return q.Cancel(id, clock.WallMs()); };
+  return w;
+}
+
+struct Deploys {
+  SqliteStore* store = nullptr;
+  DeployQueue queue;
+  bool via_agents = true;  // false: the engine runs in the server process.
+  std::string job_log_dir;
+};
+
+// The deploy step of a build run by the server: queued as a rollout job for
+// an agent of the deployment's network (default: the server needs no shell
+// in that network) and followed until it ends, its agent's lines copied into
+// the build's log; or (--deploy-on server) run by the engine in this
+// process, its events in the build's log.
+PipelineOptions::Deploy DeployHook(Deploys d) {
+  return [d](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& cancel) -> Status {
+    Clock& clock = *d.queue.clock;
+    if (d.via_agents) {
+      SP_ASSIGN_OR_RETURN(Job job, QueueDeploy(d.queue, r, log));
+      const std::string what = "rollout job " + std::to_string(job.id);
+      return WaitForJob(LocalJobWatch(*d.store, clock, job.id, JobLogPath(d.job_log_dir, job.id), what), log, cancel,
+                        Millis(600'000), clock);
+    }
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs()));
+    EngineSetup setup{d.store, d.store, Millis(60'000)};
+    setup.on_event = [log](const Event& e) {
+      if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
+    };
+    EngineWiring wiring(setup);
+    SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Run(plan));
+    log(false, "rollout " + sum.rollout_id + " " + std::string(RolloutStatusName(sum.status)) + " in " +
+                   FormatDuration(Millis(sum.elapsed_ms)));
+    if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, "rollout failed: " + sum.error);
+    return Ok();
+  };
+}
+
+// Builds on agents: each build becomes a build job for the agents with the
+// build labels, followed until it ends (its agent records steps, lines and
+// the outcome through the agent protocol).
+BuildOptions::RunElsewhere BuildsOnAgents(SqliteStore* q, Clock& clock, std::map<std::string, std::string> labels,
+                                          std::function<void()> jobs_enqueued) {
+  return [q, &clock, labels, jobs_enqueued](const BuildRecord& b, const ProjectRecord& project,
+                                            const std::atomic<bool>& cancel) -> Status {
+    JobSpec spec;
+    spec.kind = "build";
+    // The remote's credential travels as its reference: read where the build runs.
+    spec.payload = nlohmann::ordered_json{{"build_id", b.id},
+                                          {"build", BuildToJson(b)},
+                                          {"git_url", project.git_url},
+                                          {"credential_ref", project.credential_ref},
+                                          {"known_hosts", project.known_hosts}}
+                       .dump();
+    spec.labels = labels;
+    spec.idempotency_key = "build-" + std::to_string(b.id) + "-" + std::to_string(b.started_ms);
+    SP_ASSIGN_OR_RETURN(Job job, q->Enqueue(spec, clock.WallMs()));
+    jobs_enqueued();
+    std::string text;
+    for (const auto& [k, v] : labels) text += (text.empty() ? "" : ",") + k + "=" + v;
+    // The agent's lines reach the build's log directly; only the outcome matters here.
+    JobWatch w = LocalJobWatch(*q, clock, job.id, "", "build job " + std::to_string(job.id) + " (" + text + ")");
+    w.cancel_running = true;
+    return WaitForJob(w, [](bool, const std::string&) {}, cancel, Millis(600'000), clock);
+  };
+}
+
+// host:port with port 0 allowed (any free port).
+Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const std::string port_text = colon == std::string::npos ? "" : listen.substr(colon + 1);
+  int port = -1;
+  if (!port_text.empty() && port_text.size() <= 5 && port_text.find_first_not_of("0123456789") == std::string::npos) {
+    port = std::stoi(port_text);
+  }
+  if (!IsValidAddress(host) || port < 0 || port > 65535) {
+    return Err(ErrorCode::kInvalidArgument, "--listen: expected host:port, got '" + listen + "'");
+  }
+  return std::make_pair(host, port);
+}
+
+}  // namespace
+
+Status RunServerProcess(const ServerProcessOptions& so) {
+  auto every = ParseDuration(so.expire_every);
+  if (!every) return Err(ErrorCode::kInvalidArgument, "--expire-every: " + every.error().message);
+  auto poll = ParseDuration(so.poll_every);
+  if (!poll) return Err(ErrorCode::kInvalidArgument, "--poll-every: " + poll.error().message);
+  SP_ASSIGN_OR_RETURN(auto listen, ParseListen(so.listen));
+  SP_ASSIGN_OR_RETURN(auto labels, ParseLabelArgs("--build-label", so.build_labels.empty()
+                                                                       ? std::vector<std::string>{"role=builder"}
+                                                                       : so.build_labels));
+  SP_ASSIGN_OR_RETURN(auto store, OpenStoreFile(so.store_path));
+  Clock& clock = RealClock::Instance();
+  inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
+  ApiServerOptions options;
+  options.clock = &clock;
+  options.queue = store.get();
+  options.journal = store.get();
+  options.locks = store.get();
+  // Personal deployments are torn down from here (the server must then reach
+  // their network; through agents is not built yet).
+  options.teardown = TeardownHook(EngineSetup{store.get(), store.get(), Millis(30'000)});
+  options.expire_every = *every;
+  options.job_log_dir = DirNextToStore(so.store_path, "jobs");
+  static GitVcs vcs;
+  static SupervisedStepRunner steps;
+  BuildOptions bo;
+  bo.pipeline.clock = &clock;
+  bo.pipeline.processes = &SystemProcesses();
+  bo.pipeline.steps = &steps;
+  bo.pipeline.vcs = &vcs;
+  bo.pipeline.docker_host = so.docker_host;
+  bo.pipeline.read_secret = ReadSecretRef;
+  bo.data_dir = DirNextToStore(so.store_path, "builds");
+  bo.concurrency = std::max(1, so.build_slots);
+  bo.poll_every = *poll;
+  bo.requeue_interrupted = so.requeue_interrupted;
+  ApiServer* api = nullptr;  // Set below; the hooks run only once it serves.
+  auto jobs_enqueued = [&api] {
+    if (api) api->JobsEnqueued();
+  };
+  Deploys deploys{store.get(), DeployQueue{store.get(), &service, &clock, jobs_enqueued}, so.deploy_on == "agents",
+                  options.job_log_dir};
+  bo.pipeline.deploy = DeployHook(deploys);
+  // A build on an agent asks the server to deploy: always through the queue.
+  options.deploy_start = [queue = deploys.queue](const DeployRequest& r) -> Result<int64_t> {
+    SP_ASSIGN_OR_RETURN(Job job, QueueDeploy(queue, r, [](bool, const std::string&) {}));
+    return job.id;
+  };
+  if (so.builds_on == "agents") bo.run_elsewhere = BuildsOnAgents(store.get(), clock, labels, jobs_enqueued);
+  BuildService builds(*store, bo);
+  options.builds = &builds;
+  options.build_store = store.get();
+  ApiServer server(service, options);
+  api = &server;
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  SP_TRY(server.Start(listen.first, listen.second));
+  builds.Start();
+  std::printf("sallyport server: listening on http://%s:%d (store %s)\n", listen.first.c_str(), server.port(),
+              so.store_path.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  server.Stop();
+  builds.Stop();
+  std::printf("sallyport server: stopped (signal %d)\n", sig);
+  return Ok();
+}
+
+}  // namespace sp

@@ -1,0 +1,38 @@
+// `sallyport server` as a process: the state database opened, the inventory
+// service, the build service (builds here or on agents), deploys (queued for
+// the agents of a deployment's network, or run here), the HTTP API; until
+// SIGTERM or SIGINT.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "wiring/engine_wiring.h"
+
+namespace sp {
+
+struct ServerProcessOptions {
+  std::string listen = "127.0.0.1:8700";  // host:port (port 0: any free port).
+  std::string store_path;
+  std::string expire_every = "30s";       // Personal deployments past their TTL (0: never).
+  std::string poll_every = "10s";         // Every project's branches (0: never).
+  std::string docker_host;                // DOCKER_HOST of image and push steps run here.
+  int build_slots = 2;
+  bool requeue_interrupted = false;
+  std::string deploy_on = "agents";       // agents | server
+  std::string builds_on = "server";       // server | agents
+  std::vector<std::string> build_labels;  // key=value a build job requires (default role=builder).
+};
+
+// Serves until a stop signal; an Error when it cannot start.
+Status RunServerProcess(const ServerProcessOptions& options);
+
+// `key=value` command-line labels (--label, --build-label).
+Result<std::map<std::string, std::string>> ParseLabelArgs(const char* flag, const std::vector<std::string>& args);
+
+// A server's directory `name` next to its store: "builds" (build logs and
+// workspaces), "jobs" (the agents' job logs).
+std::string DirNextToStore(const std::string& store_path, const char* name);
+
+}  // namespace sp

@@ -1,0 +1,243 @@
+#include "wiring/engine_wiring.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+
+#include "core/file.h"
+#include "core/text.h"
+#include "health/http/http_health.h"
+#include "health/http/registry_probe.h"
+#include "lb/haproxy/haproxy_lb.h"
+#include "runtime/docker/docker_runtime.h"
+#include "runtime/process/process_runtime.h"
+#include "transport/local/local_transport.h"
+
+namespace sp {
+
+Result<std::string> ReadSecretRef(const std::string& ref) {
+  if (StartsWith(ref, "file:")) {
+    const std::string path = ref.substr(5);
+    auto text = ReadTextFile(path);
+    if (!text) return Err(ErrorCode::kNotFound, "secret file " + path + " cannot be read");
+    std::string v = std::move(*text);
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    return v;
+  }
+  if (StartsWith(ref, "env:")) {
+    const char* v = std::getenv(ref.substr(4).c_str());
+    if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
+    return std::string(v);
+  }
+  return Err(ErrorCode::kInvalidArgument, "secret reference '" + ref + "' must start with file: or env:");
+}
+
+SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh) {
+  SshOptions o;
+  if (bastion) {
+    o.bastion = SshEndpoint{bastion->address, bastion->port, bastion->user};
+    o.bastion_host_key = bastion->host_key;
+    o.identity_file = bastion->key;
+    o.default_user = bastion->user;
+  }
+  if (!ssh.identity.empty()) o.identity_file = ssh.identity;
+  if (!ssh.user.empty()) o.default_user = ssh.user;
+  o.known_hosts = ssh.known_hosts;
+  o.config_file = ssh.config;
+  o.connect_timeout = Millis(ssh.connect_timeout_ms);
+  o.max_hosts = ssh.max_hosts;
+  return o;
+}
+
+namespace {
+
+std::string MachineName() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string UserName() {
+  const char* u = std::getenv("USER");
+  return u && *u ? u : (::geteuid() == 0 ? "root" : "user");
+}
+
+using Route = CurlHealthChecker::Route;
+
+// Behind a bastion, the LB's runtime API (a TCP address in the private
+// network) is reached through a forward over the bastion connection.
+LoadBalancerFactory LbFactory(Route route, Fence fence, LoadBalancerDecorator decorate) {
+  return [route, fence, decorate](const LoadBalancerSpec& spec) -> Result<std::unique_ptr<LoadBalancer>> {
+    LoadBalancerSpec local = spec;
+    if (route && !spec.address.empty()) {
+      auto hp = ParseHostPort(spec.address);
+      if (!hp) return Err(ErrorCode::kInvalidArgument, "load balancer address '" + spec.address + "' is not host:port");
+      SP_ASSIGN_OR_RETURN(local.socket, route(hp->host, hp->port));
+      local.address.clear();
+    }
+    SP_ASSIGN_OR_RETURN(std::unique_ptr<LoadBalancer> lb, MakeHaproxyLoadBalancer(local));
+    if (fence) lb = std::make_unique<FencedLoadBalancer>(std::move(lb), fence);
+    if (decorate) lb = decorate(std::move(lb));
+    return lb;
+  };
+}
+
+// The registry password, read once per rollout (preflight and every host's
+// pull share it) and only when first needed; hosts of a batch pull in
+// parallel.
+std::function<Result<std::string>()> RegistryPassword(const std::string& ref) {
+  struct Secret {
+    std::once_flag once;
+    Result<std::string> value = std::string();
+  };
+  auto password = std::make_shared<Secret>();
+  return [password, ref]() -> Result<std::string> {
+    std::call_once(password->once, [&] {
+      if (!ref.empty()) password->value = ReadSecretRef(ref);
+    });
+    return password->value;
+  };
+}
+
+// Preflight's check that the artifact exists: a readable file for the
+// process runtime, the image's manifest in its registry for docker.
+std::function<Status(const RolloutPlan&)> CheckPullable(Route route, std::function<Result<std::string>()> password) {
+  return [route, password](const RolloutPlan& p) -> Status {
+    if (p.app.runtime != "docker") {
+      if (::access(p.app.artifact.c_str(), R_OK) != 0) {
+        return Err(ErrorCode::kNotFound, "artifact " + p.app.artifact + " cannot be read");
+      }
+      return Ok();
+    }
+    SP_ASSIGN_OR_RETURN(std::string pw, password());
+    std::string via;
+    if (route) {
+      // The probe speaks plain HTTP to the registry (port 80 unless named).
+      SP_ASSIGN_OR_RETURN(ImageRef ref, ParseImageRef(p.app.artifact));
+      auto hp = ParseHostPort(ref.registry, 80);
+      if (!hp) return Err(ErrorCode::kInvalidArgument, "image '" + p.app.artifact + "' names no registry host");
+      SP_ASSIGN_OR_RETURN(via, route(hp->host, hp->port));
+    }
+    return CheckManifest(p.app.artifact, p.registry.username, pw, Millis(5000), via);
+  };
+}
+
+}  // namespace
+
+struct EngineWiring::Impl {
+  EngineSetup setup;
+  LocalTransport local;
+  std::unique_ptr<SshTransport> ssh;
+  Transport* transport = &local;
+  std::unique_ptr<CurlHealthChecker> health;
+  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<FencedTransport> fenced;
+
+  // The transport of `plan`'s hosts; the route to its private network, if any.
+  Route Connect(const RolloutPlan& plan) {
+    runtime.reset();
+    fenced.reset();
+    ssh.reset();
+    transport = &local;
+    Route route;
+    if (plan.ssh.enabled) {
+      SshOptions so = SshOptionsFor(plan.bastion, plan.ssh);
+      if (setup.fence) so.before_command = setup.fence;  // Again right before each command is sent.
+      ssh = std::make_unique<SshTransport>(so);
+      transport = ssh.get();
+      SshTransport* s = ssh.get();
+      route = [s](const std::string& address, int port) { return s->Forward(address, port); };
+    }
+    if (setup.fence) {
+      fenced = std::make_unique<FencedTransport>(*transport, setup.fence);
+      transport = fenced.get();
+    }
+    health = std::make_unique<CurlHealthChecker>(route);
+    return route;
+  }
+
+  void MakeRuntime(const RolloutPlan& plan) {
+    if (plan.app.runtime == "docker") {
+      DockerOptions o;
+      o.docker_host = plan.docker_host;
+      runtime = std::make_unique<DockerRuntime>(*transport, o);
+    } else {
+      ProcessOptions o;
+      if (!plan.base_dir.empty()) o.base_dir = plan.base_dir;
+      runtime = std::make_unique<ProcessRuntime>(*transport, o);
+    }
+  }
+
+  EngineOptions Options() const {
+    EngineOptions o;
+    o.machine = MachineName();
+    o.pid = ::getpid();
+    o.holder = UserName() + "@" + o.machine + " pid " + std::to_string(o.pid);
+    o.lock_wait = setup.lock_wait;
+    if (setup.lease_ttl) o.lease_ttl = *setup.lease_ttl;
+    o.pid_alive = [](int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); };
+    return o;
+  }
+};
+
+EngineWiring::EngineWiring(EngineSetup setup) : impl_(std::make_unique<Impl>()) {
+  SP_CHECK(setup.journal && setup.locks);
+  impl_->setup = std::move(setup);
+}
+EngineWiring::~EngineWiring() = default;
+
+std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) {
+  Impl& i = *impl_;
+  Route route = i.Connect(plan);
+  i.MakeRuntime(plan);
+  EngineDeps d;
+  d.clock = &RealClock::Instance();
+  d.journal = i.setup.journal;
+  d.locks = i.setup.locks;
+  d.runtime = i.runtime.get();
+  d.transport = i.transport;
+  d.health = i.health.get();
+  d.lb_factory = LbFactory(route, i.setup.fence, i.setup.decorate_lb);
+  auto password = RegistryPassword(plan.registry.password_ref);
+  d.credentials = [password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
+    if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
+    SP_ASSIGN_OR_RETURN(std::string pw, password());
+    return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
+  };
+  d.check_pullable = CheckPullable(route, password);
+  d.on_event = i.setup.on_event;
+  return std::make_unique<RolloutEngine>(std::move(d), i.Options());
+}
+
+std::function<Status(const ResolvedTarget&)> TeardownHook(EngineSetup setup) {
+  return [setup](const ResolvedTarget& t) -> Status {
+    RolloutPlan plan;
+    SP_ASSIGN_OR_RETURN(auto latest, setup.journal->Latest(t.stack, t.release, t.deployment, std::nullopt));
+    if (latest) {
+      SP_ASSIGN_OR_RETURN(plan, PlanFromJson(latest->plan_json));
+    } else {
+      plan.app.runtime = "process";
+    }
+    plan.id = "t-" + NewRolloutId().substr(2);
+    plan.kind = PlanKind::kTeardown;
+    plan.stack = t.stack;
+    plan.release = t.release;
+    plan.deployment = t.deployment;
+    plan.network = t.network;
+    plan.hosts = t.hosts;
+    plan.load_balancers = t.load_balancers;
+    plan.bastion = t.bastion;
+    plan.ssh = t.ssh;
+    if (!t.docker_host.empty()) plan.docker_host = t.docker_host;
+    if (!t.base_dir.empty()) plan.base_dir = t.base_dir;
+    EngineWiring wiring(setup);
+    SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Teardown(plan));
+    if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, sum.error);
+    return Ok();
+  };
+}
+
+}  // namespace sp
