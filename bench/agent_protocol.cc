@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   test::TempDir dir("sp-bench-agents");
   std::vector<std::string> tokens;
   for (int i = 0; i < kAgents; ++i) {
-    auto r = test::RunSallyport({"agent", "token", "create", "--name", "agent-" + std::to_string(i), "--label",
+    auto r = test::RunSallyport({"token", "create", "--name", "agent-" + std::to_string(i), "--label",
                                  "network=dc1", "--store", dir / "state.db"});
     if (r.exit_code != 0) {
       std::fprintf(stderr, "token: %s\n", r.err.c_str());

@@ -192,7 +192,7 @@ int RunOnce(int n, const std::string& parent_dir) {
     return 1;
   }
   int done = 0;
-  for (const auto& h : summary->hosts) done += h.state == "done";
+  for (const auto& h : summary->hosts) done += h.state == HostState::kDone;
   const double cpu_s = cpu1.total() - cpu0.total();
   const double cpu_ms_per_host = cpu_s * 1000.0 / n;
   const double rss_mb = static_cast<double>(cpu1.max_rss_kb) / 1024.0;

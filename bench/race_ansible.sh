@@ -177,8 +177,8 @@ check_version() {  # <version> <tool>
 sallyport_run() {  # <version> <timed:0|1>
   local v=$1 t0 t1
   t0=$(now_ms)
-  "$SP" rollout -c "$W/sallyport.yml" -i "$W/inventory.yml" -d integration --store "$W/state.db" \
-    --artifact "$(artifact "$v")" --label "$v" --json >"$W/sp-$v.jsonl" 2>"$W/sp-$v.err" \
+  "$SP" rollout run -c "$W/sallyport.yml" -i "$W/inventory.yml" -d integration --store "$W/state.db" \
+    --artifact "$(artifact "$v")" --version "$v" --output json >"$W/sp-$v.jsonl" 2>"$W/sp-$v.err" \
     || { log "sallyport $v failed:"; tail -5 "$W/sp-$v.jsonl" "$W/sp-$v.err" >&2; exit 1; }
   t1=$(now_ms)
   (( $2 )) && echo $(( t1 - t0 )) >"$W/sp-$v.wall"

@@ -213,12 +213,12 @@ class Bench {
   }
 
   Result<test::CliResult> Deploy(int version, bool json_out) {
-    std::vector<std::string> args = {"rollout", "-c", dir_ / "sallyport.yml", "-i", dir_ / "inventory.yml",
+    std::vector<std::string> args = {"rollout", "run", "-c", dir_ / "sallyport.yml", "-i", dir_ / "inventory.yml",
                                      "-d", "integration", "--store", dir_ / "state.db",
                                      "--artifact", dir_ / (std::string("artifacts/") + (version % 2 ? "a" : "b") +
                                                            "/sp-sample-app"),
-                                     "--label", "v" + std::to_string(version)};
-    if (json_out) args.push_back("--json");
+                                     "--version", "v" + std::to_string(version)};
+    if (json_out) args.insert(args.end(), {"--output", "json"});
     auto r = test::RunSallyport(args, {}, kCliTimeoutS);
     if (r.exit_code != 0) {
       return Err(ErrorCode::kInternal, "sallyport rollout v" + std::to_string(version) + " exited " +

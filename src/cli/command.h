@@ -44,9 +44,9 @@ enum class Kind {
 };
 
 // Where a command acts: through the configured server (--server,
-// $SALLYPORT_SERVER, the client configuration) unless --local (or --store)
-// says the local state database; some act only locally, some only through a
-// server, some on neither.
+// $SALLYPORT_SERVER, the client configuration) unless --local says the local
+// state database (--store names it); some act only locally, some only
+// through a server, some on neither.
 enum class Where { kEither, kLocal, kServer, kNone };
 
 // Extensions the test tree wires in (its own binary); the shipped binary
@@ -142,6 +142,8 @@ int Fail(const Error& e);                      // "error: ..." on stderr; ExitFo
 void PrintJson(const Doc& doc);                // One document on stdout.
 void PrintJsonLine(const Doc& doc);            // One compact line on stdout.
 std::string Ago(int64_t then_ms, int64_t now_ms);  // "3s ago", "-" for 0.
+// A rollout event: its human line (none for some), or with `json` its JSON line.
+void PrintEvent(const Event& e, bool json);
 // Adds -c, -i, --stack, -r, -d: a command that resolves (release, deployment).
 void ScopeOptions(CLI::App& app, Args& a);
 

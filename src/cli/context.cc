@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "client/http_client.h"
 #include "core/text.h"
+#include "rollout/event_format.h"
 #include "store/sqlite/store_file.h"
 
 namespace sp::cli {
@@ -48,6 +49,19 @@ std::string Ago(int64_t then_ms, int64_t now_ms) {
   return FormatDuration(Millis(std::max<int64_t>(0, now_ms - then_ms))) + " ago";
 }
 
+void PrintEvent(const Event& e, bool json) {
+  if (json) {
+    std::string line = e.ToJsonLine() + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    return;
+  }
+  const std::string line = FormatEvent(e);
+  if (line.empty()) return;
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
 void ScopeOptions(CLI::App& app, Args& a) {
   app.add_option("-c,--config", a.config, "Service file")->capture_default_str();
   app.add_option("-i,--inventory", a.inventory,
@@ -76,7 +90,7 @@ Status Context::Decide() {
     remote_ = true;
     return Ok();
   }
-  remote_ = !a.local && a.store.empty() && !client_.server.empty();
+  remote_ = !a.local && !client_.server.empty();
   return Ok();
 }
 

@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "cli/logs.h"
 #include "queue/wire.h"
+#include "server/api_server.h"
 #include "server/server_process.h"
 
 namespace sp::cli {

@@ -64,19 +64,6 @@ Result<Loaded> Load(Context& ctx) {
   return l;
 }
 
-void PrintEvent(const Event& e, bool json) {
-  if (json) {
-    std::string line = e.ToJsonLine() + "\n";
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
-    return;
-  }
-  const std::string line = FormatEvent(e);
-  if (line.empty()) return;
-  std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
-}
-
 void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, bool json) {
   if (json) {
     Doc hosts = Doc::array();

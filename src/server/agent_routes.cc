@@ -74,9 +74,10 @@ void Register(ServerContext& ctx, QueueStore& q, const Request& req, Response& r
   const Doc declared = body->value("labels", Doc::object());
   for (const auto& [k, v] : declared.items()) {
     auto it = req.agent->labels.find(k);
-    if (!v.is_string() || it == req.agent->labels.end() || it->second != v.get<std::string>()) {
-      return res.Error({ErrorCode::kPermissionDenied,
-                        "token of agent '" + req.agent->name + "' is not bound to label " + k + "=" + v.dump()});
+    if (!v.is_string()) return res.Error({ErrorCode::kInvalidArgument, "/labels/" + k + ": expected a string"});
+    if (it == req.agent->labels.end() || it->second != v.get<std::string>()) {
+      return res.Error({ErrorCode::kPermissionDenied, "token of agent '" + req.agent->name +
+                                                          "' is not bound to label " + k + "=" + v.get<std::string>()});
     }
   }
   res.Json(200, {{"name", req.agent->name}, {"labels", LabelsToJson(req.agent->labels)}});

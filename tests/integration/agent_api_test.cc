@@ -36,7 +36,7 @@ class AgentApiTest : public ::testing::Test {
     port_ = server_->port();
   }
   std::string Token(const std::string& name, const std::vector<std::string>& labels) {
-    std::vector<std::string> args{"agent", "token", "create", "--name", name, "--store", dir_ / "state.db"};
+    std::vector<std::string> args{"token", "create", "--name", name, "--store", dir_ / "state.db"};
     for (const auto& l : labels) args.insert(args.end(), {"--label", l});
     auto r = RunSallyport(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -190,7 +190,7 @@ TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWrit
   ASSERT_EQ(followed->status, 200);
   EXPECT_THAT(followed->body, HasSubstr("data: 1\trollout\tout\tfirst batch\n\n"));
   EXPECT_THAT(followed->body, HasSubstr("event: end\ndata: succeeded\n\n"));
-  auto cli = RunSallyport({"queue", "logs", std::to_string(id), "--server", "http://127.0.0.1:" + std::to_string(port_)});
+  auto cli = RunSallyport({"job", "logs", std::to_string(id), "--server", "http://127.0.0.1:" + std::to_string(port_)});
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_THAT(cli.out, HasSubstr("first batch"));
   EXPECT_EQ(Client().Get("/v1/jobs/999999/log")->status, 404);
@@ -254,17 +254,17 @@ TEST_F(AgentApiTest, ABuildJobsRecordsAndDeployAreTakenOnlyFromItsLeaseHolder) {
 
 TEST_F(AgentApiTest, QueueCliListsCancelsAndRetriesJobs) {
   const int64_t id = Enqueue("job", "dev")["id"];
-  auto list = RunSallyport({"queue", "list", "--store", dir_ / "state.db"});
+  auto list = RunSallyport({"job", "list", "--store", dir_ / "state.db"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_THAT(list.out, HasSubstr("rollout  queued"));
-  ASSERT_EQ(RunSallyport({"queue", "cancel", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
+  ASSERT_EQ(RunSallyport({"job", "cancel", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
   EXPECT_EQ(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json")->status, 204)
       << "a canceled job was claimed";
-  auto again = RunSallyport({"queue", "cancel", std::to_string(id), "--store", dir_ / "state.db"});
+  auto again = RunSallyport({"job", "cancel", std::to_string(id), "--store", dir_ / "state.db"});
   EXPECT_EQ(again.exit_code, 3);  // Conflict: already canceled.
   EXPECT_THAT(again.err, HasSubstr("is canceled"));
-  ASSERT_EQ(RunSallyport({"queue", "retry", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
-  auto show = RunSallyport({"queue", "show", std::to_string(id), "--store", dir_ / "state.db"});
+  ASSERT_EQ(RunSallyport({"job", "retry", std::to_string(id), "--store", dir_ / "state.db"}).exit_code, 0);
+  auto show = RunSallyport({"job", "show", std::to_string(id), "--store", dir_ / "state.db"});
   EXPECT_THAT(show.out, HasSubstr("\"state\": \"queued\""));
   EXPECT_EQ(Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json")->status, 200);
 }

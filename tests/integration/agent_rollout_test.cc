@@ -54,13 +54,12 @@ class AgentRolloutTest : public ::testing::Test {
     const std::string log = ReadFile(dir_ / "server.log");
     url_ = "http://127.0.0.1:" + std::to_string(std::atoi(log.c_str() + log.find("http://127.0.0.1:") + 17));
     for (const auto& n : networks_) {
-      auto t = RunSallyport({"agent", "token", "create", "--name", n->name + "-agent", "--label", "network=" + n->name,
+      auto t = RunSallyport({"token", "create", "--name", n->name + "-agent", "--label", "network=" + n->name,
                              "--store", dir_ / "server.db"});
       ASSERT_EQ(t.exit_code, 0) << t.err;
       WriteFile(dir_ / (n->name + ".token"), t.out, 0600);
       agents_.emplace_back(std::vector<std::string>{BuildBinary("sallyport"), "agent", "run", "--server", url_,
-                                                    "--token-file", dir_ / (n->name + ".token"), "--store",
-                                                    dir_ / (n->name + "-agent.db")},
+                                                    "--token-file", dir_ / (n->name + ".token")},
                            dir_ / (n->name + "-agent.log"));
       const std::string agent_log = dir_ / (n->name + "-agent.log");
       ASSERT_EQ(WaitForStart(agents_.back(), [&] { return ReadFile(agent_log).find("claiming for") != std::string::npos; },
@@ -91,8 +90,8 @@ class AgentRolloutTest : public ::testing::Test {
   // The server is named by --server, or configured by $SALLYPORT_SERVER.
   CliResult Queue(const Network& n, const std::string& version, bool by_env = false,
                   const std::vector<std::string>& extra = {"--wait"}) {
-    std::vector<std::string> args{"rollout", "-c", dir_ / "sallyport.yml", "-i", n.inventory, "-d", "integration",
-                                  "--store", dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--label",
+    std::vector<std::string> args{"rollout", "run", "-c", dir_ / "sallyport.yml", "-i", n.inventory, "-d", "integration",
+                                  "--store", dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--version",
                                   version};
     if (!by_env) args.insert(args.end(), {"--server", url_});
     args.insert(args.end(), extra.begin(), extra.end());
@@ -117,7 +116,7 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   const size_t as_job = prod.out.find("as job ");
   ASSERT_NE(as_job, std::string::npos) << prod.out;
   const std::string job_id = std::to_string(std::atoll(prod.out.c_str() + as_job + 7));
-  auto job_log = RunSallyport({"queue", "logs", job_id, "--server", url_});
+  auto job_log = RunSallyport({"job", "logs", job_id, "--server", url_});
   ASSERT_EQ(job_log.exit_code, 0) << job_log.err;
   EXPECT_THAT(job_log.out, HasSubstr("claimed by agent prod-agent"));
   EXPECT_THAT(job_log.out, HasSubstr("to web/integration (2 hosts)"));
@@ -132,11 +131,11 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   ExpectAllUp(*networks_[1]->haproxy, 2);
   // The journal is the server's: both rollouts, each run by its network's
   // agent (the lock holder names the job and the agent); nothing on the agents.
-  auto history = RunSallyport({"history", "--store", dir_ / "server.db"});
+  auto history = RunSallyport({"rollout", "list", "--store", dir_ / "server.db"});
   EXPECT_THAT(history.out, HasSubstr("d1"));
   EXPECT_THAT(history.out, HasSubstr("p1"));
-  EXPECT_FALSE(FileExists(dir_ / "dev-agent.db"));
-  EXPECT_FALSE(FileExists(dir_ / "prod-agent.db"));
+  auto queued_by = RunSallyport({"rollout", "list", "--local", "--store", dir_ / "cli.db"});
+  EXPECT_EQ(queued_by.out, "") << "the CLI that queued them journals nothing itself";
 
   // --local runs in this process even with a server configured.
   auto local = Queue(*networks_[0], "d2", /*by_env=*/true, {"--local"});
@@ -155,8 +154,9 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
 TEST_F(AgentRolloutTest, ATerminatedAgentFinishesTheJobInHandThenExits) {
   agents_[0].Stop();  // dev's agent, replaced by one that halts mid-rollout.
   const std::string log = dir_ / "dev-halting.log";
-  Daemon halting({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"}, log,
-                 {{"SALLYPORT_TEST_HALT_AFTER", "app1:drain"}});
+  // The test tree's binary: it stops itself at that step (SP_TESTBIN_HALT_AFTER).
+  Daemon halting({BuildBinary("sallyport-test"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"},
+                 log, {{"SP_TESTBIN_HALT_AFTER", "app1:drain"}});
   ASSERT_EQ(WaitForStart(halting, [&] { return ReadFile(log).find("claiming for") != std::string::npos; },
                          std::chrono::seconds(10)),
             StartWait::kReady);
@@ -173,7 +173,7 @@ TEST_F(AgentRolloutTest, ATerminatedAgentFinishesTheJobInHandThenExits) {
   EXPECT_THAT(out, HasSubstr("agent: stopped"));
   for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "g1");
   ExpectAllUp(*networks_[0]->haproxy, 2);
-  auto jobs = RunSallyport({"queue", "list", "--store", dir_ / "server.db"});
+  auto jobs = RunSallyport({"job", "list", "--store", dir_ / "server.db"});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 dev-agent")) << jobs.out;
 }
 

@@ -156,7 +156,7 @@ class BuildE2eTest : public ::testing::Test {
     return b;
   }
   std::string Log(int64_t id) {
-    return RunSallyport({"logs", std::to_string(id), "--server", server_->url()}).out;
+    return RunSallyport({"build", "logs", std::to_string(id), "--server", server_->url()}).out;
   }
   void ExpectServing(const std::string& version) {
     for (int p : ports_) EXPECT_EQ(VersionOn(p), version) << "port " << p;
@@ -194,7 +194,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_THAT(log1, HasSubstr("the server queued the deploy as rollout job"));
   EXPECT_THAT(log1, HasSubstr("done, out of rotation")) << "the network agent's lines, copied into the build's log";
   EXPECT_THAT(log1, HasSubstr("succeeded by net-agent"));
-  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 builder"));
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 net-agent"));
   EXPECT_FALSE(std::filesystem::exists(*dir_ / ("builder-work/build-" + std::to_string(b1.value("id", 0)))))
@@ -266,7 +266,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
 // must not wait for another agent that does not exist).
 TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
   StartServer("300ms", {"--builds-on", "agents"});
-  auto t = RunSallyport({"agent", "token", "create", "--name", "solo", "--label", "role=builder", "--label",
+  auto t = RunSallyport({"token", "create", "--name", "solo", "--label", "role=builder", "--label",
                          "network=local", "--store", db_});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   WriteFile(*dir_ / "solo.token", t.out, 0600);
@@ -287,7 +287,7 @@ TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
   const std::string build_log = Log(b.value("id", int64_t{0}));
   EXPECT_THAT(build_log, HasSubstr("running it here"));
   EXPECT_THAT(build_log, HasSubstr("succeeded by solo"));
-  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 solo"));
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 solo"));
 }

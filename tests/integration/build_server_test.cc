@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "build/build_service.h"
-#include "build/vcs.h"
+#include "vcs/git/git_vcs.h"
 #include "core/file.h"
 #include "core/subprocess.h"
 #include "core/text.h"
@@ -124,7 +124,7 @@ TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreReje
   json integ = WaitStatus(c1, {"succeeded", "failed"}, "integration");
   ASSERT_EQ(integ.value("status", ""), "succeeded") << integ.dump();
   EXPECT_EQ(integ.value("deployment", ""), "integration");
-  auto log = RunSallyport({"logs", std::to_string(integ.value("id", 0)), "--server", server_->url()});
+  auto log = RunSallyport({"build", "logs", std::to_string(integ.value("id", 0)), "--server", server_->url()});
   EXPECT_THAT(log.out, HasSubstr("hello from integration"));
 
   json ben = WaitStatus(Push(pipeline, "remote-run/ben/feature-x"), {"succeeded", "failed"}, "remote-run/ben/feature-x");
@@ -284,7 +284,7 @@ TEST_F(BuildServerTest, ABuildRunningOnAnAgentIsCanceledThere) {
   const int step_pid = std::atoi(ReadFile(pidfile).c_str());
   // The step's lines reach the server's build log while it runs.
   const std::string id = std::to_string(b.value("id", 0));
-  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"logs", id, "--server", server_->url()}).out.find("--- step long") !=
+  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"build", "logs", id, "--server", server_->url()}).out.find("--- step long") !=
                                    std::string::npos; },
                       std::chrono::seconds(10)));
   auto cancel = RunSallyport({"build", "cancel", std::to_string(b.value("id", 0)), "--server", server_->url()});
@@ -294,12 +294,12 @@ TEST_F(BuildServerTest, ABuildRunningOnAnAgentIsCanceledThere) {
   EXPECT_TRUE(WaitFor([&] { return !Running(step_pid); }, std::chrono::seconds(10)))
       << "the agent must end the canceled build's step: " << ReadFile(dir_ / "builder.log");
   // The canceled job's agent still sends its last lines.
-  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"logs", id, "--server", server_->url()}).out.find("build canceled") !=
+  EXPECT_TRUE(WaitFor([&] { return RunSallyport({"build", "logs", id, "--server", server_->url()}).out.find("build canceled") !=
                                    std::string::npos; },
                       std::chrono::seconds(10)));
-  auto log = RunSallyport({"logs", id, "--server", server_->url()});
+  auto log = RunSallyport({"build", "logs", id, "--server", server_->url()});
   EXPECT_THAT(log.out, HasSubstr("claimed by agent builder")) << log.err << ReadFile(dir_ / "builder.log");
-  auto jobs = RunSallyport({"queue", "list", "--store", db_});
+  auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +canceled")) << jobs.out;
   agent.Stop();
 }
@@ -340,7 +340,7 @@ TEST_F(BuildServerTest, TheNativeGitProtocolListsTheSameHeadsAsGitLsRemote) {
   Push("  - {name: a, run: [\"true\"]}\n", "remote-run/ben/x");
   Push("  - {name: a, run: [\"true\"]}\n", "main");
   const std::string url = "git://127.0.0.1:" + std::to_string(git_port_) + "/svc.git";
-  auto native = ListHeads(url, Millis(10'000));
+  auto native = GitVcs().ListHeads(url, Millis(10'000));
   ASSERT_TRUE(native) << native.error().message;
   std::string out;
   ASSERT_EQ(::sp::test::Run({"git", "ls-remote", "--heads", url}, &out), 0) << out;
@@ -354,9 +354,9 @@ TEST_F(BuildServerTest, TheNativeGitProtocolListsTheSameHeadsAsGitLsRemote) {
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, want);
   EXPECT_EQ(got.size(), 3u);
-  auto missing = ListHeads("git://127.0.0.1:" + std::to_string(git_port_) + "/nope.git", Millis(5'000));
+  auto missing = GitVcs().ListHeads("git://127.0.0.1:" + std::to_string(git_port_) + "/nope.git", Millis(5'000));
   EXPECT_FALSE(missing) << "an unknown repository is an error, never an empty list";
-  auto closed = ListHeads("git://127.0.0.1:" + std::to_string(FreePort()) + "/svc.git", Millis(2'000));
+  auto closed = GitVcs().ListHeads("git://127.0.0.1:" + std::to_string(FreePort()) + "/svc.git", Millis(2'000));
   EXPECT_FALSE(closed);
 }
 

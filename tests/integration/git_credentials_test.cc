@@ -155,7 +155,7 @@ class GitCredentialsTest : public ::testing::Test {
     return found.is_object() ? found : json::object();
   }
   std::string BuildLog(const json& b) {
-    return RunSallyport({"logs", std::to_string(b.value("id", 0)), "--server", server_->url()}).out;
+    return RunSallyport({"build", "logs", std::to_string(b.value("id", 0)), "--server", server_->url()}).out;
   }
 
   TempDir dir_{"sp-git-credentials"};

@@ -182,7 +182,7 @@ TEST_F(InventoryApiTest, CliApplyExportAndResolveThroughTheServer) {
   WriteFile(dir_ / "sallyport.yml",
             "version: 1\nservice: shop-api\nstack: shop\nreleases:\n  api:\n    runtime: process\n    port: 18180\n"
             "    health: {path: /health}\n");
-  auto plan = RunSallyport({"rollout", "--dry-run", "-c", dir_ / "sallyport.yml", "-i", server.url(), "-d", "prod",
+  auto plan = RunSallyport({"rollout", "run", "--dry-run", "-c", dir_ / "sallyport.yml", "-i", server.url(), "-d", "prod",
                             "--artifact", BuildBinary("sp-sample-app"), "--store", dir_ / "local.db"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   auto p = json::parse(plan.out, nullptr, false);
@@ -280,9 +280,9 @@ TEST_F(InventoryApiTest, FiftyParallelClaimsAcrossTwoServersGetTenDistinctHosts)
   }
   // Releasing one frees its host for the next user; bad user names are 400.
   const std::string first = host_of.begin()->first;
-  auto rel = RunSallyport({"inventory", "release", "personal-" + first, "--stack", "shop", "--server", s1.url()});
+  auto rel = RunSallyport({"claim", "release", "personal-" + first, "--stack", "shop", "--server", s1.url()});
   ASSERT_EQ(rel.exit_code, 0) << rel.err;
-  auto next = RunSallyport({"inventory", "claim", "personal", "--stack", "shop", "--user", "late", "--server", s2.url()});
+  auto next = RunSallyport({"claim", "create", "personal", "--stack", "shop", "--user", "late", "--server", s2.url()});
   ASSERT_EQ(next.exit_code, 0) << next.err;
   EXPECT_THAT(next.out, HasSubstr("\"host\": \"" + host_of.begin()->second + "\""));
   auto bad = s1.Client().Post("/v1/stacks/shop/templates/personal/claims", R"({"user":"Bad User"})", "application/json");

@@ -48,17 +48,18 @@ class LabAgentTest : public ::testing::Test {
   // to act).
   Daemon StartAgent(const std::string& name, const std::string& halt_after = "") {
     std::map<std::string, std::string> env;
-    if (!halt_after.empty()) env["SALLYPORT_TEST_HALT_AFTER"] = halt_after;
-    return Daemon({BuildBinary("sallyport"), "agent", "run", "--server", server_->url(), "--token-file",
+    // The test tree's binary stops itself at that step (SP_TESTBIN_HALT_AFTER).
+    if (!halt_after.empty()) env["SP_TESTBIN_HALT_AFTER"] = halt_after;
+    return Daemon({BuildBinary(halt_after.empty() ? "sallyport" : "sallyport-test"), "agent", "run", "--server", server_->url(), "--token-file",
                    *dir_ / (name + ".token"), "--lease", "3s"},
                   *dir_ / (name + ".log"), env);
   }
 
   // Queues a rollout of `version` for the lab's agents; returns the job id.
   int64_t Queue(const std::string& version) {
-    auto r = RunSallyport({"rollout", "--server", server_->url(), "-c", *dir_ / "sallyport.yml", "-i",
+    auto r = RunSallyport({"rollout", "run", "--server", server_->url(), "-c", *dir_ / "sallyport.yml", "-i",
                            *dir_ / "inventory.yml", "-d", "integration", "--store", *dir_ / "cli.db", "--artifact",
-                           BuildBinary("sp-sample-app"), "--label", version});
+                           BuildBinary("sp-sample-app"), "--version", version});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     auto at = r.out.find(" as job ");
     return at == std::string::npos ? 0 : std::atoll(r.out.c_str() + at + 8);

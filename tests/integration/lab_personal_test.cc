@@ -104,14 +104,14 @@ TEST_F(LabPersonalTest, ReleaseTearsDownTheAppAndTheServerEntryAndReturnsTheHost
   WriteService(8082);
   auto applied = RunSallyport({"inventory", "apply", "-f", *dir_ / "inventory.yml", "--store", db, "--yes"});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  auto claim = RunSallyport({"inventory", "claim", "personal", "--stack", "demo", "--user", "ben", "--store", db});
+  auto claim = RunSallyport({"claim", "create", "personal", "--stack", "demo", "--user", "ben", "--store", db});
   ASSERT_EQ(claim.exit_code, 0) << claim.out << claim.err;
   EXPECT_THAT(claim.out, HasSubstr("\"host\": \"" + lab_.hosts[0].name + "\""));
   ASSERT_TRUE(Servers("pers-ben").empty()) << "the lab's personal backend starts empty";
 
   const std::string app = BuildBinary("sp-sample-app");
-  auto v1 = RunSallyport({"rollout", "-c", *dir_ / "sallyport.yml", "-i", "store", "--store", db, "-d", "personal-ben",
-                          "--artifact", app, "--label", "v1"});
+  auto v1 = RunSallyport({"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", "store", "--store", db, "-d", "personal-ben",
+                          "--artifact", app, "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   EXPECT_THAT(v1.out, HasSubstr("added to"));
   EXPECT_EQ(Servers("pers-ben"), (std::map<std::string, std::string>{{lab_.hosts[0].name, "UP"}}));
@@ -119,7 +119,7 @@ TEST_F(LabPersonalTest, ReleaseTearsDownTheAppAndTheServerEntryAndReturnsTheHost
   ASSERT_EQ(InstancesOn(0, "personal-ben"), 1u);
   const std::string integration_app = OnHost(0, 8080);  // Another deployment's app on the same host.
 
-  auto released = RunSallyport({"inventory", "release", "personal-ben", "--stack", "demo", "--store", db});
+  auto released = RunSallyport({"claim", "release", "personal-ben", "--stack", "demo", "--store", db});
   ASSERT_EQ(released.exit_code, 0) << released.out << released.err;
   EXPECT_THAT(released.out, HasSubstr("teardown"));
   EXPECT_TRUE(Servers("pers-ben").empty()) << "server entry deleted";
@@ -127,7 +127,7 @@ TEST_F(LabPersonalTest, ReleaseTearsDownTheAppAndTheServerEntryAndReturnsTheHost
   EXPECT_EQ(OnHost(0, 8082), "") << "nothing answers on the personal app's port";
   EXPECT_EQ(OnHost(0, 8080), integration_app) << "other deployments on the host untouched";
 
-  auto amy = RunSallyport({"inventory", "claim", "personal", "--stack", "demo", "--user", "amy", "--store", db});
+  auto amy = RunSallyport({"claim", "create", "personal", "--stack", "demo", "--user", "amy", "--store", db});
   ASSERT_EQ(amy.exit_code, 0) << amy.out << amy.err;
   EXPECT_THAT(amy.out, HasSubstr("\"host\": \"" + lab_.hosts[0].name + "\"")) << "the host is back in the pool";
   auto gone = RunSallyport({"inventory", "resolve", "--stack", "demo", "--release", "web", "--deployment",
@@ -153,11 +153,11 @@ TEST_F(LabPersonalTest, TtlExpiryOnTheServerTearsDownForReal) {
 
   auto applied = RunSallyport({"inventory", "apply", "-f", *dir_ / "inventory.yml", "--server", url, "--yes"});
   ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  auto claim = RunSallyport({"inventory", "claim", "personal", "--stack", "demo", "--user", "amy", "--server", url});
+  auto claim = RunSallyport({"claim", "create", "personal", "--stack", "demo", "--user", "amy", "--server", url});
   ASSERT_EQ(claim.exit_code, 0) << claim.out << claim.err;
   EXPECT_THAT(claim.out, HasSubstr("\"host\": \"" + lab_.hosts[0].name + "\""));
-  auto v1 = RunSallyport({"rollout", "-c", *dir_ / "sallyport.yml", "-i", url, "--store", db, "-d", "personal-amy",
-                          "--artifact", BuildBinary("sp-sample-app"), "--label", "v1"});
+  auto v1 = RunSallyport({"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", url, "--store", db, "-d", "personal-amy",
+                          "--artifact", BuildBinary("sp-sample-app"), "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   EXPECT_EQ(Servers("pers-amy"), (std::map<std::string, std::string>{{lab_.hosts[0].name, "UP"}}));
   EXPECT_THAT(ThroughLb(83), HasSubstr("version=v1"));
@@ -169,7 +169,7 @@ TEST_F(LabPersonalTest, TtlExpiryOnTheServerTearsDownForReal) {
   EXPECT_TRUE(Servers("pers-amy").empty()) << "server entry deleted";
   EXPECT_EQ(InstancesOn(0, "personal-amy"), 0u);
   EXPECT_EQ(OnHost(0, 8083), "");
-  auto claims = RunSallyport({"inventory", "claim", "personal", "--stack", "demo", "--user", "cid", "--server", url});
+  auto claims = RunSallyport({"claim", "create", "personal", "--stack", "demo", "--user", "cid", "--server", url});
   ASSERT_EQ(claims.exit_code, 0) << claims.out << claims.err;
   EXPECT_THAT(claims.out, HasSubstr("\"host\": \"" + lab_.hosts[0].name + "\"")) << "the host is back in the pool";
   server.Stop();

@@ -65,7 +65,7 @@ class LabRolloutTest : public ::testing::Test {
   }
 
   CliResult Rollout(const std::vector<std::string>& extra) {
-    std::vector<std::string> args{"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+    std::vector<std::string> args{"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
                                   "integration", "--store", *dir_ / "state.db"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunSallyport(args);
@@ -80,13 +80,13 @@ TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequ
   WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
   WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n"));
   const std::string app = BuildBinary("sp-sample-app");
-  auto v1 = Rollout({"--artifact", app, "--label", "v1"});
+  auto v1 = Rollout({"--artifact", app, "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(VersionOn(i, 8080), "v1") << lab_.hosts[i].name;
 
   auto load = StartLoad(80);
   ASSERT_TRUE(load);
-  auto v2 = Rollout({"--artifact", app, "--label", "v2"});
+  auto v2 = Rollout({"--artifact", app, "--version", "v2"});
   auto result = load->Stop();
   ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
   ASSERT_TRUE(result) << result.error().message;
@@ -151,7 +151,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
             "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
   WriteFile(*dir_ / "inventory.yml", Inventory("dock"));
 
-  auto v1 = Rollout({"--artifact", digests["v1"], "--label", "v1"});
+  auto v1 = Rollout({"--artifact", digests["v1"], "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   // Sessions each host's sshd starts, and refused forwards to the engine's
   // socket, during the v2 rollout.
@@ -164,7 +164,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   }
   auto load = StartLoad(81);
   ASSERT_TRUE(load);
-  auto v2 = Rollout({"--artifact", digests["v2"], "--label", "v2"});
+  auto v2 = Rollout({"--artifact", digests["v2"], "--version", "v2"});
   auto result = load->Stop();
   ASSERT_EQ(v2.exit_code, 0) << v2.out << v2.err;
   // h1 and h2 allow local forwarding: the runtime talked to their engines'
@@ -219,7 +219,7 @@ TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
   WriteFile(*dir_ / "inventory.yml", Inventory("proc", "            base_dir: /srv/sallyport/apps\n", kh));
   const std::string app = BuildBinary("sp-sample-app");
   // Nothing trusted yet: preflight refuses, naming the bastion's fingerprint.
-  auto refused = Rollout({"--artifact", app, "--label", "v3"});
+  auto refused = Rollout({"--artifact", app, "--version", "v3"});
   EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
   EXPECT_NE(refused.err.find("bastion " + lab_.bastion), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find(lab_.Fingerprint("bastion")), std::string::npos) << refused.err;
@@ -237,7 +237,7 @@ TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.out.find("0 key(s) added"), std::string::npos) << again.out;
 
-  auto ok = Rollout({"--artifact", app, "--label", "v3"});
+  auto ok = Rollout({"--artifact", app, "--version", "v3"});
   ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
 
   // h2 "rebuilt" (its entry now holds another key): trust refuses to replace
@@ -250,7 +250,7 @@ TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {
   EXPECT_EQ(changed.exit_code, 1);
   EXPECT_NE(changed.out.find("CHANGED h2"), std::string::npos) << changed.out;
   EXPECT_EQ(ReadFile(kh), tampered) << "trust must never replace a key";
-  auto blocked = Rollout({"--artifact", app, "--label", "v4"});
+  auto blocked = Rollout({"--artifact", app, "--version", "v4"});
   EXPECT_NE(blocked.exit_code, 0);
   EXPECT_NE(blocked.err.find("h2"), std::string::npos) << blocked.err;
   EXPECT_NE(blocked.err.find("CHANGED"), std::string::npos) << blocked.err;
@@ -264,15 +264,16 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   const std::string inventory = Inventory("proc", "            base_dir: /srv/sallyport/apps\n");
   WriteFile(*dir_ / "inventory.yml", inventory);
   const std::string app = BuildBinary("sp-sample-app");
-  auto v1 = Rollout({"--artifact", app, "--label", "v1"});
+  auto v1 = Rollout({"--artifact", app, "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   const std::vector<std::pair<std::string, std::string>> all_v1 = {{"UP", "v1"}, {"UP", "v1"}, {"UP", "v1"}};
   ExpectServers(all_v1);
 
-  auto expect_refused = [&](const std::string& inv, const std::vector<std::string>& says) {
+  // Exit 2: the inventory is wrong (a host key); 4: a host cannot be reached or refuses us.
+  auto expect_refused = [&](const std::string& inv, const std::vector<std::string>& says, int exit_code = 2) {
     WriteFile(*dir_ / "inventory.yml", inv);
-    auto r = Rollout({"--artifact", app, "--label", "v2"});
-    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    auto r = Rollout({"--artifact", app, "--version", "v2"});
+    EXPECT_EQ(r.exit_code, exit_code) << r.out << r.err;
     for (const auto& s : says) EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
     ExpectServers(all_v1);  // Preflight refused: nothing touched.
   };
@@ -281,7 +282,7 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   std::string wrong_key = inventory;
   wrong_key.replace(wrong_key.find("key: " + lab_.key), 5 + lab_.key.size(), "key: " + *dir_ / "wrong_key");
   wrong_key.replace(wrong_key.find(", config: none"), 0, ", identity: " + *dir_ / "wrong_key");
-  expect_refused(wrong_key, {"bastion " + lab_.bastion, "Permission denied"});
+  expect_refused(wrong_key, {"bastion " + lab_.bastion, "Permission denied"}, 4);
   // An app host whose key is not known, and one whose key changed.
   TempDir kh1("sp-kh"), kh2("sp-kh"), kh3("sp-kh");
   expect_refused(Inventory("proc", "            base_dir: /srv/sallyport/apps\n",
@@ -299,7 +300,7 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   std::string bastion_down = inventory;
   bastion_down.replace(bastion_down.find("{address: " + lab_.bastion + ", "), 10 + lab_.bastion.size() + 2,
                        "{address: " + lab_.bastion + ", port: 9, ");
-  expect_refused(bastion_down, {"cannot connect to bastion " + lab_.bastion});
+  expect_refused(bastion_down, {"cannot connect to bastion " + lab_.bastion}, 4);
 
   // An app host goes down mid-rollout (its link cut as its drain begins):
   // h1 is done, h2 fails and is reported (its restore cannot reach it
@@ -307,8 +308,8 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   WriteFile(*dir_ / "inventory.yml", inventory);
   const std::string h2_ns = lab_.prefix + "-h2";
   bool cut = false;
-  auto r = StreamSallyport({"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
-                            "integration", "--store", *dir_ / "state.db", "--artifact", app, "--label", "v2", "--json"},
+  auto r = StreamSallyport({"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                            "integration", "--store", *dir_ / "state.db", "--artifact", app, "--version", "v2", "--output", "json"},
                            [&](const std::string& line) {
                              if (!cut && line.find("\"host\":\"h2\"") != std::string::npos &&
                                  line.find("\"step\":\"drain\"") != std::string::npos) {
@@ -327,7 +328,7 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   ASSERT_TRUE(WaitFor([&] { return VersionOn(1, 8080) == "v1"; }, std::chrono::seconds(20)));
   ExpectServers({{"UP", "v2"}, {"MAINT", "v1"}, {"UP", "v1"}});
   // The next rollout converges every host.
-  auto again = Rollout({"--artifact", app, "--label", "v2"});
+  auto again = Rollout({"--artifact", app, "--version", "v2"});
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   ExpectServers({{"UP", "v2"}, {"UP", "v2"}, {"UP", "v2"}});
 
@@ -337,7 +338,7 @@ TEST_F(LabRolloutTest, FailuresAreClearAndLeaveEveryServerConsistent) {
   WriteFile(*dir_ / "sallyport.yml",
             ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 3}") +
                 "    smoke: [sh, -c, 'sleep 31']\n");
-  auto hung = Rollout({"--artifact", app, "--label", "v3"});
+  auto hung = Rollout({"--artifact", app, "--version", "v3"});
   EXPECT_EQ(hung.exit_code, 1) << hung.out << hung.err;
   EXPECT_NE((hung.out + hung.err).find("host h1 failed at smoke"), std::string::npos) << hung.out << hung.err;
   EXPECT_NE((hung.out + hung.err).find("timed out"), std::string::npos) << hung.out << hung.err;

@@ -72,11 +72,11 @@ class DockerRolloutTest : public ::testing::Test {
   }
 
   std::vector<std::string> Args(const std::string& version) {
-    return {"rollout", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
-            "--store", *dir_ / "state.db", "--artifact", images_[version], "--label", version};
+    return {"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
+            "--store", *dir_ / "state.db", "--artifact", images_[version], "--version", version};
   }
   std::vector<std::string> Scope(const std::string& verb) {
-    return {verb, "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
+    return {"rollout", verb, "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d", "integration",
             "--store", *dir_ / "state.db"};
   }
 
@@ -110,7 +110,7 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
   auto load = StartLoad(lo);
   ASSERT_TRUE(load);
   auto args = Args("v2");
-  args.push_back("--json");
+  args.insert(args.end(), {"--output", "json"});
   auto r = RunSallyport(args);
   auto result = load->Stop();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -172,7 +172,7 @@ TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {
   ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
   ASSERT_EQ(RunSallyport(Args("v2")).exit_code, 0);
   env_->registry().Stop();
-  auto r = RunSallyport(Scope("rollback"));
+  auto r = RunSallyport(Scope("undo"));
   auto resumed = env_->registry().Resume();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_TRUE(resumed) << resumed.error().message;
@@ -183,14 +183,14 @@ TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {
 TEST_F(DockerRolloutTest, KillDashNineAfterStopThenResumeConverges) {
   ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
   auto args = Args("v2");
-  args.push_back("--json");
+  args.insert(args.end(), {"--output", "json"});
   auto r = StreamSallyport(args, [](const std::string& line) {
     auto j = json::parse(line, nullptr, false);
     return !j.is_discarded() && j.value("host", "") == "app2" && j.value("step", "") == "stop" &&
            j.value("phase", "") == "end";
   });
   ASSERT_EQ(r.exit_code, 137) << r.out;
-  auto resumed = RunSallyport({"rollout", "--resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml",
+  auto resumed = RunSallyport({"rollout", "resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml",
                                "-d", "integration", "--store", *dir_ / "state.db"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   ExpectAllUp();

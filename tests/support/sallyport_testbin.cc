@@ -4,7 +4,9 @@
 //   SP_TESTBIN_SKIP_DRAIN_WAIT=1     every load balancer reports zero
 //                                    sessions, so a host is stopped while it
 //                                    still serves (the negative control of
-//                                    the zero-failed-requests tests);
+//                                    the zero-failed-requests tests); the
+//                                    sessions it hid are said on stderr
+//                                    ("SP_TESTBIN hid N session(s) of S");
 //   SP_TESTBIN_HALT_AFTER=host:step[:begin]   an agent stops itself
 //                                    (SIGSTOP) once that step of that host
 //                                    ended (or, with :begin, was journaled
@@ -36,7 +38,10 @@ int main(int argc, char** argv) {
   if (Env("SP_TESTBIN_SKIP_DRAIN_WAIT") == "1") {
     std::fprintf(stderr, "WARNING: SP_TESTBIN_SKIP_DRAIN_WAIT=1 — not waiting for sessions to drain (test binary)\n");
     ext.decorate_lb = [](std::unique_ptr<sp::LoadBalancer> lb) -> std::unique_ptr<sp::LoadBalancer> {
-      return std::make_unique<sp::test::ZeroSessions>(std::move(lb));
+      // Said on stderr, so a test knows the control had sessions to cut.
+      return std::make_unique<sp::test::ZeroSessions>(std::move(lb), [](const std::string& server, int n) {
+        std::fprintf(stderr, "SP_TESTBIN hid %d session(s) of %s\n", n, server.c_str());
+      });
     };
   }
   if (const std::string halt = Env("SP_TESTBIN_HALT_AFTER"); !halt.empty()) {

@@ -4,6 +4,7 @@
 // the shipped binary.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,13 +15,17 @@ namespace sp::test {
 
 class ZeroSessions final : public LoadBalancer {
  public:
-  explicit ZeroSessions(std::unique_ptr<LoadBalancer> inner) : inner_(std::move(inner)) {}
+  // `hid`: told each time sessions were hidden (server, how many).
+  using Hid = std::function<void(const std::string& server, int sessions)>;
+  explicit ZeroSessions(std::unique_ptr<LoadBalancer> inner, Hid hid = nullptr)
+      : inner_(std::move(inner)), hid_(std::move(hid)) {}
   std::string Describe() const override { return inner_->Describe(); }
   Status SetState(const std::string& b, const std::string& s, AdminState st) override {
     return inner_->SetState(b, s, st);
   }
   Result<ServerState> GetServer(const std::string& b, const std::string& s) override {
     auto r = inner_->GetServer(b, s);
+    if (r && r->sessions > 0 && hid_) hid_(s, r->sessions);
     if (r) r->sessions = 0;
     return r;
   }
@@ -32,6 +37,7 @@ class ZeroSessions final : public LoadBalancer {
 
  private:
   std::unique_ptr<LoadBalancer> inner_;
+  Hid hid_;
 };
 
 }  // namespace sp::test

@@ -16,10 +16,12 @@
 
 namespace sp::test {
 
-CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                       int timeout_s) {
+namespace {
+
+CliResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env, int timeout_s) {
   CommandSpec spec;
-  spec.argv = {BuildBinary("sallyport")};
+  spec.argv = {BuildBinary(binary)};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = env;
   spec.timeout = std::chrono::seconds(timeout_s);
@@ -33,6 +35,18 @@ CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std:
   r.out = st->out;
   r.err = st->err;
   return r;
+}
+
+}  // namespace
+
+CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                       int timeout_s) {
+  return RunBinary("sallyport", args, env, timeout_s);
+}
+
+CliResult RunSallyportTest(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                           int timeout_s) {
+  return RunBinary("sallyport-test", args, env, timeout_s);
 }
 
 CliResult StreamSallyport(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& on_line,

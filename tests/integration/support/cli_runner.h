@@ -19,6 +19,10 @@ struct CliResult {
 // Runs `sallyport <args>` (bounded by `timeout_s`).
 CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                        int timeout_s = 300);
+// The same with the test tree's binary (tests/support/sallyport_testbin.cc):
+// the CLI with test-only controls switched by `env` (SP_TESTBIN_*).
+CliResult RunSallyportTest(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                           int timeout_s = 300);
 
 // Runs `sallyport <args>` and calls `on_line` for each stdout line as it
 // arrives; when it returns true the process is sent SIGKILL at once.

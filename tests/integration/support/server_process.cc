@@ -25,7 +25,7 @@ ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const
 
 std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::string& label) {
-  auto r = RunSallyport({"agent", "token", "create", "--name", name, "--label", label, "--store", store});
+  auto r = RunSallyport({"token", "create", "--name", name, "--label", label, "--store", store});
   if (r.exit_code != 0) return "";
   const std::string path = dir / (name + ".token");
   WriteFile(path, Trim(r.out) + "\n", 0600);
