@@ -13,6 +13,8 @@
            docs/cli.md lists, and no test switch (SALLYPORT_TEST*) is left in
            src/ or in the shipped binary.
 
+  selftest each check fails on a tree made to break it.
+
 Usage: source_checks.py <check> <source dir> [shipped binary]
 Exit 0 when the check holds; else 1 with one line per violation.
 """
@@ -54,9 +56,13 @@ MAX_EXCEPTIONS = 5
 
 # Files allowed to start processes and to read the clock.
 PROCESS_RUNNERS = {"src/core/subprocess.cc"}
-CLOCK_READERS = {"src/core/clock.cc", "src/core/subprocess.cc", "src/runner/runner.cc"}
+# The real clock, the real process runner, the step supervisor, and the SSH
+# transport's runner of remote commands (a poll loop over the session's
+# pipes, like the local runner's).
+CLOCK_READERS = {"src/core/clock.cc", "src/core/subprocess.cc", "src/runner/runner.cc",
+                 "src/transport/ssh/mux_client.cc"}
 CLOCK_READ = re.compile(
-    r"steady_clock::now|system_clock::now|high_resolution_clock::now|\bclock_gettime\s*\(|\bgettimeofday\s*\(|"
+    r"steady_clock::now|system_clock::now|high_resolution_clock::now|\bSteadyClock::now|\bclock_gettime\s*\(|\bgettimeofday\s*\(|"
     r"\btime\s*\(\s*(nullptr|NULL|0)\s*\)|RealClock::Instance\(\)\s*\.\s*(WallMs|MonotonicMs|Sleep)\b")
 
 
@@ -230,7 +236,7 @@ def check_env(root, binary):
             bad.append(f"{rel}: names a test switch (SALLYPORT_TEST* / SP_TESTBIN*): those live in tests/")
         if rel.endswith("_test.cc"):
             continue
-        for name in re.findall(r'getenv\(\s*"([^"]+)"', text):
+        for name in re.findall(r'(?:getenv|\bEnv)\(\s*"([A-Z_][A-Z0-9_]*)"', text):
             if name not in listed:
                 bad.append(f"{rel}: reads ${name}, which docs/cli.md's 'Environment' section does not list")
     if binary:
@@ -241,13 +247,49 @@ def check_env(root, binary):
     return bad
 
 
+def selftest(_root):
+    """Each check fails on a tree that breaks it (and passes on one that does not)."""
+    import tempfile
+    bad = []
+
+    def tree(files):
+        d = tempfile.mkdtemp(prefix="sp-checks-")
+        for path, text in files.items():
+            full = os.path.join(d, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(text)
+        os.makedirs(os.path.join(d, "tests", "checks"), exist_ok=True)
+        open(os.path.join(d, "tests", "checks", "size_allowlist.txt"), "w").close()
+        return d
+
+    ok = {"src/core/a.h": "#pragma once\n", "src/server/b.h": '#include "core/a.h"\n'}
+    cases = [
+        ("layers", {**ok, "src/core/c.cc": '#include "server/b.h"\n'}, "core includes app"),
+        ("layers", {**ok, "src/server/d.cc": '#include "cli/main.h"\n', "src/cli/main.h": ""}, "only src/cli/"),
+        ("size", {**ok, "src/core/big.cc": "int x;\n" * 700}, "lines (at most 600)"),
+        ("size", {**ok, "src/core/f.cc": "void F() {\n" + "  g();\n" * 90 + "}\n"}, "function of"),
+        ("seams", {**ok, "src/build/x.cc": "void F() { RunCommand(spec); }\n"}, "starts a process"),
+        ("seams", {**ok, "src/server/y.cc": "auto t = std::chrono::steady_clock::now();\n"}, "reads the clock"),
+    ]
+    for check, files, want in cases:
+        d = tree(files)
+        found = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](d)
+        if not any(want in f for f in found):
+            bad.append(f"selftest: {check} did not report '{want}' (got {found})")
+        clean = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](tree(ok))
+        if clean:
+            bad.append(f"selftest: {check} reported a clean tree: {clean}")
+    return bad
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
         return 2
     check, root = sys.argv[1], sys.argv[2]
     binary = sys.argv[3] if len(sys.argv) > 3 else ""
-    fn = {"layers": check_layers, "size": check_size, "seams": check_seams,
+    fn = {"layers": check_layers, "size": check_size, "seams": check_seams, "selftest": selftest,
           "env": lambda r: check_env(r, binary)}.get(check)
     if not fn:
         print(f"unknown check '{check}'")

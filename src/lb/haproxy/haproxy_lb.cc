@@ -25,21 +25,19 @@ namespace {
 
 constexpr size_t kMaxAnswerBytes = 64u << 20;  // A runaway answer is an error, not an OOM.
 
-using SteadyClock = std::chrono::steady_clock;
-
 std::string Errno(int err) { return std::strerror(err); }
 
-// Milliseconds left until `deadline`, at least 0.
-int RemainingMs(SteadyClock::time_point deadline) {
-  auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now()).count();
+// Milliseconds left until `deadline_ms` on `clock`, at least 0.
+int RemainingMs(Clock& clock, int64_t deadline_ms) {
+  const int64_t left = deadline_ms - clock.MonotonicMs();
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
 // Waits for `events` on fd until the deadline. Returns false on timeout.
-Result<bool> PollUntil(int fd, short events, SteadyClock::time_point deadline) {
+Result<bool> PollUntil(Clock& clock, int fd, short events, int64_t deadline_ms) {
   while (true) {
     pollfd p{fd, events, 0};
-    int rc = ::poll(&p, 1, RemainingMs(deadline));
+    int rc = ::poll(&p, 1, RemainingMs(clock, deadline_ms));
     if (rc > 0) return true;
     if (rc == 0) return false;
     if (errno != EINTR) return Err(ErrorCode::kInternal, "poll: " + Errno(errno));
@@ -223,97 +221,107 @@ std::string HaproxyLoadBalancer::Describe() const {
   return "haproxy tcp:" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
 }
 
-Result<std::string> HaproxyLoadBalancer::Command(const std::string& cmd) {
-  if (cmd.empty() || cmd.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
-    return Err(ErrorCode::kInvalidArgument, "haproxy command must be one non-empty line");
-  }
-  const auto deadline = SteadyClock::now() + io_timeout_;
-  const std::string where = Describe();
-  auto unavailable = [&](const std::string& why) {
-    return Err(ErrorCode::kUnavailable, where + ": cannot connect: " + why);
-  };
+namespace {
 
-  // Resolve the peer.
+// The address of the runtime API: its unix socket, or host:port over TCP.
+struct Peer {
   sockaddr_storage addr{};
-  socklen_t addr_len = 0;
+  socklen_t len = 0;
   int family = AF_UNIX;
-  if (!socket_path_.empty()) {
-    auto* un = reinterpret_cast<sockaddr_un*>(&addr);
+};
+
+Result<Peer> ResolvePeer(const std::string& socket_path, const std::string& host, int port) {
+  Peer p;
+  if (!socket_path.empty()) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&p.addr);
     un->sun_family = AF_UNIX;
-    std::memcpy(un->sun_path, socket_path_.c_str(), socket_path_.size() + 1);
-    addr_len = sizeof(sockaddr_un);
-  } else {
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&addr);
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    if (::inet_pton(AF_INET, host_.c_str(), &in4->sin_addr) == 1) {
-      family = in4->sin_family = AF_INET;
-      in4->sin_port = htons(static_cast<uint16_t>(port_));
-      addr_len = sizeof(sockaddr_in);
-    } else if (::inet_pton(AF_INET6, host_.c_str(), &in6->sin6_addr) == 1) {
-      family = in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(static_cast<uint16_t>(port_));
-      addr_len = sizeof(sockaddr_in6);
-    } else {
-      addrinfo hints{};
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* res = nullptr;
-      int rc = ::getaddrinfo(host_.c_str(), nullptr, &hints, &res);
-      if (rc != 0 || !res) return unavailable(std::string("resolve: ") + ::gai_strerror(rc));
-      std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
-      addr_len = res->ai_addrlen;
-      family = res->ai_family;
-      ::freeaddrinfo(res);
-      if (family == AF_INET) reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(static_cast<uint16_t>(port_));
-      if (family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(static_cast<uint16_t>(port_));
-    }
+    std::memcpy(un->sun_path, socket_path.c_str(), socket_path.size() + 1);
+    p.len = sizeof(sockaddr_un);
+    return p;
   }
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&p.addr);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&p.addr);
+  if (::inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    p.family = in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(port));
+    p.len = sizeof(sockaddr_in);
+    return p;
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    p.family = in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    p.len = sizeof(sockaddr_in6);
+    return p;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || !res) return Err(ErrorCode::kUnavailable, std::string("resolve: ") + ::gai_strerror(rc));
+  std::memcpy(&p.addr, res->ai_addr, res->ai_addrlen);
+  p.len = res->ai_addrlen;
+  p.family = res->ai_family;
+  ::freeaddrinfo(res);
+  if (p.family == AF_INET) reinterpret_cast<sockaddr_in*>(&p.addr)->sin_port = htons(static_cast<uint16_t>(port));
+  if (p.family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&p.addr)->sin6_port = htons(static_cast<uint16_t>(port));
+  return p;
+}
 
-  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}  // namespace
+
+Result<UniqueFd> HaproxyLoadBalancer::Connect(int64_t deadline_ms) {
+  auto unavailable = [&](const std::string& why) {
+    return Err(ErrorCode::kUnavailable, Describe() + ": cannot connect: " + why);
+  };
+  auto peer = ResolvePeer(socket_path_, host_, port_);
+  if (!peer) return unavailable(peer.error().message);
+  UniqueFd fd(::socket(peer->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return unavailable("socket: " + Errno(errno));
-
-  // Connect. A full unix listen backlog answers EAGAIN: retry until the deadline.
+  // A full unix listen backlog answers EAGAIN: retry until the deadline.
   while (true) {
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) == 0) break;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&peer->addr), peer->len) == 0) return fd;
     int err = errno;
     if (err == EINTR) continue;
-    if (err == EAGAIN && family == AF_UNIX) {
-      if (RemainingMs(deadline) == 0) return unavailable("listen backlog full until timeout");
-      std::this_thread::sleep_for(Millis(1));
+    if (err == EAGAIN && peer->family == AF_UNIX) {
+      if (RemainingMs(clock_, deadline_ms) == 0) return unavailable("listen backlog full until timeout");
+      clock_.Sleep(Millis(1));
       continue;
     }
     if (err != EINPROGRESS) return unavailable(Errno(err));
-    SP_ASSIGN_OR_RETURN(bool ready, PollUntil(fd.get(), POLLOUT, deadline));
+    SP_ASSIGN_OR_RETURN(bool ready, PollUntil(clock_, fd.get(), POLLOUT, deadline_ms));
     if (!ready) return unavailable("timed out after " + FormatDuration(io_timeout_));
     int so_error = 0;
     socklen_t len = sizeof so_error;
     ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);
     if (so_error != 0) return unavailable(Errno(so_error));
-    break;
+    return fd;
   }
+}
 
+Result<std::string> HaproxyLoadBalancer::Command(const std::string& cmd) {
+  if (cmd.empty() || cmd.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+    return Err(ErrorCode::kInvalidArgument, "haproxy command must be one non-empty line");
+  }
+  const int64_t deadline = clock_.MonotonicMs() + io_timeout_.count();
+  const std::string where = Describe();
+  SP_ASSIGN_OR_RETURN(UniqueFd fd, Connect(deadline));
   auto timed_out = [&](const char* phase) {
     return Err(ErrorCode::kTimeout, where + ": no complete answer to \"" + cmd + "\" within " +
                                         FormatDuration(io_timeout_) + " (" + phase + ")");
   };
-
   // Send "cmd\n", coping with partial writes.
   const std::string line = cmd + "\n";
-  size_t sent = 0;
-  while (sent < line.size()) {
+  for (size_t sent = 0; sent < line.size();) {
     ssize_t n = ::send(fd.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      SP_ASSIGN_OR_RETURN(bool ready, PollUntil(fd.get(), POLLOUT, deadline));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      SP_ASSIGN_OR_RETURN(bool ready, PollUntil(clock_, fd.get(), POLLOUT, deadline));
       if (!ready) return timed_out("writing");
-      continue;
+    } else if (!(n < 0 && errno == EINTR)) {
+      return Err(ErrorCode::kUnavailable, where + ": sending \"" + cmd + "\": " + Errno(errno));
     }
-    return Err(ErrorCode::kUnavailable, where + ": sending \"" + cmd + "\": " + Errno(errno));
   }
-
   // Read until HAProxy closes the connection.
   std::string answer;
   char buf[16384];
@@ -324,18 +332,15 @@ Result<std::string> HaproxyLoadBalancer::Command(const std::string& cmd) {
       if (answer.size() > kMaxAnswerBytes) {
         return Err(ErrorCode::kInternal, where + ": answer to \"" + cmd + "\" larger than 64 MiB");
       }
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      SP_ASSIGN_OR_RETURN(bool ready, PollUntil(fd.get(), POLLIN, deadline));
+    } else if (n == 0) {
+      return answer;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      SP_ASSIGN_OR_RETURN(bool ready, PollUntil(clock_, fd.get(), POLLIN, deadline));
       if (!ready) return timed_out("reading");
-      continue;
+    } else if (errno != EINTR) {
+      return Err(ErrorCode::kUnavailable, where + ": reading answer to \"" + cmd + "\": " + Errno(errno));
     }
-    return Err(ErrorCode::kUnavailable, where + ": reading answer to \"" + cmd + "\": " + Errno(errno));
   }
-  return answer;
 }
 
 Status HaproxyLoadBalancer::SetState(const std::string& backend, const std::string& server, AdminState state) {

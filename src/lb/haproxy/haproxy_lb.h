@@ -16,6 +16,7 @@
 #include "inventory/inventory.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fd.h"
 #include "lb/load_balancer.h"
 
 namespace sp {
@@ -82,11 +83,14 @@ class HaproxyLoadBalancer final : public LoadBalancer {
  private:
   HaproxyLoadBalancer(std::string socket_path, std::string host, int port, Millis io_timeout);
   Result<BackendStat> ShowBackend(const std::string& backend);
+  // A connected, non-blocking socket to the runtime API (by `deadline_ms`).
+  Result<UniqueFd> Connect(int64_t deadline_ms);
 
   std::string socket_path_;  // Unix socket, or empty for TCP.
   std::string host_;         // TCP host (IP literal or name).
   int port_ = 0;
   Millis io_timeout_;
+  Clock& clock_ = RealClock::Instance();  // Deadlines of one command.
 };
 
 // The LoadBalancer port for an inventory spec; see HaproxyLoadBalancer::Create.

@@ -168,26 +168,24 @@ Status DockerRuntime::ForceRemove(const HostRef& host, const std::string& name, 
   return Err(CodeFor(st), what + ": " + st.Describe());
 }
 
-Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
-  const std::string what = "pull " + app.artifact;
-  if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
-  std::vector<std::string> secrets;
-  std::string registry;
-  if (auth) {
-    secrets.push_back(auth->password);
-    registry = auth->address.empty() ? ImageRegistry(app.artifact) : auth->address;
-    if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
-      return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
-    }
-    if (auth->username.empty() || !IsSafeValue(auth->username) || auth->username[0] == '-') {
-      return Err(ErrorCode::kInvalidArgument, what + ": invalid registry username");
-    }
-    if (auth->password.empty()) return Err(ErrorCode::kInvalidArgument, what + ": empty registry password");
-  }
+namespace {
 
-  // The API: the credentials ride in the request's X-Registry-Auth header, so
-  // nothing about them is written on the host at all.
-  std::string image = app.artifact, tag = "latest";
+// The registry to log in to with `auth`, or why its credentials cannot be used.
+Result<std::string> LoginRegistry(const AppSpec& app, const RegistryAuth& auth, const std::string& what) {
+  const std::string registry = auth.address.empty() ? ImageRegistry(app.artifact) : auth.address;
+  if (registry.empty() || !IsSafeValue(registry) || registry[0] == '-') {
+    return Err(ErrorCode::kInvalidArgument, what + ": no registry address to log in to");
+  }
+  if (auth.username.empty() || !IsSafeValue(auth.username) || auth.username[0] == '-') {
+    return Err(ErrorCode::kInvalidArgument, what + ": invalid registry username");
+  }
+  if (auth.password.empty()) return Err(ErrorCode::kInvalidArgument, what + ": empty registry password");
+  return registry;
+}
+
+// The image and its tag (or digest) as the Engine API's create takes them.
+std::pair<std::string, std::string> ImageAndTag(std::string image) {
+  std::string tag = "latest";
   if (size_t at = image.find('@'); at != std::string::npos) {
     tag = image.substr(at + 1);
     image.resize(at);
@@ -195,6 +193,31 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
     tag = image.substr(colon + 1);
     image.resize(colon);
   }
+  return {image, tag};
+}
+
+}  // namespace
+
+Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+  const std::string what = "pull " + app.artifact;
+  if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
+  std::vector<std::string> secrets;
+  std::string registry;
+  if (auth) {
+    secrets.push_back(auth->password);
+    SP_ASSIGN_OR_RETURN(registry, LoginRegistry(app, *auth, what));
+  }
+  SP_ASSIGN_OR_RETURN(std::optional<Status> api, PullWithApi(t, app, auth, registry, secrets));
+  if (api) return *api;
+  return PullWithCli(t, app, auth, registry, secrets);
+}
+
+Result<std::optional<Status>> DockerRuntime::PullWithApi(const RuntimeTarget& t, const AppSpec& app,
+                                                         const std::optional<RegistryAuth>& auth,
+                                                         const std::string& registry,
+                                                         const std::vector<std::string>& secrets) {
+  const std::string what = "pull " + app.artifact;
+  auto [image, tag] = ImageAndTag(app.artifact);
   std::vector<std::string> headers;
   if (auth) {
     const nlohmann::json cfg = {{"username", auth->username}, {"password", auth->password}, {"serveraddress", registry}};
@@ -214,19 +237,21 @@ Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std
   SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "POST", "/images/create?fromImage=" + UrlEncode(image) +
                                                        "&tag=" + UrlEncode(tag),
                                     options_.command_timeout, "", headers, on_line));
-  if (api) {
-    Status st = Expect(*api, {200}, what);
-    if (st && !failure.empty()) st = Err(ErrorCode::kUnavailable, what + ": " + failure);
-    if (!st) return Err(st.error().code, Scrub(st.error().message, secrets));
-    return Ok();
-  }
+  if (!api) return std::optional<Status>();
+  Status st = Expect(*api, {200}, what);
+  if (st && !failure.empty()) st = Err(ErrorCode::kUnavailable, what + ": " + failure);
+  if (!st) return std::optional<Status>(Err(st.error().code, Scrub(st.error().message, secrets)));
+  return std::optional<Status>(Ok());
+}
 
+Status DockerRuntime::PullWithCli(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth,
+                                  const std::string& registry, const std::vector<std::string>& secrets) {
+  const std::string what = "pull " + app.artifact;
   if (!auth) {
     SP_TRY(MustRun(t.host, {"pull", app.artifact}, what));
     return Ok();
   }
   SP_ASSIGN_OR_RETURN(std::string config_dir, MakeTempDir(t.host));
-
   // Everything between mktemp and rm -rf: the result is decided here, the
   // directory is removed below whatever happened.
   auto login_and_pull = [&]() -> Status {

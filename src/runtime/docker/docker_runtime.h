@@ -112,6 +112,15 @@ class DockerRuntime final : public Runtime {
   Status CreateWithCli(const RuntimeTarget& t, const AppSpec& app, const std::string& name,
                        const std::string& env_file, const std::vector<std::pair<const char*, std::string>>& labels,
                        const std::vector<std::string>& secrets);
+  // Pull through the Engine API (credentials in X-Registry-Auth, nothing
+  // written on the host); nullopt when the host has no API (use the CLI).
+  Result<std::optional<Status>> PullWithApi(const RuntimeTarget& t, const AppSpec& app,
+                                            const std::optional<RegistryAuth>& auth, const std::string& registry,
+                                            const std::vector<std::string>& secrets);
+  // Pull through the CLI: with credentials, a login into a private config
+  // directory on the host, removed afterwards whatever happened.
+  Status PullWithCli(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth,
+                     const std::string& registry, const std::vector<std::string>& secrets);
   // Starts the existing container `name` (running already is fine).
   Status StartContainer(const HostRef& host, const std::string& name, const std::string& what);
   // Removes container `name` if it exists (rm -f); a missing one is fine.

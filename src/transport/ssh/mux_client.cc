@@ -252,14 +252,21 @@ Result<MuxMessage> ParseMuxMessage(std::string_view body) {
   return m;
 }
 
-Result<ExitStatus> MuxRun(const std::string& ctl, const std::string& command, const CommandSpec& spec,
-                          std::optional<Millis> timeout) {
-  IgnoreSigpipe();
-  const auto start = SteadyClock::now();
-  // Setting up the session is bounded even without a command timeout.
-  const auto setup_deadline = start + (timeout ? std::min(*timeout, Millis(30'000)) : Millis(30'000));
-  SP_ASSIGN_OR_RETURN(Channel ch, Open(ctl, setup_deadline));
+namespace {
 
+// One remote command's session on the master: the control channel, our end
+// of its stdin (when we feed data) and our ends of its stdout and stderr.
+struct Session {
+  Channel ch;
+  UniqueFd in_ours;
+  PipePair out, err;
+};
+
+// Asks the master for a session running `command`, handing it the
+// session's stdin, stdout and stderr.
+Result<Session> OpenSession(const std::string& ctl, const std::string& command, const CommandSpec& spec,
+                            SteadyClock::time_point setup_deadline) {
+  SP_ASSIGN_OR_RETURN(Channel ch, Open(ctl, setup_deadline));
   UniqueFd in_theirs;
   UniqueFd in_ours;  // Our end when we feed stdin_data.
   if (!spec.stdin_data.empty()) {
@@ -274,7 +281,6 @@ Result<ExitStatus> MuxRun(const std::string& ctl, const std::string& command, co
   }
   SP_ASSIGN_OR_RETURN(PipePair out, MakePipe());
   SP_ASSIGN_OR_RETURN(PipePair err, MakePipe());
-
   constexpr uint32_t kRequest = 1;
   SP_TRY(ch.Send(MuxNewSessionMessage(kRequest, command), setup_deadline));
   SP_TRY(ch.SendFd(in_theirs.get()));
@@ -287,22 +293,65 @@ Result<ExitStatus> MuxRun(const std::string& ctl, const std::string& command, co
   err.write.reset();
   SP_ASSIGN_OR_RETURN(MuxMessage opened, ch.Read(setup_deadline));
   if (opened.type != kMuxSessionOpened) return Refused(opened, "the session");
+  return Session{std::move(ch), std::move(in_ours), std::move(out), std::move(err)};
+}
 
+// Moves one ready fd's bytes: the master's messages (the exit status), our
+// stdin data, the session's output (to `st` and the line callback).
+Status ServeFd(Session& s, int fd, const CommandSpec& spec, ExitStatus& st, size_t& written,
+               std::optional<uint32_t>& exit_value, bool& socket_open, std::string (&pend)[2]) {
+  if (fd == s.ch.fd()) {
+    SP_ASSIGN_OR_RETURN(bool open, s.ch.Fill());
+    while (true) {
+      SP_ASSIGN_OR_RETURN(std::optional<MuxMessage> m, s.ch.Next());
+      if (!m) break;
+      if (m->type == kMuxExitMessage) exit_value = m->ints[1];
+    }
+    if (!open) socket_open = false;
+  } else if (fd == s.in_ours.get()) {
+    ssize_t w = ::write(fd, spec.stdin_data.data() + written, spec.stdin_data.size() - written);
+    if (w > 0) written += static_cast<size_t>(w);
+    if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= spec.stdin_data.size()) s.in_ours.reset();
+  } else {
+    const bool is_err = fd == s.err.read.get();
+    char buf[16384];
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r > 0) {
+      (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
+      if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
+        pend[is_err].append(buf, static_cast<size_t>(r));
+        EmitLines(pend[is_err], is_err, spec.on_line, false);
+      }
+    } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+      (is_err ? s.err : s.out).read.reset();
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<ExitStatus> MuxRun(const std::string& ctl, const std::string& command, const CommandSpec& spec,
+                          std::optional<Millis> timeout) {
+  IgnoreSigpipe();
+  const auto start = SteadyClock::now();
+  // Setting up the session is bounded even without a command timeout.
+  const auto setup_deadline = start + (timeout ? std::min(*timeout, Millis(30'000)) : Millis(30'000));
+  SP_ASSIGN_OR_RETURN(Session s, OpenSession(ctl, command, spec, setup_deadline));
   ExitStatus st;
   std::optional<uint32_t> exit_value;
   bool socket_open = true;
   size_t written = 0;
-  std::string pend_out, pend_err;
+  std::string pend[2];
   const auto deadline = timeout ? start + *timeout : SteadyClock::time_point::max();
-  while (out.read || err.read || (socket_open && !exit_value)) {
+  while (s.out.read || s.err.read || (socket_open && !exit_value)) {
     pollfd fds[4];
     int n = 0;
-    if (socket_open) fds[n++] = {ch.fd(), POLLIN, 0};
-    if (out.read) fds[n++] = {out.read.get(), POLLIN, 0};
-    if (err.read) fds[n++] = {err.read.get(), POLLIN, 0};
-    if (in_ours) fds[n++] = {in_ours.get(), POLLOUT, 0};
-    const int wait_ms = timeout ? RemainingMs(deadline) : -1;
-    int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
+    if (socket_open) fds[n++] = {s.ch.fd(), POLLIN, 0};
+    if (s.out.read) fds[n++] = {s.out.read.get(), POLLIN, 0};
+    if (s.err.read) fds[n++] = {s.err.read.get(), POLLIN, 0};
+    if (s.in_ours) fds[n++] = {s.in_ours.get(), POLLOUT, 0};
+    int pr = ::poll(fds, static_cast<nfds_t>(n), timeout ? RemainingMs(deadline) : -1);
     if (pr < 0) {
       if (errno == EINTR) continue;
       return Err(ErrorCode::kInternal, Errno("poll"));
@@ -314,39 +363,11 @@ Result<ExitStatus> MuxRun(const std::string& ctl, const std::string& command, co
       break;
     }
     for (int i = 0; i < n; ++i) {
-      if (!fds[i].revents) continue;
-      const int fd = fds[i].fd;
-      if (fd == ch.fd()) {
-        SP_ASSIGN_OR_RETURN(bool open, ch.Fill());
-        while (true) {
-          SP_ASSIGN_OR_RETURN(std::optional<MuxMessage> m, ch.Next());
-          if (!m) break;
-          if (m->type == kMuxExitMessage) exit_value = m->ints[1];
-        }
-        if (!open) socket_open = false;
-      } else if (fd == in_ours.get()) {
-        ssize_t w = ::write(fd, spec.stdin_data.data() + written, spec.stdin_data.size() - written);
-        if (w > 0) written += static_cast<size_t>(w);
-        if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= spec.stdin_data.size()) in_ours.reset();
-      } else {
-        const bool is_err = fd == err.read.get();
-        char buf[16384];
-        ssize_t r = ::read(fd, buf, sizeof buf);
-        if (r > 0) {
-          (is_err ? st.err : st.out).append(buf, static_cast<size_t>(r));
-          if (spec.on_line) {  // Only a line callback needs the partial-line buffer.
-            std::string& pend = is_err ? pend_err : pend_out;
-            pend.append(buf, static_cast<size_t>(r));
-            EmitLines(pend, is_err, spec.on_line, false);
-          }
-        } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-          (is_err ? err : out).read.reset();
-        }
-      }
+      if (fds[i].revents) SP_TRY(ServeFd(s, fds[i].fd, spec, st, written, exit_value, socket_open, pend));
     }
   }
-  EmitLines(pend_out, false, spec.on_line, true);
-  EmitLines(pend_err, true, spec.on_line, true);
+  EmitLines(pend[0], false, spec.on_line, true);
+  EmitLines(pend[1], true, spec.on_line, true);
   if (st.timed_out) return st;
   if (exit_value) {
     st.exit_code = static_cast<int>(*exit_value);

@@ -26,7 +26,7 @@ class ServerProcess {
   int port_ = 0;
 };
 
-// `sallyport agent token create --name <name> --label <label>` on `store`,
+// `sallyport token create --name <name> --label <label>` on `store`,
 // the token written to <dir>/<name>.token (mode 0600); returns that path, or
 // "" when the command failed.
 std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
