@@ -13,13 +13,8 @@ namespace sp::cli {
 namespace {
 
 int AgentRun(Context& ctx) {
-  const Args& a = ctx.a;
-  AgentProcessOptions o;
+  AgentProcessOptions o = ctx.a.agent;
   o.server = ctx.client().server;
-  o.token_file = a.token_file;
-  o.lease = a.lease;
-  o.work_dir = a.work_dir;
-  o.docker_host = a.docker_host;
   o.decorate_lb = ctx.ext.decorate_lb;
   o.observe_event = ctx.ext.observe_event;
   if (auto st = RunAgentProcess(o); !st) return Fail(st.error());
@@ -27,32 +22,23 @@ int AgentRun(Context& ctx) {
 }
 
 int AgentList(Context& ctx) {
-  Result<Doc> d = Err(ErrorCode::kInternal, "");
-  if (ctx.remote()) {
-    auto api = ctx.Api();
-    if (!api) return Fail(api.error());
-    d = (*api)->Call("GET", "/v1/agents");
-  } else {
-    auto store = ctx.Store();
-    if (!store) return Fail(store.error());
-    auto agents = (*store)->Agents();
-    if (!agents) return Fail(agents.error());
+  auto d = ReadDoc(ctx, "/v1/agents", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto agents, s.Agents());
     Doc out = Doc::array();
-    for (const auto& ag : *agents) out.push_back(AgentSeenToJson(ag));
-    d = Doc{{"agents", out}};
-  }
-  if (!d) return Fail(d.error());
-  if (ctx.json()) return PrintJson(*d), kExitOk;
+    for (const auto& ag : agents) out.push_back(AgentSeenToJson(ag));
+    return Doc{{"agents", out}};
+  });
   const int64_t now = ctx.Now();
-  if ((*d)["agents"].empty()) std::printf("no agents seen\n");
-  for (const auto& ag : (*d)["agents"]) {
-    std::string labels;
-    for (const auto& [k, v] : ag["labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + v.get<std::string>();
-    const int64_t job = ag.value("current_job", int64_t{0});
-    std::printf("%-20s %-24s seen %s  job %s\n", ag.value("name", "").c_str(), labels.c_str(),
-                Ago(ag.value("last_seen_ms", int64_t{0}), now).c_str(), job ? std::to_string(job).c_str() : "-");
-  }
-  return kExitOk;
+  return PrintDoc(ctx, d, [now](const Doc& doc) {
+    if (doc["agents"].empty()) std::printf("no agents seen\n");
+    for (const auto& ag : doc["agents"]) {
+      std::string labels;
+      for (const auto& [k, v] : ag["labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      const int64_t job = ag.value("current_job", int64_t{0});
+      std::printf("%-20s %-24s seen %s  job %s\n", ag.value("name", "").c_str(), labels.c_str(),
+                  Ago(ag.value("last_seen_ms", int64_t{0}), now).c_str(), job ? std::to_string(job).c_str() : "-");
+    }
+  });
 }
 
 int TokenCreate(Context& ctx) {
@@ -73,23 +59,14 @@ int TokenCreate(Context& ctx) {
 }
 
 int Server(Context& ctx) {
-  const Args& a = ctx.a;
-  ServerProcessOptions o;
-  o.listen = a.listen;
+  ServerProcessOptions o = ctx.a.serve;
   o.store_path = ctx.StorePath();
-  o.expire_every = a.expire_every;
-  o.poll_every = a.poll_every;
-  o.docker_host = a.docker_host;
-  o.build_slots = a.build_slots;
-  o.requeue_interrupted = a.requeue_interrupted;
-  o.deploy_on = a.deploy_on;
-  o.builds_on = a.builds_on;
-  o.build_labels = a.build_labels;
   if (auto st = RunServerProcess(o); !st) return Fail(st.error());
   return kExitOk;
 }
 
-void ServerOptions(CLI::App& app, Args& a) {
+void ServerOptions(CLI::App& app, Args& args) {
+  ServerProcessOptions& a = args.serve;
   app.add_option("--listen", a.listen, "host:port (port 0: any free port)")->capture_default_str();
   app.add_option("--expire-every", a.expire_every,
                  "How often personal deployments past their TTL are torn down and released (0: never)")
@@ -117,7 +94,8 @@ void ServerOptions(CLI::App& app, Args& a) {
 std::vector<Command> AgentCommands() {
   return {
       {{"agent", "run"}, "Claim jobs from a server and run them here (builds and rollouts)", Kind::kRun, Where::kServer,
-       [](CLI::App& app, Args& a) {
+       [](CLI::App& app, Args& args) {
+         AgentProcessOptions& a = args.agent;
          app.add_option("--token-file", a.token_file, "File holding this agent's token")->required();
          app.add_option("--work-dir", a.work_dir, "Where build jobs check out and build (default $TMPDIR/sallyport-agent-<pid>)");
          app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for build jobs' image and push steps");

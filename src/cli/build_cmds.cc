@@ -50,41 +50,30 @@ struct LocalBuilds {
   }
 };
 
-Result<Doc> BuildsDoc(Context& ctx, int64_t id) {
-  if (ctx.remote()) {
-    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
-    return api->Call("GET", id ? "/v1/builds/" + std::to_string(id) : std::string("/v1/builds"));
-  }
-  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
-  if (!id) {
-    SP_ASSIGN_OR_RETURN(auto list, store->ListBuilds(50));
+int List(Context& ctx) {
+  auto d = ReadDoc(ctx, "/v1/builds", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto list, s.ListBuilds(50));
     Doc out = Doc::array();
     for (const auto& b : list) out.push_back(BuildToJson(b));
     return Doc{{"builds", out}};
-  }
-  SP_ASSIGN_OR_RETURN(BuildRecord b, store->GetBuild(id));
-  Doc d = BuildToJson(b);
-  Doc steps = Doc::array();
-  SP_ASSIGN_OR_RETURN(auto records, store->BuildSteps(b.id));
-  for (const auto& x : records) steps.push_back(BuildStepToJson(x));
-  d["steps"] = steps;
-  return d;
-}
-
-int List(Context& ctx) {
-  auto d = BuildsDoc(ctx, 0);
-  if (!d) return Fail(d.error());
-  if (ctx.json()) return PrintJson(*d), kExitOk;
-  for (const auto& b : (*d)["builds"]) PrintBuild(b);
-  return kExitOk;
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    for (const auto& b : doc["builds"]) PrintBuild(b);
+  });
 }
 
 int Show(Context& ctx) {
-  auto d = BuildsDoc(ctx, ctx.a.number);
-  if (!d) return Fail(d.error());
-  if (ctx.json()) return PrintJson(*d), kExitOk;
-  PrintBuild(*d);
-  return kExitOk;
+  const int64_t id = ctx.a.number;
+  auto d = ReadDoc(ctx, "/v1/builds/" + std::to_string(id), [id](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(BuildRecord b, s.GetBuild(id));
+    Doc out = BuildToJson(b);
+    Doc steps = Doc::array();
+    SP_ASSIGN_OR_RETURN(auto records, s.BuildSteps(b.id));
+    for (const auto& x : records) steps.push_back(BuildStepToJson(x));
+    out["steps"] = steps;
+    return out;
+  });
+  return PrintDoc(ctx, d, PrintBuild);
 }
 
 int Start(Context& ctx) {
@@ -161,29 +150,20 @@ int ProjectAdd(Context& ctx) {
 }
 
 int ProjectList(Context& ctx) {
-  Result<Doc> d = Err(ErrorCode::kInternal, "");
-  if (ctx.remote()) {
-    auto api = ctx.Api();
-    if (!api) return Fail(api.error());
-    d = (*api)->Call("GET", "/v1/projects");
-  } else {
-    auto store = ctx.Store();
-    if (!store) return Fail(store.error());
-    auto list = (*store)->Projects();
-    if (!list) return Fail(list.error());
+  auto d = ReadDoc(ctx, "/v1/projects", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto list, s.Projects());
     Doc out = Doc::array();
-    for (const auto& p : *list) out.push_back(ProjectToJson(p));
-    d = Doc{{"projects", out}};
-  }
-  if (!d) return Fail(d.error());
-  if (ctx.json()) return PrintJson(*d), kExitOk;
-  for (const auto& p : (*d)["projects"]) {
-    const std::string cred = p.value("credential_ref", "");
-    std::printf("%-20s %s%s%s\n", p.value("name", "").c_str(), p.value("git_url", "").c_str(),
-                p.value("webhook_secret_ref", "").empty() ? "" : "  (webhooks)",
-                cred.empty() ? "" : ("  (credential " + cred + ")").c_str());
-  }
-  return kExitOk;
+    for (const auto& p : list) out.push_back(ProjectToJson(p));
+    return Doc{{"projects", out}};
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    for (const auto& p : doc["projects"]) {
+      const std::string cred = p.value("credential_ref", "");
+      std::printf("%-20s %s%s%s\n", p.value("name", "").c_str(), p.value("git_url", "").c_str(),
+                  p.value("webhook_secret_ref", "").empty() ? "" : "  (webhooks)",
+                  cred.empty() ? "" : ("  (credential " + cred + ")").c_str());
+    }
+  });
 }
 
 void Id(CLI::App& app, Args& a) { app.add_option("id", a.number, "Build id")->required(); }

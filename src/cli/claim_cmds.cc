@@ -24,32 +24,24 @@ Result<std::unique_ptr<inventory::Service>> LocalService(Context& ctx) {
 }
 
 int List(Context& ctx) {
-  Result<Doc> d = Err(ErrorCode::kInternal, "");
-  if (ctx.remote()) {
-    auto api = ctx.Api();
-    if (!api) return Fail(api.error());
-    d = (*api)->Call("GET", "/v1/claims");
-  } else {
-    auto service = LocalService(ctx);
-    if (!service) return Fail(service.error());
-    auto claims = (*service)->Claims();
-    if (!claims) return Fail(claims.error());
+  auto d = ReadDoc(ctx, "/v1/claims", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto claims, inventory::Service(s).Claims());
     Doc out = Doc::array();
-    for (const auto& c : *claims) out.push_back(ClaimToJson(c));
-    d = Doc{{"claims", out}};
-  }
-  if (!d) return Fail(d.error());
-  if (ctx.json()) return PrintJson(*d), kExitOk;
+    for (const auto& c : claims) out.push_back(ClaimToJson(c));
+    return Doc{{"claims", out}};
+  });
   const int64_t now = ctx.Now();
-  if ((*d)["claims"].empty()) std::printf("no claims\n");
-  for (const auto& c : (*d)["claims"]) {
-    const int64_t expires = c.value("expires_ms", int64_t{0});
-    std::printf("%-16s %-20s %-10s host %-12s %s\n", c.value("stack", "").c_str(), c.value("deployment", "").c_str(),
-                c.value("user", "").c_str(), c.value("host", "").c_str(),
-                expires == 0 ? "no TTL" : expires > now ? ("expires in " + FormatDuration(Millis(expires - now))).c_str()
-                                                         : "EXPIRED");
-  }
-  return kExitOk;
+  return PrintDoc(ctx, d, [now](const Doc& doc) {
+    if (doc["claims"].empty()) std::printf("no claims\n");
+    for (const auto& c : doc["claims"]) {
+      const int64_t expires = c.value("expires_ms", int64_t{0});
+      std::printf("%-16s %-20s %-10s host %-12s %s\n", c.value("stack", "").c_str(), c.value("deployment", "").c_str(),
+                  c.value("user", "").c_str(), c.value("host", "").c_str(),
+                  expires == 0           ? "no TTL"
+                  : expires > now        ? ("expires in " + FormatDuration(Millis(expires - now))).c_str()
+                                         : "EXPIRED");
+    }
+  });
 }
 
 int Create(Context& ctx) {

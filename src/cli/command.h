@@ -14,9 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_process.h"
 #include "client/api_client.h"
 #include "client/client_config.h"
 #include "core/error.h"
+#include "server/server_process.h"
 #include "store/sqlite/sqlite_store.h"
 #include "wiring/engine_wiring.h"
 
@@ -75,14 +77,12 @@ struct Args {
   // Inventory files.
   std::string file, to_file, known_hosts;
   bool prune = false, yes = false;
-  // Projects, agents, tokens, the server.
-  std::string git_url, webhook_secret, credential, token_file, lease = "60s", work_dir, docker_host;
+  // Projects and tokens.
+  std::string git_url, webhook_secret, credential;
   std::vector<std::string> labels;
-  std::string listen = "127.0.0.1:8700", expire_every = "30s", poll_every = "10s";
-  int build_slots = 2;
-  bool requeue_interrupted = false;
-  std::string deploy_on = "agents", builds_on = "server";
-  std::vector<std::string> build_labels;
+  // The apps: `server` and `agent run` bind their options here.
+  ServerProcessOptions serve;
+  AgentProcessOptions agent;
 };
 
 struct Command;
@@ -136,6 +136,13 @@ std::vector<Command> BuildCommands();
 std::vector<Command> InventoryCommands();
 std::vector<Command> ClaimCommands();
 std::vector<Command> AgentCommands();
+
+// A read command's document: the server's answer at `api_path`, or built
+// from the local store by `local`, as the context says.
+Result<Doc> ReadDoc(Context& ctx, const std::string& api_path, const std::function<Result<Doc>(SqliteStore&)>& local);
+// Prints a read command's document: JSON with --output json, else by `text`.
+// The exit code (an error's when there is no document).
+int PrintDoc(Context& ctx, const Result<Doc>& doc, const std::function<void(const Doc&)>& text);
 
 // Output helpers.
 int Fail(const Error& e);                      // "error: ..." on stderr; ExitFor(e).

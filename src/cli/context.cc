@@ -62,6 +62,26 @@ void PrintEvent(const Event& e, bool json) {
   std::fflush(stdout);
 }
 
+Result<Doc> ReadDoc(Context& ctx, const std::string& api_path, const std::function<Result<Doc>(SqliteStore&)>& local) {
+  if (ctx.remote()) {
+    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
+    return api->Call("GET", api_path);
+  }
+  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
+  return local(*store);
+}
+
+int PrintDoc(Context& ctx, const Result<Doc>& doc, const std::function<void(const Doc&)>& text) {
+  if (!doc) return Fail(doc.error());
+  if (ctx.json()) {
+    PrintJson(*doc);
+  } else {
+    text(*doc);
+    std::fflush(stdout);
+  }
+  return kExitOk;
+}
+
 void ScopeOptions(CLI::App& app, Args& a) {
   app.add_option("-c,--config", a.config, "Service file")->capture_default_str();
   app.add_option("-i,--inventory", a.inventory,

@@ -13,50 +13,31 @@ namespace sp::cli {
 
 namespace {
 
-Result<Doc> JobsDoc(Context& ctx) {
-  if (ctx.remote()) {
-    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
-    return api->Call("GET", "/v1/jobs?limit=50");
-  }
-  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
-  SP_ASSIGN_OR_RETURN(auto jobs, store->ListJobs(50));
-  Doc out = Doc::array();
-  for (const auto& j : jobs) out.push_back(JobToJson(j));
-  return Doc{{"jobs", out}};
-}
-
-Result<Doc> JobDoc(Context& ctx, int64_t id) {
-  if (ctx.remote()) {
-    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
-    return api->Call("GET", "/v1/jobs/" + std::to_string(id));
-  }
-  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
-  SP_ASSIGN_OR_RETURN(Job j, store->GetJob(id));
-  return JobToJson(j);
-}
-
 int List(Context& ctx) {
-  auto d = JobsDoc(ctx);
-  if (!d) return Fail(d.error());
-  if (ctx.json()) {
-    PrintJson(*d);
-    return kExitOk;
-  }
-  if ((*d)["jobs"].empty()) std::printf("no jobs\n");
-  for (const auto& j : (*d)["jobs"]) {
-    const std::string owner = j.value("owner", "");
-    std::printf("%-8lld %-8s %-10s %d/%d %-14s %s\n", static_cast<long long>(j.value("id", int64_t{0})),
-                j.value("kind", "").c_str(), j.value("state", "").c_str(), j.value("attempts", 0),
-                j.value("max_attempts", 0), owner.empty() ? "-" : owner.c_str(), j.value("error", "").c_str());
-  }
-  return kExitOk;
+  auto d = ReadDoc(ctx, "/v1/jobs?limit=50", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto jobs, s.ListJobs(50));
+    Doc out = Doc::array();
+    for (const auto& j : jobs) out.push_back(JobToJson(j));
+    return Doc{{"jobs", out}};
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    if (doc["jobs"].empty()) std::printf("no jobs\n");
+    for (const auto& j : doc["jobs"]) {
+      const std::string owner = j.value("owner", "");
+      std::printf("%-8lld %-8s %-10s %d/%d %-14s %s\n", static_cast<long long>(j.value("id", int64_t{0})),
+                  j.value("kind", "").c_str(), j.value("state", "").c_str(), j.value("attempts", 0),
+                  j.value("max_attempts", 0), owner.empty() ? "-" : owner.c_str(), j.value("error", "").c_str());
+    }
+  });
 }
 
 int Show(Context& ctx) {
-  auto d = JobDoc(ctx, ctx.a.number);
-  if (!d) return Fail(d.error());
-  PrintJson(*d);  // A job is its JSON, in either output.
-  return kExitOk;
+  const int64_t id = ctx.a.number;
+  auto d = ReadDoc(ctx, "/v1/jobs/" + std::to_string(id), [id](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(Job j, s.GetJob(id));
+    return JobToJson(j);
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) { std::printf("%s\n", doc.dump(2).c_str()); });  // A job is its JSON.
 }
 
 int Change(Context& ctx, bool retry) {

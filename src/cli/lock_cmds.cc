@@ -10,30 +10,17 @@ namespace sp::cli {
 namespace {
 
 int List(Context& ctx) {
-  Result<Doc> d = Err(ErrorCode::kInternal, "");
   const int64_t now = ctx.Now();
-  if (ctx.remote()) {
-    auto api = ctx.Api();
-    if (!api) return Fail(api.error());
-    d = (*api)->Call("GET", "/v1/locks");
-  } else {
-    auto store = ctx.Store();
-    if (!store) return Fail(store.error());
-    d = LockListJson(**store, now);
-  }
-  if (!d) return Fail(d.error());
-  if (ctx.json()) {
-    PrintJson(*d);
-    return kExitOk;
-  }
-  if ((*d)["locks"].empty()) std::printf("no locks\n");
-  for (const auto& l : (*d)["locks"]) {
-    const int64_t expires = l.value("expires_ms", int64_t{0});
-    std::printf("%-40s %s  %s  %s\n", l.value("key", "").c_str(), l.value("holder", "").c_str(),
-                l.value("reason", "").c_str(),
-                expires > now ? ("expires in " + FormatDuration(Millis(expires - now))).c_str() : "EXPIRED");
-  }
-  return kExitOk;
+  auto d = ReadDoc(ctx, "/v1/locks", [now](SqliteStore& s) { return LockListJson(s, now); });
+  return PrintDoc(ctx, d, [now](const Doc& doc) {
+    if (doc["locks"].empty()) std::printf("no locks\n");
+    for (const auto& l : doc["locks"]) {
+      const int64_t expires = l.value("expires_ms", int64_t{0});
+      std::printf("%-40s %s  %s  %s\n", l.value("key", "").c_str(), l.value("holder", "").c_str(),
+                  l.value("reason", "").c_str(),
+                  expires > now ? ("expires in " + FormatDuration(Millis(expires - now))).c_str() : "EXPIRED");
+    }
+  });
 }
 
 int Release(Context& ctx) {

@@ -195,12 +195,7 @@ int Undo(Context& ctx) {
 
 // A rollout's document, locally or from the server (journal_wire.h).
 Result<Doc> ShowDoc(Context& ctx, const std::string& id) {
-  if (ctx.remote()) {
-    SP_ASSIGN_OR_RETURN(ApiClient * api, ctx.Api());
-    return api->Call("GET", "/v1/rollouts/" + UrlQuery(id));
-  }
-  SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
-  return RolloutShowJson(*store, id);
+  return ReadDoc(ctx, "/v1/rollouts/" + UrlQuery(id), [id](SqliteStore& s) { return RolloutShowJson(s, id); });
 }
 
 void PrintHosts(const Doc& hosts) {
@@ -211,42 +206,32 @@ void PrintHosts(const Doc& hosts) {
   }
 }
 
-int Status(Context& ctx) {
-  auto d = ShowDoc(ctx, ctx.a.id);
-  if (!d) return Fail(d.error());
-  Doc out{{"rollout", (*d)["rollout"]}, {"hosts", (*d)["hosts"]}};
-  if (ctx.json()) {
-    PrintJson(out);
-    return kExitOk;
-  }
-  const Doc& r = out["rollout"];
+void PrintRolloutLine(const Doc& r) {
   std::printf("%s %s %s  %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
               r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
               r.value("deployment", "").c_str(), r.value("version", "").c_str());
   if (!r.value("error", "").empty()) std::printf("error: %s\n", r.value("error", "").c_str());
-  PrintHosts(out["hosts"]);
-  return kExitOk;
 }
 
-int Show(Context& ctx) {
+int Status(Context& ctx) {
   auto d = ShowDoc(ctx, ctx.a.id);
-  if (!d) return Fail(d.error());
-  if (ctx.json()) {
-    PrintJson(*d);
-    return kExitOk;
-  }
-  const Doc& r = (*d)["rollout"];
-  const Doc& plan = (*d)["plan"];
-  std::printf("%s %s %s  %s/%s/%s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
-              r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
-              r.value("deployment", "").c_str());
-  std::printf("artifact %s (version %s), %zu host(s), batch %s\n", r.value("artifact", "").c_str(),
-              r.value("version", "").c_str(), plan.value("hosts", Doc::array()).size(),
+  if (d) *d = Doc{{"rollout", (*d)["rollout"]}, {"hosts", (*d)["hosts"]}};
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    PrintRolloutLine(doc["rollout"]);
+    PrintHosts(doc["hosts"]);
+  });
+}
+
+void PrintShow(const Doc& d) {
+  const Doc& r = d["rollout"];
+  const Doc& plan = d["plan"];
+  PrintRolloutLine(r);
+  std::printf("artifact %s, %zu host(s), batch %s\n", r.value("artifact", "").c_str(),
+              plan.value("hosts", Doc::array()).size(),
               plan.contains("strategy") ? plan["strategy"].value("batch", "1").c_str() : "1");
-  if (!r.value("error", "").empty()) std::printf("error: %s\n", r.value("error", "").c_str());
-  PrintHosts((*d)["hosts"]);
+  PrintHosts(d["hosts"]);
   int64_t begun = 0;
-  for (const auto& s : (*d)["steps"]) {
+  for (const auto& s : d["steps"]) {
     const std::string phase = s.value("phase", "");
     const int64_t ts = s.value("ts_ms", int64_t{0});
     if (phase == "begin") begun = ts;
@@ -254,31 +239,21 @@ int Show(Context& ctx) {
     std::printf("  %-12s %-14s %-5s %8s %s\n", s.value("host", "").c_str(), s.value("step", "").c_str(), phase.c_str(),
                 took.c_str(), s.value("detail", "").c_str());
   }
-  return kExitOk;
 }
 
+int Show(Context& ctx) { return PrintDoc(ctx, ShowDoc(ctx, ctx.a.id), PrintShow); }
+
 int List(Context& ctx) {
-  Result<Doc> d = Err(ErrorCode::kInternal, "");
-  if (ctx.remote()) {
-    auto api = ctx.Api();
-    if (!api) return Fail(api.error());
-    d = (*api)->Call("GET", "/v1/rollouts?limit=" + std::to_string(ctx.a.number > 0 ? ctx.a.number : 20));
-  } else {
-    auto store = ctx.Store();
-    if (!store) return Fail(store.error());
-    d = RolloutListJson(**store, static_cast<int>(ctx.a.number > 0 ? ctx.a.number : 20));
-  }
-  if (!d) return Fail(d.error());
-  if (ctx.json()) {
-    PrintJson(*d);
-    return kExitOk;
-  }
-  for (const auto& r : (*d)["rollouts"]) {
-    std::printf("%s  %-9s %-11s %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
-                r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
-                r.value("deployment", "").c_str(), r.value("version", "").c_str());
-  }
-  return kExitOk;
+  const int limit = static_cast<int>(ctx.a.number > 0 ? ctx.a.number : 20);
+  auto d = ReadDoc(ctx, "/v1/rollouts?limit=" + std::to_string(limit),
+                   [limit](SqliteStore& s) { return RolloutListJson(s, limit); });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    for (const auto& r : doc["rollouts"]) {
+      std::printf("%s  %-9s %-11s %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
+                  r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
+                  r.value("deployment", "").c_str(), r.value("version", "").c_str());
+    }
+  });
 }
 
 void RunOptions(CLI::App& app, Args& a) {

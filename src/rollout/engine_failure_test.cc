@@ -1,22 +1,13 @@
 // Failures: a failed step restores its host, prefetch, max_failures, preflight.
 #include "rollout/engine.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 
 #include "rollout/rollback.h"
 #include "unit/engine_harness.h"
 
-namespace sp {
+namespace sp::test {
 namespace {
-
-using test::Crash;
-using test::RolloutEngineTest;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 
 struct StepFailure {
   std::string op;       // Injected failing op on app2.
@@ -175,4 +166,4 @@ TEST_F(RolloutEngineTest, PreflightChecksHostsAtOnceAndReportsTheFirstInPlanOrde
 }
 
 }  // namespace
-}  // namespace sp
+}  // namespace sp::test

@@ -1,25 +1,13 @@
 // Locks, rollback, resume after a crash at every point, reconcile, teardown.
 #include "rollout/engine.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 
 #include "rollout/rollback.h"
 #include "unit/engine_harness.h"
 
-namespace sp {
+namespace sp::test {
 namespace {
-
-using test::Crash;
-using test::RolloutEngineTest;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-
-using test::CrashingJournal;
-using test::Harness;
 
 TEST_F(RolloutEngineTest, TeardownDrainsDeletesAddedServersAndRemovesEveryInstance) {
   auto plan = Plan("v2", 1);
@@ -256,4 +244,4 @@ TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
 }
 
 }  // namespace
-}  // namespace sp
+}  // namespace sp::test

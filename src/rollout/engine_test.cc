@@ -1,22 +1,13 @@
 // The rolling procedure: order of steps, load balancers, batches, drains.
 #include "rollout/engine.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 
 #include "rollout/rollback.h"
 #include "unit/engine_harness.h"
 
-namespace sp {
+namespace sp::test {
 namespace {
-
-using test::Crash;
-using test::RolloutEngineTest;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 
 TEST_F(RolloutEngineTest, OneHostFollowsTheOrderedProcedure) {
   lb_->sessions_on_drain["app1"] = 3;
@@ -195,4 +186,4 @@ TEST_F(RolloutEngineTest, NegativeControlSkipsTheSessionWait) {
 }
 
 }  // namespace
-}  // namespace sp
+}  // namespace sp::test

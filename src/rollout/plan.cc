@@ -189,10 +189,6 @@ Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& ta
   RolloutPlan p;
   p.id = in.id.empty() ? NewRolloutId() : in.id;
   p.service = svc.service;
-  p.stack = target.stack;
-  p.release = target.release;
-  p.deployment = target.deployment;
-  p.network = target.network;
   p.app.runtime = spec.runtime;
   p.app.artifact = in.artifact;
   p.app.version = in.version.empty() ? in.artifact : in.version;
@@ -203,18 +199,26 @@ Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& ta
   p.app.health = spec.health;
   p.app.smoke = spec.smoke;
   p.app.stop_timeout = spec.stop_timeout;
-  p.hosts = target.hosts;
-  p.load_balancers = target.load_balancers;
   p.strategy = spec.strategy;
   if (in.batch_override) p.strategy.batch = *in.batch_override;
   if (in.max_failures_override) p.strategy.max_failures = *in.max_failures_override;
   p.registry = svc.registry;
-  p.docker_host = target.docker_host;
-  p.base_dir = target.base_dir;
-  p.bastion = target.bastion;
-  p.ssh = target.ssh;
+  TargetInto(target, p);
   p.created_ms = in.now_ms;
   return p;
+}
+
+void TargetInto(const ResolvedTarget& t, RolloutPlan& p) {
+  p.stack = t.stack;
+  p.release = t.release;
+  p.deployment = t.deployment;
+  p.network = t.network;
+  p.hosts = t.hosts;
+  p.load_balancers = t.load_balancers;
+  p.docker_host = t.docker_host;
+  p.base_dir = t.base_dir;
+  p.bastion = t.bastion;
+  p.ssh = t.ssh;
 }
 
 }  // namespace sp

@@ -64,6 +64,10 @@ struct PlanInput {
 };
 Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& target, const PlanInput& in);
 
+// Where a plan acts, from the resolved target: the scope, network, hosts,
+// load balancers, access (bastion, ssh) and runtime settings.
+void TargetInto(const ResolvedTarget& t, RolloutPlan& p);
+
 // A new random rollout id: "r-" + 12 hex chars.
 std::string NewRolloutId();
 

@@ -25,11 +25,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Doc;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 namespace {
 

@@ -13,11 +13,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Doc;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 namespace {
 
@@ -130,20 +126,11 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
   BuildStore& store = *ctx.options.build_store;
   return {
       {Method::kGet, "/v1/projects", Access::kPublic,
-       [&store](const Request&, Response& res) {
-         auto list = store.Projects();
-         if (!list) return res.Error(list.error());
-         Doc out = Doc::array();
-         for (const auto& p : *list) out.push_back(ProjectToJson(p));
-         res.Json(200, {{"projects", out}});
-       }},
+       [&store](const Request&, Response& res) { http::JsonList(res, store.Projects(), "projects", ProjectToJson); }},
       {Method::kGet, "/v1/builds", Access::kPublic,
        [&store](const Request& req, Response& res) {
-         auto list = store.ListBuilds(static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 50), 1, 1000)));
-         if (!list) return res.Error(list.error());
-         Doc out = Doc::array();
-         for (const auto& b : *list) out.push_back(BuildToJson(b));
-         res.Json(200, {{"builds", out}});
+         const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 50), 1, 1000));
+         http::JsonList(res, store.ListBuilds(limit), "builds", BuildToJson);
        }},
       {Method::kGet, R"(/v1/builds/(\d+))", Access::kPublic,
        [&store](const Request& req, Response& res) {

@@ -7,10 +7,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 std::vector<http::Route> HookRoutes(ServerContext& ctx) {
   if (!ctx.options.builds) return {};

@@ -73,6 +73,24 @@ struct Response {
 
 int StatusFor(ErrorCode code);
 
+// Answers 200 {key: [to_json(item), ...]}, or the error.
+template <typename T, typename ToJson>
+void JsonList(Response& res, const Result<std::vector<T>>& items, const char* key, ToJson to_json) {
+  if (!items) return res.Error(items.error());
+  Doc out = Doc::array();
+  for (const auto& item : *items) out.push_back(to_json(item));
+  res.Json(200, {{key, out}});
+}
+
+// What every route table's file uses.
+namespace routes {
+using http::Access;
+using http::Doc;
+using http::Method;
+using http::Request;
+using http::Response;
+}  // namespace routes
+
 using Handler = std::function<void(const Request& req, Response& res)>;
 
 struct Route {

@@ -17,11 +17,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Doc;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 namespace {
 
@@ -168,13 +164,7 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
       {Method::kPost, R"(/v1/stacks/([^/]+)/templates/([^/]+)/claims)", Access::kPublic,
        [&ctx](const Request& req, Response& res) { Claim(ctx, req, res); }},
       {Method::kGet, "/v1/claims", Access::kPublic,
-       [&inv](const Request&, Response& res) {
-         auto cs = inv.Claims();
-         if (!cs) return res.Error(cs.error());
-         Doc out = Doc::array();
-         for (const auto& c : *cs) out.push_back(ClaimToJson(c));
-         res.Json(200, {{"claims", out}});
-       }},
+       [&inv](const Request&, Response& res) { http::JsonList(res, inv.Claims(), "claims", ClaimToJson); }},
       {Method::kDelete, R"(/v1/stacks/([^/]+)/claims/([^/]+))", Access::kPublic,
        [&ctx](const Request& req, Response& res) {
          if (auto st = ctx.inventory.Release(req.args[0], req.args[1], ctx.options.teardown); !st) {

@@ -11,11 +11,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Doc;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 namespace {
 
@@ -75,11 +71,8 @@ std::vector<http::Route> JobRoutes(ServerContext& ctx) {
        [&ctx, &q](const Request& req, Response& res) { Enqueue(ctx, q, req, res); }},
       {Method::kGet, "/v1/jobs", Access::kPublic,
        [&q](const Request& req, Response& res) {
-         auto jobs = q.ListJobs(static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 200), 1, 1000)));
-         if (!jobs) return res.Error(jobs.error());
-         Doc out = Doc::array();
-         for (const auto& j : *jobs) out.push_back(JobToJson(j));
-         res.Json(200, {{"jobs", out}});
+         const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 200), 1, 1000));
+         http::JsonList(res, q.ListJobs(limit), "jobs", JobToJson);
        }},
       {Method::kGet, R"(/v1/jobs/(\d+))", Access::kPublic,
        [&q](const Request& req, Response& res) {
@@ -100,13 +93,7 @@ std::vector<http::Route> JobRoutes(ServerContext& ctx) {
       {Method::kGet, R"(/v1/jobs/(\d+)/log)", Access::kPublic,
        [&ctx, &q](const Request& req, Response& res) { ServeJobLog(ctx, q, req, res); }},
       {Method::kGet, "/v1/agents", Access::kPublic,
-       [&q](const Request&, Response& res) {
-         auto agents = q.Agents();
-         if (!agents) return res.Error(agents.error());
-         Doc out = Doc::array();
-         for (const auto& a : *agents) out.push_back(AgentSeenToJson(a));
-         res.Json(200, {{"agents", out}});
-       }},
+       [&q](const Request&, Response& res) { http::JsonList(res, q.Agents(), "agents", AgentSeenToJson); }},
   };
 }
 

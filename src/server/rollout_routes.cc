@@ -8,10 +8,7 @@
 
 namespace sp {
 
-using http::Access;
-using http::Method;
-using http::Request;
-using http::Response;
+using namespace http::routes;
 
 std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
   std::vector<http::Route> routes;

@@ -223,16 +223,11 @@ std::function<Status(const ResolvedTarget&)> TeardownHook(EngineSetup setup) {
     }
     plan.id = "t-" + NewRolloutId().substr(2);
     plan.kind = PlanKind::kTeardown;
-    plan.stack = t.stack;
-    plan.release = t.release;
-    plan.deployment = t.deployment;
-    plan.network = t.network;
-    plan.hosts = t.hosts;
-    plan.load_balancers = t.load_balancers;
-    plan.bastion = t.bastion;
-    plan.ssh = t.ssh;
-    if (!t.docker_host.empty()) plan.docker_host = t.docker_host;
-    if (!t.base_dir.empty()) plan.base_dir = t.base_dir;
+    // The runtime settings the app last ran with, unless the target names its own.
+    const std::string docker_host = plan.docker_host, base_dir = plan.base_dir;
+    TargetInto(t, plan);
+    if (plan.docker_host.empty()) plan.docker_host = docker_host;
+    if (plan.base_dir.empty()) plan.base_dir = base_dir;
     EngineWiring wiring(setup);
     SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Teardown(plan));
     if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, sum.error);

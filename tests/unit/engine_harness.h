@@ -21,6 +21,8 @@
 namespace sp::test {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // Journal decorator that dies (throws Crash) at the Nth AppendStep, before
 // or after delegating — so tests can stop the engine between "acted" and
