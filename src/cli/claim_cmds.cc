@@ -13,7 +13,7 @@ namespace {
 
 // The teardown of a released or expired claim, run here against the local store.
 inventory::Service::Teardown LocalTeardown(SqliteStore& store) {
-  EngineSetup setup{&store, &store, Millis(30'000)};
+  EngineSetup setup(&store, &store, Millis(30'000));
   setup.on_event = [](const Event& e) { PrintEvent(e, false); };
   return TeardownHook(setup);
 }

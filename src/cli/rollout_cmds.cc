@@ -96,7 +96,7 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   if (!store) return Fail(store.error());
   auto wait = ParseDuration(ctx.a.lock_wait);
   if (!wait) return Fail(wait.error().Wrap("--lock-wait"));
-  EngineSetup setup{*store, *store, *wait};
+  EngineSetup setup(*store, *store, *wait);
   const bool json = ctx.json();
   setup.on_event = [json](const Event& e) { PrintEvent(e, json); };
   setup.decorate_lb = ctx.ext.decorate_lb;

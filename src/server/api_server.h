@@ -60,6 +60,7 @@ std::string JobLogPath(const std::string& dir, int64_t job_id);
 // What every route table reaches: the stores and services, and the state
 // the routes share (long-polling claims, job log appends, resolve cache).
 struct ServerContext {
+  ServerContext(inventory::Service& inv, const ApiServerOptions& o) : inventory(inv), options(o) {}
   inventory::Service& inventory;
   const ApiServerOptions& options;
   int64_t Now() const { return options.clock->WallMs(); }

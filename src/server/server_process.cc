@@ -83,7 +83,7 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
                         Millis(600'000), clock);
     }
     SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs()));
-    EngineSetup setup{d.store, d.store, Millis(60'000)};
+    EngineSetup setup(d.store, d.store, Millis(60'000));
     setup.on_event = [log](const Event& e) {
       if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
     };
@@ -161,7 +161,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.locks = store.get();
   // Personal deployments are torn down from here (the server must then reach
   // their network; through agents is not built yet).
-  options.teardown = TeardownHook(EngineSetup{store.get(), store.get(), Millis(30'000)});
+  options.teardown = TeardownHook(EngineSetup(store.get(), store.get(), Millis(30'000)));
   options.expire_every = *every;
   options.job_log_dir = DirNextToStore(so.store_path, "jobs");
   static GitVcs vcs;

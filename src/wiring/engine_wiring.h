@@ -26,6 +26,8 @@ namespace sp {
 using LoadBalancerDecorator = std::function<std::unique_ptr<LoadBalancer>(std::unique_ptr<LoadBalancer>)>;
 
 struct EngineSetup {
+  EngineSetup() = default;
+  EngineSetup(JournalStore* j, LockStore* l, Millis wait = Millis(0)) : journal(j), locks(l), lock_wait(wait) {}
   JournalStore* journal = nullptr;  // Required.
   LockStore* locks = nullptr;       // Required.
   Millis lock_wait{0};              // How long to wait for a busy lock.

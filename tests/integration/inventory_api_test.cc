@@ -259,7 +259,9 @@ TEST_F(InventoryApiTest, FiftyParallelClaimsAcrossTwoServersGetTenDistinctHosts)
       std::lock_guard lk(mu);
       statuses[r ? r->status : -1]++;
       if (r && r->status == 201) host_of[user] = Body(r)["host"];
-      if (r && r->status == 409) EXPECT_THAT(r->body, HasSubstr("no free host")) << r->body;
+      if (r && r->status == 409) {
+        EXPECT_THAT(r->body, HasSubstr("no free host")) << r->body;
+      }
     });
   }
   for (auto& t : threads) t.join();

@@ -107,7 +107,9 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   // remove it there so every host has to pull it by digest.
   const HostRef builder = lab_.Host(0);
   const std::string ctx = "/srv/sallyport/img-" + std::to_string(::getpid());
-  ASSERT_TRUE(ssh_->Run(builder, CommandSpec{{"mkdir", "-p", ctx}}));
+  CommandSpec mkdir;
+  mkdir.argv = {"mkdir", "-p", ctx};
+  ASSERT_TRUE(ssh_->Run(builder, mkdir));
   ASSERT_TRUE(ssh_->CopyFile(builder, BuildBinary("sp-sample-app"), ctx + "/sp-sample-app", 0755));
   std::map<std::string, std::string> digests;
   for (const std::string v : {"v1", "v2"}) {
@@ -116,15 +118,17 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
                                     "\nENTRYPOINT [\"/sp-sample-app\"]\n",
                                 0644));
     const std::string tag = lab_.registry + "/lab-sample:" + v;
-    CommandSpec build{{"docker", "build", "-q", "-t", tag, ctx}};
+    CommandSpec build;
+    build.argv = {"docker", "build", "-q", "-t", tag, ctx};
     build.timeout = Millis(120'000);
     auto b = ssh_->Run(builder, build);
     ASSERT_TRUE(b && b->ok()) << (b ? b->Describe() : b.error().message);
-    CommandSpec push{{"sh", "-c",
-                      "set -e; c=$(mktemp -d); docker --config \"$c\" login -u sallyport --password-stdin \"$1\" "
-                      ">/dev/null; docker --config \"$c\" push -q \"$2\" >/dev/null; rm -rf \"$c\"; "
-                      "docker image inspect --format '{{index .RepoDigests 0}}' \"$2\"; docker rmi -f \"$2\" >/dev/null",
-                      "x", lab_.registry, tag}};
+    CommandSpec push;
+    push.argv = {"sh", "-c",
+                 "set -e; c=$(mktemp -d); docker --config \"$c\" login -u sallyport --password-stdin \"$1\" "
+                 ">/dev/null; docker --config \"$c\" push -q \"$2\" >/dev/null; rm -rf \"$c\"; "
+                 "docker image inspect --format '{{index .RepoDigests 0}}' \"$2\"; docker rmi -f \"$2\" >/dev/null",
+                 "x", lab_.registry, tag};
     push.stdin_data = password;
     push.timeout = Millis(120'000);
     auto p = ssh_->Run(builder, push);
