@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "agent/lease.h"
@@ -59,17 +61,35 @@ TEST(LogShipperTest, AServerThatCannotKeepUpLosesTheNewestLinesAndIsToldHowMany)
   FakeClock clock;
   std::vector<std::string> texts;
   std::mutex mu;
+  std::condition_variable cv;
+  bool sending = false, release = false;
   LogShipper shipper(
       [&](const nlohmann::ordered_json& lines) -> Status {
-        std::lock_guard lk(mu);
+        std::unique_lock lk(mu);
+        sending = true;
+        cv.notify_all();
+        cv.wait(lk, [&] { return release; });  // The server is slow with the first batch.
         for (const auto& l : lines) texts.push_back(l["text"]);
         return Ok();
       },
       clock);
+  shipper.Line("build", false, "first");
+  std::thread flush([&] { shipper.Flush(); });
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return sending; });
+  }
   for (int i = 0; i < 20'005; ++i) shipper.Line("build", false, std::to_string(i));
+  {
+    std::lock_guard lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  flush.join();
   shipper.Close();
-  ASSERT_GE(texts.size(), 20'000u);
-  EXPECT_THAT(texts.back(), HasSubstr("line(s) dropped"));
+  ASSERT_EQ(texts.size(), 1u + 20'000u + 1u);
+  EXPECT_EQ(texts[20'000], "19999");
+  EXPECT_EQ(texts.back(), "5 line(s) dropped: the server could not keep up");
 }
 
 // An agent on a server harness; its rollouts run the real engine on the

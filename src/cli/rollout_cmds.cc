@@ -5,6 +5,8 @@
 #include "cli/command.h"
 #include "client/http_client.h"
 #include "config/service_config.h"
+#include "deploy/deploy_plan.h"
+#include "queue/wire.h"
 #include "core/text.h"
 #include "inventory/ansible/ansible_import.h"
 #include "inventory/service.h"
@@ -113,9 +115,7 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
 int Enqueue(Context& ctx, const RolloutPlan& plan) {
   auto api = ctx.Api();
   if (!api) return Fail(api.error());
-  Doc body{{"kind", "rollout"}, {"payload", PlanToJson(plan)}, {"labels", {{"network", plan.network}}},
-           {"idempotency_key", plan.id}};
-  auto job = (*api)->Call("POST", "/v1/jobs", body.dump());
+  auto job = (*api)->Call("POST", "/v1/jobs", JobSpecToJson(RolloutJobSpec(plan)).dump());
   if (!job) return Fail(job.error());
   const int64_t id = (*job)["id"];
   std::printf("queued rollout %s as job %lld for network %s\n", plan.id.c_str(), static_cast<long long>(id),

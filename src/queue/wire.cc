@@ -27,6 +27,15 @@ nlohmann::ordered_json JobToJson(const Job& j) {
           {"updated_ms", j.updated_ms}};
 }
 
+nlohmann::ordered_json JobSpecToJson(const JobSpec& s) {
+  return {{"kind", s.kind},
+          {"payload", s.payload},
+          {"labels", LabelsToJson(s.labels)},
+          {"priority", s.priority},
+          {"idempotency_key", s.idempotency_key},
+          {"max_attempts", s.max_attempts}};
+}
+
 nlohmann::ordered_json AgentSeenToJson(const QueueStore::AgentSeen& a) {
   return {{"name", a.name},
           {"labels", LabelsToJson(a.labels)},

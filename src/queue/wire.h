@@ -9,6 +9,8 @@
 namespace sp {
 
 nlohmann::ordered_json JobToJson(const Job& j);
+// The body of POST /v1/jobs for `spec`.
+nlohmann::ordered_json JobSpecToJson(const JobSpec& spec);
 nlohmann::ordered_json AgentSeenToJson(const QueueStore::AgentSeen& a);
 nlohmann::ordered_json LabelsToJson(const std::map<std::string, std::string>& labels);
 
