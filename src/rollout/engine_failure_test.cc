@@ -13,6 +13,7 @@ struct StepFailure {
   std::string op;       // Injected failing op on app2.
   std::string step;     // Step named in the error.
 };
+void PrintTo(const StepFailure& f, std::ostream* os) { *os << f.op << " fails: " << f.step; }
 
 class RolloutStepFailureTest : public RolloutEngineTest, public ::testing::WithParamInterface<StepFailure> {};
 

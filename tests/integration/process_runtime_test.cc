@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 
 #include <gtest/gtest.h>
 
@@ -360,6 +361,39 @@ TEST_F(ProcessRuntimeIT, StalePidFileNamingAnotherProcessIsNeitherRunningNorSign
   // And Start is not blocked by it.
   ASSERT_TRUE(runtime_.Start(t, app).has_value());
   EXPECT_NE(PidOf(t, "r1"), bystander.pid());
+}
+
+// A script left running by a killed orchestrator (a start still waiting for
+// its launcher) holds the host's lock: the next List waits for it and sees
+// what it left, never a half-done state. The app itself holds no lock.
+TEST_F(ProcessRuntimeIT, ActionsOnAHostWaitForAScriptStillHoldingItsLock) {
+  if (test::FindProgram("flock").empty()) GTEST_SKIP() << "flock not installed";
+  auto t = Target("host-a");
+  AppSpec app = App("r1", Artifact("app.sh", kScriptApp), tmp_ / "out/l.txt");
+  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
+  ASSERT_TRUE(runtime_.Start(t, app).has_value());
+  const pid_t pid = PidOf(t, "r1");
+  ASSERT_GT(pid, 0);
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    EXPECT_EQ(std::filesystem::read_symlink(fd.path(), ec).string().find(".lock"), std::string::npos)
+        << "the app inherited the host lock as fd " << fd.path().filename();
+  }
+  // Another action holds the lock; released, it has stopped r1 (its pid file gone).
+  const std::string held = tmp_ / "held", go = tmp_ / "go";
+  test::Daemon holder({"flock", HostDir(t) + "/.lock", "sh", "-c",
+                       "touch \"$1\"; while [ ! -e \"$2\" ]; do sleep 0.01; done; kill \"$3\"; rm -f \"$4\"", "sh",
+                       held, go, std::to_string(pid), HostDir(t) + "/run/r1.pid"},
+                      tmp_ / "holder.log");
+  ASSERT_TRUE(test::WaitFor([&] { return test::FileExists(held); }, milliseconds(5000)));
+  auto list = std::async(std::launch::async, [&] { return runtime_.List(t); });
+  EXPECT_EQ(list.wait_for(milliseconds(300)), std::future_status::timeout) << "List did not wait for the lock";
+  test::WriteFile(go, "");
+  auto seen = list.get();
+  ASSERT_TRUE(seen.has_value()) << seen.error().message;
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_FALSE((*seen)[0].running) << "List ran before the lock's holder finished";
+  ASSERT_TRUE(test::WaitFor([&] { return ProcessGoneOrZombie(pid); }, milliseconds(5000)));
 }
 
 TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {

@@ -245,6 +245,8 @@ TEST_F(ProcessRolloutTest, LockShowNamesTheKilledHolderAndReleaseFreesIt) {
 struct CrashPoint {
   std::string step, phase;
 };
+// ctest names the case by this, not by the struct's bytes.
+void PrintTo(const CrashPoint& cp, std::ostream* os) { *os << cp.step << "/" << cp.phase; }
 
 class ProcessCrashTest : public ProcessRolloutTest, public ::testing::WithParamInterface<CrashPoint> {};
 

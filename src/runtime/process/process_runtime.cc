@@ -40,6 +40,21 @@ sp_alive() {
 }
 )SH";
 
+// Scripts that read or change which instance runs hold the host directory's
+// lock (flock on <host dir>/.lock, fd 9) for their whole run: a script left
+// running by a killed orchestrator (a start waiting for its launcher) is
+// waited for, never raced, by the next rollout's reconcile. The launched app
+// does not inherit the lock's descriptor. Usage: sp_lock HOST_DIR WAIT_S
+// create|existing; with "existing" a missing host directory needs no lock
+// (there is nothing to list, stop or remove, and nothing racing on it).
+constexpr const char kLockFn[] = R"SH(
+sp_lock() {
+  if [ "$3" = create ]; then mkdir -p "$1" || return 1; elif [ ! -d "$1" ]; then return 0; fi
+  exec 9>>"$1/.lock" || return 1
+  flock -w "$2" 9 || { echo "another Sallyport action on this host held $1/.lock for $2 s" >&2; return 1; }
+}
+)SH";
+
 // $1 release dir, $2 run dir, $3 pid file, $4 id file; stdin: launcher text.
 constexpr const char kPrepareScript[] = R"SH(
 launcher=$(cat)
@@ -119,7 +134,7 @@ fi
 rm -f "$2" "$3" || exit 1
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin start-stop-daemon --start --quiet \
   --background --make-pidfile --pidfile "$2" --chdir "$d" --output "$d/out.log" \
-  --startas /bin/sh -- "$d/launch" "$3" || exit 1
+  --startas /bin/sh -- "$d/launch" "$3" 9>&- || exit 1
 i=0
 while [ ! -f "$3" ]; do
   if [ "$i" -ge 250 ]; then echo "the launcher did not start:" >&2; tail -n 5 "$d/out.log" >&2; exit 1; fi
@@ -208,9 +223,25 @@ exec "$@"
 
 constexpr const char kReservedEnvPrefix[] = "SALLYPORT_LAUNCHER_";
 
-std::vector<std::string> ShArgv(const char* script, bool with_alive, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"sh", "-c", with_alive ? std::string(kAliveFn) + script : std::string(script),
-                                   "sh"};
+struct HostLock {
+  std::string host_dir;
+  int64_t wait_s = 0;
+  bool create = false;  // Creates the host directory (a pull's first script).
+};
+
+// sh -c SCRIPT sh ARGS...; a locked script first takes the host
+// directory's lock (its two leading arguments, shifted away before SCRIPT).
+std::vector<std::string> ShArgv(const char* script, const std::optional<HostLock>& lock,
+                                std::vector<std::string> args) {
+  std::string text = script;
+  std::vector<std::string> argv = {"sh", "-c", "", "sh"};
+  if (lock) {
+    text = std::string(kAliveFn) + kLockFn + "sp_lock \"$1\" \"$2\" \"$3\" || exit 1\nshift 3\n" + text;
+    argv.push_back(lock->host_dir);
+    argv.push_back(std::to_string(lock->wait_s));
+    argv.push_back(lock->create ? "create" : "existing");
+  }
+  argv[2] = std::move(text);
   for (auto& a : args) argv.push_back(std::move(a));
   return argv;
 }
@@ -346,13 +377,19 @@ ProcessRuntime::ProcessRuntime(Transport& transport, ProcessOptions options)
   SP_CHECK(options_.clock != nullptr);
 }
 
-Result<ExitStatus> ProcessRuntime::RunScript(const HostRef& host, const char* script, bool with_alive,
+Result<ExitStatus> ProcessRuntime::RunScript(const HostRef& host, const char* script, const std::string& lock_dir,
                                              std::vector<std::string> args, std::string in,
                                              std::optional<Millis> timeout) {
   CommandSpec spec;
-  spec.argv = ShArgv(script, with_alive, std::move(args));
+  const Millis deadline = timeout ? *timeout : options_.command_timeout;
+  spec.timeout = deadline;
+  std::optional<HostLock> lock;
+  // The lock's wait ends before the command's deadline, so a held lock is reported as such.
+  if (!lock_dir.empty()) {
+    lock = HostLock{lock_dir, std::max<int64_t>(1, deadline.count() / 1000 - 2), script == kPrepareScript};
+  }
+  spec.argv = ShArgv(script, lock, std::move(args));
   spec.stdin_data = std::move(in);
-  spec.timeout = timeout ? *timeout : options_.command_timeout;
   return transport_.Run(host, spec);
 }
 
@@ -362,12 +399,12 @@ Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const st
   const bool tarball = IsTarball(app.artifact);
   if (auto v = ValidateForPull(app, tarball); !v) return Err(v.error().Wrap(what));
 
-  SP_TRY(CheckExit(RunScript(t.host, kPrepareScript, true, {p.release_dir, p.run_dir, p.pid_file, p.id_file}, kLauncher),
+  SP_TRY(CheckExit(RunScript(t.host, kPrepareScript, p.host_dir, {p.release_dir, p.run_dir, p.pid_file, p.id_file}, kLauncher),
                    what));
 
   // A release of the same artifact kept on the host (e.g. for a rollback) is
   // copied there: no transfer, and no need for the artifact's source.
-  auto kept_r = RunScript(t.host, kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "copy"});
+  auto kept_r = RunScript(t.host, kKeptScript, "", {p.host_dir, app.artifact, p.release_dir, "copy"});
   const bool reused = kept_r && kept_r->ok();
   if (!reused) {
     const std::string target = p.release_dir + (tarball ? "/artifact.tar.gz" : "/app");
@@ -388,13 +425,13 @@ Status ProcessRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const st
   for (const auto& a : cmd) in += a + "\n";
   in += MetaText(app, options_.clock->WallMs());
   return CheckExit(
-      RunScript(t.host, kFinishScript, false, {p.release_dir, reused ? "kept" : (tarball ? "tar" : "exe")}, in), what,
+      RunScript(t.host, kFinishScript, "", {p.release_dir, reused ? "kept" : (tarball ? "tar" : "exe")}, in), what,
       ErrorCode::kInvalidArgument);
 }
 
 Result<bool> ProcessRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
-  auto r = RunScript(t.host, kHasArtifactScript, false, {p.release_dir});
+  auto r = RunScript(t.host, kHasArtifactScript, "", {p.release_dir});
   if (ExitedWith(r, 1)) return false;
   SP_TRY(CheckExit(r, "check artifact of " + Where(t)));
   Instance inst = ParseMeta(app.rollout_id, r->out);
@@ -405,7 +442,7 @@ Result<bool> ProcessRuntime::Available(const RuntimeTarget& t, const AppSpec& ap
   SP_ASSIGN_OR_RETURN(bool here, HasArtifact(t, app));
   if (here) return true;
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, app.rollout_id));
-  auto k = RunScript(t.host, kKeptScript, false, {p.host_dir, app.artifact, p.release_dir, "find"});
+  auto k = RunScript(t.host, kKeptScript, "", {p.host_dir, app.artifact, p.release_dir, "find"});
   if (ExitedWith(k, 1)) return false;
   SP_TRY(CheckExit(k, "look for a kept " + app.artifact + " on " + Where(t)));
   return true;
@@ -414,7 +451,7 @@ Result<bool> ProcessRuntime::Available(const RuntimeTarget& t, const AppSpec& ap
 Result<std::vector<Instance>> ProcessRuntime::List(const RuntimeTarget& t) {
   // Any valid id gives the host directory; the script globs the releases.
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, "x"));
-  auto r = RunScript(t.host, kListScript, true, {p.host_dir});
+  auto r = RunScript(t.host, kListScript, p.host_dir, {p.host_dir});
   SP_TRY(CheckExit(r, "list " + Where(t)));
   std::vector<Instance> out;
   for (const auto& line : Split(r->out, '\n')) {
@@ -438,7 +475,7 @@ Status ProcessRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
   const int64_t ticks = std::max<int64_t>(0, (timeout.count() + 4) / 5);
   // The script's own budget: grace + 5 s after SIGKILL, plus slack for polling.
-  return CheckExit(RunScript(t.host, kStopScript, true, {p.pid_file, p.id_file, std::to_string(ticks)}, {},
+  return CheckExit(RunScript(t.host, kStopScript, p.host_dir, {p.pid_file, p.id_file, std::to_string(ticks)}, {},
                              std::max(options_.command_timeout, timeout + Millis(15'000))),
                    "stop " + inst.id + " of " + Where(t));
 }
@@ -451,7 +488,7 @@ Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& ap
   }
   auto env = EnvText(app);
   if (!env) return Err(env.error().Wrap(what));
-  auto r = RunScript(t.host, kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "new"}, std::move(*env));
+  auto r = RunScript(t.host, kStartScript, p.host_dir, {p.release_dir, p.pid_file, p.id_file, "new"}, std::move(*env));
   SP_TRY(CheckExit(r, what));
   Instance inst = ParseMeta(app.rollout_id, r->out);
   inst.running = true;
@@ -460,19 +497,19 @@ Result<Instance> ProcessRuntime::Start(const RuntimeTarget& t, const AppSpec& ap
 
 Status ProcessRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  return CheckExit(RunScript(t.host, kStartScript, true, {p.release_dir, p.pid_file, p.id_file, "again"}),
+  return CheckExit(RunScript(t.host, kStartScript, p.host_dir, {p.release_dir, p.pid_file, p.id_file, "again"}),
                    "restart " + inst.id + " of " + Where(t));
 }
 
 Status ProcessRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  return CheckExit(RunScript(t.host, kRemoveScript, true, {p.release_dir, p.pid_file, p.id_file}),
+  return CheckExit(RunScript(t.host, kRemoveScript, p.host_dir, {p.release_dir, p.pid_file, p.id_file}),
                    "remove " + inst.id + " of " + Where(t));
 }
 
 Result<std::string> ProcessRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, inst.id));
-  auto r = RunScript(t.host, kLogsScript, false, {p.release_dir, std::to_string(std::max(1, lines))});
+  auto r = RunScript(t.host, kLogsScript, "", {p.release_dir, std::to_string(std::max(1, lines))});
   SP_TRY(CheckExit(r, "logs of " + inst.id + " of " + Where(t)));
   return r->out;
 }

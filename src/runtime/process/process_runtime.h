@@ -84,8 +84,10 @@ class ProcessRuntime final : public Runtime {
  private:
   // Runs one of the fixed scripts on the host with positional `args` (never
   // pasted into the script), `in` on stdin, command_timeout unless given.
-  Result<ExitStatus> RunScript(const HostRef& host, const char* script, bool with_alive, std::vector<std::string> args,
-                               std::string in = {}, std::optional<Millis> timeout = {});
+  // With a `lock_dir` (the host directory) the script runs holding its lock.
+  Result<ExitStatus> RunScript(const HostRef& host, const char* script, const std::string& lock_dir,
+                               std::vector<std::string> args, std::string in = {},
+                               std::optional<Millis> timeout = {});
 
   Transport& transport_;
   ProcessOptions options_;

@@ -79,7 +79,13 @@ class ProcessRuntimeTest : public ::testing::Test {
     EXPECT_EQ(c.argv[0], "sh");
     EXPECT_EQ(c.argv[1], "-c");
     EXPECT_EQ(c.argv[3], "sh");
-    return std::vector<std::string>(c.argv.begin() + 4, c.argv.end());
+    size_t first = 4;
+    if (c.argv[2].find("sp_lock \"$1\"") != std::string::npos) {  // Host lock: dir, wait, mode.
+      EXPECT_GE(c.argv.size(), 7u);
+      EXPECT_EQ(c.argv[4], "/srv/apps/shop/prod/web-1");
+      first = 7;
+    }
+    return std::vector<std::string>(c.argv.begin() + first, c.argv.end());
   }
   // The script text must be one of our constants: no outside string in it.
   void ExpectFixedScript(const RecordingTransport::Call& c) {
