@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "support/cli_runner.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 
 using namespace sp;
@@ -34,13 +35,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> tokens;
   for (int i = 0; i < kAgents; ++i) {
     auto r = test::RunSallyport({"token", "create", "--name", "agent-" + std::to_string(i), "--label",
-                                 "network=dc1", "--store", dir / "state.db"});
+                                 "network=dc1", "--store", dir / "state.db", "--local"});
     if (r.exit_code != 0) {
       std::fprintf(stderr, "token: %s\n", r.err.c_str());
       return 2;
     }
     tokens.push_back(r.out.substr(0, r.out.find('\n')));
   }
+  if (test::AdminToken(dir / "state.db").empty()) return 2;  // Queues the jobs (POST /v1/jobs is admin's).
   test::Daemon server({test::BuildBinary("sallyport"), "server", "--store", dir / "state.db", "--listen", "127.0.0.1:0"},
                       dir / "server.log");
   int port = 0;
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
     c->set_keep_alive(true);
     c->set_tcp_nodelay(true);
     c->set_read_timeout(30, 0);
-    if (!token.empty()) c->set_default_headers({{"Authorization", "Bearer " + token}});
+    c->set_default_headers({{"Authorization", token.empty() ? test::Bearer() : "Bearer " + token}});
     return c;
   };
   const std::string job_body = json{{"kind", "rollout"}, {"payload", std::string(2000, 'p')},

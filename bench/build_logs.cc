@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   const int pid = server.daemon().pid();
   const int64_t rss_before = KbField(pid, "VmRSS");
   httplib::Client api("127.0.0.1", server.port());
+  api.set_default_headers({{"Authorization", test::Bearer()}});
 
   auto run = [&](int followers, const std::string& commit_msg) -> bool {
     if (test::Run({"sh", "-c", "cd " + work + " && echo " + commit_msg + " > n && git add -A && git commit -q -m " +
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
       fs.push_back(std::make_unique<Follower>());
       threads.emplace_back([&, f = fs.back().get()] {
         httplib::Client c("127.0.0.1", server.port());
+        c.set_default_headers({{"Authorization", test::Bearer()}});
         c.set_read_timeout(600, 0);
         bool first = true;
         c.Get("/v1/builds/" + std::to_string(id) + "/log?follow=1", [&](const char*, size_t n) {

@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     httplib::Client c("127.0.0.1", server.port());
+    c.set_default_headers({{"Authorization", test::Bearer()}});
     c.set_read_timeout(30, 0);
     std::vector<double> total, checkout, rest;
     for (int i = 1; i <= webhooks; ++i) {
@@ -186,6 +187,7 @@ int main(int argc, char** argv) {
     test::ServerProcess server(dir, db, "poll-server", {"--poll-every", "10s", "--builds", "2"});
     if (!server.ready()) return 2;
     httplib::Client c("127.0.0.1", server.port());
+    c.set_default_headers({{"Authorization", test::Bearer()}});
     // The first wave: one build per repository (no pipeline: checkout only).
     const bool settled = test::WaitFor(
         [&] {

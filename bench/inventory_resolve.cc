@@ -23,6 +23,7 @@
 
 #include "inventory/service.h"
 #include "store/sqlite/sqlite_store.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 
 using namespace sp;
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     std::printf("applied %d hosts in %.0f ms\n", hosts,
                 std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
   }
+  if (test::AdminToken(dir / "state.db").empty()) return 2;  // The resolves present a token, as clients must.
   test::Daemon server({test::BuildBinary("sallyport"), "server", "--store", dir / "state.db", "--listen", "127.0.0.1:0"},
                       dir / "server.log");
   int port = 0;
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
   // Warm up: the first resolve parses the stored inventory.
   {
     httplib::Client c("127.0.0.1", port);
+    c.set_default_headers({{"Authorization", test::Bearer()}});
     auto t0 = SteadyClock::now();
     auto r = c.Get("/v1/resolve?stack=big&release=api&deployment=d0");
     if (!r || r->status != 200) {
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       httplib::Client c("127.0.0.1", port);
+      c.set_default_headers({{"Authorization", test::Bearer()}});
       c.set_keep_alive(true);
       c.set_tcp_nodelay(true);
       uint64_t seed = 12345 + t;

@@ -65,14 +65,17 @@ Status Agent::RequestDeploy(Job& job, const DeployRequest& r, const LineCallback
   log(false, "the server queued the deploy as " + what);
   JobWatch w;
   w.what = what;
-  w.poll = [this, rollout_job]() -> Result<JobProgress> {
-    SP_ASSIGN_OR_RETURN(Doc d, api_.Call("GET", "/v1/jobs/" + std::to_string(rollout_job)));
+  // Followed through the agent protocol (the build job's lease): an agent's
+  // token reads no other job.
+  w.poll = [&job, rollout_job]() -> Result<JobProgress> {
+    SP_ASSIGN_OR_RETURN(Doc d, job.post("/watch", {{"job", rollout_job}}));
     auto state = ParseJobState(d.value("state", ""));
     if (!state) return Err(ErrorCode::kInternal, "job " + std::to_string(rollout_job) + " in an unknown state");
     return JobProgress{*state, d.value("owner", ""), d.value("result", ""), d.value("error", "")};
   };
-  w.read_log = [this, rollout_job](int64_t offset) {
-    return api_.GetText("/v1/jobs/" + std::to_string(rollout_job) + "/log?offset=" + std::to_string(offset));
+  w.read_log = [&job, rollout_job](int64_t offset) -> Result<std::string> {
+    SP_ASSIGN_OR_RETURN(Doc d, job.post("/watch", {{"job", rollout_job}, {"offset", offset}}));
+    return d.value("log", "");
   };
   w.cancel = [] { return Status(Ok()); };  // Agents cannot cancel jobs; the server's claim timeout applies.
   // The network's agent takes it at once when there is one. If nobody has

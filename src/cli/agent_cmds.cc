@@ -1,4 +1,4 @@
-// agent run | list, token create | list | revoke, server
+// agent run | list, server
 #include <cstdio>
 
 #include "agent/agent_process.h"
@@ -41,23 +41,6 @@ int AgentList(Context& ctx) {
   });
 }
 
-int TokenCreate(Context& ctx) {
-  const Args& a = ctx.a;
-  QueueStore::AgentToken t;
-  t.name = a.name;
-  if (!IsValidName(t.name)) return Fail({ErrorCode::kInvalidArgument, "--name: invalid agent name '" + Printable(t.name) + "'"});
-  auto labels = ParseLabelArgs("--label", a.labels);
-  if (!labels) return Fail(labels.error());
-  t.labels = *labels;
-  auto secret = RandomHex(32);
-  if (!secret) return Fail(secret.error());
-  auto store = ctx.Store();
-  if (!store) return Fail(store.error());
-  if (auto st = (*store)->PutAgentToken(Sha256Hex(*secret), t); !st) return Fail(st.error());
-  std::printf("%s\n", secret->c_str());  // The only time it is shown.
-  return kExitOk;
-}
-
 int Server(Context& ctx) {
   ServerProcessOptions o = ctx.a.serve;
   o.store_path = ctx.StorePath();
@@ -85,6 +68,9 @@ void ServerOptions(CLI::App& app, Args& args) {
       ->check(CLI::IsMember({"agents", "server"}))
       ->capture_default_str();
   app.add_option("--build-label", a.build_labels, "key=value a build job requires of its agent (default role=builder)");
+  app.add_flag("--routes", a.print_routes,
+               "Print every API route and the scope it needs (public, agent, read, build, deploy, inventory:write, "
+               "admin), then exit");
   app.add_flag("--requeue-interrupted", a.requeue_interrupted,
                "Queue builds a stopped server left running again (default: mark them interrupted)");
 }
@@ -105,16 +91,6 @@ std::vector<Command> AgentCommands() {
        AgentRun},
       {{"agent", "list"}, "Agents the server has seen: labels, last seen, current job", Kind::kRead, Where::kEither,
        nullptr, AgentList},
-      {{"token", "create"}, "Create an agent token bound to labels; prints it once (only its hash is kept)",
-       Kind::kWrite, Where::kLocal,
-       [](CLI::App& app, Args& a) {
-         app.add_option("--name", a.name, "Agent name")->required();
-         app.add_option("--label", a.labels, "key=value the agent may claim work for (repeatable)");
-       },
-       TokenCreate},
-      {{"token", "list"}, "Tokens with name, scopes and last use (not available yet)", Kind::kReserved, Where::kNone,
-       nullptr, nullptr},
-      {{"token", "revoke"}, "Revoke a token at once (not available yet)", Kind::kReserved, Where::kNone, nullptr, nullptr},
       {{"server"}, "Serve the HTTP API, poll projects, run or queue builds and deploys", Kind::kRun, Where::kLocal,
        ServerOptions, Server},
   };

@@ -79,7 +79,8 @@ struct Args {
   bool prune = false, yes = false;
   // Projects and tokens.
   std::string git_url, webhook_secret, credential;
-  std::vector<std::string> labels;
+  std::vector<std::string> labels, scopes;
+  std::string expires;
   // The apps: `server` and `agent run` bind their options here.
   ServerProcessOptions serve;
   AgentProcessOptions agent;
@@ -136,6 +137,7 @@ std::vector<Command> BuildCommands();
 std::vector<Command> InventoryCommands();
 std::vector<Command> ClaimCommands();
 std::vector<Command> AgentCommands();
+std::vector<Command> TokenCommands();
 
 // A read command's document: the server's answer at `api_path`, or built
 // from the local store by `local`, as the context says.

@@ -22,7 +22,8 @@ const char* NounSummary(const std::string& noun) {
       {"hosts", "Host keys of a deployment's bastion and hosts"},
       {"claim", "Personal deployments claimed from a template"},
       {"agent", "Agents that run jobs inside their network"},
-      {"token", "Agent tokens"},
+      {"token", "API tokens (scopes) and agent tokens (labels)"},
+      {"audit", "Who did what, when: every mutating API request"},
   };
   auto it = kNouns.find(noun);
   return it == kNouns.end() ? "" : it->second;
@@ -89,14 +90,13 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> out;
     for (auto part : {RolloutCommands(), LockCommands(), JobCommands(), BuildCommands(), InventoryCommands(),
-                      ClaimCommands(), AgentCommands()}) {
+                      ClaimCommands(), AgentCommands(), TokenCommands()}) {
       for (auto& c : part) out.push_back(std::move(c));
     }
     // Verbs kept for coming features, so that the table is extended, not reshuffled.
     for (auto [noun, summary] : {std::pair{"status", "What runs where: releases x deployments"},
                                  std::pair{"promote", "Ship the digest a previous environment runs"},
                                  std::pair{"approve", "Approve a gated promotion"},
-                                 std::pair{"audit", "Who did what, when"},
                                  std::pair{"metrics", "Delivery metrics"},
                                  std::pair{"secrets", "Vault-compatible secrets"}}) {
       out.push_back({{noun}, std::string(summary) + " (not available yet)", Kind::kReserved, Where::kNone, nullptr,

@@ -42,7 +42,9 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
   in.id = NewRolloutId();
   in.artifact = r.artifact;
   in.now_ms = now_ms;
-  return BuildPlan(cfg, *target, in);
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
+  plan.build_id = r.build_id;
+  return plan;
 }
 
 JobSpec RolloutJobSpec(const RolloutPlan& plan) {

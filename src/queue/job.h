@@ -85,6 +85,7 @@ class QueueStore {
   struct AgentToken {
     std::string name;
     std::map<std::string, std::string> labels;
+    int64_t expires_ms = 0;  // 0: never. A revoked token is not found at all.
   };
   virtual Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) = 0;
   virtual Result<std::optional<AgentToken>> AgentTokenFor(const std::string& token_sha256) = 0;

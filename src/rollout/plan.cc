@@ -108,6 +108,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
       {"bastion", p.bastion ? BastionToJson(*p.bastion) : WireDoc(nullptr)},
       {"ssh", p.ssh.enabled ? SshAccessToJson(p.ssh) : WireDoc(nullptr)},
       {"previous_rollout_id", p.previous_rollout_id},
+      {"build_id", p.build_id},
       {"created_ms", p.created_ms},
   };
   return j.dump(indent);
@@ -162,6 +163,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     if (j.contains("bastion") && !j["bastion"].is_null()) p.bastion = BastionFromJson(j["bastion"]);
     if (j.contains("ssh") && !j["ssh"].is_null()) p.ssh = SshAccessFromJson(j["ssh"]);
     p.previous_rollout_id = j.at("previous_rollout_id");
+    p.build_id = j.value("build_id", int64_t{0});
     p.created_ms = j.at("created_ms");
     return p;
   } catch (const std::exception& e) {

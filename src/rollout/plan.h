@@ -42,6 +42,7 @@ struct RolloutPlan {
   std::optional<BastionSpec> bastion;      // How hosts are reached (frozen with the plan).
   SshAccess ssh;
   std::string previous_rollout_id;         // Last successful rollout of the scope, if any.
+  int64_t build_id = 0;                    // The build whose deploy this is (0: none); its agent may follow it.
   int64_t created_ms = 0;
 
   std::string ScopeKey() const { return stack + "/" + release + "/" + deployment; }

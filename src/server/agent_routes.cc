@@ -12,6 +12,8 @@
 //                                            the plan and queues the rollout job; answers {job}
 //   POST /v1/agent/jobs/ID/store            {epoch, call, ...}: the rollout's journal and lock on the server
 //                                            (server/job_store_calls.h)
+//   POST /v1/agent/jobs/ID/watch            {epoch, job[, offset]}: the state (and log from offset) of the
+//                                            rollout job build job ID's deploy queued, and of no other
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -214,6 +216,30 @@ void StoreCall(ServerContext& ctx, QueueStore& q, const Request& req, Response& 
   res.Json(200, Doc::parse(answer->dump()));
 }
 
+// A build job's agent follows the rollout its deploy queued (the plan names
+// the build): its state and its log from `offset`.
+void WatchDeploy(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
+  auto h = HeldJob(q, req, /*canceled_too=*/false);
+  if (!h) return res.Error(h.error());
+  auto build = BuildIdOf(h->job);
+  const int64_t id = h->body.value("job", int64_t{0});
+  auto watched = q.GetJob(id);
+  if (!watched) return res.Error(watched.error());
+  Doc plan = Doc::parse(watched->spec.payload, nullptr, false);
+  if (!build || watched->spec.kind != "rollout" || !plan.is_object() || plan.value("build_id", int64_t{0}) != *build) {
+    return res.Error({ErrorCode::kPermissionDenied, "job " + std::to_string(id) + " is not this build's deploy"});
+  }
+  Doc out = JobToJson(*watched);
+  const std::string path = LogPathOf(ctx, *watched);
+  std::string text;
+  if (!path.empty() && h->body.contains("offset")) {
+    const int64_t offset = std::max<int64_t>(0, h->body.value("offset", int64_t{0}));
+    text = ReadLogFrom(path, offset);
+  }
+  out["log"] = text;
+  res.Json(200, out);
+}
+
 }  // namespace
 
 void BuildJobRecord(ServerContext& ctx, const Request& req, Response& res, const Doc& body, int64_t build_id);
@@ -234,17 +260,19 @@ std::vector<http::Route> AgentRoutes(ServerContext& ctx) {
     };
   };
   return {
-      {Method::kPost, "/v1/agent/register", Access::kAgent,
+      {Method::kPost, "/v1/agent/register", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { Register(ctx, q, req, res); }},
-      {Method::kPost, "/v1/agent/claim", Access::kAgent,
+      {Method::kPost, "/v1/agent/claim", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { Claim(ctx, q, req, res); }},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail))", Access::kAgent,
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail))", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { LeaseCall(ctx, q, req, res); }},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/log)", Access::kAgent,
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/log)", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { AppendLog(ctx, q, req, res); }},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/build)", Access::kAgent, build_job(BuildJobRecord)},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/deploy)", Access::kAgent, build_job(BuildJobDeploy)},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/store)", Access::kAgent,
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/build)", Access::Agent(), build_job(BuildJobRecord)},
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/deploy)", Access::Agent(), build_job(BuildJobDeploy)},
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/watch)", Access::Agent(),
+       [&ctx, &q](const Request& req, Response& res) { WatchDeploy(ctx, q, req, res); }},
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/store)", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { StoreCall(ctx, q, req, res); }},
   };
 }

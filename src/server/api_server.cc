@@ -18,14 +18,44 @@ void ServerContext::JobsEnqueued() {
 
 namespace {
 
-// Agents authenticate with the bearer token bound to their labels (only its
-// SHA-256 is stored).
-http::Router::Authenticate AgentAuthenticator(QueueStore* queue) {
-  return [queue](const std::string& bearer) -> Result<QueueStore::AgentToken> {
-    if (!queue) return Err(ErrorCode::kUnauthenticated, "this server has no agents");
-    SP_ASSIGN_OR_RETURN(auto found, queue->AgentTokenFor(Sha256Hex(bearer)));
-    if (!found) return Err(ErrorCode::kUnauthenticated, "unknown agent token");
-    return *found;
+// A bearer token is an API token (with scopes) or an agent's (bound to its
+// labels); only their SHA-256 is stored, and each lookup reads the store, so
+// a revocation holds at once on every server sharing it. A token's last use
+// is written at most once a minute.
+http::Router::Authenticate Authenticator(const ApiServerOptions& o) {
+  return [&o](const std::string& bearer) -> Result<http::Caller> {
+    const std::string sha = Sha256Hex(bearer);
+    const int64_t now = o.clock->WallMs();
+    const Error refused{ErrorCode::kUnauthenticated, "unknown, revoked or expired token"};
+    if (o.auth) {
+      SP_ASSIGN_OR_RETURN(auto token, o.auth->ApiTokenFor(sha));
+      if (token) {
+        if (!auth::Live(*token, now)) return Err(refused);
+        if (now - token->last_used_ms >= 60'000) (void)o.auth->TouchApiToken(token->name, now);
+        return http::Caller{"token:" + token->name, token->scopes, std::nullopt};
+      }
+    }
+    if (o.queue) {
+      SP_ASSIGN_OR_RETURN(auto agent, o.queue->AgentTokenFor(sha));
+      if (agent) {
+        if (agent->expires_ms != 0 && now >= agent->expires_ms) return Err(refused);
+        return http::Caller{"agent:" + agent->name, {}, *agent};
+      }
+    }
+    return Err(refused);
+  };
+}
+
+// Every mutating request's record, at the router (the one place that
+// enforces scopes). A record that cannot be written is reported, not fatal.
+http::Router::Audit Auditor(const ApiServerOptions& o) {
+  if (!o.auth) return nullptr;
+  return [&o](const auth::AuditRecord& record) {
+    auth::AuditRecord r = record;
+    r.at_ms = o.clock->WallMs();
+    if (auto st = o.auth->AppendAudit(r); !st) {
+      std::fprintf(stderr, "sallyport server: audit: %s\n", st.error().message.c_str());
+    }
   };
 }
 
@@ -34,7 +64,7 @@ http::Router::Authenticate AgentAuthenticator(QueueStore* queue) {
 ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
     : options_(std::move(options)),
       ctx_{inventory, options_},
-      router_(AgentAuthenticator(options_.queue)),
+      router_(Authenticator(options_), Auditor(options_)),
       http_(router_, options_.http) {
   SP_CHECK(options_.clock);
   router_.Add(InventoryRoutes(ctx_));
@@ -43,6 +73,7 @@ ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
   router_.Add(RolloutRoutes(ctx_));
   router_.Add(BuildRoutes(ctx_));
   router_.Add(HookRoutes(ctx_));
+  router_.Add(AuthRoutes(ctx_));
 }
 
 ApiServer::~ApiServer() { Stop(); }

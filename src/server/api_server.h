@@ -37,6 +37,9 @@ struct ApiServerOptions {
   Clock* clock = nullptr;                 // Required: claims' TTL, leases, waits.
   inventory::Service::Teardown teardown;  // Run when a personal deployment is released or expires.
   QueueStore* queue = nullptr;            // Jobs and the agent protocol; none: those routes answer 404.
+  // API tokens and the audit trail. None: only agents' tokens are known (every
+  // other route but the public ones answers 401) and nothing is audited.
+  auth::AuthStore* auth = nullptr;
   // The journal and locks (rollouts, and the calls of agents' rollouts).
   JournalStore* journal = nullptr;
   LockStore* locks = nullptr;
@@ -83,6 +86,7 @@ std::vector<http::Route> AgentRoutes(ServerContext& ctx);
 std::vector<http::Route> RolloutRoutes(ServerContext& ctx);
 std::vector<http::Route> BuildRoutes(ServerContext& ctx);
 std::vector<http::Route> HookRoutes(ServerContext& ctx);
+std::vector<http::Route> AuthRoutes(ServerContext& ctx);
 
 class ApiServer {
  public:

@@ -120,25 +120,38 @@ void BuildJobDeploy(ServerContext& ctx, const Request&, Response& res, const Doc
   res.Json(201, {{"job", *job}});
 }
 
+// A route on build ID (the path's first capture) needs `need` on its project.
+Access OfBuild(BuildStore& store, Need need) {
+  return Access::Of(need, [&store, need](const Request& req) -> Result<Target> {
+    SP_ASSIGN_OR_RETURN(BuildRecord b, store.GetBuild(std::stoll(req.args[0])));
+    return Target{need, b.project};
+  });
+}
+
 std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
   if (!ctx.options.builds || !ctx.options.build_store) return {};
   BuildService& builds = *ctx.options.builds;
   BuildStore& store = *ctx.options.build_store;
   return {
-      {Method::kGet, "/v1/projects", Access::kPublic,
+      {Method::kGet, "/v1/projects", Access::Read(),
        [&store](const Request&, Response& res) { http::JsonList(res, store.Projects(), "projects", ProjectToJson); }},
-      {Method::kGet, "/v1/builds", Access::kPublic,
+      {Method::kGet, "/v1/builds", Access::Read(),
        [&store](const Request& req, Response& res) {
          const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 50), 1, 1000));
          http::JsonList(res, store.ListBuilds(limit), "builds", BuildToJson);
        }},
-      {Method::kGet, R"(/v1/builds/(\d+))", Access::kPublic,
+      {Method::kGet, R"(/v1/builds/(\d+))", OfBuild(store, Need::kRead),
        [&store](const Request& req, Response& res) {
          auto b = store.GetBuild(std::stoll(req.args[0]));
          if (!b) return res.Error(b.error());
          res.Json(200, BuildWithSteps(store, *b));
        }},
-      {Method::kPost, "/v1/builds", Access::kPublic,
+      {Method::kPost, "/v1/builds",
+       Access::Of(Need::kBuild,
+                  [](const Request& req) -> Result<Target> {
+                    SP_ASSIGN_OR_RETURN(Doc body, req.Json());
+                    return Target{Need::kBuild, body.value("project", "")};
+                  }),
        [&builds](const Request& req, Response& res) {
          auto body = req.Json();
          if (!body) return res.Error(body.error());
@@ -147,12 +160,12 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
          if (!*made) return res.Json(200, {{"build", nullptr}, {"reason", "this commit was built before"}});
          res.Json(201, {{"build", (*made)->id}});
        }},
-      {Method::kPost, R"(/v1/builds/(\d+)/cancel)", Access::kPublic,
+      {Method::kPost, R"(/v1/builds/(\d+)/cancel)", OfBuild(store, Need::kBuild),
        [&builds](const Request& req, Response& res) {
          if (auto st = builds.Cancel(std::stoll(req.args[0])); !st) return res.Error(st.error());
          res.Json(202, {{"canceled", true}});
        }},
-      {Method::kGet, R"(/v1/builds/(\d+)/log)", Access::kPublic,
+      {Method::kGet, R"(/v1/builds/(\d+)/log)", OfBuild(store, Need::kRead),
        [&store, &builds](const Request& req, Response& res) { ServeBuildLog(store, builds, req, res); }},
   };
 }

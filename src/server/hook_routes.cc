@@ -15,7 +15,7 @@ std::vector<http::Route> HookRoutes(ServerContext& ctx) {
   std::vector<http::Route> routes;
   // Push events: GitHub's, Gitea's and GitLab's signatures and delivery ids.
   for (const BuildService::HookSpec& h : BuildService::kHookSpecs) {
-    routes.push_back({Method::kPost, std::string("/hooks/") + h.path + "/([a-z0-9][a-z0-9-]{0,62})", Access::kPublic,
+    routes.push_back({Method::kPost, std::string("/hooks/") + h.path + "/([a-z0-9][a-z0-9-]{0,62})", Access::Public(),
                       [&builds, h](const Request& req, Response& res) {
                         auto made = builds.Webhook(req.args[0], req.body, req.Header(h.signature_header),
                                                    req.Header(h.delivery_header), h.format);

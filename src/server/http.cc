@@ -89,6 +89,15 @@ std::string LiteralPrefix(const std::string& pattern) {
   return pattern.substr(0, special);
 }
 
+// The message of an error answer ({"error": {"message": ...}}), or its status.
+std::string ErrorMessageOf(const Response& res) {
+  auto doc = Doc::parse(res.body, nullptr, false);
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
+    return doc["error"].value("message", "HTTP " + std::to_string(res.status));
+  }
+  return "HTTP " + std::to_string(res.status);
+}
+
 }  // namespace
 
 void Router::Add(std::vector<Route> routes) {
@@ -97,6 +106,32 @@ void Router::Add(std::vector<Route> routes) {
     prefixes_.push_back(LiteralPrefix(r.pattern));
     routes_.push_back(std::move(r));
   }
+}
+
+Status Router::Authorize(const Route& route, Request& req, std::string* target) const {
+  const auth::Need need = route.access.need();
+  if (need == auth::Need::kPublic) return Ok();
+  const std::string header = req.Header("Authorization");
+  if (!StartsWith(header, "Bearer ") || header.size() <= 7) {
+    return Err(ErrorCode::kUnauthenticated, "missing bearer token");
+  }
+  SP_ASSIGN_OR_RETURN(Caller caller, authenticate_(header.substr(7)));
+  req.caller = caller;
+  if (need == auth::Need::kAgent) {
+    if (!caller.agent) return Err(ErrorCode::kPermissionDenied, caller.who + " is not an agent's token");
+    req.agent = caller.agent;
+    return Ok();
+  }
+  if (caller.agent) return Err(ErrorCode::kPermissionDenied, caller.who + ": an agent's token serves the agent protocol only");
+  SP_ASSIGN_OR_RETURN(Target t, route.access.TargetFor(req));
+  *target = t.object;
+  if (!auth::Allows(caller.scopes, t.need, t.object)) {
+    return Err(ErrorCode::kPermissionDenied,
+               caller.who + " lacks the scope " + std::string(auth::NeedName(t.need)) +
+                   (t.object.empty() ? "" : " on " + t.object) + " that " + std::string(MethodName(req.method)) +
+                   " " + req.path + " needs");
+  }
+  return Ok();
 }
 
 Response Router::Handle(Request req) const {
@@ -109,24 +144,28 @@ Response Router::Handle(Request req) const {
       continue;
     }
     for (size_t k = 1; k < m.size(); ++k) req.args.push_back(m[k].str());
-    if (route.access == Access::kAgent) {
-      const std::string auth = req.Header("Authorization");
-      if (!StartsWith(auth, "Bearer ") || auth.size() <= 7) {
-        res.Error({ErrorCode::kUnauthenticated, "missing bearer token"});
-        return res;
+    std::string target;
+    Status allowed = Authorize(route, req, &target);
+    if (!allowed) {
+      res.Error(allowed.error());
+    } else {
+      try {
+        route.handler(req, res);
+      } catch (const std::exception& e) {
+        res = Response();
+        res.Error({ErrorCode::kInternal, e.what()});
       }
-      auto who = authenticate_(auth.substr(7));
-      if (!who) {
-        res.Error(who.error());
-        return res;
-      }
-      req.agent = std::move(*who);
     }
-    try {
-      route.handler(req, res);
-    } catch (const std::exception& e) {
-      res = Response();
-      res.Error({ErrorCode::kInternal, e.what()});
+    if (audit_ && req.method != Method::kGet && route.access.need() != auth::Need::kAgent) {
+      auth::AuditRecord rec;
+      rec.who = req.caller ? req.caller->who : route.access.need() == auth::Need::kPublic ? "public" : "anonymous";
+      rec.method = std::string(MethodName(req.method));
+      rec.path = req.path;
+      rec.target = target;
+      rec.from = req.peer;
+      rec.status = res.status;
+      rec.result = allowed ? (res.status < 400 ? "ok" : ErrorMessageOf(res)) : allowed.error().message;
+      audit_(rec);
     }
     return res;
   }

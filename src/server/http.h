@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth/auth.h"
 #include "core/error.h"
 #include "queue/job.h"
 
@@ -23,12 +24,51 @@ using Doc = nlohmann::ordered_json;
 enum class Method { kGet, kPost, kPut, kDelete };
 std::string_view MethodName(Method m);
 
-// Who may call a route. Every route declares it in its table; the router
-// enforces it before the handler runs. kPublic routes are listed, not
-// assumed: health and the webhooks (which check their own signatures).
-enum class Access {
-  kPublic,  // Anyone (the inventory, jobs and builds are still open: issue 14).
-  kAgent,   // An agent's bearer token (401 without or with an unknown one).
+struct Request;
+
+// Who called, as the bearer token says: a holder of an API token (with its
+// scopes) or an agent (with the labels its token is bound to).
+struct Caller {
+  std::string who;  // "token:<name>" or "agent:<name>".
+  std::vector<std::string> scopes;
+  std::optional<QueueStore::AgentToken> agent;
+};
+
+// What one request needs: the need, and the object it names (a project;
+// "stack/deployment" for deploys; "" for everything).
+struct Target {
+  auth::Need need = auth::Need::kAdmin;
+  std::string object;
+};
+
+// Who may call a route. Every route declares it in its table (there is no
+// default); the router enforces it, in one place, before the handler runs:
+// 401 without a token or with an unknown, revoked or expired one, 403 when
+// its scopes do not grant the need on the object the request names. Public
+// routes are listed, not assumed: health and the webhooks (which check
+// their own signatures).
+class Access {
+ public:
+  using TargetOf = std::function<Result<Target>(const Request&)>;
+  static Access Public() { return Access(auth::Need::kPublic); }
+  static Access Agent() { return Access(auth::Need::kAgent); }
+  static Access Read() { return Access(auth::Need::kRead); }
+  static Access InventoryWrite() { return Access(auth::Need::kInventoryWrite); }
+  static Access Admin() { return Access(auth::Need::kAdmin); }
+  // The need and its object found in the request (path, query or body),
+  // e.g. a build's project or a lock's stack/deployment; an error (a
+  // malformed body, an unknown id) is answered as it is.
+  static Access Of(auth::Need need, TargetOf target) { return Access(need, std::move(target)); }
+  auth::Need need() const { return need_; }
+  Result<Target> TargetFor(const Request& req) const {
+    if (target_) return target_(req);
+    return Target{need_, ""};
+  }
+
+ private:
+  explicit Access(auth::Need need, TargetOf target = nullptr) : need_(need), target_(std::move(target)) {}
+  auth::Need need_;
+  TargetOf target_;
 };
 
 struct Request {
@@ -38,7 +78,9 @@ struct Request {
   std::multimap<std::string, std::string> params;  // Query parameters.
   std::map<std::string, std::string> headers;      // Names in lower case.
   std::vector<std::string> args;                   // The route pattern's captures.
-  std::optional<QueueStore::AgentToken> agent;     // kAgent routes: the caller.
+  std::optional<QueueStore::AgentToken> agent;     // Agent routes: the caller.
+  std::optional<Caller> caller;                    // Any route with a token: the caller.
+  std::string peer;                                // The client's address.
 
   bool Has(const std::string& name) const { return params.count(name) > 0; }
   std::string Param(const std::string& name, const std::string& fallback = "") const;
@@ -84,7 +126,9 @@ void JsonList(Response& res, const Result<std::vector<T>>& items, const char* ke
 
 // What every route table's file uses.
 namespace routes {
+using auth::Need;
 using http::Access;
+using http::Target;
 using http::Doc;
 using http::Method;
 using http::Request;
@@ -102,9 +146,13 @@ struct Route {
 
 class Router {
  public:
-  // Who holds a bearer token: the agent, or kUnauthenticated.
-  using Authenticate = std::function<Result<QueueStore::AgentToken>(const std::string& bearer)>;
-  explicit Router(Authenticate authenticate) : authenticate_(std::move(authenticate)) {}
+  // Who holds a bearer token, or kUnauthenticated.
+  using Authenticate = std::function<Result<Caller>(const std::string& bearer)>;
+  // Records one mutating request (POST, PUT, DELETE) and its outcome,
+  // refusals included; the agent protocol's calls are the jobs' own record.
+  using Audit = std::function<void(const auth::AuditRecord& record)>;
+  explicit Router(Authenticate authenticate, Audit audit = nullptr)
+      : authenticate_(std::move(authenticate)), audit_(std::move(audit)) {}
   void Add(std::vector<Route> routes);
   // The routes as declared, for tests that walk every one.
   const std::vector<Route>& routes() const { return routes_; }
@@ -113,7 +161,10 @@ class Router {
   Response Handle(Request req) const;
 
  private:
+  // The route's access for this request: the caller set on `req`, or the refusal.
+  Status Authorize(const Route& route, Request& req, std::string* target) const;
   Authenticate authenticate_;
+  Audit audit_;
   std::vector<Route> routes_;
   std::vector<std::regex> patterns_;
   std::vector<std::string> prefixes_;

@@ -14,6 +14,7 @@ Request FromHttplib(Method method, const httplib::Request& in) {
   r.method = method;
   r.path = in.path;
   r.body = in.body;
+  r.peer = in.remote_addr;
   r.params.insert(in.params.begin(), in.params.end());
   for (const auto& [k, v] : in.headers) {
     std::string lower;

@@ -108,6 +108,47 @@ void Claim(ServerContext& ctx, const Request& req, Response& res) {
   res.Json(c->claimed_ms == now ? 201 : 200, ClaimToJson(*c));
 }
 
+// True when a JSON document sets a dynamic source (a command the server runs).
+bool SetsASource(const Doc& d) {
+  if (d.is_object()) {
+    for (const auto& [k, v] : d.items()) {
+      if (k == "source" || SetsASource(v)) return true;
+    }
+  } else if (d.is_array()) {
+    for (const auto& v : d) {
+      if (SetsASource(v)) return true;
+    }
+  }
+  return false;
+}
+
+bool SetsASource(const Inventory& inv) {
+  for (const auto& [_, stack] : inv.stacks) {
+    for (const auto& [_, d] : stack.deployments) {
+      if (d.source) return true;
+    }
+    for (const auto& [_, t] : stack.templates) {
+      if (t.deployment.source) return true;
+    }
+  }
+  return false;
+}
+
+// inventory:write, or admin when the write sets anything that runs (a
+// dynamic source's command): only an admin decides what the server runs.
+Access InventoryWrite() {
+  return Access::Of(Need::kInventoryWrite, [](const Request& req) -> Result<Target> {
+    bool runs = false;
+    if (req.path == "/v1/inventory/apply") {
+      auto file = ParseInventory(req.body, "request");
+      runs = file && SetsASource(*file);
+    } else {
+      runs = SetsASource(Doc::parse(req.body, nullptr, false));
+    }
+    return Target{runs ? Need::kAdmin : Need::kInventoryWrite, ""};
+  });
+}
+
 }  // namespace
 
 std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
@@ -115,14 +156,14 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
   const char* objects = R"(/v1/stacks/[^/]+(/deployments/[^/]+(/(releases|hosts)/[^/]+)?)?)";
   inventory::Service& inv = ctx.inventory;
   return {
-      {Method::kGet, "/v1/health", Access::kPublic, [](const Request&, Response& res) { res.Json(200, {{"ok", true}}); }},
-      {Method::kGet, "/v1/inventory", Access::kPublic,
+      {Method::kGet, "/v1/health", Access::Public(), [](const Request&, Response& res) { res.Json(200, {{"ok", true}}); }},
+      {Method::kGet, "/v1/inventory", Access::Read(),
        [&inv](const Request&, Response& res) {
          auto cur = inv.Current();
          if (!cur) return res.Error(cur.error());
          res.Json(200, InventoryToJson(**cur));
        }},
-      {Method::kPost, "/v1/inventory/apply", Access::kPublic,
+      {Method::kPost, "/v1/inventory/apply", InventoryWrite(),
        [&inv](const Request& req, Response& res) {
          auto file = ParseInventory(req.body, "request");
          if (!file) return res.Error(file.error());
@@ -130,7 +171,7 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          if (!r) return res.Error(r.error());
          res.Json(200, {{"changes", r->changes}, {"dry_run", req.Flag("dry_run")}});
        }},
-      {Method::kGet, "/v1/stacks", Access::kPublic,
+      {Method::kGet, "/v1/stacks", Access::Read(),
        [&inv](const Request&, Response& res) {
          auto cur = inv.Current();
          if (!cur) return res.Error(cur.error());
@@ -138,14 +179,14 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          for (const auto& [name, st] : (*cur)->stacks) names.push_back(name);
          res.Json(200, {{"stacks", names}});
        }},
-      {Method::kPost, collections, Access::kPublic, [&ctx](const Request& req, Response& res) { Create(ctx, req, res); }},
-      {Method::kGet, objects, Access::kPublic,
+      {Method::kPost, collections, InventoryWrite(), [&ctx](const Request& req, Response& res) { Create(ctx, req, res); }},
+      {Method::kGet, objects, Access::Read(),
        [&inv](const Request& req, Response& res) {
          auto doc = inv.Get(PathOf(req));
          if (!doc) return res.Error(doc.error());
          res.Json(200, *doc);
        }},
-      {Method::kPut, objects, Access::kPublic,
+      {Method::kPut, objects, InventoryWrite(),
        [&inv](const Request& req, Response& res) {
          auto body = req.Json();
          if (!body) return res.Error(body.error());
@@ -155,17 +196,17 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          if (!now) return res.Error(now.error());
          res.Json(*created ? 201 : 200, *now);
        }},
-      {Method::kDelete, objects, Access::kPublic,
+      {Method::kDelete, objects, InventoryWrite(),
        [&inv](const Request& req, Response& res) {
          if (auto st = inv.Delete(PathOf(req)); !st) return res.Error(st.error());
          res.status = 204;
        }},
-      {Method::kGet, "/v1/resolve", Access::kPublic, [&ctx](const Request& req, Response& res) { Resolve(ctx, req, res); }},
-      {Method::kPost, R"(/v1/stacks/([^/]+)/templates/([^/]+)/claims)", Access::kPublic,
+      {Method::kGet, "/v1/resolve", Access::Read(), [&ctx](const Request& req, Response& res) { Resolve(ctx, req, res); }},
+      {Method::kPost, R"(/v1/stacks/([^/]+)/templates/([^/]+)/claims)", InventoryWrite(),
        [&ctx](const Request& req, Response& res) { Claim(ctx, req, res); }},
-      {Method::kGet, "/v1/claims", Access::kPublic,
+      {Method::kGet, "/v1/claims", Access::Read(),
        [&inv](const Request&, Response& res) { http::JsonList(res, inv.Claims(), "claims", ClaimToJson); }},
-      {Method::kDelete, R"(/v1/stacks/([^/]+)/claims/([^/]+))", Access::kPublic,
+      {Method::kDelete, R"(/v1/stacks/([^/]+)/claims/([^/]+))", InventoryWrite(),
        [&ctx](const Request& req, Response& res) {
          if (auto st = ctx.inventory.Release(req.args[0], req.args[1], ctx.options.teardown); !st) {
            return res.Error(st.error());

@@ -61,26 +61,45 @@ void ServeJobLog(ServerContext& ctx, QueueStore& q, const Request& req, Response
   });
 }
 
+// Retrying or canceling a job is an act on what it does: a rollout job needs
+// deploy on its plan's stack/deployment, a build job build on its project,
+// anything else admin.
+Access OfJob(QueueStore& q) {
+  return Access::Of(Need::kDeploy, [&q](const Request& req) -> Result<Target> {
+    SP_ASSIGN_OR_RETURN(Job job, q.GetJob(std::stoll(req.args[0])));
+    const Doc payload = Doc::parse(job.spec.payload, nullptr, false);
+    if (payload.is_object() && job.spec.kind == "rollout" && payload.contains("stack") && payload.contains("deployment")) {
+      return Target{Need::kDeploy, payload.value("stack", "") + "/" + payload.value("deployment", "")};
+    }
+    if (payload.is_object() && job.spec.kind == "build" && payload.contains("build") && payload["build"].is_object()) {
+      return Target{Need::kBuild, payload["build"].value("project", "")};
+    }
+    return Target{Need::kAdmin, ""};
+  });
+}
+
 }  // namespace
 
 std::vector<http::Route> JobRoutes(ServerContext& ctx) {
   if (!ctx.options.queue) return {};
   QueueStore& q = *ctx.options.queue;
   return {
-      {Method::kPost, "/v1/jobs", Access::kPublic,
+      // A job's payload is what an agent executes: only an admin queues one
+      // by hand (deploys and builds are queued by the server itself).
+      {Method::kPost, "/v1/jobs", Access::Admin(),
        [&ctx, &q](const Request& req, Response& res) { Enqueue(ctx, q, req, res); }},
-      {Method::kGet, "/v1/jobs", Access::kPublic,
+      {Method::kGet, "/v1/jobs", Access::Read(),
        [&q](const Request& req, Response& res) {
          const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 200), 1, 1000));
          http::JsonList(res, q.ListJobs(limit), "jobs", JobToJson);
        }},
-      {Method::kGet, R"(/v1/jobs/(\d+))", Access::kPublic,
+      {Method::kGet, R"(/v1/jobs/(\d+))", Access::Read(),
        [&q](const Request& req, Response& res) {
          auto j = q.GetJob(std::stoll(req.args[0]));
          if (!j) return res.Error(j.error());
          res.Json(200, JobToJson(*j));
        }},
-      {Method::kPost, R"(/v1/jobs/(\d+)/(retry|cancel))", Access::kPublic,
+      {Method::kPost, R"(/v1/jobs/(\d+)/(retry|cancel))", OfJob(q),
        [&ctx, &q](const Request& req, Response& res) {
          const int64_t id = std::stoll(req.args[0]);
          Status st = req.args[1] == "retry" ? q.Retry(id, ctx.Now()) : q.Cancel(id, ctx.Now());
@@ -90,9 +109,9 @@ std::vector<http::Route> JobRoutes(ServerContext& ctx) {
          if (!j) return res.Error(j.error());
          res.Json(200, JobToJson(*j));
        }},
-      {Method::kGet, R"(/v1/jobs/(\d+)/log)", Access::kPublic,
+      {Method::kGet, R"(/v1/jobs/(\d+)/log)", Access::Read(),
        [&ctx, &q](const Request& req, Response& res) { ServeJobLog(ctx, q, req, res); }},
-      {Method::kGet, "/v1/agents", Access::kPublic,
+      {Method::kGet, "/v1/agents", Access::Read(),
        [&q](const Request&, Response& res) { http::JsonList(res, q.Agents(), "agents", AgentSeenToJson); }},
   };
 }

@@ -89,4 +89,17 @@ void ServeLogFile(const http::Request& req, http::Response& res, const std::stri
   res.stream = [cursor](http::StreamSink& sink) { return cursor->Next(sink); };
 }
 
+std::string ReadLogFrom(const std::string& path, int64_t offset) {
+  std::string out;
+  std::FILE* f = std::fopen(path.c_str(), "rbe");
+  if (!f) return out;
+  if (std::fseek(f, static_cast<long>(offset), SEEK_SET) == 0) {
+    char buf[65536];
+    size_t got;
+    while (out.size() < (4u << 20) && (got = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
+  }
+  std::fclose(f);
+  return out;
+}
+
 }  // namespace sp

@@ -21,6 +21,10 @@ namespace sp {
 void ServeLogFile(const http::Request& req, http::Response& res, const std::string& path,
                   std::function<std::optional<std::string>()> finished);
 
+// The log file's bytes from `offset` (at most 4 MiB at a time; "" when
+// there is none yet).
+std::string ReadLogFrom(const std::string& path, int64_t offset);
+
 // The build a build job carries (its payload's build_id).
 std::optional<int64_t> BuildIdOf(const Job& j);
 

@@ -13,13 +13,13 @@ using namespace http::routes;
 std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
   std::vector<http::Route> routes;
   if (JournalStore* journal = ctx.options.journal) {
-    routes.push_back({Method::kGet, "/v1/rollouts", Access::kPublic, [journal](const Request& req, Response& res) {
+    routes.push_back({Method::kGet, "/v1/rollouts", Access::Read(), [journal](const Request& req, Response& res) {
                         auto out = RolloutListJson(*journal, static_cast<int>(std::clamp<int64_t>(
                                                                  req.IntParam("limit", 20), 1, 1000)));
                         if (!out) return res.Error(out.error());
                         res.Json(200, *out);
                       }});
-    routes.push_back({Method::kGet, R"(/v1/rollouts/([A-Za-z0-9_.-]+))", Access::kPublic,
+    routes.push_back({Method::kGet, R"(/v1/rollouts/([A-Za-z0-9_.-]+))", Access::Read(),
                       [journal](const Request& req, Response& res) {
                         auto out = RolloutShowJson(*journal, req.args[0]);
                         if (!out) return res.Error(out.error());
@@ -27,14 +27,19 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                       }});
   }
   if (LockStore* locks = ctx.options.locks) {
-    routes.push_back({Method::kGet, "/v1/locks", Access::kPublic, [&ctx, locks](const Request&, Response& res) {
+    routes.push_back({Method::kGet, "/v1/locks", Access::Read(), [&ctx, locks](const Request&, Response& res) {
                         auto out = LockListJson(*locks, ctx.Now());
                         if (!out) return res.Error(out.error());
                         res.Json(200, *out);
                       }});
-    routes.push_back({Method::kDelete, R"(/v1/locks/([^/]+/[^/]+/[^/]+))", Access::kPublic,
+    // A lock's key is stack/release/deployment: releasing it is a deploy there.
+    routes.push_back({Method::kDelete, R"(/v1/locks/([^/]+)/([^/]+)/([^/]+))",
+                      Access::Of(Need::kDeploy,
+                                 [](const Request& req) -> Result<Target> {
+                                   return Target{Need::kDeploy, req.args[0] + "/" + req.args[2]};
+                                 }),
                       [locks](const Request& req, Response& res) {
-                        if (auto st = locks->ForceRelease(req.args[0]); !st) return res.Error(st.error());
+                        if (auto st = locks->ForceRelease(req.args[0] + "/" + req.args[1] + "/" + req.args[2]); !st) return res.Error(st.error());
                         res.status = 204;
                       }});
   }

@@ -5,6 +5,7 @@
 
 #include "core/text.h"
 #include "rollout/journal_wire.h"
+#include "support/route_paths.h"
 #include "unit/server_harness.h"
 
 namespace sp {
@@ -13,6 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 using http::Access;
 using http::Method;
+using test::PathFor;
 
 class RoutesTest : public ::testing::Test {
  protected:
@@ -29,14 +31,6 @@ class RoutesTest : public ::testing::Test {
     if (!token.empty()) req.headers["authorization"] = "Bearer " + token;
     return h_.server->router().Handle(req);
   }
-  // A concrete path for a route pattern (captures filled with plausible values).
-  static std::string PathFor(std::string pattern) {
-    for (auto [from, to] : {std::pair<std::string, std::string>{R"((\d+))", "1"},
-                            {"(heartbeat|complete|fail)", "heartbeat"}, {"(retry|cancel)", "retry"}}) {
-      for (size_t at; (at = pattern.find(from)) != std::string::npos;) pattern.replace(at, from.size(), to);
-    }
-    return pattern;
-  }
   Job Enqueue(const std::string& kind, std::map<std::string, std::string> labels) {
     JobSpec spec;
     spec.kind = kind;
@@ -45,24 +39,29 @@ class RoutesTest : public ::testing::Test {
     return *h_.store->Enqueue(spec, h_.clock.WallMs());
   }
   test::ServerHarness h_;
+  const std::string admin_ = h_.Token("ops-admin", {"admin"});
 };
 
 TEST_F(RoutesTest, EveryAgentRouteRefusesAMissingOrUnknownTokenBeforeItsHandler) {
   int agent_routes = 0;
   for (const http::Route& r : h_.server->router().routes()) {
-    if (r.access != Access::kAgent) continue;
+    if (r.access.need() != auth::Need::kAgent) continue;
     ++agent_routes;
     const std::string path = PathFor(r.pattern);
     EXPECT_EQ(Send(r.method, path).status, 401) << path;
     EXPECT_EQ(Send(r.method, path, "{}", "not-a-token").status, 401) << path;
   }
-  EXPECT_EQ(agent_routes, 7);
+  EXPECT_EQ(agent_routes, 8);
+  // An API token, even an admin's, is not an agent's.
+  EXPECT_EQ(Send(Method::kPost, "/v1/agent/claim", "", admin_).status, 403);
 }
 
 TEST_F(RoutesTest, EveryRouteDeclaresWhoMayCallIt) {
   for (const http::Route& r : h_.server->router().routes()) {
     const bool agent_path = r.pattern.rfind("/v1/agent/", 0) == 0;
-    EXPECT_EQ(r.access == Access::kAgent, agent_path) << r.pattern;
+    EXPECT_EQ(r.access.need() == auth::Need::kAgent, agent_path) << r.pattern;
+    const bool public_path = r.pattern == "/v1/health" || r.pattern.rfind("/hooks/", 0) == 0;
+    EXPECT_EQ(r.access.need() == auth::Need::kPublic, public_path) << r.pattern;
   }
 }
 
@@ -114,14 +113,46 @@ TEST_F(RoutesTest, AStoreCallOutsideTheJobsScopeIsRefused) {
   EXPECT_EQ(res.status, 403);
 }
 
+// An agent's token reads no job through the API; a build job's agent follows
+// the rollout its own deploy queued, and no other.
+TEST_F(RoutesTest, ABuildsAgentWatchesItsOwnDeployOnly) {
+  const std::string builder = h_.AgentToken("builder", {{"role", "builder"}});
+  JobSpec b;
+  b.kind = "build";
+  b.payload = R"({"build_id": 7})";
+  b.labels = {{"role", "builder"}};
+  const Job build = *h_.store->Enqueue(b, h_.clock.WallMs());
+  auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim", "", builder).body);
+  ASSERT_EQ(claim["id"], build.id);
+  const std::string epoch = std::to_string(claim["epoch"].get<int64_t>());
+  JobSpec mine, other;
+  mine.kind = other.kind = "rollout";
+  mine.payload = R"({"stack":"demo","release":"web","deployment":"dev","build_id":7})";
+  other.payload = R"({"stack":"demo","release":"web","deployment":"prod","build_id":8})";
+  mine.labels = other.labels = {{"network", "dev"}};
+  const Job m = *h_.store->Enqueue(mine, h_.clock.WallMs()), o = *h_.store->Enqueue(other, h_.clock.WallMs());
+  const std::string path = "/v1/agent/jobs/" + std::to_string(build.id) + "/watch";
+  auto seen = Send(Method::kPost, path, "{\"epoch\": " + epoch + ", \"job\": " + std::to_string(m.id) + "}", builder);
+  ASSERT_EQ(seen.status, 200) << seen.body;
+  EXPECT_EQ(http::Doc::parse(seen.body)["state"], "queued");
+  EXPECT_EQ(Send(Method::kPost, path, "{\"epoch\": " + epoch + ", \"job\": " + std::to_string(o.id) + "}", builder).status,
+            403);
+  EXPECT_EQ(Send(Method::kGet, "/v1/jobs/" + std::to_string(m.id), "", builder).status, 403);
+}
+
 TEST_F(RoutesTest, RetryAndCancelChangeAJobsState) {
   const Job job = Enqueue("rollout", {{"network", "dev"}});
   const std::string base = "/v1/jobs/" + std::to_string(job.id);
-  EXPECT_EQ(Send(Method::kPost, base + "/cancel").status, 200);
+  const std::string deployer = h_.Token("dev-deployer", {"deploy:demo/dev"});
+  EXPECT_EQ(Send(Method::kPost, base + "/cancel", "", deployer).status, 200);
   EXPECT_EQ(h_.store->GetJob(job.id)->state, JobState::kCanceled);
-  EXPECT_EQ(Send(Method::kPost, base + "/retry").status, 200);
+  EXPECT_EQ(Send(Method::kPost, base + "/retry", "", deployer).status, 200);
   EXPECT_EQ(h_.store->GetJob(job.id)->state, JobState::kQueued);
-  EXPECT_EQ(Send(Method::kPost, "/v1/jobs/424242/retry").status, 404);
+  EXPECT_EQ(Send(Method::kPost, "/v1/jobs/424242/retry", "", admin_).status, 404);
+  // Acting on a job is acting where it deploys.
+  const std::string elsewhere = h_.Token("prod-deployer", {"deploy:demo/prod"});
+  EXPECT_EQ(Send(Method::kPost, base + "/cancel", "", elsewhere).status, 403);
+  EXPECT_EQ(h_.store->GetJob(job.id)->state, JobState::kQueued);
 }
 
 TEST_F(RoutesTest, LocksAreListedWithoutTheirTokensAndReleasedByKey) {
@@ -130,11 +161,13 @@ TEST_F(RoutesTest, LocksAreListedWithoutTheirTokensAndReleasedByKey) {
   l.holder = "ops@box pid 1";
   l.token = "secret-token-value";
   ASSERT_TRUE(h_.store->Acquire(l, h_.clock.WallMs(), 30'000));
-  auto list = Send(Method::kGet, "/v1/locks");
+  auto list = Send(Method::kGet, "/v1/locks", "", admin_);
   ASSERT_EQ(list.status, 200);
   EXPECT_THAT(list.body, HasSubstr("ops@box pid 1"));
   EXPECT_THAT(list.body, ::testing::Not(HasSubstr("secret-token-value")));
-  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev").status, 204);
+  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("prod", {"deploy:demo/prod"})).status, 403);
+  EXPECT_TRUE(*h_.store->Get("demo/web/dev"));
+  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("dev", {"deploy:demo/dev"})).status, 204);
   EXPECT_FALSE(*h_.store->Get("demo/web/dev"));
 }
 
@@ -148,22 +181,22 @@ TEST_F(RoutesTest, ARolloutIsShownWithItsPlanHostsAndJournal) {
   ASSERT_TRUE(h_.store->CreateRollout(r));
   ASSERT_TRUE(h_.store->PutHost(HostRecord{"r-1", "app1", HostState::kDone, Step::kConfirmUp, 120, ""}));
   ASSERT_TRUE(h_.store->AppendStep(StepRecord{0, "r-1", "app1", Step::kDrain, StepPhase::kBegin, 1, ""}));
-  auto show = Send(Method::kGet, "/v1/rollouts/r-1");
+  auto show = Send(Method::kGet, "/v1/rollouts/r-1", "", admin_);
   ASSERT_EQ(show.status, 200) << show.body;
   auto d = http::Doc::parse(show.body);
   EXPECT_EQ(d["rollout"]["version"], "v2");
   EXPECT_EQ(d["hosts"][0]["state"], "done");
   EXPECT_EQ(d["steps"][0]["step"], "drain");
   EXPECT_EQ(d["plan"]["app"]["artifact"], "img@sha256:x");
-  auto list = http::Doc::parse(Send(Method::kGet, "/v1/rollouts").body);
+  auto list = http::Doc::parse(Send(Method::kGet, "/v1/rollouts", "", admin_).body);
   EXPECT_EQ(list["rollouts"][0]["id"], "r-1");
   EXPECT_FALSE(list["rollouts"][0].contains("plan_json"));
-  EXPECT_EQ(Send(Method::kGet, "/v1/rollouts/r-missing").status, 404);
+  EXPECT_EQ(Send(Method::kGet, "/v1/rollouts/r-missing", "", admin_).status, 404);
 }
 
 TEST_F(RoutesTest, AHandlerThatThrowsAnswers500) {
-  http::Router router([](const std::string&) -> Result<QueueStore::AgentToken> { return QueueStore::AgentToken{}; });
-  router.Add({{Method::kGet, "/boom", Access::kPublic,
+  http::Router router([](const std::string&) -> Result<http::Caller> { return http::Caller{}; });
+  router.Add({{Method::kGet, "/boom", Access::Public(),
                [](const http::Request&, http::Response&) { throw std::runtime_error("kaput"); }}});
   http::Request req;
   req.path = "/boom";

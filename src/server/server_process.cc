@@ -157,6 +157,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   ApiServerOptions options;
   options.clock = &clock;
   options.queue = store.get();
+  options.auth = store.get();
   options.journal = store.get();
   options.locks = store.get();
   // Personal deployments are torn down from here (the server must then reach
@@ -195,6 +196,13 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.build_store = store.get();
   ApiServer server(service, options);
   api = &server;
+  if (so.print_routes) {
+    for (const auto& r : server.router().routes()) {
+      std::printf("%-6s %-60s %s\n", std::string(http::MethodName(r.method)).c_str(), r.pattern.c_str(),
+                  std::string(auth::NeedName(r.access.need())).c_str());
+    }
+    return Ok();
+  }
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);

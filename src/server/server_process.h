@@ -23,6 +23,7 @@ struct ServerProcessOptions {
   std::string deploy_on = "agents";       // agents | server
   std::string builds_on = "server";       // server | agents
   std::vector<std::string> build_labels;  // key=value a build job requires (default role=builder).
+  bool print_routes = false;              // Print every route and what it needs, then exit.
 };
 
 // Serves until a stop signal; an Error when it cannot start.

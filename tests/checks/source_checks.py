@@ -29,6 +29,7 @@ LAYERS = [
     ("src/inventory/", 2, "domain"),
     ("src/rollout/", 2, "domain"),
     ("src/queue/", 2, "domain"),
+    ("src/auth/", 2, "domain"),
     ("src/build/", 2, "domain"),
     ("src/deploy/", 2, "domain"),
     # Ports: the narrow interfaces beside their adapters.

@@ -36,16 +36,21 @@ class AgentApiTest : public ::testing::Test {
     port_ = server_->port();
   }
   std::string Token(const std::string& name, const std::vector<std::string>& labels) {
-    std::vector<std::string> args{"token", "create", "--name", name, "--store", dir_ / "state.db"};
+    std::vector<std::string> args{"token", "create", "--name", name, "--store", dir_ / "state.db", "--local"};
     for (const auto& l : labels) args.insert(args.end(), {"--label", l});
     auto r = RunSallyport(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return Trim(r.out);
   }
+  // With an agent's `token`, else with the test's admin token.
   httplib::Client Client(const std::string& token = "") {
+    httplib::Client c = Anonymous();
+    c.set_default_headers({{"Authorization", token.empty() ? Bearer() : "Bearer " + token}});
+    return c;
+  }
+  httplib::Client Anonymous() {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(15, 0);
-    if (!token.empty()) c.set_default_headers({{"Authorization", "Bearer " + token}});
     return c;
   }
   json Enqueue(const std::string& payload, const std::string& network) {
@@ -67,7 +72,7 @@ TEST_F(AgentApiTest, WrongTokenIs401AndLabelsATokenIsNotBoundToAre403) {
   for (const char* f : {"state.db", "state.db-wal"}) {
     EXPECT_EQ(ReadFile(dir_ / f).find(dev_token_), std::string::npos) << "only the token's hash is stored (" << f << ")";
   }
-  auto none = Client().Post("/v1/agent/claim", "", "application/json");
+  auto none = Anonymous().Post("/v1/agent/claim", "", "application/json");
   EXPECT_EQ(none->status, 401);
   EXPECT_EQ(Body(none)["error"]["code"], "unauthenticated");
   auto bogus = Client(std::string(64, 'a')).Post("/v1/agent/claim", "", "application/json");
@@ -168,7 +173,7 @@ TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWrit
   EXPECT_EQ(Client(prod_token_).Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("other")}}.dump(),
                                       "application/json")->status,
             409);
-  EXPECT_EQ(Client().Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("anon")}}.dump(), "application/json")->status,
+  EXPECT_EQ(Anonymous().Post(base + "/log", json{{"epoch", epoch}, {"lines", lines("anon")}}.dump(), "application/json")->status,
             401);
   for (const json& bad : {json{{"epoch", epoch}},
                           json{{"epoch", epoch}, {"lines", "x"}},

@@ -14,6 +14,7 @@
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 
@@ -46,6 +47,7 @@ class AgentRolloutTest : public ::testing::Test {
       networks_.push_back(std::move(n));
     }
     WriteFile(dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}"));
+    ASSERT_FALSE(AdminToken(dir_ / "server.db").empty());  // The CLI's calls present it ($SALLYPORT_TOKEN).
     server_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "server.db", "--listen", "127.0.0.1:0"},
                      dir_ / "server.log");
     ASSERT_EQ(WaitForStart(server_, [&] { return ReadFile(dir_ / "server.log").find("listening on") != std::string::npos; },

@@ -134,6 +134,7 @@ class BuildE2eTest : public ::testing::Test {
 
   json Builds() {
     httplib::Client c("127.0.0.1", server_->port());
+    c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds");
     return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
   }
@@ -219,6 +220,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   // agent, then each step as the build records it.
   {
     httplib::Client c("127.0.0.1", server_->port());
+    c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds/" + std::to_string(b2.value("id", int64_t{0})));
     json rec = r ? json::parse(r->body, nullptr, false) : json();
     std::string phases = "phases (ms): detect " + std::to_string(rec.value("created_ms", int64_t{0}) - pushed_wall) +

@@ -78,11 +78,13 @@ class BuildServerTest : public ::testing::Test {
 
   json Builds() {
     httplib::Client c("127.0.0.1", server_->port());
+    c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds");
     return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
   }
   json Build(int64_t id) {
     httplib::Client c("127.0.0.1", server_->port());
+    c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds/" + std::to_string(id));
     return r ? json::parse(r->body, nullptr, false) : json();
   }
@@ -143,6 +145,7 @@ TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreReje
   EXPECT_THAT(upper.value("error", ""), HasSubstr("not a valid user name"));
   // Git itself refuses "remote-run/../x"; through the API it is a 400.
   httplib::Client c("127.0.0.1", server_->port());
+  c.set_default_headers({{"Authorization", Bearer()}});
   auto dots = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "remote-run/../x"}, {"sha", c1}}.dump(),
                      "application/json");
   EXPECT_EQ(dots->status, 400) << dots->body;

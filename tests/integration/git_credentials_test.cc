@@ -138,6 +138,7 @@ class GitCredentialsTest : public ::testing::Test {
     WaitFor(
         [&] {
           httplib::Client c("127.0.0.1", server_->port());
+          c.set_default_headers({{"Authorization", Bearer()}});
           auto r = c.Get("/v1/builds");
           if (!r) return false;
           const json all = json::parse(r->body, nullptr, false);

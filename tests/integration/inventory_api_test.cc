@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "inventory/inventory.h"
+#include "support/server_process.h"
 #include "core/text.h"
 #include "support/cli_runner.h"
 #include "support/test_util.h"
@@ -47,6 +48,7 @@ class Server {
  public:
   Server(const TempDir& dir, const std::string& store, const std::string& name) {
     log_ = dir / (name + ".log");
+    EXPECT_FALSE(AdminToken(store).empty());
     daemon_ = Daemon({BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"}, log_);
     auto ready = WaitForStart(daemon_, [&] { return ReadFile(log_).find("listening on") != std::string::npos; },
                               std::chrono::seconds(10));
@@ -60,6 +62,7 @@ class Server {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(10, 0);
     c.set_tcp_nodelay(true);
+    c.set_default_headers({{"Authorization", Bearer()}});
     return c;
   }
 

@@ -19,6 +19,7 @@ struct ServerHarness {
   ServerHarness() : store(std::move(*SqliteStore::Open(":memory:"))), inventory(*store) {
     options.clock = &clock;
     options.queue = store.get();
+    options.auth = store.get();
     options.journal = store.get();
     options.locks = store.get();
     server = std::make_unique<ApiServer>(inventory, options);
@@ -29,6 +30,21 @@ struct ServerHarness {
     (void)store->PutAgentToken(Sha256Hex(secret), QueueStore::AgentToken{name, std::move(labels)});
     return secret;
   }
+  // A new API token with `scopes`; the secret its holder presents.
+  std::string Token(const std::string& name, std::vector<std::string> scopes) {
+    const std::string secret = name + "-api-secret";
+    auth::ApiToken t;
+    t.name = name;
+    t.scopes = std::move(scopes);
+    t.creator = "test";
+    (void)store->PutApiToken(Sha256Hex(secret), t);
+    return secret;
+  }
+  // A client with an admin token (made once), or with `token`.
+  std::unique_ptr<RouterClient> Admin() {
+    if (admin_.empty()) admin_ = Token("test-admin", {"admin"});
+    return Client(admin_);
+  }
   std::unique_ptr<RouterClient> Client(const std::string& token = "") {
     return std::make_unique<RouterClient>(server->router(), token);
   }
@@ -37,6 +53,7 @@ struct ServerHarness {
   inventory::Service inventory;
   ApiServerOptions options;
   std::unique_ptr<ApiServer> server;
+  std::string admin_;
 };
 
 }  // namespace sp::test

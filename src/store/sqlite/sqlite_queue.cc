@@ -257,18 +257,19 @@ Status SqliteStore::PutAgentToken(const std::string& token_sha256, const AgentTo
   std::lock_guard l(mu_);
   nlohmann::json labels = nlohmann::json::object();
   for (const auto& [k, v] : agent.labels) labels[k] = v;
-  Stmt st(db_, "INSERT INTO agent_tokens(token_sha256, name, labels) VALUES(?,?,?) ON CONFLICT(token_sha256) DO UPDATE "
-               "SET name=excluded.name, labels=excluded.labels");
-  st.Bind(1, token_sha256).Bind(2, agent.name).Bind(3, labels.dump());
+  Stmt st(db_, "INSERT INTO agent_tokens(token_sha256, name, labels, expires_ms) VALUES(?,?,?,?) "
+               "ON CONFLICT(token_sha256) DO UPDATE SET name=excluded.name, labels=excluded.labels, "
+               "expires_ms=excluded.expires_ms");
+  st.Bind(1, token_sha256).Bind(2, agent.name).Bind(3, labels.dump()).Bind(4, agent.expires_ms);
   return Done(st, db_, "write agent token");
 }
 
 Result<std::optional<QueueStore::AgentToken>> SqliteStore::AgentTokenFor(const std::string& token_sha256) {
   std::lock_guard l(mu_);
-  Stmt st(db_, Cached("SELECT name, labels FROM agent_tokens WHERE token_sha256=?"));
+  Stmt st(db_, Cached("SELECT name, labels, expires_ms FROM agent_tokens WHERE token_sha256=? AND revoked_ms=0"));
   st.Bind(1, token_sha256);
   int rc = st.Step();
-  if (rc == SQLITE_ROW) return std::optional<AgentToken>(AgentToken{st.Text(0), LabelsFrom(st.Text(1))});
+  if (rc == SQLITE_ROW) return std::optional<AgentToken>(AgentToken{st.Text(0), LabelsFrom(st.Text(1)), st.Int(2)});
   if (rc != SQLITE_DONE) return Err(DbError(db_, "read agent token"));
   return std::optional<AgentToken>();
 }

@@ -4,7 +4,9 @@
 // sqlite_queue.cc and sqlite_builds.cc.
 #include "store/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <array>
 #include <string>
@@ -72,11 +74,27 @@ CREATE TABLE IF NOT EXISTS build_steps (build_id INTEGER NOT NULL, idx INTEGER N
   kind TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER NOT NULL, started_ms INTEGER NOT NULL,
   finished_ms INTEGER NOT NULL, PRIMARY KEY (build_id, idx));
 CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL, creator TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL DEFAULT 0, revoked_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, who TEXT NOT NULL,
+  method TEXT NOT NULL, path TEXT NOT NULL, target TEXT NOT NULL, peer TEXT NOT NULL, status INTEGER NOT NULL,
+  result TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 )sql";
 
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, SqliteOptions opts) {
+  // The state holds tokens' hashes, plans and the audit trail: a new file is
+  // private (its WAL and shared-memory files take the same mode).
+  if (path != ":memory:" && path.rfind("file:", 0) != 0) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            nullptr);
@@ -92,7 +110,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   SP_TRY(s->Exec(kSchema));
   // Columns added since a table was first created (older stores).
   for (const auto& [table, column, decl] : std::vector<std::array<const char*, 3>>{
-           {"projects", "credential_ref", "TEXT NOT NULL DEFAULT ''"}, {"projects", "known_hosts", "TEXT NOT NULL DEFAULT ''"}}) {
+           {"projects", "credential_ref", "TEXT NOT NULL DEFAULT ''"},
+           {"projects", "known_hosts", "TEXT NOT NULL DEFAULT ''"},
+           {"agent_tokens", "created_ms", "INTEGER NOT NULL DEFAULT 0"},
+           {"agent_tokens", "expires_ms", "INTEGER NOT NULL DEFAULT 0"},
+           {"agent_tokens", "revoked_ms", "INTEGER NOT NULL DEFAULT 0"}}) {
     bool present = false;
     {
       Stmt info(db, (std::string("PRAGMA table_info(") + table + ")").c_str());

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "auth/auth.h"
 #include "build/records.h"
 #include "inventory/store.h"
 #include "queue/job.h"
@@ -25,7 +26,7 @@ struct SqliteOptions {
 };
 
 class SqliteStore final : public JournalStore, public LockStore, public InventoryStore, public QueueStore,
-                          public BuildStore {
+                          public BuildStore, public auth::AuthStore {
  public:
   // Opens (creating if needed) the database file and applies the schema.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
@@ -91,6 +92,15 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::vector<BuildStepRecord>> BuildSteps(int64_t build_id) override;
   Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
   Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
+
+  // AuthStore
+  Status PutApiToken(const std::string& token_sha256, const auth::ApiToken& token) override;
+  Result<std::optional<auth::ApiToken>> ApiTokenFor(const std::string& token_sha256) override;
+  Result<std::vector<auth::ApiToken>> Tokens() override;
+  Status RevokeToken(const std::string& name, int64_t now_ms) override;
+  Status TouchApiToken(const std::string& name, int64_t now_ms) override;
+  Status AppendAudit(const auth::AuditRecord& record) override;
+  Result<std::vector<auth::AuditRecord>> AuditTrail(int limit) override;
 
  private:
   class Txn;

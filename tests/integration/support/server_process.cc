@@ -11,6 +11,7 @@ namespace sp::test {
 ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::vector<std::string>& extra_args) {
   log_ = dir / (name + ".log");
+  if (AdminToken(store).empty()) return;
   std::vector<std::string> argv{BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon_ = Daemon(argv, log_);
@@ -23,9 +24,27 @@ ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const
   port_ = std::atoi(log.c_str() + log.find(marker) + marker.size());
 }
 
+std::string AdminToken(const std::string& store) {
+  const std::string file = store + ".admin-token";
+  std::string token = Trim(ReadFile(file));
+  if (token.empty()) {
+    auto r = RunSallyport({"token", "create", "--name", "test-admin", "--scope", "admin", "--store", store, "--local"});
+    if (r.exit_code != 0) return "";
+    token = Trim(r.out);
+    WriteFile(file, token + "\n", 0600);
+  }
+  ::setenv("SALLYPORT_TOKEN", token.c_str(), 1);
+  return token;
+}
+
+std::string Bearer() {
+  const char* t = std::getenv("SALLYPORT_TOKEN");
+  return std::string("Bearer ") + (t ? t : "");
+}
+
 std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::string& label) {
-  auto r = RunSallyport({"token", "create", "--name", name, "--label", label, "--store", store});
+  auto r = RunSallyport({"token", "create", "--name", name, "--label", label, "--store", store, "--local"});
   if (r.exit_code != 0) return "";
   const std::string path = dir / (name + ".token");
   WriteFile(path, Trim(r.out) + "\n", 0600);

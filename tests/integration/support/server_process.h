@@ -1,5 +1,7 @@
 // A `sallyport server` process for tests: on a free loopback port, on the
-// given state database, its output in <dir>/<name>.log.
+// given state database, its output in <dir>/<name>.log. Its store gets an
+// admin token first (AdminToken), which the CLI processes the test starts
+// present through $SALLYPORT_TOKEN.
 #pragma once
 
 #include <string>
@@ -29,6 +31,12 @@ class ServerProcess {
 // `sallyport token create --name <name> --label <label>` on `store`,
 // the token written to <dir>/<name>.token (mode 0600); returns that path, or
 // "" when the command failed.
+// An admin token for `store`, made once with `sallyport token create --local`
+// and kept in <store>.admin-token (0600); exported as $SALLYPORT_TOKEN. "" on failure.
+std::string AdminToken(const std::string& store);
+// "Bearer <$SALLYPORT_TOKEN>": the Authorization header of a test's own HTTP calls.
+std::string Bearer();
+
 std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::string& label);
 
