@@ -16,13 +16,11 @@ void ServerContext::JobsEnqueued() {
   jobs_cv.notify_all();
 }
 
-namespace {
-
 // A bearer token is an API token (with scopes) or an agent's (bound to its
 // labels); only their SHA-256 is stored, and each lookup reads the store, so
 // a revocation holds at once on every server sharing it. A token's last use
 // is written at most once a minute.
-http::Router::Authenticate Authenticator(const ApiServerOptions& o) {
+http::Router::Authenticate MakeAuthenticator(const ApiServerOptions& o) {
   return [&o](const std::string& bearer) -> Result<http::Caller> {
     const std::string sha = Sha256Hex(bearer);
     const int64_t now = o.clock->WallMs();
@@ -46,6 +44,8 @@ http::Router::Authenticate Authenticator(const ApiServerOptions& o) {
   };
 }
 
+namespace {
+
 // Every mutating request's record, at the router (the one place that
 // enforces scopes). A record that cannot be written is reported, not fatal.
 http::Router::Audit Auditor(const ApiServerOptions& o) {
@@ -64,7 +64,7 @@ http::Router::Audit Auditor(const ApiServerOptions& o) {
 ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
     : options_(std::move(options)),
       ctx_{inventory, options_},
-      router_(Authenticator(options_), Auditor(options_)),
+      router_(MakeAuthenticator(options_), Auditor(options_)),
       http_(router_, options_.http) {
   SP_CHECK(options_.clock);
   router_.Add(InventoryRoutes(ctx_));

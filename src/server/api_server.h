@@ -88,6 +88,10 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx);
 std::vector<http::Route> HookRoutes(ServerContext& ctx);
 std::vector<http::Route> AuthRoutes(ServerContext& ctx);
 
+// Who holds a bearer token: an API token (o.auth) or an agent's (o.queue),
+// live at o.clock's time; read from the store at every call.
+http::Router::Authenticate MakeAuthenticator(const ApiServerOptions& o);
+
 class ApiServer {
  public:
   ApiServer(inventory::Service& inventory, ApiServerOptions options);
