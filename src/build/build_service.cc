@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/branch_rules.h"
+#include "core/digest.h"
 #include "core/text.h"
 
 namespace sp {
@@ -200,15 +201,32 @@ Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& proj
 
 Result<std::optional<BuildRecord>> BuildService::Manual(const std::string& project, const std::string& branch,
                                                         const std::string& sha) {
-  if (!sha.empty()) return Trigger(project, branch, sha, "manual");
   SP_ASSIGN_OR_RETURN(auto p, store_.Project(project));
   if (!p) return Err(ErrorCode::kNotFound, "no project '" + Printable(project) + "'");
+  if (!IsValidBranchName(branch)) return Err(ErrorCode::kInvalidArgument, "invalid branch '" + Printable(branch) + "'");
   SP_ASSIGN_OR_RETURN(GitAccess access, GitAccessFor(*p, o_.pipeline.read_secret));
   SP_ASSIGN_OR_RETURN(auto heads, o_.pipeline.vcs->ListHeads(p->git_url, o_.pipeline.git_timeout, access));
   for (const auto& h : heads) {
-    if (h.branch == branch) return Trigger(project, branch, h.sha, "manual");
+    if (h.branch != branch) continue;
+    if (sha.empty() || sha == h.sha) return Trigger(project, branch, h.sha, "manual");
+    // An older commit: only one the branch's history holds (checked with git).
+    if (auto on = OnBranch(*p, branch, sha, access); !on) return Err(on.error());
+    return Trigger(project, branch, sha, "manual");
   }
   return Err(ErrorCode::kNotFound, "project " + project + " has no branch '" + Printable(branch) + "'");
+}
+
+Status BuildService::OnBranch(const ProjectRecord& p, const std::string& branch, const std::string& sha,
+                              const GitAccess& access) {
+  SP_ASSIGN_OR_RETURN(std::string name, RandomHex(8));
+  const std::string dir = o_.data_dir + "/verify/" + name;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Err(ErrorCode::kInternal, "cannot create " + dir + ": " + ec.message());
+  Status on = o_.pipeline.vcs->Checkout(p.git_url, branch, sha, dir, o_.pipeline.git_timeout,
+                                        [](bool, const std::string&) {}, access);
+  std::filesystem::remove_all(dir, ec);
+  return on;
 }
 
 Status BuildService::Cancel(int64_t build_id) {

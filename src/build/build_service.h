@@ -95,6 +95,9 @@ class BuildService {
   std::string LogPath(int64_t build_id) const;
 
  private:
+  // Whether `sha` is on `branch` of the project's remote (a checkout into a
+  // scratch directory, removed after): kInvalidArgument when it is not.
+  Status OnBranch(const ProjectRecord& p, const std::string& branch, const std::string& sha, const GitAccess& access);
   void Worker();
   void Execute(BuildRecord b);
   int64_t Now() const;

@@ -44,7 +44,8 @@ class Vcs {
   // The heads of a remote, bounded by `timeout`.
   virtual Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout,
                                                     const GitAccess& access = {}) = 0;
-  // The exact commit `sha` of `branch` into the fresh directory `dir`.
+  // The exact commit `sha` of `branch` into the fresh directory `dir`;
+  // kInvalidArgument when `sha` is not on `branch` (never built under it).
   virtual Status Checkout(const std::string& url, const std::string& branch, const std::string& sha,
                           const std::string& dir, Millis timeout, const LineCallback& on_line,
                           const GitAccess& access = {}) = 0;

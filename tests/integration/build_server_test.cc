@@ -154,6 +154,36 @@ TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreReje
   EXPECT_EQ(other.value("status", ""), "skipped");
 }
 
+// A manual build names a branch: only a commit that branch holds is built
+// under its name (an unreviewed commit pushed elsewhere is not "main"), and
+// a project's build scope is enough to ask.
+TEST_F(BuildServerTest, AManualBuildIsOnlyOfACommitOnItsBranch) {
+  StartServer();
+  const std::string marker = dir_ / "unreviewed-ran";
+  const std::string pipeline = "  - {name: a, run: [\"true\"]}\n";
+  const std::string old = Push(pipeline, "integration");
+  const std::string head = Push(pipeline, "integration");
+  const std::string unreviewed = Push("  - {name: a, run: [touch, " + marker + "]}\n", "side");
+  ASSERT_EQ(WaitStatus(head, {"succeeded", "failed"}, "integration").value("status", ""), "succeeded");
+  auto token = RunSallyport({"token", "create", "--name", "svc-builder", "--scope", "build:svc", "--store", db_, "--local"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  httplib::Client c("127.0.0.1", server_->port());
+  c.set_default_headers({{"Authorization", "Bearer " + Trim(token.out)}});
+  auto refused = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "integration"}, {"sha", unreviewed}}.dump(),
+                        "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_THAT(refused->body, HasSubstr("is not on branch integration"));
+  EXPECT_TRUE(BuildOf(unreviewed, "integration").is_null()) << "a build of it was recorded";
+  auto older = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "integration"}, {"sha", old}}.dump(),
+                      "application/json");
+  ASSERT_TRUE(older);
+  EXPECT_TRUE(older->status == 200 || older->status == 201) << older->body;
+  auto other = c.Post("/v1/builds", json{{"project", "elsewhere"}, {"branch", "integration"}}.dump(), "application/json");
+  EXPECT_EQ(other->status, 403) << "build:svc does not reach another project";
+  EXPECT_FALSE(FileExists(marker));
+}
+
 TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsSkipped) {
   StartServer();
   const std::string pidfile = dir_ / "sleeper.pid";

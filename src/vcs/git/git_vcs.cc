@@ -206,9 +206,20 @@ Status GitVcs::Checkout(const std::string& url, const std::string& branch, const
     return Ok();
   };
   SP_TRY(run({"init", "-q", "--", dir}));
-  // The commit itself (servers that allow it), else the branch's history.
-  if (!run({"-C", dir, "fetch", "-q", "--no-tags", "--depth", "1", "--", url, sha})) {
-    SP_TRY(run({"-C", dir, "fetch", "-q", "--no-tags", "--", url, "refs/heads/" + branch}));
+  // Only a commit of the branch is built under its name: never one fetched
+  // by its id alone (an unreviewed commit built as `main`). The branch's
+  // head first (the usual case: the commit is the head); else its history,
+  // which must contain the commit.
+  SP_TRY(run({"-C", dir, "fetch", "-q", "--no-tags", "--depth", "1", "--", url, "refs/heads/" + branch}));
+  SP_ASSIGN_OR_RETURN(ExitStatus head, Git(processes_, {"-C", dir, "rev-parse", "FETCH_HEAD"}, timeout, on_line, access));
+  if (!head.ok()) return Err(ErrorCode::kUnavailable, "git rev-parse: " + head.Describe());
+  if (Trim(head.out) != sha) {
+    SP_TRY(run({"-C", dir, "fetch", "-q", "--no-tags", "--unshallow", "--", url, "refs/heads/" + branch}));
+    SP_ASSIGN_OR_RETURN(ExitStatus on, Git(processes_, {"-C", dir, "merge-base", "--is-ancestor", sha, "FETCH_HEAD"},
+                                            timeout, on_line, access));
+    if (!on.ok()) {
+      return Err(ErrorCode::kInvalidArgument, "commit " + sha + " is not on branch " + branch + " of " + url);
+    }
   }
   SP_TRY(run({"-C", dir, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", sha}));
   return Ok();

@@ -17,7 +17,9 @@ class GitVcs final : public Vcs {
   // `git ls-remote --heads`.
   Result<std::vector<RemoteHead>> ListHeads(const std::string& url, Millis timeout,
                                             const GitAccess& access = {}) override;
-  // `git init`, a fetch of the commit (else of the branch), a detached checkout.
+  // `git init`, a fetch of the branch (its head; its history when the commit
+  // is not the head), a detached checkout of the commit: kInvalidArgument
+  // when the commit is not on the branch.
   Status Checkout(const std::string& url, const std::string& branch, const std::string& sha, const std::string& dir,
                   Millis timeout, const LineCallback& on_line, const GitAccess& access = {}) override;
   Result<CommitInfo> ReadCommit(const std::string& dir) override;
