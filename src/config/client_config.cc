@@ -6,9 +6,7 @@ namespace sp {
 
 Result<ClientFile> ParseClientConfig(const std::string& text, const std::string& file_name) {
   yaml::Reader r(file_name);
-  SP_ASSIGN_OR_RETURN(yaml::Val root, r.Load(text));
-  SP_TRY(r.CheckVersion(root));
-  SP_ASSIGN_OR_RETURN(yaml::Map m, r.AsMap(root, {"version", "server", "ca", "token_file"}));
+  SP_ASSIGN_OR_RETURN(yaml::Map m, r.LoadTop(text, {"version", "server", "ca", "token_file"}));
   ClientFile out;
   if (const yaml::Val* v = m.Get("server")) {
     SP_ASSIGN_OR_RETURN(out.server, r.AsNonEmptyString(*v));

@@ -271,9 +271,7 @@ Result<std::vector<BranchRule>> ParseBranches(const Reader& r, const Val& v) {
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {
   const Reader r(file_name);
   try {
-    SP_ASSIGN_OR_RETURN(Val root, r.Load(yaml_text));
-    SP_TRY(r.CheckVersion(root));
-    SP_ASSIGN_OR_RETURN(Map top, r.AsMap(root, kTopKeys));
+    SP_ASSIGN_OR_RETURN(Map top, r.LoadTop(yaml_text, kTopKeys));
     ServiceConfig cfg;
     cfg.file = file_name;
 

@@ -286,6 +286,12 @@ Error Reader::Missing(const Map& m, const std::string& key, const std::string& h
   return Fail(m.self.line, Join(m.self.path, key), "missing required field" + hint);
 }
 
+Result<Map> Reader::LoadTop(const std::string& text, const std::vector<std::string>& allowed) const {
+  SP_ASSIGN_OR_RETURN(Val root, Load(text));
+  SP_TRY(CheckVersion(root));
+  return AsMap(root, allowed);
+}
+
 Status Reader::CheckVersion(const Val& root) const {
   if (!root.node.IsMap()) {
     return Err(Fail(root, "expected a mapping at the top of the file, got " + TypeName(root.node)));

@@ -91,6 +91,10 @@ class Reader {
   // unknown-key errors.
   Status CheckVersion(const Val& root) const;
 
+  // A whole file's top mapping: parsed, `version: 1` checked, only `allowed`
+  // keys (what every parser of a Sallyport file starts with).
+  Result<Map> LoadTop(const std::string& text, const std::vector<std::string>& allowed) const;
+
  private:
   std::string file_;
 };

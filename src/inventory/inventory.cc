@@ -458,9 +458,7 @@ std::string ResourceEnvName(const std::string& resource, const std::string& attr
 Result<Inventory> ParseInventory(const std::string& yaml_text, const std::string& file_name) {
   const Reader r(file_name);
   try {
-    SP_ASSIGN_OR_RETURN(Val root, r.Load(yaml_text));
-    SP_TRY(r.CheckVersion(root));
-    SP_ASSIGN_OR_RETURN(Map top, r.AsMap(root, kTopKeys));
+    SP_ASSIGN_OR_RETURN(Map top, r.LoadTop(yaml_text, kTopKeys));
     Inventory inv;
     inv.file = file_name;
     const Val* stacks = top.Get("stacks");

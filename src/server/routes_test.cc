@@ -38,6 +38,15 @@ class RoutesTest : public ::testing::Test {
     spec.labels = std::move(labels);
     return *h_.store->Enqueue(spec, h_.clock.WallMs());
   }
+  // A rollout job (network dev) claimed by the agent of `token` (claim
+  // query `query`): the path of its store call and a lock_get body on `key`.
+  std::pair<std::string, std::string> StoreCall(const std::string& token, const std::string& query,
+                                                const std::string& key) {
+    const Job job = Enqueue("rollout", {{"network", "dev"}});
+    auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim" + query, "", token).body);
+    http::Doc body{{"epoch", claim["epoch"]}, {"call", "lock_get"}, {"key", key}};
+    return {"/v1/agent/jobs/" + std::to_string(job.id) + "/store", body.dump()};
+  }
   test::ServerHarness h_;
   const std::string admin_ = h_.Token("ops-admin", {"admin"});
 };
@@ -93,11 +102,7 @@ TEST_F(RoutesTest, AClaimTakesOnlyJobsTheTokensLabelsAllowAndFencesByEpoch) {
 
 TEST_F(RoutesTest, AJournalWriteNeedsTheLeaseWithAMarginLeft) {
   const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
-  const Job job = Enqueue("rollout", {{"network", "dev"}});
-  auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim?lease_ms=1000", "", dev).body);
-  const std::string body = "{\"epoch\": " + std::to_string(claim["epoch"].get<int64_t>()) +
-                           R"(, "call": "lock_get", "key": "demo/web/dev"})";
-  const std::string path = "/v1/agent/jobs/" + std::to_string(job.id) + "/store";
+  const auto [path, body] = StoreCall(dev, "?lease_ms=1000", "demo/web/dev");
   EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 200);
   h_.clock.Advance(Millis(800));  // 200 ms left: inside the 250 ms margin.
   EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 409);
@@ -105,11 +110,8 @@ TEST_F(RoutesTest, AJournalWriteNeedsTheLeaseWithAMarginLeft) {
 
 TEST_F(RoutesTest, AStoreCallOutsideTheJobsScopeIsRefused) {
   const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
-  const Job job = Enqueue("rollout", {{"network", "dev"}});
-  auto claim = http::Doc::parse(Send(Method::kPost, "/v1/agent/claim", "", dev).body);
-  const std::string body = "{\"epoch\": " + std::to_string(claim["epoch"].get<int64_t>()) +
-                           R"(, "call": "lock_get", "key": "demo/web/prod"})";
-  auto res = Send(Method::kPost, "/v1/agent/jobs/" + std::to_string(job.id) + "/store", body, dev);
+  const auto [path, body] = StoreCall(dev, "", "demo/web/prod");
+  auto res = Send(Method::kPost, path, body, dev);
   EXPECT_EQ(res.status, 403);
 }
 
