@@ -10,6 +10,7 @@
 #include "agent/log_shipper.h"
 #include "agent/remote_job_store.h"
 #include "rollout/event_format.h"
+#include "rollout/plan_check.h"
 
 namespace sp {
 
@@ -135,6 +136,8 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
 std::string Agent::RunRolloutJob(Job& job, bool* ok) {
   auto plan = PlanFromJson(job.payload);
   if (!plan) return plan.error().message;
+  // Checked again here, before anything starts: a plan is a wire's word.
+  if (auto checked = CheckPlan(*plan); !checked) return "refused: " + checked.error().message;
   RemoteJobStore remote([&job](const nlohmann::json& body) -> Result<nlohmann::json> {
     SP_ASSIGN_OR_RETURN(Doc answer, job.post("/store", Doc::parse(body.dump())));
     if (answer.is_null()) return nlohmann::json::object();

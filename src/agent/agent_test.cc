@@ -294,5 +294,46 @@ TEST_F(AgentTest, AJobOfAnotherKindOrAMalformedPlanFailsWithTheReason) {
   EXPECT_EQ(runs_, 0);
 }
 
+// A plan reaching an agent is checked before anything starts: each of these
+// fails its job naming the field, and no rollout (no subprocess) runs.
+TEST_F(AgentTest, AMalformedPlanIsRefusedBeforeAnythingRuns) {
+  struct Bad {
+    std::function<void(RolloutPlan&)> spoil;
+    std::string field;
+  };
+  const std::vector<Bad> cases = {
+      {[](RolloutPlan& p) { p.hosts[1].address = "10.0.0.2;touch /tmp/x"; }, "/hosts/1/address"},
+      {[](RolloutPlan& p) { p.hosts[0].name = "-oProxyCommand=x"; }, "/hosts/0/name"},
+      {[](RolloutPlan& p) { p.hosts[2].ssh_port = 0; }, "/hosts/2/ssh_port"},
+      {[](RolloutPlan& p) { p.docker_host = "tcp://10.0.0.9:2375"; }, "/docker_host"},
+      {[](RolloutPlan& p) { p.bastion = BastionSpec{"10.0.0.1", 22, "deploy", "/k", "* ssh-ed25519 AAAA"}; },
+       "/bastion/host_key"},
+      {[](RolloutPlan& p) {
+         p.bastion = BastionSpec{"10.0.0.1", 22, "deploy", "/k", "@cert-authority * ssh-ed25519 AAAA"};
+       },
+       "/bastion/host_key"},
+      {[](RolloutPlan& p) { p.app.command = {"--flag", "two\nlines"}; }, "/app/command"},
+      {[](RolloutPlan& p) { p.app.env["BAD NAME"] = "x"; }, "/app/env"},
+      {[](RolloutPlan& p) { p.load_balancers[0].socket = "relative.sock"; }, "/load_balancers/0/socket"},
+      {[](RolloutPlan& p) { p.base_dir = "/srv/../etc"; }, "/base_dir"},
+      {[](RolloutPlan& p) { p.deployment = "Prod!"; }, "/deployment"},
+  };
+  Agent agent = MakeAgent();
+  for (const auto& c : cases) {
+    RolloutPlan p = Plan();
+    c.spoil(p);
+    const int64_t id = Enqueue("rollout", PlanToJson(p));
+    ClaimAndRun(agent);
+    auto j = h_.store->GetJob(id);
+    EXPECT_EQ(j->state, JobState::kDead) << c.field;
+    EXPECT_THAT(j->error, HasSubstr("refused: plan " + c.field)) << j->error;
+  }
+  EXPECT_EQ(runs_, 0) << "a rollout ran on a malformed plan";
+  // The same plan unspoiled runs.
+  const int64_t good = Enqueue("rollout", PlanToJson(Plan()));
+  ClaimAndRun(agent);
+  EXPECT_EQ(h_.store->GetJob(good)->state, JobState::kSucceeded);
+}
+
 }  // namespace
 }  // namespace sp

@@ -196,7 +196,15 @@ Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& proj
   const std::string ref = j["ref"], after = j["after"];
   if (!StartsWith(ref, "refs/heads/")) return std::optional<BuildRecord>();  // Tags: not built.
   if (after == std::string(40, '0')) return std::optional<BuildRecord>();     // Branch deleted.
-  return Trigger(project, ref.substr(11), after, "webhook");
+  // A push is built only while its commit is the branch's head: an old
+  // delivery replayed under a new id (the signature is the same) starts nothing.
+  SP_ASSIGN_OR_RETURN(GitAccess access, GitAccessFor(*p, o_.pipeline.read_secret));
+  SP_ASSIGN_OR_RETURN(auto heads, o_.pipeline.vcs->ListHeads(p->git_url, o_.pipeline.git_timeout, access));
+  const std::string branch = ref.substr(11);
+  const bool head = std::any_of(heads.begin(), heads.end(),
+                                [&](const RemoteHead& h) { return h.branch == branch && h.sha == after; });
+  if (!head) return std::optional<BuildRecord>();
+  return Trigger(project, branch, after, "webhook");
 }
 
 Result<std::optional<BuildRecord>> BuildService::Manual(const std::string& project, const std::string& branch,

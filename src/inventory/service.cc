@@ -115,19 +115,26 @@ void DiffMaps(const M& before, const M& after, const std::string& kind, const st
   }
 }
 
+// A stack holding only `d` (as "x"): the diff compares deployments in the stack's JSON shape.
+StackSpec OnlyDeployment(const DeploymentSpec& d) {
+  StackSpec s;
+  s.deployments.emplace("x", d);
+  return s;
+}
+
 // Lines describing how `after` differs from `before`, object by object.
 std::vector<std::string> Diff(const Inventory& before, const Inventory& after) {
   std::vector<std::string> out;
   auto release_json = [](const ReleaseInventory& r) {
     DeploymentSpec d;
     d.releases.emplace(r.name, r);
-    return StackToJson(StackSpec{"", {}, false, {{"x", d}}});
+    return StackToJson(OnlyDeployment(d));
   };
-  auto dep_json = [](const DeploymentSpec& d) { return StackToJson(StackSpec{"", {}, false, {{"x", d}}}); };
+  auto dep_json = [](const DeploymentSpec& d) { return StackToJson(OnlyDeployment(d)); };
   auto dep_fields = [](DeploymentSpec d) {  // Without its releases and pool: its own fields.
     d.releases.clear();
     d.hosts.clear();
-    return StackToJson(StackSpec{"", {}, false, {{"x", d}}});
+    return StackToJson(OnlyDeployment(d));
   };
   DiffMaps<std::map<std::string, StackSpec>>(
       before.stacks, after.stacks, "stack", "", [](const StackSpec& s) { return StackToJson(s); },
@@ -149,7 +156,7 @@ std::vector<std::string> Diff(const Inventory& before, const Inventory& after) {
                   [](const HostSpec& h) {
                     DeploymentSpec d;
                     d.hosts = {h};
-                    return StackToJson(StackSpec{"", {}, false, {{"x", d}}});
+                    return StackToJson(OnlyDeployment(d));
                   },
                   nullptr, out);
               DiffMaps<std::map<std::string, ReleaseInventory>>(bd.releases, ad.releases, "release", where,

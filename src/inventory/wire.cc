@@ -66,8 +66,11 @@ WireDoc LoadBalancerToJson(const LoadBalancerSpec& lb) {
 }
 
 LoadBalancerSpec LoadBalancerFromJson(const J& lb) {
-  LoadBalancerSpec out{lb.value("kind", "haproxy"), lb.value("socket", ""), lb.value("address", ""), lb.at("backend"),
-                       {}};
+  LoadBalancerSpec out;
+  out.kind = lb.value("kind", "haproxy");
+  out.socket = lb.value("socket", "");
+  out.address = lb.value("address", "");
+  out.backend = lb.at("backend");
   // Identity entries (a resolve answer names every host's server) are the default.
   for (const auto& [k, v] : StringMapFrom(lb, "servers")) {
     if (v != k) out.servers[k] = v;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <cstdlib>
 
 namespace sp::http {
 
@@ -55,6 +56,19 @@ HttpServer::HttpServer(const Router& router, HttpServerOptions options)
     listen_fd_ = fd;
   });
   s.set_payload_max_length(options.max_body_bytes);
+  // Before the body is read: a webhook states its length, within the limit.
+  s.set_pre_routing_handler([limit = options.max_hook_body_bytes](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.rfind("/hooks/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string length = req.get_header_value("Content-Length");
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+    if (!length.empty() && end && *end == '\0' && n <= limit) return httplib::Server::HandlerResponse::Unhandled;
+    res.status = length.empty() ? 411 : 413;
+    res.set_content(R"({"error": {"code": "invalid_argument", "message": "a webhook's body needs a Content-Length of at most )" +
+                        std::to_string(limit) + R"( bytes"}})",
+                    "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   const int threads = options.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

@@ -18,6 +18,9 @@ namespace sp::http {
 struct HttpServerOptions {
   int threads = 16;                    // Worker threads (keep-alive clients each hold one).
   size_t max_body_bytes = 64u << 20;
+  // A webhook's body (public: anyone may send one) is refused with 413 from
+  // its Content-Length, before it is read.
+  size_t max_hook_body_bytes = 1u << 20;
 };
 
 class HttpServer {

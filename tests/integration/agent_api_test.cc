@@ -12,6 +12,7 @@
 
 #include "core/text.h"
 #include "support/cli_runner.h"
+#include "support/git_repo.h"
 #include "support/server_process.h"
 #include "support/test_util.h"
 
@@ -207,17 +208,23 @@ TEST_F(AgentApiTest, ABuildJobsRecordsAndDeployAreTakenOnlyFromItsLeaseHolder) {
   StartServer("builds-on-agents", {"--builds-on", "agents", "--poll-every", "0"});
   const std::string builder = Token("builder", {"role=builder"});
   const std::string url = "http://127.0.0.1:" + std::to_string(port_);
-  ASSERT_EQ(RunSallyport({"project", "add", "--name", "svc", "--git", "git://127.0.0.1:9/svc.git", "--store", dir_ / "state.db"})
-                .exit_code,
-            0);
-  auto started = RunSallyport({"build", "start", "svc", "integration", "--sha", std::string(40, 'a'), "--server", url});
+  // A remote with one commit on integration (a manual build names a commit its branch holds).
+  const std::string remote = dir_ / "svc.git";
+  InitRemoteAndWorkingCopy(remote, dir_ / "work");
+  WriteFile(dir_ / "work/README", "svc\n");
+  Git(dir_ / "work", {"add", "-A"});
+  Git(dir_ / "work", {"commit", "-q", "-m", "first"});
+  Git(dir_ / "work", {"push", "-q", "origin", "HEAD:refs/heads/integration"});
+  const std::string sha = Git(dir_ / "work", {"rev-parse", "HEAD"});
+  ASSERT_EQ(RunSallyport({"project", "add", "--name", "svc", "--git", remote, "--store", dir_ / "state.db"}).exit_code, 0);
+  auto started = RunSallyport({"build", "start", "svc", "integration", "--sha", sha, "--server", url});
   ASSERT_EQ(started.exit_code, 0) << started.err;
   auto claimed = Body(Client(builder).Post("/v1/agent/claim?wait_ms=10000&lease_ms=30000", "", "application/json"));
   ASSERT_EQ(claimed.value("kind", ""), "build") << claimed.dump();
   const json payload = json::parse(claimed["payload"].get<std::string>());
   const int64_t id = claimed["id"], epoch = claimed["epoch"], build = payload["build_id"];
-  EXPECT_EQ(payload["build"]["sha"], std::string(40, 'a'));
-  EXPECT_EQ(payload["git_url"], "git://127.0.0.1:9/svc.git");
+  EXPECT_EQ(payload["build"]["sha"], sha);
+  EXPECT_EQ(payload["git_url"], remote);
   const std::string base = "/v1/agent/jobs/" + std::to_string(id);
   auto c = Client(builder);
   auto post = [&](const json& body) { return c.Post(base + "/build", body.dump(), "application/json")->status; };

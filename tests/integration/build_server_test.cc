@@ -39,6 +39,22 @@ bool Running(int pid) {
   return close != std::string::npos && (*stat)[close + 2] != 'Z';
 }
 
+// The status of the answer to `request` (headers only) on a fresh connection.
+int RawStatus(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
+  (void)!::write(fd, request.data(), request.size());
+  char buf[256] = {};
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  const std::string head(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return head.size() > 12 ? std::atoi(head.c_str() + 9) : -1;
+}
+
 class BuildServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -282,6 +298,19 @@ TEST_F(BuildServerTest, GiteaAndGitLabPushEventsAreVerifiedTheirOwnWay) {
   json bb = WaitStatus(b, {"succeeded", "failed"});
   EXPECT_EQ(bb.value("status", ""), "succeeded") << bb.dump();
   EXPECT_EQ(Builds().size(), 2u);
+
+  // A signed push replayed under a new delivery id once its commit is no
+  // longer the branch's head starts nothing (c was never built; d is the head).
+  const std::string c_sha = Push("  - {name: c, run: [\"true\"]}\n");
+  Push("  - {name: d, run: [\"true\"]}\n");
+  const std::string old_body = json{{"ref", "refs/heads/integration"}, {"after", c_sha}}.dump();
+  const std::string old_sig = HubSignature("gl-and-gitea-secret", old_body).substr(7);
+  EXPECT_EQ(post("gitea", {{"X-Gitea-Signature", old_sig}, {"X-Gitea-Delivery", "fresh-id"}}, old_body), 200);
+  EXPECT_TRUE(BuildOf(c_sha).is_null()) << "a push that is no longer the head was built";
+  // A body over the limit is refused from its length, before it is read.
+  EXPECT_EQ(RawStatus(server_->port(), "POST /hooks/gitea/svc HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
+                                       "Content-Type: application/json\r\n\r\n"),
+            413);
 }
 
 TEST_F(BuildServerTest, CancelEndsARunningBuild) {

@@ -15,6 +15,7 @@
 #include "support/cli_runner.h"
 #include "support/lab.h"
 #include "support/rollout_scenario.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 #include "transport/ssh/ssh_transport.h"
 
@@ -141,6 +142,7 @@ TEST_F(LabPersonalTest, TtlExpiryOnTheServerTearsDownForReal) {
   WriteFile(*dir_ / "inventory.yml", Inventory("10s"));
   WriteService(8083);
   const std::string log = *dir_ / "server.log";
+  ASSERT_FALSE(AdminToken(db).empty());  // The CLI's calls through the server present it.
   Daemon server({BuildBinary("sallyport"), "server", "--store", db, "--listen", "127.0.0.1:0", "--expire-every",
                  "200ms"},
                 log);
