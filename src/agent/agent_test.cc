@@ -317,6 +317,11 @@ TEST_F(AgentTest, AMalformedPlanIsRefusedBeforeAnythingRuns) {
       {[](RolloutPlan& p) { p.load_balancers[0].socket = "relative.sock"; }, "/load_balancers/0/socket"},
       {[](RolloutPlan& p) { p.base_dir = "/srv/../etc"; }, "/base_dir"},
       {[](RolloutPlan& p) { p.deployment = "Prod!"; }, "/deployment"},
+      {[](RolloutPlan& p) { p.registry.address = "evil.example:99999"; }, "/registry/address"},
+      {[](RolloutPlan& p) { p.registry.password_ref = "file:relative/token"; }, "/registry/password_ref"},
+      {[](RolloutPlan& p) { p.app.volumes = {"etc:/host-etc"}; }, "/app/volumes"},
+      {[](RolloutPlan& p) { p.app.health.path = "http://elsewhere/"; }, "/app/health/path"},
+      {[](RolloutPlan& p) { p.app.smoke = {"curl", "a\nb"}; }, "/app/smoke"},
   };
   Agent agent = MakeAgent();
   for (const auto& c : cases) {

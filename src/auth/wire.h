@@ -10,8 +10,5 @@ namespace sp::auth {
 
 nlohmann::ordered_json TokenToJson(const ApiToken& t);
 nlohmann::ordered_json AuditToJson(const AuditRecord& r);
-// The readable form of tokens and audit rows (`token list`, `audit list`).
-std::string TokensText(const std::vector<ApiToken>& tokens, int64_t now_ms);
-std::string AuditText(const std::vector<AuditRecord>& records);
 
 }  // namespace sp::auth

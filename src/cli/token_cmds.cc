@@ -90,18 +90,18 @@ int List(Context& ctx) {
   });
   const int64_t now = ctx.Now();
   return PrintDoc(ctx, d, [now](const Doc& doc) {
-    std::vector<auth::ApiToken> tokens;
-    for (const auto& j : doc["tokens"]) {
-      auth::ApiToken t;
-      t.name = j.value("name", "");
-      t.kind = j.value("kind", "api");
-      if (j.contains("scopes")) t.scopes = j["scopes"].get<std::vector<std::string>>();
-      if (j.contains("labels")) t.labels = j["labels"].get<std::map<std::string, std::string>>();
-      t.expires_ms = j.value("expires_ms", int64_t{0});
-      t.revoked_ms = j.value("revoked_ms", int64_t{0});
-      tokens.push_back(std::move(t));
+    if (doc["tokens"].empty()) std::printf("no tokens\n");
+    for (const auto& t : doc["tokens"]) {
+      std::string grants;
+      if (t.contains("labels")) {
+        for (const auto& [k, v] : t["labels"].items()) grants += (grants.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      } else {
+        for (const auto& sc : t["scopes"]) grants += (grants.empty() ? "" : " ") + sc.get<std::string>();
+      }
+      const int64_t expires = t.value("expires_ms", int64_t{0});
+      const char* state = t.value("revoked_ms", int64_t{0}) ? "revoked" : (expires && now >= expires) ? "expired" : "live";
+      std::printf("%-20s %-6s %-8s %s\n", t.value("name", "").c_str(), t.value("kind", "").c_str(), state, grants.c_str());
     }
-    std::fputs(auth::TokensText(tokens, now).c_str(), stdout);
   });
 }
 
@@ -131,19 +131,13 @@ int AuditList(Context& ctx) {
     return Doc{{"audit", out}};
   });
   return PrintDoc(ctx, d, [](const Doc& doc) {
-    std::vector<auth::AuditRecord> rows;
-    for (const auto& j : doc["audit"]) {
-      auth::AuditRecord r;
-      r.id = j.value("id", int64_t{0});
-      r.at_ms = j.value("at_ms", int64_t{0});
-      r.who = j.value("who", "");
-      r.method = j.value("method", "");
-      r.path = j.value("path", "");
-      r.status = j.value("status", 0);
-      r.result = j.value("result", "");
-      rows.push_back(std::move(r));
+    if (doc["audit"].empty()) std::printf("no audit records\n");
+    for (const auto& r : doc["audit"]) {
+      std::printf("%-6lld %-14lld %-24s %-6s %-40s %3d %s\n", static_cast<long long>(r.value("id", int64_t{0})),
+                  static_cast<long long>(r.value("at_ms", int64_t{0})), r.value("who", "").c_str(),
+                  r.value("method", "").c_str(), r.value("path", "").c_str(), r.value("status", 0),
+                  r.value("result", "").c_str());
     }
-    std::fputs(auth::AuditText(rows).c_str(), stdout);
   });
 }
 

@@ -85,14 +85,9 @@ Result<RegistrySpec> ParseRegistry(const Reader& r, const Val& v) {
   return reg;
 }
 
-// "src:dst[:ro|rw]" with absolute paths.
 Result<std::string> AsVolume(const Reader& r, const Val& v) {
   SP_ASSIGN_OR_RETURN(std::string s, r.AsNonEmptyString(v));
-  const std::vector<std::string> parts = Split(s, ':');
-  const bool shape_ok = (parts.size() == 2 || parts.size() == 3) && !parts[0].empty() && parts[0][0] == '/' &&
-                        !parts[1].empty() && parts[1][0] == '/' &&
-                        (parts.size() == 2 || parts[2] == "ro" || parts[2] == "rw");
-  if (!shape_ok) {
+  if (!IsValidVolume(s)) {
     return Err(r.Fail(v, "invalid volume '" + s + "' (expected /host/path:/container/path with an optional :ro or :rw)"));
   }
   return s;
@@ -103,7 +98,7 @@ Result<HealthCheckSpec> ParseHealth(const Reader& r, const Val& v) {
   HealthCheckSpec h;
   if (const Val* p = m.Get("path")) {
     SP_ASSIGN_OR_RETURN(h.path, r.AsSafeString(*p));
-    if (h.path.empty() || h.path[0] != '/' || h.path.find_first_of(" \t") != std::string::npos) {
+    if (!IsValidHealthPath(h.path)) {
       return Err(r.Fail(*p, "expected a URL path starting with '/', got '" + h.path + "'"));
     }
   }
@@ -266,6 +261,23 @@ Result<std::vector<BranchRule>> ParseBranches(const Reader& r, const Val& v) {
     rules.push_back(std::move(rule));
   }
   return rules;
+}
+
+bool IsValidVolume(std::string_view s) {
+  const std::vector<std::string> parts = Split(s, ':');
+  return IsSafeValue(s) && (parts.size() == 2 || parts.size() == 3) && !parts[0].empty() && parts[0][0] == '/' &&
+         !parts[1].empty() && parts[1][0] == '/' && (parts.size() == 2 || parts[2] == "ro" || parts[2] == "rw");
+}
+
+bool IsValidHealthPath(std::string_view s) {
+  return !s.empty() && s[0] == '/' && IsSafeValue(s) && s.find_first_of(" \t") == std::string_view::npos;
+}
+
+bool IsValidSecretRef(std::string_view s) {
+  if (StartsWith(s, "env:")) return IsValidEnvName(s.substr(4));
+  if (!StartsWith(s, "file:") || !IsSafeValue(s)) return false;
+  const std::string_view path = s.substr(5);
+  return !path.empty() && path[0] == '/';
 }
 
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {

@@ -22,6 +22,12 @@ struct HealthCheckSpec {
 };
 
 
+// Shapes the service file's parser accepts, for whoever checks such a value
+// again (an agent checking a plan that came over the network).
+bool IsValidVolume(std::string_view s);      // /host/path:/container/path[:ro|:rw]
+bool IsValidHealthPath(std::string_view s);  // a URL path: "/...", one line, no blank
+bool IsValidSecretRef(std::string_view s);   // "file:/absolute/path" or "env:NAME"
+
 struct RegistrySpec {
   std::string address;        // "127.0.0.1:5000"; empty = no login.
   std::string username;

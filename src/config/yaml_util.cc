@@ -262,24 +262,9 @@ Result<std::map<std::string, std::string>> Reader::AsEnv(const Val& v) const {
 
 Result<std::string> Reader::AsHostPort(const Val& v, bool port_required) const {
   SP_ASSIGN_OR_RETURN(std::string s, AsSafeString(v));
-  const std::string expected = port_required ? "host:port" : "host or host:port";
-  const size_t colon = s.rfind(':');
-  const std::string host = colon == std::string::npos ? s : s.substr(0, colon);
-  if (colon == std::string::npos && port_required) {
-    return Err(Fail(v, "invalid address '" + s + "' (expected " + expected + ", e.g. 127.0.0.1:9999)"));
-  }
-  if (!IsValidAddress(host)) {
-    return Err(Fail(v, "invalid address '" + s + "': bad host '" + host + "' (expected " + expected + ")"));
-  }
-  if (colon != std::string::npos) {
-    const std::string port = s.substr(colon + 1);
-    int n = 0;
-    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || n < 1 || n > 65535) {
-      return Err(Fail(v, "invalid address '" + s + "': port must be 1..65535"));
-    }
-  }
-  return s;
+  if (IsValidHostPort(s, port_required)) return s;
+  return Err(Fail(v, "invalid address '" + s + "' (expected " + (port_required ? "host:port" : "host or host:port") +
+                         " with a valid host and a port of 1..65535, e.g. 127.0.0.1:9999)"));
 }
 
 Error Reader::Missing(const Map& m, const std::string& key, const std::string& hint) const {

@@ -78,6 +78,15 @@ bool IsValidAddress(std::string_view s) {
   if (Matches(s, numeric)) return Matches(s, ipv4);  // Looks like an IP: must be one.
   return s.size() <= 253 && Matches(s, dns);
 }
+bool IsValidHostPort(std::string_view s, bool port_required) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos) return !port_required && IsValidAddress(s);
+  const std::string_view port = s.substr(colon + 1);
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  return IsValidAddress(s.substr(0, colon)) && !port.empty() && ec == std::errc() && ptr == port.data() + port.size() &&
+         n >= 1 && n <= 65535;
+}
 bool IsValidEnvName(std::string_view s) {
   static const std::regex re("[A-Za-z_][A-Za-z0-9_]*");
   return Matches(s, re);

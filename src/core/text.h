@@ -35,6 +35,8 @@ bool IsValidUser(std::string_view user);
 bool IsValidHostName(std::string_view s);
 // An address: IPv4 dotted quad or a DNS name.
 bool IsValidAddress(std::string_view s);
+// "host:port" (port 1..65535), or also a bare host unless `port_required`.
+bool IsValidHostPort(std::string_view s, bool port_required);
 // Env var names: [A-Za-z_][A-Za-z0-9_]*.
 bool IsValidEnvName(std::string_view s);
 // A Docker image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>].

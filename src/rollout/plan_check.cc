@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "config/service_config.h"
 #include "core/text.h"
 
 namespace sp {
@@ -82,6 +83,26 @@ Status CheckApp(const RolloutPlan& p) {
     if (!IsValidEnvName(k)) return Err(Bad("/app/env", "invalid name '" + Printable(k) + "'"));
     if (!IsSafeValue(v)) return Err(Bad("/app/env/" + k, "a newline or NUL"));  // The value is not echoed.
   }
+  for (const auto& v : a.volumes) {
+    if (!IsValidVolume(v)) return Err(Bad("/app/volumes", "'" + Printable(v) + "' is not /host/path:/container/path"));
+  }
+  if (!a.health.path.empty() && !IsValidHealthPath(a.health.path)) return Err(Bad("/app/health/path", "not a URL path"));
+  for (const auto& arg : a.smoke) {
+    if (!IsSafeValue(arg)) return Err(Bad("/app/smoke", "an argument with a newline or NUL"));
+  }
+  return Ok();
+}
+
+// The registry a pull logs in to, and where its password is read (a
+// reference, never the value).
+Status CheckRegistry(const RegistrySpec& r) {
+  if (!r.address.empty() && !IsValidHostPort(r.address, false)) {
+    return Err(Bad("/registry/address", "invalid address '" + Printable(r.address) + "'"));
+  }
+  if (!IsSafeValue(r.username)) return Err(Bad("/registry/username", "a newline or NUL"));
+  if (!r.password_ref.empty() && !IsValidSecretRef(r.password_ref)) {
+    return Err(Bad("/registry/password_ref", "not file:/absolute/path or env:NAME"));
+  }
   return Ok();
 }
 
@@ -117,6 +138,11 @@ Status CheckPlan(const RolloutPlan& p) {
     if (!IsValidName(*value)) return Err(Bad(std::string("/") + field, "invalid name '" + Printable(*value) + "'"));
   }
   if (!p.network.empty() && !IsValidName(p.network)) return Err(Bad("/network", "invalid network label"));
+  if (!IsSafeValue(p.service)) return Err(Bad("/service", "a newline or NUL"));
+  if (!p.previous_rollout_id.empty() && !SafeId(p.previous_rollout_id)) {
+    return Err(Bad("/previous_rollout_id", "invalid rollout id"));
+  }
+  SP_TRY(CheckRegistry(p.registry));
   SP_TRY(CheckHosts(p));
   SP_TRY(CheckLoadBalancers(p));
   SP_TRY(CheckApp(p));

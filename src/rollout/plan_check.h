@@ -13,7 +13,9 @@ namespace sp {
 // plan holds a malformed name, address or port, an engine address other
 // than a local unix socket, a host key line not bound to the bastion's own
 // name (wildcards, @cert-authority and @revoked markers included), a path
-// that is not absolute, or a NUL or newline in an argument or env value.
+// that is not absolute, a volume, health path or registry reference of
+// another shape than the service file allows, or a NUL or newline in an
+// argument or env value.
 Status CheckPlan(const RolloutPlan& plan);
 
 }  // namespace sp

@@ -74,6 +74,7 @@ void Response::Error(const sp::Error& e) {
   b["error"]["code"] = std::string(ErrorCodeName(e.code));
   b["error"]["message"] = e.message;
   Json(StatusFor(e.code), b);
+  error = e.message;
 }
 
 namespace {
@@ -87,15 +88,6 @@ std::string LiteralPrefix(const std::string& pattern) {
   if (special > 0 && (pattern[special] == '?' || pattern[special] == '*' || pattern[special] == '{')) --special;
   if (pattern[special] == '|') return "";  // Alternatives: no common start known.
   return pattern.substr(0, special);
-}
-
-// The message of an error answer ({"error": {"message": ...}}), or its status.
-std::string ErrorMessageOf(const Response& res) {
-  auto doc = Doc::parse(res.body, nullptr, false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
-    return doc["error"].value("message", "HTTP " + std::to_string(res.status));
-  }
-  return "HTTP " + std::to_string(res.status);
 }
 
 }  // namespace
@@ -164,7 +156,7 @@ Response Router::Handle(Request req) const {
       rec.target = target;
       rec.from = req.peer;
       rec.status = res.status;
-      rec.result = allowed ? (res.status < 400 ? "ok" : ErrorMessageOf(res)) : allowed.error().message;
+      rec.result = res.status < 400 ? "ok" : !res.error.empty() ? res.error : "HTTP " + std::to_string(res.status);
       audit_(rec);
     }
     return res;

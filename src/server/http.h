@@ -107,6 +107,7 @@ struct Response {
   std::string content_type = "application/json";
   StreamProvider stream;  // Set: the body is streamed (chunked) instead.
   std::string stream_type = "text/plain";
+  std::string error;  // The message Error() answered with (for the audit trail).
 
   void Json(int status, const Doc& body);
   // {"error": {"code": "not_found", "message": "..."}} with the code's status.

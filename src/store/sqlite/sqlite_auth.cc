@@ -11,6 +11,7 @@ namespace sp {
 
 using sqlite_internal::DbError;
 using sqlite_internal::Done;
+using sqlite_internal::LabelsFrom;
 using sqlite_internal::Stmt;
 
 namespace {
@@ -75,10 +76,7 @@ Result<std::vector<auth::ApiToken>> SqliteStore::Tokens() {
     auth::ApiToken t;
     t.kind = "agent";
     t.name = ag.Text(0);
-    auto labels = nlohmann::json::parse(ag.Text(1), nullptr, false);
-    if (labels.is_object()) {
-      for (const auto& [k, v] : labels.items()) t.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    }
+    t.labels = LabelsFrom(ag.Text(1));
     t.created_ms = ag.Int(2);
     t.expires_ms = ag.Int(3);
     t.revoked_ms = ag.Int(4);

@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "build/records.h"
 #include "inventory/store.h"
@@ -58,6 +61,18 @@ inline Error DbError(sqlite3* db, const std::string& what) {
   int code = sqlite3_errcode(db);
   ErrorCode ec = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? ErrorCode::kUnavailable : ErrorCode::kInternal;
   return Error{ec, "store: " + what + ": " + sqlite3_errmsg(db)};
+}
+
+// A labels column ({"key": "value", ...}); anything else reads as none.
+inline std::map<std::string, std::string> LabelsFrom(const std::string& text) {
+  std::map<std::string, std::string> out;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (v.is_string()) out[k] = v.get<std::string>();
+    }
+  }
+  return out;
 }
 
 inline Status Done(Stmt& st, sqlite3* db, const char* what) {

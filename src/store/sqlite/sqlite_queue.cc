@@ -14,6 +14,7 @@ namespace sp {
 
 using sqlite_internal::DbError;
 using sqlite_internal::Done;
+using sqlite_internal::LabelsFrom;
 using sqlite_internal::Stmt;
 
 namespace {
@@ -21,17 +22,6 @@ namespace {
 constexpr const char* kJobCols =
     "id, kind, payload, labels, priority, COALESCE(idem, ''), max_attempts, backoff_ms, state, attempts, owner, epoch, "
     "lease_expires_ms, not_before_ms, result, error, created_ms, updated_ms";
-
-std::map<std::string, std::string> LabelsFrom(const std::string& text) {
-  std::map<std::string, std::string> out;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) {
-      if (v.is_string()) out[k] = v.get<std::string>();
-    }
-  }
-  return out;
-}
 
 Job ReadJobRow(Stmt& st) {
   Job j;
