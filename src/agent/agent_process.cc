@@ -21,7 +21,7 @@ Status RunAgentProcess(const AgentProcessOptions& po) {
   if (!lease || lease->count() < 1000) {
     return Err(ErrorCode::kInvalidArgument, "--lease: expected a duration of at least 1s, got '" + po.lease + "'");
   }
-  SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create({po.server, Trim(token_text)}));
+  SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create({po.server, Trim(token_text), po.ca}));
   // Stop signals: blocked before any thread starts, then waited for.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

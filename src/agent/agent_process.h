@@ -10,7 +10,8 @@
 namespace sp {
 
 struct AgentProcessOptions {
-  std::string server;      // http://host:port
+  std::string server;      // https://host:port (http:// to loopback only)
+  std::string ca;          // CA certificate file to verify the server; empty: the system's.
   std::string token_file;  // This agent's token.
   std::string lease = "60s";
   std::string work_dir;    // Empty: $TMPDIR/sallyport-agent-<pid>.

@@ -7,6 +7,7 @@
 #include "core/text.h"
 #include "queue/wire.h"
 #include "server/server_process.h"
+#include "server/tls_init.h"
 
 namespace sp::cli {
 
@@ -15,6 +16,7 @@ namespace {
 int AgentRun(Context& ctx) {
   AgentProcessOptions o = ctx.a.agent;
   o.server = ctx.client().server;
+  o.ca = ctx.client().ca;
   o.decorate_lb = ctx.ext.decorate_lb;
   o.observe_event = ctx.ext.observe_event;
   if (auto st = RunAgentProcess(o); !st) return Fail(st.error());
@@ -48,9 +50,31 @@ int Server(Context& ctx) {
   return kExitOk;
 }
 
+int InitTlsCmd(Context& ctx) {
+  const TlsInitArgs& a = ctx.a.tls_init;
+  auto r = InitTls({a.dir, a.names, a.ips});
+  if (!r) return Fail(r.error());
+  if (r->created) {
+    std::string names;
+    for (const auto& n : r->names) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& ip : r->ips) names += ", " + ip;
+    std::printf("server certificate %s for %s\n", r->server_cert.c_str(), names.c_str());
+  } else {
+    std::printf("kept the existing certificate %s\n", r->server_cert.c_str());
+  }
+  std::printf("CA %s  %s\n", r->ca_cert.c_str(), r->ca_fingerprint.c_str());
+  std::printf("serve:   sallyport server --tls-cert %s --tls-key %s --listen ADDRESS:8700\n", r->server_cert.c_str(),
+              r->server_key.c_str());
+  std::printf("clients: --ca %s (or $SALLYPORT_CA); compare the fingerprint above out of band\n", r->ca_cert.c_str());
+  return kExitOk;
+}
+
 void ServerOptions(CLI::App& app, Args& args) {
   ServerProcessOptions& a = args.serve;
-  app.add_option("--listen", a.listen, "host:port (port 0: any free port)")->capture_default_str();
+  app.add_option("--listen", a.listen, "host:port (port 0: any free port); a non-loopback address needs TLS")
+      ->capture_default_str();
+  app.add_option("--tls-cert", a.tls_cert, "Serve HTTPS with this PEM certificate (chain); `server init-tls` makes one");
+  app.add_option("--tls-key", a.tls_key, "The certificate's PEM private key");
   app.add_option("--expire-every", a.expire_every,
                  "How often personal deployments past their TTL are torn down and released (0: never)")
       ->capture_default_str();
@@ -93,6 +117,14 @@ std::vector<Command> AgentCommands() {
        nullptr, AgentList},
       {{"server"}, "Serve the HTTP API, poll projects, run or queue builds and deploys", Kind::kRun, Where::kLocal,
        ServerOptions, Server},
+      {{"server", "init-tls"}, "Make a private CA and the server's certificate (keeps existing ones)", Kind::kWrite,
+       Where::kNone,
+       [](CLI::App& app, Args& args) {
+         app.add_option("--dir", args.tls_init.dir, "Directory for ca.crt, ca.key, server.crt, server.key")->required();
+         app.add_option("--name", args.tls_init.names, "A DNS name of the server (beside localhost and this host's name)");
+         app.add_option("--ip", args.tls_init.ips, "An IP address of the server (beside 127.0.0.1 and ::1)");
+       },
+       InitTlsCmd},
   };
 }
 

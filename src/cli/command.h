@@ -61,7 +61,7 @@ struct Extensions {
 // The options of every command, bound by the command's own options().
 struct Args {
   // Where and how.
-  std::string server, store;
+  std::string server, store, ca;
   bool local = false;
   std::string output = "text";
   // Service file and inventory.
@@ -83,6 +83,7 @@ struct Args {
   std::string expires;
   // The apps: `server` and `agent run` bind their options here.
   ServerProcessOptions serve;
+  TlsInitArgs tls_init;
   AgentProcessOptions agent;
 };
 

@@ -101,7 +101,7 @@ Status Context::Decide() {
     return Ok();
   }
   if (a.local && !a.server.empty()) return Err(ErrorCode::kInvalidArgument, "--local and --server: choose one");
-  SP_ASSIGN_OR_RETURN(client_, LoadClientConfig(a.server));
+  SP_ASSIGN_OR_RETURN(client_, LoadClientConfig(a.server, a.ca));
   if (cmd_.where == Where::kServer) {
     if (client_.server.empty()) {
       return Err(ErrorCode::kInvalidArgument,
@@ -130,12 +130,12 @@ Result<SqliteStore*> Context::Store() {
 Result<ApiClient*> Context::Api() {
   if (!api_) {
     if (client_.server.empty()) {
-      SP_ASSIGN_OR_RETURN(client_, LoadClientConfig(a.server));
+      SP_ASSIGN_OR_RETURN(client_, LoadClientConfig(a.server, a.ca));
     }
     if (client_.server.empty()) {
       return Err(ErrorCode::kInvalidArgument, "no server: give --server URL, or set $SALLYPORT_SERVER");
     }
-    SP_ASSIGN_OR_RETURN(api_, HttpApiClient::Create({client_.server, client_.token}));
+    SP_ASSIGN_OR_RETURN(api_, HttpApiClient::Create({client_.server, client_.token, client_.ca}));
   }
   return api_.get();
 }

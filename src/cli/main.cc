@@ -54,6 +54,9 @@ const char* WhereName(Where w) {
 void CommonOptions(CLI::App& leaf, Args& a, const Command& c) {
   if (c.where == Where::kEither || c.where == Where::kServer) {
     leaf.add_option("--server", a.server, "Server URL (default $SALLYPORT_SERVER, then the client configuration)");
+    leaf.add_option("--ca", a.ca,
+                    "CA certificate (PEM) the server's must be signed by (default $SALLYPORT_CA, then the client "
+                    "configuration's ca, then the system's CAs)");
   }
   if (c.where == Where::kEither) {
     leaf.add_flag("--local", a.local, "Act on the local state database even when a server is configured");
@@ -126,7 +129,9 @@ int Main(int argc, char** argv, const Extensions& ext) {
       }
       parent = group;
     }
-    CLI::App* leaf = parent->add_subcommand(c.path.back(), c.summary);
+    // A leaf may also be a parent (`server` and `server init-tls`).
+    CLI::App*& leaf = nouns[key + "/" + c.path.back()];
+    if (!leaf) leaf = parent->add_subcommand(c.path.back(), c.summary);
     if (c.options) c.options(*leaf, a);
     CommonOptions(*leaf, a, c);
     leaves.emplace_back(leaf, &c);
@@ -141,8 +146,11 @@ int Main(int argc, char** argv, const Extensions& ext) {
     return kExitUsage;
   }
   if (table->parsed()) return PrintTable(app);
+  const Command* chosen = nullptr;  // The deepest command parsed.
   for (auto [leaf, c] : leaves) {
-    if (!leaf->parsed()) continue;
+    if (leaf->parsed() && (!chosen || c->path.size() > chosen->path.size())) chosen = c;
+  }
+  if (const Command* c = chosen) {
     if (c->kind == Kind::kReserved) {
       std::fprintf(stderr, "sallyport %s: not available yet\n", c->path[0].c_str());
       return kExitUnavailable;

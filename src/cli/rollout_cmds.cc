@@ -34,8 +34,8 @@ Result<ResolvedTarget> ResolveFrom(Context& ctx, const std::string& stack, const
     inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
     return service.Resolve(stack, release, a.deployment, a.limit);
   }
-  if (StartsWith(a.inventory, "http://")) {
-    auto api = HttpApiClient::Create({a.inventory, ctx.client().token});
+  if (StartsWith(a.inventory, "http://") || StartsWith(a.inventory, "https://")) {
+    auto api = HttpApiClient::Create({a.inventory, ctx.client().token, ctx.client().ca});
     if (!api) return Err(api.error());
     SP_ASSIGN_OR_RETURN(Doc d, (*api)->Call("GET", "/v1/resolve?stack=" + UrlQuery(stack) + "&release=" +
                                                       UrlQuery(release) + "&deployment=" + UrlQuery(a.deployment) +

@@ -24,7 +24,7 @@ std::string DefaultConfigPath() {
 
 }  // namespace
 
-Result<ClientConfig> LoadClientConfig(const std::string& server_flag) {
+Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std::string& ca_flag) {
   ClientConfig c;
   std::string path = Env("SALLYPORT_CONFIG");
   const bool named = !path.empty();
@@ -37,7 +37,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& server_flag) {
     c.file = path;
   }
   c.server = !server_flag.empty() ? server_flag : !Env("SALLYPORT_SERVER").empty() ? Env("SALLYPORT_SERVER") : file.server;
-  c.ca = file.ca;
+  c.ca = !ca_flag.empty() ? ca_flag : !Env("SALLYPORT_CA").empty() ? Env("SALLYPORT_CA") : file.ca;
   c.token = Env("SALLYPORT_TOKEN");
   if (c.token.empty() && !file.token_file.empty()) {
     SP_ASSIGN_OR_RETURN(std::string token, ReadTextFile(file.token_file));

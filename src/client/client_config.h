@@ -1,6 +1,6 @@
 // Where a CLI command finds its server, CA and token, in one order for
-// every command: the flag (--server), else the environment
-// ($SALLYPORT_SERVER, $SALLYPORT_TOKEN), else the client configuration file
+// every command: the flag (--server, --ca), else the environment
+// ($SALLYPORT_SERVER, $SALLYPORT_CA, $SALLYPORT_TOKEN), else the client configuration file
 // ($SALLYPORT_CONFIG, else $XDG_CONFIG_HOME/sallyport/config.yml, else
 // ~/.config/sallyport/config.yml; config/client_config.h).
 #pragma once
@@ -19,6 +19,6 @@ struct ClientConfig {
 };
 
 // A file named by $SALLYPORT_CONFIG must exist; the default one may not.
-Result<ClientConfig> LoadClientConfig(const std::string& server_flag);
+Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std::string& ca_flag = "");
 
 }  // namespace sp

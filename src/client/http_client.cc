@@ -1,7 +1,11 @@
 #include "client/http_client.h"
 
 #include <httplib.h>
+#include <openssl/x509.h>
 
+#include <chrono>
+
+#include "core/file.h"
 #include "core/text.h"
 
 namespace sp {
@@ -17,49 +21,112 @@ ErrorCode ErrorCodeFromName(const std::string& name) {
 
 namespace {
 
+constexpr size_t kMaxIdle = 4;
+// The server closes a kept-alive connection idle for 5 s: reuse only
+// younger ones, so that a request never races that close.
+constexpr auto kMaxIdleAge = std::chrono::seconds(2);
+
+// The host of "scheme://host[:port][/...]" ("[::1]" without brackets).
+std::string UrlHost(const std::string& url) {
+  const size_t start = url.find("://") + 3;
+  if (start < url.size() && url[start] == '[') {
+    const size_t close = url.find(']', start);
+    return close == std::string::npos ? "" : url.substr(start + 1, close - start - 1);
+  }
+  const size_t end = url.find_first_of(":/", start);
+  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || StartsWith(host, "127."); }
+
+}  // namespace
+
 // The transport failure in words a person can act on.
-std::string Describe(httplib::Error e) {
-  switch (e) {
+std::string HttpApiClient::Describe(const httplib::Client& c, int error) const {
+  switch (static_cast<httplib::Error>(error)) {
     case httplib::Error::Connection: return "cannot connect (refused, or no route to it)";
     case httplib::Error::ConnectionTimeout: return "connection timed out";
     case httplib::Error::Read: return "connection closed while reading the answer";
     case httplib::Error::Write: return "connection closed while sending the request";
-    default: return httplib::to_string(e);
+    case httplib::Error::SSLConnection: return "TLS handshake failed (is it an https:// server?)";
+    case httplib::Error::SSLLoadingCerts: return "cannot load the CA certificates " + (o_.ca.empty() ? "of the system" : o_.ca);
+    case httplib::Error::SSLServerVerification: {
+      const long v = c.get_openssl_verify_result();
+      if (v != X509_V_OK) {
+        return std::string("the server's certificate is not trusted: ") + X509_verify_cert_error_string(v) +
+               " (trusting " + (o_.ca.empty() ? "the system's CAs" : "the CA in " + o_.ca) + ")";
+      }
+      return "the server's certificate is not for " + UrlHost(o_.server);
+    }
+    default: return httplib::to_string(static_cast<httplib::Error>(error));
   }
 }
 
-}  // namespace
-
 HttpApiClient::HttpApiClient(HttpClientOptions options) : o_(std::move(options)) {}
 
-// A connection per request: calls from several threads (heartbeats, log
-// lines, journal calls) never wait for each other.
 std::unique_ptr<httplib::Client> HttpApiClient::NewClient(Millis read_timeout) const {
   auto c = std::make_unique<httplib::Client>(o_.server);
   c->set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(o_.connect_timeout).count(),
                             static_cast<time_t>((o_.connect_timeout.count() % 1000) * 1000));
   c->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count(), 0);
+  c->set_tcp_nodelay(true);
+  if (StartsWith(o_.server, "https://")) {
+    if (!o_.ca.empty()) c->set_ca_cert_path(o_.ca.c_str());
+    c->enable_server_certificate_verification(true);
+  }
   if (!o_.token.empty()) c->set_default_headers({{"Authorization", "Bearer " + o_.token}});
   return c;
+}
+
+// Calls from several threads (heartbeats, log lines, journal calls) each
+// take their own connection: they never wait for each other.
+std::unique_ptr<httplib::Client> HttpApiClient::Acquire() {
+  {
+    std::lock_guard lk(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty()) {
+      Idle last = std::move(idle_.back());
+      idle_.pop_back();
+      if (now - last.since < kMaxIdleAge) return std::move(last.client);
+    }
+  }
+  auto c = NewClient(o_.read_timeout);
+  c->set_keep_alive(true);
+  return c;
+}
+
+void HttpApiClient::Release(std::unique_ptr<httplib::Client> c) {
+  std::lock_guard lk(mu_);
+  if (idle_.size() < kMaxIdle) idle_.push_back({std::move(c), std::chrono::steady_clock::now()});
 }
 
 HttpApiClient::~HttpApiClient() = default;
 
 Result<std::unique_ptr<HttpApiClient>> HttpApiClient::Create(HttpClientOptions options) {
-  if (!StartsWith(options.server, "http://")) {
-    return Err(ErrorCode::kInvalidArgument, "server must be an http:// URL, got '" + Printable(options.server) + "'");
+  const bool https = StartsWith(options.server, "https://");
+  if (!https && !StartsWith(options.server, "http://")) {
+    return Err(ErrorCode::kInvalidArgument, "server must be an https:// URL, got '" + Printable(options.server) + "'");
+  }
+  if (!https && !IsLoopback(UrlHost(options.server))) {
+    return Err(ErrorCode::kInvalidArgument, "server " + Printable(options.server) +
+                                                ": plain http:// is used only to a loopback address (tokens, plans and "
+                                                "env would travel in clear); use https://");
+  }
+  if (https && !options.ca.empty()) {
+    if (auto ca = ReadTextFile(options.ca); !ca) return Err(ca.error().code, "--ca: " + ca.error().message);
   }
   return std::unique_ptr<HttpApiClient>(new HttpApiClient(std::move(options)));
 }
 
 Result<ApiDoc> HttpApiClient::Call(const std::string& method, const std::string& path, const std::string& body) {
   const std::string type = "application/json";
-  auto client = NewClient(o_.read_timeout);
+  auto client = Acquire();
   httplib::Result res = method == "GET"      ? client->Get(path)
                         : method == "DELETE" ? client->Delete(path)
                         : method == "PUT"    ? client->Put(path, body, type)
                                              : client->Post(path, body, type);
-  if (!res) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(res.error()));
+  if (!res) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(*client, static_cast<int>(res.error())));
+  Release(std::move(client));
   if (res->status == 204) return ApiDoc();
   ApiDoc doc = ApiDoc::parse(res->body, nullptr, false);
   if (doc.is_discarded()) {
@@ -74,8 +141,10 @@ Result<ApiDoc> HttpApiClient::Call(const std::string& method, const std::string&
 }
 
 Result<std::string> HttpApiClient::GetText(const std::string& path) {
-  httplib::Result r = NewClient(o_.read_timeout)->Get(path);
-  if (!r) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(r.error()));
+  auto client = Acquire();
+  httplib::Result r = client->Get(path);
+  if (!r) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(*client, static_cast<int>(r.error())));
+  Release(std::move(client));
   if (r->status != 200) {
     ApiDoc doc = ApiDoc::parse(r->body, nullptr, false);
     const bool api_error = doc.is_object() && doc.contains("error") && doc["error"].is_object();
@@ -101,7 +170,9 @@ Status HttpApiClient::Stream(const std::string& path, const std::function<bool(c
         }
         return on_data(data, n);
       });
-  if (!r && status == 0) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(r.error()));
+  if (!r && status == 0) {
+    return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(*client, static_cast<int>(r.error())));
+  }
   if (status != 200) {
     ApiDoc doc = ApiDoc::parse(error_body, nullptr, false);
     const bool api_error = doc.is_object() && doc.contains("error") && doc["error"].is_object();

@@ -1,5 +1,8 @@
 #include "core/file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +25,32 @@ Result<std::string> ReadTextFile(const std::string& path) {
   out << in.rdbuf();
   if (in.bad()) return Err(ErrorCode::kUnavailable, "cannot read " + path + ": read failed");
   return out.str();
+}
+
+Status WriteNewFile(const std::string& path, const std::string& content, int mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    const int err = errno;
+    return Err(err == EEXIST ? ErrorCode::kConflict : ErrorCode::kUnavailable,
+               "cannot create " + path + ": " + std::strerror(err));
+  }
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return Err(ErrorCode::kUnavailable, "cannot write " + path + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    ::unlink(path.c_str());
+    return Err(ErrorCode::kUnavailable, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Ok();
 }
 
 }  // namespace sp

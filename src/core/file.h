@@ -11,4 +11,8 @@ namespace sp {
 // directory, kUnavailable when it cannot be read.
 Result<std::string> ReadTextFile(const std::string& path);
 
+// Creates `path` with `mode` (never an existing file: kConflict) and writes
+// `content`; a partly written file is removed.
+Status WriteNewFile(const std::string& path, const std::string& content, int mode);
+
 }  // namespace sp

@@ -43,8 +43,19 @@ void ToHttplib(Response res, httplib::Response& out) {
 
 }  // namespace
 
+namespace {
+
+std::unique_ptr<httplib::Server> NewServer(const HttpServerOptions& o) {
+  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+}
+
+}  // namespace
+
 HttpServer::HttpServer(const Router& router, HttpServerOptions options)
-    : router_(router), http_(std::make_unique<httplib::Server>()) {
+    : router_(router),
+      http_(NewServer(options)),
+      tls_(!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
   httplib::Server& s = *http_;
   // Debian's libcpp-httplib listens with a backlog of 5 (compiled in): a
   // burst of connections (50 clients at once in the tests) overflowed it,
@@ -108,6 +119,10 @@ HttpServer::HttpServer(const Router& router, HttpServerOptions options)
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start(const std::string& host, int port) {
+  if (!http_->is_valid()) {
+    return Err(ErrorCode::kInvalidArgument,
+               "server: cannot use the TLS certificate and key (both PEM files, readable, the key the certificate's)");
+  }
   if (port == 0) {
     port_ = http_->bind_to_any_port(host);
     if (port_ < 0) return Err(ErrorCode::kUnavailable, "server: cannot bind " + host + " on any port");

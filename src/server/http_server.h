@@ -21,6 +21,9 @@ struct HttpServerOptions {
   // A webhook's body (public: anyone may send one) is refused with 413 from
   // its Content-Length, before it is read.
   size_t max_hook_body_bytes = 1u << 20;
+  // HTTPS with this PEM certificate (chain) and key; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
@@ -32,6 +35,7 @@ class HttpServer {
   // Binds host:port (port 0: any free port) and serves on a background thread.
   Status Start(const std::string& host, int port);
   int port() const { return port_; }
+  bool tls() const { return tls_; }
   // Stops accepting, finishes requests in flight, joins.
   void Stop();
 
@@ -41,6 +45,7 @@ class HttpServer {
   std::thread thread_;
   int port_ = 0;
   int listen_fd_ = -1;
+  bool tls_ = false;
 };
 
 }  // namespace sp::http

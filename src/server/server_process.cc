@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "build/wire.h"
+#include "core/file.h"
 #include "core/text.h"
 #include "deploy/deploy_plan.h"
 #include "deploy/job_watch.h"
@@ -140,6 +141,29 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
   return std::make_pair(host, port);
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Both files or neither, readable; without them, loopback only: tokens,
+// plans and env never cross a network in clear.
+Status CheckTls(const ServerProcessOptions& so, const std::string& host) {
+  if (so.tls_cert.empty() != so.tls_key.empty()) {
+    return Err(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  }
+  if (so.tls_cert.empty()) {
+    if (IsLoopbackHost(host)) return Ok();
+    return Err(ErrorCode::kInvalidArgument,
+               "--listen " + so.listen +
+                   ": plain HTTP is served only on a loopback address; give --tls-cert and --tls-key (`sallyport "
+                   "server init-tls --dir DIR` makes a private CA and a certificate)");
+  }
+  for (const auto& [flag, path] : {std::pair{"--tls-cert", so.tls_cert}, std::pair{"--tls-key", so.tls_key}}) {
+    if (auto text = ReadTextFile(path); !text) return Err(text.error().code, std::string(flag) + ": " + text.error().message);
+  }
+  return Ok();
+}
+
 }  // namespace
 
 Status RunServerProcess(const ServerProcessOptions& so) {
@@ -148,6 +172,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   auto poll = ParseDuration(so.poll_every);
   if (!poll) return Err(ErrorCode::kInvalidArgument, "--poll-every: " + poll.error().message);
   SP_ASSIGN_OR_RETURN(auto listen, ParseListen(so.listen));
+  SP_TRY(CheckTls(so, listen.first));
   SP_ASSIGN_OR_RETURN(auto labels, ParseLabelArgs("--build-label", so.build_labels.empty()
                                                                        ? std::vector<std::string>{"role=builder"}
                                                                        : so.build_labels));
@@ -156,6 +181,8 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
   ApiServerOptions options;
   options.clock = &clock;
+  options.http.tls_cert_file = so.tls_cert;
+  options.http.tls_key_file = so.tls_key;
   options.queue = store.get();
   options.auth = store.get();
   options.journal = store.get();
@@ -211,7 +238,9 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   SP_TRY(server.Start(listen.first, listen.second));
   builds.Start();
-  std::printf("sallyport server: listening on http://%s:%d (store %s)\n", listen.first.c_str(), server.port(),
+  std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
+              listen.first.find(':') == std::string::npos ? listen.first.c_str() : ("[" + listen.first + "]").c_str(),
+              server.port(),
               so.store_path.c_str());
   std::fflush(stdout);
   int sig = 0;

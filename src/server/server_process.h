@@ -14,6 +14,9 @@ namespace sp {
 
 struct ServerProcessOptions {
   std::string listen = "127.0.0.1:8700";  // host:port (port 0: any free port).
+  // HTTPS (PEM files; `server init-tls` makes them). Without them the server
+  // listens only on a loopback address.
+  std::string tls_cert, tls_key;
   std::string store_path;
   std::string expire_every = "30s";       // Personal deployments past their TTL (0: never).
   std::string poll_every = "10s";         // Every project's branches (0: never).
@@ -24,6 +27,12 @@ struct ServerProcessOptions {
   std::string builds_on = "server";       // server | agents
   std::vector<std::string> build_labels;  // key=value a build job requires (default role=builder).
   bool print_routes = false;              // Print every route and what it needs, then exit.
+};
+
+// `server init-tls`'s options (tls_init.h).
+struct TlsInitArgs {
+  std::string dir;
+  std::vector<std::string> names, ips;
 };
 
 // Serves until a stop signal; an Error when it cannot start.
