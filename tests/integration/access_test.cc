@@ -67,8 +67,8 @@ class AccessIT : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return Trim(r.out);
   }
-  httplib::Result Call(const RouteLine& r, const std::string& token, int port = 0) {
-    httplib::Client c("127.0.0.1", port ? port : server_->port());
+  httplib::Result Call(const RouteLine& r, const std::string& token, const ServerProcess* server = nullptr) {
+    httplib::Client c = (server ? *server : *server_).Client();
     c.set_read_timeout(10, 0);
     if (!token.empty()) c.set_default_headers({{"Authorization", "Bearer " + token}});
     const std::string path = PathFor(r.pattern);
@@ -134,7 +134,7 @@ TEST_F(AccessIT, SubmittedPlansAndSourceCommandsNeedAdminAndLeaveNoMarker) {
   const std::string marker = dir_ / "pwned";
   const std::string deployer = Token("deployer", {"deploy:*/*", "read"});
   const std::string editor = Token("editor", {"inventory:write"});
-  httplib::Client c("127.0.0.1", server_->port());
+  httplib::Client c = server_->Client();
   // A job whose payload an agent would execute.
   c.set_default_headers({{"Authorization", "Bearer " + deployer}});
   auto job = c.Post("/v1/jobs", json{{"kind", "hook"}, {"payload", "touch " + marker}}.dump(), "application/json");
@@ -177,12 +177,12 @@ TEST_F(AccessIT, ARevokedTokenStopsAtOnceAlsoOnASecondServerSharingTheStore) {
   const std::string reader = Token("reader", {"read"});
   const RouteLine jobs{"GET", "/v1/jobs", "read"};
   EXPECT_EQ(Call(jobs, reader)->status, 200);
-  EXPECT_EQ(Call(jobs, reader, second.port())->status, 200);
+  EXPECT_EQ(Call(jobs, reader, &second)->status, 200);
   // Revoked through the first server, by an admin over HTTP.
   auto revoked = RunSallyport({"token", "revoke", "reader", "--server", server_->url()});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
   EXPECT_EQ(Call(jobs, reader)->status, 401);
-  EXPECT_EQ(Call(jobs, reader, second.port())->status, 401) << "the second server still accepts a revoked token";
+  EXPECT_EQ(Call(jobs, reader, &second)->status, 401) << "the second server still accepts a revoked token";
   auto listed = RunSallyport({"token", "list", "--server", second.url()});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_THAT(listed.out, HasSubstr("reader"));

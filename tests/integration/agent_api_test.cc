@@ -50,7 +50,7 @@ class AgentApiTest : public ::testing::Test {
     return c;
   }
   httplib::Client Anonymous() {
-    httplib::Client c("127.0.0.1", port_);
+    httplib::Client c = server_->Client();
     c.set_read_timeout(15, 0);
     return c;
   }
@@ -196,7 +196,7 @@ TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWrit
   ASSERT_EQ(followed->status, 200);
   EXPECT_THAT(followed->body, HasSubstr("data: 1\trollout\tout\tfirst batch\n\n"));
   EXPECT_THAT(followed->body, HasSubstr("event: end\ndata: succeeded\n\n"));
-  auto cli = RunSallyport({"job", "logs", std::to_string(id), "--server", "http://127.0.0.1:" + std::to_string(port_)});
+  auto cli = RunSallyport({"job", "logs", std::to_string(id), "--server", server_->url()});
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_THAT(cli.out, HasSubstr("first batch"));
   EXPECT_EQ(Client().Get("/v1/jobs/999999/log")->status, 404);
@@ -207,7 +207,7 @@ TEST_F(AgentApiTest, LogLinesAreKeptOnlyFromTheLeaseHolderAndAMalformedBatchWrit
 TEST_F(AgentApiTest, ABuildJobsRecordsAndDeployAreTakenOnlyFromItsLeaseHolder) {
   StartServer("builds-on-agents", {"--builds-on", "agents", "--poll-every", "0"});
   const std::string builder = Token("builder", {"role=builder"});
-  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  const std::string url = server_->url();
   // A remote with one commit on integration (a manual build names a commit its branch holds).
   const std::string remote = dir_ / "svc.git";
   InitRemoteAndWorkingCopy(remote, dir_ / "work");

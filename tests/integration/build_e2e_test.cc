@@ -133,7 +133,7 @@ class BuildE2eTest : public ::testing::Test {
   }
 
   json Builds() {
-    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Client c = server_->Client();
     c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds");
     return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
@@ -219,7 +219,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   // the push to the build's creation (polling), to its start on the builder
   // agent, then each step as the build records it.
   {
-    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Client c = server_->Client();
     c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds/" + std::to_string(b2.value("id", int64_t{0})));
     json rec = r ? json::parse(r->body, nullptr, false) : json();
@@ -252,7 +252,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_THAT(again.out, HasSubstr("built before")) << again.out << again.err;
   // A webhook for the commit the poller already saw starts nothing new.
   const std::string body = json{{"ref", "refs/heads/integration"}, {"after", c2}}.dump();
-  httplib::Client hook("127.0.0.1", server_->port());
+  httplib::Client hook = server_->Client();
   auto late = hook.Post("/hooks/github/sample",
                         httplib::Headers{{"X-Hub-Signature-256", HubSignature(kHookSecret, body)},
                                          {"X-GitHub-Delivery", "after-poll"}},
@@ -301,7 +301,7 @@ TEST_F(BuildE2eTest, ASignedWebhookStartsTheBuildAndBadOrReplayedOnesStartNothin
   StartAgent("net-agent", "network=local");
   const std::string c1 = CommitAndPush("w1");
   const std::string body = json{{"ref", "refs/heads/integration"}, {"after", c1}}.dump();
-  httplib::Client c("127.0.0.1", server_->port());
+  httplib::Client c = server_->Client();
   auto bad = c.Post("/hooks/github/sample",
                     httplib::Headers{{"X-Hub-Signature-256", HubSignature("wrong", body)}, {"X-GitHub-Delivery", "d-1"}},
                     body, "application/json");

@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <filesystem>
@@ -40,6 +41,8 @@ bool Running(int pid) {
 }
 
 // The status of the answer to `request` (headers only) on a fresh connection.
+// The status line's code of `request` sent as is over TLS (headers only: the
+// server must answer before any body).
 int RawStatus(int port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -47,9 +50,17 @@ int RawStatus(int port, const std::string& request) {
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
-  (void)!::write(fd, request.data(), request.size());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
   char buf[256] = {};
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  int n = 0;
+  if (SSL_connect(ssl) == 1) {
+    SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+    n = SSL_read(ssl, buf, sizeof buf - 1);
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
   ::close(fd);
   const std::string head(buf, n > 0 ? static_cast<size_t>(n) : 0);
   return head.size() > 12 ? std::atoi(head.c_str() + 9) : -1;
@@ -93,13 +104,13 @@ class BuildServerTest : public ::testing::Test {
   }
 
   json Builds() {
-    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Client c = server_->Client();
     c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds");
     return r ? json::parse(r->body, nullptr, false)["builds"] : json::array();
   }
   json Build(int64_t id) {
-    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Client c = server_->Client();
     c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/builds/" + std::to_string(id));
     return r ? json::parse(r->body, nullptr, false) : json();
@@ -160,7 +171,7 @@ TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreReje
   EXPECT_EQ(upper.value("status", ""), "failed");
   EXPECT_THAT(upper.value("error", ""), HasSubstr("not a valid user name"));
   // Git itself refuses "remote-run/../x"; through the API it is a 400.
-  httplib::Client c("127.0.0.1", server_->port());
+  httplib::Client c = server_->Client();
   c.set_default_headers({{"Authorization", Bearer()}});
   auto dots = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "remote-run/../x"}, {"sha", c1}}.dump(),
                      "application/json");
@@ -183,7 +194,7 @@ TEST_F(BuildServerTest, AManualBuildIsOnlyOfACommitOnItsBranch) {
   ASSERT_EQ(WaitStatus(head, {"succeeded", "failed"}, "integration").value("status", ""), "succeeded");
   auto token = RunSallyport({"token", "create", "--name", "svc-builder", "--scope", "build:svc", "--store", db_, "--local"});
   ASSERT_EQ(token.exit_code, 0) << token.err;
-  httplib::Client c("127.0.0.1", server_->port());
+  httplib::Client c = server_->Client();
   c.set_default_headers({{"Authorization", "Bearer " + Trim(token.out)}});
   auto refused = c.Post("/v1/builds", json{{"project", "svc"}, {"branch", "integration"}, {"sha", unreviewed}}.dump(),
                         "application/json");
@@ -267,7 +278,7 @@ TEST_F(BuildServerTest, GiteaAndGitLabPushEventsAreVerifiedTheirOwnWay) {
             0);
   server_ = std::make_unique<ServerProcess>(dir_, db_, "server-hooks", std::vector<std::string>{"--poll-every", "0"});
   ASSERT_TRUE(server_->ready()) << server_->Log();
-  httplib::Client c("127.0.0.1", server_->port());
+  httplib::Client c = server_->Client();
   auto post = [&](const std::string& kind, const httplib::Headers& h, const std::string& body) {
     auto r = c.Post("/hooks/" + kind + "/svc", h, body, "application/json");
     return r ? r->status : -1;

@@ -137,7 +137,7 @@ class GitCredentialsTest : public ::testing::Test {
     json found;
     WaitFor(
         [&] {
-          httplib::Client c("127.0.0.1", server_->port());
+          httplib::Client c = server_->Client();
           c.set_default_headers({{"Authorization", Bearer()}});
           auto r = c.Get("/v1/builds");
           if (!r) return false;

@@ -66,7 +66,7 @@ class LabAgentTest : public ::testing::Test {
   }
 
   json Job(int64_t id) {
-    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Client c = server_->Client();
     c.set_default_headers({{"Authorization", Bearer()}});
     auto r = c.Get("/v1/jobs/" + std::to_string(id));
     return r ? json::parse(r->body, nullptr, false) : json();

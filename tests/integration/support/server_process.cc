@@ -5,23 +5,39 @@
 
 #include "core/text.h"
 #include "support/cli_runner.h"
+#include "support/test_ca.h"
 
 namespace sp::test {
 
 ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
-                             const std::vector<std::string>& extra_args) {
+                             const std::vector<std::string>& extra_args, Transport transport)
+    : tls_(transport == Transport::kTls) {
   log_ = dir / (name + ".log");
   if (AdminToken(store).empty()) return;
   std::vector<std::string> argv{BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"};
+  if (tls_) {
+    const TlsFiles& tls = SharedTls();
+    if (tls.cert.empty()) return;
+    argv.insert(argv.end(), {"--tls-cert", tls.cert, "--tls-key", tls.key});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon_ = Daemon(argv, log_);
-  const std::string marker = "listening on http://127.0.0.1:";
+  const std::string marker = tls_ ? "listening on https://127.0.0.1:" : "listening on http://127.0.0.1:";
   if (WaitForStart(daemon_, [&] { return ReadFile(log_).find(marker) != std::string::npos; },
                    std::chrono::seconds(10)) != StartWait::kReady) {
     return;
   }
   const std::string log = ReadFile(log_);
   port_ = std::atoi(log.c_str() + log.find(marker) + marker.size());
+}
+
+httplib::Client ServerProcess::Client() const {
+  httplib::Client c(url());
+  if (tls_) {
+    c.set_ca_cert_path(SharedTls().ca.c_str());
+    c.enable_server_certificate_verification(true);
+  }
+  return c;
 }
 
 std::string AdminToken(const std::string& store) {

@@ -1,8 +1,11 @@
 // A `sallyport server` process for tests: on a free loopback port, on the
-// given state database, its output in <dir>/<name>.log. Its store gets an
-// admin token first (AdminToken), which the CLI processes the test starts
-// present through $SALLYPORT_TOKEN.
+// given state database, its output in <dir>/<name>.log, serving HTTPS with
+// the process's test CA (test_ca.h; $SALLYPORT_CA names it for the CLI and
+// agents the test starts). Its store gets an admin token first (AdminToken),
+// which the CLI processes the test starts present through $SALLYPORT_TOKEN.
 #pragma once
+
+#include <httplib.h>
 
 #include <string>
 #include <vector>
@@ -14,10 +17,15 @@ namespace sp::test {
 class ServerProcess {
  public:
   // Starts it and waits (up to 10 s) until it listens; ready() tells.
+  enum class Transport { kTls, kPlain };
   ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
-                const std::vector<std::string>& extra_args = {});
+                const std::vector<std::string>& extra_args = {}, Transport transport = Transport::kTls);
   bool ready() const { return port_ > 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  }
+  // An HTTP client of it that trusts the test CA (no token set).
+  httplib::Client Client() const;
   int port() const { return port_; }
   std::string Log() const { return ReadFile(log_); }
   Daemon& daemon() { return daemon_; }
@@ -26,6 +34,7 @@ class ServerProcess {
   std::string log_;
   Daemon daemon_;
   int port_ = 0;
+  bool tls_ = true;
 };
 
 // `sallyport token create --name <name> --label <label>` on `store`,
