@@ -64,7 +64,7 @@ http::Router::Audit Auditor(const ApiServerOptions& o) {
 ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
     : options_(std::move(options)),
       ctx_{inventory, options_},
-      router_(MakeAuthenticator(options_), Auditor(options_)),
+      router_(ctx_.tokens.Authenticator(), Auditor(options_)),
       http_(router_, options_.http) {
   SP_CHECK(options_.clock);
   router_.Add(InventoryRoutes(ctx_));

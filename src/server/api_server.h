@@ -29,6 +29,7 @@
 #include "rollout/lock.h"
 #include "server/http.h"
 #include "server/http_server.h"
+#include "server/token_cache.h"
 
 namespace sp {
 
@@ -63,9 +64,10 @@ std::string JobLogPath(const std::string& dir, int64_t job_id);
 // What every route table reaches: the stores and services, and the state
 // the routes share (long-polling claims, job log appends, resolve cache).
 struct ServerContext {
-  ServerContext(inventory::Service& inv, const ApiServerOptions& o) : inventory(inv), options(o) {}
+  ServerContext(inventory::Service& inv, const ApiServerOptions& o) : inventory(inv), options(o), tokens(o) {}
   inventory::Service& inventory;
   const ApiServerOptions& options;
+  TokenCache tokens;  // Who holds a bearer token (token_cache.h).
   int64_t Now() const { return options.clock->WallMs(); }
   // Long-polling claims wait on this; JobsEnqueued wakes them.
   std::mutex jobs_mu;
@@ -89,7 +91,8 @@ std::vector<http::Route> HookRoutes(ServerContext& ctx);
 std::vector<http::Route> AuthRoutes(ServerContext& ctx);
 
 // Who holds a bearer token: an API token (o.auth) or an agent's (o.queue),
-// live at o.clock's time; read from the store at every call.
+// live at o.clock's time; read from the store at every call (the server
+// uses TokenCache; this is what the cache saves, in bench_token_check).
 http::Router::Authenticate MakeAuthenticator(const ApiServerOptions& o);
 
 class ApiServer {

@@ -36,6 +36,7 @@ void CreateToken(ServerContext& ctx, auth::AuthStore& store, const Request& req,
   auto secret = auth::NewTokenSecret();
   if (!secret) return res.Error(secret.error());
   if (auto st = store.PutApiToken(Sha256Hex(*secret), t); !st) return res.Error(st.error());
+  ctx.tokens.Clear();
   Doc out = auth::TokenToJson(t);
   out["token"] = *secret;
   res.Json(201, out);
@@ -54,6 +55,7 @@ std::vector<http::Route> AuthRoutes(ServerContext& ctx) {
       {Method::kDelete, "/v1/tokens/([^/]+)", Access::Admin(),
        [&ctx, &store](const Request& req, Response& res) {
          if (auto st = store.RevokeToken(req.args[0], ctx.Now()); !st) return res.Error(st.error());
+         ctx.tokens.Clear();  // At once here; other servers sharing the store within the cache's TTL.
          res.status = 204;
        }},
       {Method::kGet, "/v1/audit", Access::Admin(),

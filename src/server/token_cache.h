@@ -1,0 +1,40 @@
+// Who holds a bearer token, for every request: an API token (o.auth) or an
+// agent's (o.queue). The store is asked at most once per `ttl` per token (a
+// token revoked or created by another server process sharing the store is
+// seen within it); this server's own token changes clear the cache at once.
+// Expiry is checked at every request against the clock.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "server/http.h"
+
+namespace sp {
+
+struct ApiServerOptions;
+
+class TokenCache {
+ public:
+  explicit TokenCache(const ApiServerOptions& o, Millis ttl = Millis(500));
+  http::Router::Authenticate Authenticator();
+  // A token was created or revoked here.
+  void Clear();
+
+ private:
+  struct Entry {
+    std::optional<http::Caller> caller;  // None: no such (live) token.
+    int64_t expires_ms = 0;              // Wall clock; 0: never.
+    int64_t fetched_ms = 0;              // Monotonic.
+  };
+  Result<http::Caller> Authenticate(const std::string& bearer);
+  const ApiServerOptions& o_;
+  const Millis ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // By the token's SHA-256.
+};
+
+}  // namespace sp
