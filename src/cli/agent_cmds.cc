@@ -52,7 +52,9 @@ int Server(Context& ctx) {
 
 int InitTlsCmd(Context& ctx) {
   const TlsInitArgs& a = ctx.a.tls_init;
-  auto r = InitTls({a.dir, a.names, a.ips});
+  TlsInitOptions o{a.dir, a.names, a.ips};
+  o.now_s = ctx.Now() / 1000;
+  auto r = InitTls(o);
   if (!r) return Fail(r.error());
   if (r->created) {
     std::string names;

@@ -24,7 +24,7 @@ namespace {
 constexpr size_t kMaxIdle = 4;
 // The server closes a kept-alive connection idle for 5 s: reuse only
 // younger ones, so that a request never races that close.
-constexpr auto kMaxIdleAge = std::chrono::seconds(2);
+constexpr int64_t kMaxIdleAgeMs = 2'000;
 
 // The host of "scheme://host[:port][/...]" ("[::1]" without brackets).
 std::string UrlHost(const std::string& url) {
@@ -62,7 +62,9 @@ std::string HttpApiClient::Describe(const httplib::Client& c, int error) const {
   }
 }
 
-HttpApiClient::HttpApiClient(HttpClientOptions options) : o_(std::move(options)) {}
+HttpApiClient::HttpApiClient(HttpClientOptions options) : o_(std::move(options)) {
+  if (!o_.clock) o_.clock = &RealClock::Instance();
+}
 
 std::unique_ptr<httplib::Client> HttpApiClient::NewClient(Millis read_timeout) const {
   auto c = std::make_unique<httplib::Client>(o_.server);
@@ -83,11 +85,11 @@ std::unique_ptr<httplib::Client> HttpApiClient::NewClient(Millis read_timeout) c
 std::unique_ptr<httplib::Client> HttpApiClient::Acquire() {
   {
     std::lock_guard lk(mu_);
-    const auto now = std::chrono::steady_clock::now();
+    const int64_t now = o_.clock->MonotonicMs();
     while (!idle_.empty()) {
       Idle last = std::move(idle_.back());
       idle_.pop_back();
-      if (now - last.since < kMaxIdleAge) return std::move(last.client);
+      if (now - last.since_ms < kMaxIdleAgeMs) return std::move(last.client);
     }
   }
   auto c = NewClient(o_.read_timeout);
@@ -97,7 +99,7 @@ std::unique_ptr<httplib::Client> HttpApiClient::Acquire() {
 
 void HttpApiClient::Release(std::unique_ptr<httplib::Client> c) {
   std::lock_guard lk(mu_);
-  if (idle_.size() < kMaxIdle) idle_.push_back({std::move(c), std::chrono::steady_clock::now()});
+  if (idle_.size() < kMaxIdle) idle_.push_back({std::move(c), o_.clock->MonotonicMs()});
 }
 
 HttpApiClient::~HttpApiClient() = default;

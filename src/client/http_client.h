@@ -12,6 +12,7 @@
 #include <string>
 
 #include "client/api_client.h"
+#include "core/clock.h"
 
 namespace httplib {
 class Client;
@@ -25,6 +26,7 @@ struct HttpClientOptions {
   std::string ca;      // PEM file of the CA(s) to trust; empty: the system's.
   Millis connect_timeout{5'000};
   Millis read_timeout{60'000};
+  Clock* clock = nullptr;  // How long a connection has been idle; none: the real clock.
 };
 
 class HttpApiClient final : public ApiClient {
@@ -49,7 +51,7 @@ class HttpApiClient final : public ApiClient {
   std::mutex mu_;
   struct Idle {
     std::unique_ptr<httplib::Client> client;
-    std::chrono::steady_clock::time_point since;
+    int64_t since_ms;  // Monotonic.
   };
   std::vector<Idle> idle_;
 };

@@ -99,15 +99,14 @@ Result<KeyCert> Make(const std::string& cn, int64_t not_before, int64_t not_afte
 
 }  // namespace
 
-Result<KeyCert> MakeCa(const std::string& common_name, int days) {
-  const int64_t now = std::time(nullptr);
+Result<KeyCert> MakeCa(const std::string& common_name, int64_t now, int days) {
   return Make(common_name, now - 3600, now + int64_t{days} * 86400, nullptr, nullptr,
               {{NID_basic_constraints, "critical,CA:TRUE"},
                {NID_key_usage, "critical,keyCertSign,cRLSign"},
                {NID_subject_key_identifier, "hash"}});
 }
 
-Result<KeyCert> Issue(const KeyCert& ca, const CertSpec& spec) {
+Result<KeyCert> Issue(const KeyCert& ca, const CertSpec& spec, int64_t now) {
   std::string san;
   for (const auto& d : spec.dns_names) {
     if (!IsDnsName(d)) return Err(ErrorCode::kInvalidArgument, "not a DNS name: '" + d + "'");
@@ -121,7 +120,6 @@ Result<KeyCert> Issue(const KeyCert& ca, const CertSpec& spec) {
   Owned<X509> ca_cert = ReadCert(ca.cert_pem);
   Owned<EVP_PKEY> ca_key = ReadKey(ca.key_pem);
   if (!ca_cert || !ca_key) return Err(ErrorCode::kInvalidArgument, "the CA's certificate or key is not PEM");
-  const int64_t now = std::time(nullptr);
   const int64_t before = spec.not_before_s ? spec.not_before_s : now - 3600;
   const int64_t after = spec.not_after_s ? spec.not_after_s : now + int64_t{spec.days} * 86400;
   const std::string cn = spec.common_name.empty() ? (spec.dns_names.empty() ? spec.ips[0] : spec.dns_names[0])

@@ -45,39 +45,39 @@ CertSpec Spec(std::vector<std::string> dns, std::vector<std::string> ips, int64_
 }
 
 TEST(X509Test, ACertificateOfTheCaVerifiesForItsAddressesOnly) {
-  auto ca = MakeCa("test CA");
+  auto ca = MakeCa("test CA", std::time(nullptr));
   ASSERT_TRUE(ca) << ca.error().message;
-  auto cert = Issue(*ca, Spec({"localhost"}, {"127.0.0.1", "::1", "10.1.2.3"}));
+  auto cert = Issue(*ca, Spec({"localhost"}, {"127.0.0.1", "::1", "10.1.2.3"}), std::time(nullptr));
   ASSERT_TRUE(cert) << cert.error().message;
   EXPECT_NE(cert->key_pem.find("BEGIN PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(Verify(ca->cert_pem, cert->cert_pem, "10.1.2.3"), X509_V_OK);
   EXPECT_EQ(Verify(ca->cert_pem, cert->cert_pem, "127.0.0.1"), X509_V_OK);
   EXPECT_EQ(Verify(ca->cert_pem, cert->cert_pem, "10.1.2.4"), X509_V_ERR_IP_ADDRESS_MISMATCH);
-  auto other = MakeCa("another CA");
+  auto other = MakeCa("another CA", std::time(nullptr));
   ASSERT_TRUE(other);
   EXPECT_EQ(Verify(other->cert_pem, cert->cert_pem), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 }
 
 TEST(X509Test, AnExpiredCertificateIsRefused) {
-  auto ca = MakeCa("test CA");
+  auto ca = MakeCa("test CA", std::time(nullptr));
   ASSERT_TRUE(ca);
   const int64_t now = std::time(nullptr);
-  auto old = Issue(*ca, Spec({}, {"127.0.0.1"}, now - 2 * 86400, now - 86400));
+  auto old = Issue(*ca, Spec({}, {"127.0.0.1"}, now - 2 * 86400, now - 86400), std::time(nullptr));
   ASSERT_TRUE(old);
   EXPECT_EQ(Verify(ca->cert_pem, old->cert_pem), X509_V_ERR_CERT_HAS_EXPIRED);
 }
 
 TEST(X509Test, NamesThatAreNotNamesAreRefused) {
-  auto ca = MakeCa("test CA");
+  auto ca = MakeCa("test CA", std::time(nullptr));
   ASSERT_TRUE(ca);
-  EXPECT_EQ(Issue(*ca, Spec({}, {"127.0.0.1,DNS:evil"})).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(Issue(*ca, Spec({"a,IP:1.2.3.4"}, {})).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(Issue(*ca, Spec({}, {})).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(Issue(KeyCert{"x", "y"}, Spec({}, {"127.0.0.1"})).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Issue(*ca, Spec({}, {"127.0.0.1,DNS:evil"}), 0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Issue(*ca, Spec({"a,IP:1.2.3.4"}, {}), 0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Issue(*ca, Spec({}, {}), 0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Issue(KeyCert{"x", "y"}, Spec({}, {"127.0.0.1"}), 0).error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST(X509Test, TheFingerprintIsTheSha256OfTheDer) {
-  auto ca = MakeCa("test CA");
+  auto ca = MakeCa("test CA", std::time(nullptr));
   ASSERT_TRUE(ca);
   auto fp = Fingerprint(ca->cert_pem);
   ASSERT_TRUE(fp);

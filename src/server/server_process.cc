@@ -164,6 +164,29 @@ Status CheckTls(const ServerProcessOptions& so, const std::string& host) {
   return Ok();
 }
 
+// Serves and builds until SIGINT or SIGTERM.
+Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::string, int>& listen, ApiServer& server,
+                         BuildService& builds) {
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  SP_TRY(server.Start(listen.first, listen.second));
+  builds.Start();
+  const std::string host = listen.first.find(':') == std::string::npos ? listen.first : "[" + listen.first + "]";
+  std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
+              host.c_str(), server.port(), so.store_path.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  server.Stop();
+  builds.Stop();
+  std::printf("sallyport server: stopped (signal %d)\n", sig);
+  return Ok();
+}
+
 }  // namespace
 
 Status RunServerProcess(const ServerProcessOptions& so) {
@@ -230,25 +253,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
     }
     return Ok();
   }
-  // Block the stop signals before any thread starts, then wait for one.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  SP_TRY(server.Start(listen.first, listen.second));
-  builds.Start();
-  std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
-              listen.first.find(':') == std::string::npos ? listen.first.c_str() : ("[" + listen.first + "]").c_str(),
-              server.port(),
-              so.store_path.c_str());
-  std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
-  server.Stop();
-  builds.Stop();
-  std::printf("sallyport server: stopped (signal %d)\n", sig);
-  return Ok();
+  return ServeUntilStopped(so, listen, server, builds);
 }
 
 }  // namespace sp

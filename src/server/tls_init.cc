@@ -33,6 +33,7 @@ Result<TlsInitResult> InitTls(const TlsInitOptions& o) {
   r.ca_key = o.dir + "/ca.key";
   r.server_cert = o.dir + "/server.crt";
   r.server_key = o.dir + "/server.key";
+  const int64_t now_s = o.now_s;
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);
   if (ec) return Err(ErrorCode::kUnavailable, "init-tls: cannot create " + o.dir + ": " + ec.message());
@@ -47,7 +48,7 @@ Result<TlsInitResult> InitTls(const TlsInitOptions& o) {
     if (Exists(r.server_cert)) {
       return Err(ErrorCode::kConflict, "init-tls: " + r.server_cert + " exists without " + r.ca_cert);
     }
-    SP_ASSIGN_OR_RETURN(ca, x509::MakeCa("Sallyport private CA", 3650));
+    SP_ASSIGN_OR_RETURN(ca, x509::MakeCa("Sallyport private CA", now_s, 3650));
     SP_TRY(WriteNewFile(r.ca_key, ca.key_pem, 0600));
     SP_TRY(WriteNewFile(r.ca_cert, ca.cert_pem, 0644));
   }
@@ -68,7 +69,7 @@ Result<TlsInitResult> InitTls(const TlsInitOptions& o) {
   spec.dns_names = r.names;
   spec.ips = r.ips;
   spec.days = o.days;
-  auto cert = x509::Issue(ca, spec);
+  auto cert = x509::Issue(ca, spec, now_s);
   if (!cert) return Err(cert.error().code, "init-tls: " + cert.error().message);
   SP_TRY(WriteNewFile(r.server_key, cert->key_pem, 0600));
   SP_TRY(WriteNewFile(r.server_cert, cert->cert_pem + ca.cert_pem, 0644));  // The chain.

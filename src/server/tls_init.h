@@ -5,6 +5,7 @@
 // its fingerprint out of band.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct TlsInitOptions {
   std::vector<std::string> names;  // DNS names beside "localhost" and this machine's name.
   std::vector<std::string> ips;    // IP addresses beside 127.0.0.1 and ::1.
   int days = 825;
+  int64_t now_s = 0;  // The wall clock (Unix seconds): certificates start an hour before.
 };
 
 struct TlsInitResult {

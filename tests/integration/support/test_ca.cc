@@ -1,6 +1,7 @@
 #include "support/test_ca.h"
 
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 
 #include "support/test_util.h"
@@ -8,7 +9,7 @@
 namespace sp::test {
 
 TestCa::TestCa(std::string dir, const std::string& name) : dir_(std::move(dir)) {
-  auto ca = x509::MakeCa(name, 30);
+  auto ca = x509::MakeCa(name, std::time(nullptr), 30);
   if (!ca) return;
   ca_ = *ca;
   ca_file_ = dir_ + "/" + std::to_string(reinterpret_cast<uintptr_t>(this)) + "-ca.crt";
@@ -24,7 +25,7 @@ TlsFiles TestCa::Issue(const std::string& name, const std::vector<std::string>& 
   spec.not_before_s = not_before;
   spec.not_after_s = not_after;
   spec.days = 365;
-  auto cert = x509::Issue(ca_, spec);
+  auto cert = x509::Issue(ca_, spec, std::time(nullptr));
   if (!cert) return {};
   TlsFiles f{ca_file_, dir_ + "/" + name + ".crt", dir_ + "/" + name + ".key"};
   WriteFile(f.cert, cert->cert_pem + ca_.cert_pem);
