@@ -14,6 +14,19 @@ namespace sp {
 
 namespace fs = std::filesystem;
 
+Status CheckRemoteCredential(const ProjectRecord& p) {
+  if (p.credential_ref.empty() || StartsWith(p.git_url, "ssh://") || StartsWith(p.git_url, "https://")) return Ok();
+  if (!StartsWith(p.git_url, "http://")) {
+    return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": credentials are for http(s) and ssh remotes only");
+  }
+  if (!IsLoopbackHost(UrlHost(p.git_url))) {
+    return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": its token would travel in clear to " +
+                                                UrlHost(p.git_url) + "; use an https:// remote (plain http:// only to "
+                                                "a loopback address)");
+  }
+  return Ok();
+}
+
 Result<GitAccess> GitAccessFor(const ProjectRecord& p,
                                const std::function<Result<std::string>(const std::string& ref)>& read_secret) {
   GitAccess a;
@@ -28,9 +41,7 @@ Result<GitAccess> GitAccessFor(const ProjectRecord& p,
     a.ssh_key_file = p.credential_ref.substr(5);
     return a;
   }
-  if (!StartsWith(p.git_url, "http://") && !StartsWith(p.git_url, "https://")) {
-    return Err(ErrorCode::kInvalidArgument, "project " + p.name + ": credentials are for http(s) and ssh remotes only");
-  }
+  SP_TRY(CheckRemoteCredential(p));
   if (!read_secret) return Err(ErrorCode::kUnavailable, "project " + p.name + ": no secret reader for its token");
   auto token = read_secret(p.credential_ref);
   if (!token) return Err(token.error().Wrap("project " + p.name + "'s token"));

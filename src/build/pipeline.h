@@ -65,6 +65,10 @@ struct PipelineOptions {
 BuildRecord RunPipeline(BuildRecord b, const ProjectRecord& project, const std::string& workspace,
                         const PipelineOptions& o, BuildSink& sink, const std::atomic<bool>& cancel);
 
+// A credential goes to an ssh:// or https:// remote, or to an http:// one on
+// a loopback address; never in clear across a network (kInvalidArgument).
+Status CheckRemoteCredential(const ProjectRecord& p);
+
 // How to reach a project's remote: its credential reference read now (an
 // http(s) token), or handed over as a path (an ssh deploy key, with the
 // project's known_hosts). Errors name the project and the reference, never

@@ -110,6 +110,25 @@ class PipelineTest : public ::testing::Test {
   Status deploy_result_ = Ok();
 };
 
+TEST(RemoteCredentialTest, ATokenTravelsOnlyOverHttpsOrToLoopback) {
+  auto project = [](const std::string& url, const std::string& cred) {
+    return ProjectRecord{"svc", url, "", 0, cred, ""};
+  };
+  EXPECT_TRUE(CheckRemoteCredential(project("https://git.example/svc.git", "file:/etc/t")));
+  EXPECT_TRUE(CheckRemoteCredential(project("http://127.0.0.1:3000/svc.git", "file:/etc/t")));
+  EXPECT_TRUE(CheckRemoteCredential(project("http://git.example/svc.git", "")));
+  EXPECT_TRUE(CheckRemoteCredential(project("ssh://git@git.example/svc.git", "file:/etc/key")));
+  auto clear = CheckRemoteCredential(project("http://git.example/svc.git", "file:/etc/t"));
+  ASSERT_FALSE(clear);
+  EXPECT_NE(clear.error().message.find("in clear to git.example"), std::string::npos);
+  auto via = GitAccessFor(project("http://10.1.2.3/svc.git", "env:T"), [](const std::string&) -> Result<std::string> {
+    ADD_FAILURE() << "the token was read for a plain-HTTP remote";
+    return std::string("t");
+  });
+  EXPECT_FALSE(via);
+  EXPECT_FALSE(CheckRemoteCredential(project("git://git.example/svc.git", "file:/etc/t")));
+}
+
 TEST_F(PipelineTest, ASucceedingBuildRunsEveryStepInOrderAndDeploysTheDigest) {
   BuildRecord out = Run();
   EXPECT_EQ(out.status, BuildStatus::kSucceeded) << out.error;

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "build/build_service.h"
+#include "build/pipeline.h"
 #include "build/wire.h"
 #include "cli/command.h"
 #include "cli/logs.h"
@@ -141,9 +142,10 @@ int ProjectAdd(Context& ctx) {
   if (!a.credential.empty() && !IsReference(a.credential)) {
     return Fail({ErrorCode::kInvalidArgument, "--credential: expected a reference, file:/path or env:NAME (never the value)"});
   }
+  ProjectRecord p{a.name, a.git_url, a.webhook_secret, ctx.Now(), a.credential, a.known_hosts};
+  if (auto st = CheckRemoteCredential(p); !st) return Fail(st.error());
   auto store = ctx.Store();
   if (!store) return Fail(store.error());
-  ProjectRecord p{a.name, a.git_url, a.webhook_secret, ctx.Now(), a.credential, a.known_hosts};
   if (auto st = (*store)->PutProject(p); !st) return Fail(st.error());
   std::printf("project %s: %s\n", a.name.c_str(), a.git_url.c_str());
   return kExitOk;

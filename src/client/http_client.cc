@@ -26,18 +26,6 @@ constexpr size_t kMaxIdle = 4;
 // younger ones, so that a request never races that close.
 constexpr int64_t kMaxIdleAgeMs = 2'000;
 
-// The host of "scheme://host[:port][/...]" ("[::1]" without brackets).
-std::string UrlHost(const std::string& url) {
-  const size_t start = url.find("://") + 3;
-  if (start < url.size() && url[start] == '[') {
-    const size_t close = url.find(']', start);
-    return close == std::string::npos ? "" : url.substr(start + 1, close - start - 1);
-  }
-  const size_t end = url.find_first_of(":/", start);
-  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
-
-bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || StartsWith(host, "127."); }
 
 }  // namespace
 
@@ -109,7 +97,7 @@ Result<std::unique_ptr<HttpApiClient>> HttpApiClient::Create(HttpClientOptions o
   if (!https && !StartsWith(options.server, "http://")) {
     return Err(ErrorCode::kInvalidArgument, "server must be an https:// URL, got '" + Printable(options.server) + "'");
   }
-  if (!https && !IsLoopback(UrlHost(options.server))) {
+  if (!https && !IsLoopbackHost(UrlHost(options.server))) {
     return Err(ErrorCode::kInvalidArgument, "server " + Printable(options.server) +
                                                 ": plain http:// is used only to a loopback address (tokens, plans and "
                                                 "env would travel in clear); use https://");

@@ -37,6 +37,10 @@ bool IsValidHostName(std::string_view s);
 bool IsValidAddress(std::string_view s);
 // "host:port" (port 1..65535), or also a bare host unless `port_required`.
 bool IsValidHostPort(std::string_view s, bool port_required);
+// The host of "scheme://[user@]host[:port][/...]" ("[::1]" gives "::1"); "" when there is none.
+std::string UrlHost(std::string_view url);
+// 127.0.0.0/8, ::1 or localhost: where plain HTTP may carry a token.
+bool IsLoopbackHost(std::string_view host);
 // Env var names: [A-Za-z_][A-Za-z0-9_]*.
 bool IsValidEnvName(std::string_view s);
 // A Docker image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>].

@@ -98,5 +98,20 @@ TEST(TextTest, Base64StandardAndUrlSafe) {
   EXPECT_EQ(Base64("\xfb\xff\xbf", /*url=*/true), "-_-_");
 }
 
+TEST(TextTest, UrlHostAndLoopback) {
+  EXPECT_EQ(UrlHost("https://git.example/a.git"), "git.example");
+  EXPECT_EQ(UrlHost("http://user:pw@10.0.0.1:8080/x"), "10.0.0.1");
+  EXPECT_EQ(UrlHost("https://[::1]:8700"), "::1");
+  EXPECT_EQ(UrlHost("http://127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(UrlHost("http://evil.example?@127.0.0.1/"), "evil.example");
+  EXPECT_EQ(UrlHost("no scheme"), "");
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.2"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_TRUE(IsLoopbackHost("localhost"));
+  EXPECT_FALSE(IsLoopbackHost("127.example"));
+  EXPECT_FALSE(IsLoopbackHost("10.0.0.1"));
+  EXPECT_FALSE(IsLoopbackHost(""));
+}
+
 }  // namespace
 }  // namespace sp

@@ -141,10 +141,6 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
   return std::make_pair(host, port);
 }
 
-bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 // Both files or neither, readable; without them, loopback only: tokens,
 // plans and env never cross a network in clear.
 Status CheckTls(const ServerProcessOptions& so, const std::string& host) {

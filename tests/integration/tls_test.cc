@@ -136,6 +136,11 @@ TEST_F(TlsIT, PlainHttpIsOnlyForLoopback) {
   auto server = RunSallyport({"server", "--store", db_, "--listen", "0.0.0.0:0"}, {}, 30);
   EXPECT_EQ(server.exit_code, 2);
   EXPECT_THAT(server.err, HasSubstr("plain HTTP is served only on a loopback address"));
+  // A git remote's token goes over https:// (or to loopback) only.
+  auto project = RunSallyport({"project", "add", "--name", "svc", "--git", "http://10.255.0.1/svc.git", "--credential",
+                               "file:/etc/hostname", "--store", db_});
+  EXPECT_EQ(project.exit_code, 2);
+  EXPECT_THAT(project.err, HasSubstr("its token would travel in clear to 10.255.0.1"));
   // Half a certificate is a usage error too.
   auto half = RunSallyport({"server", "--store", db_, "--listen", "127.0.0.1:0", "--tls-cert", ca_.ca_file()}, {}, 30);
   EXPECT_EQ(half.exit_code, 2);
