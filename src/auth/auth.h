@@ -74,7 +74,16 @@ struct AuditRecord {
   std::string result;  // "ok", or the error's message.
 };
 
-// Where tokens and the audit trail live (the state database).
+// A person who logs in with a password (`sallyport login`): a login makes an
+// API token with the user's scopes.
+struct User {
+  std::string name;
+  std::string password_hash;  // auth/password.h's encoding; never a password.
+  std::vector<std::string> scopes;
+  int64_t created_ms = 0;
+};
+
+// Where tokens, users and the audit trail live (the state database).
 class AuthStore {
  public:
   virtual ~AuthStore() = default;
@@ -90,6 +99,9 @@ class AuthStore {
   // Append-only: the store refuses updates and deletes of audit rows.
   virtual Status AppendAudit(const AuditRecord& record) = 0;
   virtual Result<std::vector<AuditRecord>> AuditTrail(int limit) = 0;  // Newest first.
+  // Creates the user, or replaces its password and scopes.
+  virtual Status PutUser(const User& user) = 0;
+  virtual Result<std::optional<User>> UserNamed(const std::string& name) = 0;
 };
 
 // A new token's secret: "spt_" and 64 hex digits (32 random bytes).

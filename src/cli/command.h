@@ -139,6 +139,7 @@ std::vector<Command> InventoryCommands();
 std::vector<Command> ClaimCommands();
 std::vector<Command> AgentCommands();
 std::vector<Command> TokenCommands();
+std::vector<Command> LoginCommands();
 
 // A read command's document: the server's answer at `api_path`, or built
 // from the local store by `local`, as the context says.

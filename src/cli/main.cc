@@ -24,6 +24,7 @@ const char* NounSummary(const std::string& noun) {
       {"agent", "Agents that run jobs inside their network"},
       {"token", "API tokens (scopes) and agent tokens (labels)"},
       {"audit", "Who did what, when: every mutating API request"},
+      {"user", "People who log in with a password (sallyport login)"},
   };
   auto it = kNouns.find(noun);
   return it == kNouns.end() ? "" : it->second;
@@ -93,7 +94,7 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> out;
     for (auto part : {RolloutCommands(), LockCommands(), JobCommands(), BuildCommands(), InventoryCommands(),
-                      ClaimCommands(), AgentCommands(), TokenCommands()}) {
+                      ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands()}) {
       for (auto& c : part) out.push_back(std::move(c));
     }
     // Verbs kept for coming features, so that the table is extended, not reshuffled.

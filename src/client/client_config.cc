@@ -24,6 +24,12 @@ std::string DefaultConfigPath() {
 
 }  // namespace
 
+std::string DefaultTokenPath() {
+  if (std::string xdg = Env("XDG_CONFIG_HOME"); !xdg.empty()) return xdg + "/sallyport/token";
+  if (std::string home = Env("HOME"); !home.empty()) return home + "/.config/sallyport/token";
+  return "";
+}
+
 Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std::string& ca_flag) {
   ClientConfig c;
   std::string path = Env("SALLYPORT_CONFIG");
@@ -42,6 +48,9 @@ Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std:
   if (c.token.empty() && !file.token_file.empty()) {
     SP_ASSIGN_OR_RETURN(std::string token, ReadTextFile(file.token_file));
     c.token = Trim(token);
+  }
+  if (const std::string login = DefaultTokenPath(); c.token.empty() && !login.empty()) {
+    if (auto token = ReadTextFile(login)) c.token = Trim(*token);  // `sallyport login`'s, when there is one.
   }
   return c;
 }

@@ -18,6 +18,11 @@ struct ClientConfig {
   std::string file;    // The configuration file read, if any (for messages).
 };
 
+// Where `sallyport login` keeps its token: $XDG_CONFIG_HOME/sallyport/token,
+// else ~/.config/sallyport/token ("" when neither is known). Read after
+// $SALLYPORT_TOKEN and the configuration's token_file.
+std::string DefaultTokenPath();
+
 // A file named by $SALLYPORT_CONFIG must exist; the default one may not.
 Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std::string& ca_flag = "");
 

@@ -189,9 +189,11 @@ TEST_F(AccessTest, EveryMutatingRequestWritesExactlyOneAuditRowRefusalsToo) {
       EXPECT_EQ(row.status, status);
       EXPECT_EQ(row.path, PathFor(r.pattern));
       EXPECT_EQ(row.from, "192.0.2.7");
-      EXPECT_EQ(row.who, token.empty() ? (r.access.need() == Need::kPublic ? "public" : "anonymous")
-                         : token == reader ? "token:reader"
-                                           : "token:boss");
+      // A public route reads no token (a login's or a webhook's caller is "public").
+      EXPECT_EQ(row.who, r.access.need() == Need::kPublic ? "public"
+                         : token.empty()                  ? "anonymous"
+                         : token == reader                ? "token:reader"
+                                                          : "token:boss");
     }
   }
 }

@@ -30,6 +30,7 @@
 #include "server/http.h"
 #include "server/http_server.h"
 #include "server/token_cache.h"
+#include "auth/password.h"
 
 namespace sp {
 
@@ -68,6 +69,7 @@ struct ServerContext {
   inventory::Service& inventory;
   const ApiServerOptions& options;
   TokenCache tokens;  // Who holds a bearer token (token_cache.h).
+  auth::LoginLimiter logins;  // Failed logins per user and per peer.
   int64_t Now() const { return options.clock->WallMs(); }
   // Long-polling claims wait on this; JobsEnqueued wakes them.
   std::mutex jobs_mu;

@@ -3,6 +3,8 @@
 //   POST   /v1/tokens            {name, scopes: [...], expires_in_s?} -> 201 {name, token} (the secret, shown once)
 //   DELETE /v1/tokens/NAME       revoked at once (204)
 //   GET    /v1/audit[?limit=N]   the audit trail, newest first
+//   POST   /v1/login             public: {user, password, expires_in_s?} -> 201 {name, token, expires_ms, scopes};
+//                                429 after 10 failures of a user (30 of a peer) in a minute, before any derivation
 #include "auth/wire.h"
 #include "core/digest.h"
 #include "core/text.h"
@@ -42,6 +44,48 @@ void CreateToken(ServerContext& ctx, auth::AuthStore& store, const Request& req,
   res.Json(201, out);
 }
 
+// A user's password checked (an unknown user costs the same derivation), a
+// token with the user's scopes made; failures counted before anything runs.
+void Login(ServerContext& ctx, auth::AuthStore& store, const Request& req, Response& res) {
+  constexpr int64_t kDefaultTtlS = 12 * 3600, kMaxTtlS = 30 * 86400;
+  auto body = req.Json();
+  if (!body) return res.Error(body.error());
+  const std::string user = body->value("user", "");
+  const std::string password = body->value("password", "");
+  const int64_t ttl_s = body->value("expires_in_s", kDefaultTtlS);
+  if (!IsValidName(user)) return res.Error({ErrorCode::kInvalidArgument, "/user: a name ([a-z0-9-], 1-63)"});
+  if (ttl_s < 60 || ttl_s > kMaxTtlS) {
+    return res.Error({ErrorCode::kInvalidArgument, "/expires_in_s: from 60 to 2592000 (30 days)"});
+  }
+  const int64_t now = ctx.Now();
+  if (const int64_t wait = ctx.logins.RetryAfter(user, req.peer, now); wait > 0) {
+    res.Error({ErrorCode::kUnavailable,
+               "too many failed logins: try again in " + std::to_string((wait + 999) / 1000) + " s"});
+    res.status = 429;
+    return;
+  }
+  auto found = store.UserNamed(user);
+  if (!found) return res.Error(found.error());
+  const bool known = found->has_value();
+  if (!auth::VerifyPassword(password, known ? (*found)->password_hash : auth::DecoyPasswordHash()) || !known) {
+    ctx.logins.Failed(user, req.peer, now);
+    return res.Error({ErrorCode::kUnauthenticated, "unknown user or wrong password"});
+  }
+  auto secret = auth::NewTokenSecret();
+  if (!secret) return res.Error(secret.error());
+  auth::ApiToken t;
+  t.name = "login-" + user.substr(0, 48) + "-" + secret->substr(4, 8);
+  t.scopes = (*found)->scopes;
+  t.creator = "user:" + user;
+  t.created_ms = now;
+  t.expires_ms = now + ttl_s * 1000;
+  if (auto st = store.PutApiToken(Sha256Hex(*secret), t); !st) return res.Error(st.error());
+  ctx.tokens.Clear();
+  Doc out = auth::TokenToJson(t);
+  out["token"] = *secret;
+  res.Json(201, out);
+}
+
 }  // namespace
 
 std::vector<http::Route> AuthRoutes(ServerContext& ctx) {
@@ -58,6 +102,8 @@ std::vector<http::Route> AuthRoutes(ServerContext& ctx) {
          ctx.tokens.Clear();  // At once here; other servers sharing the store within the cache's TTL.
          res.status = 204;
        }},
+      {Method::kPost, "/v1/login", Access::Public(),
+       [&ctx, &store](const Request& req, Response& res) { Login(ctx, store, req, res); }},
       {Method::kGet, "/v1/audit", Access::Admin(),
        [&store](const Request& req, Response& res) {
          const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 100), 1, 10000));

@@ -139,4 +139,29 @@ Result<std::vector<auth::AuditRecord>> SqliteStore::AuditTrail(int limit) {
   return out;
 }
 
+Status SqliteStore::PutUser(const auth::User& user) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "INSERT INTO users(name, password_hash, scopes, created_ms) VALUES(?,?,?,?) ON CONFLICT(name) DO "
+               "UPDATE SET password_hash=excluded.password_hash, scopes=excluded.scopes");
+  st.Bind(1, user.name).Bind(2, user.password_hash).Bind(3, nlohmann::json(user.scopes).dump()).Bind(4, user.created_ms);
+  return Done(st, db_, "write user");
+}
+
+Result<std::optional<auth::User>> SqliteStore::UserNamed(const std::string& name) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT name, password_hash, scopes, created_ms FROM users WHERE name=?");
+  st.Bind(1, name);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return std::optional<auth::User>();
+  if (rc != SQLITE_ROW) return Err(DbError(db_, "read user"));
+  auth::User u;
+  u.name = st.Text(0);
+  u.password_hash = st.Text(1);
+  for (const auto& s : nlohmann::json::parse(st.Text(2), nullptr, false)) {
+    if (s.is_string()) u.scopes.push_back(s.get<std::string>());
+  }
+  u.created_ms = st.Int(3);
+  return std::optional<auth::User>(u);
+}
+
 }  // namespace sp

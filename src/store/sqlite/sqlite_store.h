@@ -101,6 +101,8 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status TouchApiToken(const std::string& name, int64_t now_ms) override;
   Status AppendAudit(const auth::AuditRecord& record) override;
   Result<std::vector<auth::AuditRecord>> AuditTrail(int limit) override;
+  Status PutUser(const auth::User& user) override;
+  Result<std::optional<auth::User>> UserNamed(const std::string& name) override;
 
  private:
   class Txn;
