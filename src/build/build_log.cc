@@ -1,3 +1,4 @@
+#include "core/file.h"
 #include "build/build_log.h"
 
 #include <chrono>
@@ -30,7 +31,7 @@ std::optional<LogLine> ParseLogLine(const std::string& line) {
   return l;
 }
 
-LogFileWriter::LogFileWriter(const std::string& path) : f_(std::fopen(path.c_str(), "ae")) {
+LogFileWriter::LogFileWriter(const std::string& path) : f_(OpenForAppend(path)) {
   if (f_) std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
   flusher_ = std::thread([this] {
     std::unique_lock l(mu_);

@@ -168,7 +168,15 @@ Result<std::optional<BuildRecord>> BuildService::Webhook(const std::string& proj
   if (!p || p->webhook_secret_ref.empty() || !o_.pipeline.read_secret) {
     return Err(ErrorCode::kUnauthenticated, "invalid signature");
   }
-  SP_ASSIGN_OR_RETURN(std::string key, o_.pipeline.read_secret(p->webhook_secret_ref));
+  auto secret = o_.pipeline.read_secret(p->webhook_secret_ref);
+  if (!secret) {
+    // The admin's to know (the server's output), not the anonymous caller's:
+    // the answer names no path and no reason.
+    std::fprintf(stderr, "sallyport server: project %s: its webhook secret: %s\n", project.c_str(),
+                 secret.error().message.c_str());
+    return Err(ErrorCode::kUnauthenticated, "invalid signature");
+  }
+  const std::string& key = *secret;
   static_assert(kHookSpecs[1].format == HookFormat::kGitea && kHookSpecs[2].format == HookFormat::kGitLab,
                 "kHookSpecs is indexed by HookFormat");
   const HookSpec& spec = kHookSpecs[static_cast<int>(format)];

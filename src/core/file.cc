@@ -53,4 +53,12 @@ Status WriteNewFile(const std::string& path, const std::string& content, int mod
   return Ok();
 }
 
+std::FILE* OpenForAppend(const std::string& path, int mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+  if (fd < 0) return nullptr;
+  std::FILE* f = ::fdopen(fd, "a");
+  if (!f) ::close(fd);
+  return f;
+}
+
 }  // namespace sp

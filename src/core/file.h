@@ -1,6 +1,7 @@
 // Reading whole local files (config, secrets, logs of child processes).
 #pragma once
 
+#include <cstdio>
 #include <string>
 
 #include "core/error.h"
@@ -14,5 +15,9 @@ Result<std::string> ReadTextFile(const std::string& path);
 // Creates `path` with `mode` (never an existing file: kConflict) and writes
 // `content`; a partly written file is removed.
 Status WriteNewFile(const std::string& path, const std::string& content, int mode);
+
+// `path` opened for appending, created with `mode` when new (logs: 0600,
+// they may hold what a step printed); nullptr when it cannot be.
+std::FILE* OpenForAppend(const std::string& path, int mode = 0600);
 
 }  // namespace sp

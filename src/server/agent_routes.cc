@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/file.h"
 #include "build/build_log.h"
 #include "core/text.h"
 #include "queue/wire.h"
@@ -186,7 +187,7 @@ void AppendLog(ServerContext& ctx, QueueStore& q, const Request& req, Response& 
   std::lock_guard lk(ctx.log_mu);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  std::FILE* f = std::fopen(path.c_str(), "ae");
+  std::FILE* f = OpenForAppend(path);
   if (!f) return res.Error({ErrorCode::kInternal, cannot});
   const bool written = std::fwrite(text->data(), 1, text->size(), f) == text->size();
   if (std::fclose(f) != 0 || !written) return res.Error({ErrorCode::kInternal, cannot});

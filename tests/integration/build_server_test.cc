@@ -322,6 +322,16 @@ TEST_F(BuildServerTest, GiteaAndGitLabPushEventsAreVerifiedTheirOwnWay) {
   EXPECT_EQ(RawStatus(server_->port(), "POST /hooks/gitea/svc HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
                                        "Content-Type: application/json\r\n\r\n"),
             413);
+  // The secret's file gone: 401 like a bad signature, naming no path; the
+  // reason is in the server's output for its admin.
+  std::filesystem::remove(dir_ / "hook-secret");
+  auto missing = c.Post("/hooks/gitea/svc", {{"X-Gitea-Signature", gitea_sig}, {"X-Gitea-Delivery", "g9"}}, gitea_body,
+                        "application/json");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 401);
+  EXPECT_EQ(missing->body.find("hook-secret"), std::string::npos) << missing->body;
+  EXPECT_EQ(missing->body.find(dir_.path()), std::string::npos) << missing->body;
+  EXPECT_THAT(server_->Log(), HasSubstr("project svc: its webhook secret"));
 }
 
 TEST_F(BuildServerTest, CancelEndsARunningBuild) {
