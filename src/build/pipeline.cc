@@ -1,5 +1,6 @@
 #include "build/pipeline.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -62,6 +63,7 @@ class Pipeline {
   BuildRecord Run() {
     std::error_code ec;
     fs::remove_all(ws_, ec);
+    fs::remove_all(ws_ + ".home", ec);
     Status st = Step("checkout", "checkout", [this] { return Checkout(); });
     if (!st) return Finish(Canceled() ? BuildStatus::kCanceled : BuildStatus::kFailed, st.error().message);
     if (auto c = o_.vcs->ReadCommit(ws_)) {
@@ -99,6 +101,7 @@ class Pipeline {
     (void)sink_.Update(b_);
     std::error_code ec;
     fs::remove_all(ws_, ec);
+    fs::remove_all(ws_ + ".home", ec);
     return b_;
   }
 
@@ -117,11 +120,12 @@ class Pipeline {
   }
 
   Status RunArgv(const std::string& name, const std::vector<std::string>& argv,
-                 const std::map<std::string, std::string>& env, Millis timeout) {
+                 const std::map<std::string, std::string>& env, Millis timeout, bool inherit_env = true) {
     StepCommand c;
     c.argv = argv;
     c.cwd = ws_;
     c.env = env;
+    c.inherit_env = inherit_env;
     c.timeout = timeout;
     c.cancel = &cancel_;
     c.on_line = Logger(name);
@@ -177,10 +181,21 @@ class Pipeline {
     if (!s.secrets.empty()) {
       return Err(ErrorCode::kUnavailable, "secrets are not available to steps yet (" + s.secrets[0] + ")");
     }
-    std::map<std::string, std::string> env = {{"SALLYPORT_BRANCH", b_.branch}, {"SALLYPORT_COMMIT", b_.sha},
+    // The commit's code sees none of the server's or agent's environment
+    // (tokens, DOCKER_HOST, SSH_AUTH_SOCK, ...): PATH, a HOME of its own
+    // beside the checkout, and what the pipeline says.
+    const std::string home = ws_ + ".home";
+    std::error_code ec;
+    fs::create_directories(home, ec);
+    const char* path = std::getenv("PATH");
+    std::map<std::string, std::string> env = {{"PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin"},
+                                              {"HOME", home},
+                                              {"LANG", "C.UTF-8"},
+                                              {"SALLYPORT_BRANCH", b_.branch},
+                                              {"SALLYPORT_COMMIT", b_.sha},
                                               {"SALLYPORT_BUILD", std::to_string(b_.id)}};
     for (const auto& [k, v] : s.env) env[k] = v;
-    return RunArgv(s.name, s.run, env, s.timeout);
+    return RunArgv(s.name, s.run, env, s.timeout, /*inherit_env=*/false);
   }
 
   Status PushStep(const PipelineStep& s) {

@@ -129,6 +129,21 @@ TEST(RemoteCredentialTest, ATokenTravelsOnlyOverHttpsOrToLoopback) {
   EXPECT_FALSE(CheckRemoteCredential(project("git://git.example/svc.git", "file:/etc/t")));
 }
 
+TEST_F(PipelineTest, ACommitsStepGetsItsOwnEnvironmentOnly) {
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kSucceeded) << out.error;
+  ASSERT_FALSE(steps_.calls.empty());
+  const StepCommand& make = steps_.calls[0];
+  ASSERT_EQ(make.argv[0], "make");
+  EXPECT_FALSE(make.inherit_env);
+  EXPECT_EQ(make.env.count("SALLYPORT_COMMIT"), 1u);
+  EXPECT_EQ(make.env.count("PATH"), 1u);
+  ASSERT_EQ(make.env.count("HOME"), 1u);
+  EXPECT_NE(make.env.at("HOME").find(".home"), std::string::npos);
+  // Sallyport's own steps (image, push) keep the engine's environment.
+  EXPECT_TRUE(steps_.calls.back().inherit_env);
+}
+
 TEST_F(PipelineTest, ASucceedingBuildRunsEveryStepInOrderAndDeploysTheDigest) {
   BuildRecord out = Run();
   EXPECT_EQ(out.status, BuildStatus::kSucceeded) << out.error;

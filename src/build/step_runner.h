@@ -18,6 +18,7 @@ struct StepCommand {
   std::vector<std::string> argv;            // Never through a shell.
   std::string cwd;                          // The workspace.
   std::map<std::string, std::string> env;   // Added to the runner's environment.
+  bool inherit_env = true;                  // false: `env` is all the step sees (commit code: none of ours).
   Millis timeout{600'000};
   Millis grace{2'000};                      // SIGTERM -> SIGKILL.
   const std::atomic<bool>* cancel = nullptr;

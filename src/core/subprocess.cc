@@ -125,15 +125,20 @@ class SpawnSetup {
   int Spawn(const CommandSpec& spec, pid_t* pid) {
     std::vector<std::string> env_store;
     std::vector<char*> envp;
-    if (!spec.env.empty()) {
-      env_store = MergedEnviron(spec.env);
+    const bool own = !spec.env.empty() || !spec.inherit_env;
+    if (own) {
+      if (spec.inherit_env) {
+        env_store = MergedEnviron(spec.env);
+      } else {
+        for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+      }
       for (auto& s : env_store) envp.push_back(s.data());
       envp.push_back(nullptr);
     }
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    return ::posix_spawnp(pid, argv[0], &fa_, &attr_, argv.data(), spec.env.empty() ? environ : envp.data());
+    return ::posix_spawnp(pid, argv[0], &fa_, &attr_, argv.data(), own ? envp.data() : environ);
   }
 
  private:

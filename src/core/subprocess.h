@@ -22,6 +22,7 @@ struct CommandSpec {
   std::string stdin_data;              // Written to the child's stdin, then closed (empty: /dev/null).
   std::string stdin_path;              // Else: this local file is the child's stdin (streamed, not loaded).
   std::map<std::string, std::string> env;  // Added to (or overriding) the inherited environment.
+  bool inherit_env = true;                 // false: `env` is the whole environment (nothing of ours).
   std::optional<Millis> timeout;       // Whole-command deadline.
   std::string cwd;                     // Working directory; empty = inherit.
   // Called for every complete line of stdout/stderr as it arrives (is_stderr flag).

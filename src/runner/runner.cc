@@ -212,6 +212,7 @@ Result<ExitStatus> SupervisedStepRunner::Run(const StepCommand& cmd) {
   spec.argv.insert(spec.argv.end(), cmd.argv.begin(), cmd.argv.end());
   spec.cwd = cmd.cwd;
   spec.env = cmd.env;
+  spec.inherit_env = cmd.inherit_env;
   spec.on_line = cmd.on_line;
   spec.capture = false;
   spec.cancel = cmd.cancel;  // SIGTERM to the supervisor's group: it cleans up and exits 125.

@@ -228,6 +228,27 @@ TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsS
   EXPECT_FALSE(Running(sleeper)) << "the setsid'd sleeper outlived its step";
 }
 
+// A step is the commit's code: it sees none of the server's environment (the
+// server under test holds the admin token in $SALLYPORT_TOKEN, as a careless
+// operator's would) and a HOME that is not the server's.
+TEST_F(BuildServerTest, AStepSeesNoneOfTheServersEnvironment) {
+  StartServer();
+  ASSERT_NE(std::getenv("SALLYPORT_TOKEN"), nullptr) << "the server inherits the admin token";
+  const std::string seen = dir_ / "seen-env";
+  const std::string sha = Push("  - {name: peek, run: [sh, -c, \"env > " + seen + "\"]}\n");
+  json b = WaitStatus(sha, {"succeeded", "failed"});
+  ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump();
+  const std::string env = ReadFile(seen);
+  EXPECT_THAT(env, HasSubstr("SALLYPORT_COMMIT=" + sha));
+  EXPECT_EQ(env.find("SALLYPORT_TOKEN"), std::string::npos) << env;
+  EXPECT_EQ(env.find("SALLYPORT_CA"), std::string::npos) << env;
+  EXPECT_EQ(env.find(std::getenv("SALLYPORT_TOKEN")), std::string::npos) << "the admin token reached the step";
+  const char* home = std::getenv("HOME");
+  if (home && *home) {
+    EXPECT_EQ(env.find("HOME=" + std::string(home) + "\n"), std::string::npos) << env;
+  }
+}
+
 // Each remote is polled on its own: a dead one (it accepts the connection
 // and never answers, so its poll waits for the 60 s git timeout) delays no
 // other project. And a force-push (a rewritten commit) is a new commit: a
