@@ -16,18 +16,23 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-std::string DefaultConfigPath() {
-  if (std::string xdg = Env("XDG_CONFIG_HOME"); !xdg.empty()) return xdg + "/sallyport/config.yml";
-  if (std::string home = Env("HOME"); !home.empty()) return home + "/.config/sallyport/config.yml";
+// $XDG_CONFIG_HOME/sallyport, else ~/.config/sallyport; "" when neither is known.
+std::string ConfigDir() {
+  if (std::string xdg = Env("XDG_CONFIG_HOME"); !xdg.empty()) return xdg + "/sallyport";
+  if (std::string home = Env("HOME"); !home.empty()) return home + "/.config/sallyport";
   return "";
+}
+
+std::string DefaultConfigPath() {
+  const std::string dir = ConfigDir();
+  return dir.empty() ? "" : dir + "/config.yml";
 }
 
 }  // namespace
 
 std::string DefaultTokenPath() {
-  if (std::string xdg = Env("XDG_CONFIG_HOME"); !xdg.empty()) return xdg + "/sallyport/token";
-  if (std::string home = Env("HOME"); !home.empty()) return home + "/.config/sallyport/token";
-  return "";
+  const std::string dir = ConfigDir();
+  return dir.empty() ? "" : dir + "/token";
 }
 
 Result<ClientConfig> LoadClientConfig(const std::string& server_flag, const std::string& ca_flag) {

@@ -10,6 +10,8 @@
 #include <cctype>
 #include <ctime>
 #include <functional>
+
+#include "core/text.h"
 #include <memory>
 
 namespace sp::x509 {
@@ -52,14 +54,6 @@ bool AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   Owned<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
   return ext && X509_add_ext(cert, ext.get(), -1) == 1;
-}
-
-bool IsDnsName(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '*')) return false;
-  }
-  return true;
 }
 
 bool IsIp(const std::string& s) {
@@ -109,7 +103,7 @@ Result<KeyCert> MakeCa(const std::string& common_name, int64_t now, int days) {
 Result<KeyCert> Issue(const KeyCert& ca, const CertSpec& spec, int64_t now) {
   std::string san;
   for (const auto& d : spec.dns_names) {
-    if (!IsDnsName(d)) return Err(ErrorCode::kInvalidArgument, "not a DNS name: '" + d + "'");
+    if (!IsValidHostName(d)) return Err(ErrorCode::kInvalidArgument, "not a DNS name: '" + d + "'");
     san += (san.empty() ? "DNS:" : ",DNS:") + d;
   }
   for (const auto& ip : spec.ips) {

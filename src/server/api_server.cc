@@ -17,30 +17,13 @@ void ServerContext::JobsEnqueued() {
 }
 
 // A bearer token is an API token (with scopes) or an agent's (bound to its
-// labels); only their SHA-256 is stored, and each lookup reads the store, so
-// a revocation holds at once on every server sharing it. A token's last use
-// is written at most once a minute.
+// labels); only their SHA-256 is stored. This one reads the store at every
+// call (LookUpToken); the server's TokenCache reads it at most every 500 ms.
 http::Router::Authenticate MakeAuthenticator(const ApiServerOptions& o) {
   return [&o](const std::string& bearer) -> Result<http::Caller> {
-    const std::string sha = Sha256Hex(bearer);
-    const int64_t now = o.clock->WallMs();
-    const Error refused{ErrorCode::kUnauthenticated, "unknown, revoked or expired token"};
-    if (o.auth) {
-      SP_ASSIGN_OR_RETURN(auto token, o.auth->ApiTokenFor(sha));
-      if (token) {
-        if (!auth::Live(*token, now)) return Err(refused);
-        if (now - token->last_used_ms >= 60'000) (void)o.auth->TouchApiToken(token->name, now);
-        return http::Caller{"token:" + token->name, token->scopes, std::nullopt};
-      }
-    }
-    if (o.queue) {
-      SP_ASSIGN_OR_RETURN(auto agent, o.queue->AgentTokenFor(sha));
-      if (agent) {
-        if (agent->expires_ms != 0 && now >= agent->expires_ms) return Err(refused);
-        return http::Caller{"agent:" + agent->name, {}, *agent};
-      }
-    }
-    return Err(refused);
+    SP_ASSIGN_OR_RETURN(auto holder, LookUpToken(o, Sha256Hex(bearer), o.clock->WallMs()));
+    if (!holder) return Err(ErrorCode::kUnauthenticated, kTokenRefused);
+    return holder->caller;
   };
 }
 

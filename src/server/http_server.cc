@@ -53,9 +53,7 @@ std::unique_ptr<httplib::Server> NewServer(const HttpServerOptions& o) {
 }  // namespace
 
 HttpServer::HttpServer(const Router& router, HttpServerOptions options)
-    : router_(router),
-      http_(NewServer(options)),
-      tls_(!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    : router_(router), http_(NewServer(options)) {
   httplib::Server& s = *http_;
   // Debian's libcpp-httplib listens with a backlog of 5 (compiled in): a
   // burst of connections (50 clients at once in the tests) overflowed it,

@@ -35,7 +35,6 @@ class HttpServer {
   // Binds host:port (port 0: any free port) and serves on a background thread.
   Status Start(const std::string& host, int port);
   int port() const { return port_; }
-  bool tls() const { return tls_; }
   // Stops accepting, finishes requests in flight, joins.
   void Stop();
 
@@ -45,7 +44,6 @@ class HttpServer {
   std::thread thread_;
   int port_ = 0;
   int listen_fd_ = -1;
-  bool tls_ = false;
 };
 
 }  // namespace sp::http

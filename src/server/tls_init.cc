@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/file.h"
+#include "core/text.h"
 #include "core/x509.h"
 
 namespace sp {
@@ -56,11 +57,7 @@ Result<TlsInitResult> InitTls(const TlsInitOptions& o) {
   if (Exists(r.server_cert)) return r;  // Kept: a second init changes nothing.
   r.names = {"localhost"};
   char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) == 0 && *host &&
-      std::string(host).find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") ==
-          std::string::npos) {
-    AddUnique(r.names, host);
-  }
+  if (::gethostname(host, sizeof host - 1) == 0 && IsValidHostName(host)) AddUnique(r.names, host);
   for (const auto& n : o.names) AddUnique(r.names, n);
   r.ips = {"127.0.0.1", "::1"};
   for (const auto& ip : o.ips) AddUnique(r.ips, ip);

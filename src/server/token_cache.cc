@@ -22,14 +22,33 @@ void TokenCache::Clear() {
   entries_.clear();
 }
 
+Result<std::optional<TokenHolder>> LookUpToken(const ApiServerOptions& o, const std::string& sha, int64_t now_ms) {
+  if (o.auth) {
+    SP_ASSIGN_OR_RETURN(auto token, o.auth->ApiTokenFor(sha));
+    if (token) {
+      if (!auth::Live(*token, now_ms)) return std::optional<TokenHolder>();
+      if (now_ms - token->last_used_ms >= 60'000) (void)o.auth->TouchApiToken(token->name, now_ms);
+      return std::optional<TokenHolder>({{"token:" + token->name, token->scopes, std::nullopt}, token->expires_ms});
+    }
+  }
+  if (o.queue) {
+    SP_ASSIGN_OR_RETURN(auto agent, o.queue->AgentTokenFor(sha));
+    if (agent && (agent->expires_ms == 0 || now_ms < agent->expires_ms)) {
+      return std::optional<TokenHolder>({{"agent:" + agent->name, {}, *agent}, agent->expires_ms});
+    }
+  }
+  return std::optional<TokenHolder>();
+}
+
 Result<http::Caller> TokenCache::Authenticate(const std::string& bearer) {
   const std::string sha = Sha256Hex(bearer);
   const int64_t mono = o_.clock->MonotonicMs();
   const int64_t now = o_.clock->WallMs();
-  const Error refused{ErrorCode::kUnauthenticated, "unknown, revoked or expired token"};
   auto answer = [&](const Entry& e) -> Result<http::Caller> {
-    if (!e.caller || (e.expires_ms != 0 && now >= e.expires_ms)) return Err(refused);
-    return *e.caller;
+    if (!e.holder || (e.holder->expires_ms != 0 && now >= e.holder->expires_ms)) {
+      return Err(ErrorCode::kUnauthenticated, kTokenRefused);
+    }
+    return e.holder->caller;
   };
   {
     std::lock_guard lk(mu_);
@@ -38,21 +57,7 @@ Result<http::Caller> TokenCache::Authenticate(const std::string& bearer) {
   }
   Entry e;
   e.fetched_ms = mono;
-  if (o_.auth) {
-    SP_ASSIGN_OR_RETURN(auto token, o_.auth->ApiTokenFor(sha));
-    if (token && auth::Live(*token, now)) {
-      if (now - token->last_used_ms >= 60'000) (void)o_.auth->TouchApiToken(token->name, now);
-      e.caller = http::Caller{"token:" + token->name, token->scopes, std::nullopt};
-      e.expires_ms = token->expires_ms;
-    }
-  }
-  if (!e.caller && o_.queue) {
-    SP_ASSIGN_OR_RETURN(auto agent, o_.queue->AgentTokenFor(sha));
-    if (agent && (agent->expires_ms == 0 || now < agent->expires_ms)) {
-      e.caller = http::Caller{"agent:" + agent->name, {}, *agent};
-      e.expires_ms = agent->expires_ms;
-    }
-  }
+  SP_ASSIGN_OR_RETURN(e.holder, LookUpToken(o_, sha, now));
   std::lock_guard lk(mu_);
   if (entries_.size() >= kMaxEntries) entries_.clear();
   entries_[sha] = e;

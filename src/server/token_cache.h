@@ -17,6 +17,19 @@ namespace sp {
 
 struct ApiServerOptions;
 
+inline constexpr const char* kTokenRefused = "unknown, revoked or expired token";
+
+// Who holds a token, and until when (wall clock; 0: never).
+struct TokenHolder {
+  http::Caller caller;
+  int64_t expires_ms = 0;
+};
+
+// The live API token (o.auth), else agent's token (o.queue), of this SHA-256
+// at `now_ms`, read from the store; none when there is no live one. An API
+// token's last use is written at most once a minute.
+Result<std::optional<TokenHolder>> LookUpToken(const ApiServerOptions& o, const std::string& sha, int64_t now_ms);
+
 class TokenCache {
  public:
   explicit TokenCache(const ApiServerOptions& o, Millis ttl = Millis(500));
@@ -26,9 +39,8 @@ class TokenCache {
 
  private:
   struct Entry {
-    std::optional<http::Caller> caller;  // None: no such (live) token.
-    int64_t expires_ms = 0;              // Wall clock; 0: never.
-    int64_t fetched_ms = 0;              // Monotonic.
+    std::optional<TokenHolder> holder;  // None: no such (live) token.
+    int64_t fetched_ms = 0;             // Monotonic.
   };
   Result<http::Caller> Authenticate(const std::string& bearer);
   const ApiServerOptions& o_;

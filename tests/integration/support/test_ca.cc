@@ -12,7 +12,8 @@ TestCa::TestCa(std::string dir, const std::string& name) : dir_(std::move(dir)) 
   auto ca = x509::MakeCa(name, std::time(nullptr), 30);
   if (!ca) return;
   ca_ = *ca;
-  ca_file_ = dir_ + "/" + std::to_string(reinterpret_cast<uintptr_t>(this)) + "-ca.crt";
+  static int made = 0;  // Several CAs may share a directory.
+  ca_file_ = dir_ + "/ca-" + std::to_string(++made) + ".crt";
   WriteFile(ca_file_, ca_.cert_pem);
   ok_ = true;
 }
