@@ -26,6 +26,7 @@ class RemoteBuildSink : public BuildSink {
       : post_(std::move(post)), shipper_(shipper) {}
   Status Update(const BuildRecord& b) override { return post_({{"build", BuildToJson(b)}}); }
   Status PutStep(const BuildStepRecord& x) override { return post_({{"step", BuildStepToJson(x)}}); }
+  Status PutConfig(const std::string& text) override { return post_({{"config", text}}); }
   void Line(int64_t, const std::string& step, bool is_err, const std::string& text) override {
     shipper_.Line(step, is_err, text);
   }

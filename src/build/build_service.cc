@@ -283,9 +283,11 @@ namespace {
 // The sink of a build run in this process: the store and the log file.
 class LocalBuildSink : public BuildSink {
  public:
-  LocalBuildSink(BuildStore& store, const std::string& log_path) : store_(store), log_(log_path) {}
+  LocalBuildSink(BuildStore& store, int64_t id, const std::string& log_path)
+      : store_(store), id_(id), log_(log_path) {}
   Status Update(const BuildRecord& b) override { return store_.UpdateBuild(b); }
   Status PutStep(const BuildStepRecord& s) override { return store_.PutBuildStep(s); }
+  Status PutConfig(const std::string& text) override { return store_.PutBuildConfig(id_, text); }
   void Line(int64_t ts, const std::string& step, bool is_err, const std::string& text) override {
     log_.Line(ts, step, is_err, text);
   }
@@ -293,6 +295,7 @@ class LocalBuildSink : public BuildSink {
 
  private:
   BuildStore& store_;
+  int64_t id_;
   LogFileWriter log_;
 };
 
@@ -321,7 +324,7 @@ void BuildService::Execute(BuildRecord b) {
       (void)store_.UpdateBuild(*now);
     }
   } else {
-    LocalBuildSink sink(store_, LogPath(b.id));
+    LocalBuildSink sink(store_, b.id, LogPath(b.id));
     RunPipeline(b, **project, o_.data_dir + "/work/" + std::to_string(b.id), o_.pipeline, sink, *cancel);
   }
   std::lock_guard lk(mu_);

@@ -150,6 +150,9 @@ class Pipeline {
     auto cfg = ParseServiceConfig(config_text_, ws_ + "/sallyport.yml");
     if (!cfg) return Finish(BuildStatus::kFailed, cfg.error().message);
     cfg_ = std::move(*cfg);
+    if (auto kept = sink_.PutConfig(config_text_); !kept) {
+      return Finish(BuildStatus::kFailed, kept.error().Wrap("keeping sallyport.yml").message);
+    }
     auto target = MatchBranch(cfg_.branches, b_.branch);
     if (!target) {
       sink_.Line(Now(), "build", true, "rejected: " + target.error().message);
@@ -252,7 +255,7 @@ class Pipeline {
     }
     if (b_.artifact.empty()) return Err(ErrorCode::kInvalidArgument, "nothing to deploy: no push step ran before");
     if (!o_.deploy) return Err(ErrorCode::kUnavailable, "this server cannot deploy");
-    DeployRequest request{&cfg_, config_text_, s.release, b_.deployment, b_.artifact, b_.id};
+    DeployRequest request = DeployOf(cfg_, config_text_, s.release, b_.deployment, b_.artifact, b_.id);
     return o_.deploy(request, Logger(s.name), cancel_);
   }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "build/records.h"
@@ -26,7 +27,23 @@ struct DeployRequest {
   std::string config_text;
   std::string release, deployment, artifact;
   int64_t build_id = 0;
+  // An operator's rollout of a build's artifact (POST /v1/rollouts) may
+  // also set these; a build's own deploy leaves them empty.
+  std::string version, limit;
+  std::optional<CountOrPercent> batch, max_failures;
 };
+
+inline DeployRequest DeployOf(const ServiceConfig& cfg, std::string config_text, std::string release,
+                              std::string deployment, std::string artifact, int64_t build_id) {
+  DeployRequest r;
+  r.cfg = &cfg;
+  r.config_text = std::move(config_text);
+  r.release = std::move(release);
+  r.deployment = std::move(deployment);
+  r.artifact = std::move(artifact);
+  r.build_id = build_id;
+  return r;
+}
 
 // Where one build's records and log lines go.
 class BuildSink {
@@ -34,6 +51,9 @@ class BuildSink {
   virtual ~BuildSink() = default;
   virtual Status Update(const BuildRecord& b) = 0;
   virtual Status PutStep(const BuildStepRecord& s) = 0;
+  // The built commit's sallyport.yml, once it parsed (kept with the build:
+  // the server makes later rollouts of its artifact from it).
+  virtual Status PutConfig(const std::string& text) = 0;
   virtual void Line(int64_t ts_ms, const std::string& step, bool is_err, const std::string& text) = 0;
   // Every line written out: called before the build's final Update.
   virtual void Flush() = 0;

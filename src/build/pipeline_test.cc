@@ -44,12 +44,17 @@ class RecordingSink final : public BuildSink {
     steps.push_back(s.name + " " + s.status);
     return Ok();
   }
+  Status PutConfig(const std::string& text) override {
+    config = text;
+    return Ok();
+  }
   void Line(int64_t, const std::string& step, bool is_err, const std::string& text) override {
     lines.push_back(step + (is_err ? " ! " : " | ") + text);
   }
   void Flush() override { ++flushes; }
   std::vector<BuildRecord> updates;
   std::vector<std::string> steps, lines;
+  std::string config;
   int flushes = 0;
 };
 

@@ -80,6 +80,12 @@ class BuildStore {
   virtual Result<std::vector<BuildRecord>> ListBuilds(int limit) = 0;
   virtual Status PutBuildStep(const BuildStepRecord& s) = 0;
   virtual Result<std::vector<BuildStepRecord>> BuildSteps(int64_t build_id) = 0;
+  // The built commit's sallyport.yml, kept for the plans the server makes
+  // of the build's artifact (POST /v1/rollouts); "" until it was read.
+  virtual Status PutBuildConfig(int64_t build_id, const std::string& text) = 0;
+  virtual Result<std::string> BuildConfig(int64_t build_id) = 0;
+  // The newest succeeded build that pushed `artifact` (nullopt: none).
+  virtual Result<std::optional<BuildRecord>> BuildOfArtifact(const std::string& artifact) = 0;
   // After a restart: builds left running become interrupted (never
   // "running" forever); with `requeue` they are queued again instead.
   virtual Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) = 0;

@@ -110,21 +110,11 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   return r->status == RolloutStatus::kSucceeded ? kExitOk : kExitFailed;
 }
 
-// The frozen plan becomes a job for the agents of its network (the plan's
-// id is the idempotency key: queueing it twice is one job).
-int Enqueue(Context& ctx, const RolloutPlan& plan) {
-  auto api = ctx.Api();
-  if (!api) return Fail(api.error());
-  auto job = (*api)->Call("POST", "/v1/jobs", JobSpecToJson(RolloutJobSpec(plan)).dump());
-  if (!job) return Fail(job.error());
-  const int64_t id = (*job)["id"];
-  std::printf("queued rollout %s as job %lld for network %s\n", plan.id.c_str(), static_cast<long long>(id),
-              plan.network.c_str());
-  std::fflush(stdout);
-  if (!ctx.a.wait) return kExitOk;
+// Follows a queued rollout job to its end (--wait): exit 0 if it succeeded.
+int WaitForJob(ApiClient& api, int64_t id) {
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    auto j = (*api)->Call("GET", "/v1/jobs/" + std::to_string(id));
+    auto j = api.Call("GET", "/v1/jobs/" + std::to_string(id));
     if (!j) return Fail(j.error());
     const std::string state = j->value("state", "");
     if (state == "queued" || state == "leased") continue;
@@ -134,8 +124,55 @@ int Enqueue(Context& ctx, const RolloutPlan& plan) {
   }
 }
 
+int Queued(Context& ctx, ApiClient& api, const std::string& rollout, int64_t job, const std::string& network) {
+  std::printf("queued rollout %s as job %lld for network %s\n", rollout.c_str(), static_cast<long long>(job),
+              network.c_str());
+  std::fflush(stdout);
+  return ctx.a.wait ? WaitForJob(api, job) : kExitOk;
+}
+
+// --plan-here: the plan frozen by this CLI becomes a job for the agents of
+// its network (the plan's id is the idempotency key). The server queues a
+// submitted plan only for an admin.
+int Enqueue(Context& ctx, const RolloutPlan& plan) {
+  auto api = ctx.Api();
+  if (!api) return Fail(api.error());
+  auto job = (*api)->Call("POST", "/v1/jobs", JobSpecToJson(RolloutJobSpec(plan)).dump());
+  if (!job) return Fail(job.error());
+  return Queued(ctx, **api, plan.id, (*job)["id"], plan.network);
+}
+
+// Through a server: the request names the build (or its artifact) and the
+// target; the server plans from the build's sallyport.yml and its inventory.
+int AskServer(Context& ctx) {
+  const Args& a = ctx.a;
+  if (a.build <= 0 && a.artifact.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "--build or --artifact is required (the server plans from its build)"});
+  }
+  Doc body{{"deployment", a.deployment}, {"dry_run", a.dry_run}};
+  if (a.build > 0) body["build"] = a.build;
+  if (!a.artifact.empty()) body["artifact"] = a.artifact;
+  for (auto [key, value] : {std::pair{"stack", &a.stack}, std::pair{"release", &a.release},
+                            std::pair{"version", &a.version}, std::pair{"limit", &a.limit},
+                            std::pair{"batch", &a.batch}, std::pair{"max_failures", &a.max_failures}}) {
+    if (!value->empty()) body[key] = *value;
+  }
+  auto api = ctx.Api();
+  if (!api) return Fail(api.error());
+  auto answer = (*api)->Call("POST", "/v1/rollouts", body.dump());
+  if (!answer) return Fail(answer.error());
+  if (a.dry_run) {
+    std::printf("%s\n", (*answer)["plan"].dump(2).c_str());
+    return kExitOk;
+  }
+  return Queued(ctx, **api, answer->value("rollout", ""), answer->value("job", int64_t{0}),
+                answer->value("network", ""));
+}
+
 int Run(Context& ctx) {
   const Args& a = ctx.a;
+  if (ctx.remote() && !a.plan_here) return AskServer(ctx);
+  if (a.build > 0) return Fail({ErrorCode::kInvalidArgument, "--build needs a server (the server keeps builds)"});
   if (a.artifact.empty()) return Fail({ErrorCode::kInvalidArgument, "--artifact is required"});
   auto l = Load(ctx);
   if (!l) return Fail(l.error());
@@ -182,7 +219,28 @@ int Resume(Context& ctx) {
   return RunHere(ctx, *plan, true);
 }
 
+// Through a server: it plans the rollback from its own journal.
+int UndoThroughServer(Context& ctx) {
+  const Args& a = ctx.a;
+  std::string stack = a.stack, release = a.release;
+  if (stack.empty() || release.empty()) {
+    auto svc = LoadServiceConfig(a.config);
+    if (!svc) return Fail(svc.error().Wrap("--stack and --release not given"));
+    if (stack.empty()) stack = svc->stack;
+    if (release.empty() && svc->releases.size() == 1) release = svc->releases.begin()->first;
+    if (release.empty()) return Fail({ErrorCode::kInvalidArgument, a.config + " defines several releases: --release"});
+  }
+  auto api = ctx.Api();
+  if (!api) return Fail(api.error());
+  auto answer = (*api)->Call("POST", "/v1/rollbacks",
+                             Doc{{"stack", stack}, {"release", release}, {"deployment", a.deployment}}.dump());
+  if (!answer) return Fail(answer.error());
+  return Queued(ctx, **api, answer->value("rollout", ""), answer->value("job", int64_t{0}),
+                answer->value("network", ""));
+}
+
 int Undo(Context& ctx) {
+  if (ctx.remote()) return UndoThroughServer(ctx);
   auto l = Load(ctx);
   if (!l) return Fail(l.error());
   auto store = ctx.Store();
@@ -266,6 +324,9 @@ void RunOptions(CLI::App& app, Args& a) {
   app.add_option("--lock-wait", a.lock_wait, "Wait this long for a busy lock (e.g. 30s)")->capture_default_str();
   app.add_flag("--dry-run", a.dry_run, "Print the frozen plan and exit");
   app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
+  app.add_option("--build", a.build, "Through a server: the build whose artifact ships (default: --artifact's)");
+  app.add_flag("--plan-here", a.plan_here,
+               "Through a server: plan in this CLI from -c and -i and queue the plan (admin only)");
   app.add_option("--output", a.output, "text, or json (one event per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -302,10 +363,11 @@ std::vector<Command> RolloutCommands() {
        [](CLI::App& app, Args& a) { app.add_option("--limit", a.number, "How many (default 20)"); }, List},
       {{"rollout", "show"}, "One rollout: its frozen plan, hosts and journal", Kind::kRead, Where::kEither, id, Show},
       {{"rollout", "undo"}, "Return to the previous successful version (from kept artifacts)", Kind::kRun,
-       Where::kLocal,
+       Where::kEither,
        [](CLI::App& app, Args& a) {
          ScopeOptions(app, a);
          LocalRunOptions(app, a);
+         app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
        },
        Undo},
       {{"rollout", "cancel"}, "Stop a rollout at a host boundary (not available yet)", Kind::kReserved, Where::kNone,

@@ -21,7 +21,7 @@ std::string UserUnder(const std::string& pattern, const std::string& d) {
 Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
                                int64_t now_ms) {
   const ServiceConfig& cfg = *r.cfg;
-  auto target = inventory.Resolve(cfg.stack, r.release, r.deployment, "");
+  auto target = inventory.Resolve(cfg.stack, r.release, r.deployment, r.limit);
   if (!target && target.error().code == ErrorCode::kNotFound) {
     auto cur = inventory.Current();
     const Inventory* inv = cur ? cur->get() : nullptr;
@@ -32,7 +32,7 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
         auto claim = inventory.Claim(cfg.stack, tname, user, now_ms);
         if (!claim) return Err(claim.error().Wrap("claiming " + r.deployment));
         log(false, "claimed " + r.deployment + " (host " + claim->host + ") from template " + tname);
-        target = inventory.Resolve(cfg.stack, r.release, r.deployment, "");
+        target = inventory.Resolve(cfg.stack, r.release, r.deployment, r.limit);
         break;
       }
     }
@@ -41,6 +41,9 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
   PlanInput in;
   in.id = NewRolloutId();
   in.artifact = r.artifact;
+  in.version = r.version;
+  in.batch_override = r.batch;
+  in.max_failures_override = r.max_failures;
   in.now_ms = now_ms;
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
   plan.build_id = r.build_id;

@@ -54,6 +54,7 @@ ApiServer::ApiServer(inventory::Service& inventory, ApiServerOptions options)
   router_.Add(JobRoutes(ctx_));
   router_.Add(AgentRoutes(ctx_));
   router_.Add(RolloutRoutes(ctx_));
+  router_.Add(RolloutStartRoutes(ctx_));
   router_.Add(BuildRoutes(ctx_));
   router_.Add(HookRoutes(ctx_));
   router_.Add(AuthRoutes(ctx_));

@@ -5,6 +5,7 @@
 //   job_routes.cc        jobs, their logs, agents seen
 //   agent_routes.cc      the agent protocol (bearer token of an agent)
 //   rollout_routes.cc    rollouts and their journal, locks
+//   rollout_start_routes.cc  rollouts and rollbacks the server plans
 //   build_routes.cc      projects and builds
 //   hook_routes.cc       push webhooks (their own signatures)
 // Errors are {"error": {"code": "not_found", "message": "..."}} with 400
@@ -88,6 +89,7 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx);
 std::vector<http::Route> JobRoutes(ServerContext& ctx);
 std::vector<http::Route> AgentRoutes(ServerContext& ctx);
 std::vector<http::Route> RolloutRoutes(ServerContext& ctx);
+std::vector<http::Route> RolloutStartRoutes(ServerContext& ctx);
 std::vector<http::Route> BuildRoutes(ServerContext& ctx);
 std::vector<http::Route> HookRoutes(ServerContext& ctx);
 std::vector<http::Route> AuthRoutes(ServerContext& ctx);

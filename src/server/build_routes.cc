@@ -96,8 +96,13 @@ void BuildJobRecord(ServerContext& ctx, const Request&, Response& res, const Doc
     st = UpdateBuild(store, body["build"], build_id);
   } else if (body.contains("step") && body["step"].is_object()) {
     st = PutStep(store, body["step"], build_id);
+  } else if (body.contains("config") && body["config"].is_string()) {
+    // The commit's sallyport.yml as the agent checked it out; kept only when it parses.
+    const std::string text = body["config"];
+    auto cfg = ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(build_id));
+    st = cfg ? store.PutBuildConfig(build_id, text) : Status(Err(cfg.error()));
   } else {
-    st = Err(ErrorCode::kInvalidArgument, "/build or /step: one of them is required (an object)");
+    st = Err(ErrorCode::kInvalidArgument, "/build, /step or /config: one of them is required");
   }
   if (!st) return res.Error(st.error());
   res.status = 204;
@@ -112,9 +117,17 @@ void BuildJobDeploy(ServerContext& ctx, const Request&, Response& res, const Doc
       return res.Error({ErrorCode::kInvalidArgument, std::string("/") + k + ": required (a string)"});
     }
   }
-  auto cfg = ParseServiceConfig(body["config"].get<std::string>(), "sallyport.yml of build " + std::to_string(build_id));
+  // The config the build recorded when it read it (the same agent sent it
+  // then); the body's only for an agent that recorded none.
+  std::string text = body["config"];
+  if (ctx.options.build_store) {
+    auto kept = ctx.options.build_store->BuildConfig(build_id);
+    if (!kept) return res.Error(kept.error());
+    if (!kept->empty()) text = *kept;
+  }
+  auto cfg = ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(build_id));
   if (!cfg) return res.Error(cfg.error());
-  DeployRequest r{&*cfg, body["config"], body["release"], body["deployment"], body["artifact"], build_id};
+  DeployRequest r = DeployOf(*cfg, text, body["release"], body["deployment"], body["artifact"], build_id);
   auto job = ctx.options.deploy_start(r);
   if (!job) return res.Error(job.error());
   res.Json(201, {{"job", *job}});

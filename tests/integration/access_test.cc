@@ -41,6 +41,8 @@ class AccessIT : public ::testing::Test {
       b.sha = std::string(40, 'a');
       b.trigger = "manual";
       ASSERT_TRUE((*store)->CreateBuild(b));
+      ASSERT_TRUE((*store)->PutBuildConfig(1, "version: 1\nservice: web\nstack: demo\nreleases:\n  web:\n"
+                                               "    runtime: process\n    port: 8080\n"));
       JobSpec spec;
       spec.kind = "rollout";
       spec.payload = R"({"stack":"demo","release":"web","deployment":"dev"})";
@@ -72,7 +74,8 @@ class AccessIT : public ::testing::Test {
     c.set_read_timeout(10, 0);
     if (!token.empty()) c.set_default_headers({{"Authorization", "Bearer " + token}});
     const std::string path = PathFor(r.pattern);
-    const std::string body = R"({"project": "web", "user": "ben"})";
+    const std::string body =
+        R"({"project": "web", "user": "ben", "build": 1, "stack": "demo", "release": "web", "deployment": "dev"})";
     if (r.method == "GET") return c.Get(path);
     if (r.method == "PUT") return c.Put(path, body, "application/json");
     if (r.method == "DELETE") return c.Delete(path);

@@ -3,6 +3,8 @@
 // bound to that network (process runtime, real HAProxy per network).
 #include <signal.h>
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -96,6 +98,8 @@ class AgentRolloutTest : public ::testing::Test {
                                   "--store", dir_ / "cli.db", "--artifact", BuildBinary("sp-sample-app"), "--version",
                                   version};
     if (!by_env) args.insert(args.end(), {"--server", url_});
+    // A plan made by this CLI (its own inventory files), queued with the admin token.
+    if (std::find(extra.begin(), extra.end(), "--local") == extra.end()) args.push_back("--plan-here");
     args.insert(args.end(), extra.begin(), extra.end());
     return RunSallyport(args, by_env ? std::map<std::string, std::string>{{"SALLYPORT_SERVER", url_}}
                                      : std::map<std::string, std::string>{},

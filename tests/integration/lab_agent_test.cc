@@ -57,7 +57,7 @@ class LabAgentTest : public ::testing::Test {
 
   // Queues a rollout of `version` for the lab's agents; returns the job id.
   int64_t Queue(const std::string& version) {
-    auto r = RunSallyport({"rollout", "run", "--server", server_->url(), "-c", *dir_ / "sallyport.yml", "-i",
+    auto r = RunSallyport({"rollout", "run", "--server", server_->url(), "--plan-here", "-c", *dir_ / "sallyport.yml", "-i",
                            *dir_ / "inventory.yml", "-d", "integration", "--store", *dir_ / "cli.db", "--artifact",
                            BuildBinary("sp-sample-app"), "--version", version});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -150,6 +150,36 @@ Result<std::vector<BuildRecord>> SqliteStore::ListBuilds(int limit) {
   return out;
 }
 
+Status SqliteStore::PutBuildConfig(int64_t build_id, const std::string& text) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "INSERT INTO build_configs(build_id, config) VALUES(?,?) "
+               "ON CONFLICT(build_id) DO UPDATE SET config=excluded.config");
+  st.Bind(1, build_id).Bind(2, text);
+  return Done(st, db_, "put build config");
+}
+
+Result<std::string> SqliteStore::BuildConfig(int64_t build_id) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT config FROM build_configs WHERE build_id=?");
+  st.Bind(1, build_id);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return std::string();
+  if (rc != SQLITE_ROW) return Err(DbError(db_, "get build config"));
+  return st.Text(0);
+}
+
+Result<std::optional<BuildRecord>> SqliteStore::BuildOfArtifact(const std::string& artifact) {
+  std::lock_guard l(mu_);
+  std::string sql = std::string("SELECT ") + kBuildCols +
+                    " FROM builds WHERE artifact=? AND status='succeeded' ORDER BY id DESC LIMIT 1";
+  Stmt st(db_, sql.c_str());
+  st.Bind(1, artifact);
+  const int rc = st.Step();
+  if (rc == SQLITE_DONE) return std::optional<BuildRecord>();
+  if (rc != SQLITE_ROW) return Err(DbError(db_, "find the build of an artifact"));
+  return std::optional<BuildRecord>(BuildFromRow(st));
+}
+
 Status SqliteStore::PutBuildStep(const BuildStepRecord& s) {
   std::lock_guard l(mu_);
   Stmt st(db_, "INSERT INTO build_steps(build_id, idx, name, kind, status, exit_code, started_ms, finished_ms) "

@@ -90,6 +90,9 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::vector<BuildRecord>> ListBuilds(int limit) override;
   Status PutBuildStep(const BuildStepRecord& s) override;
   Result<std::vector<BuildStepRecord>> BuildSteps(int64_t build_id) override;
+  Status PutBuildConfig(int64_t build_id, const std::string& text) override;
+  Result<std::string> BuildConfig(int64_t build_id) override;
+  Result<std::optional<BuildRecord>> BuildOfArtifact(const std::string& artifact) override;
   Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
   Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
 
