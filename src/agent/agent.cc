@@ -149,6 +149,7 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok) {
   setup.fence = [&job] { return job.lease.Fence(); };
   setup.lease_ttl = Millis(o_.lease_ms);
   setup.decorate_lb = o_.decorate_lb;
+  setup.read_secret = [&job](const std::string& ref) { return CredentialOrSecret(job, ref); };
   setup.on_event = [this, &job](const Event& e) {
     if (std::string line = FormatEvent(e); !line.empty()) {
       std::printf("%s\n", line.c_str());

@@ -61,6 +61,10 @@ class Agent {
   struct Job;
   std::string RunRolloutJob(Job& job, bool* ok);
   std::string RunBuildJob(Job& job);
+  // A secret reference of the job's plan or build: "credential:NAME" is
+  // asked of the server (which checks the job uses it and the host it goes
+  // to); other references are read here (ReadSecretRef).
+  static Result<std::string> CredentialOrSecret(Job& job, const std::string& ref);
   Status RequestDeploy(Job& job, const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop);
 
   ApiClient& api_;

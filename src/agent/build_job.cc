@@ -8,6 +8,7 @@
 #include "agent/job.h"
 #include "agent/lease.h"
 #include "agent/log_shipper.h"
+#include "build/credentials.h"
 #include "build/wire.h"
 #include "deploy/job_watch.h"
 
@@ -58,6 +59,16 @@ std::optional<BuildRecord> BuildOf(const Doc& p) {
 
 }  // namespace
 
+Result<std::string> Agent::CredentialOrSecret(Job& job, const std::string& ref) {
+  const std::string name = CredentialNameOf(ref);
+  if (name.empty()) return ReadSecretRef(ref);
+  SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", {{"name", name}}));
+  if (!answer.contains("value") || !answer["value"].is_string()) {
+    return Err(ErrorCode::kInternal, "the server's answer for credential '" + name + "' has no value");
+  }
+  return answer["value"].get<std::string>();
+}
+
 Status Agent::RequestDeploy(Job& job, const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop) {
   SP_ASSIGN_OR_RETURN(Doc answer, job.post("/deploy", {{"config", r.config_text}, {"release", r.release},
                                                        {"deployment", r.deployment}, {"artifact", r.artifact}}));
@@ -106,6 +117,11 @@ std::string Agent::RunBuildJob(Job& job) {
   o.clock = o_.clock;
   o.deploy = [this, &job](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop) {
     return RequestDeploy(job, r, log, stop);
+  };
+  // The server resolves a credential the commit names, for the registry
+  // its recorded file names; the agent only asks by name.
+  o.read_credential = [&job](const std::string&, const std::string& name, const std::string&) {
+    return CredentialOrSecret(job, "credential:" + name);
   };
   ProjectRecord project;
   project.name = b->project;

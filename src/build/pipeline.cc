@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "build/credentials.h"
 #include "config/branch_rules.h"
 #include "core/file.h"
 #include "core/text.h"
@@ -150,8 +151,22 @@ class Pipeline {
     auto cfg = ParseServiceConfig(config_text_, ws_ + "/sallyport.yml");
     if (!cfg) return Finish(BuildStatus::kFailed, cfg.error().message);
     cfg_ = std::move(*cfg);
+    if (auto refused = CheckCommitSecrets(cfg_); !refused) {
+      sink_.Line(Now(), "build", true, refused.error().message);
+      return Finish(BuildStatus::kFailed, refused.error().message);
+    }
     if (auto kept = sink_.PutConfig(config_text_); !kept) {
       return Finish(BuildStatus::kFailed, kept.error().Wrap("keeping sallyport.yml").message);
+    }
+    // The registry credential is resolved before any of the commit's steps
+    // runs: a binding that may not go to the file's registry fails the build here.
+    if (!cfg_.registry.password_ref.empty()) {
+      auto pw = RegistryPassword();
+      if (!pw) {
+        sink_.Line(Now(), "build", true, pw.error().message);
+        return Finish(BuildStatus::kFailed, pw.error().message);
+      }
+      registry_password_ = std::move(*pw);
     }
     auto target = MatchBranch(cfg_.branches, b_.branch);
     if (!target) {
@@ -217,9 +232,18 @@ class Pipeline {
     return Ok();
   }
 
+  // The registry password: a credential the server's admin bound for this
+  // project and this registry (CheckCommitSecrets refused anything else).
+  Result<std::string> RegistryPassword() {
+    const std::string name = CredentialNameOf(cfg_.registry.password_ref);
+    if (!o_.read_credential) return Err(ErrorCode::kUnavailable, "no credential reader for the registry password");
+    auto pw = o_.read_credential(project_.name, name, cfg_.registry.address);
+    if (!pw) return Err(pw.error().Wrap("registry.password"));
+    return pw;
+  }
+
   Status Login(const PipelineStep& s, const std::map<std::string, std::string>& env) {
-    if (!o_.read_secret) return Err(ErrorCode::kUnavailable, "no secret reader for the registry password");
-    SP_ASSIGN_OR_RETURN(std::string pw, o_.read_secret(cfg_.registry.password_ref));
+    const std::string& pw = registry_password_;
     CommandSpec login;
     login.argv = {o_.docker_bin, "login", "--username", cfg_.registry.username, "--password-stdin", cfg_.registry.address};
     login.stdin_data = pw + "\n";
@@ -267,6 +291,7 @@ class Pipeline {
   const std::atomic<bool>& cancel_;
   int index_ = 0;
   std::string config_text_;
+  std::string registry_password_;  // Resolved in Configure; only for docker login's stdin.
   ServiceConfig cfg_;
   std::map<std::string, std::string> docker_env_;
 };

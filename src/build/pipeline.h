@@ -69,8 +69,14 @@ struct PipelineOptions {
   Millis git_timeout{60'000};
   std::string docker_bin = "/usr/bin/docker";
   std::string docker_host;  // DOCKER_HOST for image and push steps; empty: the default.
-  // Secret references ("file:/path", "env:NAME") -> value.
+  // Secret references ("file:/path", "env:NAME") -> value: the server's or
+  // agent's own (a project's git token, a webhook secret).
   std::function<Result<std::string>(const std::string& ref)> read_secret;
+  // A credential a commit names (registry.password: {credential: NAME}),
+  // for sending to `host`: the server resolves its admin's binding (an
+  // agent asks the server). Empty: commits name no credentials here.
+  std::function<Result<std::string>(const std::string& project, const std::string& name, const std::string& host)>
+      read_credential;
   // The deploy step. `cancel` turns true when the build is canceled.
   using Deploy = std::function<Status(const DeployRequest& request, const LineCallback& log,
                                       const std::atomic<bool>& cancel)>;

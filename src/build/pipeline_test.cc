@@ -23,7 +23,7 @@ image: {repository: 127.0.0.1:5000/hello}
 registry:
   address: 127.0.0.1:5000
   username: ci
-  password: {env: REGISTRY_PASSWORD}
+  password: {credential: hub}
 releases:
   web: {port: 8080}
 pipeline:
@@ -67,9 +67,11 @@ class PipelineTest : public ::testing::Test {
     o_.steps = &steps_;
     o_.vcs = &vcs_;
     o_.docker_bin = "/usr/bin/docker";
-    o_.read_secret = [](const std::string& ref) -> Result<std::string> {
-      if (ref == "env:REGISTRY_PASSWORD") return std::string("s3cret");
-      return Err(ErrorCode::kNotFound, "no " + ref);
+    o_.read_credential = [this](const std::string& project, const std::string& name,
+                                const std::string& host) -> Result<std::string> {
+      credentials_asked_.push_back(project + "/" + name + "@" + host);
+      if (name == "hub" && host == "127.0.0.1:5000") return std::string("s3cret");
+      return Err(ErrorCode::kPermissionDenied, "credential '" + name + "' may not be sent to " + host);
     };
     o_.deploy = [this](const DeployRequest& r, const LineCallback& log, const std::atomic<bool>&) -> Status {
       deployed_.push_back(r.deployment + " " + r.artifact);
@@ -112,6 +114,7 @@ class PipelineTest : public ::testing::Test {
   BuildRecord b_;
   ProjectRecord project_;
   std::vector<std::string> deployed_;
+  std::vector<std::string> credentials_asked_;
   Status deploy_result_ = Ok();
 };
 
@@ -163,6 +166,36 @@ TEST_F(PipelineTest, ASucceedingBuildRunsEveryStepInOrderAndDeploysTheDigest) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "ws")) << "the workspace is removed";
   EXPECT_EQ(sink_.updates.back().status, BuildStatus::kSucceeded);
   EXPECT_GE(sink_.flushes, 1) << "every line written before the build reads as finished";
+  EXPECT_EQ(sink_.config, kConfig) << "the commit's sallyport.yml is kept with the build";
+}
+
+// A commit's sallyport.yml may not choose what is read as the registry
+// password ({file} or {env}), nor send a bound credential to a registry its
+// binding does not list: the build fails before any of its steps runs.
+TEST_F(PipelineTest, ACommitNamingASecretFileOrAnotherRegistryFailsBeforeAnyStep) {
+  const std::string config = kConfig;
+  const size_t at = config.find("password: {credential: hub}");
+  for (const std::string& password : {std::string("password: {file: /var/lib/sallyport/agent.token}"),
+                                      std::string("password: {env: SALLYPORT_TOKEN}")}) {
+    vcs_.files["sallyport.yml"] = std::string(config).replace(at, 27, password);
+    BuildRecord out = Run();
+    EXPECT_EQ(out.status, BuildStatus::kFailed) << password;
+    EXPECT_THAT(out.error, HasSubstr("is for local runs only")) << password;
+    EXPECT_THAT(out.error, HasSubstr("{credential: NAME}"));
+    EXPECT_TRUE(StepArgv0().empty()) << password;
+    EXPECT_TRUE(processes_.calls.empty()) << "no docker login";
+  }
+  EXPECT_TRUE(credentials_asked_.empty());
+  // The real binding, with the commit's own registry.
+  std::string other = config;
+  for (size_t p; (p = other.find("127.0.0.1:5000")) != std::string::npos;) other.replace(p, 14, "127.0.0.2:5000");
+  vcs_.files["sallyport.yml"] = other;
+  BuildRecord out = Run();
+  EXPECT_EQ(out.status, BuildStatus::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("registry.password: credential 'hub' may not be sent to 127.0.0.2:5000"));
+  EXPECT_THAT(credentials_asked_, ElementsAre("hello/hub@127.0.0.2:5000"));
+  EXPECT_TRUE(StepArgv0().empty());
+  EXPECT_TRUE(processes_.calls.empty());
 }
 
 TEST_F(PipelineTest, AFailedCheckoutFailsTheBuildAndRunsNoStep) {

@@ -29,6 +29,15 @@ struct ProjectRecord {
   std::string known_hosts;         // ssh: the known_hosts file for the remote's host key.
 };
 
+// A secret the server's admin bound to a name for a project's commits to
+// use (`registry.password: {credential: NAME}`), and where it may be sent.
+struct CredentialBinding {
+  std::string project, name;
+  std::string ref;                 // "file:/path" or "env:NAME" on the server; never the value.
+  std::vector<std::string> hosts;  // Registry addresses (host[:port]) it may be sent to.
+  int64_t created_ms = 0;
+};
+
 enum class BuildStatus { kQueued, kRunning, kSucceeded, kFailed, kCanceled, kInterrupted, kSuperseded, kSkipped };
 inline constexpr std::array<EnumName<BuildStatus>, 8> kBuildStatusNames{{
     {BuildStatus::kQueued, "queued"},
@@ -84,6 +93,11 @@ class BuildStore {
   // of the build's artifact (POST /v1/rollouts); "" until it was read.
   virtual Status PutBuildConfig(int64_t build_id, const std::string& text) = 0;
   virtual Result<std::string> BuildConfig(int64_t build_id) = 0;
+  // Credential bindings (admin only); Put replaces one of the same name.
+  virtual Status PutCredential(const CredentialBinding& c) = 0;
+  virtual Result<std::optional<CredentialBinding>> Credential(const std::string& project, const std::string& name) = 0;
+  virtual Result<std::vector<CredentialBinding>> Credentials(const std::string& project) = 0;
+  virtual Status DeleteCredential(const std::string& project, const std::string& name) = 0;
   // The newest succeeded build that pushed `artifact` (nullopt: none).
   virtual Result<std::optional<BuildRecord>> BuildOfArtifact(const std::string& artifact) = 0;
   // After a restart: builds left running become interrupted (never

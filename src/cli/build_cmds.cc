@@ -2,8 +2,10 @@
 #include <cstdio>
 
 #include "build/build_service.h"
+#include "build/credentials.h"
 #include "build/pipeline.h"
 #include "build/wire.h"
+#include "build/credentials.h"
 #include "cli/command.h"
 #include "cli/logs.h"
 #include "core/text.h"
@@ -46,6 +48,10 @@ struct LocalBuilds {
     bo.pipeline.steps = &steps;
     bo.pipeline.vcs = &vcs;
     bo.pipeline.read_secret = ReadSecretRef;
+    bo.pipeline.read_credential = [&store](const std::string& project, const std::string& name,
+                                           const std::string& host) {
+      return ResolveCredential(store, project, name, host, ReadSecretRef);
+    };
     bo.data_dir = DirNextToStore(store_path, "builds");
     service = std::make_unique<BuildService>(store, bo);
   }
@@ -168,6 +174,67 @@ int ProjectList(Context& ctx) {
   });
 }
 
+// credential set PROJECT NAME (--file PATH | --env VAR) --host H...: the
+// admin binds a name a commit may use to a secret on the server and the
+// registries it may be sent to.
+int CredentialSet(Context& ctx) {
+  const Args& a = ctx.a;
+  if (!IsValidCredentialName(a.name)) {
+    return Fail({ErrorCode::kInvalidArgument, "credential name '" + Printable(a.name) +
+                                                  "': letters, digits, '.', '_' and '-' (1-64)"});
+  }
+  if (a.file.empty() == a.env_name.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "give one of --file PATH or --env VAR (where the server reads it)"});
+  }
+  const std::string ref = a.file.empty() ? "env:" + a.env_name : "file:" + a.file;
+  if (!IsValidSecretRef(ref)) {
+    return Fail({ErrorCode::kInvalidArgument, "--file needs an absolute path, --env a variable name"});
+  }
+  for (const auto& h : a.hosts) {
+    if (h.empty() || h.find_first_of(" /@\t\n") != std::string::npos) {
+      return Fail({ErrorCode::kInvalidArgument, "--host '" + Printable(h) + "': a registry address (host[:port])"});
+    }
+  }
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  if (auto p = (*store)->Project(a.project); !p || !*p) {
+    return Fail(p ? Error{ErrorCode::kNotFound, "no project " + a.project} : p.error());
+  }
+  CredentialBinding c{a.project, a.name, ref, a.hosts, ctx.Now()};
+  if (auto st = (*store)->PutCredential(c); !st) return Fail(st.error());
+  std::printf("credential %s of project %s: %s, for %zu host(s)\n", a.name.c_str(), a.project.c_str(), ref.c_str(),
+              a.hosts.size());
+  return kExitOk;
+}
+
+int CredentialList(Context& ctx) {
+  const std::string project = ctx.a.project;
+  auto d = ReadDoc(ctx, "/v1/projects/" + UrlQuery(project) + "/credentials", [project](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto list, s.Credentials(project));
+    Doc out = Doc::array();
+    for (const auto& c : list) {
+      out.push_back({{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts},
+                     {"created_ms", c.created_ms}});
+    }
+    return Doc{{"credentials", out}};
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    for (const auto& c : doc["credentials"]) {
+      std::string hosts;
+      for (const auto& h : c["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+      std::printf("%-20s %-40s %s\n", c.value("name", "").c_str(), c.value("ref", "").c_str(), hosts.c_str());
+    }
+  });
+}
+
+int CredentialDelete(Context& ctx) {
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  if (auto st = (*store)->DeleteCredential(ctx.a.project, ctx.a.name); !st) return Fail(st.error());
+  std::printf("credential %s of project %s deleted\n", ctx.a.name.c_str(), ctx.a.project.c_str());
+  return kExitOk;
+}
+
 void Id(CLI::App& app, Args& a) { app.add_option("id", a.number, "Build id")->required(); }
 
 }  // namespace
@@ -203,6 +270,25 @@ std::vector<Command> BuildCommands() {
        },
        ProjectAdd},
       {{"project", "list"}, "The watched repositories", Kind::kRead, Where::kEither, nullptr, ProjectList},
+      {{"credential", "set"}, "Bind a credential a project's commits may name, and the registries it may go to",
+       Kind::kWrite, Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         app.add_option("project", a.project, "Project")->required();
+         app.add_option("name", a.name, "The name commits use: registry.password: {credential: NAME}")->required();
+         app.add_option("--file", a.file, "A file on the server holding the value (absolute path)");
+         app.add_option("--env", a.env_name, "An environment variable of the server holding the value");
+         app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat")->required();
+       },
+       CredentialSet},
+      {{"credential", "list"}, "A project's credential bindings (references and hosts, never values)", Kind::kRead,
+       Where::kEither, [](CLI::App& app, Args& a) { app.add_option("project", a.project, "Project")->required(); },
+       CredentialList},
+      {{"credential", "delete"}, "Remove a credential binding", Kind::kWrite, Where::kLocal,
+       [](CLI::App& app, Args& a) {
+         app.add_option("project", a.project, "Project")->required();
+         app.add_option("name", a.name, "Credential name")->required();
+       },
+       CredentialDelete},
   };
 }
 

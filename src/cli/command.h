@@ -77,6 +77,8 @@ struct Args {
   bool follow = false;
   // Inventory files.
   std::string file, to_file, known_hosts;
+  std::string env_name;             // credential set --env
+  std::vector<std::string> hosts;   // credential set --host
   bool prune = false, yes = false;
   // Projects and tokens.
   std::string git_url, webhook_secret, credential;

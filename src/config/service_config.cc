@@ -17,7 +17,7 @@ const std::vector<std::string> kStepKeys = {"name", "kind", "run", "env", "timeo
 const std::vector<std::string> kBranchKeys = {"match", "deploy"};
 const std::vector<std::string> kImageKeys = {"repository", "dockerfile", "context"};
 const std::vector<std::string> kRegistryKeys = {"address", "username", "password"};
-const std::vector<std::string> kPasswordKeys = {"file", "env"};
+const std::vector<std::string> kPasswordKeys = {"credential", "file", "env"};
 const std::vector<std::string> kReleaseKeys = {"runtime", "port",         "command", "env",         "volumes",
                                                "health",  "smoke",        "stop_timeout", "strategy"};
 const std::vector<std::string> kHealthKeys = {"path", "expected_status", "interval", "timeout", "retries"};
@@ -47,16 +47,24 @@ Result<std::string> AsImageRepository(const Reader& r, const Val& v) {
   return s;
 }
 
-// password: {file: /abs/path} | {env: NAME} -> "file:/abs/path" | "env:NAME".
+// password: {credential: NAME} | {file: /abs/path} | {env: NAME} ->
+// "credential:NAME" | "file:/abs/path" | "env:NAME".
 Result<std::string> AsPasswordRef(const Reader& r, const Val& v) {
   if (v.node.IsScalar()) {
     return Err(r.Fail(v, "a literal password is not allowed: secrets stay out of config "
-                         "(use password: {file: /path/to/file} or password: {env: VAR_NAME})"));
+                         "(use password: {credential: NAME}, bound by the server's admin)"));
   }
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kPasswordKeys));
   if (m.entries.size() != 1) {
-    return Err(r.Fail(v, "set exactly one of 'file' (path of a file holding the password) or 'env' "
-                         "(name of an environment variable)"));
+    return Err(r.Fail(v, "set exactly one of 'credential' (a name the server's admin bound), 'file' or 'env' "
+                         "(local runs only)"));
+  }
+  if (const Val* c = m.Get("credential")) {
+    SP_ASSIGN_OR_RETURN(std::string name, r.AsString(*c));
+    if (!IsValidCredentialName(name)) {
+      return Err(r.Fail(*c, "invalid credential name '" + name + "' (letters, digits, '.', '_' and '-', 1-64)"));
+    }
+    return "credential:" + name;
   }
   if (const Val* f = m.Get("file")) {
     SP_ASSIGN_OR_RETURN(std::string path, r.AsAbsolutePath(*f));
@@ -273,11 +281,29 @@ bool IsValidHealthPath(std::string_view s) {
   return !s.empty() && s[0] == '/' && IsSafeValue(s) && s.find_first_of(" \t") == std::string_view::npos;
 }
 
+bool IsValidCredentialName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
 bool IsValidSecretRef(std::string_view s) {
+  if (StartsWith(s, "credential:")) return IsValidCredentialName(s.substr(11));
   if (StartsWith(s, "env:")) return IsValidEnvName(s.substr(4));
   if (!StartsWith(s, "file:") || !IsSafeValue(s)) return false;
   const std::string_view path = s.substr(5);
   return !path.empty() && path[0] == '/';
+}
+
+Status CheckCommitSecrets(const ServiceConfig& cfg) {
+  const std::string& ref = cfg.registry.password_ref;
+  if (ref.empty() || StartsWith(ref, "credential:")) return Ok();
+  return Err(ErrorCode::kPermissionDenied,
+             cfg.file + ": registry.password: {" + ref.substr(0, ref.find(':')) +
+                 "} is for local runs only: a commit names a credential the server's admin bound to its hosts "
+                 "(password: {credential: NAME}; `sallyport credential set`)");
 }
 
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {

@@ -26,12 +26,15 @@ struct HealthCheckSpec {
 // again (an agent checking a plan that came over the network).
 bool IsValidVolume(std::string_view s);      // /host/path:/container/path[:ro|:rw]
 bool IsValidHealthPath(std::string_view s);  // a URL path: "/...", one line, no blank
-bool IsValidSecretRef(std::string_view s);   // "file:/absolute/path" or "env:NAME"
+bool IsValidSecretRef(std::string_view s);   // "credential:NAME", "file:/absolute/path" or "env:NAME"
+bool IsValidCredentialName(std::string_view s);  // [A-Za-z0-9._-]{1,64}
 
 struct RegistrySpec {
   std::string address;        // "127.0.0.1:5000"; empty = no login.
   std::string username;
-  // Secret reference for the password: "file:/path" or "env:NAME". Never the value.
+  // Secret reference for the password: "credential:NAME" (a binding the
+  // server's admin made), or, in an operator's own local runs, "file:/path"
+  // or "env:NAME". Never the value.
   std::string password_ref;
 };
 
@@ -102,5 +105,10 @@ struct ServiceConfig {
 // Unknown and duplicate keys are errors.
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name);
 Result<ServiceConfig> LoadServiceConfig(const std::string& path);
+
+// A commit's file (built by the server or an agent, planned by the server)
+// names secrets only as credentials the server's admin bound: {file} and
+// {env} would let the commit choose what is read on the agent. kPermissionDenied.
+Status CheckCommitSecrets(const ServiceConfig& cfg);
 
 }  // namespace sp

@@ -228,11 +228,23 @@ TEST(ServiceConfigTest, PasswordReferenceByFileOrEnv) {
   ASSERT_TRUE(env.has_value()) << env.error().message;
   EXPECT_EQ(env->registry.password_ref, "env:REGISTRY_PASSWORD");
   EXPECT_THAT(ErrorOf(head + "  password: {env: A, file: /x}\n"),
-              HasSubstr("sallyport.yml:8: registry.password: set exactly one of 'file'"));
+              HasSubstr("sallyport.yml:8: registry.password: set exactly one of 'credential'"));
+  auto named = ParseServiceConfig(head + "  password: {credential: hub-push}\n", "sallyport.yml");
+  ASSERT_TRUE(named.has_value()) << named.error().message;
+  EXPECT_EQ(named->registry.password_ref, "credential:hub-push");
+  EXPECT_TRUE(CheckCommitSecrets(*named));
+  EXPECT_THAT(ErrorOf(head + "  password: {credential: \"a b\"}\n"),
+              HasSubstr("sallyport.yml:8: registry.password.credential: invalid credential name 'a b'"));
+  // A commit's file may name only credentials: {env} and {file} would let it
+  // choose what the agent reads and sends.
+  auto refused = CheckCommitSecrets(*env);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_THAT(refused.error().message, HasSubstr("registry.password: {env} is for local runs only"));
   EXPECT_THAT(ErrorOf(head + "  password: {file: relative/path}\n"),
               HasSubstr("sallyport.yml:8: registry.password.file: expected an absolute path"));
   EXPECT_THAT(ErrorOf(head + "  password: {vault: x}\n"),
-              HasSubstr("sallyport.yml:8: registry.password: unknown key 'vault' (expected one of: file, env)"));
+              HasSubstr("sallyport.yml:8: registry.password: unknown key 'vault' (expected one of: credential, file, env)"));
   EXPECT_THAT(ErrorOf("version: 1\nservice: a\nstack: b\nreleases: {web: {runtime: process}}\nregistry:\n"
                       "  address: r:5000\n  username: ci\n"),
               HasSubstr("sallyport.yml:5: registry.password: missing required field (username is set)"));

@@ -53,7 +53,7 @@ class AccessTest : public ::testing::Test {
     http::Request req;
     req.method = r.method;
     req.path = PathFor(r.pattern);
-    req.body = R"({"project": "web", "user": "ben"})";
+    req.body = R"({"project": "web", "user": "ben", "stack": "demo", "release": "web", "deployment": "dev"})";
     req.peer = "192.0.2.7";
     if (!token.empty()) req.headers["authorization"] = "Bearer " + token;
     return req;

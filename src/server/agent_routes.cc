@@ -7,11 +7,13 @@
 //                                            only that one), or 204 after waiting
 //   POST /v1/agent/jobs/ID/heartbeat|complete|fail       {epoch[, result | error]}
 //   POST /v1/agent/jobs/ID/log              {epoch, lines: [{ts, step, err, text}]}: appended to the job's log
-//   POST /v1/agent/jobs/ID/build            {epoch, build: {...}} or {epoch, step: {...}}: a build job's records
+//   POST /v1/agent/jobs/ID/build            {epoch, build | step | config}: a build job's records
 //   POST /v1/agent/jobs/ID/deploy           {epoch, config, release, deployment, artifact}: the server freezes
 //                                            the plan and queues the rollout job; answers {job}
 //   POST /v1/agent/jobs/ID/store            {epoch, call, ...}: the rollout's journal and lock on the server
 //                                            (server/job_store_calls.h)
+//   POST /v1/agent/jobs/ID/credential       {epoch, name}: {value} of the credential the job's build file or
+//                                            plan names, when its binding allows that registry
 //   POST /v1/agent/jobs/ID/watch            {epoch, job[, offset]}: the state (and log from offset) of the
 //                                            rollout job build job ID's deploy queued, and of no other
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include "build/build_log.h"
 #include "core/text.h"
 #include "queue/wire.h"
+#include "rollout/plan.h"
 #include "server/api_server.h"
 #include "server/job_store_calls.h"
 #include "server/log_files.h"
@@ -241,6 +244,59 @@ void WatchDeploy(ServerContext& ctx, QueueStore& q, const Request& req, Response
   res.Json(200, out);
 }
 
+// Which credential a held job may use, and where it goes: a build job's
+// from the file its build recorded, a rollout job's from its frozen plan —
+// both the server's own records, never the agent's word.
+struct CredentialUse {
+  std::string project, ref, host;
+};
+
+Result<CredentialUse> CredentialUseOf(BuildStore& store, const Job& job) {
+  int64_t build_id = 0;
+  CredentialUse use;
+  if (auto b = BuildIdOf(job)) {
+    build_id = *b;
+    SP_ASSIGN_OR_RETURN(std::string text, store.BuildConfig(build_id));
+    SP_ASSIGN_OR_RETURN(ServiceConfig cfg, ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(build_id)));
+    use.ref = cfg.registry.password_ref;
+    use.host = cfg.registry.address;
+  } else if (job.spec.kind == "rollout") {
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(job.spec.payload));
+    build_id = plan.build_id;
+    use.ref = plan.registry.password_ref;
+    use.host = plan.registry.address;
+  }
+  if (build_id <= 0) {
+    return Err(ErrorCode::kPermissionDenied, "job " + std::to_string(job.id) + " comes from no build: no credential");
+  }
+  SP_ASSIGN_OR_RETURN(BuildRecord b, store.GetBuild(build_id));
+  use.project = b.project;
+  return use;
+}
+
+// POST /v1/agent/jobs/ID/credential {name}: the value of the credential the
+// job's build or plan names, if its binding allows the registry it goes to.
+void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
+  if (!ctx.options.build_store || !ctx.options.read_secret) {
+    return res.Error({ErrorCode::kNotFound, "this server binds no credentials"});
+  }
+  auto h = HeldJob(q, req, /*canceled_too=*/false);
+  if (!h) return res.Error(h.error());
+  if (!h->body.contains("name") || !h->body["name"].is_string()) {
+    return res.Error({ErrorCode::kInvalidArgument, "/name: required (a string)"});
+  }
+  const std::string name = h->body["name"];
+  auto use = CredentialUseOf(*ctx.options.build_store, h->job);
+  if (!use) return res.Error(use.error());
+  if (CredentialNameOf(use->ref) != name) {
+    return res.Error({ErrorCode::kPermissionDenied,
+                      "job " + std::to_string(h->job.id) + " does not use credential '" + Printable(name) + "'"});
+  }
+  auto value = ResolveCredential(*ctx.options.build_store, use->project, name, use->host, ctx.options.read_secret);
+  if (!value) return res.Error(value.error());
+  res.Json(200, {{"value", *value}});
+}
+
 }  // namespace
 
 void BuildJobRecord(ServerContext& ctx, const Request& req, Response& res, const Doc& body, int64_t build_id);
@@ -273,6 +329,8 @@ std::vector<http::Route> AgentRoutes(ServerContext& ctx) {
       {Method::kPost, R"(/v1/agent/jobs/(\d+)/deploy)", Access::Agent(), build_job(BuildJobDeploy)},
       {Method::kPost, R"(/v1/agent/jobs/(\d+)/watch)", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { WatchDeploy(ctx, q, req, res); }},
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/credential)", Access::Agent(),
+       [&ctx, &q](const Request& req, Response& res) { JobCredential(ctx, q, req, res); }},
       {Method::kPost, R"(/v1/agent/jobs/(\d+)/store)", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { StoreCall(ctx, q, req, res); }},
   };

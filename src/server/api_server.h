@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "build/build_service.h"
+#include "build/credentials.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "inventory/service.h"
@@ -58,6 +59,9 @@ struct ApiServerOptions {
   // /v1/agent/jobs/ID/deploy): the server resolves the target, freezes the
   // plan and queues the rollout job; answers its id. None: 404.
   std::function<Result<int64_t>(const DeployRequest& request)> deploy_start;
+  // Reads the references of the admin's credential bindings (file:, env:)
+  // when an agent's job asks for a credential; none: those calls answer 404.
+  SecretReader read_secret;
 };
 
 // Where a job's log lines are kept: <dir>/<job id>.log.

@@ -1,5 +1,6 @@
 // Projects and builds:
 //   GET    /v1/projects                      the watched repositories (secrets as references only)
+//   GET    /v1/projects/P/credentials        credential bindings: names, references, hosts (admin)
 //   GET    /v1/builds[?limit=N], /v1/builds/ID (with its steps)
 //   POST   /v1/builds {project, branch[, sha]}   a manual build (200 when built before)
 //   POST   /v1/builds/ID/cancel
@@ -127,6 +128,7 @@ void BuildJobDeploy(ServerContext& ctx, const Request&, Response& res, const Doc
   }
   auto cfg = ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(build_id));
   if (!cfg) return res.Error(cfg.error());
+  if (auto refused = CheckCommitSecrets(*cfg); !refused) return res.Error(refused.error());
   DeployRequest r = DeployOf(*cfg, text, body["release"], body["deployment"], body["artifact"], build_id);
   auto job = ctx.options.deploy_start(r);
   if (!job) return res.Error(job.error());
@@ -148,6 +150,14 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
   return {
       {Method::kGet, "/v1/projects", Access::Read(),
        [&store](const Request&, Response& res) { http::JsonList(res, store.Projects(), "projects", ProjectToJson); }},
+      // Credential bindings: references and hosts, never values (admin only).
+      {Method::kGet, R"(/v1/projects/([A-Za-z0-9._-]+)/credentials)", Access::Admin(),
+       [&store](const Request& req, Response& res) {
+         http::JsonList(res, store.Credentials(req.args[0]), "credentials", [](const CredentialBinding& c) {
+           return Doc{{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts},
+                      {"created_ms", c.created_ms}};
+         });
+       }},
       {Method::kGet, "/v1/builds", Access::Read(),
        [&store](const Request& req, Response& res) {
          const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 50), 1, 1000));

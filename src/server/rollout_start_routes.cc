@@ -87,6 +87,7 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
   SP_ASSIGN_OR_RETURN(a.config_text, store.BuildConfig(a.build.id));
   if (a.config_text.empty()) return Err(ErrorCode::kConflict, which + " kept no sallyport.yml to plan from");
   SP_ASSIGN_OR_RETURN(a.cfg, ParseServiceConfig(a.config_text, "sallyport.yml of " + which));
+  if (!for_scope) SP_TRY(CheckCommitSecrets(a.cfg));
   for (auto [key, out] : {std::pair{"release", &a.release}, std::pair{"deployment", &a.deployment},
                           std::pair{"stack", &a.stack}, std::pair{"version", &a.version}, std::pair{"limit", &a.limit}}) {
     SP_TRY(Text(body, key, *out));

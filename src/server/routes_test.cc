@@ -60,7 +60,7 @@ TEST_F(RoutesTest, EveryAgentRouteRefusesAMissingOrUnknownTokenBeforeItsHandler)
     EXPECT_EQ(Send(r.method, path).status, 401) << path;
     EXPECT_EQ(Send(r.method, path, "{}", "not-a-token").status, 401) << path;
   }
-  EXPECT_EQ(agent_routes, 8);
+  EXPECT_EQ(agent_routes, 9);
   // An API token, even an admin's, is not an agent's.
   EXPECT_EQ(Send(Method::kPost, "/v1/agent/claim", "", admin_).status, 403);
 }

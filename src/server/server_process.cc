@@ -220,6 +220,11 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.vcs = &vcs;
   bo.pipeline.docker_host = so.docker_host;
   bo.pipeline.read_secret = ReadSecretRef;
+  bo.pipeline.read_credential = [s = store.get()](const std::string& project, const std::string& name,
+                                                  const std::string& host) {
+    return ResolveCredential(*s, project, name, host, ReadSecretRef);
+  };
+  options.read_secret = ReadSecretRef;
   bo.data_dir = DirNextToStore(so.store_path, "builds");
   bo.concurrency = std::max(1, so.build_slots);
   bo.poll_every = *poll;

@@ -27,6 +27,10 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
     while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
     return v;
   }
+  if (StartsWith(ref, "credential:")) {
+    return Err(ErrorCode::kUnavailable, "credential '" + ref.substr(11) +
+                                            "' is bound on the server: run this rollout through it (--server)");
+  }
   if (StartsWith(ref, "env:")) {
     const char* v = std::getenv(ref.substr(4).c_str());
     if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
@@ -88,15 +92,17 @@ LoadBalancerFactory LbFactory(Route route, Fence fence, LoadBalancerDecorator de
 // The registry password, read once per rollout (preflight and every host's
 // pull share it) and only when first needed; hosts of a batch pull in
 // parallel.
-std::function<Result<std::string>()> RegistryPassword(const std::string& ref) {
+std::function<Result<std::string>()> RegistryPassword(const std::string& ref,
+                                                      std::function<Result<std::string>(const std::string&)> read) {
+  if (!read) read = ReadSecretRef;
   struct Secret {
     std::once_flag once;
     Result<std::string> value = std::string();
   };
   auto password = std::make_shared<Secret>();
-  return [password, ref]() -> Result<std::string> {
+  return [password, ref, read]() -> Result<std::string> {
     std::call_once(password->once, [&] {
-      if (!ref.empty()) password->value = ReadSecretRef(ref);
+      if (!ref.empty()) password->value = read(ref);
     });
     return password->value;
   };
@@ -201,7 +207,7 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.transport = i.transport;
   d.health = i.health.get();
   d.lb_factory = LbFactory(route, i.setup.fence, i.setup.decorate_lb);
-  auto password = RegistryPassword(plan.registry.password_ref);
+  auto password = RegistryPassword(plan.registry.password_ref, i.setup.read_secret);
   d.credentials = [password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
     SP_ASSIGN_OR_RETURN(std::string pw, password());

@@ -37,6 +37,9 @@ struct EngineSetup {
   Fence fence;
   std::function<void(const Event&)> on_event;  // May be empty.
   LoadBalancerDecorator decorate_lb;           // May be empty.
+  // Reads the plan's secret references (the registry password); empty:
+  // ReadSecretRef. An agent asks the server for "credential:NAME".
+  std::function<Result<std::string>(const std::string& ref)> read_secret;
 };
 
 // Reads a secret reference ("file:/path" or "env:NAME"); the value never

@@ -66,6 +66,10 @@ class BuildE2eTest : public ::testing::Test {
     auto added = RunSallyport({"project", "add", "--name", "sample", "--git", url_, "--webhook-secret",
                                "file:" + (*dir_ / "hook-secret"), "--store", db_});
     ASSERT_EQ(added.exit_code, 0) << added.err;
+    // The admin binds the registry password the commits name, for that registry only.
+    auto bound = RunSallyport({"credential", "set", "sample", "registry", "--file", *dir_ / "registry-password",
+                               "--host", env_->registry().address(), "--store", db_});
+    ASSERT_EQ(bound.exit_code, 0) << bound.err;
 
     // The service's working copy.
     std::filesystem::copy_file(BuildBinary("sp-sample-app"), work_ + "/sp-sample-app");
@@ -78,7 +82,7 @@ class BuildE2eTest : public ::testing::Test {
               "registry:\n"
               "  address: " + reg.address() + "\n"
               "  username: " + kUser + "\n"
-              "  password: {file: " + *dir_ / "registry-password" + "}\n"
+              "  password: {credential: registry}\n"
               "releases:\n"
               "  web:\n"
               "    runtime: docker\n"

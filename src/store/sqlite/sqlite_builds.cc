@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "store/sqlite/sqlite_internal.h"
 
 namespace sp {
@@ -178,6 +180,54 @@ Result<std::optional<BuildRecord>> SqliteStore::BuildOfArtifact(const std::strin
   if (rc == SQLITE_DONE) return std::optional<BuildRecord>();
   if (rc != SQLITE_ROW) return Err(DbError(db_, "find the build of an artifact"));
   return std::optional<BuildRecord>(BuildFromRow(st));
+}
+
+Status SqliteStore::PutCredential(const CredentialBinding& c) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "INSERT INTO credentials(project, name, ref, hosts, created_ms) VALUES(?,?,?,?,?) "
+               "ON CONFLICT(project, name) DO UPDATE SET ref=excluded.ref, hosts=excluded.hosts, "
+               "created_ms=excluded.created_ms");
+  st.Bind(1, c.project).Bind(2, c.name).Bind(3, c.ref).Bind(4, nlohmann::json(c.hosts).dump()).Bind(5, c.created_ms);
+  return Done(st, db_, "put credential");
+}
+
+Result<std::vector<CredentialBinding>> SqliteStore::Credentials(const std::string& project) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT project, name, ref, hosts, created_ms FROM credentials WHERE project=? ORDER BY name");
+  st.Bind(1, project);
+  std::vector<CredentialBinding> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    CredentialBinding c{st.Text(0), st.Text(1), st.Text(2), {}, st.Int(4)};
+    auto hosts = nlohmann::json::parse(st.Text(3), nullptr, false);
+    if (hosts.is_array()) {
+      for (const auto& h : hosts) {
+        if (h.is_string()) c.hosts.push_back(h.get<std::string>());
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list credentials"));
+  return out;
+}
+
+Result<std::optional<CredentialBinding>> SqliteStore::Credential(const std::string& project, const std::string& name) {
+  SP_ASSIGN_OR_RETURN(auto all, Credentials(project));
+  for (auto& c : all) {
+    if (c.name == name) return std::optional<CredentialBinding>(std::move(c));
+  }
+  return std::optional<CredentialBinding>();
+}
+
+Status SqliteStore::DeleteCredential(const std::string& project, const std::string& name) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "DELETE FROM credentials WHERE project=? AND name=?");
+  st.Bind(1, project).Bind(2, name);
+  SP_TRY(Done(st, db_, "delete credential"));
+  if (sqlite3_changes(db_) == 0) {
+    return Err(ErrorCode::kNotFound, "project " + project + " has no credential " + name);
+  }
+  return Ok();
 }
 
 Status SqliteStore::PutBuildStep(const BuildStepRecord& s) {

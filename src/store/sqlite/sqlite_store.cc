@@ -73,6 +73,8 @@ CREATE INDEX IF NOT EXISTS builds_queue ON builds(status, id);
 CREATE TABLE IF NOT EXISTS build_steps (build_id INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,
   kind TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER NOT NULL, started_ms INTEGER NOT NULL,
   finished_ms INTEGER NOT NULL, PRIMARY KEY (build_id, idx));
+CREATE TABLE IF NOT EXISTS credentials (project TEXT NOT NULL, name TEXT NOT NULL, ref TEXT NOT NULL,
+  hosts TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (project, name));
 CREATE TABLE IF NOT EXISTS build_configs (build_id INTEGER PRIMARY KEY, config TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS builds_artifact ON builds(artifact, id);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);

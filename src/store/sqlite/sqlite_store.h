@@ -93,6 +93,10 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status PutBuildConfig(int64_t build_id, const std::string& text) override;
   Result<std::string> BuildConfig(int64_t build_id) override;
   Result<std::optional<BuildRecord>> BuildOfArtifact(const std::string& artifact) override;
+  Status PutCredential(const CredentialBinding& c) override;
+  Result<std::optional<CredentialBinding>> Credential(const std::string& project, const std::string& name) override;
+  Result<std::vector<CredentialBinding>> Credentials(const std::string& project) override;
+  Status DeleteCredential(const std::string& project, const std::string& name) override;
   Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
   Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
 

@@ -1,0 +1,36 @@
+#include "build/credentials.h"
+
+#include "core/text.h"
+
+namespace sp {
+
+Result<std::string> ResolveCredential(BuildStore& store, const std::string& project, const std::string& name,
+                                      const std::string& host, const SecretReader& read) {
+  SP_ASSIGN_OR_RETURN(auto binding, store.Credential(project, name));
+  if (!binding) {
+    return Err(ErrorCode::kNotFound, "project " + project + " has no credential '" + Printable(name) +
+                                         "' (an admin binds it: sallyport credential set " + project + " " +
+                                         Printable(name) + " --file PATH --host REGISTRY)");
+  }
+  bool allowed = false;
+  std::string bound;
+  for (const auto& h : binding->hosts) {
+    allowed = allowed || h == host;
+    bound += (bound.empty() ? "" : ", ") + h;
+  }
+  if (!allowed) {
+    return Err(ErrorCode::kPermissionDenied, "credential '" + name + "' of project " + project +
+                                                 " may not be sent to " + Printable(host) + " (bound to " +
+                                                 bound + ")");
+  }
+  if (!read) return Err(ErrorCode::kUnavailable, "no secret reader for credential '" + name + "'");
+  auto value = read(binding->ref);
+  if (!value) return Err(value.error().Wrap("credential '" + name + "' of project " + project));
+  return value;
+}
+
+std::string CredentialNameOf(const std::string& ref) {
+  return StartsWith(ref, "credential:") ? ref.substr(11) : std::string();
+}
+
+}  // namespace sp
