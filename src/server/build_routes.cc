@@ -151,7 +151,7 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
       {Method::kGet, "/v1/projects", Access::Read(),
        [&store](const Request&, Response& res) { http::JsonList(res, store.Projects(), "projects", ProjectToJson); }},
       // Credential bindings: references and hosts, never values (admin only).
-      {Method::kGet, R"(/v1/projects/([A-Za-z0-9._-]+)/credentials)", Access::Admin(),
+      {Method::kGet, R"(/v1/projects/([A-Za-z0-9_.-]+)/credentials)", Access::Admin(),
        [&store](const Request& req, Response& res) {
          http::JsonList(res, store.Credentials(req.args[0]), "credentials", [](const CredentialBinding& c) {
            return Doc{{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts},
