@@ -16,6 +16,7 @@ struct AgentProcessOptions {
   std::string lease = "60s";
   std::string work_dir;    // Empty: $TMPDIR/sallyport-agent-<pid>.
   std::string docker_host; // DOCKER_HOST of build jobs' image and push steps.
+  std::string step_user;   // Who build jobs' commit steps run as ("": nobody when root).
   LoadBalancerDecorator decorate_lb;              // Test tree only.
   std::function<void(const Event&)> observe_event;  // Test tree only.
 };

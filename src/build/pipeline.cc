@@ -1,6 +1,10 @@
 #include "build/pipeline.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -121,8 +125,10 @@ class Pipeline {
   }
 
   Status RunArgv(const std::string& name, const std::vector<std::string>& argv,
-                 const std::map<std::string, std::string>& env, Millis timeout, bool inherit_env = true) {
+                 const std::map<std::string, std::string>& env, Millis timeout, bool inherit_env = true,
+                 std::optional<StepUser> run_as = std::nullopt) {
     StepCommand c;
+    c.run_as = std::move(run_as);
     c.argv = argv;
     c.cwd = ws_;
     c.env = env;
@@ -205,6 +211,10 @@ class Pipeline {
     const std::string home = ws_ + ".home";
     std::error_code ec;
     fs::create_directories(home, ec);
+    if (o_.step_user && !given_to_step_user_) {
+      SP_TRY(GiveTo(*o_.step_user, {ws_, home}));
+      given_to_step_user_ = true;
+    }
     const char* path = std::getenv("PATH");
     std::map<std::string, std::string> env = {{"PATH", path && *path ? path : "/usr/local/bin:/usr/bin:/bin"},
                                               {"HOME", home},
@@ -213,7 +223,28 @@ class Pipeline {
                                               {"SALLYPORT_COMMIT", b_.sha},
                                               {"SALLYPORT_BUILD", std::to_string(b_.id)}};
     for (const auto& [k, v] : s.env) env[k] = v;
-    return RunArgv(s.name, s.run, env, s.timeout, /*inherit_env=*/false);
+    return RunArgv(s.name, s.run, env, s.timeout, /*inherit_env=*/false, o_.step_user);
+  }
+
+  // The checkout and the step's HOME become the step user's (the commit's
+  // steps write there); nothing outside them.
+  static Status GiveTo(const StepUser& u, const std::vector<std::string>& roots) {
+    for (const auto& root : roots) {
+      std::error_code ec;
+      auto own = [&](const fs::path& p) -> Status {
+        if (::lchown(p.c_str(), u.uid, u.gid) != 0) {
+          return Err(ErrorCode::kInternal, "cannot give " + p.string() + " to the step user " + u.name + ": " +
+                                               std::strerror(errno));
+        }
+        return Ok();
+      };
+      SP_TRY(own(root));
+      for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+        SP_TRY(own(it->path()));
+      }
+      if (ec) return Err(ErrorCode::kInternal, "cannot walk " + root + ": " + ec.message());
+    }
+    return Ok();
   }
 
   Status PushStep(const PipelineStep& s) {
@@ -291,6 +322,7 @@ class Pipeline {
   const std::atomic<bool>& cancel_;
   int index_ = 0;
   std::string config_text_;
+  bool given_to_step_user_ = false;
   std::string registry_password_;  // Resolved in Configure; only for docker login's stdin.
   ServiceConfig cfg_;
   std::map<std::string, std::string> docker_env_;

@@ -69,6 +69,9 @@ struct PipelineOptions {
   Millis git_timeout{60'000};
   std::string docker_bin = "/usr/bin/docker";
   std::string docker_host;  // DOCKER_HOST for image and push steps; empty: the default.
+  // Who the commit's command steps run as (the checkout is given to them);
+  // nullopt: this process's own user.
+  std::optional<StepUser> step_user;
   // Secret references ("file:/path", "env:NAME") -> value: the server's or
   // agent's own (a project's git token, a webhook secret).
   std::function<Result<std::string>(const std::string& ref)> read_secret;

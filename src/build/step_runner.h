@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,15 @@
 #include "core/subprocess.h"
 
 namespace sp {
+
+// Who a commit's command step runs as: an unprivileged user (the server or
+// agent runs as root), so that files only the server or agent may read —
+// its token, credential files, SSH keys, the Docker socket — stay out of
+// the step's reach.
+struct StepUser {
+  uint32_t uid = 0, gid = 0;
+  std::string name;
+};
 
 struct StepCommand {
   std::vector<std::string> argv;            // Never through a shell.
@@ -23,6 +34,7 @@ struct StepCommand {
   Millis grace{2'000};                      // SIGTERM -> SIGKILL.
   const std::atomic<bool>* cancel = nullptr;
   LineCallback on_line;                     // Every stdout/stderr line as it comes; nothing kept in memory.
+  std::optional<StepUser> run_as;           // Set: the command drops to this user (no groups) before it starts.
 };
 
 class StepRunner {

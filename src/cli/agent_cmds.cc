@@ -84,6 +84,8 @@ void ServerOptions(CLI::App& app, Args& args) {
       ->capture_default_str();
   app.add_option("--builds", a.build_slots, "Builds run at once")->capture_default_str();
   app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for image and push steps");
+  app.add_option("--step-user", a.step_user,
+                 "Who the commits' command steps run as (default when run as root: nobody)");
   app.add_option("--deploy-on", a.deploy_on,
                  "Where builds' deploys run: agents (queued for an agent of the deployment's network) or server "
                  "(this process)")
@@ -111,6 +113,8 @@ std::vector<Command> AgentCommands() {
          app.add_option("--token-file", a.token_file, "File holding this agent's token")->required();
          app.add_option("--work-dir", a.work_dir, "Where build jobs check out and build (default $TMPDIR/sallyport-agent-<pid>)");
          app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for build jobs' image and push steps");
+         app.add_option("--step-user", a.step_user,
+                        "Who build jobs' command steps run as (default when run as root: nobody)");
          app.add_option("--lease", a.lease, "Job lease: renewed every quarter of it; when it lapses the job goes to another agent")
              ->capture_default_str();
        },

@@ -1,6 +1,8 @@
 #include "runner/runner.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -78,6 +80,7 @@ namespace {
 
 struct SuperviseArgs {
   int64_t timeout_ms = 600'000, grace_ms = 2'000;
+  int64_t uid = -1, gid = -1;  // Set: the command drops to them.
   int command = 0;  // Index of argv[0] of the command.
 };
 
@@ -93,6 +96,8 @@ std::optional<SuperviseArgs> ParseSuperviseArgs(int argc, char** argv) {
     }
     if (arg == "--timeout-ms" && i + 1 < argc) a.timeout_ms = std::atoll(argv[++i]);
     else if (arg == "--grace-ms" && i + 1 < argc) a.grace_ms = std::atoll(argv[++i]);
+    else if (arg == "--uid" && i + 1 < argc) a.uid = std::atoll(argv[++i]);
+    else if (arg == "--gid" && i + 1 < argc) a.gid = std::atoll(argv[++i]);
     else {
       std::fprintf(stderr, "sallyport __supervise: unknown argument '%s'\n", arg.c_str());
       return std::nullopt;
@@ -108,7 +113,7 @@ std::optional<SuperviseArgs> ParseSuperviseArgs(int argc, char** argv) {
 
 // The command in its own process group, with the signal mask it had before
 // `waited` was blocked. -1 after a message when fork fails.
-pid_t StartCommand(char** argv, const sigset_t& old_mask) {
+pid_t StartCommand(char** argv, const sigset_t& old_mask, int64_t uid, int64_t gid) {
   const pid_t child = ::fork();  // Single-threaded here: fork is safe.
   if (child < 0) {
     std::fprintf(stderr, "sallyport __supervise: fork: %s\n", std::strerror(errno));
@@ -117,6 +122,14 @@ pid_t StartCommand(char** argv, const sigset_t& old_mask) {
   if (child == 0) {
     ::setpgid(0, 0);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    // The commit's code as the step user: no supplementary groups (no
+    // docker group), and no way back up through a setuid program.
+    if (uid >= 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
+                     ::setresuid(uid, uid, uid) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)) {
+      std::fprintf(stderr, "sallyport: cannot run the step as uid %lld: %s\n", static_cast<long long>(uid),
+                   std::strerror(errno));
+      ::_exit(126);
+    }
     ::execvp(argv[0], argv);
     std::fprintf(stderr, "sallyport: cannot run '%s': %s\n", argv[0], std::strerror(errno));
     ::_exit(127);
@@ -188,7 +201,7 @@ int SuperviseMain(int argc, char** argv) {
   sigaddset(&waited, SIGTERM);
   sigaddset(&waited, SIGINT);
   sigprocmask(SIG_BLOCK, &waited, &old);
-  const pid_t child = StartCommand(argv + args->command, old);
+  const pid_t child = StartCommand(argv + args->command, old, args->uid, args->gid);
   if (child < 0) return 2;
   Waited w = WaitForCommand(child, waited, args->timeout_ms);
   if (w.timed_out) {
@@ -208,7 +221,12 @@ Result<ExitStatus> SupervisedStepRunner::Run(const StepCommand& cmd) {
   if (cmd.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty step command");
   CommandSpec spec;
   spec.argv = {supervisor_.empty() ? SelfExe() : supervisor_, "__supervise", "--timeout-ms",
-               std::to_string(cmd.timeout.count()), "--grace-ms", std::to_string(cmd.grace.count()), "--"};
+               std::to_string(cmd.timeout.count()), "--grace-ms", std::to_string(cmd.grace.count())};
+  if (cmd.run_as) {
+    spec.argv.insert(spec.argv.end(), {"--uid", std::to_string(cmd.run_as->uid), "--gid",
+                                       std::to_string(cmd.run_as->gid)});
+  }
+  spec.argv.push_back("--");
   spec.argv.insert(spec.argv.end(), cmd.argv.begin(), cmd.argv.end());
   spec.cwd = cmd.cwd;
   spec.env = cmd.env;
@@ -228,6 +246,27 @@ Result<ExitStatus> SupervisedStepRunner::Run(const StepCommand& cmd) {
     st.signal = st.exit_code - 128;
   }
   return st;
+}
+
+}  // namespace sp
+
+namespace sp {
+
+Result<std::optional<StepUser>> StepUserNamed(const std::string& name) {
+  const bool root = ::geteuid() == 0;
+  if (name.empty() && !root) return std::optional<StepUser>();
+  const std::string who = name.empty() ? "nobody" : name;
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(who.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return Err(ErrorCode::kInvalidArgument, "step user '" + who + "': no such user");
+  }
+  if (found->pw_uid == ::geteuid()) return std::optional<StepUser>();  // Already who steps run as.
+  if (!root) {
+    return Err(ErrorCode::kInvalidArgument, "--step-user " + who + ": running steps as another user needs root");
+  }
+  return std::optional<StepUser>(StepUser{found->pw_uid, found->pw_gid, who});
 }
 
 }  // namespace sp

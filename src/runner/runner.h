@@ -36,7 +36,13 @@ class SupervisedStepRunner final : public StepRunner {
   std::string supervisor_;
 };
 
-// `sallyport __supervise --timeout-ms N --grace-ms G -- argv...`: see above.
+// Who commit steps run as: `name`, or "nobody" when this process runs as
+// root and no name is given; nullopt when steps run as this process's own
+// user (not root, or the name is this user). A name other than our own
+// needs root.
+Result<std::optional<StepUser>> StepUserNamed(const std::string& name);
+
+// `sallyport __supervise --timeout-ms N --grace-ms G [--uid U --gid G] -- argv...`: see above.
 // Exit status: the command's (128+signal when killed by one), 124 on
 // timeout, 125 when canceled (SIGTERM/SIGINT to the supervisor).
 int SuperviseMain(int argc, char** argv);

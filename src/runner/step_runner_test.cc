@@ -39,6 +39,15 @@ TEST_F(StepRunnerTest, TheStepRunsUnderTheSupervisorWithItsDeadlineAndGrace) {
                                                "500", "--", "make", "test"));
 }
 
+TEST_F(StepRunnerTest, AStepUserIsPassedToTheSupervisorWhichDropsToIt) {
+  Answer(0);
+  StepCommand c = Step();
+  c.run_as = StepUser{65534, 65533, "nobody"};
+  ASSERT_TRUE(runner_.Run(c));
+  EXPECT_THAT(processes_.calls[0], ElementsAre("/usr/bin/sallyport", "__supervise", "--timeout-ms", "5000", "--grace-ms",
+                                               "500", "--uid", "65534", "--gid", "65533", "--", "make", "test"));
+}
+
 TEST_F(StepRunnerTest, TheSupervisorsExitStatusTellsTimeoutCancelSignalAndExit) {
   Answer(124);
   EXPECT_TRUE(runner_.Run(Step())->timed_out);

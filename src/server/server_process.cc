@@ -219,6 +219,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.steps = &steps;
   bo.pipeline.vcs = &vcs;
   bo.pipeline.docker_host = so.docker_host;
+  SP_ASSIGN_OR_RETURN(bo.pipeline.step_user, StepUserNamed(so.step_user));
   bo.pipeline.read_secret = ReadSecretRef;
   bo.pipeline.read_credential = [s = store.get()](const std::string& project, const std::string& name,
                                                   const std::string& host) {

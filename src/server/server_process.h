@@ -21,6 +21,7 @@ struct ServerProcessOptions {
   std::string expire_every = "30s";       // Personal deployments past their TTL (0: never).
   std::string poll_every = "10s";         // Every project's branches (0: never).
   std::string docker_host;                // DOCKER_HOST of image and push steps run here.
+  std::string step_user;                  // Who commit steps run as ("": nobody when root).
   int build_slots = 2;
   bool requeue_interrupted = false;
   std::string deploy_on = "agents";       // agents | server

@@ -4,8 +4,10 @@
 // grandchildren, cancel, and a server restart mid-build.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -70,6 +72,11 @@ class BuildServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = dir_ / "state.db";
+    // Steps run as nobody (the server runs as root): what they write for
+    // the test goes to out_; the test's directory is only traversable.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms(0711));
+    std::filesystem::create_directories(out_);
+    std::filesystem::permissions(out_, std::filesystem::perms(0777));
     std::filesystem::create_directories(dir_ / "git");
     work_ = dir_ / "work";
     InitRemoteAndWorkingCopy(dir_ / "git/svc.git", work_);
@@ -140,6 +147,7 @@ class BuildServerTest : public ::testing::Test {
   }
 
   TempDir dir_{"sp-build-server"};
+  const std::string out_ = dir_ / "out";
   std::string db_, work_;
   int git_port_ = 0, commits_ = 0, servers_ = 0;
   Daemon git_daemon_;
@@ -186,7 +194,7 @@ TEST_F(BuildServerTest, BranchRulesPickTheDeploymentAndOutsideBranchNamesAreReje
 // a project's build scope is enough to ask.
 TEST_F(BuildServerTest, AManualBuildIsOnlyOfACommitOnItsBranch) {
   StartServer();
-  const std::string marker = dir_ / "unreviewed-ran";
+  const std::string marker = out_ + "/unreviewed-ran";
   const std::string pipeline = "  - {name: a, run: [\"true\"]}\n";
   const std::string old = Push(pipeline, "integration");
   const std::string head = Push(pipeline, "integration");
@@ -213,7 +221,7 @@ TEST_F(BuildServerTest, AManualBuildIsOnlyOfACommitOnItsBranch) {
 
 TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsSkipped) {
   StartServer();
-  const std::string pidfile = dir_ / "sleeper.pid";
+  const std::string pidfile = out_ + "/sleeper.pid";
   const std::string sha = Push(
       "  - {name: sleepy, timeout: 1s, run: [sh, -c, \"setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > " +
       pidfile + "; sleep 300\"]}\n  - {name: after, run: [\"true\"]}\n");
@@ -234,7 +242,7 @@ TEST_F(BuildServerTest, ATimedOutStepIsKilledWithItsDaemonisedChildAndTheRestIsS
 TEST_F(BuildServerTest, AStepSeesNoneOfTheServersEnvironment) {
   StartServer();
   ASSERT_NE(std::getenv("SALLYPORT_TOKEN"), nullptr) << "the server inherits the admin token";
-  const std::string seen = dir_ / "seen-env";
+  const std::string seen = out_ + "/seen-env";
   const std::string sha = Push("  - {name: peek, run: [sh, -c, \"env > " + seen + "\"]}\n");
   json b = WaitStatus(sha, {"succeeded", "failed"});
   ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump();
@@ -247,6 +255,47 @@ TEST_F(BuildServerTest, AStepSeesNoneOfTheServersEnvironment) {
   if (home && *home) {
     EXPECT_EQ(env.find("HOME=" + std::string(home) + "\n"), std::string::npos) << env;
   }
+}
+
+// A step is the commit's code, so it runs without the keys: as nobody (the
+// server runs as root), without groups. The files only the server may read
+// — an agent's token, a credential file, an SSH key, each 0600 in a
+// readable directory — and a socket as dockerd makes it (0660) are out of
+// its reach; its checkout is its own.
+TEST_F(BuildServerTest, AStepRunsAsNobodyAndReadsNoKeyNoCredentialAndNoDockerSocket) {
+  if (::geteuid() != 0) GTEST_SKIP() << "steps change user only when the server runs as root";
+  const std::string keys = dir_ / "keys";
+  std::filesystem::create_directories(keys);
+  std::filesystem::permissions(keys, std::filesystem::perms(0755));
+  for (const char* f : {"agent.token", "registry-password", "id_ed25519"}) WriteFile(keys + "/" + f, "secret", 0600);
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string sock_path = keys + "/docker.sock";
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(sock, 4), 0);
+  std::filesystem::permissions(sock_path, std::filesystem::perms(0660));
+  StartServer();
+  const std::string probe =
+      "id -u; for f in agent.token registry-password id_ed25519; do "
+      "if cat " + keys + "/$f >/dev/null 2>&1; then echo READ $f; else echo DENIED $f; fi; done; "
+      "if test -w " + sock_path + "; then echo SOCKET writable; else echo SOCKET denied; fi; "
+      "touch built-here && echo WROTE the checkout";
+  const std::string sha = Push("  - {name: probe, run: [sh, -c, \"" + probe + "\"]}\n");
+  json b = WaitStatus(sha, {"succeeded", "failed"});
+  ::close(sock);
+  ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump();
+  auto log = RunSallyport({"build", "logs", std::to_string(b.value("id", 0)), "--server", server_->url()});
+  const struct passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  EXPECT_THAT(log.out, HasSubstr(std::to_string(nobody->pw_uid) + "\n"));
+  for (const char* f : {"agent.token", "registry-password", "id_ed25519"}) {
+    EXPECT_THAT(log.out, HasSubstr(std::string("DENIED ") + f)) << log.out;
+  }
+  EXPECT_EQ(log.out.find("READ "), std::string::npos) << log.out;
+  EXPECT_THAT(log.out, HasSubstr("SOCKET denied"));
+  EXPECT_THAT(log.out, HasSubstr("WROTE the checkout"));
 }
 
 // Each remote is polled on its own: a dead one (it accepts the connection
@@ -357,7 +406,7 @@ TEST_F(BuildServerTest, GiteaAndGitLabPushEventsAreVerifiedTheirOwnWay) {
 
 TEST_F(BuildServerTest, CancelEndsARunningBuild) {
   StartServer();
-  const std::string pidfile = dir_ / "cancel.pid";
+  const std::string pidfile = out_ + "/cancel.pid";
   const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
   json b = WaitStatus(sha, {"running"});
   ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30)));
@@ -381,7 +430,7 @@ TEST_F(BuildServerTest, ABuildRunningOnAnAgentIsCanceledThere) {
   ASSERT_EQ(WaitForStart(agent, [&] { return ReadFile(dir_ / "builder.log").find("claiming for") != std::string::npos; },
                          std::chrono::seconds(10)),
             StartWait::kReady);
-  const std::string pidfile = dir_ / "agent-step.pid";
+  const std::string pidfile = out_ + "/agent-step.pid";
   const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
   json b = WaitStatus(sha, {"running"});
   ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30))) << ReadFile(dir_ / "builder.log");
@@ -410,7 +459,7 @@ TEST_F(BuildServerTest, ABuildRunningOnAnAgentIsCanceledThere) {
 
 TEST_F(BuildServerTest, AServerRestartMidBuildMarksItInterruptedOrQueuesItAgain) {
   StartServer();
-  const std::string pidfile = dir_ / "step.pid";
+  const std::string pidfile = out_ + "/step.pid";
   const std::string sha = Push("  - {name: long, run: [sh, -c, \"echo $$ > " + pidfile + "; sleep 300\"]}\n");
   WaitStatus(sha, {"running"});
   ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, std::chrono::seconds(30)));
