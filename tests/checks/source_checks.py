@@ -250,11 +250,14 @@ def check_env(root, binary):
 
 def selftest(_root):
     """Each check fails on a tree that breaks it (and passes on one that does not)."""
+    import shutil
     import tempfile
     bad = []
+    made = []
 
     def tree(files):
         d = tempfile.mkdtemp(prefix="sp-checks-")
+        made.append(d)
         for path, text in files.items():
             full = os.path.join(d, path)
             os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -273,14 +276,18 @@ def selftest(_root):
         ("seams", {**ok, "src/build/x.cc": "void F() { RunCommand(spec); }\n"}, "starts a process"),
         ("seams", {**ok, "src/server/y.cc": "auto t = std::chrono::steady_clock::now();\n"}, "reads the clock"),
     ]
-    for check, files, want in cases:
-        d = tree(files)
-        found = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](d)
-        if not any(want in f for f in found):
-            bad.append(f"selftest: {check} did not report '{want}' (got {found})")
-        clean = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](tree(ok))
-        if clean:
-            bad.append(f"selftest: {check} reported a clean tree: {clean}")
+    try:
+        for check, files, want in cases:
+            d = tree(files)
+            found = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](d)
+            if not any(want in f for f in found):
+                bad.append(f"selftest: {check} did not report '{want}' (got {found})")
+            clean = {"layers": check_layers, "size": check_size, "seams": check_seams}[check](tree(ok))
+            if clean:
+                bad.append(f"selftest: {check} reported a clean tree: {clean}")
+    finally:
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)
     return bad
 
 
