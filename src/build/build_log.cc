@@ -1,8 +1,9 @@
-#include "core/file.h"
 #include "build/build_log.h"
 
 #include <chrono>
 #include <cstdlib>
+
+#include "core/file.h"
 
 namespace sp {
 

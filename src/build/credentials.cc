@@ -29,6 +29,13 @@ Result<std::string> ResolveCredential(BuildStore& store, const std::string& proj
   return value;
 }
 
+CredentialReader BoundCredentials(BuildStore& store, SecretReader read) {
+  return [&store, read = std::move(read)](const std::string& project, const std::string& name,
+                                          const std::string& host) {
+    return ResolveCredential(store, project, name, host, read);
+  };
+}
+
 std::string CredentialNameOf(const std::string& ref) {
   return StartsWith(ref, "credential:") ? ref.substr(11) : std::string();
 }

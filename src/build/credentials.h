@@ -20,6 +20,14 @@ using SecretReader = std::function<Result<std::string>(const std::string& ref)>;
 Result<std::string> ResolveCredential(BuildStore& store, const std::string& project, const std::string& name,
                                       const std::string& host, const SecretReader& read);
 
+// A credential named by a commit, for sending to `host`, by project:
+// the server's bindings (BoundCredentials), or an agent asking the server.
+using CredentialReader =
+    std::function<Result<std::string>(const std::string& project, const std::string& name, const std::string& host)>;
+
+// ResolveCredential over `store`'s bindings, their references read by `read`.
+CredentialReader BoundCredentials(BuildStore& store, SecretReader read);
+
 // "credential:NAME" -> NAME; "" for any other reference.
 std::string CredentialNameOf(const std::string& ref);
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "build/credentials.h"
 #include "build/records.h"
 #include "build/step_runner.h"
 #include "build/vcs.h"
@@ -78,8 +79,7 @@ struct PipelineOptions {
   // A credential a commit names (registry.password: {credential: NAME}),
   // for sending to `host`: the server resolves its admin's binding (an
   // agent asks the server). Empty: commits name no credentials here.
-  std::function<Result<std::string>(const std::string& project, const std::string& name, const std::string& host)>
-      read_credential;
+  CredentialReader read_credential;
   // The deploy step. `cancel` turns true when the build is canceled.
   using Deploy = std::function<Status(const DeployRequest& request, const LineCallback& log,
                                       const std::atomic<bool>& cancel)>;

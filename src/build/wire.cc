@@ -34,4 +34,8 @@ nlohmann::ordered_json ProjectToJson(const ProjectRecord& p) {
           {"created_ms", p.created_ms}};
 }
 
+nlohmann::ordered_json CredentialToJson(const CredentialBinding& c) {
+  return {{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts}, {"created_ms", c.created_ms}};
+}
+
 }  // namespace sp

@@ -12,5 +12,7 @@ nlohmann::ordered_json BuildToJson(const BuildRecord& b);
 nlohmann::ordered_json BuildStepToJson(const BuildStepRecord& s);
 // The project without its secrets' values (it holds only references).
 nlohmann::ordered_json ProjectToJson(const ProjectRecord& p);
+// A binding's name, reference and hosts; it holds no value to leave out.
+nlohmann::ordered_json CredentialToJson(const CredentialBinding& c);
 
 }  // namespace sp

@@ -5,7 +5,6 @@
 #include "build/credentials.h"
 #include "build/pipeline.h"
 #include "build/wire.h"
-#include "build/credentials.h"
 #include "cli/command.h"
 #include "cli/logs.h"
 #include "core/text.h"
@@ -48,10 +47,7 @@ struct LocalBuilds {
     bo.pipeline.steps = &steps;
     bo.pipeline.vcs = &vcs;
     bo.pipeline.read_secret = ReadSecretRef;
-    bo.pipeline.read_credential = [&store](const std::string& project, const std::string& name,
-                                           const std::string& host) {
-      return ResolveCredential(store, project, name, host, ReadSecretRef);
-    };
+    bo.pipeline.read_credential = BoundCredentials(store, ReadSecretRef);
     bo.data_dir = DirNextToStore(store_path, "builds");
     service = std::make_unique<BuildService>(store, bo);
   }
@@ -191,7 +187,7 @@ int CredentialSet(Context& ctx) {
     return Fail({ErrorCode::kInvalidArgument, "--file needs an absolute path, --env a variable name"});
   }
   for (const auto& h : a.hosts) {
-    if (h.empty() || h.find_first_of(" /@\t\n") != std::string::npos) {
+    if (!IsValidHostPort(h, /*port_required=*/false)) {
       return Fail({ErrorCode::kInvalidArgument, "--host '" + Printable(h) + "': a registry address (host[:port])"});
     }
   }
@@ -212,10 +208,7 @@ int CredentialList(Context& ctx) {
   auto d = ReadDoc(ctx, "/v1/projects/" + UrlQuery(project) + "/credentials", [project](SqliteStore& s) -> Result<Doc> {
     SP_ASSIGN_OR_RETURN(auto list, s.Credentials(project));
     Doc out = Doc::array();
-    for (const auto& c : list) {
-      out.push_back({{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts},
-                     {"created_ms", c.created_ms}});
-    }
+    for (const auto& c : list) out.push_back(CredentialToJson(c));
     return Doc{{"credentials", out}};
   });
   return PrintDoc(ctx, d, [](const Doc& doc) {

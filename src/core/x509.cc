@@ -7,12 +7,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <cctype>
 #include <ctime>
 #include <functional>
+#include <memory>
 
 #include "core/text.h"
-#include <memory>
 
 namespace sp::x509 {
 

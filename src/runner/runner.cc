@@ -248,10 +248,6 @@ Result<ExitStatus> SupervisedStepRunner::Run(const StepCommand& cmd) {
   return st;
 }
 
-}  // namespace sp
-
-namespace sp {
-
 Result<std::optional<StepUser>> StepUserNamed(const std::string& name) {
   const bool root = ::geteuid() == 0;
   if (name.empty() && !root) return std::optional<StepUser>();

@@ -20,8 +20,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "core/file.h"
 #include "build/build_log.h"
+#include "core/file.h"
 #include "core/text.h"
 #include "queue/wire.h"
 #include "rollout/plan.h"
@@ -277,7 +277,7 @@ Result<CredentialUse> CredentialUseOf(BuildStore& store, const Job& job) {
 // POST /v1/agent/jobs/ID/credential {name}: the value of the credential the
 // job's build or plan names, if its binding allows the registry it goes to.
 void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
-  if (!ctx.options.build_store || !ctx.options.read_secret) {
+  if (!ctx.options.build_store || !ctx.options.read_credential) {
     return res.Error({ErrorCode::kNotFound, "this server binds no credentials"});
   }
   auto h = HeldJob(q, req, /*canceled_too=*/false);
@@ -292,7 +292,7 @@ void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Respon
     return res.Error({ErrorCode::kPermissionDenied,
                       "job " + std::to_string(h->job.id) + " does not use credential '" + Printable(name) + "'"});
   }
-  auto value = ResolveCredential(*ctx.options.build_store, use->project, name, use->host, ctx.options.read_secret);
+  auto value = ctx.options.read_credential(use->project, name, use->host);
   if (!value) return res.Error(value.error());
   res.Json(200, {{"value", *value}});
 }

@@ -59,9 +59,9 @@ struct ApiServerOptions {
   // /v1/agent/jobs/ID/deploy): the server resolves the target, freezes the
   // plan and queues the rollout job; answers its id. None: 404.
   std::function<Result<int64_t>(const DeployRequest& request)> deploy_start;
-  // Reads the references of the admin's credential bindings (file:, env:)
-  // when an agent's job asks for a credential; none: those calls answer 404.
-  SecretReader read_secret;
+  // The admin's credential bindings, for an agent's job asking for the
+  // credential it uses (BoundCredentials); none: those calls answer 404.
+  CredentialReader read_credential;
 };
 
 // Where a job's log lines are kept: <dir>/<job id>.log.

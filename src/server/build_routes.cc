@@ -18,19 +18,8 @@ using namespace http::routes;
 
 namespace {
 
-Status StringField(const Doc& o, const char* k, std::string& out) {
-  if (!o.contains(k)) return Ok();
-  if (!o[k].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected a string");
-  out = o[k].get<std::string>();
-  return Ok();
-}
-
-Status IntField(const Doc& o, const char* k, int64_t& out) {
-  if (!o.contains(k)) return Ok();
-  if (!o[k].is_number_integer()) return Err(ErrorCode::kInvalidArgument, std::string("/") + k + ": expected an integer");
-  out = o[k].get<int64_t>();
-  return Ok();
-}
+using http::IntField;
+using http::StringField;
 
 Status UpdateBuild(BuildStore& store, const Doc& b, int64_t build_id) {
   SP_ASSIGN_OR_RETURN(BuildRecord rec, store.GetBuild(build_id));
@@ -153,10 +142,7 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
       // Credential bindings: references and hosts, never values (admin only).
       {Method::kGet, R"(/v1/projects/([A-Za-z0-9_.-]+)/credentials)", Access::Admin(),
        [&store](const Request& req, Response& res) {
-         http::JsonList(res, store.Credentials(req.args[0]), "credentials", [](const CredentialBinding& c) {
-           return Doc{{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts},
-                      {"created_ms", c.created_ms}};
-         });
+         http::JsonList(res, store.Credentials(req.args[0]), "credentials", CredentialToJson);
        }},
       {Method::kGet, "/v1/builds", Access::Read(),
        [&store](const Request& req, Response& res) {

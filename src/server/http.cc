@@ -165,4 +165,20 @@ Response Router::Handle(Request req) const {
   return res;
 }
 
+Status StringField(const Doc& o, const char* key, std::string& out) {
+  if (!o.contains(key)) return Ok();
+  if (!o[key].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": expected a string");
+  out = o[key].get<std::string>();
+  return Ok();
+}
+
+Status IntField(const Doc& o, const char* key, int64_t& out) {
+  if (!o.contains(key)) return Ok();
+  if (!o[key].is_number_integer()) {
+    return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": expected an integer");
+  }
+  out = o[key].get<int64_t>();
+  return Ok();
+}
+
 }  // namespace sp::http

@@ -92,6 +92,11 @@ struct Request {
   Result<Doc> Json() const;
 };
 
+// Optional fields of a JSON body: absent leaves `out` as it is; a value of
+// another type is a 400 naming the field ("/name: expected a string").
+Status StringField(const Doc& o, const char* key, std::string& out);
+Status IntField(const Doc& o, const char* key, int64_t& out);
+
 // Where a streamed answer goes (a log followed as server-sent events).
 struct StreamSink {
   std::function<bool(const char* data, size_t n)> write;

@@ -34,16 +34,11 @@ struct RolloutAsk {
   bool dry_run = false;
 };
 
-Status Text(const Doc& body, const char* key, std::string& out) {
-  if (!body.contains(key)) return Ok();
-  if (!body[key].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": expected a string");
-  out = body[key].get<std::string>();
-  return Ok();
-}
+using http::StringField;
 
 Result<std::optional<CountOrPercent>> Amount(const Doc& body, const char* key) {
   std::string text;
-  SP_TRY(Text(body, key, text));
+  SP_TRY(StringField(body, key, text));
   if (text.empty()) return std::optional<CountOrPercent>();
   auto v = ParseCountOrPercent(text);
   if (!v) return Err(v.error().Wrap(std::string("/") + key));
@@ -58,7 +53,7 @@ Result<BuildRecord> BuildNamed(BuildStore& store, const Doc& body) {
     return store.GetBuild(body["build"].get<int64_t>());
   }
   std::string artifact;
-  SP_TRY(Text(body, "artifact", artifact));
+  SP_TRY(StringField(body, "artifact", artifact));
   if (artifact.empty()) return Err(ErrorCode::kInvalidArgument, "/build or /artifact: one of them is required");
   SP_ASSIGN_OR_RETURN(auto b, store.BuildOfArtifact(artifact));
   if (!b) return Err(ErrorCode::kNotFound, "no succeeded build pushed " + Printable(artifact));
@@ -71,11 +66,12 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
   SP_ASSIGN_OR_RETURN(Doc body, req.Json());
   // Only what names the rollout: a config, a plan or hosts are never taken
   // from a caller.
+  static const std::set<std::string> kKnown = {"build",   "artifact", "deployment", "release",      "stack",
+                                               "version", "limit",    "batch",      "max_failures", "dry_run"};
   for (const auto& [key, value] : body.items()) {
-    if (for_scope) break;
-    static const std::set<std::string> kKnown = {"build",   "artifact", "deployment", "release",      "stack",
-                                                 "version", "limit",    "batch",      "max_failures", "dry_run"};
-    if (!kKnown.count(key)) return Err(ErrorCode::kInvalidArgument, "/" + Printable(key) + ": unknown field");
+    if (!for_scope && !kKnown.count(key)) {
+      return Err(ErrorCode::kInvalidArgument, "/" + Printable(key) + ": unknown field");
+    }
   }
   RolloutAsk a;
   SP_ASSIGN_OR_RETURN(a.build, BuildNamed(store, body));
@@ -90,7 +86,7 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
   if (!for_scope) SP_TRY(CheckCommitSecrets(a.cfg));
   for (auto [key, out] : {std::pair{"release", &a.release}, std::pair{"deployment", &a.deployment},
                           std::pair{"stack", &a.stack}, std::pair{"version", &a.version}, std::pair{"limit", &a.limit}}) {
-    SP_TRY(Text(body, key, *out));
+    SP_TRY(StringField(body, key, *out));
   }
   if (a.deployment.empty()) return Err(ErrorCode::kInvalidArgument, "/deployment: required");
   if (a.release.empty()) {
@@ -145,7 +141,7 @@ Result<Scope> ReadScope(const Request& req) {
   Scope s;
   for (auto [key, out] : {std::pair{"stack", &s.stack}, std::pair{"release", &s.release},
                           std::pair{"deployment", &s.deployment}}) {
-    SP_TRY(Text(body, key, *out));
+    SP_TRY(StringField(body, key, *out));
     if (out->empty()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": required");
   }
   return s;

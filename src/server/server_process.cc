@@ -221,11 +221,8 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.docker_host = so.docker_host;
   SP_ASSIGN_OR_RETURN(bo.pipeline.step_user, StepUserNamed(so.step_user));
   bo.pipeline.read_secret = ReadSecretRef;
-  bo.pipeline.read_credential = [s = store.get()](const std::string& project, const std::string& name,
-                                                  const std::string& host) {
-    return ResolveCredential(*s, project, name, host, ReadSecretRef);
-  };
-  options.read_secret = ReadSecretRef;
+  bo.pipeline.read_credential = BoundCredentials(*store, ReadSecretRef);
+  options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");
   bo.concurrency = std::max(1, so.build_slots);
   bo.poll_every = *poll;

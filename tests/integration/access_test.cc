@@ -24,10 +24,6 @@ namespace {
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-struct RouteLine {
-  std::string method, pattern, need;
-};
-
 class AccessIT : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,23 +47,11 @@ class AccessIT : public ::testing::Test {
     }
     server_ = std::make_unique<ServerProcess>(dir_, db_, "server", std::vector<std::string>{"--poll-every", "0"});
     ASSERT_TRUE(server_->ready()) << server_->Log();
-    auto printed = RunSallyport({"server", "--routes", "--store", db_});
-    ASSERT_EQ(printed.exit_code, 0) << printed.err;
-    for (const auto& line : Split(Trim(printed.out), '\n')) {
-      std::vector<std::string> f;
-      for (const auto& w : Split(line, ' ')) {
-        if (!w.empty()) f.push_back(w);
-      }
-      ASSERT_EQ(f.size(), 3u) << line;
-      routes_.push_back({f[0], f[1], f[2]});
-    }
+    routes_ = PrintedRoutes(db_);
+    ASSERT_FALSE(routes_.empty());
   }
   std::string Token(const std::string& name, const std::vector<std::string>& scopes) {
-    std::vector<std::string> args{"token", "create", "--name", name, "--store", db_, "--local"};
-    for (const auto& s : scopes) args.insert(args.end(), {"--scope", s});
-    auto r = RunSallyport(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return Trim(r.out);
+    return CreateApiToken(db_, name, scopes);
   }
   httplib::Result Call(const RouteLine& r, const std::string& token, const ServerProcess* server = nullptr) {
     httplib::Client c = (server ? *server : *server_).Client();

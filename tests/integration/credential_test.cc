@@ -109,30 +109,10 @@ class CredentialIT : public ::testing::Test {
     return Git(work_, {"rev-parse", "HEAD"});
   }
 
-  json FinishedBuildOf(const std::string& sha) {
-    json found;
-    WaitFor(
-        [&] {
-          httplib::Client c = server_->Client();
-          c.set_default_headers({{"Authorization", Bearer()}});
-          auto r = c.Get("/v1/builds");
-          if (!r) return false;
-          const json builds = json::parse(r->body, nullptr, false);
-          if (!builds.is_object() || !builds.contains("builds")) return false;
-          for (const auto& b : builds["builds"]) {
-            const std::string s = b.value("status", "");
-            if (b.value("sha", "") == sha && s != "queued" && s != "running") found = b;
-          }
-          return found.is_object();
-        },
-        std::chrono::seconds(60), std::chrono::milliseconds(50));
-    return found;
-  }
-
   void ExpectRefused(const std::string& password, const std::string& registry, const std::string& branch,
                      const std::string& says) {
     const std::string sha = Push(password, registry, branch);
-    const json b = FinishedBuildOf(sha);
+    const json b = WaitForEndedBuild(*server_, [&](const json& b) { return b.value("sha", "") == sha; });
     ASSERT_TRUE(b.is_object()) << "no finished build of " << branch << "\n" << server_->Log();
     EXPECT_EQ(b.value("status", ""), "failed") << b;
     EXPECT_THAT(b.value("error", ""), HasSubstr(says)) << b;

@@ -134,25 +134,8 @@ class GitCredentialsTest : public ::testing::Test {
   }
   // The build of `project` (any status once it has ended), or null after 60 s.
   json WaitBuilt(const std::string& project) {
-    json found;
-    WaitFor(
-        [&] {
-          httplib::Client c = server_->Client();
-          c.set_default_headers({{"Authorization", Bearer()}});
-          auto r = c.Get("/v1/builds");
-          if (!r) return false;
-          const json all = json::parse(r->body, nullptr, false);
-          if (!all.is_object() || !all.contains("builds")) return false;
-          for (const auto& b : all["builds"]) {
-            const std::string s = b.value("status", "");
-            if (b.value("project", "") == project && s != "queued" && s != "running") {
-              found = b;
-              return true;
-            }
-          }
-          return false;
-        },
-        std::chrono::seconds(60), std::chrono::milliseconds(100));
+    const json found =
+        WaitForEndedBuild(*server_, [&](const json& b) { return b.value("project", "") == project; });
     return found.is_object() ? found : json::object();
   }
   std::string BuildLog(const json& b) {

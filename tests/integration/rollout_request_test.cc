@@ -92,11 +92,7 @@ class RolloutRequestIT : public ::testing::Test {
     ASSERT_TRUE(server_->ready()) << server_->Log();
   }
   std::string Token(const std::string& name, const std::vector<std::string>& scopes) {
-    std::vector<std::string> args{"token", "create", "--name", name, "--store", db_, "--local"};
-    for (const auto& s : scopes) args.insert(args.end(), {"--scope", s});
-    auto r = RunSallyport(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return Trim(r.out);
+    return CreateApiToken(db_, name, scopes);
   }
   httplib::Result Post(const std::string& path, const json& body, const std::string& token) {
     httplib::Client c = server_->Client();

@@ -1,5 +1,7 @@
 #include "support/server_process.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 
@@ -65,6 +67,53 @@ std::string CreateAgentToken(const TempDir& dir, const std::string& store, const
   const std::string path = dir / (name + ".token");
   WriteFile(path, Trim(r.out) + "\n", 0600);
   return path;
+}
+
+std::string CreateApiToken(const std::string& store, const std::string& name, const std::vector<std::string>& scopes) {
+  std::vector<std::string> args{"token", "create", "--name", name, "--store", store, "--local"};
+  for (const auto& s : scopes) args.insert(args.end(), {"--scope", s});
+  auto r = RunSallyport(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? Trim(r.out) : "";
+}
+
+std::vector<RouteLine> PrintedRoutes(const std::string& store) {
+  auto printed = RunSallyport({"server", "--routes", "--store", store});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  std::vector<RouteLine> routes;
+  for (const auto& line : Split(Trim(printed.out), '\n')) {
+    std::vector<std::string> f;
+    for (const auto& w : Split(line, ' ')) {
+      if (!w.empty()) f.push_back(w);
+    }
+    EXPECT_EQ(f.size(), 3u) << line;
+    if (f.size() == 3) routes.push_back({f[0], f[1], f[2]});
+  }
+  return routes;
+}
+
+nlohmann::json WaitForEndedBuild(const ServerProcess& server, const std::function<bool(const nlohmann::json&)>& which,
+                                 std::chrono::seconds timeout) {
+  nlohmann::json found;
+  WaitFor(
+      [&] {
+        httplib::Client c = server.Client();
+        c.set_default_headers({{"Authorization", Bearer()}});
+        auto r = c.Get("/v1/builds");
+        if (!r) return false;
+        const nlohmann::json all = nlohmann::json::parse(r->body, nullptr, false);
+        if (!all.is_object() || !all.contains("builds")) return false;
+        for (const auto& b : all["builds"]) {
+          const std::string s = b.value("status", "");
+          if (s != "queued" && s != "running" && which(b)) {
+            found = b;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout, std::chrono::milliseconds(50));
+  return found;
 }
 
 }  // namespace sp::test

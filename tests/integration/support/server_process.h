@@ -7,6 +7,10 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,5 +52,21 @@ std::string Bearer();
 
 std::string CreateAgentToken(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::string& label);
+
+// `sallyport token create --name <name> --scope <s>... --local` on `store`:
+// the API token's secret, "" (after a test failure) when the command failed.
+std::string CreateApiToken(const std::string& store, const std::string& name, const std::vector<std::string>& scopes);
+
+// One line of `sallyport server --routes`: a route of the server's table.
+struct RouteLine {
+  std::string method, pattern, need;
+};
+// The server's route table as its binary prints it for `store`.
+std::vector<RouteLine> PrintedRoutes(const std::string& store);
+
+// The first build `which` accepts once it has ended (any status but queued
+// or running), as GET /v1/builds lists it; null after `timeout`.
+nlohmann::json WaitForEndedBuild(const ServerProcess& server, const std::function<bool(const nlohmann::json&)>& which,
+                                 std::chrono::seconds timeout = std::chrono::seconds(60));
 
 }  // namespace sp::test
