@@ -314,6 +314,8 @@ TEST_F(AgentTest, AMalformedPlanIsRefusedBeforeAnythingRuns) {
        "/bastion/host_key"},
       {[](RolloutPlan& p) { p.app.command = {"--flag", "two\nlines"}; }, "/app/command"},
       {[](RolloutPlan& p) { p.app.env["BAD NAME"] = "x"; }, "/app/env"},
+      {[](RolloutPlan& p) { p.app.env_refs["DB_URL"] = "file:relative/db"; }, "/app/env_refs/DB_URL"},
+      {[](RolloutPlan& p) { p.app.env_refs["BAD NAME"] = "credential:db"; }, "/app/env_refs"},
       {[](RolloutPlan& p) { p.load_balancers[0].socket = "relative.sock"; }, "/load_balancers/0/socket"},
       {[](RolloutPlan& p) { p.base_dir = "/srv/../etc"; }, "/base_dir"},
       {[](RolloutPlan& p) { p.deployment = "Prod!"; }, "/deployment"},

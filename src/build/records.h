@@ -32,9 +32,12 @@ struct ProjectRecord {
 // A secret the server's admin bound to a name for a project's commits to
 // use (`registry.password: {credential: NAME}`), and where it may be sent.
 struct CredentialBinding {
+  static constexpr const char* kDeploymentPrefix = "deployment:";
   std::string project, name;
   std::string ref;                 // "file:/path" or "env:NAME" on the server; never the value.
-  std::vector<std::string> hosts;  // Registry addresses (host[:port]) it may be sent to.
+  // Where it may be sent: registry addresses (host[:port]), and
+  // "deployment:D" for the app env of deployment D.
+  std::vector<std::string> hosts;
   int64_t created_ms = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "build/wire.h"
 
+#include "core/text.h"
+
 namespace sp {
 
 nlohmann::ordered_json BuildToJson(const BuildRecord& b) {
@@ -35,7 +37,16 @@ nlohmann::ordered_json ProjectToJson(const ProjectRecord& p) {
 }
 
 nlohmann::ordered_json CredentialToJson(const CredentialBinding& c) {
-  return {{"project", c.project}, {"name", c.name}, {"ref", c.ref}, {"hosts", c.hosts}, {"created_ms", c.created_ms}};
+  std::vector<std::string> hosts, deployments;
+  for (const auto& h : c.hosts) {
+    if (StartsWith(h, CredentialBinding::kDeploymentPrefix)) {
+      deployments.push_back(h.substr(std::string_view(CredentialBinding::kDeploymentPrefix).size()));
+    } else {
+      hosts.push_back(h);
+    }
+  }
+  return {{"project", c.project}, {"name", c.name},           {"ref", c.ref},
+          {"hosts", hosts},       {"deployments", deployments}, {"created_ms", c.created_ms}};
 }
 
 }  // namespace sp

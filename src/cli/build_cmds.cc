@@ -170,9 +170,9 @@ int ProjectList(Context& ctx) {
   });
 }
 
-// credential set PROJECT NAME (--file PATH | --env VAR) --host H...: the
-// admin binds a name a commit may use to a secret on the server and the
-// registries it may be sent to.
+// credential set PROJECT NAME (--file PATH | --env VAR) (--host H | --deployment D)...:
+// the admin binds a name a commit may use to a secret on the server, the
+// registries it may be sent to and the deployments whose app env may hold it.
 int CredentialSet(Context& ctx) {
   const Args& a = ctx.a;
   if (!IsValidCredentialName(a.name)) {
@@ -186,20 +186,29 @@ int CredentialSet(Context& ctx) {
   if (!IsValidSecretRef(ref)) {
     return Fail({ErrorCode::kInvalidArgument, "--file needs an absolute path, --env a variable name"});
   }
+  if (a.hosts.empty() && a.deployments.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "give --host REGISTRY or --deployment NAME: where it may be sent"});
+  }
+  std::vector<std::string> to;
   for (const auto& h : a.hosts) {
     if (!IsValidHostPort(h, /*port_required=*/false)) {
       return Fail({ErrorCode::kInvalidArgument, "--host '" + Printable(h) + "': a registry address (host[:port])"});
     }
+    to.push_back(h);
+  }
+  for (const auto& d : a.deployments) {
+    if (!IsValidName(d)) return Fail({ErrorCode::kInvalidArgument, "--deployment '" + Printable(d) + "': not a name"});
+    to.push_back(CredentialBinding::kDeploymentPrefix + d);
   }
   auto store = ctx.Store();
   if (!store) return Fail(store.error());
   if (auto p = (*store)->Project(a.project); !p || !*p) {
     return Fail(p ? Error{ErrorCode::kNotFound, "no project " + a.project} : p.error());
   }
-  CredentialBinding c{a.project, a.name, ref, a.hosts, ctx.Now()};
+  CredentialBinding c{a.project, a.name, ref, to, ctx.Now()};
   if (auto st = (*store)->PutCredential(c); !st) return Fail(st.error());
-  std::printf("credential %s of project %s: %s, for %zu host(s)\n", a.name.c_str(), a.project.c_str(), ref.c_str(),
-              a.hosts.size());
+  std::printf("credential %s of project %s: %s, for %zu registr%s and %zu deployment(s)\n", a.name.c_str(),
+              a.project.c_str(), ref.c_str(), a.hosts.size(), a.hosts.size() == 1 ? "y" : "ies", a.deployments.size());
   return kExitOk;
 }
 
@@ -215,6 +224,7 @@ int CredentialList(Context& ctx) {
     for (const auto& c : doc["credentials"]) {
       std::string hosts;
       for (const auto& h : c["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+      for (const auto& d : c["deployments"]) hosts += (hosts.empty() ? "deployment:" : ",deployment:") + d.get<std::string>();
       std::printf("%-20s %-40s %s\n", c.value("name", "").c_str(), c.value("ref", "").c_str(), hosts.c_str());
     }
   });
@@ -263,14 +273,15 @@ std::vector<Command> BuildCommands() {
        },
        ProjectAdd},
       {{"project", "list"}, "The watched repositories", Kind::kRead, Where::kEither, nullptr, ProjectList},
-      {{"credential", "set"}, "Bind a credential a project's commits may name, and the registries it may go to",
+      {{"credential", "set"}, "Bind a credential a project's commits may name, and where it may go",
        Kind::kWrite, Where::kLocal,
        [](CLI::App& app, Args& a) {
          app.add_option("project", a.project, "Project")->required();
-         app.add_option("name", a.name, "The name commits use: registry.password: {credential: NAME}")->required();
+         app.add_option("name", a.name, "The name commits use: {credential: NAME}")->required();
          app.add_option("--file", a.file, "A file on the server holding the value (absolute path)");
          app.add_option("--env", a.env_name, "An environment variable of the server holding the value");
-         app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat")->required();
+         app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat");
+         app.add_option("--deployment", a.deployments, "A deployment whose app env may hold it; repeat");
        },
        CredentialSet},
       {{"credential", "list"}, "A project's credential bindings (references and hosts, never values)", Kind::kRead,

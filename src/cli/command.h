@@ -79,6 +79,7 @@ struct Args {
   std::string file, to_file, known_hosts;
   std::string env_name;             // credential set --env
   std::vector<std::string> hosts;   // credential set --host
+  std::vector<std::string> deployments;  // credential set --deployment
   bool prune = false, yes = false;
   // Projects and tokens.
   std::string git_url, webhook_secret, credential;

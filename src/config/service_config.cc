@@ -48,12 +48,8 @@ Result<std::string> AsImageRepository(const Reader& r, const Val& v) {
 }
 
 // password: {credential: NAME} | {file: /abs/path} | {env: NAME} ->
-// "credential:NAME" | "file:/abs/path" | "env:NAME".
-Result<std::string> AsPasswordRef(const Reader& r, const Val& v) {
-  if (v.node.IsScalar()) {
-    return Err(r.Fail(v, "a literal password is not allowed: secrets stay out of config "
-                         "(use password: {credential: NAME}, bound by the server's admin)"));
-  }
+// "credential:NAME" | "file:/abs/path" | "env:NAME". Also an env value's.
+Result<std::string> AsSecretRef(const Reader& r, const Val& v) {
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kPasswordKeys));
   if (m.entries.size() != 1) {
     return Err(r.Fail(v, "set exactly one of 'credential' (a name the server's admin bound), 'file' or 'env' "
@@ -78,6 +74,24 @@ Result<std::string> AsPasswordRef(const Reader& r, const Val& v) {
   return "env:" + name;
 }
 
+// A release's env: NAME: value, or NAME: {credential: NAME} (a value the
+// agent fetches when the app starts; {file}/{env} for local runs only).
+Status AsReleaseEnv(const Reader& r, const Val& v, ReleaseSpec& rel) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v));
+  for (const auto& [k, val] : m.entries) {
+    if (!IsValidEnvName(k)) {
+      return Err(r.Fail(val, "invalid environment variable name '" + k +
+                                 "' (expected letters, digits and '_', not starting with a digit)"));
+    }
+    if (val.node.IsMap()) {
+      SP_ASSIGN_OR_RETURN(rel.env_refs[k], AsSecretRef(r, val));
+    } else {
+      SP_ASSIGN_OR_RETURN(rel.env[k], r.AsSafeString(val));
+    }
+  }
+  return Ok();
+}
+
 Result<RegistrySpec> ParseRegistry(const Reader& r, const Val& v) {
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kRegistryKeys));
   RegistrySpec reg;
@@ -87,7 +101,11 @@ Result<RegistrySpec> ParseRegistry(const Reader& r, const Val& v) {
   const Val* user = m.Get("username");
   const Val* password = m.Get("password");
   if (user) { SP_ASSIGN_OR_RETURN(reg.username, r.AsNonEmptyString(*user)); }
-  if (password) { SP_ASSIGN_OR_RETURN(reg.password_ref, AsPasswordRef(r, *password)); }
+  if (password && password->node.IsScalar()) {
+    return Err(r.Fail(*password, "a literal password is not allowed: secrets stay out of config "
+                                 "(use password: {credential: NAME}, bound by the server's admin)"));
+  }
+  if (password) { SP_ASSIGN_OR_RETURN(reg.password_ref, AsSecretRef(r, *password)); }
   if (user && !password) return Err(r.Missing(m, "password", " (username is set)"));
   if (password && !user) return Err(r.Missing(m, "username", " (password is set)"));
   return reg;
@@ -148,7 +166,7 @@ Result<ReleaseSpec> ParseRelease(const Reader& r, const std::string& name, const
   }
   if (const Val* p = m.Get("port")) { SP_ASSIGN_OR_RETURN(rel.port, r.AsPort(*p)); }
   if (const Val* c = m.Get("command")) { SP_ASSIGN_OR_RETURN(rel.command, r.AsStringList(*c)); }
-  if (const Val* e = m.Get("env")) { SP_ASSIGN_OR_RETURN(rel.env, r.AsEnv(*e)); }
+  if (const Val* e = m.Get("env")) SP_TRY(AsReleaseEnv(r, *e, rel));
   if (const Val* vols = m.Get("volumes")) {
     SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(*vols));
     if (rel.runtime != "docker" && !items.empty()) {
@@ -298,12 +316,20 @@ bool IsValidSecretRef(std::string_view s) {
 }
 
 Status CheckCommitSecrets(const ServiceConfig& cfg) {
+  auto refuse = [&](const std::string& field, const std::string& ref) {
+    return Err(ErrorCode::kPermissionDenied,
+               cfg.file + ": " + field + ": {" + ref.substr(0, ref.find(':')) +
+                   "} is for local runs only: a commit names a credential the server's admin bound "
+                   "({credential: NAME}; `sallyport credential set`)");
+  };
   const std::string& ref = cfg.registry.password_ref;
-  if (ref.empty() || StartsWith(ref, "credential:")) return Ok();
-  return Err(ErrorCode::kPermissionDenied,
-             cfg.file + ": registry.password: {" + ref.substr(0, ref.find(':')) +
-                 "} is for local runs only: a commit names a credential the server's admin bound to its hosts "
-                 "(password: {credential: NAME}; `sallyport credential set`)");
+  if (!ref.empty() && !StartsWith(ref, "credential:")) return refuse("registry.password", ref);
+  for (const auto& [name, rel] : cfg.releases) {
+    for (const auto& [k, r] : rel.env_refs) {
+      if (!StartsWith(r, "credential:")) return refuse("releases." + name + ".env." + k, r);
+    }
+  }
+  return Ok();
 }
 
 Result<ServiceConfig> ParseServiceConfig(const std::string& yaml_text, const std::string& file_name) {

@@ -52,6 +52,9 @@ struct ReleaseSpec {
   int port = 8080;                 // Default app port (hosts may override).
   std::vector<std::string> command;            // Args after the image/executable.
   std::map<std::string, std::string> env;
+  // NAME: {credential: C} entries: "credential:C" (or "file:"/"env:" for
+  // local runs), resolved by whoever starts the app, never in a plan's env.
+  std::map<std::string, std::string> env_refs;
   std::vector<std::string> volumes;            // "host_path:container_path[:ro]"
   HealthCheckSpec health;
   std::vector<std::string> smoke;              // Optional argv run on the host after health.

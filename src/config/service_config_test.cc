@@ -221,6 +221,26 @@ TEST(ServiceConfigTest, LiteralPasswordIsRejected) {
   EXPECT_EQ(msg.find("hunter2"), std::string::npos) << "the secret must not be echoed: " << msg;
 }
 
+TEST(ServiceConfigTest, AnEnvValueMayNameACredentialButNeverHoldAFileOrEnvReferenceInACommit) {
+  const std::string head = "version: 1\nservice: a\nstack: b\nreleases:\n  web:\n    runtime: process\n    env:\n";
+  auto ok = ParseServiceConfig(head + "      GREETING: hi\n      DATABASE_URL: {credential: db-url}\n", "sallyport.yml");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  const ReleaseSpec& web = ok->releases.at("web");
+  EXPECT_EQ(web.env, (std::map<std::string, std::string>{{"GREETING", "hi"}}));
+  EXPECT_EQ(web.env_refs, (std::map<std::string, std::string>{{"DATABASE_URL", "credential:db-url"}}));
+  EXPECT_TRUE(CheckCommitSecrets(*ok));
+  auto local = ParseServiceConfig(head + "      TOKEN: {file: /etc/agent.token}\n", "sallyport.yml");
+  ASSERT_TRUE(local.has_value()) << local.error().message;
+  auto refused = CheckCommitSecrets(*local);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_THAT(refused.error().message, HasSubstr("releases.web.env.TOKEN: {file} is for local runs only"));
+  EXPECT_THAT(ErrorOf(head + "      X: {credential: \"a b\"}\n"),
+              HasSubstr("sallyport.yml:8: releases.web.env.X.credential: invalid credential name 'a b'"));
+  EXPECT_THAT(ErrorOf(head + "      X: {vault: x}\n"), HasSubstr("sallyport.yml:8: releases.web.env.X: unknown key 'vault'"));
+  EXPECT_THAT(ErrorOf(head + "      1X: {credential: c}\n"), HasSubstr("invalid environment variable name '1X'"));
+}
+
 TEST(ServiceConfigTest, PasswordReferenceByFileOrEnv) {
   const std::string head = "version: 1\nservice: a\nstack: b\nreleases: {web: {runtime: process}}\nregistry:\n"
                            "  address: registry.example.com\n  username: ci\n";

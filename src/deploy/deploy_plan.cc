@@ -68,4 +68,23 @@ Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const Line
   return job;
 }
 
+Result<std::string> PlanCredential(BuildStore& store, const CredentialReader& read, const RolloutPlan& plan,
+                                   const std::string& name) {
+  const std::vector<std::string> to = CredentialDestinations(plan, name);
+  if (to.empty()) {
+    return Err(ErrorCode::kPermissionDenied,
+               "rollout " + plan.id + " does not use credential '" + Printable(name) + "'");
+  }
+  if (plan.build_id <= 0) {
+    return Err(ErrorCode::kPermissionDenied, "rollout " + plan.id + " comes from no build: no credential");
+  }
+  SP_ASSIGN_OR_RETURN(BuildRecord b, store.GetBuild(plan.build_id));
+  Result<std::string> value = Err(ErrorCode::kInternal, "no destination");
+  for (const auto& where : to) {
+    value = read(b.project, name, where);
+    if (!value) return value;
+  }
+  return value;
+}
+
 }  // namespace sp

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "build/credentials.h"
 #include "build/pipeline.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -37,5 +38,13 @@ struct DeployQueue {
 // A build's deploy behind the queue: its plan frozen (DeployPlan), queued as
 // a rollout job, the agents woken. The job, or why not.
 Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const LineCallback& log);
+
+// The value of credential `name` for a rollout of `plan`, whoever runs it:
+// looked up in the project of the plan's build and sent only where the plan
+// sends it (its registry, the app env of its deployment), each destination
+// allowed by the admin's binding. kPermissionDenied when the plan does not
+// name it or comes from no build.
+Result<std::string> PlanCredential(BuildStore& store, const CredentialReader& read, const RolloutPlan& plan,
+                                   const std::string& name);
 
 }  // namespace sp

@@ -40,7 +40,7 @@ TEST(ExamplesTest, DemoFilesParseAndResolve) {
   EXPECT_EQ(target->load_balancers[0].kind, "haproxy");
   EXPECT_FALSE(target->load_balancers[0].socket.empty());
 
-  const auto env = EffectiveEnv(*target, web, {});
+  const auto env = EffectiveEnv(*target, web, {}).env;
   EXPECT_EQ(env.at("DB_URL"), "postgres://demo@127.0.0.1:5432/demo");
   EXPECT_EQ(env.at("LOG_LEVEL"), "info");
   EXPECT_EQ(env.at("GREETING"), "hello from sallyport");

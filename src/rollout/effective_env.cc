@@ -2,13 +2,22 @@
 
 namespace sp {
 
-std::map<std::string, std::string> EffectiveEnv(const ResolvedTarget& target, const ReleaseSpec& release,
-                                                const std::map<std::string, std::string>& secrets) {
-  std::map<std::string, std::string> env = target.resource_env;
-  for (const auto* layer : {&release.env, &target.deployment_env, &secrets}) {
-    for (const auto& [k, v] : *layer) env[k] = v;
+EffectiveEnvironment EffectiveEnv(const ResolvedTarget& target, const ReleaseSpec& release,
+                                  const std::map<std::string, std::string>& secrets) {
+  EffectiveEnvironment out;
+  out.env = target.resource_env;
+  for (const auto& [k, v] : release.env) out.env[k] = v;
+  for (const auto& [k, ref] : release.env_refs) {
+    out.env.erase(k);
+    out.refs[k] = ref;
   }
-  return env;
+  for (const auto* layer : {&target.deployment_env, &secrets}) {
+    for (const auto& [k, v] : *layer) {
+      out.env[k] = v;
+      out.refs.erase(k);
+    }
+  }
+  return out;
 }
 
 }  // namespace sp

@@ -15,7 +15,13 @@ namespace sp {
 //   < release defaults (release.env from sallyport.yml)
 //   < deployment overrides (target.deployment_env: deployment env, then release env in the inventory)
 //   < secrets.
-std::map<std::string, std::string> EffectiveEnv(const ResolvedTarget& target, const ReleaseSpec& release,
-                                                const std::map<std::string, std::string>& secrets);
+// A name set by a reference in sallyport.yml (release.env_refs) stays a
+// reference unless a later layer sets it.
+struct EffectiveEnvironment {
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> refs;  // NAME -> "credential:C": resolved when the app starts.
+};
+EffectiveEnvironment EffectiveEnv(const ResolvedTarget& target, const ReleaseSpec& release,
+                                  const std::map<std::string, std::string>& secrets);
 
 }  // namespace sp

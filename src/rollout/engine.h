@@ -71,6 +71,9 @@ struct EngineDeps {
   HealthChecker* health = nullptr;
   LoadBalancerFactory lb_factory;
   CredentialSource credentials;                         // May be empty: no registry login.
+  // The value of one of the plan's env references (app.env_refs), read when
+  // a host's app starts and once in preflight; may be empty when plans have none.
+  std::function<Result<std::string>(const std::string& ref)> env_secret;
   std::function<Status(const RolloutPlan&)> check_pullable;  // Preflight; may be empty.
   std::function<void(const Event&)> on_event;          // Called serially; may be empty.
 };
@@ -132,6 +135,9 @@ class RolloutEngine {
   // Checks without acting: LBs reachable with a server for every host (added
   // when the spec says so), hosts reachable, artifact present or pullable.
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
+  // `app` with the plan's env references resolved (the values exist only here
+  // and in the runtime's start).
+  Status ResolveEnvRefs(const RolloutPlan& plan, AppSpec& app);
   Status PreflightLoadBalancers(const RolloutPlan& plan, LbSet& lbs);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   // Converges the hosts of the scope's unfinished rollout (its process died).

@@ -187,7 +187,9 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   SP_TRY(step(Step::kMaint, [&](json&) { return SetAll(lbs, plan, host, AdminState::kMaint); }));
   SP_TRY(step(Step::kStop, [&](json& detail) { return StopRunning(plan, host, detail); }));
   SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
-    SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), plan.AppFor(host)));
+    AppSpec app = plan.AppFor(host);
+    SP_TRY(ResolveEnvRefs(plan, app));
+    SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), app));
     detail["instance"] = inst.id;
     run.started = inst;
     return Ok();

@@ -99,7 +99,20 @@ Status RolloutEngine::PreflightLoadBalancers(const RolloutPlan& plan, LbSet& lbs
   return Ok();
 }
 
+Status RolloutEngine::ResolveEnvRefs(const RolloutPlan& plan, AppSpec& app) {
+  for (const auto& [name, ref] : plan.app.env_refs) {
+    if (!d_.env_secret) return Err(ErrorCode::kUnavailable, "env " + name + ": no reader for secret references");
+    auto value = d_.env_secret(ref);
+    if (!value) return Err(value.error().Wrap("env " + name));
+    app.env[name] = std::move(*value);
+  }
+  return Ok();
+}
+
 Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
+  // Every secret the app needs is readable before any host is touched.
+  AppSpec probe;
+  if (auto s = ResolveEnvRefs(plan, probe); !s) return Err(s.error().Wrap("preflight"));
   SP_TRY(PreflightLoadBalancers(plan, lbs));
   // Hosts are checked several at once (connecting is most of the time);
   // the error reported is the first host's in plan order, as if serial.

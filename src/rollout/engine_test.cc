@@ -18,6 +18,37 @@ TEST_F(RolloutEngineTest, OneHostFollowsTheOrderedProcedure) {
                                         "start app1 v2", "health app1 v2", "ready app1", "up app1"));
 }
 
+TEST_F(RolloutEngineTest, EnvReferencesAreReadWhenTheAppStartsAndNeverJournaled) {
+  const std::string secret = "postgres://app:s3cret@db/app";
+  std::vector<std::string> reads;
+  env_secret_ = [&](const std::string& ref) -> Result<std::string> {
+    reads.push_back(ref);
+    if (ref == "credential:db") return secret;
+    return Err(ErrorCode::kNotFound, "no such credential");
+  };
+  auto plan = Plan("v2", 2);
+  plan.app.env_refs = {{"DB_URL", "credential:db"}};
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  for (const std::string host : {"app1", "app2"}) EXPECT_EQ(runtime_.started_env[host]["DB_URL"], secret) << host;
+  EXPECT_EQ(reads.size(), 3u) << "once in preflight, then at each host's start";
+  auto rec = journal_->GetRollout(plan.id);
+  ASSERT_TRUE(rec);
+  EXPECT_THAT(rec->plan_json, HasSubstr("credential:db"));
+  EXPECT_EQ(rec->plan_json.find("s3cret"), std::string::npos) << "the journal holds the reference only";
+
+  // A reference that cannot be read stops the rollout before any host is touched.
+  world_.ClearLog();
+  auto missing = Plan("v3", 2);
+  missing.app.env_refs = {{"API_KEY", "credential:gone"}};
+  auto failed = Engine()->Run(missing);
+  ASSERT_FALSE(failed);
+  EXPECT_THAT(failed.error().message, HasSubstr("preflight: env API_KEY: no such credential"));
+  EXPECT_THAT(world_.Log(), IsEmpty()) << "nothing touched";
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v2"));
+}
+
 TEST_F(RolloutEngineTest, EveryLoadBalancerOfTheReleaseIsDrainedAndConfirmed) {
   auto plan = Plan("v2", 1);
   LoadBalancerSpec second = plan.load_balancers[0];

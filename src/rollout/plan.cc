@@ -32,6 +32,19 @@ AppSpec RolloutPlan::AppFor(const HostSpec& host) const {
   return a;
 }
 
+std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name) {
+  const std::string ref = "credential:" + name;
+  std::vector<std::string> out;
+  if (plan.registry.password_ref == ref) out.push_back(plan.registry.address);
+  for (const auto& [k, r] : plan.app.env_refs) {
+    if (r == ref) {
+      out.push_back("deployment:" + plan.deployment);
+      break;
+    }
+  }
+  return out;
+}
+
 std::string NewRolloutId() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[32];
@@ -85,6 +98,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
         {"port", a.port},
         {"command", a.command},
         {"env", a.env},
+        {"env_refs", a.env_refs},
         {"volumes", a.volumes},
         {"health",
          {{"path", a.health.path},
@@ -134,6 +148,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.app.port = a.at("port");
     p.app.command = a.at("command").get<std::vector<std::string>>();
     p.app.env = a.at("env").get<std::map<std::string, std::string>>();
+    if (a.contains("env_refs")) p.app.env_refs = a.at("env_refs").get<std::map<std::string, std::string>>();
     p.app.volumes = a.at("volumes").get<std::vector<std::string>>();
     const json& h = a.at("health");
     p.app.health.path = h.at("path");
@@ -196,7 +211,9 @@ Result<RolloutPlan> BuildPlan(const ServiceConfig& svc, const ResolvedTarget& ta
   p.app.version = in.version.empty() ? in.artifact : in.version;
   p.app.port = spec.port;
   p.app.command = spec.command;
-  p.app.env = EffectiveEnv(target, spec, in.secrets);
+  EffectiveEnvironment env = EffectiveEnv(target, spec, in.secrets);
+  p.app.env = std::move(env.env);
+  p.app.env_refs = std::move(env.refs);
   p.app.volumes = spec.volumes;
   p.app.health = spec.health;
   p.app.smoke = spec.smoke;

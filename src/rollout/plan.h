@@ -23,6 +23,9 @@ struct PlanApp {
   int port = 8080;
   std::vector<std::string> command;
   std::map<std::string, std::string> env;  // Effective env (resources < release < deployment < secrets).
+  // Env names whose values are secrets: NAME -> "credential:C", fetched by
+  // whoever starts the app, at that moment (never stored in the plan).
+  std::map<std::string, std::string> env_refs;
   std::vector<std::string> volumes;
   HealthCheckSpec health;
   std::vector<std::string> smoke;
@@ -50,6 +53,11 @@ struct RolloutPlan {
   AppSpec AppFor(const HostSpec& host) const;
   int PortFor(const HostSpec& host) const { return host.port ? host.port : app.port; }
 };
+
+// Where `plan` sends credential `name` (a "credential:NAME" reference it
+// holds): the registry address it logs in to, and "deployment:D" when the
+// app's env in deployment D names it. Empty: the plan does not use it.
+std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name);
 
 std::string PlanToJson(const RolloutPlan& plan, int indent = -1);
 Result<RolloutPlan> PlanFromJson(const std::string& text);

@@ -83,6 +83,12 @@ Status CheckApp(const RolloutPlan& p) {
     if (!IsValidEnvName(k)) return Err(Bad("/app/env", "invalid name '" + Printable(k) + "'"));
     if (!IsSafeValue(v)) return Err(Bad("/app/env/" + k, "a newline or NUL"));  // The value is not echoed.
   }
+  for (const auto& [k, ref] : a.env_refs) {
+    if (!IsValidEnvName(k)) return Err(Bad("/app/env_refs", "invalid name '" + Printable(k) + "'"));
+    if (!IsValidSecretRef(ref)) {
+      return Err(Bad("/app/env_refs/" + k, "not credential:NAME, file:/absolute/path or env:NAME"));
+    }
+  }
   for (const auto& v : a.volumes) {
     if (!IsValidVolume(v)) return Err(Bad("/app/volumes", "'" + Printable(v) + "' is not /host/path:/container/path"));
   }

@@ -21,6 +21,7 @@
 #include <filesystem>
 
 #include "build/build_log.h"
+#include "deploy/deploy_plan.h"
 #include "core/file.h"
 #include "core/text.h"
 #include "queue/wire.h"
@@ -244,38 +245,33 @@ void WatchDeploy(ServerContext& ctx, QueueStore& q, const Request& req, Response
   res.Json(200, out);
 }
 
-// Which credential a held job may use, and where it goes: a build job's
-// from the file its build recorded, a rollout job's from its frozen plan —
-// both the server's own records, never the agent's word.
-struct CredentialUse {
-  std::string project, ref, host;
-};
-
-Result<CredentialUse> CredentialUseOf(BuildStore& store, const Job& job) {
-  int64_t build_id = 0;
-  CredentialUse use;
+// The credential a held job may use: a build job's is the registry password
+// its build recorded; a rollout job's are those its frozen plan names, each
+// sent where the plan sends it (PlanCredential) — both the server's own
+// records, never the agent's word.
+Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job, const std::string& name) {
+  BuildStore& store = *o.build_store;
+  auto not_used = [&] {
+    return Err(ErrorCode::kPermissionDenied,
+               "job " + std::to_string(job.id) + " does not use credential '" + Printable(name) + "'");
+  };
   if (auto b = BuildIdOf(job)) {
-    build_id = *b;
-    SP_ASSIGN_OR_RETURN(std::string text, store.BuildConfig(build_id));
-    SP_ASSIGN_OR_RETURN(ServiceConfig cfg, ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(build_id)));
-    use.ref = cfg.registry.password_ref;
-    use.host = cfg.registry.address;
-  } else if (job.spec.kind == "rollout") {
-    SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(job.spec.payload));
-    build_id = plan.build_id;
-    use.ref = plan.registry.password_ref;
-    use.host = plan.registry.address;
+    SP_ASSIGN_OR_RETURN(std::string text, store.BuildConfig(*b));
+    SP_ASSIGN_OR_RETURN(ServiceConfig cfg, ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(*b)));
+    if (CredentialNameOf(cfg.registry.password_ref) != name) return not_used();
+    SP_ASSIGN_OR_RETURN(BuildRecord build, store.GetBuild(*b));
+    return o.read_credential(build.project, name, cfg.registry.address);
   }
-  if (build_id <= 0) {
+  if (job.spec.kind != "rollout") {
     return Err(ErrorCode::kPermissionDenied, "job " + std::to_string(job.id) + " comes from no build: no credential");
   }
-  SP_ASSIGN_OR_RETURN(BuildRecord b, store.GetBuild(build_id));
-  use.project = b.project;
-  return use;
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(job.spec.payload));
+  if (CredentialDestinations(plan, name).empty()) return not_used();
+  return PlanCredential(store, o.read_credential, plan, name);
 }
 
-// POST /v1/agent/jobs/ID/credential {name}: the value of the credential the
-// job's build or plan names, if its binding allows the registry it goes to.
+// POST /v1/agent/jobs/ID/credential {name}: the value of a credential the
+// job's build or plan names, if its binding allows where it goes.
 void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Response& res) {
   if (!ctx.options.build_store || !ctx.options.read_credential) {
     return res.Error({ErrorCode::kNotFound, "this server binds no credentials"});
@@ -285,14 +281,7 @@ void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Respon
   if (!h->body.contains("name") || !h->body["name"].is_string()) {
     return res.Error({ErrorCode::kInvalidArgument, "/name: required (a string)"});
   }
-  const std::string name = h->body["name"];
-  auto use = CredentialUseOf(*ctx.options.build_store, h->job);
-  if (!use) return res.Error(use.error());
-  if (CredentialNameOf(use->ref) != name) {
-    return res.Error({ErrorCode::kPermissionDenied,
-                      "job " + std::to_string(h->job.id) + " does not use credential '" + Printable(name) + "'"});
-  }
-  auto value = ctx.options.read_credential(use->project, name, use->host);
+  auto value = JobCredentialValue(ctx.options, h->job, h->body["name"].get<std::string>());
   if (!value) return res.Error(value.error());
   res.Json(200, {{"value", *value}});
 }

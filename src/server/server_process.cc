@@ -67,6 +67,7 @@ struct Deploys {
   DeployQueue queue;
   bool via_agents = true;  // false: the engine runs in the server process.
   std::string job_log_dir;
+  CredentialReader read_credential;  // The admin's bindings.
 };
 
 // The deploy step of a build run by the server: queued as a rollout job for
@@ -85,6 +86,12 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
     }
     SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs()));
     EngineSetup setup(d.store, d.store, Millis(60'000));
+    // The plan's credentials, as an agent would get them (PlanCredential).
+    setup.read_secret = [d, plan](const std::string& ref) -> Result<std::string> {
+      const std::string name = CredentialNameOf(ref);
+      if (name.empty()) return ReadSecretRef(ref);
+      return PlanCredential(*d.store, d.read_credential, plan, name);
+    };
     setup.on_event = [log](const Event& e) {
       if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
     };
@@ -232,7 +239,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
     if (api) api->JobsEnqueued();
   };
   Deploys deploys{store.get(), DeployQueue{store.get(), &service, &clock, jobs_enqueued}, so.deploy_on == "agents",
-                  options.job_log_dir};
+                  options.job_log_dir, options.read_credential};
   bo.pipeline.deploy = DeployHook(deploys);
   // A build on an agent asks the server to deploy: always through the queue.
   options.deploy_start = [queue = deploys.queue](const DeployRequest& r) -> Result<int64_t> {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 
 #include "core/file.h"
@@ -105,6 +106,24 @@ std::function<Result<std::string>()> RegistryPassword(const std::string& ref,
       if (!ref.empty()) password->value = read(ref);
     });
     return password->value;
+  };
+}
+
+// The plan's env references, each read once per rollout (preflight and every
+// host's start share it); hosts of a batch start in parallel.
+std::function<Result<std::string>(const std::string&)> EnvSecrets(
+    std::function<Result<std::string>(const std::string&)> read) {
+  if (!read) read = ReadSecretRef;
+  struct Cache {
+    std::mutex mu;
+    std::map<std::string, Result<std::string>> values;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [cache, read](const std::string& ref) -> Result<std::string> {
+    std::lock_guard l(cache->mu);
+    auto it = cache->values.find(ref);
+    if (it == cache->values.end()) it = cache->values.emplace(ref, read(ref)).first;
+    return it->second;
   };
 }
 
@@ -214,6 +233,7 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
     return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
   };
   d.check_pullable = CheckPullable(route, password);
+  d.env_secret = EnvSecrets(i.setup.read_secret);
   d.on_event = i.setup.on_event;
   return std::make_unique<RolloutEngine>(std::move(d), i.Options());
 }

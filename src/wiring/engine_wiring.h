@@ -37,7 +37,7 @@ struct EngineSetup {
   Fence fence;
   std::function<void(const Event&)> on_event;  // May be empty.
   LoadBalancerDecorator decorate_lb;           // May be empty.
-  // Reads the plan's secret references (the registry password); empty:
+  // Reads the plan's secret references (the registry password, env values); empty:
   // ReadSecretRef. An agent asks the server for "credential:NAME".
   std::function<Result<std::string>(const std::string& ref)> read_secret;
 };

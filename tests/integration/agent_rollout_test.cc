@@ -13,6 +13,7 @@
 
 #include "core/text.h"
 #include "runtime/process/process_runtime.h"
+#include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
@@ -49,6 +50,7 @@ class AgentRolloutTest : public ::testing::Test {
       networks_.push_back(std::move(n));
     }
     WriteFile(dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}"));
+    SeedBuildWithASecretEnv();
     ASSERT_FALSE(AdminToken(dir_ / "server.db").empty());  // The CLI's calls present it ($SALLYPORT_TOKEN).
     server_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "server.db", "--listen", "127.0.0.1:0"},
                      dir_ / "server.log");
@@ -90,6 +92,41 @@ class AgentRolloutTest : public ::testing::Test {
       }
     }
   }
+
+  // The server's own records for a server-made rollout: dev's inventory, and
+  // build 1 of project sample whose file takes APP_VERSION (the version the
+  // sample app reports) from credential app_version, bound to `integration`.
+  void SeedBuildWithASecretEnv() {
+    const std::string db = dir_ / "server.db";
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"inventory", "apply", "-f", networks_[0]->inventory, "--yes"},
+          std::vector<std::string>{"project", "add", "--name", "sample", "--git", "git://127.0.0.1:9/sample.git"},
+          std::vector<std::string>{"credential", "set", "sample", "app_version", "--file", dir_ / "app-version",
+                                   "--deployment", "integration"}}) {
+      args.insert(args.end(), {"--store", db});
+      auto r = RunSallyport(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    WriteFile(dir_ / "app-version", kSecretVersion, 0600);
+    auto store = SqliteStore::Open(db);
+    ASSERT_TRUE(store);
+    BuildRecord b;
+    b.project = "sample";
+    b.branch = "main";
+    b.sha = std::string(40, 'a');
+    b.trigger = "manual";
+    auto made = (*store)->CreateBuild(b);
+    ASSERT_TRUE(made && *made);
+    b = **made;
+    b.status = BuildStatus::kSucceeded;
+    b.artifact = BuildBinary("sp-sample-app");
+    ASSERT_TRUE((*store)->UpdateBuild(b));
+    ASSERT_TRUE((*store)->PutBuildConfig(
+        b.id, ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}",
+                                 "      APP_VERSION: {credential: app_version}\n")));
+  }
+
+  static constexpr const char* kSecretVersion = "sekret-7f3a";
 
   // The server is named by --server, or configured by $SALLYPORT_SERVER.
   CliResult Queue(const Network& n, const std::string& version, bool by_env = false,
@@ -152,6 +189,23 @@ TEST_F(AgentRolloutTest, RolloutsForTwoNetworksRunOnlyOnTheAgentAllowedForEach) 
   auto both = Queue(*networks_[0], "d3", /*by_env=*/false, {"--local"});
   EXPECT_NE(both.exit_code, 0);
   EXPECT_THAT(both.err, HasSubstr("--local and --server"));
+}
+
+// An env value from a credential: the server plans build 1 with a reference
+// only; dev's agent fetches the value when the app starts, so the app has it
+// (it reports it as its version) while the plan, the job and the journal in
+// the server's store never held it.
+TEST_F(AgentRolloutTest, AnEnvValueFromACredentialReachesTheAppButNeverThePlanOrTheStore) {
+  auto run = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("succeeded by dev-agent"));
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kSecretVersion);
+  ExpectAllUp(*networks_[0]->haproxy, 2);
+  EXPECT_EQ(run.out.find(kSecretVersion), std::string::npos) << run.out;
+  for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log"}) {
+    if (!std::filesystem::exists(dir_ / file)) continue;
+    EXPECT_EQ(ReadFile(dir_ / file).find(kSecretVersion), std::string::npos) << file;
+  }
 }
 
 // SIGTERM: the agent takes no new job, finishes the one in hand, exits 0.

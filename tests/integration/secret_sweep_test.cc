@@ -1,7 +1,8 @@
 // Nothing secret is readable (issue 14), swept from outside: a real
 // `sallyport server` over TLS holding an API token, an agent's token, a
-// project's webhook secret and a credential binding that a server-made
-// rollout's plan names and an agent fetches. Every GET route of the
+// project's webhook secret, a registry credential and an app env value bound
+// to a deployment, both named by a server-made rollout's plan and fetched by
+// an agent. Every GET route of the
 // server's own table (`server --routes`), the job payloads, a dry run's
 // plan, the server's and jobs' logs, and the bytes of the state database and
 // its WAL are searched for each secret — as is, JSON-escaped, base64 (both
@@ -29,12 +30,14 @@ using json = nlohmann::json;
 // Distinctive values, with characters each encoding changes.
 const std::string kCredential = "reg+Secret/\"42\"?&=zq";
 const std::string kHookSecret = "hook+Secret/\"77\"?&=zq";
+const std::string kDbUrl = "postgres://app:db+Secret/\"91\"?&=zq@db/app";
 
 const char* kConfig =
     "version: 1\nservice: web\nstack: demo\n"
     "image: {repository: 127.0.0.1:5000/web}\n"
     "registry: {address: 127.0.0.1:5000, username: ci, password: {credential: registry}}\n"
-    "releases: {web: {runtime: docker, port: 8080, health: {path: /health}}}\n";
+    "releases:\n  web:\n    runtime: docker\n    port: 8080\n    health: {path: /health}\n"
+    "    env: {DATABASE_URL: {credential: db_url}, API_KEY: {credential: prod_key}}\n";
 
 const char* kInventory =
     "version: 1\nstacks:\n  demo:\n    deployments:\n      dev:\n        network: dev\n        releases:\n"
@@ -69,13 +72,18 @@ class SecretSweepIT : public ::testing::Test {
     }
     WriteFile(dir_ / "hook-secret", kHookSecret, 0600);
     WriteFile(dir_ / "registry-password", kCredential, 0600);
+    WriteFile(dir_ / "db-url", kDbUrl, 0600);
     WriteFile(dir_ / "inventory.yml", kInventory);
     for (std::vector<std::string> args :
          {std::vector<std::string>{"inventory", "apply", "-f", dir_ / "inventory.yml", "--yes"},
           std::vector<std::string>{"project", "add", "--name", "web", "--git", "git://127.0.0.1:9/web.git",
                                    "--webhook-secret", "file:" + (dir_ / "hook-secret")},
           std::vector<std::string>{"credential", "set", "web", "registry", "--file", dir_ / "registry-password",
-                                   "--host", "127.0.0.1:5000"}}) {
+                                   "--host", "127.0.0.1:5000"},
+          std::vector<std::string>{"credential", "set", "web", "db_url", "--file", dir_ / "db-url", "--deployment",
+                                   "dev"},
+          std::vector<std::string>{"credential", "set", "web", "prod_key", "--file", dir_ / "db-url", "--deployment",
+                                   "prod"}}) {
       args.insert(args.end(), {"--store", db_});
       auto r = RunSallyport(args);
       ASSERT_EQ(r.exit_code, 0) << Join(args) << ": " << r.err;
@@ -96,7 +104,7 @@ class SecretSweepIT : public ::testing::Test {
   // Where `text` shows a secret, or "".
   std::string SecretIn(const std::string& text) const {
     for (const auto& [name, secret] : std::vector<std::pair<std::string, std::string>>{
-             {"the credential", kCredential}, {"the webhook secret", kHookSecret},
+             {"the credential", kCredential}, {"the webhook secret", kHookSecret}, {"the env credential", kDbUrl},
              {"the admin token", admin_token_}, {"the agent token", Trim(agent_token_)}}) {
       for (const auto& form : Forms(secret)) {
         if (!form.empty() && text.find(form) != std::string::npos) return name + " as '" + form + "'";
@@ -135,6 +143,18 @@ TEST_F(SecretSweepIT, NoTokenCredentialOrWebhookSecretInAnyAnswerLogOrTheDatabas
   ASSERT_TRUE(fetched);
   ASSERT_EQ(fetched->status, 200) << fetched->body;
   EXPECT_EQ(json::parse(fetched->body)["value"], kCredential);
+  // The app's env value, bound to this deployment; one bound only to prod is
+  // refused although the plan names it; one the plan does not name, too.
+  auto env_value = agent.Post(base + "/credential", json{{"epoch", job["epoch"]}, {"name", "db_url"}}.dump(),
+                              "application/json");
+  ASSERT_TRUE(env_value);
+  ASSERT_EQ(env_value->status, 200) << env_value->body;
+  EXPECT_EQ(json::parse(env_value->body)["value"], kDbUrl);
+  auto prod_only = agent.Post(base + "/credential", json{{"epoch", job["epoch"]}, {"name", "prod_key"}}.dump(),
+                              "application/json");
+  ASSERT_TRUE(prod_only);
+  EXPECT_EQ(prod_only->status, 403) << prod_only->body;
+  EXPECT_THAT(prod_only->body, ::testing::HasSubstr("may not be sent to deployment:dev"));
   auto other = agent.Post(base + "/credential", json{{"epoch", job["epoch"]}, {"name", "other"}}.dump(),
                           "application/json");
   EXPECT_EQ(other->status, 403) << "a job gets only the credential its plan names";
@@ -157,6 +177,7 @@ TEST_F(SecretSweepIT, NoTokenCredentialOrWebhookSecretInAnyAnswerLogOrTheDatabas
   auto jobs = admin.Get("/v1/jobs?limit=1000");
   ASSERT_TRUE(jobs);
   EXPECT_THAT(jobs->body, ::testing::HasSubstr("credential:registry")) << "the plan holds the reference";
+  EXPECT_THAT(jobs->body, ::testing::HasSubstr("credential:db_url")) << "the plan holds the env's reference";
   EXPECT_EQ(SecretIn(dry.out + dry.err), "");
 
   // The files: the server's log, the jobs' logs, the database and its WAL.

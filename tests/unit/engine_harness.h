@@ -124,6 +124,7 @@ struct Harness {
       return test::Borrow(which);
     };
     d.on_event = [this](const Event& e) { events_.push_back(e); };
+    d.env_secret = env_secret_;
     EngineOptions o;
     o.holder = "tester pid " + std::to_string(pid);
     o.machine = "testbox";
@@ -154,6 +155,7 @@ struct Harness {
   std::unique_ptr<test::FakeHealth> health_;
   std::vector<Event> events_;
   int prefetch_batches_ = 1;
+  std::function<Result<std::string>(const std::string& ref)> env_secret_;
   std::set<int64_t> alive_pids_;
   int plan_seq_ = 0;
 };

@@ -76,6 +76,7 @@ Status FakeRuntime::Stop(const RuntimeTarget& t, const Instance& inst, Millis) {
 Result<Instance> FakeRuntime::Start(const RuntimeTarget& t, const AppSpec& app) {
   if (auto e = w_->Op("start " + t.host.name + " " + app.version)) return Err(*e);
   std::lock_guard l(mu_);
+  started_env[t.host.name] = app.env;
   auto& v = hosts_[t.host.name];
   std::erase_if(v, [&](const Instance& i) { return i.rollout_id == app.rollout_id; });
   Instance inst{t.host.name + "-" + app.rollout_id, app.rollout_id, app.version, app.artifact, true, ++seq_};

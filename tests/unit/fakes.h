@@ -62,6 +62,7 @@ class FakeRuntime final : public Runtime {
   std::vector<Instance> Instances(const std::string& host);
   std::vector<std::string> Running(const std::string& host);  // Versions running.
   std::set<std::string> pulled;                                 // "host artifact"
+  std::map<std::string, std::map<std::string, std::string>> started_env;  // Host -> env of its last start.
 
  private:
   Status SetRunning(const RuntimeTarget& t, const Instance& inst, const char* verb, bool running);
