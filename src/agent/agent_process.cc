@@ -9,6 +9,7 @@
 
 #include "client/http_client.h"
 #include "core/file.h"
+#include "core/stop_signals.h"
 #include "core/text.h"
 #include "runner/runner.h"
 #include "vcs/git/git_vcs.h"
@@ -23,17 +24,8 @@ Status RunAgentProcess(const AgentProcessOptions& po) {
   }
   SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create({po.server, Trim(token_text), po.ca}));
   // Stop signals: blocked before any thread starts, then waited for.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   static std::atomic<bool> stopping{false};
-  std::thread([stop_signals] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    stopping = true;
-  }).detach();
+  StopSignals signals([](int, int) { stopping = true; });
 
   static GitVcs vcs;
   static SupervisedStepRunner steps;

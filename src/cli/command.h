@@ -55,7 +55,7 @@ enum class Where { kEither, kLocal, kServer, kNone };
 // passes none.
 struct Extensions {
   LoadBalancerDecorator decorate_lb;                 // Every rollout's load balancers.
-  std::function<void(const Event&)> observe_event;   // Every event an agent's rollout emits.
+  std::function<void(const Event&)> observe_event;   // Every event a rollout emits (an agent's or run here).
 };
 
 // The options of every command, bound by the command's own options().

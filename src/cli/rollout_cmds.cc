@@ -1,5 +1,10 @@
 // rollout run | resume | status | list | show | undo | cancel
+
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "cli/command.h"
@@ -7,6 +12,7 @@
 #include "config/service_config.h"
 #include "deploy/deploy_plan.h"
 #include "queue/wire.h"
+#include "core/stop_signals.h"
 #include "core/text.h"
 #include "inventory/ansible/ansible_import.h"
 #include "inventory/service.h"
@@ -92,21 +98,75 @@ void PrintSummary(const RolloutPlan& plan, const RolloutSummary& s, bool json) {
   std::fflush(stdout);
 }
 
+// SIGINT/SIGTERM during a rollout run here: the first lets the hosts in hand
+// finish (or be restored) and stops before the next batch, the lock
+// released and the rollout recorded interrupted; a second exits at once,
+// the journal left for `rollout resume`.
+class Interrupts {
+ public:
+  explicit Interrupts(std::string rollout_id)
+      : id_(std::move(rollout_id)), signals_([this](int count, int signo) { On(count, signo); }) {}
+  void Attach(RolloutEngine* engine) {
+    std::lock_guard l(mu_);
+    engine_ = engine;
+    if (requested_) engine_->RequestStop();
+  }
+  void Detach() {
+    std::lock_guard l(mu_);
+    engine_ = nullptr;
+  }
+
+ private:
+  void On(int count, int signo) {
+    const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (count == 1) {
+      std::fprintf(stderr, "\nsallyport: %s: finishing the host(s) in hand, then stopping before the next batch "
+                   "(send it again to stop at once)\n", name);
+      std::lock_guard l(mu_);
+      requested_ = true;
+      if (engine_) engine_->RequestStop();
+      return;
+    }
+    std::fprintf(stderr, "\nsallyport: %s again: stopped at once; hosts in hand may be out of rotation until "
+                 "`sallyport rollout resume %s` continues rollout %s\n", name, id_.c_str(), id_.c_str());
+    std::fflush(stdout);
+    ::_exit(kExitInterrupted);
+  }
+
+  const std::string id_;
+  std::mutex mu_;
+  RolloutEngine* engine_ = nullptr;
+  bool requested_ = false;
+  StopSignals signals_;  // Last: stops waiting before the rest is gone.
+};
+
 // Runs (or resumes) `plan` in this process against the local store.
 int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
+  Interrupts interrupts(plan.id);  // Before any thread starts.
   auto store = ctx.Store();
   if (!store) return Fail(store.error());
   auto wait = ParseDuration(ctx.a.lock_wait);
   if (!wait) return Fail(wait.error().Wrap("--lock-wait"));
   EngineSetup setup(*store, *store, *wait);
   const bool json = ctx.json();
-  setup.on_event = [json](const Event& e) { PrintEvent(e, json); };
+  setup.on_event = [json, observe = ctx.ext.observe_event](const Event& e) {
+    PrintEvent(e, json);
+    if (observe) observe(e);
+  };
   setup.decorate_lb = ctx.ext.decorate_lb;
   EngineWiring wiring(setup);
   auto engine = wiring.EngineFor(plan);
+  interrupts.Attach(engine.get());
   auto r = resume ? engine->Resume(plan.id) : engine->Run(plan);
+  interrupts.Detach();
   if (!r) return Fail(r.error());
   PrintSummary(plan, *r, json);
+  if (r->status == RolloutStatus::kInterrupted) {
+    std::fprintf(stderr, "sallyport: rollout %s interrupted: the hosts it reached run %s, the others kept their "
+                 "version; the lock is released. Continue with: sallyport rollout resume %s\n",
+                 r->rollout_id.c_str(), plan.app.version.c_str(), r->rollout_id.c_str());
+    return kExitInterrupted;
+  }
   return r->status == RolloutStatus::kSucceeded ? kExitOk : kExitFailed;
 }
 
@@ -206,6 +266,12 @@ int Resume(Context& ctx) {
     const ResolvedTarget& t = l->target;
     auto rec = (*store)->Latest(t.stack, t.release, t.deployment, RolloutStatus::kRunning);
     if (!rec) return Fail(rec.error());
+    if (!*rec) {
+      // An interrupted rollout, when it is the scope's last.
+      rec = (*store)->Latest(t.stack, t.release, t.deployment, std::nullopt);
+      if (!rec) return Fail(rec.error());
+      if (*rec && (*rec)->status != RolloutStatus::kInterrupted) rec->reset();
+    }
     if (!*rec) {
       std::printf("nothing to resume for %s/%s/%s\n", t.stack.c_str(), t.release.c_str(), t.deployment.c_str());
       return kExitOk;

@@ -32,7 +32,7 @@ TEST(EnumNamesTest, EveryTableRoundTrips) {
   ExpectRoundTrip(kStepNames, static_cast<size_t>(Step::kLock) + 1);
   ExpectRoundTrip(kStepPhaseNames, 4);
   ExpectRoundTrip(kEventTypeNames, static_cast<size_t>(EventType::kTeardownFinished) + 1);
-  ExpectRoundTrip(kRolloutStatusNames, 4);
+  ExpectRoundTrip(kRolloutStatusNames, 5);
   ExpectRoundTrip(kJobStateNames, 5);
   ExpectRoundTrip(kBuildStatusNames, static_cast<size_t>(BuildStatus::kSkipped) + 1);
 }

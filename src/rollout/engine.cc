@@ -199,8 +199,16 @@ Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
 Result<RolloutSummary> RolloutEngine::Resume(const std::string& rollout_id) {
   SP_ASSIGN_OR_RETURN(auto rec, d_.journal->GetRollout(rollout_id));
   SP_ASSIGN_OR_RETURN(auto plan, PlanFromJson(rec.plan_json));
-  if (rec.status != RolloutStatus::kRunning) {
+  if (rec.status != RolloutStatus::kRunning && rec.status != RolloutStatus::kInterrupted) {
     return Err(ErrorCode::kConflict, "rollout " + rollout_id + " already " + std::string(RolloutStatusName(rec.status)));
+  }
+  if (rec.status == RolloutStatus::kInterrupted) {
+    // Only the scope's last rollout: continuing an older one would undo a newer one.
+    SP_ASSIGN_OR_RETURN(auto last, d_.journal->Latest(plan.stack, plan.release, plan.deployment, std::nullopt));
+    if (last && last->id != rollout_id) {
+      return Err(ErrorCode::kConflict, "rollout " + rollout_id + " was interrupted, and rollout " + last->id +
+                                           " ran since: start a new rollout instead");
+    }
   }
   SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
   Hold hold(this, lease);
@@ -222,7 +230,8 @@ void RolloutEngine::RunBatches(const RolloutPlan& plan, LbSet& lbs, std::vector<
     started[i] = d_.clock->MonotonicMs();
     return RunHost(plan, lbs, plan.hosts[i], pf);
   };
-  for (size_t b = 0; b < pending.size() && tally.failures <= tally.max_failures && CheckLease(); b += batch) {
+  for (size_t b = 0; b < pending.size() && tally.failures <= tally.max_failures && CheckLease() && !stop_requested_;
+       b += batch) {
     const size_t end = std::min(pending.size(), b + batch);
     if (pf) pf->Allow(end + batch * static_cast<size_t>(o_.prefetch_batches));
     if (end - b == 1) {
@@ -288,6 +297,8 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
   for (auto& o : outcomes) {
     if (o.state == HostState::kPending) o.state = HostState::kSkipped;
   }
+  const auto untouched = std::count_if(outcomes.begin(), outcomes.end(),
+                                      [](const HostOutcome& o) { return o.state == HostState::kSkipped; });
   RolloutSummary sum;
   sum.rollout_id = plan.id;
   sum.elapsed_ms = d_.clock->MonotonicMs() - start_ms;
@@ -303,6 +314,14 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
   } else {
     sum.status = RolloutStatus::kFailed;
     sum.error = tally.first_error.empty() ? "rollout stopped" : tally.first_error;
+  }
+  if (untouched > 0 && stop_requested_ && sum.status == RolloutStatus::kSucceeded) {
+    sum.status = RolloutStatus::kInterrupted;
+    sum.error = "interrupted: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
+                " host(s) untouched (old version kept)";
+  } else if (untouched > 0 && sum.status == RolloutStatus::kSucceeded) {
+    sum.status = RolloutStatus::kFailed;  // Never success while a host was never rolled.
+    sum.error = std::to_string(untouched) + " host(s) untouched";
   }
   if (lease_lost_) {
     // Fenced: another holder owns the scope now; the record is left to it.

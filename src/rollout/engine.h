@@ -111,8 +111,13 @@ class RolloutEngine {
   // An Error means nothing was started; a failed host is a summary with
   // status kFailed.
   Result<RolloutSummary> Run(RolloutPlan plan);
-  // Continues a rollout recorded in the store after a crash.
+  // Continues a rollout recorded in the store after a crash, or one an
+  // operator interrupted.
   Result<RolloutSummary> Resume(const std::string& rollout_id);
+  // Asks a running Run/Resume to stop before its next batch (the hosts in
+  // hand finish their procedure, or are restored); it then reports and
+  // records kInterrupted, its lock released. Safe from any thread.
+  void RequestStop() { stop_requested_ = true; }
   // Tears (release, deployment) down on the plan's hosts, under the scope's
   // lock: on every LB the host's server is drained (sessions 0, bounded by
   // drain_timeout), then deleted when the LB spec adds servers, else left in
@@ -188,6 +193,7 @@ class RolloutEngine {
   EngineOptions o_;
   std::mutex emit_mu_;
   std::atomic<bool> lease_lost_{false};
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace sp

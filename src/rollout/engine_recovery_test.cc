@@ -243,5 +243,58 @@ TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
   EXPECT_THAT(old->error, HasSubstr("reconciled by " + next.id));
 }
 
+// An operator's stop (SIGINT/SIGTERM in the CLI) while the middle host is
+// being drained: that host finishes, the last is never touched, the lock is
+// free, the rollout is recorded interrupted — and resume finishes it. It
+// is never resumed on its own, and never once a newer rollout ran.
+TEST_F(RolloutEngineTest, AStopRequestFinishesTheHostInHandAndLeavesTheRestForResume) {
+  auto engine = Engine();
+  world_.on_op = [&](const std::string& op) {
+    if (op == "drain app2") engine->RequestStop();
+  };
+  auto plan = Plan("v2");
+  auto r = engine->Run(plan);
+  world_.on_op = nullptr;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kInterrupted);
+  EXPECT_THAT(r->error, HasSubstr("1 of 3 host(s) untouched"));
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v2"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v2")) << "the host in hand finished";
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1"));
+  for (const std::string h : {"app1", "app2", "app3"}) EXPECT_TRUE(lb_->State(h).InRotation()) << h;
+  auto rec = journal_->GetRollout(plan.id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->status, RolloutStatus::kInterrupted);
+  Lease other;
+  other.key = plan.ScopeKey();
+  other.holder = "bob@ops pid 9";
+  other.token = "t";
+  other.pid = 9;
+  other.machine = "otherbox";
+  ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 30'000)) << "the lock was released";
+  ASSERT_TRUE(store_->Release(other.key, other.token));
+
+  auto resumed = Engine()->Resume(plan.id);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(resumed->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v2");
+
+  // Interrupted again, then overtaken by a newer rollout: no resume.
+  auto again = Engine();
+  world_.on_op = [&](const std::string& op) {
+    if (op == "drain app1") again->RequestStop();
+  };
+  auto third = Plan("v3");
+  auto stopped = again->Run(third);
+  world_.on_op = nullptr;
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->status, RolloutStatus::kInterrupted);
+  ASSERT_TRUE(Engine()->Run(Plan("v4")));
+  auto refused = Engine()->Resume(third.id);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, HasSubstr("ran since: start a new rollout instead"));
+  ExpectConverged("v4");
+}
+
 }  // namespace
 }  // namespace sp::test

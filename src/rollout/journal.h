@@ -18,12 +18,15 @@
 
 namespace sp {
 
-enum class RolloutStatus { kRunning, kSucceeded, kFailed, kRolledBack };
-inline constexpr std::array<EnumName<RolloutStatus>, 4> kRolloutStatusNames{{
+// kInterrupted: an operator stopped it (SIGINT/SIGTERM) between batches;
+// its untouched hosts keep the old version until `rollout resume` continues it.
+enum class RolloutStatus { kRunning, kSucceeded, kFailed, kRolledBack, kInterrupted };
+inline constexpr std::array<EnumName<RolloutStatus>, 5> kRolloutStatusNames{{
     {RolloutStatus::kRunning, "running"},
     {RolloutStatus::kSucceeded, "succeeded"},
     {RolloutStatus::kFailed, "failed"},
     {RolloutStatus::kRolledBack, "rolled_back"},
+    {RolloutStatus::kInterrupted, "interrupted"},
 }};
 inline std::string_view RolloutStatusName(RolloutStatus s) { return NameIn(kRolloutStatusNames, s); }
 inline std::optional<RolloutStatus> ParseRolloutStatus(std::string_view s) { return ParseIn(kRolloutStatusNames, s); }

@@ -1,9 +1,13 @@
 // End to end: the real `sallyport rollout` CLI, the process runtime, a real
 // HAProxy (strict: no retries, no redispatch) and real wrk load. The sample
 // app dies at once on SIGTERM, so only draining keeps requests from failing.
+#include <signal.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
@@ -126,6 +130,90 @@ TEST_F(ProcessRolloutTest, RollingReleaseUnderLoadHasZeroFailedRequests) {
     EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
     EXPECT_EQ(RunningOn(i), 1) << "app" << i;
   }
+  ExpectAllUp();
+}
+
+// The operator's Ctrl-C (SIGINT) or a service manager's SIGTERM, sent to the
+// CLI's process group as the middle host's drain, stop, start or health is
+// about to act: that host finishes, the last keeps the old version, every
+// host is in rotation within a second of the exit, the lock is free, stderr
+// says what happened and how to continue (exit 5), no request fails, and
+// the next plain rollout needs no --resume.
+TEST_F(ProcessRolloutTest, AnInterruptFinishesTheHostInHandReleasesTheLockAndFailsNoRequest) {
+  auto v1 = Deploy("v1");
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  auto load = StartLoad();
+  ASSERT_TRUE(load);
+  const std::vector<std::pair<std::string, int>> moments = {
+      {"drain", SIGINT}, {"stop", SIGTERM}, {"start", SIGINT}, {"health", SIGTERM}};
+  for (const auto& [step, sig] : moments) {
+    const std::string version = "i-" + step;
+    const std::string log = *dir_ / (version + ".log");
+    std::vector<std::string> argv = Args(version);
+    argv.insert(argv.begin(), BuildBinary("sallyport-test"));
+    Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:" + step + ":begin"}});
+    ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
+                        std::chrono::seconds(60)))
+        << ReadFile(log);
+    cli.SignalGroup(sig);
+    cli.SignalGroup(SIGCONT);
+    ASSERT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
+    const std::string out = ReadFile(log);
+    EXPECT_EQ(cli.exit_code(), 5) << step << ":\n" << out;
+    EXPECT_THAT(out, ::testing::HasSubstr(sig == SIGINT ? "SIGINT: finishing the host(s) in hand" : "SIGTERM: finishing"));
+    EXPECT_THAT(out, ::testing::HasSubstr("interrupted: 1 of 3 host(s) untouched"));
+    EXPECT_THAT(out, ::testing::HasSubstr("Continue with: sallyport rollout resume r-"));
+    EXPECT_TRUE(haproxy_->WaitAllUp(std::chrono::milliseconds(1000))) << step;
+    EXPECT_EQ(VersionOn(1), version) << step;
+    EXPECT_EQ(VersionOn(2), version) << step << ": the host in hand finished";
+    EXPECT_EQ(VersionOn(3), "v1") << step << ": the host after it is never touched";
+    auto locks = RunSallyport({"lock", "list", "--output", "json", "--store", *dir_ / "state.db"});
+    ASSERT_EQ(locks.exit_code, 0) << locks.err;
+    EXPECT_TRUE(json::parse(locks.out)["locks"].empty()) << locks.out;
+  }
+  auto next = Deploy("after");  // A plain rollout: nothing to resume first.
+  auto result = load->Stop();
+  ASSERT_EQ(next.exit_code, 0);
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during 4 interrupted rollouts and one more: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "after") << "app" << i;
+  ExpectAllUp();
+}
+
+// A second signal 50 ms after the first stops at once (within 2 s), says
+// so, and leaves the journal to `rollout resume`, which converges.
+TEST_F(ProcessRolloutTest, ASecondInterruptStopsAtOnceAndResumeConverges) {
+  auto v1 = Deploy("v1");
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
+  auto load = StartLoad();
+  ASSERT_TRUE(load);
+  const std::string log = *dir_ / "twice.log";
+  std::vector<std::string> argv = Args("v2");
+  argv.insert(argv.begin(), BuildBinary("sallyport-test"));
+  Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:stop:begin"}});
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(log);
+  cli.SignalGroup(SIGINT);
+  cli.SignalGroup(SIGCONT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // The scenario: an impatient second Ctrl-C.
+  cli.SignalGroup(SIGINT);
+  EXPECT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(2))) << ReadFile(log);
+  ASSERT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(60)));
+  const std::string out = ReadFile(log);
+  EXPECT_EQ(cli.exit_code(), 5) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("SIGINT again: stopped at once"));
+  EXPECT_THAT(out, ::testing::HasSubstr("until `sallyport rollout resume r-"));
+  auto resume = RunSallyport({"rollout", "resume", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                              "integration", "--store", *dir_ / "state.db"});
+  auto result = load->Stop();
+  ASSERT_EQ(resume.exit_code, 0) << resume.out << resume.err;
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load during the interrupted rollout and its resume: %s\n", result->Summary().c_str());
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
   ExpectAllUp();
 }
 

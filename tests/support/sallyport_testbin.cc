@@ -7,7 +7,8 @@
 //                                    the zero-failed-requests tests); the
 //                                    sessions it hid are said on stderr
 //                                    ("SP_TESTBIN hid N session(s) of S");
-//   SP_TESTBIN_HALT_AFTER=host:step[:begin]   an agent stops itself
+//   SP_TESTBIN_HALT_AFTER=host:step[:begin]   an agent (or a rollout run
+//                                    by the CLI) stops itself
 //                                    (SIGSTOP) once that step of that host
 //                                    ended (or, with :begin, was journaled
 //                                    and is about to act), so a test can

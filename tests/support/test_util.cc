@@ -198,11 +198,16 @@ bool Daemon::Alive() const {
   int st;
   if (::waitpid(pid_, &st, WNOHANG) == 0) return true;
   reaped_ = true;
+  exit_code_ = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
   return false;
 }
 
 void Daemon::Signal(int sig) const {
   if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+void Daemon::SignalGroup(int sig) const {
+  if (pid_ > 0 && !reaped_) ::kill(-pid_, sig);
 }
 
 void Daemon::Stop(std::chrono::milliseconds grace) {

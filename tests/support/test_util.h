@@ -61,7 +61,10 @@ class Daemon {
   Daemon& operator=(Daemon&& o) noexcept;
   pid_t pid() const { return pid_; }
   bool Alive() const;
+  // Once !Alive(): its exit code (128 + N when killed by signal N).
+  int exit_code() const { return exit_code_; }
   void Signal(int sig) const;
+  void SignalGroup(int sig) const;  // Its whole process group, as a terminal's Ctrl-C.
   // SIGTERM, wait (up to grace), SIGKILL; returns after the process is reaped.
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   const std::string& log_path() const { return log_path_; }
@@ -69,6 +72,7 @@ class Daemon {
  private:
   pid_t pid_ = -1;
   mutable bool reaped_ = false;  // Once reaped, the pid may be reused: never signal it again.
+  mutable int exit_code_ = -1;
   std::string log_path_;
 };
 
