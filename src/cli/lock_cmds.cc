@@ -4,6 +4,8 @@
 #include "cli/command.h"
 #include "core/text.h"
 #include "rollout/journal_wire.h"
+#include "rollout/lock.h"
+#include "wiring/engine_wiring.h"
 
 namespace sp::cli {
 
@@ -34,15 +36,16 @@ int Release(Context& ctx) {
     if (!api) return Fail(api.error());
     std::string path = "/v1/locks";
     for (const auto& part : Split(key, '/')) path += "/" + UrlQuery(part);
+    if (ctx.a.force) path += "?force=1";
     auto r = (*api)->Call("DELETE", path);
     if (!r) st = Err(r.error());
   } else {
     auto store = ctx.Store();
     if (!store) return Fail(store.error());
-    st = (*store)->ForceRelease(key);
+    st = OperatorRelease(**store, key, ctx.a.force, ctx.Now(), HolderAliveHere);
   }
   if (!st) return Fail(st.error());
-  std::printf("released %s\n", key.c_str());
+  std::printf("released %s%s\n", key.c_str(), ctx.a.force ? " (forced)" : "");
   return kExitOk;
 }
 
@@ -51,8 +54,13 @@ int Release(Context& ctx) {
 std::vector<Command> LockCommands() {
   return {
       {{"lock", "list"}, "Locks with holder, reason and expiry", Kind::kRead, Where::kEither, nullptr, List},
-      {{"lock", "release"}, "Release a lock (operator action)", Kind::kWrite, Where::kEither,
-       [](CLI::App& app, Args& a) { app.add_option("key", a.key, "stack/release/deployment")->required(); }, Release},
+      {{"lock", "release"}, "Release a lock whose holder is gone (--force: also a live one)", Kind::kWrite,
+       Where::kEither,
+       [](CLI::App& app, Args& a) {
+         app.add_option("key", a.key, "stack/release/deployment")->required();
+         app.add_flag("--force", a.force, "Release it although its holder is live (risks two rollouts at once)");
+       },
+       Release},
   };
 }
 

@@ -40,4 +40,13 @@ class LockStore {
   virtual Status ForceRelease(const std::string& key) = 0;
 };
 
+// An operator's release of `key` (`sallyport lock release`, DELETE
+// /v1/locks/...). Refused with kConflict — saying who holds it and what
+// --force risks — while the holder is live: as `holder_alive` says (a
+// process on this machine), else (nullopt, or empty) while its lease has
+// not expired. With `force`, or once the holder is dead, the lock is
+// removed; kNotFound when free.
+Status OperatorRelease(LockStore& locks, const std::string& key, bool force, int64_t now_ms,
+                       const std::function<std::optional<bool>(const Lease&)>& holder_alive);
+
 }  // namespace sp

@@ -2,9 +2,12 @@
 //   GET    /v1/rollouts[?limit=N]    recent rollouts (newest first)
 //   GET    /v1/rollouts/ID           one rollout: its frozen plan, hosts and journal
 //   GET    /v1/locks                 the locks with holder, reason and expiry (never their tokens)
-//   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT   an operator's forced release
+//   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT[?force=1]   an operator's release: 409 while the
+//                                                          holder is live, unless forced
 #include "rollout/journal_wire.h"
+#include "rollout/lock.h"
 #include "server/api_server.h"
+#include "wiring/engine_wiring.h"
 
 namespace sp {
 
@@ -38,8 +41,11 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                                  [](const Request& req) -> Result<Target> {
                                    return Target{Need::kDeploy, req.args[0] + "/" + req.args[2]};
                                  }),
-                      [locks](const Request& req, Response& res) {
-                        if (auto st = locks->ForceRelease(req.args[0] + "/" + req.args[1] + "/" + req.args[2]); !st) return res.Error(st.error());
+                      [&ctx, locks](const Request& req, Response& res) {
+                        const std::string key = req.args[0] + "/" + req.args[1] + "/" + req.args[2];
+                        if (auto st = OperatorRelease(*locks, key, req.Flag("force"), ctx.Now(), HolderAliveHere); !st) {
+                          return res.Error(st.error());
+                        }
                         res.status = 204;
                       }});
   }

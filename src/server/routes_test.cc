@@ -170,8 +170,19 @@ TEST_F(RoutesTest, LocksAreListedWithoutTheirTokensAndReleasedByKey) {
   EXPECT_THAT(list.body, ::testing::Not(HasSubstr("secret-token-value")));
   EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("prod", {"deploy:demo/prod"})).status, 403);
   EXPECT_TRUE(*h_.store->Get("demo/web/dev"));
-  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("dev", {"deploy:demo/dev"})).status, 204);
+  // Its lease is live: refused, saying what --force risks; forced, released.
+  auto live = Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("dev", {"deploy:demo/dev"}));
+  EXPECT_EQ(live.status, 409);
+  EXPECT_THAT(live.body, HasSubstr("is held by ops@box pid 1"));
+  EXPECT_THAT(live.body, HasSubstr("--force releases it anyway"));
+  EXPECT_TRUE(*h_.store->Get("demo/web/dev"));
+  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev?force=1", "", h_.Token("dev", {"deploy:demo/dev"})).status,
+            204);
   EXPECT_FALSE(*h_.store->Get("demo/web/dev"));
+  // An expired lease (its holder elsewhere, gone) needs no --force.
+  ASSERT_TRUE(h_.store->Acquire(l, h_.clock.WallMs(), 30'000));
+  h_.clock.Advance(Millis(30'001));
+  EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("dev", {"deploy:demo/dev"})).status, 204);
 }
 
 TEST_F(RoutesTest, ARolloutIsShownWithItsPlanHostsAndJournal) {

@@ -72,6 +72,8 @@ std::string UserName() {
 
 using Route = CurlHealthChecker::Route;
 
+bool PidAlive(int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
 // Behind a bastion, the LB's runtime API (a TCP address in the private
 // network) is reached through a forward over the bastion connection.
 LoadBalancerFactory LbFactory(Route route, Fence fence, LoadBalancerDecorator decorate) {
@@ -203,10 +205,15 @@ struct EngineWiring::Impl {
     o.holder = UserName() + "@" + o.machine + " pid " + std::to_string(o.pid);
     o.lock_wait = setup.lock_wait;
     if (setup.lease_ttl) o.lease_ttl = *setup.lease_ttl;
-    o.pid_alive = [](int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); };
+    o.pid_alive = PidAlive;
     return o;
   }
 };
+
+std::optional<bool> HolderAliveHere(const Lease& lease) {
+  if (lease.machine != MachineName()) return std::nullopt;
+  return PidAlive(lease.pid);
+}
 
 EngineWiring::EngineWiring(EngineSetup setup) : impl_(std::make_unique<Impl>()) {
   SP_CHECK(setup.journal && setup.locks);

@@ -46,6 +46,10 @@ struct EngineSetup {
 // reaches logs or error text.
 Result<std::string> ReadSecretRef(const std::string& ref);
 
+// Whether a lease's holder, a process on this machine, still runs; nullopt
+// for holders elsewhere (their lease's expiry says).
+std::optional<bool> HolderAliveHere(const Lease& lease);
+
 // SSH transport options from a deployment's bastion and `ssh:` settings (the
 // rollout's frozen plan and `hosts trust` both use this).
 SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh);

@@ -330,6 +330,30 @@ TEST_F(ProcessRolloutTest, LockShowNamesTheKilledHolderAndReleaseFreesIt) {
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v2");
 }
 
+// `lock release` on a live rollout (its CLI paused at app2's drain, alive on
+// this machine) is refused, naming the holder and what --force risks;
+// --force releases it.
+TEST_F(ProcessRolloutTest, ReleasingALiveHoldersLockNeedsForce) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  const std::string log = *dir_ / "held.log";
+  std::vector<std::string> argv = Args("v2");
+  argv.insert(argv.begin(), BuildBinary("sallyport-test"));
+  Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:drain:begin"}});
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(log);
+  auto refused = RunSallyport({"lock", "release", "demo/web/integration", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("a process that is still running"));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("more hosts out of rotation than the batch allows"));
+  auto show = RunSallyport({"lock", "list", "--store", *dir_ / "state.db"});
+  EXPECT_THAT(show.out, ::testing::HasSubstr("demo/web/integration")) << "still held";
+  auto forced = RunSallyport({"lock", "release", "demo/web/integration", "--force", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_THAT(forced.out, ::testing::HasSubstr("released demo/web/integration (forced)"));
+  cli.Stop();
+}
+
 struct CrashPoint {
   std::string step, phase;
 };
