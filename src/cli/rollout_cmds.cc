@@ -170,6 +170,18 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   return r->status == RolloutStatus::kSucceeded ? kExitOk : kExitFailed;
 }
 
+// --dry-run here: every read-only preflight check, each failure named.
+int CheckHere(Context& ctx, const RolloutPlan& plan) {
+  auto store = ctx.Store();
+  if (!store) return Fail(store.error());
+  EngineSetup setup(*store, *store);
+  setup.decorate_lb = ctx.ext.decorate_lb;
+  EngineWiring wiring(setup);
+  if (auto st = wiring.EngineFor(plan)->Check(plan); !st) return Fail(st.error());
+  std::fprintf(stderr, "preflight ok: nothing was touched\n");
+  return kExitOk;
+}
+
 // Follows a queued rollout job to its end (--wait): exit 0 if it succeeded.
 int WaitForJob(ApiClient& api, int64_t id) {
   for (;;) {
@@ -251,7 +263,8 @@ int Run(Context& ctx) {
   if (!plan) return Fail(plan.error());
   if (a.dry_run) {
     std::printf("%s\n", PlanToJson(*plan, 2).c_str());
-    return kExitOk;
+    std::fflush(stdout);
+    return ctx.remote() ? kExitOk : CheckHere(ctx, *plan);
   }
   return ctx.remote() ? Enqueue(ctx, *plan) : RunHere(ctx, *plan, false);
 }
@@ -388,7 +401,7 @@ void RunOptions(CLI::App& app, Args& a) {
   app.add_option("--max-failures", a.max_failures, "Failed hosts tolerated: N or N% (default 0)");
   app.add_option("--limit", a.limit, "Only these hosts (comma separated)");
   app.add_option("--lock-wait", a.lock_wait, "Wait this long for a busy lock (e.g. 30s)")->capture_default_str();
-  app.add_flag("--dry-run", a.dry_run, "Print the frozen plan and exit");
+  app.add_flag("--dry-run", a.dry_run, "Print the frozen plan, run the read-only preflight checks, touch nothing");
   app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
   app.add_option("--build", a.build, "Through a server: the build whose artifact ships (default: --artifact's)");
   app.add_flag("--plan-here", a.plan_here,

@@ -126,6 +126,10 @@ class RolloutEngine {
   // teardown that failed half-way is finished by running it again. An
   // Error: the lock or an LB could not be taken; otherwise per-host outcomes.
   Result<RolloutSummary> Teardown(const RolloutPlan& plan);
+  // A dry run's preflight: every read-only check of Run's, each failure
+  // named (one a line), without the lock and without touching anything (a
+  // server Run would add is reported, not added).
+  Status Check(const RolloutPlan& plan);
 
  private:
   struct HostRun;

@@ -136,6 +136,44 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
   return Ok();
 }
 
+Status RolloutEngine::Check(const RolloutPlan& plan) {
+  std::vector<Error> problems;
+  AppSpec probe;
+  if (auto s = ResolveEnvRefs(plan, probe); !s) problems.push_back(s.error());
+  for (const auto& spec : plan.load_balancers) {
+    auto lb = d_.lb_factory(spec);
+    auto servers = lb ? (*lb)->ListBackend(spec.backend) : Result<std::vector<ServerState>>(Err(lb.error()));
+    if (!servers) {
+      problems.push_back(servers.error().Wrap("load balancer of backend " + spec.backend));
+      continue;
+    }
+    for (const auto& h : plan.hosts) {
+      const std::string name = spec.ServerFor(h.name);
+      if (std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; })) continue;
+      if (spec.add_servers.value_or(false)) continue;  // Run adds it out of rotation.
+      problems.push_back(Error{ErrorCode::kNotFound, (*lb)->Describe() + " backend " + spec.backend +
+                                                         " has no server '" + name + "' for host " + h.name});
+    }
+  }
+  bool all_have = true;
+  for (const auto& h : plan.hosts) {
+    if (auto s = d_.transport->Check(RefOf(h)); !s) {
+      problems.push_back(s.error().Wrap("host " + h.name));
+      continue;
+    }
+    auto has = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
+    if (!has) problems.push_back(has.error().Wrap("host " + h.name));
+    all_have = all_have && has && *has;
+  }
+  if (!all_have && d_.check_pullable) {
+    if (auto s = d_.check_pullable(plan); !s) problems.push_back(s.error().Wrap("artifact " + plan.app.artifact));
+  }
+  if (problems.empty()) return Ok();
+  std::string text = "preflight found " + std::to_string(problems.size()) + " problem(s):";
+  for (const auto& e : problems) text += "\n  " + e.message;
+  return Err(problems.front().code, text);
+}
+
 Status RolloutEngine::TeardownLbs(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, json& detail) {
   json servers = json::array();
   for (size_t i = 0; i < lbs.lbs.size(); ++i) {

@@ -187,7 +187,9 @@ TEST_F(InventoryApiTest, CliApplyExportAndResolveThroughTheServer) {
             "    health: {path: /health}\n");
   auto plan = RunSallyport({"rollout", "run", "--dry-run", "-c", dir_ / "sallyport.yml", "-i", server.url(), "-d", "prod",
                             "--artifact", BuildBinary("sp-sample-app"), "--store", dir_ / "local.db"});
-  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  // The plan is printed; its preflight then finds the inventory's HAProxy absent.
+  EXPECT_EQ(plan.exit_code, 4) << plan.err;
+  EXPECT_THAT(plan.err, HasSubstr("load balancer of backend"));
   auto p = json::parse(plan.out, nullptr, false);
   ASSERT_FALSE(p.is_discarded()) << plan.out;
   ASSERT_EQ(p["hosts"].size(), 2u);

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 #include <nlohmann/json.hpp>
@@ -294,8 +295,37 @@ TEST_F(ProcessRolloutTest, DryRunPrintsTheFrozenPlanAndTouchesNothing) {
   EXPECT_EQ(plan["app"]["env"]["GREETING"], "hello");
   EXPECT_EQ(plan["load_balancers"][0]["socket"], haproxy_->socket_path());
   EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web")) << "dry run touched a host";
+  EXPECT_THAT(r.err, ::testing::HasSubstr("preflight ok: nothing was touched"));
   auto history = RunSallyport({"rollout", "list", "--store", *dir_ / "state.db"});
   EXPECT_EQ(history.out, "") << "dry run recorded a rollout";
+}
+
+// --dry-run runs the read-only preflight: a missing artifact and an
+// unreachable load balancer each make it fail, named, touching nothing.
+TEST_F(ProcessRolloutTest, DryRunFailsNamingAMissingArtifactAndAnUnreachableLoadBalancer) {
+  auto args = Args("v1");
+  auto after = [&](const std::string& flag) -> std::string& {
+    return *(std::find(args.begin(), args.end(), flag) + 1);
+  };
+  after("--artifact") = *dir_ / "no-such-artifact";
+  args.push_back("--dry-run");
+  auto missing = RunSallyport(args);
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, ::testing::HasSubstr("artifact " + (*dir_ / "no-such-artifact") + " cannot be read"));
+
+  std::string inv = ReadFile(*dir_ / "inventory.yml");
+  const std::string socket = haproxy_->socket_path();
+  inv.replace(inv.find(socket), socket.size(), *dir_ / "no-haproxy.sock");
+  WriteFile(*dir_ / "gone-lb.yml", inv);
+  after("--artifact") = Artifact("v1");
+  after("-i") = *dir_ / "gone-lb.yml";
+  auto gone = RunSallyport(args);
+  EXPECT_EQ(gone.exit_code, 4) << gone.out << gone.err;
+  EXPECT_THAT(gone.err, ::testing::HasSubstr("load balancer of backend"));
+  EXPECT_THAT(gone.err, ::testing::HasSubstr("no-haproxy.sock"));
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "apps/web")) << "dry run touched a host";
+  auto history = RunSallyport({"rollout", "list", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(history.out, "");
 }
 
 TEST_F(ProcessRolloutTest, ConfigErrorNamesFileLineAndFieldAndTouchesNothing) {
