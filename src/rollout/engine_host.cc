@@ -99,9 +99,11 @@ Status RolloutEngine::RunStep(const RolloutPlan& plan, const std::string& host, 
                               const std::function<Status(json&)>& fn) {
   json detail = json::object();
   SP_TRY(Journal(plan.id, host, step, StepPhase::kBegin, detail));
-  Emit(Event{EventType::kStep, plan.id, host, step, StepPhase::kBegin, 0, d_.clock->MonotonicMs() - host_start_ms, {}});
+  const int64_t step_start_ms = d_.clock->MonotonicMs();
+  Emit(Event{EventType::kStep, plan.id, host, step, StepPhase::kBegin, 0, step_start_ms - host_start_ms, {}});
   Status st = fn(detail);
   if (!st) detail["error"] = st.error().message;
+  detail["step_ms"] = d_.clock->MonotonicMs() - step_start_ms;  // elapsed_ms counts from the host's start.
   const StepPhase phase = st ? StepPhase::kEnd : StepPhase::kFail;
   SP_TRY(Journal(plan.id, host, step, phase, detail));
   Emit(Event{EventType::kStep, plan.id, host, step, phase, 0, d_.clock->MonotonicMs() - host_start_ms, detail});

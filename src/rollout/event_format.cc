@@ -8,11 +8,13 @@ namespace sp {
 
 namespace {
 
+// The step's own duration (detail.step_ms), not the host's time so far.
 std::string StepLine(const Event& e) {
   if (e.phase == StepPhase::kBegin) return "";
+  const int64_t ms = e.detail.is_object() ? e.detail.value("step_ms", e.elapsed_ms) : e.elapsed_ms;
   char buf[1024];
   std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s", e.host.c_str(), Name(e.step).c_str(),
-                e.phase == StepPhase::kEnd ? "ok" : "FAIL", FormatDuration(Millis(e.elapsed_ms)).c_str());
+                e.phase == StepPhase::kEnd ? "ok" : "FAIL", FormatDuration(Millis(ms)).c_str());
   return buf;
 }
 
