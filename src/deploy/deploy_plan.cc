@@ -1,5 +1,7 @@
 #include "deploy/deploy_plan.h"
 
+#include <algorithm>
+
 namespace sp {
 
 namespace {
@@ -14,6 +16,18 @@ std::string UserUnder(const std::string& pattern, const std::string& d) {
     return "";
   }
   return d.substr(pre.size(), d.size() - pre.size() - post.size());
+}
+
+// Where `plan` sends credential `name`: the registry it logs in to, and the
+// app env of its deployment (as a binding names it). Empty: not used.
+std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name) {
+  const std::string ref = "credential:" + name;
+  std::vector<std::string> out;
+  if (plan.registry.password_ref == ref) out.push_back(plan.registry.address);
+  if (std::any_of(plan.app.env_refs.begin(), plan.app.env_refs.end(), [&](const auto& e) { return e.second == ref; })) {
+    out.push_back(CredentialBinding::kDeploymentPrefix + plan.deployment);
+  }
+  return out;
 }
 
 }  // namespace

@@ -315,13 +315,12 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
     sum.status = RolloutStatus::kFailed;
     sum.error = tally.first_error.empty() ? "rollout stopped" : tally.first_error;
   }
-  if (untouched > 0 && stop_requested_ && sum.status == RolloutStatus::kSucceeded) {
+  // Hosts left untouched within max_failures: the batches stopped on a stop
+  // request (or a lost lease, reported below) — never a success.
+  if (untouched > 0 && sum.status == RolloutStatus::kSucceeded) {
     sum.status = RolloutStatus::kInterrupted;
     sum.error = "interrupted: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
                 " host(s) untouched (old version kept)";
-  } else if (untouched > 0 && sum.status == RolloutStatus::kSucceeded) {
-    sum.status = RolloutStatus::kFailed;  // Never success while a host was never rolled.
-    sum.error = std::to_string(untouched) + " host(s) untouched";
   }
   if (lease_lost_) {
     // Fenced: another holder owns the scope now; the record is left to it.

@@ -141,13 +141,17 @@ class RolloutEngine {
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
-  // Checks without acting: LBs reachable with a server for every host (added
-  // when the spec says so), hosts reachable, artifact present or pullable.
+  // The first problem PreflightProblems finds (adding the servers the spec
+  // allows), as "preflight: ...".
   Status Preflight(const RolloutPlan& plan, LbSet& lbs);
   // `app` with the plan's env references resolved (the values exist only here
   // and in the runtime's start).
   Status ResolveEnvRefs(const RolloutPlan& plan, AppSpec& app);
-  Status PreflightLoadBalancers(const RolloutPlan& plan, LbSet& lbs);
+  // Preflight's checks, in order: env references readable, every LB's
+  // servers (one the spec allows is added out of rotation when `add`),
+  // hosts reachable with the artifact there, else the artifact pullable.
+  // Every problem found, or only the first (`first_only`).
+  std::vector<Error> PreflightProblems(const RolloutPlan& plan, LbSet& lbs, bool add, bool first_only);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   // Converges the hosts of the scope's unfinished rollout (its process died).
   Status ReconcileUnfinished(const RolloutPlan& plan);

@@ -71,34 +71,6 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
   return out;
 }
 
-Status RolloutEngine::PreflightLoadBalancers(const RolloutPlan& plan, LbSet& lbs) {
-  // No load balancer only when the inventory says `load_balancers: none`.
-  for (size_t i = 0; i < lbs.lbs.size(); ++i) {
-    const auto& spec = plan.load_balancers[i];
-    LoadBalancer* lb = lbs.lbs[i].get();
-    auto servers = lb->ListBackend(spec.backend);
-    if (!servers) return Err(servers.error().Wrap("preflight"));
-    for (const auto& h : plan.hosts) {
-      std::string name = spec.ServerFor(h.name);
-      bool found = std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; });
-      if (found) continue;
-      if (!spec.add_servers.value_or(false)) {
-        return Err(ErrorCode::kNotFound, "preflight: " + lb->Describe() + " backend " + spec.backend +
-                                             " has no server '" + name + "' for host " + h.name);
-      }
-      // Added out of rotation (MAINT): the host's procedure puts it in.
-      auto added = lb->AddServer(spec.backend, name, h.address, plan.PortFor(h));
-      if (!added && added.error().code != ErrorCode::kConflict) {
-        return Err(added.error().Wrap("preflight: adding server '" + name + "' for host " + h.name));
-      }
-      Emit(Event{EventType::kServerAdded, plan.id, h.name, Step::kNone, StepPhase::kNone, 0, 0,
-                 {{"lb", lb->Describe()}, {"backend", spec.backend}, {"server", name},
-                  {"address", h.address + ":" + std::to_string(plan.PortFor(h))}}});
-    }
-  }
-  return Ok();
-}
-
 Status RolloutEngine::ResolveEnvRefs(const RolloutPlan& plan, AppSpec& app) {
   for (const auto& [name, ref] : plan.app.env_refs) {
     if (!d_.env_secret) return Err(ErrorCode::kUnavailable, "env " + name + ": no reader for secret references");
@@ -109,13 +81,45 @@ Status RolloutEngine::ResolveEnvRefs(const RolloutPlan& plan, AppSpec& app) {
   return Ok();
 }
 
-Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
+std::vector<Error> RolloutEngine::PreflightProblems(const RolloutPlan& plan, LbSet& lbs, bool add, bool first_only) {
+  std::vector<Error> out;
+  auto done = [&] { return first_only && !out.empty(); };
   // Every secret the app needs is readable before any host is touched.
   AppSpec probe;
-  if (auto s = ResolveEnvRefs(plan, probe); !s) return Err(s.error().Wrap("preflight"));
-  SP_TRY(PreflightLoadBalancers(plan, lbs));
+  if (auto s = ResolveEnvRefs(plan, probe); !s) out.push_back(s.error());
+  // No load balancer only when the inventory says `load_balancers: none`.
+  for (size_t i = 0; i < lbs.lbs.size() && !done(); ++i) {
+    const auto& spec = plan.load_balancers[i];
+    LoadBalancer* lb = lbs.lbs[i].get();
+    auto servers = lb->ListBackend(spec.backend);
+    if (!servers) {
+      out.push_back(servers.error().Wrap("load balancer of backend " + spec.backend));
+      continue;
+    }
+    for (const auto& h : plan.hosts) {
+      if (done()) break;
+      const std::string name = spec.ServerFor(h.name);
+      if (std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; })) continue;
+      if (!spec.add_servers.value_or(false)) {
+        out.push_back(Error{ErrorCode::kNotFound, lb->Describe() + " backend " + spec.backend + " has no server '" +
+                                                      name + "' for host " + h.name});
+        continue;
+      }
+      if (!add) continue;  // A dry run: Run adds it.
+      // Added out of rotation (MAINT): the host's procedure puts it in.
+      auto added = lb->AddServer(spec.backend, name, h.address, plan.PortFor(h));
+      if (!added && added.error().code != ErrorCode::kConflict) {
+        out.push_back(added.error().Wrap("adding server '" + name + "' for host " + h.name));
+        continue;
+      }
+      Emit(Event{EventType::kServerAdded, plan.id, h.name, Step::kNone, StepPhase::kNone, 0, 0,
+                 {{"lb", lb->Describe()}, {"backend", spec.backend}, {"server", name},
+                  {"address", h.address + ":" + std::to_string(plan.PortFor(h))}}});
+    }
+  }
+  if (done()) return out;
   // Hosts are checked several at once (connecting is most of the time);
-  // the error reported is the first host's in plan order, as if serial.
+  // problems are listed in plan order, as if serial.
   std::vector<Result<bool>> have(plan.hosts.size(), false);
   ParallelFor(plan.hosts.size(), static_cast<size_t>(std::max(1, o_.preflight_parallelism)), [&](size_t i) {
     const HostSpec& h = plan.hosts[i];
@@ -126,47 +130,29 @@ Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
     have[i] = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
   });
   bool all_have = true;
-  for (size_t i = 0; i < plan.hosts.size(); ++i) {
-    if (!have[i]) return Err(have[i].error().Wrap("preflight: host " + plan.hosts[i].name));
-    all_have = all_have && *have[i];
+  for (size_t i = 0; i < plan.hosts.size() && !done(); ++i) {
+    if (!have[i]) out.push_back(have[i].error().Wrap("host " + plan.hosts[i].name));
+    all_have = all_have && have[i] && *have[i];
   }
-  if (!all_have && d_.check_pullable) {
-    if (auto s = d_.check_pullable(plan); !s) return Err(s.error().Wrap("preflight: artifact " + plan.app.artifact));
+  if (!done() && !all_have && d_.check_pullable) {
+    if (auto s = d_.check_pullable(plan); !s) out.push_back(s.error().Wrap("artifact " + plan.app.artifact));
   }
-  return Ok();
+  return out;
+}
+
+Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {
+  auto problems = PreflightProblems(plan, lbs, /*add=*/true, /*first_only=*/true);
+  if (problems.empty()) return Ok();
+  return Err(problems.front().Wrap("preflight"));
 }
 
 Status RolloutEngine::Check(const RolloutPlan& plan) {
   std::vector<Error> problems;
-  AppSpec probe;
-  if (auto s = ResolveEnvRefs(plan, probe); !s) problems.push_back(s.error());
-  for (const auto& spec : plan.load_balancers) {
-    auto lb = d_.lb_factory(spec);
-    auto servers = lb ? (*lb)->ListBackend(spec.backend) : Result<std::vector<ServerState>>(Err(lb.error()));
-    if (!servers) {
-      problems.push_back(servers.error().Wrap("load balancer of backend " + spec.backend));
-      continue;
-    }
-    for (const auto& h : plan.hosts) {
-      const std::string name = spec.ServerFor(h.name);
-      if (std::any_of(servers->begin(), servers->end(), [&](const ServerState& s) { return s.name == name; })) continue;
-      if (spec.add_servers.value_or(false)) continue;  // Run adds it out of rotation.
-      problems.push_back(Error{ErrorCode::kNotFound, (*lb)->Describe() + " backend " + spec.backend +
-                                                         " has no server '" + name + "' for host " + h.name});
-    }
-  }
-  bool all_have = true;
-  for (const auto& h : plan.hosts) {
-    if (auto s = d_.transport->Check(RefOf(h)); !s) {
-      problems.push_back(s.error().Wrap("host " + h.name));
-      continue;
-    }
-    auto has = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
-    if (!has) problems.push_back(has.error().Wrap("host " + h.name));
-    all_have = all_have && has && *has;
-  }
-  if (!all_have && d_.check_pullable) {
-    if (auto s = d_.check_pullable(plan); !s) problems.push_back(s.error().Wrap("artifact " + plan.app.artifact));
+  auto lbs = Connect(plan.load_balancers);
+  if (!lbs) problems.push_back(lbs.error().Wrap("load balancers"));
+  LbSet none;
+  for (auto& e : PreflightProblems(plan, lbs ? *lbs : none, /*add=*/false, /*first_only=*/false)) {
+    problems.push_back(std::move(e));
   }
   if (problems.empty()) return Ok();
   std::string text = "preflight found " + std::to_string(problems.size()) + " problem(s):";

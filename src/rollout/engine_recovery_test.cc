@@ -248,13 +248,18 @@ TEST_F(RolloutEngineTest, LaterRolloutReconcilesAnInterruptedOne) {
 // free, the rollout is recorded interrupted — and resume finishes it. It
 // is never resumed on its own, and never once a newer rollout ran.
 TEST_F(RolloutEngineTest, AStopRequestFinishesTheHostInHandAndLeavesTheRestForResume) {
-  auto engine = Engine();
-  world_.on_op = [&](const std::string& op) {
-    if (op == "drain app2") engine->RequestStop();
+  // Runs `plan`, the operator's stop requested as `op` is about to act.
+  auto run_stopped_at = [&](const std::string& op, const RolloutPlan& plan) {
+    auto engine = Engine();
+    world_.on_op = [&](const std::string& now) {
+      if (now == op) engine->RequestStop();
+    };
+    auto r = engine->Run(plan);
+    world_.on_op = nullptr;
+    return r;
   };
   auto plan = Plan("v2");
-  auto r = engine->Run(plan);
-  world_.on_op = nullptr;
+  auto r = run_stopped_at("drain app2", plan);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kInterrupted);
   EXPECT_THAT(r->error, HasSubstr("1 of 3 host(s) untouched"));
@@ -280,13 +285,8 @@ TEST_F(RolloutEngineTest, AStopRequestFinishesTheHostInHandAndLeavesTheRestForRe
   ExpectConverged("v2");
 
   // Interrupted again, then overtaken by a newer rollout: no resume.
-  auto again = Engine();
-  world_.on_op = [&](const std::string& op) {
-    if (op == "drain app1") again->RequestStop();
-  };
   auto third = Plan("v3");
-  auto stopped = again->Run(third);
-  world_.on_op = nullptr;
+  auto stopped = run_stopped_at("drain app1", third);
   ASSERT_TRUE(stopped) << stopped.error().message;
   EXPECT_EQ(stopped->status, RolloutStatus::kInterrupted);
   ASSERT_TRUE(Engine()->Run(Plan("v4")));

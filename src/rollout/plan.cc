@@ -32,19 +32,6 @@ AppSpec RolloutPlan::AppFor(const HostSpec& host) const {
   return a;
 }
 
-std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name) {
-  const std::string ref = "credential:" + name;
-  std::vector<std::string> out;
-  if (plan.registry.password_ref == ref) out.push_back(plan.registry.address);
-  for (const auto& [k, r] : plan.app.env_refs) {
-    if (r == ref) {
-      out.push_back("deployment:" + plan.deployment);
-      break;
-    }
-  }
-  return out;
-}
-
 std::string NewRolloutId() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[32];

@@ -54,11 +54,6 @@ struct RolloutPlan {
   int PortFor(const HostSpec& host) const { return host.port ? host.port : app.port; }
 };
 
-// Where `plan` sends credential `name` (a "credential:NAME" reference it
-// holds): the registry address it logs in to, and "deployment:D" when the
-// app's env in deployment D names it. Empty: the plan does not use it.
-std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name);
-
 std::string PlanToJson(const RolloutPlan& plan, int indent = -1);
 Result<RolloutPlan> PlanFromJson(const std::string& text);
 

@@ -251,14 +251,13 @@ void WatchDeploy(ServerContext& ctx, QueueStore& q, const Request& req, Response
 // records, never the agent's word.
 Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job, const std::string& name) {
   BuildStore& store = *o.build_store;
-  auto not_used = [&] {
-    return Err(ErrorCode::kPermissionDenied,
-               "job " + std::to_string(job.id) + " does not use credential '" + Printable(name) + "'");
-  };
   if (auto b = BuildIdOf(job)) {
     SP_ASSIGN_OR_RETURN(std::string text, store.BuildConfig(*b));
     SP_ASSIGN_OR_RETURN(ServiceConfig cfg, ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(*b)));
-    if (CredentialNameOf(cfg.registry.password_ref) != name) return not_used();
+    if (CredentialNameOf(cfg.registry.password_ref) != name) {
+      return Err(ErrorCode::kPermissionDenied,
+                 "job " + std::to_string(job.id) + " does not use credential '" + Printable(name) + "'");
+    }
     SP_ASSIGN_OR_RETURN(BuildRecord build, store.GetBuild(*b));
     return o.read_credential(build.project, name, cfg.registry.address);
   }
@@ -266,7 +265,6 @@ Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job
     return Err(ErrorCode::kPermissionDenied, "job " + std::to_string(job.id) + " comes from no build: no credential");
   }
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(job.spec.payload));
-  if (CredentialDestinations(plan, name).empty()) return not_used();
   return PlanCredential(store, o.read_credential, plan, name);
 }
 

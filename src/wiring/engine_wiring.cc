@@ -92,29 +92,11 @@ LoadBalancerFactory LbFactory(Route route, Fence fence, LoadBalancerDecorator de
   };
 }
 
-// The registry password, read once per rollout (preflight and every host's
-// pull share it) and only when first needed; hosts of a batch pull in
-// parallel.
-std::function<Result<std::string>()> RegistryPassword(const std::string& ref,
-                                                      std::function<Result<std::string>(const std::string&)> read) {
-  if (!read) read = ReadSecretRef;
-  struct Secret {
-    std::once_flag once;
-    Result<std::string> value = std::string();
-  };
-  auto password = std::make_shared<Secret>();
-  return [password, ref, read]() -> Result<std::string> {
-    std::call_once(password->once, [&] {
-      if (!ref.empty()) password->value = read(ref);
-    });
-    return password->value;
-  };
-}
-
-// The plan's env references, each read once per rollout (preflight and every
-// host's start share it); hosts of a batch start in parallel.
-std::function<Result<std::string>(const std::string&)> EnvSecrets(
-    std::function<Result<std::string>(const std::string&)> read) {
+// The plan's secret references (the registry password, env values), each
+// read once per rollout and only when first needed: preflight and every
+// host's pull and start share it; hosts of a batch act in parallel.
+using SecretSource = std::function<Result<std::string>(const std::string& ref)>;
+SecretSource OncePerRollout(SecretSource read) {
   if (!read) read = ReadSecretRef;
   struct Cache {
     std::mutex mu;
@@ -233,14 +215,17 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.transport = i.transport;
   d.health = i.health.get();
   d.lb_factory = LbFactory(route, i.setup.fence, i.setup.decorate_lb);
-  auto password = RegistryPassword(plan.registry.password_ref, i.setup.read_secret);
+  SecretSource secrets = OncePerRollout(i.setup.read_secret);
+  auto password = [secrets, ref = plan.registry.password_ref]() -> Result<std::string> {
+    return ref.empty() ? Result<std::string>(std::string()) : secrets(ref);
+  };
   d.credentials = [password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();
     SP_ASSIGN_OR_RETURN(std::string pw, password());
     return std::optional<RegistryAuth>(RegistryAuth{reg.address, reg.username, pw});
   };
   d.check_pullable = CheckPullable(route, password);
-  d.env_secret = EnvSecrets(i.setup.read_secret);
+  d.env_secret = secrets;
   d.on_event = i.setup.on_event;
   return std::make_unique<RolloutEngine>(std::move(d), i.Options());
 }

@@ -13,7 +13,6 @@
 
 #include "core/text.h"
 #include "runtime/process/process_runtime.h"
-#include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
@@ -108,22 +107,10 @@ class AgentRolloutTest : public ::testing::Test {
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
     WriteFile(dir_ / "app-version", kSecretVersion, 0600);
-    auto store = SqliteStore::Open(db);
-    ASSERT_TRUE(store);
-    BuildRecord b;
-    b.project = "sample";
-    b.branch = "main";
-    b.sha = std::string(40, 'a');
-    b.trigger = "manual";
-    auto made = (*store)->CreateBuild(b);
-    ASSERT_TRUE(made && *made);
-    b = **made;
-    b.status = BuildStatus::kSucceeded;
-    b.artifact = BuildBinary("sp-sample-app");
-    ASSERT_TRUE((*store)->UpdateBuild(b));
-    ASSERT_TRUE((*store)->PutBuildConfig(
-        b.id, ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}",
-                                 "      APP_VERSION: {credential: app_version}\n")));
+    ASSERT_EQ(RecordBuild(db, "sample", 'a', BuildStatus::kSucceeded, BuildBinary("sp-sample-app"),
+                          ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}",
+                                             "      APP_VERSION: {credential: app_version}\n")),
+              1);
   }
 
   static constexpr const char* kSecretVersion = "sekret-7f3a";

@@ -95,6 +95,19 @@ class ProcessRolloutTest : public ::testing::Test {
 
   void ExpectAllUp() { ::sp::test::ExpectAllUp(*haproxy_, 3); }
 
+  // `rollout run` of `version` by the test binary, which pauses itself
+  // (SIGSTOP) as app2's `step` is about to act; its output in `log`.
+  Daemon RunPausedAt(const std::string& version, const std::string& step, const std::string& log) {
+    std::vector<std::string> argv = Args(version);
+    argv.insert(argv.begin(), BuildBinary("sallyport-test"));
+    return Daemon(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:" + step + ":begin"}});
+  }
+  // Whether the CLI writing `log` got to its pause.
+  static bool PausedIn(const std::string& log) {
+    return WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
+                   std::chrono::seconds(60));
+  }
+
   std::unique_ptr<LoadGenerator> StartLoad() {
     LoadOptions lo;
     lo.port = haproxy_->frontend_port();
@@ -150,12 +163,8 @@ TEST_F(ProcessRolloutTest, AnInterruptFinishesTheHostInHandReleasesTheLockAndFai
   for (const auto& [step, sig] : moments) {
     const std::string version = "i-" + step;
     const std::string log = *dir_ / (version + ".log");
-    std::vector<std::string> argv = Args(version);
-    argv.insert(argv.begin(), BuildBinary("sallyport-test"));
-    Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:" + step + ":begin"}});
-    ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
-                        std::chrono::seconds(60)))
-        << ReadFile(log);
+    Daemon cli = RunPausedAt(version, step, log);
+    ASSERT_TRUE(PausedIn(log)) << ReadFile(log);
     cli.SignalGroup(sig);
     cli.SignalGroup(SIGCONT);
     ASSERT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
@@ -172,6 +181,12 @@ TEST_F(ProcessRolloutTest, AnInterruptFinishesTheHostInHandReleasesTheLockAndFai
     ASSERT_EQ(locks.exit_code, 0) << locks.err;
     EXPECT_TRUE(json::parse(locks.out)["locks"].empty()) << locks.out;
   }
+  // Each was recorded interrupted (not left running for the next to reconcile).
+  auto list = RunSallyport({"rollout", "list", "--output", "json", "--store", *dir_ / "state.db"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  size_t interrupted = 0;
+  for (size_t at = 0; (at = list.out.find("\"interrupted\"", at)) != std::string::npos; ++at) ++interrupted;
+  EXPECT_EQ(interrupted, moments.size()) << list.out;
   auto next = Deploy("after");  // A plain rollout: nothing to resume first.
   auto result = load->Stop();
   ASSERT_EQ(next.exit_code, 0);
@@ -191,12 +206,8 @@ TEST_F(ProcessRolloutTest, ASecondInterruptStopsAtOnceAndResumeConverges) {
   auto load = StartLoad();
   ASSERT_TRUE(load);
   const std::string log = *dir_ / "twice.log";
-  std::vector<std::string> argv = Args("v2");
-  argv.insert(argv.begin(), BuildBinary("sallyport-test"));
-  Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:stop:begin"}});
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
-                      std::chrono::seconds(60)))
-      << ReadFile(log);
+  Daemon cli = RunPausedAt("v2", "stop", log);
+  ASSERT_TRUE(PausedIn(log)) << ReadFile(log);
   cli.SignalGroup(SIGINT);
   cli.SignalGroup(SIGCONT);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // The scenario: an impatient second Ctrl-C.
@@ -366,12 +377,8 @@ TEST_F(ProcessRolloutTest, LockShowNamesTheKilledHolderAndReleaseFreesIt) {
 TEST_F(ProcessRolloutTest, ReleasingALiveHoldersLockNeedsForce) {
   ASSERT_EQ(Deploy("v1").exit_code, 0);
   const std::string log = *dir_ / "held.log";
-  std::vector<std::string> argv = Args("v2");
-  argv.insert(argv.begin(), BuildBinary("sallyport-test"));
-  Daemon cli(argv, log, {{"SP_TESTBIN_HALT_AFTER", "app2:drain:begin"}});
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after") != std::string::npos; },
-                      std::chrono::seconds(60)))
-      << ReadFile(log);
+  Daemon cli = RunPausedAt("v2", "drain", log);
+  ASSERT_TRUE(PausedIn(log)) << ReadFile(log);
   auto refused = RunSallyport({"lock", "release", "demo/web/integration", "--store", *dir_ / "state.db"});
   EXPECT_EQ(refused.exit_code, 3) << refused.out << refused.err;
   EXPECT_THAT(refused.err, ::testing::HasSubstr("a process that is still running"));

@@ -64,27 +64,10 @@ const char* kInventory =
 class RolloutRequestIT : public ::testing::Test {
  protected:
   void SetUp() override {
-    {
-      auto store = SqliteStore::Open(db_);
-      ASSERT_TRUE(store);
-      // Build 1 pushed kArtifact and kept its file; 2 failed after reading it; 3 kept none.
-      for (int i = 1; i <= 3; ++i) {
-        BuildRecord b;
-        b.project = "web";
-        b.branch = "main";
-        b.sha = std::string(40, static_cast<char>('0' + i));
-        b.trigger = "manual";
-        auto made = (*store)->CreateBuild(b);
-        ASSERT_TRUE(made && *made);
-        b = **made;
-        b.status = i == 2 ? BuildStatus::kFailed : BuildStatus::kSucceeded;
-        b.artifact = i == 2 ? "" : i == 1 ? kArtifact : kOlder;
-        ASSERT_TRUE((*store)->UpdateBuild(b));
-        if (i != 3) {
-          ASSERT_TRUE((*store)->PutBuildConfig(b.id, kConfig));
-        }
-      }
-    }
+    // Build 1 pushed kArtifact and kept its file; 2 failed after reading it; 3 kept none.
+    ASSERT_EQ(RecordBuild(db_, "web", '1', BuildStatus::kSucceeded, kArtifact, kConfig), 1);
+    ASSERT_EQ(RecordBuild(db_, "web", '2', BuildStatus::kFailed, "", kConfig), 2);
+    ASSERT_EQ(RecordBuild(db_, "web", '3', BuildStatus::kSucceeded, kOlder, ""), 3);
     WriteFile(dir_ / "inventory.yml", kInventory);
     auto applied = RunSallyport({"inventory", "apply", "-f", dir_ / "inventory.yml", "--store", db_, "--yes"});
     ASSERT_EQ(applied.exit_code, 0) << applied.err;

@@ -16,7 +16,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
-#include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/route_paths.h"
 #include "support/server_process.h"
@@ -54,22 +53,9 @@ std::vector<std::string> Forms(const std::string& secret) {
 class SecretSweepIT : public ::testing::Test {
  protected:
   void SetUp() override {
-    {
-      auto store = SqliteStore::Open(db_);
-      ASSERT_TRUE(store);
-      BuildRecord b;
-      b.project = "web";
-      b.branch = "main";
-      b.sha = std::string(40, 'c');
-      b.trigger = "manual";
-      auto made = (*store)->CreateBuild(b);
-      ASSERT_TRUE(made && *made);
-      b = **made;
-      b.status = BuildStatus::kSucceeded;
-      b.artifact = "127.0.0.1:5000/web@sha256:" + std::string(64, 'c');
-      ASSERT_TRUE((*store)->UpdateBuild(b));
-      ASSERT_TRUE((*store)->PutBuildConfig(b.id, kConfig));
-    }
+    ASSERT_EQ(RecordBuild(db_, "web", 'c', BuildStatus::kSucceeded,
+                          "127.0.0.1:5000/web@sha256:" + std::string(64, 'c'), kConfig),
+              1);
     WriteFile(dir_ / "hook-secret", kHookSecret, 0600);
     WriteFile(dir_ / "registry-password", kCredential, 0600);
     WriteFile(dir_ / "db-url", kDbUrl, 0600);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/text.h"
+#include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/test_ca.h"
 
@@ -90,6 +91,29 @@ std::vector<RouteLine> PrintedRoutes(const std::string& store) {
     if (f.size() == 3) routes.push_back({f[0], f[1], f[2]});
   }
   return routes;
+}
+
+int64_t RecordBuild(const std::string& store, const std::string& project, char sha_fill, BuildStatus status,
+                    const std::string& artifact, const std::string& config) {
+  auto s = SqliteStore::Open(store);
+  EXPECT_TRUE(s) << s.error().message;
+  if (!s) return 0;
+  BuildRecord b;
+  b.project = project;
+  b.branch = "main";
+  b.sha = std::string(40, sha_fill);
+  b.trigger = "manual";
+  auto made = (*s)->CreateBuild(b);
+  EXPECT_TRUE(made && *made);
+  if (!made || !*made) return 0;
+  b = **made;
+  b.status = status;
+  b.artifact = artifact;
+  EXPECT_TRUE((*s)->UpdateBuild(b));
+  if (!config.empty()) {
+    EXPECT_TRUE((*s)->PutBuildConfig(b.id, config));
+  }
+  return b.id;
 }
 
 nlohmann::json WaitForEndedBuild(const ServerProcess& server, const std::function<bool(const nlohmann::json&)>& which,

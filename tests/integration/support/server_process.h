@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "build/records.h"
 #include "support/test_util.h"
 
 namespace sp::test {
@@ -63,6 +64,12 @@ struct RouteLine {
 };
 // The server's route table as its binary prints it for `store`.
 std::vector<RouteLine> PrintedRoutes(const std::string& store);
+
+// A build of `project` recorded in `store` as a server's or agent's run would
+// leave it: ended with `status`, having pushed `artifact` and (unless "")
+// kept the sallyport.yml it read. Its id; 0 after a test failure.
+int64_t RecordBuild(const std::string& store, const std::string& project, char sha_fill, BuildStatus status,
+                    const std::string& artifact, const std::string& config);
 
 // The first build `which` accepts once it has ended (any status but queued
 // or running), as GET /v1/builds lists it; null after `timeout`.
