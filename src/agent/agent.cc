@@ -147,6 +147,7 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok) {
   setup.journal = &remote;
   setup.locks = &remote;
   setup.fence = [&job] { return job.lease.Fence(); };
+  setup.verify_lease_each_action = false;  // A read of the server's store per action: its renewals confirm it.
   setup.lease_ttl = Millis(o_.lease_ms);
   setup.decorate_lb = o_.decorate_lb;
   setup.read_secret = [&job](const std::string& ref) { return CredentialOrSecret(job, ref); };

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "core/text.h"
+#include "rollout/fence.h"
 #include "rollout/engine_internal.h"
 
 namespace sp {
@@ -48,9 +49,8 @@ void ParallelFor(size_t n, size_t workers, const std::function<void(size_t)>& fn
 
 using engine::ParallelFor;
 
-RolloutEngine::LeaseKeeper::LeaseKeeper(LockStore* locks, Clock* clock, Lease lease, Millis ttl,
-                                        std::atomic<bool>* lost)
-    : locks_(locks), clock_(clock), lease_(std::move(lease)), ttl_(ttl), lost_(lost) {
+RolloutEngine::LeaseKeeper::LeaseKeeper(LockStore* locks, Clock* clock, Lease lease, Millis ttl, ScopeLease* scope)
+    : locks_(locks), clock_(clock), lease_(std::move(lease)), ttl_(ttl), scope_(scope) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -65,27 +65,52 @@ RolloutEngine::LeaseKeeper::~LeaseKeeper() {
 
 void RolloutEngine::LeaseKeeper::Loop() {
   std::unique_lock l(mu_);
+  Millis wait = ttl_ / 3;
   while (!stop_) {
-    cv_.wait_for(l, ttl_ / 3, [this] { return stop_; });
+    cv_.wait_for(l, wait, [this] { return stop_; });
     if (stop_) break;
-    if (!locks_->Renew(lease_.key, lease_.token, clock_->WallMs(), ttl_.count())) *lost_ = true;
+    const int64_t sent = clock_->MonotonicMs();
+    Status renewed = locks_->Renew(lease_.key, lease_.token, clock_->WallMs(), ttl_.count());
+    wait = ttl_ / 3;
+    if (renewed) {
+      scope_->Renewed(sent);
+    } else if (renewed.error().code == ErrorCode::kConflict) {
+      scope_->Lost("lock " + lease_.key + " released or taken over (renewal refused)");
+      break;
+    } else {
+      wait = std::min<Millis>(wait, Millis(1000));  // Retried within the lease.
+    }
   }
 }
 
 RolloutEngine::Hold::Hold(RolloutEngine* e, Lease lease) : e_(e), lease_(std::move(lease)) {
-  e_->lease_lost_ = false;
+  e_->scope_->Held(lease_, e_->o_.lease_ttl.count());
   if (e_->o_.renew_in_background) {
-    keeper_ = std::make_unique<LeaseKeeper>(e_->d_.locks, e_->d_.clock, lease_, e_->o_.lease_ttl, &e_->lease_lost_);
+    keeper_ = std::make_unique<LeaseKeeper>(e_->d_.locks, e_->d_.clock, lease_, e_->o_.lease_ttl, e_->scope_.get());
   }
 }
 
 RolloutEngine::Hold::~Hold() {
   keeper_.reset();  // Stop renewing before releasing.
-  (void)e_->d_.locks->Release(lease_.key, lease_.token);
+  e_->scope_->Dropped();
+  (void)e_->d_.locks->Release(lease_.key, lease_.token);  // Only while it is still ours (the token says).
 }
 
 RolloutEngine::RolloutEngine(EngineDeps deps, EngineOptions opts) : d_(std::move(deps)), o_(std::move(opts)) {
   SP_CHECK(d_.clock && d_.journal && d_.locks && d_.runtime && d_.transport && d_.health && d_.lb_factory);
+  scope_ = d_.scope_lease ? d_.scope_lease
+                          : std::make_shared<ScopeLease>(d_.locks, d_.clock, o_.verify_lease_each_action);
+  // Every action below is fenced on the scope lock, whatever the caller wired.
+  Fence fence = [scope = scope_] { return scope->Check(); };
+  fenced_runtime_ = std::make_unique<FencedRuntime>(*d_.runtime, fence);
+  d_.runtime = fenced_runtime_.get();
+  fenced_transport_ = std::make_unique<FencedTransport>(*d_.transport, fence);
+  d_.transport = fenced_transport_.get();
+  d_.lb_factory = [inner = std::move(d_.lb_factory), fence](const LoadBalancerSpec& spec)
+      -> Result<std::unique_ptr<LoadBalancer>> {
+    SP_ASSIGN_OR_RETURN(std::unique_ptr<LoadBalancer> lb, inner(spec));
+    return std::unique_ptr<LoadBalancer>(std::make_unique<FencedLoadBalancer>(std::move(lb), fence, /*reads_too=*/true));
+  };
 }
 RolloutEngine::~RolloutEngine() = default;
 
@@ -113,10 +138,7 @@ void RolloutEngine::PutHost(const RolloutPlan& plan, const std::string& host, Ho
   (void)d_.journal->PutHost(HostRecord{plan.id, host, state, step, out_ms, detail});
 }
 
-Status RolloutEngine::CheckLease() {
-  if (lease_lost_) return Err(ErrorCode::kConflict, "lost the rollout lock (lease taken over); stopping");
-  return Ok();
-}
+Status RolloutEngine::CheckLease() { return scope_->Check(); }
 
 Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
   Lease want;
@@ -286,7 +308,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     ParallelFor(done.size(), 4, [&](size_t k) { CleanupHost(plan, plan.hosts[done[k]], started[done[k]]); });
   }
   RolloutSummary sum = Summarize(plan, std::move(outcomes), tally, start);
-  if (!lease_lost_) SP_TRY(d_.journal->FinishRollout(plan.id, sum.status, sum.error));
+  if (!scope_->lost()) SP_TRY(d_.journal->FinishRollout(plan.id, sum.status, sum.error));
   Emit(Event{EventType::kRolloutFinished, plan.id, "", Step::kNone, StepPhase::kNone, 0, sum.elapsed_ms,
              {{"status", std::string(RolloutStatusName(sum.status))}, {"error", sum.error}}});
   return sum;
@@ -322,10 +344,10 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
     sum.error = "interrupted: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
                 " host(s) untouched (old version kept)";
   }
-  if (lease_lost_) {
+  if (Status held = scope_->Check(); !held) {
     // Fenced: another holder owns the scope now; the record is left to it.
     sum.status = RolloutStatus::kFailed;
-    sum.error = "lost the rollout lock; another process continues this rollout";
+    sum.error = held.error().message;
   }
   return sum;
 }

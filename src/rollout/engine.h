@@ -24,6 +24,7 @@
 #include "rollout/journal.h"
 #include "rollout/lock.h"
 #include "rollout/plan.h"
+#include "rollout/scope_lease.h"
 #include "rollout/states.h"
 #include "runtime/runtime.h"
 #include "transport/transport.h"
@@ -76,6 +77,9 @@ struct EngineDeps {
   std::function<Result<std::string>(const std::string& ref)> env_secret;
   std::function<Status(const RolloutPlan&)> check_pullable;  // Preflight; may be empty.
   std::function<void(const Event&)> on_event;          // Called serially; may be empty.
+  // The scope lock's lease as the actions see it; shared with the fence of
+  // the transport below the runtime. Null: the engine makes its own.
+  std::shared_ptr<ScopeLease> scope_lease;
 };
 
 struct EngineOptions {
@@ -97,6 +101,9 @@ struct EngineOptions {
   // the next host back. False: in line, as the host's last step.
   bool deferred_cleanup = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
+  // Every action reads the lock back from the store first (ScopeLease); off
+  // when the store is remote (an agent), where renewals confirm it.
+  bool verify_lease_each_action = true;
   // Returns true if process `pid` on this machine is alive (dead holders' leases are taken over).
   std::function<bool(int64_t pid)> pid_alive;
 };
@@ -200,7 +207,10 @@ class RolloutEngine {
   EngineDeps d_;
   EngineOptions o_;
   std::mutex emit_mu_;
-  std::atomic<bool> lease_lost_{false};
+  std::shared_ptr<ScopeLease> scope_;
+  // d_.runtime, d_.transport and the load balancers, each fenced on scope_.
+  std::unique_ptr<Runtime> fenced_runtime_;
+  std::unique_ptr<Transport> fenced_transport_;
   std::atomic<bool> stop_requested_{false};
 };
 

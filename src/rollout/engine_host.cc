@@ -231,12 +231,15 @@ HostOutcome RolloutEngine::HostFailed(const RolloutPlan& plan, LbSet& lbs, const
                                       const Error& failure) {
   const Step failed_step = run.step;
   std::string why = failure.message;
-  if (run.started) {
+  const bool lost = scope_->lost();  // Then nothing more is touched: the next holder reconciles.
+  if (run.started && !lost) {
     auto logs = d_.runtime->Logs(TargetOf(plan, host), *run.started, 10);
     if (logs && !logs->empty()) why += "; last log lines:\n" + *logs;
   }
   std::string error = "host " + host.name + " failed at " + Name(failed_step) + ": " + why;
-  if (failed_step != Step::kPull) {
+  if (lost) {
+    if (failed_step != Step::kPull) error += "; left as it is for the lock's next holder";
+  } else if (failed_step != Step::kPull) {
     Status r = RestoreHost(plan, lbs, host);
     if (!r) error += "; RESTORE FAILED: " + r.error().message;
     if (run.out_since_ms >= 0) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;

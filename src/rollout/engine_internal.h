@@ -83,10 +83,13 @@ class RolloutEngine::Prefetcher {
   std::vector<std::thread> threads_;
 };
 
-// Renews the lease every ttl/3 on a real-time thread; flags loss.
+// Renews the lease every ttl/3 on a real-time thread, telling `scope` of
+// each renewal; a renewal that fails for another reason than a lost lease is
+// retried every second (the scope's fence stops the actions once the last
+// confirmation is older than 3/4 of the TTL); a refused one marks it lost.
 class RolloutEngine::LeaseKeeper {
  public:
-  LeaseKeeper(LockStore* locks, Clock* clock, Lease lease, Millis ttl, std::atomic<bool>* lost);
+  LeaseKeeper(LockStore* locks, Clock* clock, Lease lease, Millis ttl, ScopeLease* scope);
   ~LeaseKeeper();
 
  private:
@@ -95,7 +98,7 @@ class RolloutEngine::LeaseKeeper {
   Clock* clock_;
   Lease lease_;
   Millis ttl_;
-  std::atomic<bool>* lost_;
+  ScopeLease* scope_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -1,13 +1,16 @@
-// Fencing at the action (issue 6): wrappers that refuse every action on a
-// host or a load balancer unless `fence()` says we may still act — for an
-// agent, unless its job's lease is confirmed for a while yet. Reads (LB
-// state, listing) are not actions and pass through.
+// Fencing at the action (issues 6 and 20): wrappers that refuse every
+// action on a host, a runtime or a load balancer unless `fence()` says we
+// may still act — for an agent, unless its job's lease is confirmed for a
+// while yet; for every rollout, unless its scope lock is still its own
+// (ScopeLease). LB reads (state, listing) are not actions and pass through;
+// a runtime's reads go through the (fenced) transport.
 #pragma once
 
 #include <functional>
 #include <memory>
 
 #include "lb/load_balancer.h"
+#include "runtime/runtime.h"
 #include "transport/transport.h"
 
 namespace sp {
@@ -47,17 +50,21 @@ class FencedTransport final : public Transport {
 
 class FencedLoadBalancer final : public LoadBalancer {
  public:
-  FencedLoadBalancer(std::unique_ptr<LoadBalancer> inner, Fence fence)
-      : inner_(std::move(inner)), fence_(std::move(fence)) {}
+  // `reads_too`: state reads are refused as well (the engine's own fence: a
+  // rollout that lost its lock makes no load-balancer call at all).
+  FencedLoadBalancer(std::unique_ptr<LoadBalancer> inner, Fence fence, bool reads_too = false)
+      : inner_(std::move(inner)), fence_(std::move(fence)), reads_too_(reads_too) {}
   std::string Describe() const override { return inner_->Describe(); }
   Status SetState(const std::string& backend, const std::string& server, AdminState state) override {
     SP_TRY(fence_());
     return inner_->SetState(backend, server, state);
   }
   Result<ServerState> GetServer(const std::string& backend, const std::string& server) override {
+    if (reads_too_) SP_TRY(fence_());
     return inner_->GetServer(backend, server);
   }
   Result<std::vector<ServerState>> ListBackend(const std::string& backend) override {
+    if (reads_too_) SP_TRY(fence_());
     return inner_->ListBackend(backend);
   }
   Status AddServer(const std::string& backend, const std::string& server, const std::string& address,
@@ -72,6 +79,52 @@ class FencedLoadBalancer final : public LoadBalancer {
 
  private:
   std::unique_ptr<LoadBalancer> inner_;
+  Fence fence_;
+  bool reads_too_;
+};
+
+class FencedRuntime final : public Runtime {
+ public:
+  FencedRuntime(Runtime& inner, Fence fence) : inner_(inner), fence_(std::move(fence)) {}
+  Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override {
+    SP_TRY(fence_());
+    return inner_.Pull(t, app, auth);
+  }
+  Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override {
+    SP_TRY(fence_());
+    return inner_.HasArtifact(t, app);
+  }
+  Result<bool> Available(const RuntimeTarget& t, const AppSpec& app) override {
+    SP_TRY(fence_());
+    return inner_.Available(t, app);
+  }
+  Result<std::vector<Instance>> List(const RuntimeTarget& t) override {
+    SP_TRY(fence_());
+    return inner_.List(t);
+  }
+  Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) override {
+    SP_TRY(fence_());
+    return inner_.Stop(t, inst, timeout);
+  }
+  Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) override {
+    SP_TRY(fence_());
+    return inner_.Start(t, app);
+  }
+  Status Restart(const RuntimeTarget& t, const Instance& inst) override {
+    SP_TRY(fence_());
+    return inner_.Restart(t, inst);
+  }
+  Status Remove(const RuntimeTarget& t, const Instance& inst) override {
+    SP_TRY(fence_());
+    return inner_.Remove(t, inst);
+  }
+  Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override {
+    SP_TRY(fence_());
+    return inner_.Logs(t, inst, lines);
+  }
+
+ private:
+  Runtime& inner_;
   Fence fence_;
 };
 

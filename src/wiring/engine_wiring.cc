@@ -145,8 +145,9 @@ struct EngineWiring::Impl {
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<FencedTransport> fenced;
 
-  // The transport of `plan`'s hosts; the route to its private network, if any.
-  Route Connect(const RolloutPlan& plan) {
+  // The transport of `plan`'s hosts, every command fenced on `fence`; the
+  // route to its private network, if any.
+  Route Connect(const RolloutPlan& plan, const Fence& fence) {
     runtime.reset();
     fenced.reset();
     ssh.reset();
@@ -154,16 +155,14 @@ struct EngineWiring::Impl {
     Route route;
     if (plan.ssh.enabled) {
       SshOptions so = SshOptionsFor(plan.bastion, plan.ssh);
-      if (setup.fence) so.before_command = setup.fence;  // Again right before each command is sent.
+      so.before_command = fence;  // Again right before each command is sent.
       ssh = std::make_unique<SshTransport>(so);
       transport = ssh.get();
       SshTransport* s = ssh.get();
       route = [s](const std::string& address, int port) { return s->Forward(address, port); };
     }
-    if (setup.fence) {
-      fenced = std::make_unique<FencedTransport>(*transport, setup.fence);
-      transport = fenced.get();
-    }
+    fenced = std::make_unique<FencedTransport>(*transport, fence);
+    transport = fenced.get();
     health = std::make_unique<CurlHealthChecker>(route);
     return route;
   }
@@ -188,6 +187,7 @@ struct EngineWiring::Impl {
     o.lock_wait = setup.lock_wait;
     if (setup.lease_ttl) o.lease_ttl = *setup.lease_ttl;
     o.pid_alive = PidAlive;
+    o.verify_lease_each_action = setup.verify_lease_each_action;
     return o;
   }
 };
@@ -205,7 +205,14 @@ EngineWiring::~EngineWiring() = default;
 
 std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) {
   Impl& i = *impl_;
-  Route route = i.Connect(plan);
+  // The scope lock's lease fences every command below the runtime too (a
+  // runtime's start is several commands), after the caller's own fence.
+  auto scope = std::make_shared<ScopeLease>(i.setup.locks, &RealClock::Instance(), i.setup.verify_lease_each_action);
+  Fence fence = [outer = i.setup.fence, scope]() -> Status {
+    if (outer) SP_TRY(outer());
+    return scope->Check();
+  };
+  Route route = i.Connect(plan, fence);
   i.MakeRuntime(plan);
   EngineDeps d;
   d.clock = &RealClock::Instance();
@@ -227,6 +234,7 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.check_pullable = CheckPullable(route, password);
   d.env_secret = secrets;
   d.on_event = i.setup.on_event;
+  d.scope_lease = scope;
   return std::make_unique<RolloutEngine>(std::move(d), i.Options());
 }
 

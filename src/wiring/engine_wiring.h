@@ -33,8 +33,11 @@ struct EngineSetup {
   Millis lock_wait{0};              // How long to wait for a busy lock.
   std::optional<Millis> lease_ttl;  // Of the scope lock; default: the engine's.
   // Checked before every action on hosts and LBs (an agent's job lease);
-  // empty: unfenced.
+  // empty: none. The scope lock fences them in any case (ScopeLease).
   Fence fence;
+  // Each action reads the scope lock back from `locks` first; an agent,
+  // whose store is the server, relies on its renewals (every TTL/3) instead.
+  bool verify_lease_each_action = true;
   std::function<void(const Event&)> on_event;  // May be empty.
   LoadBalancerDecorator decorate_lb;           // May be empty.
   // Reads the plan's secret references (the registry password, env values); empty:
