@@ -167,6 +167,12 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
                  r->rollout_id.c_str(), plan.app.version.c_str(), r->rollout_id.c_str());
     return kExitInterrupted;
   }
+  if (r->lock_lost) {
+    std::fprintf(stderr, "sallyport: rollout %s: lock lost — the scope's lock was released or taken over while it "
+                 "ran, so it stopped acting at once; the lock's next holder reconciles its hosts "
+                 "(`sallyport lock list` says who holds it)\n", r->rollout_id.c_str());
+    return kExitLockHeld;
+  }
   return r->status == RolloutStatus::kSucceeded ? kExitOk : kExitFailed;
 }
 

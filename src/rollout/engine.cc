@@ -348,6 +348,7 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
     // Fenced: another holder owns the scope now; the record is left to it.
     sum.status = RolloutStatus::kFailed;
     sum.error = held.error().message;
+    sum.lock_lost = true;
   }
   return sum;
 }

@@ -58,6 +58,7 @@ struct RolloutSummary {
   std::string error;
   std::vector<HostOutcome> hosts;
   int64_t elapsed_ms = 0;
+  bool lock_lost = false;  // Stopped on losing the scope lock (status kFailed, not recorded).
 };
 
 using LoadBalancerFactory = std::function<Result<std::unique_ptr<LoadBalancer>>(const LoadBalancerSpec&)>;

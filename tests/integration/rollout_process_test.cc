@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
+#include "lb/haproxy/haproxy_lb.h"
 #include "runtime/process/process_runtime.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
@@ -389,6 +391,86 @@ TEST_F(ProcessRolloutTest, ReleasingALiveHoldersLockNeedsForce) {
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_THAT(forced.out, ::testing::HasSubstr("released demo/web/integration (forced)"));
   cli.Stop();
+}
+
+// Samples HAProxy's backend every 50 ms on its own connection: the most
+// servers it saw out of rotation at once.
+class RotationSampler {
+ public:
+  RotationSampler(LoadBalancerSpec spec, std::string backend)
+      : spec_(std::move(spec)), backend_(std::move(backend)), thread_([this] { Loop(); }) {}
+  ~RotationSampler() { Stop(); }
+  // Stops sampling; the maximum seen.
+  int Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return max_out_;
+  }
+  int samples() const { return samples_; }
+
+ private:
+  void Loop() {
+    auto lb = MakeHaproxyLoadBalancer(spec_);
+    if (!lb) return;
+    while (!stop_) {
+      if (auto servers = (*lb)->ListBackend(backend_)) {
+        int out = 0;
+        for (const auto& s : *servers) out += !s.InRotation();
+        max_out_ = std::max(max_out_.load(), out);
+        ++samples_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  const LoadBalancerSpec spec_;
+  const std::string backend_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> max_out_{0};
+  std::atomic<int> samples_{0};
+  std::thread thread_;  // Last: starts once the rest is set.
+};
+
+// An operator forces the lock of a live rollout (paused at app2's drain,
+// start or health) away and starts a second rollout at once: the first stops
+// at its very next action and says "lock lost", the second reconciles and
+// succeeds, the fleet ends on the winner's version, and no sample ever sees
+// more servers out of rotation than the batch (1) — under load, 0 failures.
+TEST_F(ProcessRolloutTest, AForcedReleaseStopsTheHolderAtItsNextActionAndTheNextRolloutWins) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  auto load = StartLoad();
+  ASSERT_TRUE(load);
+  RotationSampler sampler(haproxy_->UnixSpec(), haproxy_->backend());
+  for (const std::string step : {"drain", "start", "health"}) {
+    const std::string first_log = *dir_ / ("first-" + step + ".log");
+    Daemon first = RunPausedAt("a-" + step, step, first_log);
+    ASSERT_TRUE(PausedIn(first_log)) << ReadFile(first_log);
+    auto forced = RunSallyport({"lock", "release", "demo/web/integration", "--force", "--store", *dir_ / "state.db"});
+    ASSERT_EQ(forced.exit_code, 0) << forced.err;
+    std::vector<std::string> argv = Args("b-" + step);
+    argv.insert(argv.begin(), BuildBinary("sallyport"));
+    const std::string second_log = *dir_ / ("second-" + step + ".log");
+    Daemon second(argv, second_log);
+    first.SignalGroup(SIGCONT);
+    ASSERT_TRUE(WaitFor([&] { return !first.Alive() && !second.Alive(); }, std::chrono::seconds(120)));
+    const std::string out1 = ReadFile(first_log), out2 = ReadFile(second_log);
+    EXPECT_EQ(first.exit_code(), 3) << step << ":\n" << out1;
+    EXPECT_THAT(out1, ::testing::HasSubstr("lock lost")) << step;
+    EXPECT_EQ(second.exit_code(), 0) << step << ":\n" << out2;
+    EXPECT_THAT(out2, ::testing::HasSubstr("succeeded")) << step;
+    for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "b-" + step) << step << ": app" << i;
+    for (int i = 1; i <= 3; ++i) EXPECT_EQ(RunningOn(i), 1) << step << ": app" << i;
+    EXPECT_TRUE(haproxy_->WaitAllUp(std::chrono::milliseconds(1000))) << step;
+  }
+  const int samples = sampler.samples();
+  const int max_out = sampler.Stop();
+  auto result = load->Stop();
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("forced releases at drain, start and health: at most %d of 3 servers out of rotation in %d samples "
+              "(every 50 ms); load: %s\n", max_out, samples, result->Summary().c_str());
+  EXPECT_GT(samples, 20);
+  EXPECT_LE(max_out, 1) << "more servers out of rotation than the batch allows";
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  ExpectAllUp();
 }
 
 struct CrashPoint {
