@@ -195,6 +195,14 @@ class RolloutEngine {
   HostOutcome TeardownHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, nlohmann::json& detail);
   Status TeardownLbs(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, nlohmann::json& detail);
   Status WaitHealthy(const RolloutPlan& plan, const HostSpec& host, HealthProbe* last);
+  // Before a host's new instance starts (and in preflight): the app's port
+  // is free, or held only by instances of this (release, deployment).
+  Status CheckPortFree(const RolloutPlan& plan, const HostSpec& host);
+  // After its health check: the port is held by `started` and nothing else
+  // (the check was answered by the new instance, not by a stray). Sets
+  // detail["port_owner"].
+  Status CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
+                        nlohmann::json& detail);
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
   Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
   Status WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);

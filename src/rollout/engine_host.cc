@@ -82,6 +82,64 @@ Status RolloutEngine::WaitHealthy(const RolloutPlan& plan, const HostSpec& host,
                                           " times; last: " + last->Describe());
 }
 
+namespace {
+
+std::string Holders(const std::vector<PortListener>& listeners, const std::string& skip_instance) {
+  std::string out;
+  for (const auto& l : listeners) {
+    if (!skip_instance.empty() && l.instance == skip_instance) continue;
+    if (!out.empty()) out += "; ";
+    out += l.holder + (l.instance.empty() ? "" : ", instance " + l.instance);
+  }
+  return out;
+}
+
+// A runtime that cannot attribute listeners (yet) checks nothing.
+bool Unchecked(const Result<std::optional<std::vector<PortListener>>>& r) { return r && !*r; }
+
+}  // namespace
+
+Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& host) {
+  const int port = plan.PortFor(host);
+  auto listeners = d_.runtime->Listeners(TargetOf(plan, host), port);
+  if (Unchecked(listeners)) return Ok();
+  if (!listeners) return Err(listeners.error().Wrap("who holds port " + std::to_string(port)));
+  std::vector<PortListener> strays;
+  for (const auto& l : **listeners) {
+    if (l.instance.empty()) strays.push_back(l);
+  }
+  if (strays.empty()) return Ok();
+  return Err(ErrorCode::kConflict, "port " + std::to_string(port) + " on " + host.name + " is held by " +
+                                       Holders(strays, "") + ", which no instance of " + plan.release + "/" +
+                                       plan.deployment + " started: the new version could not bind it, and its "
+                                       "health check would be answered by that process. Stop it or free the port");
+}
+
+Status RolloutEngine::CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
+                                     json& detail) {
+  const int port = plan.PortFor(host);
+  auto listeners = d_.runtime->Listeners(TargetOf(plan, host), port);
+  if (Unchecked(listeners)) return Ok();
+  if (!listeners) return Err(listeners.error().Wrap("who holds port " + std::to_string(port)));
+  const std::string where = "port " + std::to_string(port) + " on " + host.name;
+  const std::vector<PortListener>& held = **listeners;
+  if (held.empty()) {
+    return Err(ErrorCode::kUnavailable, "nothing listens on " + where + " although the health check passed");
+  }
+  const std::string others = Holders(held, started.id);
+  if (!others.empty()) {
+    const bool own = std::any_of(held.begin(), held.end(),
+                                 [&](const PortListener& l) { return l.instance == started.id; });
+    return Err(ErrorCode::kConflict,
+               where + " is held by " + others +
+                   (own ? " as well as by the new instance (SO_REUSEPORT): requests would reach both"
+                        : ", not by the new instance " + started.id +
+                              ": the health check was answered by that process (the new one could not bind)"));
+  }
+  detail["port_owner"] = held.front().holder;
+  return Ok();
+}
+
 Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached) {
   const RuntimeTarget target = TargetOf(plan, host);
   const AppSpec app = plan.AppFor(host);
@@ -191,6 +249,7 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
     AppSpec app = plan.AppFor(host);
     SP_TRY(ResolveEnvRefs(plan, app));
+    SP_TRY(CheckPortFree(plan, host));
     SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), app));
     detail["instance"] = inst.id;
     run.started = inst;
@@ -200,7 +259,9 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
     HealthProbe last;
     Status h = WaitHealthy(plan, host, &last);
     detail["last"] = last.Describe();
-    return h;
+    if (!h) return h;
+    // Proven on the instance that was started, not on whatever answered.
+    return CheckPortOwner(plan, host, *run.started, detail);
   }));
   if (!plan.app.smoke.empty()) SP_TRY(step(Step::kSmoke, [&](json&) { return Smoke(plan, host); }));
   SP_TRY(step(Step::kReady, [&](json&) { return SetAll(lbs, plan, host, AdminState::kReady); }));

@@ -128,6 +128,8 @@ std::vector<Error> RolloutEngine::PreflightProblems(const RolloutPlan& plan, LbS
       return;
     }
     have[i] = d_.runtime->Available(TargetOf(plan, h), plan.AppFor(h));
+    if (!have[i]) return;
+    if (auto s = CheckPortFree(plan, h); !s) have[i] = Err(s.error());  // A stray is named before anything moves.
   });
   bool all_have = true;
   for (size_t i = 0; i < plan.hosts.size() && !done(); ++i) {

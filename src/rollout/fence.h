@@ -122,6 +122,10 @@ class FencedRuntime final : public Runtime {
     SP_TRY(fence_());
     return inner_.Logs(t, inst, lines);
   }
+  Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override {
+    SP_TRY(fence_());
+    return inner_.Listeners(t, port);
+  }
 
  private:
   Runtime& inner_;

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "runtime/listeners.h"
 #include "transport/transport.h"
 
 namespace sp {
@@ -72,6 +73,13 @@ class Runtime {
   virtual Status Remove(const RuntimeTarget& t, const Instance& inst) = 0;
   // Last `lines` lines of the instance's output (for error messages).
   virtual Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) = 0;
+  // What listens on TCP `port` of the host: one entry per listening socket,
+  // attributed to the running instance of (release, deployment) whose
+  // processes hold it (process: its process group), else to none. Empty: the
+  // port is free. nullopt: this runtime cannot tell (docker, so far).
+  virtual Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) {
+    return std::optional<std::vector<PortListener>>();
+  }
 };
 
 }  // namespace sp

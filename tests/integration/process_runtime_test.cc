@@ -421,5 +421,38 @@ TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {
   EXPECT_TRUE(test::WaitFor([&] { return !test::PortOpen(app.port); }, milliseconds(3000)));
 }
 
+// Listeners tells what holds an app's port: nothing, the instance's own
+// process (through its process group), or a stray that no instance started.
+TEST_F(ProcessRuntimeIT, ListenersNameTheInstanceHoldingThePortOrAStray) {
+  const std::string bin = test::BuildBinary("sp-sample-app");
+  if (!test::FileExists(bin)) GTEST_SKIP() << "sp-sample-app not built";
+  auto t = Target("host-a");
+  AppSpec app = App("r4", bin, "");
+  app.command = {};
+  app.env = {{"APP_VERSION", "v4"}};
+  app.port = test::FreePort();
+  auto free = runtime_.Listeners(t, app.port);
+  ASSERT_TRUE(free && *free) << (free ? "not checked" : free.error().message);
+  EXPECT_TRUE((*free)->empty());
+
+  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
+  ASSERT_TRUE(runtime_.Start(t, app).has_value());
+  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  auto mine = runtime_.Listeners(t, app.port);
+  ASSERT_TRUE(mine && *mine);
+  ASSERT_EQ((*mine)->size(), 1u);
+  EXPECT_EQ((*mine)->front().instance, "r4");
+  EXPECT_EQ((*mine)->front().holder, "pid " + std::to_string(PidOf(t, "r4")) + " (app)");  // The release's copy.
+  ASSERT_TRUE(runtime_.Stop(t, Inst("r4"), milliseconds(10'000)).has_value());
+
+  test::Daemon stray({bin}, tmp_ / "stray.log", {{"PORT", std::to_string(app.port)}, {"APP_VERSION", "stray"}});
+  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  auto theirs = runtime_.Listeners(t, app.port);
+  ASSERT_TRUE(theirs && *theirs);
+  ASSERT_EQ((*theirs)->size(), 1u);
+  EXPECT_EQ((*theirs)->front().instance, "") << "no instance started it";
+  EXPECT_EQ((*theirs)->front().holder, "pid " + std::to_string(stray.pid()) + " (sp-sample-app)");
+}
+
 }  // namespace
 }  // namespace sp

@@ -393,6 +393,33 @@ TEST_F(ProcessRolloutTest, ReleasingALiveHoldersLockNeedsForce) {
   cli.Stop();
 }
 
+// A stray process holding a host's port (here a copy of the app started by
+// hand) fails the rollout's preflight, naming its pid; the fleet is untouched.
+TEST_F(ProcessRolloutTest, AStrayOnAHostsPortFailsPreflightNamingItAndTouchesNothing) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  // app2's instance dies (an operator's kill), then a stray takes its port.
+  LocalTransport t;
+  ProcessOptions po;
+  po.base_dir = *dir_ / "apps";
+  ProcessRuntime rt(t, po);
+  RuntimeTarget app2{HostRef{"app2", "127.0.0.1", "", 22}, "web", "integration"};
+  auto list = rt.List(app2);
+  ASSERT_TRUE(list && list->size() == 1);
+  ASSERT_TRUE(rt.Stop(app2, list->front(), Millis(2000)));
+  Daemon stray({Artifact("v1")}, *dir_ / "stray.log", {{"PORT", std::to_string(ports_[1])}, {"APP_VERSION", "stray"}});
+  ASSERT_TRUE(WaitFor([&] { return VersionOn(2) == "stray"; }, std::chrono::seconds(5)));
+  auto r = RunSallyport(Args("v2"));
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("port " + std::to_string(ports_[1]) + " on app2 is held by pid " +
+                                          std::to_string(stray.pid()) + " (sp-sample-app), which no instance of "
+                                          "web/integration started"));
+  EXPECT_EQ(VersionOn(1), "v1");
+  EXPECT_EQ(VersionOn(2), "stray");
+  EXPECT_EQ(VersionOn(3), "v1");
+  auto history = RunSallyport({"rollout", "list", "--output", "json", "--store", *dir_ / "state.db"});
+  EXPECT_EQ(history.out.find("\"v2\""), std::string::npos) << "no rollout of v2 was recorded: " << history.out;
+}
+
 // Samples HAProxy's backend every 50 ms on its own connection: the most
 // servers it saw out of rotation at once.
 class RotationSampler {

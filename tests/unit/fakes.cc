@@ -99,6 +99,17 @@ Result<std::string> FakeRuntime::Logs(const RuntimeTarget& t, const Instance& in
   return "log line of " + inst.version + " on " + t.host.name;
 }
 
+Result<std::optional<std::vector<PortListener>>> FakeRuntime::Listeners(const RuntimeTarget& t, int port) {
+  if (auto e = w_->Op("listeners " + t.host.name)) return Err(*e);
+  std::lock_guard l(mu_);
+  std::vector<PortListener> out;
+  for (const auto& inst : hosts_[t.host.name]) {
+    if (inst.running) out.push_back(PortListener{inst.id, "pid 1 (" + inst.version + ")"});
+  }
+  if (auto it = strays.find(t.host.name); it != strays.end()) out.push_back(PortListener{"", it->second});
+  return std::optional(std::move(out));
+}
+
 void FakeRuntime::Seed(const std::string& host, const std::string& version, const std::string& rollout_id) {
   std::lock_guard l(mu_);
   hosts_[host].push_back(Instance{host + "-" + rollout_id, rollout_id, version, "img:" + version, true, ++seq_});

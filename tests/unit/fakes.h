@@ -36,7 +36,7 @@ class World {
   // Called with every op before it is acted on, outside the world's lock
   // (lets a test block one host while another proceeds).
   std::function<void(const std::string&)> on_op;
-  std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check "};  // Not logged (reads).
+  std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check ", "listeners "};  // Not logged (reads).
   std::mutex mu;
 
  private:
@@ -56,6 +56,9 @@ class FakeRuntime final : public Runtime {
   Status Restart(const RuntimeTarget& t, const Instance& inst) override;
   Status Remove(const RuntimeTarget& t, const Instance& inst) override;
   Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override;
+  // One listener per running instance, plus the host's strays.
+  Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override;
+  std::map<std::string, std::string> strays;  // Host -> a process holding its port that no instance started.
 
   // Seeds a running instance (the version before the rollout).
   void Seed(const std::string& host, const std::string& version, const std::string& rollout_id = "r-seed");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <regex>
 #include <utility>
 
@@ -193,6 +194,17 @@ constexpr const char kLogsScript[] = R"SH(
 [ -d "$1" ] || { echo "no release $1" >&2; exit 3; }
 [ -f "$1/out.log" ] || exit 0
 exec tail -n "$2" -- "$1/out.log"
+)SH";
+
+// $1 host dir, $2 port (4 hex digits). "@instance <id> <pgid>" for each
+// running instance, then kListenersScript's lines.
+constexpr const char kInstanceGroups[] = R"SH(
+for sp_p in "$1"/run/*.pid; do
+  sp_id=${sp_p##*/}
+  sp_id=${sp_id%.pid}
+  sp_alive "$sp_p" "$1/run/$sp_id.id" && printf '@instance %s %s\n' "$sp_id" "$sp_pgid"
+done
+shift
 )SH";
 
 constexpr const char kLauncher[] = R"SH(#!/bin/sh
@@ -512,6 +524,24 @@ Result<std::string> ProcessRuntime::Logs(const RuntimeTarget& t, const Instance&
   auto r = RunScript(t.host, kLogsScript, "", {p.release_dir, std::to_string(std::max(1, lines))});
   SP_TRY(CheckExit(r, "logs of " + inst.id + " of " + Where(t)));
   return r->out;
+}
+
+Result<std::optional<std::vector<PortListener>>> ProcessRuntime::Listeners(const RuntimeTarget& t, int port) {
+  SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, "x"));
+  static const std::string script = std::string(kAliveFn) + kInstanceGroups + kListenersScript;
+  auto r = RunScript(t.host, script.c_str(), "", {p.host_dir, PortHex(port)});
+  SP_TRY(CheckExit(r, "listeners on port " + std::to_string(port) + " of " + t.host.name));
+  // An instance owns a socket held by its process group (the app and what it forked).
+  std::map<int64_t, std::string> groups;
+  for (const auto& line : Split(r->out, '\n')) {
+    if (!StartsWith(line, "@instance ")) continue;
+    auto f = Split(line.substr(10), ' ');
+    if (f.size() == 2) groups[std::atoll(f[1].c_str())] = f[0];
+  }
+  return std::optional(Attribute(ParseListeners(r->out), [&](const SocketHolder& h) {
+    auto it = groups.find(h.pgid);
+    return it == groups.end() ? std::string() : it->second;
+  }));
 }
 
 }  // namespace sp

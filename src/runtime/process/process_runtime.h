@@ -77,6 +77,8 @@ class ProcessRuntime final : public Runtime {
   Status Remove(const RuntimeTarget& t, const Instance& inst) override;
   // Last `lines` lines of out.log ("" if never started; kNotFound if no release).
   Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override;
+  // A socket is an instance's when its process group holds it. One command.
+  Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override;
 
   // The fixed launcher script written into every release directory.
   static const char* LauncherScript();

@@ -1,0 +1,46 @@
+// A rollout's success is proven on the instance it started: a stray process
+// holding a host's port is named in preflight (nothing touched), and a
+// health check answered while another process holds the port fails the host,
+// which is restored.
+#include "unit/engine_harness.h"
+
+namespace sp::test {
+namespace {
+
+TEST_F(RolloutEngineTest, AStrayOnAHostsPortFailsPreflightNamingItAndTouchesNothing) {
+  runtime_.strays["app2"] = "pid 4242 (python3)";
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("preflight: host app2: port 8082 on app2 is held by pid 4242 (python3), "
+                                           "which no instance of web/integration started"));
+  EXPECT_THAT(world_.Log(), IsEmpty()) << "nothing touched";
+  ExpectConverged("v1");
+}
+
+TEST_F(RolloutEngineTest, AHealthCheckAnsweredWhileAStrayHoldsThePortFailsTheHostAndRestoresIt) {
+  world_.on_op = [&](const std::string& op) {
+    if (op == "start app2 v2") runtime_.strays["app2"] = "pid 4242 (sp-sample-app)";
+  };
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app2 failed at health: port 8082 on app2 is held by pid 4242 (sp-sample-app)"));
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v2"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1")) << "restored";
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1")) << "untouched";
+  for (const std::string h : {"app1", "app2", "app3"}) EXPECT_TRUE(lb_->State(h).InRotation()) << h;
+}
+
+TEST_F(RolloutEngineTest, AStrayThatAppearsBeforeAHostStartsFailsItsStartBeforeActing) {
+  world_.on_op = [&](const std::string& op) {
+    if (op == "stop app3 v1") runtime_.strays["app3"] = "pid 99 (nc)";
+  };
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app3 failed at start: port 8083 on app3 is held by pid 99 (nc)"));
+  for (const auto& op : world_.Log()) EXPECT_NE(op, "start app3 v2") << "started despite the stray";
+}
+
+}  // namespace
+}  // namespace sp::test
