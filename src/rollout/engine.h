@@ -201,6 +201,9 @@ class RolloutEngine {
   // After its health check: the port is held by `started` and nothing else
   // (the check was answered by the new instance, not by a stray). Sets
   // detail["port_owner"].
+  // After its health check: the new instance's app was not restarted (it
+  // crashed during the health window).
+  Status CheckNotRestarted(const RolloutPlan& plan, const HostSpec& host, const Instance& started);
   Status CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
                         nlohmann::json& detail);
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);

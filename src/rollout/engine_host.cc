@@ -140,6 +140,16 @@ Status RolloutEngine::CheckPortOwner(const RolloutPlan& plan, const HostSpec& ho
   return Ok();
 }
 
+Status RolloutEngine::CheckNotRestarted(const RolloutPlan& plan, const HostSpec& host, const Instance& started) {
+  SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(TargetOf(plan, host)));
+  for (const auto& inst : instances) {
+    if (inst.id != started.id || inst.restarts == 0) continue;
+    return Err(ErrorCode::kUnavailable, "the app exited and was restarted by its supervisor " +
+                                            std::to_string(inst.restarts) + " time(s) during its health window");
+  }
+  return Ok();
+}
+
 Status RolloutEngine::PullArtifact(const RolloutPlan& plan, const HostSpec& host, bool* cached) {
   const RuntimeTarget target = TargetOf(plan, host);
   const AppSpec app = plan.AppFor(host);
@@ -255,13 +265,15 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
     run.started = inst;
     return Ok();
   }));
-  SP_TRY(step(Step::kHealth, [&](json& detail) {
+  SP_TRY(step(Step::kHealth, [&](json& detail) -> Status {
     HealthProbe last;
     Status h = WaitHealthy(plan, host, &last);
     detail["last"] = last.Describe();
     if (!h) return h;
-    // Proven on the instance that was started, not on whatever answered.
-    return CheckPortOwner(plan, host, *run.started, detail);
+    // Proven on the instance that was started, not on whatever answered,
+    // and on an app that did not crash meanwhile.
+    SP_TRY(CheckPortOwner(plan, host, *run.started, detail));
+    return CheckNotRestarted(plan, host, *run.started);
   }));
   if (!plan.app.smoke.empty()) SP_TRY(step(Step::kSmoke, [&](json&) { return Smoke(plan, host); }));
   SP_TRY(step(Step::kReady, [&](json&) { return SetAll(lbs, plan, host, AdminState::kReady); }));

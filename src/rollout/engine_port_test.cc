@@ -42,5 +42,16 @@ TEST_F(RolloutEngineTest, AStrayThatAppearsBeforeAHostStartsFailsItsStartBeforeA
   for (const auto& op : world_.Log()) EXPECT_NE(op, "start app3 v2") << "started despite the stray";
 }
 
+TEST_F(RolloutEngineTest, AnAppRestartedByItsSupervisorDuringTheHealthWindowFailsTheHost) {
+  runtime_.crashes_after_start["app2"] = 2;
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app2 failed at health: the app exited and was restarted by its supervisor 2 "
+                                  "time(s) during its health window"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1")) << "restored";
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1")) << "untouched";
+}
+
 }  // namespace
 }  // namespace sp::test

@@ -41,6 +41,9 @@ struct Instance {
   std::string artifact;
   bool running = false;
   int64_t created_ms = 0;  // For ordering.
+  // Times its supervisor restarted the app since this instance was (re)started
+  // (the process runtime's; docker's restart policy is its own).
+  int restarts = 0;
 };
 
 struct RuntimeTarget {

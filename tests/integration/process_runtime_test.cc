@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <future>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/text.h"
@@ -123,9 +124,21 @@ class ProcessRuntimeIT : public ::testing::Test {
 
   std::string HostDir(const RuntimeTarget& t) { return tmp_ / ("apps/shop/prod/" + t.host.name); }
 
+  // The instance's supervisor (the pid file's process).
   pid_t PidOf(const RuntimeTarget& t, const std::string& id) {
     std::string s = test::ReadFile(HostDir(t) + "/run/" + id + ".pid");
     return s.empty() ? -1 : std::atoi(s.c_str());
+  }
+  // The app its supervisor runs (its child), once started; -1 if none.
+  pid_t AppPidOf(const RuntimeTarget& t, const std::string& id) {
+    const pid_t sup = PidOf(t, id);
+    pid_t app = -1;
+    test::WaitFor([&] {
+      std::string kids = test::ReadFile("/proc/" + std::to_string(sup) + "/task/" + std::to_string(sup) + "/children");
+      app = kids.empty() ? -1 : std::atoi(kids.c_str());
+      return app > 0;
+    }, milliseconds(5000));
+    return app;
   }
 
   Instance Inst(const std::string& id) {
@@ -163,7 +176,7 @@ TEST_F(ProcessRuntimeIT, StartRunsDetachedWithEnvFromFileAndStopKeepsTheRelease)
   EXPECT_EQ(ModeOf(release + "/env"), 0600);
   EXPECT_EQ(ModeOf(release + "/app"), 0755);
 
-  const pid_t pid = PidOf(t, "r1");
+  const pid_t pid = AppPidOf(t, "r1");
   ASSERT_GT(pid, 0);
   EXPECT_NE(ProcText(pid, "environ").find("SECRET_X=s3cr3t value 'with' $quotes\n"), std::string::npos);
   EXPECT_NE(ProcText(pid, "cmdline").find(release + "/app\nfirst arg\n$(id)\n"), std::string::npos);
@@ -421,6 +434,46 @@ TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {
   EXPECT_TRUE(test::WaitFor([&] { return !test::PortOpen(app.port); }, milliseconds(3000)));
 }
 
+// The process runtime supervises what it starts: an app killed by hand is
+// started again (after a 1 s backoff), counted and said in its log; Stop
+// ends the supervision with the app, for good.
+TEST_F(ProcessRuntimeIT, AnAppKilledByHandIsRestartedByItsSupervisorAndStopEndsItForGood) {
+  const std::string bin = test::BuildBinary("sp-sample-app");
+  if (!test::FileExists(bin)) GTEST_SKIP() << "sp-sample-app not built";
+  auto t = Target("host-a");
+  AppSpec app = App("r5", bin, "");
+  app.command = {};
+  app.env = {{"APP_VERSION", "v5"}};
+  app.port = test::FreePort();
+  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
+  ASSERT_TRUE(runtime_.Start(t, app).has_value());
+  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  const pid_t supervisor = PidOf(t, "r5");
+  const pid_t first = AppPidOf(t, "r5");
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  pid_t second = -1;
+  ASSERT_TRUE(test::WaitFor([&] {
+    second = AppPidOf(t, "r5");
+    return second > 0 && second != first && test::PortOpen(app.port);
+  }, milliseconds(10'000))) << *runtime_.Logs(t, Inst("r5"), 10);
+  auto list = runtime_.List(t);
+  ASSERT_TRUE(list && list->size() == 1);
+  EXPECT_TRUE(list->front().running);
+  EXPECT_EQ(list->front().restarts, 1);
+  EXPECT_THAT(*runtime_.Logs(t, Inst("r5"), 10),
+              ::testing::HasSubstr("sallyport supervisor: the app exited (status 137); restart 1 in 1s"));
+  EXPECT_EQ(PidOf(t, "r5"), supervisor) << "the same supervisor";
+
+  ASSERT_TRUE(runtime_.Stop(t, Inst("r5"), milliseconds(10'000)).has_value());
+  EXPECT_TRUE(ProcessGoneOrZombie(supervisor)) << "no supervisor left to start it again";
+  EXPECT_TRUE(ProcessGoneOrZombie(second));
+  EXPECT_TRUE(test::WaitFor([&] { return !test::PortOpen(app.port); }, milliseconds(3000)));
+  list = runtime_.List(t);
+  ASSERT_TRUE(list && list->size() == 1);
+  EXPECT_FALSE(list->front().running);
+}
+
 // Listeners tells what holds an app's port: nothing, the instance's own
 // process (through its process group), or a stray that no instance started.
 TEST_F(ProcessRuntimeIT, ListenersNameTheInstanceHoldingThePortOrAStray) {
@@ -442,7 +495,7 @@ TEST_F(ProcessRuntimeIT, ListenersNameTheInstanceHoldingThePortOrAStray) {
   ASSERT_TRUE(mine && *mine);
   ASSERT_EQ((*mine)->size(), 1u);
   EXPECT_EQ((*mine)->front().instance, "r4");
-  EXPECT_EQ((*mine)->front().holder, "pid " + std::to_string(PidOf(t, "r4")) + " (app)");  // The release's copy.
+  EXPECT_EQ((*mine)->front().holder, "pid " + std::to_string(AppPidOf(t, "r4")) + " (app)");  // The release's copy.
   ASSERT_TRUE(runtime_.Stop(t, Inst("r4"), milliseconds(10'000)).has_value());
 
   test::Daemon stray({bin}, tmp_ / "stray.log", {{"PORT", std::to_string(app.port)}, {"APP_VERSION", "stray"}});

@@ -81,6 +81,8 @@ Result<Instance> FakeRuntime::Start(const RuntimeTarget& t, const AppSpec& app) 
   std::erase_if(v, [&](const Instance& i) { return i.rollout_id == app.rollout_id; });
   Instance inst{t.host.name + "-" + app.rollout_id, app.rollout_id, app.version, app.artifact, true, ++seq_};
   v.push_back(inst);
+  // Its supervisor restarts it as soon as it started (the app crashes).
+  if (auto it = crashes_after_start.find(t.host.name); it != crashes_after_start.end()) v.back().restarts = it->second;
   return inst;
 }
 

@@ -59,6 +59,7 @@ class FakeRuntime final : public Runtime {
   // One listener per running instance, plus the host's strays.
   Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override;
   std::map<std::string, std::string> strays;  // Host -> a process holding its port that no instance started.
+  std::map<std::string, int> crashes_after_start;  // Host -> restarts its new instances count at once.
 
   // Seeds a running instance (the version before the rollout).
   void Seed(const std::string& host, const std::string& version, const std::string& rollout_id = "r-seed");
