@@ -228,6 +228,7 @@ int AskServer(Context& ctx) {
     return Fail({ErrorCode::kInvalidArgument, "--build or --artifact is required (the server plans from its build)"});
   }
   Doc body{{"deployment", a.deployment}, {"dry_run", a.dry_run}};
+  if (a.queue_anyway) body["queue_anyway"] = true;
   if (a.build > 0) body["build"] = a.build;
   if (!a.artifact.empty()) body["artifact"] = a.artifact;
   for (auto [key, value] : {std::pair{"stack", &a.stack}, std::pair{"release", &a.release},
@@ -317,8 +318,9 @@ int UndoThroughServer(Context& ctx) {
   }
   auto api = ctx.Api();
   if (!api) return Fail(api.error());
-  auto answer = (*api)->Call("POST", "/v1/rollbacks",
-                             Doc{{"stack", stack}, {"release", release}, {"deployment", a.deployment}}.dump());
+  Doc body{{"stack", stack}, {"release", release}, {"deployment", a.deployment}};
+  if (a.queue_anyway) body["queue_anyway"] = true;
+  auto answer = (*api)->Call("POST", "/v1/rollbacks", body.dump());
   if (!answer) return Fail(answer.error());
   return Queued(ctx, **api, answer->value("rollout", ""), answer->value("job", int64_t{0}),
                 answer->value("network", ""));
@@ -412,6 +414,8 @@ void RunOptions(CLI::App& app, Args& a) {
   app.add_option("--build", a.build, "Through a server: the build whose artifact ships (default: --artifact's)");
   app.add_flag("--plan-here", a.plan_here,
                "Through a server: plan in this CLI from -c and -i and queue the plan (admin only)");
+  app.add_flag("--queue-anyway", a.queue_anyway,
+               "Through a server: queue the job even when no agent of its network was seen lately");
   app.add_option("--output", a.output, "text, or json (one event per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -453,6 +457,8 @@ std::vector<Command> RolloutCommands() {
          ScopeOptions(app, a);
          LocalRunOptions(app, a);
          app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
+         app.add_flag("--queue-anyway", a.queue_anyway,
+                      "Through a server: queue the job even when no agent of its network was seen lately");
        },
        Undo},
       {{"rollout", "cancel"}, "Stop a rollout at a host boundary (not available yet)", Kind::kReserved, Where::kNone,

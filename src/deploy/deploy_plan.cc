@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/text.h"
+
 namespace sp {
 
 namespace {
@@ -71,6 +73,21 @@ JobSpec RolloutJobSpec(const RolloutPlan& plan) {
   spec.labels = {{"network", plan.network}};
   spec.idempotency_key = plan.id;
   return spec;
+}
+
+Status CheckAgentSeen(QueueStore& queue, const JobSpec& spec, int64_t now_ms, int64_t recent_ms) {
+  SP_ASSIGN_OR_RETURN(auto agents, queue.Agents());
+  for (const auto& a : agents) {
+    if (now_ms - a.last_seen_ms <= recent_ms && LabelsSatisfy(a.labels, spec.labels)) return Ok();
+  }
+  std::string labels;
+  for (const auto& [k, v] : spec.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+  return Err(ErrorCode::kUnavailable,
+             "no agent with labels " + labels + " was seen in the last " +
+                 (recent_ms % 60'000 == 0 ? std::to_string(recent_ms / 60'000) + " min"
+                                          : FormatDuration(Millis(recent_ms))) +
+                 ": nothing would take this " + spec.kind + " job. Start one (`sallyport agent run` with a token "
+                 "bound to these labels), or queue it anyway (--queue-anyway)");
 }
 
 Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const LineCallback& log) {

@@ -27,6 +27,16 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
 // plan's id is the idempotency key.
 JobSpec RolloutJobSpec(const RolloutPlan& plan);
 
+// How recently an agent must have been seen for a job queued for it to be
+// taken (an idle agent asks for work every few seconds).
+inline constexpr int64_t kAgentSeenRecentlyMs = 120'000;
+
+// Ok when an agent whose labels take `spec` was seen within `recent_ms` of
+// `now_ms`; otherwise kUnavailable naming the labels and what to do: a
+// rollout queued for no agent would wait silently.
+Status CheckAgentSeen(QueueStore& queue, const JobSpec& spec, int64_t now_ms,
+                      int64_t recent_ms = kAgentSeenRecentlyMs);
+
 // Where deploys are queued.
 struct DeployQueue {
   QueueStore* queue = nullptr;

@@ -52,6 +52,17 @@ struct Job {
   int64_t created_ms = 0, updated_ms = 0;
 };
 
+// Whether a worker with labels `have` may take a job that needs `need`
+// (every label of the job, with the same value).
+inline bool LabelsSatisfy(const std::map<std::string, std::string>& have,
+                          const std::map<std::string, std::string>& need) {
+  for (const auto& [k, v] : need) {
+    auto it = have.find(k);
+    if (it == have.end() || it->second != v) return false;
+  }
+  return true;
+}
+
 class QueueStore {
  public:
   virtual ~QueueStore() = default;

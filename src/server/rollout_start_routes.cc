@@ -1,12 +1,14 @@
 // Rollouts the server plans (a caller names what, never how):
 //   POST /v1/rollouts   {build | artifact, deployment[, release, stack, version, limit, batch, max_failures,
-//                        dry_run]}
+//                        dry_run, queue_anyway]}
 //       the artifact of a succeeded build, to a (release, deployment): the
 //       server reads the build's recorded sallyport.yml, resolves the target
 //       in its own inventory, freezes the plan and queues it as a rollout job
 //       for the agents of the deployment's network. 201 {rollout, job,
-//       network}; with dry_run 200 {plan} and nothing queued.
-//   POST /v1/rollbacks  {stack, release, deployment}
+//       network}; with dry_run 200 {plan} and nothing queued; 503 when no
+//       agent of that network was seen in the last 2 minutes (unless
+//       queue_anyway).
+//   POST /v1/rollbacks  {stack, release, deployment[, queue_anyway]}
 //       the previous successful rollout's plan again (kind "rollback"),
 //       queued the same way.
 // Both need deploy:<stack>/<deployment>, the stack read from the build's own
@@ -32,6 +34,7 @@ struct RolloutAsk {
   std::string stack;  // As the caller named it ("": the build's); the scope is checked on the build's.
   std::optional<CountOrPercent> batch, max_failures;
   bool dry_run = false;
+  bool queue_anyway = false;  // Even when no agent of the network was seen lately.
 };
 
 using http::StringField;
@@ -60,6 +63,13 @@ Result<BuildRecord> BuildNamed(BuildStore& store, const Doc& body) {
   return *b;
 }
 
+// A boolean field (absent: false).
+Result<bool> Flag(const Doc& body, const char* key) {
+  if (!body.contains(key)) return false;
+  if (!body[key].is_boolean()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": expected true or false");
+  return body[key].get<bool>();
+}
+
 // `for_scope`: only what the scope check needs (the build's stack and the
 // deployment), before the caller may learn anything else of the build.
 Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope = false) {
@@ -67,7 +77,8 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
   // Only what names the rollout: a config, a plan or hosts are never taken
   // from a caller.
   static const std::set<std::string> kKnown = {"build",   "artifact", "deployment", "release",      "stack",
-                                               "version", "limit",    "batch",      "max_failures", "dry_run"};
+                                               "version", "limit",    "batch",      "max_failures", "dry_run",
+                                               "queue_anyway"};
   for (const auto& [key, value] : body.items()) {
     if (!for_scope && !kKnown.count(key)) {
       return Err(ErrorCode::kInvalidArgument, "/" + Printable(key) + ": unknown field");
@@ -98,16 +109,19 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
   }
   SP_ASSIGN_OR_RETURN(a.batch, Amount(body, "batch"));
   SP_ASSIGN_OR_RETURN(a.max_failures, Amount(body, "max_failures"));
-  if (body.contains("dry_run")) {
-    if (!body["dry_run"].is_boolean()) return Err(ErrorCode::kInvalidArgument, "/dry_run: expected true or false");
-    a.dry_run = body["dry_run"].get<bool>();
-  }
+  SP_ASSIGN_OR_RETURN(a.dry_run, Flag(body, "dry_run"));
+  SP_ASSIGN_OR_RETURN(a.queue_anyway, Flag(body, "queue_anyway"));
   return a;
 }
 
-// The plan queued as a rollout job for its network's agents.
-void Queue(ServerContext& ctx, const RolloutPlan& plan, Response& res) {
-  auto job = ctx.options.queue->Enqueue(RolloutJobSpec(plan), ctx.Now());
+// The plan queued as a rollout job for its network's agents — refused
+// (503) when none was seen lately, unless the caller asks to queue anyway.
+void Queue(ServerContext& ctx, const RolloutPlan& plan, bool anyway, Response& res) {
+  const JobSpec spec = RolloutJobSpec(plan);
+  if (!anyway) {
+    if (auto seen = CheckAgentSeen(*ctx.options.queue, spec, ctx.Now()); !seen) return res.Error(seen.error());
+  }
+  auto job = ctx.options.queue->Enqueue(spec, ctx.Now());
   if (!job) return res.Error(job.error());
   ctx.JobsEnqueued();
   res.Json(201, {{"rollout", plan.id}, {"job", job->id}, {"network", plan.network}, {"kind", Name(plan.kind)}});
@@ -129,11 +143,12 @@ void StartRollout(ServerContext& ctx, BuildStore& store, const Request& req, Res
   auto plan = DeployPlan(ctx.inventory, r, [](bool, const std::string&) {}, ctx.Now());
   if (!plan) return res.Error(plan.error());
   if (a->dry_run) return res.Json(200, {{"plan", Doc::parse(PlanToJson(*plan))}});
-  Queue(ctx, *plan, res);
+  Queue(ctx, *plan, a->queue_anyway, res);
 }
 
 struct Scope {
   std::string stack, release, deployment;
+  bool queue_anyway = false;
 };
 
 Result<Scope> ReadScope(const Request& req) {
@@ -144,6 +159,7 @@ Result<Scope> ReadScope(const Request& req) {
     SP_TRY(StringField(body, key, *out));
     if (out->empty()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": required");
   }
+  SP_ASSIGN_OR_RETURN(s.queue_anyway, Flag(body, "queue_anyway"));
   return s;
 }
 
@@ -171,7 +187,7 @@ std::vector<http::Route> RolloutStartRoutes(ServerContext& ctx) {
                         if (!s) return res.Error(s.error());
                         auto plan = RollbackPlanFor(*journal, s->stack, s->release, s->deployment, ctx.Now());
                         if (!plan) return res.Error(plan.error());
-                        Queue(ctx, *plan, res);
+                        Queue(ctx, *plan, s->queue_anyway, res);
                       }});
   }
   return routes;

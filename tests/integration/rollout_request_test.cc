@@ -95,12 +95,21 @@ class RolloutRequestIT : public ::testing::Test {
     if (!r) return json();
     return json::parse(json::parse(r->body, nullptr, false).value("payload", "{}"), nullptr, false);
   }
+  // An agent of `network` says hello to the server (as `sallyport agent run` does first).
+  void SeeAgent(const std::string& network) {
+    const std::string file = CreateAgentToken(dir_, db_, "agent-" + network, "network=" + network);
+    ASSERT_FALSE(file.empty());
+    auto r = Post("/v1/agent/register", json::object(), Trim(ReadFile(file)));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
   TempDir dir_{"sp-rollout-request"};
   const std::string db_ = dir_ / "state.db";
   std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(RolloutRequestIT, TheServerPlansFromTheBuildsOwnFileAndItsInventory) {
+  SeeAgent("dev");
   const std::string deployer = Token("deployer", {"deploy:demo/dev"});
   auto r = Post("/v1/rollouts", {{"build", 1}, {"deployment", "dev"}, {"batch", "50%"}}, deployer);
   ASSERT_TRUE(r);
@@ -173,7 +182,37 @@ TEST_F(RolloutRequestIT, ARequestCarriesNoPlanOrConfigAndNamesAShippableBuild) {
   EXPECT_EQ(Jobs().size(), 0u);
 }
 
+// A rollout queued for a network no agent serves would wait silently: the
+// server refuses it naming the labels (503; the CLI exits 4), unless the
+// caller queues it anyway; an agent of the network seen lately lets it in.
+TEST_F(RolloutRequestIT, ARolloutForANetworkWithNoAgentSeenLatelyIsRefusedNamingItsLabelsUnlessQueuedAnyway) {
+  const std::string deployer = Token("deployer", {"deploy:demo/dev"});
+  const json ask = {{"build", 1}, {"deployment", "dev"}};
+  const std::string says = "no agent with labels network=dev was seen in the last 2 min";
+  auto refused = Post("/v1/rollouts", ask, deployer);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_THAT(refused->body, HasSubstr(says));
+  auto cli = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "dev"},
+                          {{"SALLYPORT_TOKEN", deployer}});
+  EXPECT_EQ(cli.exit_code, 4) << cli.out << cli.err;
+  EXPECT_THAT(cli.err, HasSubstr(says));
+  SeeAgent("prod");  // Another network's agent takes nothing of dev's.
+  EXPECT_EQ(Post("/v1/rollouts", ask, deployer)->status, 503);
+  EXPECT_EQ(Jobs().size(), 0u) << "nothing queued";
+
+  auto anyway = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "dev",
+                              "--queue-anyway"},
+                             {{"SALLYPORT_TOKEN", deployer}});
+  EXPECT_EQ(anyway.exit_code, 0) << anyway.err;
+  EXPECT_EQ(Jobs().size(), 1u);
+  SeeAgent("dev");
+  auto served = Post("/v1/rollouts", ask, deployer);
+  EXPECT_EQ(served->status, 201) << served->body;
+}
+
 TEST_F(RolloutRequestIT, ARollbackIsThePreviousPlanAgainPlannedByTheServer) {
+  SeeAgent("dev");
   const std::string deployer = Token("deployer", {"deploy:demo/dev"});
   const json scope = {{"stack", "demo"}, {"release", "web"}, {"deployment", "dev"}};
   auto none = Post("/v1/rollbacks", scope, deployer);

@@ -109,7 +109,7 @@ TEST_F(SecretSweepIT, NoTokenCredentialOrWebhookSecretInAnyAnswerLogOrTheDatabas
   httplib::Client admin = server_->Client();
   admin.set_default_headers({{"Authorization", "Bearer " + admin_token_}});
   // A server-made rollout whose plan names the credential; a dry run's plan.
-  auto queued = admin.Post("/v1/rollouts", R"({"build": 1, "deployment": "dev"})", "application/json");
+  auto queued = admin.Post("/v1/rollouts", R"({"build": 1, "deployment": "dev", "queue_anyway": true})", "application/json");
   ASSERT_TRUE(queued);
   ASSERT_EQ(queued->status, 201) << queued->body;
   auto dry = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "dev", "--dry-run"});

@@ -133,6 +133,7 @@ struct Harness {
     o.lock_wait = lock_wait;
     o.prefetch_batches = prefetch_batches_;
     o.pid_alive = [this](int64_t pid) { return alive_pids_.count(pid) > 0; };
+    if (tune_) tune_(o);
     return std::make_unique<RolloutEngine>(d, o);
   }
 
@@ -155,6 +156,7 @@ struct Harness {
   std::unique_ptr<test::FakeHealth> health_;
   std::vector<Event> events_;
   int prefetch_batches_ = 1;
+  std::function<void(EngineOptions&)> tune_;  // Last word on the engine's options.
   std::function<Result<std::string>(const std::string& ref)> env_secret_;
   std::set<int64_t> alive_pids_;
   int plan_seq_ = 0;

@@ -46,14 +46,6 @@ Job ReadJobRow(Stmt& st) {
   return j;
 }
 
-bool Satisfies(const std::map<std::string, std::string>& have, const std::map<std::string, std::string>& need) {
-  for (const auto& [k, v] : need) {
-    auto it = have.find(k);
-    if (it == have.end() || it->second != v) return false;
-  }
-  return true;
-}
-
 int64_t BackoffMs(int64_t base, int attempts) {
   int64_t d = std::max<int64_t>(0, base);
   for (int i = 1; i < attempts && d < 300'000; ++i) d *= 2;
@@ -145,7 +137,7 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
         SP_TRY(Done(dead, db_, "dead-letter job"));
         continue;
       }
-      if (Satisfies(worker_labels, LabelsFrom(c.labels))) {
+      if (LabelsSatisfy(worker_labels, LabelsFrom(c.labels))) {
         chosen = c.id;
         break;
       }
