@@ -31,6 +31,7 @@ Result<Doc> Agent::Register() {
 }
 
 void Agent::Run(const std::atomic<bool>& stopping) {
+  stopping_ = &stopping;
   const std::string claim_path = "/v1/agent/claim?wait_ms=" + std::to_string(o_.claim_wait.count()) +
                                  "&lease_ms=" + std::to_string(o_.lease_ms);
   while (!stopping) {
@@ -97,7 +98,7 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
     (void)job.post("/fail", {{"error", "agents run build and rollout jobs, not '" + job.kind + "'"}});
     return;
   }
-  bool ok = false;
+  bool ok = false, handed_back = false;
   std::string outcome;
   {
     Heartbeat heartbeat(api_, *o_.clock, o_.lease_ms, [&job](int64_t sent, Status st) {
@@ -119,21 +120,25 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
       outcome = RunBuildJob(job);
       ok = true;  // The build ran to its outcome: the job is done, whatever the build's status.
     } else {
-      outcome = RunRolloutJob(job, &ok);
+      outcome = RunRolloutJob(job, &ok, &handed_back);
     }
-    shipper.Line("agent", !ok, "job " + std::to_string(job.id) + (ok ? " succeeded: " : " failed: ") + outcome);
+    shipper.Line("agent", !ok && !handed_back,
+                 "job " + std::to_string(job.id) + (handed_back ? " handed back: " : ok ? " succeeded: " : " failed: ") +
+                     outcome);
     shipper.Close();  // The whole log is on the server before the job reads as finished.
   }
-  auto reported = ok ? job.post("/complete", {{"result", outcome}}) : job.post("/fail", {{"error", outcome}});
-  std::printf("agent: job %lld %s%s\n", static_cast<long long>(job.id), ok ? "succeeded" : "failed: ",
-              ok ? "" : outcome.c_str());
+  auto reported = handed_back ? job.post("/handback", {{"error", outcome}})
+                 : ok        ? job.post("/complete", {{"result", outcome}})
+                             : job.post("/fail", {{"error", outcome}});
+  std::printf("agent: job %lld %s%s\n", static_cast<long long>(job.id),
+              handed_back ? "handed back: " : ok ? "succeeded" : "failed: ", ok ? "" : outcome.c_str());
   if (!reported) {
     std::fprintf(stderr, "agent: job %lld: report: %s\n", static_cast<long long>(job.id), reported.error().message.c_str());
   }
   std::fflush(stdout);
 }
 
-std::string Agent::RunRolloutJob(Job& job, bool* ok) {
+std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
   auto plan = PlanFromJson(job.payload);
   if (!plan) return plan.error().message;
   // Checked again here, before anything starts: a plan is a wire's word.
@@ -147,6 +152,7 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok) {
   setup.journal = &remote;
   setup.locks = &remote;
   setup.fence = [&job] { return job.lease.Fence(); };
+  setup.hand_back = [this] { return stopping_ && stopping_->load(); };  // Checked before each batch.
   setup.verify_lease_each_action = false;  // A read of the server's store per action: its renewals confirm it.
   setup.lease_ttl = Millis(o_.lease_ms);
   setup.decorate_lb = o_.decorate_lb;
@@ -180,6 +186,7 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok) {
     r = Err(recorded.error());
   }
   *ok = r && r->status == RolloutStatus::kSucceeded;
+  *handed_back = r && r->handed_back;
   return r ? std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error) : r.error().message;
 }
 

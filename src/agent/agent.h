@@ -50,7 +50,9 @@ class Agent {
   Agent(ApiClient& api, AgentOptions options);
   // Registers with the server: the token's name and labels, or why not.
   Result<nlohmann::ordered_json> Register();
-  // Claims and runs jobs until `stopping` (a job in hand is finished first).
+  // Claims and runs jobs until `stopping`: a build in hand is finished
+  // first; a rollout in hand stops after the host(s) in hand and is handed
+  // back to the server, which gives it to another agent at once.
   void Run(const std::atomic<bool>& stopping);
   // Runs one claimed job here to its end and reports it (complete or fail):
   // heartbeats every quarter of the lease, the job's lines to the server.
@@ -59,7 +61,9 @@ class Agent {
 
  private:
   struct Job;
-  std::string RunRolloutJob(Job& job, bool* ok);
+  // The rollout of `job`; *ok when it succeeded, *handed_back when this
+  // agent began stopping and left the rest of it to another.
+  std::string RunRolloutJob(Job& job, bool* ok, bool* handed_back);
   std::string RunBuildJob(Job& job);
   // A secret reference of the job's plan or build: "credential:NAME" is
   // asked of the server (which checks the job uses it and the host it goes
@@ -70,6 +74,7 @@ class Agent {
   ApiClient& api_;
   AgentOptions o_;
   std::string name_;
+  const std::atomic<bool>* stopping_ = nullptr;  // Run's: set once it is asked to stop.
 };
 
 }  // namespace sp

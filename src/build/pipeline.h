@@ -32,6 +32,7 @@ struct DeployRequest {
   // also set these; a build's own deploy leaves them empty.
   std::string version, limit;
   std::optional<CountOrPercent> batch, max_failures;
+  std::string requested_by;  // Default: "build N".
 };
 
 inline DeployRequest DeployOf(const ServiceConfig& cfg, std::string config_text, std::string release,

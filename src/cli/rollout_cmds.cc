@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -140,6 +141,15 @@ class Interrupts {
   StopSignals signals_;  // Last: stops waiting before the rest is gone.
 };
 
+// Who runs this CLI, for the record: "user@machine".
+std::string Requester() {
+  const char* user = std::getenv("USER");
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(user && *user ? user : (::geteuid() == 0 ? "root" : "uid " + std::to_string(::geteuid()))) +
+         "@" + host;
+}
+
 // Runs (or resumes) `plan` in this process against the local store.
 int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   Interrupts interrupts(plan.id);  // Before any thread starts.
@@ -268,6 +278,7 @@ int Run(Context& ctx) {
   }
   auto plan = BuildPlan(l->svc, l->target, in);
   if (!plan) return Fail(plan.error());
+  plan->requested_by = Requester();
   if (a.dry_run) {
     std::printf("%s\n", PlanToJson(*plan, 2).c_str());
     std::fflush(stdout);
@@ -335,6 +346,7 @@ int Undo(Context& ctx) {
   const auto& t = l->target;
   auto plan = RollbackPlanFor(**store, t.stack, t.release, t.deployment, ctx.Now());
   if (!plan) return Fail(plan.error());
+  plan->requested_by = Requester();
   return RunHere(ctx, *plan, false);
 }
 
@@ -351,10 +363,20 @@ void PrintHosts(const Doc& hosts) {
   }
 }
 
+// "12.3s", or "running" while it runs.
+std::string DurationOf(const Doc& r) {
+  return r.contains("duration_ms") && r["duration_ms"].is_number()
+             ? FormatDuration(Millis(r["duration_ms"].get<int64_t>()))
+             : "running";
+}
+
 void PrintRolloutLine(const Doc& r) {
   std::printf("%s %s %s  %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
               r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
               r.value("deployment", "").c_str(), r.value("version", "").c_str());
+  std::printf("started %s by %s, %s; artifact %s\n", FormatUtc(r.value("started_ms", int64_t{0})).c_str(),
+              r.value("requested_by", "").empty() ? "(unknown)" : r.value("requested_by", "").c_str(),
+              DurationOf(r).c_str(), r.value("artifact", "").c_str());
   if (!r.value("error", "").empty()) std::printf("error: %s\n", r.value("error", "").c_str());
 }
 
@@ -393,10 +415,15 @@ int List(Context& ctx) {
   auto d = ReadDoc(ctx, "/v1/rollouts?limit=" + std::to_string(limit),
                    [limit](SqliteStore& s) { return RolloutListJson(s, limit); });
   return PrintDoc(ctx, d, [](const Doc& doc) {
+    if (doc["rollouts"].empty()) return;
+    std::printf("%-14s %-20s %-22s %-9s %-11s %-9s %-24s %s\n", "ID", "STARTED (UTC)", "BY", "KIND", "STATUS",
+                "DURATION", "WHERE", "VERSION");
     for (const auto& r : doc["rollouts"]) {
-      std::printf("%s  %-9s %-11s %s/%s/%s  %s\n", r.value("id", "").c_str(), r.value("kind", "").c_str(),
-                  r.value("status", "").c_str(), r.value("stack", "").c_str(), r.value("release", "").c_str(),
-                  r.value("deployment", "").c_str(), r.value("version", "").c_str());
+      const std::string where = r.value("stack", "") + "/" + r.value("release", "") + "/" + r.value("deployment", "");
+      std::printf("%-14s %-20s %-22s %-9s %-11s %-9s %-24s %s\n", r.value("id", "").c_str(),
+                  FormatUtc(r.value("started_ms", int64_t{0})).c_str(), r.value("requested_by", "").c_str(),
+                  r.value("kind", "").c_str(), r.value("status", "").c_str(), DurationOf(r).c_str(), where.c_str(),
+                  r.value("version", "").c_str());
     }
   });
 }

@@ -1,5 +1,7 @@
 #include "core/text.h"
 
+#include <ctime>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -26,6 +28,16 @@ Result<Millis> ParseDuration(std::string_view text) {
   else if (unit == "h") mult = 3'600'000;
   else return Err(ErrorCode::kInvalidArgument, "invalid duration unit in '" + std::string(text) + "' (use ms, s, m or h)");
   return Millis(n * mult);
+}
+
+std::string FormatUtc(int64_t wall_ms) {
+  if (wall_ms <= 0) return "";
+  const std::time_t t = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string FormatDuration(Millis d) {

@@ -16,6 +16,8 @@ namespace sp {
 // "250ms", "10s", "2m", "1h"; a bare integer is seconds.
 Result<Millis> ParseDuration(std::string_view text);
 std::string FormatDuration(Millis d);
+// Wall-clock milliseconds as "2026-12-06 18:30:01Z" (UTC); "" for 0.
+std::string FormatUtc(int64_t wall_ms);
 
 // A count or a percentage: "1", "3", "25%". Resolve() turns it into a count
 // for a fleet of `total` (percentages round up, at least 1 when total > 0).

@@ -63,6 +63,9 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
   in.now_ms = now_ms;
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
   plan.build_id = r.build_id;
+  plan.requested_by = !r.requested_by.empty() ? r.requested_by
+                      : r.build_id > 0      ? "build " + std::to_string(r.build_id)
+                                            : "";
   return plan;
 }
 

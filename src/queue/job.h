@@ -85,6 +85,10 @@ class QueueStore {
   // A failed attempt: queued again after backoff, or dead when out of attempts.
   virtual Status Fail(int64_t id, int64_t epoch, const std::string& owner, const std::string& error,
                       int64_t now_ms) = 0;
+  // Given back by its agent (it is stopping) before its end: queued again at
+  // once for any agent, the attempt not counted, `note` kept as the error.
+  virtual Status HandBack(int64_t id, int64_t epoch, const std::string& owner, const std::string& note,
+                          int64_t now_ms) = 0;
   virtual Result<Job> GetJob(int64_t id) = 0;
   virtual Result<std::vector<Job>> ListJobs(int limit) = 0;
   virtual Status Cancel(int64_t id, int64_t now_ms) = 0;   // Queued or leased -> canceled.

@@ -252,8 +252,9 @@ void RolloutEngine::RunBatches(const RolloutPlan& plan, LbSet& lbs, std::vector<
     started[i] = d_.clock->MonotonicMs();
     return RunHost(plan, lbs, plan.hosts[i], pf);
   };
-  for (size_t b = 0; b < pending.size() && tally.failures <= tally.max_failures && CheckLease() && !stop_requested_;
-       b += batch) {
+  for (size_t b = 0; b < pending.size() && tally.failures <= tally.max_failures && CheckLease(); b += batch) {
+    if (o_.hand_back && o_.hand_back()) RequestHandBack();
+    if (stop_requested_) break;
     const size_t end = std::min(pending.size(), b + batch);
     if (pf) pf->Allow(end + batch * static_cast<size_t>(o_.prefetch_batches));
     if (end - b == 1) {
@@ -308,7 +309,8 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     ParallelFor(done.size(), 4, [&](size_t k) { CleanupHost(plan, plan.hosts[done[k]], started[done[k]]); });
   }
   RolloutSummary sum = Summarize(plan, std::move(outcomes), tally, start);
-  if (!scope_->lost()) SP_TRY(d_.journal->FinishRollout(plan.id, sum.status, sum.error));
+  // Handed back: left running for the next holder, which resumes it.
+  if (!scope_->lost() && !sum.handed_back) SP_TRY(d_.journal->FinishRollout(plan.id, sum.status, sum.error));
   Emit(Event{EventType::kRolloutFinished, plan.id, "", Step::kNone, StepPhase::kNone, 0, sum.elapsed_ms,
              {{"status", std::string(RolloutStatusName(sum.status))}, {"error", sum.error}}});
   return sum;
@@ -343,6 +345,11 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
     sum.status = RolloutStatus::kInterrupted;
     sum.error = "interrupted: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
                 " host(s) untouched (old version kept)";
+    if (hand_back_) {
+      sum.handed_back = true;
+      sum.error = "handed back: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
+                  " host(s) left for the next holder, which resumes the rollout";
+    }
   }
   if (Status held = scope_->Check(); !held) {
     // Fenced: another holder owns the scope now; the record is left to it.

@@ -59,6 +59,7 @@ struct RolloutSummary {
   std::vector<HostOutcome> hosts;
   int64_t elapsed_ms = 0;
   bool lock_lost = false;  // Stopped on losing the scope lock (status kFailed, not recorded).
+  bool handed_back = false;  // Stopped by RequestHandBack with hosts left: still `running` in the journal.
 };
 
 using LoadBalancerFactory = std::function<Result<std::unique_ptr<LoadBalancer>>(const LoadBalancerSpec&)>;
@@ -102,6 +103,9 @@ struct EngineOptions {
   // the next host back. False: in line, as the host's last step.
   bool deferred_cleanup = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
+  // Polled before each batch: true makes the rollout stop there and leave
+  // the rest to another process (RequestHandBack). May be empty.
+  std::function<bool()> hand_back;
   // Every action reads the lock back from the store first (ScopeLease); off
   // when the store is remote (an agent), where renewals confirm it.
   bool verify_lease_each_action = true;
@@ -126,6 +130,13 @@ class RolloutEngine {
   // hand finish their procedure, or are restored); it then reports and
   // records kInterrupted, its lock released. Safe from any thread.
   void RequestStop() { stop_requested_ = true; }
+  // The same stop, for another process to continue (an agent that is
+  // stopping): the rollout is left `running` in the journal, its lock
+  // released; the summary says handed_back.
+  void RequestHandBack() {
+    hand_back_ = true;
+    stop_requested_ = true;
+  }
   // Tears (release, deployment) down on the plan's hosts, under the scope's
   // lock: on every LB the host's server is drained (sessions 0, bounded by
   // drain_timeout), then deleted when the LB spec adds servers, else left in
@@ -224,6 +235,7 @@ class RolloutEngine {
   std::unique_ptr<Runtime> fenced_runtime_;
   std::unique_ptr<Transport> fenced_transport_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> hand_back_{false};
 };
 
 }  // namespace sp

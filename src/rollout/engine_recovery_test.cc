@@ -296,5 +296,35 @@ TEST_F(RolloutEngineTest, AStopRequestFinishesTheHostInHandAndLeavesTheRestForRe
   ExpectConverged("v4");
 }
 
+// An agent that is stopping hands its rollout back: the host in hand
+// finishes, the rest is left, the rollout stays `running` in the journal
+// with its lock free, and the next holder's resume converges.
+TEST_F(RolloutEngineTest, AHandBackFinishesTheHostInHandAndLeavesTheRolloutRunningForTheNextHolder) {
+  bool stopping = false;
+  tune_ = [&](EngineOptions& o) { o.hand_back = [&] { return stopping; }; };
+  world_.on_op = [&](const std::string& op) {
+    if (op == "drain app2") stopping = true;
+  };
+  auto plan = Plan("v2");
+  auto r = Engine()->Run(plan);
+  world_.on_op = nullptr;
+  tune_ = nullptr;
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->handed_back);
+  EXPECT_THAT(r->error, HasSubstr("handed back: 1 of 3 host(s) left for the next holder"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v2")) << "the host in hand finished";
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1"));
+  auto rec = journal_->GetRollout(plan.id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->status, RolloutStatus::kRunning) << "left for the next holder";
+  auto held = store_->Get(plan.ScopeKey());
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(*held) << "the lock was released";
+  auto resumed = Engine(200)->Resume(plan.id);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(resumed->status, RolloutStatus::kSucceeded);
+  ExpectConverged("v2");
+}
+
 }  // namespace
 }  // namespace sp::test

@@ -1,5 +1,7 @@
 #include "rollout/journal_wire.h"
 
+#include <algorithm>
+
 namespace sp {
 
 using json = nlohmann::json;
@@ -118,7 +120,23 @@ Ordered RolloutEntry(const RolloutRecord& r) {
   const json app = plan.is_object() && plan.contains("app") ? plan["app"] : json::object();
   out["version"] = app.value("version", "");
   out["artifact"] = app.value("artifact", "");
+  out["requested_by"] = plan.is_object() ? plan.value("requested_by", "") : "";
+  out["started_ms"] = r.created_ms;
+  // Finished: when the record last changed (its end), and how long it ran.
+  const bool finished = r.status != RolloutStatus::kRunning;
+  out["finished_ms"] = finished ? Ordered(r.updated_ms) : Ordered(nullptr);
+  out["duration_ms"] = finished ? Ordered(std::max<int64_t>(0, r.updated_ms - r.created_ms)) : Ordered(nullptr);
   return out;
+}
+
+// The frozen plan as people may read it: env values are the app's
+// configuration, often secret (issue 17): only their names are shown.
+Ordered RedactedPlan(const std::string& plan_json) {
+  Ordered plan = Ordered::parse(plan_json, nullptr, false);
+  if (plan.is_object() && plan.contains("app") && plan["app"].contains("env") && plan["app"]["env"].is_object()) {
+    for (auto& [name, value] : plan["app"]["env"].items()) value = "(redacted)";
+  }
+  return plan;
 }
 
 }  // namespace
@@ -134,7 +152,7 @@ Result<Ordered> RolloutShowJson(JournalStore& journal, const std::string& id) {
   SP_ASSIGN_OR_RETURN(RolloutRecord r, journal.GetRollout(id));
   Ordered out;
   out["rollout"] = RolloutEntry(r);
-  out["plan"] = Ordered::parse(r.plan_json, nullptr, false);
+  out["plan"] = RedactedPlan(r.plan_json);
   Ordered hosts = Ordered::array();
   SP_ASSIGN_OR_RETURN(auto host_records, journal.Hosts(id));
   for (const auto& h : host_records) hosts.push_back(Ordered::parse(HostRecordToJson(h).dump()));

@@ -111,6 +111,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
       {"previous_rollout_id", p.previous_rollout_id},
       {"build_id", p.build_id},
       {"created_ms", p.created_ms},
+      {"requested_by", p.requested_by},
   };
   return j.dump(indent);
 }
@@ -167,6 +168,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.previous_rollout_id = j.at("previous_rollout_id");
     p.build_id = j.value("build_id", int64_t{0});
     p.created_ms = j.at("created_ms");
+    p.requested_by = j.value("requested_by", std::string());
     return p;
   } catch (const std::exception& e) {
     return Err(ErrorCode::kInternal, std::string("stored plan is unreadable: ") + e.what());

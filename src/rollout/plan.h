@@ -47,6 +47,9 @@ struct RolloutPlan {
   std::string previous_rollout_id;         // Last successful rollout of the scope, if any.
   int64_t build_id = 0;                    // The build whose deploy this is (0: none); its agent may follow it.
   int64_t created_ms = 0;
+  // Who asked for it, for people: "user@machine" (the CLI), "token:NAME"
+  // (through the server), "build N" (a build's own deploy). Never trusted.
+  std::string requested_by;
 
   std::string ScopeKey() const { return stack + "/" + release + "/" + deployment; }
   // The AppSpec for one host (port override applied, rollout id set).

@@ -145,6 +145,9 @@ Status CheckPlan(const RolloutPlan& p) {
   }
   if (!p.network.empty() && !IsValidName(p.network)) return Err(Bad("/network", "invalid network label"));
   if (!IsSafeValue(p.service)) return Err(Bad("/service", "a newline or NUL"));
+  if (p.requested_by.size() > 200 || !IsSafeValue(p.requested_by)) {
+    return Err(Bad("/requested_by", "longer than 200 characters, or contains a newline or NUL"));
+  }
   if (!p.previous_rollout_id.empty() && !SafeId(p.previous_rollout_id)) {
     return Err(Bad("/previous_rollout_id", "invalid rollout id"));
   }

@@ -16,6 +16,7 @@ Result<RolloutPlan> RollbackPlanFor(JournalStore& journal, const std::string& st
   plan.kind = PlanKind::kRollback;
   plan.previous_rollout_id = current->id;
   plan.created_ms = now_ms;
+  plan.requested_by.clear();  // The caller's to say.
   return plan;
 }
 

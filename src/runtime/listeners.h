@@ -1,5 +1,5 @@
 // Who holds a TCP port on a host (issue 20: success is proven on the
-// instance that was started). Shared by the runtimes: a fixed script that
+// instance that was started). For the runtimes' Listeners: a fixed script that
 // reads the host's listening sockets from /proc/net/tcp{,6} and finds the
 // processes holding each, and its parser. Header-only.
 #pragma once
@@ -11,14 +11,9 @@
 #include <vector>
 
 #include "core/text.h"
+#include "runtime/runtime.h"
 
 namespace sp {
-
-// One listener on the port, as a runtime attributes it.
-struct PortListener {
-  std::string instance;  // The runtime's instance (of this release and deployment) holding it; "" if none.
-  std::string holder;    // What holds it, for messages: "pid 123 (python3)", "a process not visible to us".
-};
 
 // $1: the port as 4 upper-case hex digits. For each socket listening on it
 // (IPv4 or IPv6) prints one line per process holding it:

@@ -10,7 +10,6 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "runtime/listeners.h"
 #include "transport/transport.h"
 
 namespace sp {
@@ -44,6 +43,12 @@ struct Instance {
   // Times its supervisor restarted the app since this instance was (re)started
   // (the process runtime's; docker's restart policy is its own).
   int restarts = 0;
+};
+
+// One socket listening on an app's port, as a runtime attributes it.
+struct PortListener {
+  std::string instance;  // The instance (of this release and deployment) holding it; "" if none.
+  std::string holder;    // What holds it, for messages: "pid 123 (python3)", "a process not visible to the deploy user".
 };
 
 struct RuntimeTarget {

@@ -5,7 +5,8 @@
 //   POST /v1/agent/register                 {labels}: 403 when it declares labels its token is not bound to
 //   POST /v1/agent/claim?wait_ms=N&lease_ms=M[&job=ID]   a job for the token's labels (200; with job=ID
 //                                            only that one), or 204 after waiting
-//   POST /v1/agent/jobs/ID/heartbeat|complete|fail       {epoch[, result | error]}
+//   POST /v1/agent/jobs/ID/heartbeat|complete|fail|handback   {epoch[, result | error]}: handback queues
+//                                            the job again at once for any agent (its agent is stopping)
 //   POST /v1/agent/jobs/ID/log              {epoch, lines: [{ts, step, err, text}]}: appended to the job's log
 //   POST /v1/agent/jobs/ID/build            {epoch, build | step | config}: a build job's records
 //   POST /v1/agent/jobs/ID/deploy           {epoch, config, release, deployment, artifact}: the server freezes
@@ -140,7 +141,9 @@ void LeaseCall(ServerContext& ctx, QueueStore& q, const Request& req, Response& 
     if (!body->contains("error") || !(*body)["error"].is_string()) {
       return res.Error({ErrorCode::kInvalidArgument, "/error: required (a string)"});
     }
-    st = q.Fail(id, epoch, owner, (*body)["error"].get<std::string>(), ctx.Now());
+    const std::string error = (*body)["error"].get<std::string>();
+    st = what == "fail" ? q.Fail(id, epoch, owner, error, ctx.Now()) : q.HandBack(id, epoch, owner, error, ctx.Now());
+    if (st && what == "handback") ctx.JobsEnqueued();  // Wakes the other agents' claims.
   }
   if (!st) return res.Error(st.error());
   Seen(ctx, q, req, what == "heartbeat" ? std::optional<int64_t>(id) : std::optional<int64_t>(0));
@@ -308,7 +311,7 @@ std::vector<http::Route> AgentRoutes(ServerContext& ctx) {
        [&ctx, &q](const Request& req, Response& res) { Register(ctx, q, req, res); }},
       {Method::kPost, "/v1/agent/claim", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { Claim(ctx, q, req, res); }},
-      {Method::kPost, R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail))", Access::Agent(),
+      {Method::kPost, R"(/v1/agent/jobs/(\d+)/(heartbeat|complete|fail|handback))", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { LeaseCall(ctx, q, req, res); }},
       {Method::kPost, R"(/v1/agent/jobs/(\d+)/log)", Access::Agent(),
        [&ctx, &q](const Request& req, Response& res) { AppendLog(ctx, q, req, res); }},

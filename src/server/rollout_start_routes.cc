@@ -140,6 +140,7 @@ void StartRollout(ServerContext& ctx, BuildStore& store, const Request& req, Res
   r.limit = a->limit;
   r.batch = a->batch;
   r.max_failures = a->max_failures;
+  r.requested_by = req.caller ? req.caller->who : "";
   auto plan = DeployPlan(ctx.inventory, r, [](bool, const std::string&) {}, ctx.Now());
   if (!plan) return res.Error(plan.error());
   if (a->dry_run) return res.Json(200, {{"plan", Doc::parse(PlanToJson(*plan))}});
@@ -187,6 +188,7 @@ std::vector<http::Route> RolloutStartRoutes(ServerContext& ctx) {
                         if (!s) return res.Error(s.error());
                         auto plan = RollbackPlanFor(*journal, s->stack, s->release, s->deployment, ctx.Now());
                         if (!plan) return res.Error(plan.error());
+                        plan->requested_by = req.caller ? req.caller->who : "";
                         Queue(ctx, *plan, s->queue_anyway, res);
                       }});
   }

@@ -188,6 +188,7 @@ struct EngineWiring::Impl {
     if (setup.lease_ttl) o.lease_ttl = *setup.lease_ttl;
     o.pid_alive = PidAlive;
     o.verify_lease_each_action = setup.verify_lease_each_action;
+    o.hand_back = setup.hand_back;
     return o;
   }
 };

@@ -38,6 +38,8 @@ struct EngineSetup {
   // Each action reads the scope lock back from `locks` first; an agent,
   // whose store is the server, relies on its renewals (every TTL/3) instead.
   bool verify_lease_each_action = true;
+  // Polled before each batch: true hands the rollout back (EngineOptions::hand_back).
+  std::function<bool()> hand_back;
   std::function<void(const Event&)> on_event;  // May be empty.
   LoadBalancerDecorator decorate_lb;           // May be empty.
   // Reads the plan's secret references (the registry password, env values); empty:

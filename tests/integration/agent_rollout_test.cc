@@ -195,10 +195,12 @@ TEST_F(AgentRolloutTest, AnEnvValueFromACredentialReachesTheAppButNeverThePlanOr
   }
 }
 
-// SIGTERM: the agent takes no new job, finishes the one in hand, exits 0.
-// The agent stops itself right after app1's drain (test hook), gets SIGTERM
-// while stopped, and is continued: the rollout must still complete.
-TEST_F(AgentRolloutTest, ATerminatedAgentFinishesTheJobInHandThenExits) {
+// SIGTERM: the agent takes no new job, finishes the host in hand, hands the
+// rollout back (left running in the server's journal, its lock released)
+// and exits 0; another agent of the network claims it at once, resumes it
+// from the journal and finishes it. The agent stops itself right after
+// app1's drain (test hook) and gets SIGTERM while stopped.
+TEST_F(AgentRolloutTest, ATerminatedAgentHandsItsRolloutBackAfterTheHostInHandAndAnotherFinishesIt) {
   agents_[0].Stop();  // dev's agent, replaced by one that halts mid-rollout.
   const std::string log = dir_ / "dev-halting.log";
   // The test tree's binary: it stops itself at that step (SP_TESTBIN_HALT_AFTER).
@@ -212,16 +214,31 @@ TEST_F(AgentRolloutTest, ATerminatedAgentFinishesTheJobInHandThenExits) {
   ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after app1:drain") != std::string::npos; },
                       std::chrono::seconds(30)))
       << ReadFile(log);
+  // Another agent of the network, idle while the job is leased.
+  const std::string other_log = dir_ / "dev-other.log";
+  Daemon other({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"},
+               other_log);
+  ASSERT_EQ(WaitForStart(other, [&] { return ReadFile(other_log).find("claiming for") != std::string::npos; },
+                         std::chrono::seconds(10)),
+            StartWait::kReady);
   halting.Signal(SIGTERM);
   halting.Signal(SIGCONT);
   EXPECT_TRUE(WaitFor([&] { return !halting.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
   const std::string out = ReadFile(log);
-  EXPECT_THAT(out, HasSubstr("agent: job 1 succeeded"));
+  EXPECT_EQ(halting.exit_code(), 0) << out;
+  EXPECT_THAT(out, HasSubstr("agent: job 1 handed back: interrupted: handed back: 1 of 2 host(s) left"));
   EXPECT_THAT(out, HasSubstr("agent: stopped"));
+  EXPECT_EQ(out.find("app2         drain"), std::string::npos) << "the stopping agent took the next host:\n" << out;
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(other_log).find("agent: job 1 succeeded") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(other_log);
+  EXPECT_THAT(ReadFile(other_log), HasSubstr("resuming rollout"));
   for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "g1");
   ExpectAllUp(*networks_[0]->haproxy, 2);
   auto jobs = RunSallyport({"job", "list", "--store", dir_ / "server.db"});
-  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 dev-agent")) << jobs.out;
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 dev-agent")) << "the hand-back is no attempt: "
+                                                                                     << jobs.out;
+  other.Stop();
 }
 
 }  // namespace

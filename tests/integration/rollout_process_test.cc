@@ -393,6 +393,59 @@ TEST_F(ProcessRolloutTest, ReleasingALiveHoldersLockNeedsForce) {
   cli.Stop();
 }
 
+// `rollout list` and `rollout show` answer what an operator asks (when,
+// who, what, how long, how it ended; the plan with env values redacted, the
+// hosts and the step timeline), and their JSON validates against the schemas
+// in docs/schemas (checked by tests/checks/validate_json.py, which also
+// rejects a document missing a field).
+TEST_F(ProcessRolloutTest, ListAndShowAsJsonValidateAgainstTheDocumentedSchemas) {
+  ASSERT_EQ(Deploy("v1").exit_code, 0);
+  WriteConfig("bad.yml", "      SAMPLE_HEALTH_FAIL_PORTS: \"" + std::to_string(ports_[1]) + "\"\n");
+  ASSERT_EQ(RunSallyport(Args("v2", "bad.yml")).exit_code, 1);
+  const std::string store = *dir_ / "state.db";
+  const std::string schemas = std::string(SP_SOURCE_DIR) + "/docs/schemas/";
+  auto valid = [&](const std::string& schema, const std::string& file) {
+    auto r = RunProgram({"python3", std::string(SP_SOURCE_DIR) + "/tests/checks/validate_json.py", schemas + schema,
+                         file});
+    return r.exit_code == 0 ? std::string() : r.out + r.err + "(exit " + std::to_string(r.exit_code) + ")";
+  };
+
+  auto list = RunSallyport({"rollout", "list", "--output", "json", "--store", store});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  WriteFile(*dir_ / "list.json", list.out);
+  EXPECT_EQ(valid("rollout-list.schema.json", *dir_ / "list.json"), "") << list.out;
+  const json rollouts = json::parse(list.out)["rollouts"];
+  ASSERT_EQ(rollouts.size(), 2u);
+  const json failed = rollouts[0];  // Newest first.
+  EXPECT_EQ(failed["status"], "failed");
+  EXPECT_EQ(failed["version"], "v2");
+  EXPECT_THAT(failed["requested_by"].get<std::string>(), ::testing::HasSubstr("@"));
+  EXPECT_TRUE(failed["duration_ms"].is_number());
+  EXPECT_THAT(failed["error"].get<std::string>(), ::testing::HasSubstr("host app2 failed at health"));
+
+  auto text = RunSallyport({"rollout", "list", "--store", store});
+  EXPECT_THAT(text.out, ::testing::HasSubstr("STARTED (UTC)"));
+  EXPECT_THAT(text.out, ::testing::HasSubstr(failed["requested_by"].get<std::string>()));
+
+  auto show = RunSallyport({"rollout", "show", failed["id"], "--output", "json", "--store", store});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  WriteFile(*dir_ / "show.json", show.out);
+  EXPECT_EQ(valid("rollout-show.schema.json", *dir_ / "show.json"), "") << show.out;
+  const json doc = json::parse(show.out);
+  EXPECT_EQ(doc["plan"]["app"]["env"]["GREETING"], "(redacted)");
+  EXPECT_EQ(show.out.find("hello"), std::string::npos) << "an env value in the answer";
+  EXPECT_GT(doc["steps"].size(), 10u);
+  auto text_show = RunSallyport({"rollout", "show", failed["id"], "--store", store});
+  EXPECT_THAT(text_show.out, ::testing::HasSubstr("started "));
+  EXPECT_THAT(text_show.out, ::testing::HasSubstr("health"));
+
+  // The validator is not a rubber stamp.
+  json broken = json::parse(list.out);
+  broken["rollouts"][0].erase("requested_by");
+  WriteFile(*dir_ / "broken.json", broken.dump());
+  EXPECT_THAT(valid("rollout-list.schema.json", *dir_ / "broken.json"), ::testing::HasSubstr("requested_by"));
+}
+
 // A stray process holding a host's port (here a copy of the app started by
 // hand) fails the rollout's preflight, naming its pid; the fleet is untouched.
 TEST_F(ProcessRolloutTest, AStrayOnAHostsPortFailsPreflightNamingItAndTouchesNothing) {

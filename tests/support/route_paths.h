@@ -11,7 +11,7 @@ namespace sp::test {
 
 inline std::string PathFor(std::string pattern) {
   for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
-           {R"((\d+))", "1"}, {"(heartbeat|complete|fail)", "heartbeat"}, {"(retry|cancel)", "retry"},
+           {R"((\d+))", "1"}, {"(heartbeat|complete|fail|handback)", "heartbeat"}, {"(retry|cancel)", "retry"},
            {"([A-Za-z0-9_.-]+)", "r-1"}, {"([a-z0-9][a-z0-9-]{0,62})", "web"}, {"(releases|hosts)", "releases"}}) {
     for (size_t at; (at = pattern.find(from)) != std::string::npos;) pattern.replace(at, from.size(), to);
   }

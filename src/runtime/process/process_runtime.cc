@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/text.h"
+#include "runtime/listeners.h"
 
 namespace sp {
 namespace {

@@ -194,6 +194,18 @@ Status SqliteStore::Fail(int64_t id, int64_t epoch, const std::string& owner, co
   });
 }
 
+Status SqliteStore::HandBack(int64_t id, int64_t epoch, const std::string& owner, const std::string& note,
+                             int64_t now_ms) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, Cached("UPDATE jobs SET state='queued', error=?, owner='', attempts=MAX(0, attempts-1), "
+                      "not_before_ms=?, lease_expires_ms=0, updated_ms=? WHERE id=? AND epoch=? AND owner=? AND "
+                      "state='leased' AND lease_expires_ms>?"));
+  st.Bind(1, note).Bind(2, now_ms).Bind(3, now_ms).Bind(4, id).Bind(5, epoch).Bind(6, owner).Bind(7, now_ms);
+  SP_TRY(Done(st, db_, "hand back job"));
+  if (sqlite3_changes(db_) == 0) return Err(ErrorCode::kConflict, "job " + std::to_string(id) + ": lease lost");
+  return Ok();
+}
+
 Result<Job> SqliteStore::GetJob(int64_t id) {
   std::lock_guard l(mu_);
   return ReadJob(id);

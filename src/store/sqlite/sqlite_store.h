@@ -70,6 +70,8 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status Complete(int64_t id, int64_t epoch, const std::string& owner, const std::string& result,
                   int64_t now_ms) override;
   Status Fail(int64_t id, int64_t epoch, const std::string& owner, const std::string& error, int64_t now_ms) override;
+  Status HandBack(int64_t id, int64_t epoch, const std::string& owner, const std::string& note,
+                  int64_t now_ms) override;
   Result<Job> GetJob(int64_t id) override;
   Result<std::vector<Job>> ListJobs(int limit) override;
   Status Cancel(int64_t id, int64_t now_ms) override;

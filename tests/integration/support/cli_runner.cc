@@ -18,11 +18,9 @@ namespace sp::test {
 
 namespace {
 
-CliResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
-                    const std::map<std::string, std::string>& env, int timeout_s) {
+CliResult RunArgv(std::vector<std::string> argv, const std::map<std::string, std::string>& env, int timeout_s) {
   CommandSpec spec;
-  spec.argv = {BuildBinary(binary)};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.argv = std::move(argv);
   spec.env = env;
   spec.timeout = std::chrono::seconds(timeout_s);
   CliResult r;
@@ -37,7 +35,20 @@ CliResult RunBinary(const std::string& binary, const std::vector<std::string>& a
   return r;
 }
 
+CliResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env, int timeout_s) {
+  std::vector<std::string> argv = {BuildBinary(binary)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunArgv(std::move(argv), env, timeout_s);
+}
+
 }  // namespace
+
+CliResult RunProgram(const std::vector<std::string>& argv, int timeout_s) {
+  std::vector<std::string> resolved = argv;
+  if (!resolved.empty() && resolved[0].find('/') == std::string::npos) resolved[0] = FindProgram(resolved[0]);
+  return RunArgv(std::move(resolved), {}, timeout_s);
+}
 
 CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                        int timeout_s) {

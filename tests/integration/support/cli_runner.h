@@ -24,6 +24,9 @@ CliResult RunSallyport(const std::vector<std::string>& args, const std::map<std:
 CliResult RunSallyportTest(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                            int timeout_s = 300);
 
+// Runs any program (argv[0] looked up in PATH) to completion.
+CliResult RunProgram(const std::vector<std::string>& argv, int timeout_s = 60);
+
 // Runs `sallyport <args>` and calls `on_line` for each stdout line as it
 // arrives; when it returns true the process is sent SIGKILL at once.
 // Returns the result (exit_code 137 when killed).
