@@ -8,10 +8,8 @@
 
 namespace sp::cli {
 
-namespace {
-
 // Prints the complete log lines of `text`.
-void PrintLogText(const std::string& text, bool json) {
+void PrintLogLines(const std::string& text, bool json) {
   for (const auto& line : Split(text, '\n')) {
     auto l = ParseLogLine(line);
     if (!l) continue;
@@ -24,7 +22,6 @@ void PrintLogText(const std::string& text, bool json) {
   std::fflush(stdout);
 }
 
-}  // namespace
 
 int StreamServerLog(Context& ctx, const std::string& path, const std::string& what) {
   auto api = ctx.Api();
@@ -41,7 +38,7 @@ int StreamServerLog(Context& ctx, const std::string& path, const std::string& wh
       else if (StartsWith(l, "data: ")) lines += l.substr(6) + "\n";
     }
     pending.erase(0, start);
-    PrintLogText(lines, ctx.json());
+    PrintLogLines(lines, ctx.json());
     return true;
   });
   if (!st) return Fail(st.error().Wrap(what));
@@ -61,7 +58,7 @@ int FollowLocalLog(Context& ctx, const std::string& path, const std::function<bo
         pending.append(buf, n);
         const size_t cut = pending.rfind('\n');
         if (cut == std::string::npos) continue;
-        PrintLogText(pending.substr(0, cut + 1), ctx.json());
+        PrintLogLines(pending.substr(0, cut + 1), ctx.json());
         pending.erase(0, cut + 1);
       }
       std::fclose(f);

@@ -10,6 +10,9 @@
 
 namespace sp::cli {
 
+// Prints the complete log lines of `text` ("step | text", or JSON objects).
+void PrintLogLines(const std::string& text, bool json);
+
 int StreamServerLog(Context& ctx, const std::string& path, const std::string& what);
 // Reads `path` from the start; with --follow until `finished` says so.
 int FollowLocalLog(Context& ctx, const std::string& path, const std::function<bool()>& finished);

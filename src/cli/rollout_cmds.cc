@@ -3,12 +3,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/logs.h"
 #include "client/http_client.h"
 #include "config/service_config.h"
 #include "deploy/deploy_plan.h"
@@ -198,17 +200,49 @@ int CheckHere(Context& ctx, const RolloutPlan& plan) {
   return kExitOk;
 }
 
-// Follows a queued rollout job to its end (--wait): exit 0 if it succeeded.
-int WaitForJob(ApiClient& api, int64_t id) {
+// Follows a queued rollout job to its end (--wait): its log lines as its
+// agent sends them, then its outcome (exit 0 if it succeeded). Gives up after
+// --wait-timeout saying why (no agent took it, or it still runs on one); the
+// job itself goes on.
+int WaitForJob(Context& ctx, ApiClient& api, int64_t id) {
+  auto limit = ParseDuration(ctx.a.wait_timeout);
+  if (!limit) return Fail(limit.error().Wrap("--wait-timeout"));
+  const auto give_up = std::chrono::steady_clock::now() + *limit;
+  const std::string path = "/v1/jobs/" + std::to_string(id);
+  int64_t offset = 0;
+  std::string pending;
   for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    auto j = api.Call("GET", "/v1/jobs/" + std::to_string(id));
+    auto j = api.Call("GET", path);
     if (!j) return Fail(j.error());
+    if (auto text = api.GetText(path + "/log?offset=" + std::to_string(offset)); text && !text->empty()) {
+      offset += static_cast<int64_t>(text->size());
+      pending += *text;
+      const size_t cut = pending.rfind('\n');
+      if (cut != std::string::npos) {
+        PrintLogLines(pending.substr(0, cut + 1), ctx.json());
+        pending.erase(0, cut + 1);
+      }
+    }
     const std::string state = j->value("state", "");
-    if (state == "queued" || state == "leased") continue;
-    std::printf("job %lld %s by %s: %s\n", static_cast<long long>(id), state.c_str(), j->value("owner", "").c_str(),
-                j->value(state == "succeeded" ? "result" : "error", "").c_str());
-    return state == "succeeded" ? kExitOk : kExitFailed;
+    if (state != "queued" && state != "leased") {
+      std::printf("job %lld %s by %s: %s\n", static_cast<long long>(id), state.c_str(), j->value("owner", "").c_str(),
+                  j->value(state == "succeeded" ? "result" : "error", "").c_str());
+      return state == "succeeded" ? kExitOk : kExitFailed;
+    }
+    if (std::chrono::steady_clock::now() >= give_up) {
+      std::string labels;
+      if (j->contains("labels") && (*j)["labels"].is_object()) {
+        for (const auto& [k, v] : (*j)["labels"].items()) {
+          labels += (labels.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+        }
+      }
+      const std::string why = state == "queued" ? "still queued: no agent with labels " + labels + " took it"
+                                                : "still running on agent " + j->value("owner", "");
+      return Fail({ErrorCode::kTimeout, "job " + std::to_string(id) + " " + why + " after --wait-timeout " +
+                                            ctx.a.wait_timeout + "; it goes on (follow it: sallyport job logs " +
+                                            std::to_string(id) + " --follow)"});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
 
@@ -216,7 +250,7 @@ int Queued(Context& ctx, ApiClient& api, const std::string& rollout, int64_t job
   std::printf("queued rollout %s as job %lld for network %s\n", rollout.c_str(), static_cast<long long>(job),
               network.c_str());
   std::fflush(stdout);
-  return ctx.a.wait ? WaitForJob(api, job) : kExitOk;
+  return ctx.a.wait ? WaitForJob(ctx, api, job) : kExitOk;
 }
 
 // --plan-here: the plan frozen by this CLI becomes a job for the agents of
@@ -437,7 +471,9 @@ void RunOptions(CLI::App& app, Args& a) {
   app.add_option("--limit", a.limit, "Only these hosts (comma separated)");
   app.add_option("--lock-wait", a.lock_wait, "Wait this long for a busy lock (e.g. 30s)")->capture_default_str();
   app.add_flag("--dry-run", a.dry_run, "Print the frozen plan, run the read-only preflight checks, touch nothing");
-  app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
+  app.add_flag("--wait", a.wait, "Through a server: follow the job's log to its outcome (exit 0 if it succeeded)");
+  app.add_option("--wait-timeout", a.wait_timeout, "Give up waiting after this (the job goes on)")
+      ->capture_default_str();
   app.add_option("--build", a.build, "Through a server: the build whose artifact ships (default: --artifact's)");
   app.add_flag("--plan-here", a.plan_here,
                "Through a server: plan in this CLI from -c and -i and queue the plan (admin only)");
@@ -483,7 +519,9 @@ std::vector<Command> RolloutCommands() {
        [](CLI::App& app, Args& a) {
          ScopeOptions(app, a);
          LocalRunOptions(app, a);
-         app.add_flag("--wait", a.wait, "Through a server: wait for the job's outcome (exit 0 if it succeeded)");
+         app.add_flag("--wait", a.wait, "Through a server: follow the job's log to its outcome (exit 0 if it succeeded)");
+         app.add_option("--wait-timeout", a.wait_timeout, "Give up waiting after this (the job goes on)")
+             ->capture_default_str();
          app.add_flag("--queue-anyway", a.queue_anyway,
                       "Through a server: queue the job even when no agent of its network was seen lately");
        },

@@ -220,6 +220,8 @@ class RolloutEngine {
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
   Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
   Status WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);
+  // Every LB reports the host's server in rotation (a read).
+  bool InRotation(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);
   Status CheckLease();
   void Emit(Event e);
   Status Journal(const std::string& rollout_id, const std::string& host, Step step, StepPhase phase,

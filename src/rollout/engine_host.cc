@@ -53,6 +53,15 @@ Status RolloutEngine::WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, cons
   }
 }
 
+bool RolloutEngine::InRotation(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host) {
+  for (size_t i = 0; i < lbs.lbs.size(); ++i) {
+    const auto& spec = plan.load_balancers[i];
+    auto s = lbs.lbs[i]->GetServer(spec.backend, spec.ServerFor(host.name));
+    if (!s || !s->InRotation()) return false;
+  }
+  return true;
+}
+
 Status RolloutEngine::WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host) {
   const int64_t deadline = d_.clock->MonotonicMs() + plan.strategy.ready_timeout.count();
   while (true) {

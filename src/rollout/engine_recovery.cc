@@ -57,6 +57,10 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
       out.failed_step = Step::kHealth;
       out.error = "host " + host.name + " failed at health (found after restart): " + ok.error().message;
     }
+  } else if (!fresh && running == 1 && InRotation(lbs, plan, host)) {
+    // Never reached by the rollout (or put back by it): one version runs and
+    // takes traffic. Nothing to restore; said as such.
+    detail["decision"] = "untouched: previous version serving";
   } else {
     // The new version is not serving: the previous one must be, in rotation.
     if (fresh) {

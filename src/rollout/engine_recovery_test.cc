@@ -279,10 +279,19 @@ TEST_F(RolloutEngineTest, AStopRequestFinishesTheHostInHandAndLeavesTheRestForRe
   ASSERT_TRUE(store_->Acquire(other, clock_.WallMs(), 30'000)) << "the lock was released";
   ASSERT_TRUE(store_->Release(other.key, other.token));
 
+  events_.clear();
   auto resumed = Engine()->Resume(plan.id);
   ASSERT_TRUE(resumed) << resumed.error().message;
   EXPECT_EQ(resumed->status, RolloutStatus::kSucceeded);
   ExpectConverged("v2");
+  // The host it never reached is said untouched, not "restored".
+  bool untouched = false;
+  for (const auto& e : events_) {
+    if (e.host != "app3") continue;
+    EXPECT_NE(e.step, Step::kRestore) << "app3 was never touched: nothing to restore";
+    if (e.type == EventType::kReconcile) untouched = e.detail.value("decision", "") == "untouched: previous version serving";
+  }
+  EXPECT_TRUE(untouched);
 
   // Interrupted again, then overtaken by a newer rollout: no resume.
   auto third = Plan("v3");

@@ -15,53 +15,77 @@
 
 namespace sp {
 
-// $1: the port as 4 upper-case hex digits. For each socket listening on it
-// (IPv4 or IPv6) prints one line per process holding it:
+// $1: the port as 4 upper-case hex digits; $sp_cands (may be empty): pids to
+// look at first (the instances' processes). For each socket listening on
+// the port (IPv4 or IPv6) prints one line per process holding it:
 //   "@listen <inode> <pid> <pgid> <cgroups joined by |> <comm>"
 // and "@listen <inode> - - - -" when no visible process holds it (another
 // user's, without the rights to see it). Prints nothing when none listens.
-// One `find` over /proc/*/fd, only when something listens.
+// Cheap on the common path: one grep for the port's sockets, one `ls` of the
+// candidates' descriptors; a `find` over every process only for a socket
+// no candidate holds (a stray, to be named).
 inline constexpr char kListenersScript[] = R"SH(
 sp_hex=$1
-sp_inodes=
-for sp_f in /proc/net/tcp /proc/net/tcp6; do
-  [ -r "$sp_f" ] || continue
-  while read -r sp_sl sp_local sp_rem sp_st sp_rest; do
-    [ "$sp_st" = 0A ] || continue
-    case $sp_local in *:"$sp_hex") ;; *) continue ;; esac
-    set -f
-    set -- $sp_rest
-    set +f
-    sp_inodes="$sp_inodes $6"
-  done < "$sp_f"
-done
+sp_inodes=$(grep -h -e ":$sp_hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r sp_sl sp_local sp_rem sp_st sp_rest; do
+  [ "$sp_st" = 0A ] || continue
+  case $sp_local in *:"$sp_hex") ;; *) continue ;; esac
+  set -f
+  set -- $sp_rest
+  set +f
+  printf '%s ' "$6"
+done)
 [ -n "$sp_inodes" ] || exit 0
-set --
+sp_seen=
+sp_holder() {  # pid inode: one @listen line
+  { read -r sp_stat < "/proc/$1/stat" && read -r sp_comm < "/proc/$1/comm"; } 2>/dev/null || return 0
+  sp_stat=${sp_stat##*) }
+  set -f
+  set -- "$1" "$2" $sp_stat
+  set +f
+  sp_cg=
+  while read -r sp_c; do sp_cg="$sp_cg${sp_cg:+|}$sp_c"; done < "/proc/$1/cgroup" 2>/dev/null
+  printf '@listen %s %s %s %s %s\n' "$2" "$1" "$5" "${sp_cg:--}" "$sp_comm"
+  sp_seen="$sp_seen $2 "
+}
+if [ -n "$sp_cands" ]; then
+  set --
+  for sp_p in $sp_cands; do set -- "$@" "/proc/$sp_p/fd"; done
+  sp_pid=
+  while IFS= read -r sp_line; do
+    case $sp_line in
+      /proc/*/fd:) sp_pid=${sp_line#/proc/}; sp_pid=${sp_pid%%/*} ;;
+      *"-> socket:["*)
+        sp_i=${sp_line##*socket:\[}
+        sp_i=${sp_i%\]}
+        case " $sp_inodes" in *" $sp_i "*) [ -n "$sp_pid" ] && sp_holder "$sp_pid" "$sp_i" ;; esac ;;
+    esac
+  done <<SP_LS
+$(ls -l "$@" 2>/dev/null)
+SP_LS
+fi
+sp_rest=
 for sp_i in $sp_inodes; do
+  case $sp_seen in *" $sp_i "*) ;; *) sp_rest="$sp_rest $sp_i" ;; esac
+done
+[ -n "$sp_rest" ] || exit 0
+set --
+for sp_i in $sp_rest; do
   [ $# -gt 0 ] && set -- "$@" -o
   set -- "$@" -lname "socket:\[$sp_i\]"
 done
-sp_seen=
 for sp_line in $(find /proc/[0-9]*/fd -maxdepth 1 \( "$@" \) -printf '%h:%l\n' 2>/dev/null); do
   sp_pid=${sp_line#/proc/}
   sp_pid=${sp_pid%%/*}
   sp_i=${sp_line##*:socket:\[}
   sp_i=${sp_i%\]}
-  { read -r sp_stat < "/proc/$sp_pid/stat" && read -r sp_comm < "/proc/$sp_pid/comm"; } 2>/dev/null || continue
-  sp_stat=${sp_stat##*) }
-  set -f
-  set -- $sp_stat
-  set +f
-  sp_cg=
-  while read -r sp_c; do sp_cg="$sp_cg${sp_cg:+|}$sp_c"; done < "/proc/$sp_pid/cgroup" 2>/dev/null
-  printf '@listen %s %s %s %s %s\n' "$sp_i" "$sp_pid" "$3" "${sp_cg:--}" "$sp_comm"
-  sp_seen="$sp_seen $sp_i "
+  sp_holder "$sp_pid" "$sp_i"
 done
-for sp_i in $sp_inodes; do
+for sp_i in $sp_rest; do
   case $sp_seen in *" $sp_i "*) ;; *) printf '@listen %s - - - -\n' "$sp_i" ;; esac
 done
 exit 0
 )SH";
+
 
 inline std::string PortHex(int port) {
   char buf[8];

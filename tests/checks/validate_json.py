@@ -28,7 +28,7 @@ def main():
         registry = Registry().with_resources(
             (name, Resource.from_contents(s)) for name, s in schemas.items())
         validator = cls(schema, registry=registry)
-    except ImportError:  # Debian 12's jsonschema 4.10
+    except (ImportError, TypeError):  # Debian 12's jsonschema 4.10 (registry= unknown to it)
         resolver = jsonschema.RefResolver(base_uri="", referrer=schema, store=schemas)
         validator = cls(schema, resolver=resolver)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))

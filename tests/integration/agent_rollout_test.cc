@@ -186,6 +186,7 @@ TEST_F(AgentRolloutTest, AnEnvValueFromACredentialReachesTheAppButNeverThePlanOr
   auto run = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("succeeded by dev-agent"));
+  EXPECT_THAT(run.out, ::testing::ContainsRegex("app1 +drain +ok")) << "--wait follows the job's log";
   for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kSecretVersion);
   ExpectAllUp(*networks_[0]->haproxy, 2);
   EXPECT_EQ(run.out.find(kSecretVersion), std::string::npos) << run.out;

@@ -186,7 +186,7 @@ TEST_F(RolloutRequestIT, ARequestCarriesNoPlanOrConfigAndNamesAShippableBuild) {
 // server refuses it naming the labels (503; the CLI exits 4), unless the
 // caller queues it anyway; an agent of the network seen lately lets it in.
 TEST_F(RolloutRequestIT, ARolloutForANetworkWithNoAgentSeenLatelyIsRefusedNamingItsLabelsUnlessQueuedAnyway) {
-  const std::string deployer = Token("deployer", {"deploy:demo/dev"});
+  const std::string deployer = Token("deployer", {"deploy:demo/dev", "read"});  // read: --wait reads the job.
   const json ask = {{"build", 1}, {"deployment", "dev"}};
   const std::string says = "no agent with labels network=dev was seen in the last 2 min";
   auto refused = Post("/v1/rollouts", ask, deployer);
@@ -206,6 +206,13 @@ TEST_F(RolloutRequestIT, ARolloutForANetworkWithNoAgentSeenLatelyIsRefusedNaming
                              {{"SALLYPORT_TOKEN", deployer}});
   EXPECT_EQ(anyway.exit_code, 0) << anyway.err;
   EXPECT_EQ(Jobs().size(), 1u);
+  // --wait gives up after its timeout, saying why; the job goes on.
+  auto waited = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "dev",
+                              "--queue-anyway", "--wait", "--wait-timeout", "1s"},
+                             {{"SALLYPORT_TOKEN", deployer}});
+  EXPECT_EQ(waited.exit_code, 4) << waited.out << waited.err;
+  EXPECT_THAT(waited.err, HasSubstr("still queued: no agent with labels network=dev took it after --wait-timeout 1s"));
+  EXPECT_EQ(Jobs().size(), 2u);
   SeeAgent("dev");
   auto served = Post("/v1/rollouts", ask, deployer);
   EXPECT_EQ(served->status, 201) << served->body;

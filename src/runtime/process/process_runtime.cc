@@ -199,15 +199,30 @@ exec tail -n "$2" -- "$1/out.log"
 )SH";
 
 // $1 host dir, $2 port (4 hex digits). "@instance <id> <pgid>" for each
-// running instance, then kListenersScript's lines.
+// running instance; its supervisor and their descendants become the
+// candidates (sp_cands) of kListenersScript, whose lines follow.
 constexpr const char kInstanceGroups[] = R"SH(
+sp_cands=
+sp_kids() {
+  sp_kl=
+  { read -r sp_kl < "/proc/$1/task/$1/children"; } 2>/dev/null
+  for sp_k in $sp_kl; do
+    sp_cands="$sp_cands $sp_k"
+    sp_kids "$sp_k"
+  done
+}
 for sp_p in "$1"/run/*.pid; do
   sp_id=${sp_p##*/}
   sp_id=${sp_id%.pid}
-  sp_alive "$sp_p" "$1/run/$sp_id.id" && printf '@instance %s %s\n' "$sp_id" "$sp_pgid"
+  if sp_alive "$sp_p" "$1/run/$sp_id.id"; then
+    printf '@instance %s %s\n' "$sp_id" "$sp_pgid"
+    sp_cands="$sp_cands $sp_pid"
+    sp_kids "$sp_pid"
+  fi
 done
 shift
 )SH";
+
 
 constexpr const char kLauncher[] = R"SH(#!/bin/sh
 # Sallyport process launcher and supervisor. Fixed content, written by

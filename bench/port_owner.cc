@@ -1,0 +1,77 @@
+// bench_port_owner: what proving a host's success on the instance that was
+// started costs (issue 20): the process runtime's Listeners (one command
+// reading /proc/net/tcp{,6} and finding the socket's holders) against a
+// running sp-sample-app, beside List (the one-command operation every
+// rollout already makes per host), through the local transport.
+//
+//   bench_port_owner [CALLS]     (default 50 of each, alternating)
+//
+// Target: Listeners adds <= 5 ms per host (its median). The app instance it
+// starts is stopped through the runtime's pid file; its directory removed.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "runtime/process/process_runtime.h"
+#include "support/test_util.h"
+#include "transport/local/local_transport.h"
+
+namespace sp::bench {
+namespace {
+
+double Ms(std::chrono::steady_clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double At(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+int Main(int calls) {
+  test::TempDir dir("sp-bench-port");
+  LocalTransport transport;
+  ProcessOptions po;
+  po.base_dir = dir / "apps";
+  ProcessRuntime runtime(transport, po);
+  RuntimeTarget t{HostRef{"app1", "127.0.0.1", "", 22}, "web", "bench"};
+  AppSpec app;
+  app.release = "web";
+  app.deployment = "bench";
+  app.rollout_id = "r-bench";
+  app.version = "v1";
+  app.artifact = test::BuildBinary("sp-sample-app");
+  app.port = test::FreePort();
+  app.env = {{"APP_VERSION", "v1"}};
+  if (!runtime.Pull(t, app, std::nullopt) || !runtime.Start(t, app)) {
+    std::fprintf(stderr, "cannot start the app\n");
+    return 2;
+  }
+  if (!test::WaitFor([&] { return test::PortOpen(app.port); }, std::chrono::milliseconds(5000))) return 2;
+  std::vector<double> listeners, list;
+  bool owned = true;
+  for (int i = 0; i < calls; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto l = runtime.Listeners(t, app.port);
+    listeners.push_back(Ms(std::chrono::steady_clock::now() - t0));
+    owned = owned && l && *l && (*l)->size() == 1 && (*l)->front().instance == "r-bench";
+    t0 = std::chrono::steady_clock::now();
+    (void)runtime.List(t);
+    list.push_back(Ms(std::chrono::steady_clock::now() - t0));
+  }
+  Instance inst;
+  inst.id = "r-bench";
+  (void)runtime.Stop(t, inst, Millis(2000));
+  std::printf("Listeners (the ownership check): median %.1f ms, p90 %.1f ms, max %.1f ms over %d calls\n",
+              At(listeners, 0.5), At(listeners, 0.9), At(listeners, 1.0), calls);
+  std::printf("List (for scale, already one per host): median %.1f ms, p90 %.1f ms\n", At(list, 0.5), At(list, 0.9));
+  std::printf("attributed to the instance every time: %s\n", owned ? "yes" : "NO");
+  const bool pass = owned && At(listeners, 0.5) <= 5.0;
+  std::printf("target: ownership check <= 5 ms per host (median): %s\n", pass ? "PASS" : "MISS");
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sp::bench
+
+int main(int argc, char** argv) { return sp::bench::Main(argc > 1 ? std::atoi(argv[1]) : 50); }
