@@ -262,7 +262,7 @@ TEST_F(ProcessRuntimeTest, StopPassesGraceInTicksAndAllowsForItInTheCommandTimeo
   ASSERT_TRUE(runtime.Stop(target_, inst, Millis(2'010)).has_value());
   ASSERT_EQ(transport_.calls.size(), 1u);
   ExpectFixedScript(transport_.calls[0]);
-  EXPECT_EQ(Args(transport_.calls[0]), (std::vector<std::string>{run_ + "/r42.pid", run_ + "/r42.id", "402"}));
+  EXPECT_EQ(Args(transport_.calls[0]), (std::vector<std::string>{run_ + "/r42.pid", run_ + "/r42.id", "402", dir_}));
   ASSERT_TRUE(transport_.calls[0].timeout.has_value());
   EXPECT_GE(*transport_.calls[0].timeout, Millis(2'010 + 5'000));
 }
