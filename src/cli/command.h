@@ -112,6 +112,8 @@ class Context {
   const ClientConfig& client() const { return client_; }
   // Wall-clock ms, for records the command writes and ages it prints.
   int64_t Now() const { return clock_->WallMs(); }
+  // Monotonic ms, for deadlines (--wait-timeout).
+  int64_t Monotonic() const { return clock_->MonotonicMs(); }
   std::string StorePath() const;
 
  private:

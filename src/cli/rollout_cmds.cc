@@ -207,7 +207,7 @@ int CheckHere(Context& ctx, const RolloutPlan& plan) {
 int WaitForJob(Context& ctx, ApiClient& api, int64_t id) {
   auto limit = ParseDuration(ctx.a.wait_timeout);
   if (!limit) return Fail(limit.error().Wrap("--wait-timeout"));
-  const auto give_up = std::chrono::steady_clock::now() + *limit;
+  const int64_t give_up = ctx.Monotonic() + limit->count();
   const std::string path = "/v1/jobs/" + std::to_string(id);
   int64_t offset = 0;
   std::string pending;
@@ -229,7 +229,7 @@ int WaitForJob(Context& ctx, ApiClient& api, int64_t id) {
                   j->value(state == "succeeded" ? "result" : "error", "").c_str());
       return state == "succeeded" ? kExitOk : kExitFailed;
     }
-    if (std::chrono::steady_clock::now() >= give_up) {
+    if (ctx.Monotonic() >= give_up) {
       std::string labels;
       if (j->contains("labels") && (*j)["labels"].is_object()) {
         for (const auto& [k, v] : (*j)["labels"].items()) {
