@@ -209,6 +209,8 @@ class RolloutEngine {
   // Before a host's new instance starts (and in preflight): the app's port
   // is free, or held only by instances of this (release, deployment).
   Status CheckPortFree(const RolloutPlan& plan, const HostSpec& host);
+  // The runtime's listeners on the host's app port (nullopt: it cannot tell).
+  Result<std::optional<std::vector<PortListener>>> PortListeners(const RolloutPlan& plan, const HostSpec& host);
   // After its health check: the port is held by `started` and nothing else
   // (the check was answered by the new instance, not by a stray). Sets
   // detail["port_owner"].

@@ -103,18 +103,22 @@ std::string Holders(const std::vector<PortListener>& listeners, const std::strin
   return out;
 }
 
-// A runtime that cannot attribute listeners (yet) checks nothing.
-bool Unchecked(const Result<std::optional<std::vector<PortListener>>>& r) { return r && !*r; }
-
 }  // namespace
 
-Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& host) {
+Result<std::optional<std::vector<PortListener>>> RolloutEngine::PortListeners(const RolloutPlan& plan,
+                                                                              const HostSpec& host) {
   const int port = plan.PortFor(host);
   auto listeners = d_.runtime->Listeners(TargetOf(plan, host), port);
-  if (Unchecked(listeners)) return Ok();
   if (!listeners) return Err(listeners.error().Wrap("who holds port " + std::to_string(port)));
+  return listeners;
+}
+
+Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& host) {
+  SP_ASSIGN_OR_RETURN(auto listeners, PortListeners(plan, host));
+  if (!listeners) return Ok();  // A runtime that cannot tell (docker, so far) checks nothing.
+  const int port = plan.PortFor(host);
   std::vector<PortListener> strays;
-  for (const auto& l : **listeners) {
+  for (const auto& l : *listeners) {
     if (l.instance.empty()) strays.push_back(l);
   }
   if (strays.empty()) return Ok();
@@ -126,12 +130,10 @@ Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& hos
 
 Status RolloutEngine::CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
                                      json& detail) {
-  const int port = plan.PortFor(host);
-  auto listeners = d_.runtime->Listeners(TargetOf(plan, host), port);
-  if (Unchecked(listeners)) return Ok();
-  if (!listeners) return Err(listeners.error().Wrap("who holds port " + std::to_string(port)));
-  const std::string where = "port " + std::to_string(port) + " on " + host.name;
-  const std::vector<PortListener>& held = **listeners;
+  SP_ASSIGN_OR_RETURN(auto listeners, PortListeners(plan, host));
+  if (!listeners) return Ok();
+  const std::string where = "port " + std::to_string(plan.PortFor(host)) + " on " + host.name;
+  const std::vector<PortListener>& held = *listeners;
   if (held.empty()) {
     return Err(ErrorCode::kUnavailable, "nothing listens on " + where + " although the health check passed");
   }

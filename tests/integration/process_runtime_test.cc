@@ -122,6 +122,21 @@ class ProcessRuntimeIT : public ::testing::Test {
     return app;
   }
 
+  // sp-sample-app as instance `id` (version `version`) on a free port.
+  AppSpec SampleApp(const std::string& id, const std::string& version) {
+    AppSpec app = App(id, test::BuildBinary("sp-sample-app"), "");
+    app.command = {};
+    app.env = {{"APP_VERSION", version}};
+    app.port = test::FreePort();
+    return app;
+  }
+  // Pulls and starts `app` on `t`; returns once its port answers.
+  void Launch(const RuntimeTarget& t, const AppSpec& app) {
+    ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
+    ASSERT_TRUE(runtime_.Start(t, app).has_value());
+    ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  }
+
   std::string HostDir(const RuntimeTarget& t) { return tmp_ / ("apps/shop/prod/" + t.host.name); }
 
   // The instance's supervisor (the pid file's process).
@@ -410,16 +425,10 @@ TEST_F(ProcessRuntimeIT, ActionsOnAHostWaitForAScriptStillHoldingItsLock) {
 }
 
 TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {
-  const std::string bin = test::BuildBinary("sp-sample-app");
-  if (!test::FileExists(bin)) GTEST_SKIP() << "sp-sample-app not built";
+  if (!test::FileExists(test::BuildBinary("sp-sample-app"))) GTEST_SKIP() << "sp-sample-app not built";
   auto t = Target("host-a");
-  AppSpec app = App("r3", bin, "");
-  app.command = {};
-  app.env = {{"APP_VERSION", "v3"}};
-  app.port = test::FreePort();
-  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
-  ASSERT_TRUE(runtime_.Start(t, app).has_value());
-  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  const AppSpec app = SampleApp("r3", "v3");
+  ASSERT_NO_FATAL_FAILURE(Launch(t, app));
   CurlHealthChecker health;
   HealthCheckSpec spec;
   HealthProbe probe = health.Probe("127.0.0.1", app.port, spec);
@@ -438,16 +447,10 @@ TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {
 // started again (after a 1 s backoff), counted and said in its log; Stop
 // ends the supervision with the app, for good.
 TEST_F(ProcessRuntimeIT, AnAppKilledByHandIsRestartedByItsSupervisorAndStopEndsItForGood) {
-  const std::string bin = test::BuildBinary("sp-sample-app");
-  if (!test::FileExists(bin)) GTEST_SKIP() << "sp-sample-app not built";
+  if (!test::FileExists(test::BuildBinary("sp-sample-app"))) GTEST_SKIP() << "sp-sample-app not built";
   auto t = Target("host-a");
-  AppSpec app = App("r5", bin, "");
-  app.command = {};
-  app.env = {{"APP_VERSION", "v5"}};
-  app.port = test::FreePort();
-  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
-  ASSERT_TRUE(runtime_.Start(t, app).has_value());
-  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  const AppSpec app = SampleApp("r5", "v5");
+  ASSERT_NO_FATAL_FAILURE(Launch(t, app));
   const pid_t supervisor = PidOf(t, "r5");
   const pid_t first = AppPidOf(t, "r5");
   ASSERT_GT(first, 0);
@@ -480,17 +483,12 @@ TEST_F(ProcessRuntimeIT, ListenersNameTheInstanceHoldingThePortOrAStray) {
   const std::string bin = test::BuildBinary("sp-sample-app");
   if (!test::FileExists(bin)) GTEST_SKIP() << "sp-sample-app not built";
   auto t = Target("host-a");
-  AppSpec app = App("r4", bin, "");
-  app.command = {};
-  app.env = {{"APP_VERSION", "v4"}};
-  app.port = test::FreePort();
+  const AppSpec app = SampleApp("r4", "v4");
   auto free = runtime_.Listeners(t, app.port);
   ASSERT_TRUE(free && *free) << (free ? "not checked" : free.error().message);
   EXPECT_TRUE((*free)->empty());
 
-  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
-  ASSERT_TRUE(runtime_.Start(t, app).has_value());
-  ASSERT_TRUE(test::WaitFor([&] { return test::PortOpen(app.port); }, milliseconds(5000)));
+  ASSERT_NO_FATAL_FAILURE(Launch(t, app));
   auto mine = runtime_.Listeners(t, app.port);
   ASSERT_TRUE(mine && *mine);
   ASSERT_EQ((*mine)->size(), 1u);
