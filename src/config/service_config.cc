@@ -16,7 +16,7 @@ const std::vector<std::string> kTopKeys = {"version", "service", "stack", "image
 const std::vector<std::string> kStepKeys = {"name", "kind", "run", "env", "timeout", "when", "secrets", "release"};
 const std::vector<std::string> kBranchKeys = {"match", "deploy"};
 const std::vector<std::string> kImageKeys = {"repository", "dockerfile", "context"};
-const std::vector<std::string> kRegistryKeys = {"address", "username", "password"};
+const std::vector<std::string> kRegistryKeys = {"address", "username", "password", "insecure"};
 const std::vector<std::string> kPasswordKeys = {"credential", "file", "env"};
 const std::vector<std::string> kReleaseKeys = {"runtime", "port",         "command", "env",         "volumes",
                                                "health",  "smoke",        "stop_timeout", "strategy"};
@@ -108,6 +108,7 @@ Result<RegistrySpec> ParseRegistry(const Reader& r, const Val& v) {
   if (password) { SP_ASSIGN_OR_RETURN(reg.password_ref, AsSecretRef(r, *password)); }
   if (user && !password) return Err(r.Missing(m, "password", " (username is set)"));
   if (password && !user) return Err(r.Missing(m, "username", " (password is set)"));
+  if (const Val* insecure = m.Get("insecure")) { SP_ASSIGN_OR_RETURN(reg.insecure, r.AsBool(*insecure)); }
   return reg;
 }
 

@@ -36,6 +36,10 @@ struct RegistrySpec {
   // server's admin made), or, in an operator's own local runs, "file:/path"
   // or "env:NAME". Never the value.
   std::string password_ref;
+  // Plain HTTP instead of HTTPS: honoured for a loopback registry, or one the
+  // acting machine's admin lists (SALLYPORT_INSECURE_REGISTRIES); never sent
+  // credentials beyond loopback.
+  bool insecure = false;
 };
 
 struct StrategySpec {

@@ -1,5 +1,7 @@
 #include "core/text.h"
 
+#include "core/image_ref.h"
+
 #include <ctime>
 
 #include <arpa/inet.h>
@@ -105,13 +107,7 @@ bool IsValidEnvName(std::string_view s) {
   static const std::regex re("[A-Za-z_][A-Za-z0-9_]*");
   return Matches(s, re);
 }
-bool IsValidImageRef(std::string_view s) {
-  // registry host[:port]/ path components / [:tag] [@sha256:hex]
-  static const std::regex re(
-      "([A-Za-z0-9.-]+(:[0-9]{1,5})?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-      "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?");
-  return s.size() <= 512 && Matches(s, re);
-}
+bool IsValidImageRef(std::string_view s) { return ParseImageRef(s).has_value(); }
 std::string Base64(std::string_view in, bool url) {
   const char* k = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
                       : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,11 +129,8 @@ std::string Base64(std::string_view in, bool url) {
 }
 
 std::string ImageRegistry(std::string_view image_ref) {
-  const size_t slash = image_ref.find('/');
-  if (slash == std::string_view::npos) return "";
-  const std::string_view first = image_ref.substr(0, slash);
-  if (first.find_first_of(".:") == std::string_view::npos && first != "localhost") return "";
-  return std::string(first);
+  auto r = ParseImageRef(image_ref);
+  return r ? r->domain : std::string();
 }
 
 bool IsSafeValue(std::string_view s) {

@@ -45,11 +45,12 @@ std::string UrlHost(std::string_view url);
 bool IsLoopbackHost(std::string_view host);
 // Env var names: [A-Za-z_][A-Za-z0-9_]*.
 bool IsValidEnvName(std::string_view s);
-// A Docker image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>].
+// A Docker image reference as docker reads it (core/image_ref.h).
 bool IsValidImageRef(std::string_view s);
-// The registry part of an image reference ("10.0.0.3:5000" of
+// The registry host of an image reference ("10.0.0.3:5000" of
 // "10.0.0.3:5000/app@sha256:..."), by Docker's rule: the first path component
-// when it has a '.' or ':' or is "localhost"; else "" (Docker Hub).
+// when it has a '.' or ':' or is "localhost"; else "docker.io" (Docker Hub);
+// "" when it is no image reference.
 std::string ImageRegistry(std::string_view image_ref);
 // Base64 with padding; `url`: the URL-safe alphabet ('-' and '_' for '+' and '/').
 std::string Base64(std::string_view in, bool url = false);

@@ -45,6 +45,7 @@ LAYERS = [
     ("src/vcs/", 3, "adapter"),
     ("src/runner/", 3, "adapter"),
     ("src/client/", 3, "adapter"),
+    ("src/registry/", 3, "adapter"),
     ("src/wiring/", 4, "app"),
     ("src/server/", 4, "app"),
     ("src/agent/", 4, "app"),
