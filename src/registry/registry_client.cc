@@ -88,7 +88,7 @@ std::string RegistryClient::CaFileFor(const std::string& host_port) const {
 
 Result<RegistryClient::Response> RegistryClient::Send(const std::string& method, const std::string& url,
                                                       const std::vector<std::string>& headers,
-                                                      const RegistryCredential* basic) {
+                                                      const RegistryCredential* basic, const std::string& ca_of) {
   auto parts = registry::ParseHttpUrl(url);
   if (!parts) return Err(ErrorCode::kInvalidArgument, "not an http(s) URL: " + Printable(url));
   std::string socket;
@@ -136,7 +136,9 @@ Result<RegistryClient::Response> RegistryClient::Send(const std::string& method,
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o_.timeout.count()));
-  const std::string ca = parts->scheme == "https" ? CaFileFor(parts->HostPort()) : "";
+  // The host's own CA, else (a token realm) the registry's, as docker does.
+  std::string ca = parts->scheme == "https" ? CaFileFor(parts->HostPort()) : "";
+  if (ca.empty() && parts->scheme == "https" && !ca_of.empty()) ca = CaFileFor(ca_of);
   if (!ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
   if (basic) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -161,7 +163,7 @@ Result<RegistryClient::Response> RegistryClient::Send(const std::string& method,
 Result<std::string> RegistryClient::FetchToken(const std::string& registry,
                                                const std::map<std::string, std::string>& params,
                                                const std::string& scope, const std::optional<RegistryCredential>& cred,
-                                               bool registry_https) {
+                                               bool registry_https, std::string* note) {
   auto get = [&](const char* k) {
     auto it = params.find(k);
     return it == params.end() ? std::string() : it->second;
@@ -193,12 +195,19 @@ Result<std::string> RegistryClient::FetchToken(const std::string& registry,
   const RegistryCredential* send = cred && trusted && secure ? &*cred : nullptr;
   std::string full = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + Escape(service);
   if (!scope.empty()) full += "&scope=" + Escape(scope);
-  SP_ASSIGN_OR_RETURN(Response r, Send("GET", full, {}, send));
+  SP_ASSIGN_OR_RETURN(Response r, Send("GET", full, {}, send, registry));
   const std::string who = cred && send ? " for user '" + cred->username + "'" : std::string(" anonymously");
   const std::string why_anon =
-      cred && !send ? " (the realm " + url->HostPort() + " is not the registry's host nor allowed for its credential, so "
-                                                        "it was sent no credentials)"
+      cred && !send ? "; its token realm " + url->HostPort() +
+                          (trusted ? " is not reached over TLS" : " is not the registry's host nor allowed for this credential") +
+                          ", so it was sent no credentials"
                     : "";
+  if (note) *note = why_anon;
+  if ((r.status == 401 || r.status == 403) && send) {
+    return Err(ErrorCode::kPermissionDenied, "registry " + registry + " rejected the credentials of user '" +
+                                                 cred->username + "' (its token realm " + url->HostPort() +
+                                                 " answered HTTP " + std::to_string(r.status) + ")");
+  }
   if (r.status != 200) {
     return Err(r.status == 401 || r.status == 403 ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
                "registry " + registry + ": token realm " + url->HostPort() + " refused a token" + who + " (HTTP " +
@@ -250,10 +259,11 @@ Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const 
     if (auto it = challenges_.find(registry); it != challenges_.end()) known = it->second;
     basic = basic_.count(registry) > 0;
   }
+  std::string anon_note;  // Why the realm was asked without credentials.
   auto attempt = [&](bool fresh_token) -> Result<Response> {
     std::vector<std::string> headers{std::string(kAccept)};
     if (known) {
-      SP_ASSIGN_OR_RETURN(std::string token, FetchToken(registry, *known, scope, cred, https));
+      SP_ASSIGN_OR_RETURN(std::string token, FetchToken(registry, *known, scope, cred, https, &anon_note));
       headers.push_back("Authorization: Bearer " + token);
       (void)fresh_token;
       return Send("HEAD", url, headers, nullptr);
@@ -293,7 +303,7 @@ Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const 
       if (known) realm = ", token realm " + (known->count("realm") ? Printable(known->at("realm")) : std::string("?"));
       if (cred && !basic_ok && !known) realm += "; credentials are sent only over HTTPS or to loopback";
       return Err(ErrorCode::kPermissionDenied, "registry " + image.domain + " rejected the credentials" + user + realm +
-                                                   " (HTTP " + std::to_string(r.status) + ")");
+                                                   " (HTTP " + std::to_string(r.status) + ")" + anon_note);
     }
     case 404:
       return Err(ErrorCode::kNotFound, "image " + image.Full() + " not found in registry " + image.domain);

@@ -32,7 +32,8 @@ namespace sp {
 // trusts; an admin's setting there, never a repository's.
 struct RegistryTrust {
   // Directories in docker's certs.d layout: <dir>/<host[:port]>/ca.crt is
-  // the CA of that registry (or token realm). Empty: /etc/sallyport/certs.d
+  // the CA of that registry or token realm (a realm without one of its own:
+  // its registry's, as docker does). Empty: /etc/sallyport/certs.d
   // and /etc/docker/certs.d. The system's CAs otherwise.
   std::vector<std::string> certs_dirs;
   // Registries (host[:port]) allowed over plain HTTP beyond loopback.
@@ -80,11 +81,12 @@ class RegistryClient {
     std::string value;
     int64_t expires_mono_ms = 0;
   };
+  // `ca_of`: whose CA to trust when the URL's host has none of its own.
   Result<Response> Send(const std::string& method, const std::string& url, const std::vector<std::string>& headers,
-                        const RegistryCredential* basic);
+                        const RegistryCredential* basic, const std::string& ca_of = "");
   Result<std::string> FetchToken(const std::string& registry, const std::map<std::string, std::string>& challenge,
                                  const std::string& scope, const std::optional<RegistryCredential>& cred,
-                                 bool registry_https);
+                                 bool registry_https, std::string* note);
   std::string CaFileFor(const std::string& host_port) const;
 
   RegistryClientOptions o_;

@@ -186,9 +186,21 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   StartServer("300ms", {"--builds-on", "agents"});
   StartAgent("builder", "role=builder", {"--docker-host", env_->docker().host(), "--work-dir", *dir_ / "builder-work"});
   StartAgent("net-agent", "network=local");
+  env_->tokens().Clear();
   const std::string c1 = CommitAndPush("c1");
   json b1 = WaitBuilt(c1);
   ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << Log(b1.value("id", int64_t{0})) << server_->Log();
+  // The registry is HTTPS with token auth: the build's push asked its token
+  // server for push access to the repository (the hosts share the builder's
+  // engine here, so the rollout's preflight finds the image on them and asks nothing).
+  bool push_scope = false;
+  for (const auto& asked : env_->tokens().requests()) {
+    for (const auto& scope : asked.scopes) {
+      push_scope = push_scope || (asked.user == kUser && scope.rfind("repository:sample:", 0) == 0 &&
+                                  scope.find("push") != std::string::npos);
+    }
+  }
+  EXPECT_TRUE(push_scope) << "no token for pushing repository sample was asked";
   EXPECT_EQ(b1.value("trigger", ""), "poll");
   EXPECT_EQ(b1.value("deployment", ""), "integration");
   EXPECT_THAT(b1.value("artifact", ""), HasSubstr("/sample@sha256:")) << "the artifact is the digest";

@@ -150,7 +150,8 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
 }
 
 TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageOrBadCredentialsAndTouchesNothing) {
-  ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
+  auto v1 = RunSallyport(Args("v1"));
+  ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   images_["missing"] = env_->registry().address() + "/sample@sha256:" + std::string(64, '0');
   auto r = RunSallyport(Args("missing"));
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;

@@ -20,6 +20,7 @@
 
 #include "core/subprocess.h"
 #include "core/text.h"
+#include "support/test_ca.h"
 
 namespace sp::test {
 
@@ -88,10 +89,17 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
   f->root_ = tmpl;
   f->host_ = "unix://" + f->root_ + "/d.sock";
   WriteFile(f->root_ + "/daemon.json", "{}\n", 0600);
+  fs::create_directories(f->certs_dir(), ec);
+  if (ec) return Err(ErrorCode::kInternal, "mkdir " + f->certs_dir() + ": " + ec.message());
+  // Its own /etc/docker (for certs.d) in its mount namespace; the mount point
+  // is the machine's (docker-registry's package makes it).
+  const bool own_etc = fs::is_directory("/etc/docker");
 
   // Paths come from mkdtemp ([A-Za-z0-9/-]) and constants: safe in this script.
   const std::string& r = f->root_;
-  const std::string script = "mount -t tmpfs -o mode=0711,size=16m sp-containerd /run/containerd && exec " + dockerd +
+  const std::string script = "mount -t tmpfs -o mode=0711,size=16m sp-containerd /run/containerd && " +
+                             (own_etc ? "mount --bind " + r + "/etc-docker /etc/docker && " : std::string()) + "exec " +
+                             dockerd +
                              " --config-file " + r + "/daemon.json -H " + f->host_ + " --data-root " + r +
                              "/data --exec-root " + r + "/x --pidfile " + r +
                              "/d.pid --iptables=false --ip-forward=false --ip-masq=false --bridge=none" +
@@ -124,6 +132,17 @@ Result<std::unique_ptr<DockerdFixture>> DockerdFixture::Start(milliseconds timeo
     return Err(ErrorCode::kInternal, "a system containerd socket is visible to the test dockerd: " + seen);
   }
   return f;
+}
+
+Status DockerdFixture::TrustRegistry(const std::string& address, const std::string& ca_file) const {
+  if (!fs::is_directory("/etc/docker")) {
+    return Err(ErrorCode::kUnavailable, "/etc/docker is missing: the test dockerd cannot be given a registry CA");
+  }
+  std::error_code ec;
+  fs::create_directories(certs_dir() + "/" + address, ec);
+  if (ec) return Err(ErrorCode::kInternal, "mkdir " + certs_dir() + "/" + address + ": " + ec.message());
+  WriteFile(certs_dir() + "/" + address + "/ca.crt", ReadFile(ca_file));
+  return Ok();
 }
 
 DockerdFixture::~DockerdFixture() {
@@ -177,7 +196,8 @@ void DockerdFixture::RemoveAllContainers() const {
 
 // ----------------------------------------------------------------- registry
 
-Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user, std::string password) {
+Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user, std::string password,
+                                                               const std::optional<RegistryToken>& token) {
   const std::string registry = FindProgram("docker-registry", {"/usr/bin/docker-registry"});
   if (registry.empty())
     return Err(ErrorCode::kUnavailable, "docker-registry not found (Debian package docker-registry)");
@@ -204,9 +224,11 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user
                 "/data\n  delete:\n    enabled: true\n"
                 "http:\n  addr: 127.0.0.1:" +
                 std::to_string(f->port_) +
-                "\n  secret: sp-test-only\n"
-                "auth:\n  htpasswd:\n    realm: sp-test\n    path: " +
-                dir + "/htpasswd\n",
+                "\n  secret: sp-test-only\n" +
+                (token ? "  tls:\n    certificate: " + token->cert + "\n    key: " + token->key +
+                             "\nauth:\n  token:\n    realm: " + token->realm + "\n    service: " + token->service +
+                             "\n    issuer: " + token->issuer + "\n    rootcertbundle: " + token->root_ca + "\n"
+                       : "auth:\n  htpasswd:\n    realm: sp-test\n    path: " + dir + "/htpasswd\n"),
             0600);
   SP_TRY(f->Resume());
   return f;
@@ -385,7 +407,21 @@ void DockerEnvironment::SetUp() {
                static_cast<int>((*d)->pid()), static_cast<long long>((*d)->startup_time().count()),
                (*d)->host().c_str(), (*d)->containerd_socket().c_str());
   auto t0 = std::chrono::steady_clock::now();
-  auto r = RegistryFixture::Start(user_, password_);
+  const TlsFiles& tls = SharedTls();
+  TokenServer::Options to;
+  to.user = user_;
+  to.password = password_;
+  auto tokens = TokenServer::Start(SharedCa(), tls, to);
+  if (!tokens) {
+    error_ = tokens.error().message;
+    return;
+  }
+  RegistryToken token;
+  token.realm = (*tokens)->realm();
+  token.root_ca = tls.ca;
+  token.cert = tls.cert;
+  token.key = tls.key;
+  auto r = RegistryFixture::Start(user_, password_, token);
   if (!r) {
     error_ = r.error().message;
     return;
@@ -394,12 +430,20 @@ void DockerEnvironment::SetUp() {
       stderr, "[docker env] registry ready in %lld ms at %s\n",
       static_cast<long long>(std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count()),
       (*r)->address().c_str());
+  if (Status trust = (*d)->TrustRegistry((*r)->address(), tls.ca); !trust) {
+    error_ = trust.error().message;
+    return;
+  }
+  // What Sallyport (the preflight, in this process and in the CLIs it starts) trusts.
+  ::setenv("SALLYPORT_REGISTRY_CERTS_D", (*d)->certs_dir().c_str(), 1);
   docker_ = std::move(*d);
   registry_ = std::move(*r);
+  tokens_ = std::move(*tokens);
 }
 
 void DockerEnvironment::TearDown() {
   registry_.reset();
+  tokens_.reset();
   docker_.reset();
 }
 

@@ -1,12 +1,15 @@
 // Real Docker for integration tests: a private dockerd, a private registry
-// with htpasswd auth, a helper that builds and pushes the sample app image,
+// (HTTPS with the test CA and token auth, as real registries run, or htpasswd
+// Basic auth), a helper that builds and pushes the sample app image,
 // and a syslog receiver.
 //
 // Isolation: the dockerd runs in its own mount namespace (util-linux
 // `unshare --mount`) with an empty tmpfs over /run/containerd, so it can never
 // find and attach to a system containerd: it always starts its own, whose
 // socket lives under this fixture's exec root. Its overlay mounts stay in that
-// namespace too, so nothing is left mounted on the host when it exits.
+// namespace too, so nothing is left mounted on the host when it exits. Its
+// /etc/docker is this fixture's own directory (bind-mounted in that
+// namespace): registries' CAs go to its certs.d, never to the machine's /etc.
 #pragma once
 
 
@@ -25,6 +28,7 @@
 #include "core/error.h"
 #include "runtime/docker/docker_runtime.h"
 #include "support/test_util.h"
+#include "support/token_server.h"
 
 namespace sp::test {
 
@@ -58,6 +62,10 @@ class DockerdFixture {
   std::string DockerOut(const std::vector<std::string>& args) const;
 
   pid_t pid() const { return daemon_.pid(); }
+  // Its certs.d (what it sees as /etc/docker/certs.d).
+  std::string certs_dir() const { return root_ + "/etc-docker/certs.d"; }
+  // Makes this engine trust `ca_file` for the registry at `address` (host:port).
+  Status TrustRegistry(const std::string& address, const std::string& ca_file) const;
   const std::string& root() const { return root_; }
   // The containerd socket this dockerd uses (under its exec root).
   std::string containerd_socket() const { return root_ + "/x/containerd/containerd.sock"; }
@@ -74,10 +82,18 @@ class DockerdFixture {
 };
 
 // Debian's docker-registry (distribution 2.8) on 127.0.0.1:<free port>, with
-// filesystem storage and htpasswd (bcrypt) auth for one user.
+// filesystem storage and htpasswd (bcrypt) auth for one user over plain HTTP;
+// or, with `token`, over HTTPS (the shared test CA) trusting the tokens of
+// that token server, which knows the user.
+struct RegistryToken {
+  std::string realm, service = "sp-test-registry", issuer = "sp-test-issuer";
+  std::string root_ca;  // The bundle the token signer's chain ends in.
+  std::string cert, key;  // The registry's TLS certificate.
+};
 class RegistryFixture {
  public:
-  static Result<std::unique_ptr<RegistryFixture>> Start(std::string user, std::string password);
+  static Result<std::unique_ptr<RegistryFixture>> Start(std::string user, std::string password,
+                                                        const std::optional<RegistryToken>& token = std::nullopt);
   ~RegistryFixture();
   RegistryFixture(const RegistryFixture&) = delete;
   RegistryFixture& operator=(const RegistryFixture&) = delete;
@@ -139,7 +155,9 @@ class SyslogListener {
 
 
 // One dockerd and one registry for the whole test binary, started before the
-// first test and stopped after the last. Register it with
+// first test and stopped after the last. The registry speaks HTTPS (the
+// shared test CA, which the dockerd trusts through its certs.d and
+// Sallyport through $SALLYPORT_REGISTRY_CERTS_D) with token auth. Register it with
 // ::testing::AddGlobalTestEnvironment(new DockerEnvironment(...)).
 class DockerEnvironment : public ::testing::Environment {
  public:
@@ -149,14 +167,17 @@ class DockerEnvironment : public ::testing::Environment {
   // The single registered instance (nullptr if none).
   static DockerEnvironment* Get();
 
-  bool ready() const { return docker_ && registry_; }
+  bool ready() const { return docker_ && registry_ && tokens_; }
   // Why the engine or registry could not be started.
   const std::string& error() const { return error_; }
   DockerdFixture& docker() { return *docker_; }
   RegistryFixture& registry() { return *registry_; }
+  // The registry's token server (what it was asked, and by whom).
+  TokenServer& tokens() { return *tokens_; }
 
  private:
   std::string user_, password_, error_;
+  std::unique_ptr<TokenServer> tokens_;
   std::unique_ptr<DockerdFixture> docker_;
   std::unique_ptr<RegistryFixture> registry_;
 };

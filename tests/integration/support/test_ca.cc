@@ -34,10 +34,15 @@ TlsFiles TestCa::Issue(const std::string& name, const std::vector<std::string>& 
   return f;
 }
 
+const TestCa& SharedCa() {
+  static TempDir dir("sp-test-pki");
+  static TestCa ca(dir.path());
+  return ca;
+}
+
 const TlsFiles& SharedTls(const std::vector<std::string>& extra_ips) {
   static const TlsFiles files = [&] {
-    static TempDir dir("sp-test-pki");
-    static TestCa ca(dir.path());
+    const TestCa& ca = SharedCa();
     std::vector<std::string> ips{"127.0.0.1", "::1"};
     ips.insert(ips.end(), extra_ips.begin(), extra_ips.end());
     TlsFiles f = ca.Issue("server", {"localhost"}, ips);

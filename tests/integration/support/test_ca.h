@@ -37,6 +37,8 @@ class TestCa {
   bool ok_ = false;
 };
 
+// The process's CA (what SharedTls issues with).
+const TestCa& SharedCa();
 // The process's CA and its certificate for loopback (and `extra_ips`, on first
 // use); exports $SALLYPORT_CA.
 const TlsFiles& SharedTls(const std::vector<std::string>& extra_ips = {});
