@@ -177,6 +177,8 @@ check_version() {  # <version> <tool>
 sallyport_run() {  # <version> <timed:0|1>
   local v=$1 t0 t1
   t0=$(now_ms)
+  # The lab registry speaks HTTPS with the lab's CA: Sallyport's preflight trusts it from certs.d.
+  SALLYPORT_REGISTRY_CERTS_D=$(labvar LAB_REGISTRY_CERTS_D) \
   "$SP" rollout run -c "$W/sallyport.yml" -i "$W/inventory.yml" -d integration --store "$W/state.db" \
     --artifact "$(artifact "$v")" --version "$v" --output json >"$W/sp-$v.jsonl" 2>"$W/sp-$v.err" \
     || { log "sallyport $v failed:"; tail -5 "$W/sp-$v.jsonl" "$W/sp-$v.err" >&2; exit 1; }

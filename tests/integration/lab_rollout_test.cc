@@ -68,7 +68,8 @@ class LabRolloutTest : public ::testing::Test {
     std::vector<std::string> args{"rollout", "run", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
                                   "integration", "--store", *dir_ / "state.db"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return RunSallyport(args);
+    // The office trusts the lab registry's CA as the engines do (certs.d).
+    return RunSallyport(args, {{"SALLYPORT_REGISTRY_CERTS_D", lab_.registry_certs_d}});
   }
 
   Lab lab_;
@@ -205,6 +206,22 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
     lab_.InHost(lab_.hosts[i].name, {"sh", "-c", "ls -d /tmp/sp-docker.* 2>/dev/null | wc -l"}, &left);
     EXPECT_EQ(Trim(left), "0") << lab_.hosts[i].name;
   }
+  // The registry speaks only HTTPS, with the lab's CA, which the engines
+  // trust from their own certs.d (no insecure-registries anywhere).
+  std::string plain, tls;
+  lab_.InHost(lab_.hosts[0].name,
+              {"curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://" + lab_.registry + "/v2/"},
+              &plain);
+  EXPECT_EQ(plain, "400") << "plain HTTP to the registry";
+  lab_.InHost(lab_.hosts[0].name,
+              {"curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+               "/etc/docker/certs.d/" + lab_.registry + "/ca.crt", "https://" + lab_.registry + "/v2/"},
+              &tls);
+  EXPECT_EQ(tls, "401") << "HTTPS to the registry with the CA of the host's certs.d";
+  std::string insecure;
+  lab_.InHost(lab_.hosts[0].name, {"docker", "info", "--format", "{{json .RegistryConfig.InsecureRegistryCIDRs}}"},
+              &insecure);
+  EXPECT_EQ(Trim(insecure), "[\"127.0.0.0/8\"]") << "only docker's built-in loopback default";
   // The app port listens only inside its host: the office cannot reach it.
   std::string office;
   ::sp::test::Run({"curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",

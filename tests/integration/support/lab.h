@@ -27,6 +27,7 @@ struct Lab {
   int lb_api_port = 0;
   std::string registry, registry_push;  // Private (pull) and office (push) addresses "a:port".
   std::string registry_user, registry_password_file;
+  std::string registry_certs_d;  // The lab CA in docker's certs.d layout (the registry speaks HTTPS).
   std::string key, known_hosts;
   std::vector<LabHost> hosts;
   int docker_hosts = 0;
