@@ -1,5 +1,6 @@
 #include "build/credentials.h"
 
+#include "config/service_config.h"
 #include "core/text.h"
 
 namespace sp {
@@ -24,7 +25,8 @@ Result<std::string> ResolveCredential(BuildStore& store, const std::string& proj
                                                  bound + ")");
   }
   if (!read) return Err(ErrorCode::kUnavailable, "no secret reader for credential '" + name + "'");
-  auto value = read(binding->ref);
+  // A credential helper is asked for the registry the value goes to.
+  auto value = read(StartsWith(binding->ref, "helper:") ? HelperRefFor(binding->ref, host) : binding->ref);
   if (!value) return Err(value.error().Wrap("credential '" + name + "' of project " + project));
   return value;
 }

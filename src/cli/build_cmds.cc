@@ -170,7 +170,7 @@ int ProjectList(Context& ctx) {
   });
 }
 
-// credential set PROJECT NAME (--file PATH | --env VAR) (--host H | --deployment D)...:
+// credential set PROJECT NAME (--file PATH | --env VAR | --helper NAME) (--host H | --deployment D)...:
 // the admin binds a name a commit may use to a secret on the server, the
 // registries it may be sent to and the deployments whose app env may hold it.
 int CredentialSet(Context& ctx) {
@@ -179,12 +179,18 @@ int CredentialSet(Context& ctx) {
     return Fail({ErrorCode::kInvalidArgument, "credential name '" + Printable(a.name) +
                                                   "': letters, digits, '.', '_' and '-' (1-64)"});
   }
-  if (a.file.empty() == a.env_name.empty()) {
-    return Fail({ErrorCode::kInvalidArgument, "give one of --file PATH or --env VAR (where the server reads it)"});
+  if (!a.file.empty() + !a.env_name.empty() + !a.helper.empty() != 1) {
+    return Fail({ErrorCode::kInvalidArgument,
+                 "give one of --file PATH, --env VAR (where the server reads it) or --helper NAME (a docker credential "
+                 "helper the server runs)"});
   }
-  const std::string ref = a.file.empty() ? "env:" + a.env_name : "file:" + a.file;
+  const std::string ref = !a.file.empty() ? "file:" + a.file : !a.env_name.empty() ? "env:" + a.env_name : "helper:" + a.helper;
   if (!IsValidSecretRef(ref)) {
-    return Fail({ErrorCode::kInvalidArgument, "--file needs an absolute path, --env a variable name"});
+    return Fail({ErrorCode::kInvalidArgument,
+                 "--file needs an absolute path, --env a variable name, --helper a name of [a-z0-9-]"});
+  }
+  if (!a.helper.empty() && !a.deployments.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "a credential helper gives registry credentials: --host only"});
   }
   if (a.hosts.empty() && a.deployments.empty()) {
     return Fail({ErrorCode::kInvalidArgument, "give --host REGISTRY or --deployment NAME: where it may be sent"});
@@ -280,6 +286,8 @@ std::vector<Command> BuildCommands() {
          app.add_option("name", a.name, "The name commits use: {credential: NAME}")->required();
          app.add_option("--file", a.file, "A file on the server holding the value (absolute path)");
          app.add_option("--env", a.env_name, "An environment variable of the server holding the value");
+         app.add_option("--helper", a.helper,
+                        "A docker credential helper the server runs for the registry (docker-credential-NAME get)");
          app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat");
          app.add_option("--deployment", a.deployments, "A deployment whose app env may hold it; repeat");
        },

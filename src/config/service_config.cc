@@ -17,7 +17,7 @@ const std::vector<std::string> kStepKeys = {"name", "kind", "run", "env", "timeo
 const std::vector<std::string> kBranchKeys = {"match", "deploy"};
 const std::vector<std::string> kImageKeys = {"repository", "dockerfile", "context"};
 const std::vector<std::string> kRegistryKeys = {"address", "username", "password", "insecure"};
-const std::vector<std::string> kPasswordKeys = {"credential", "file", "env"};
+const std::vector<std::string> kPasswordKeys = {"credential", "file", "env", "helper"};
 const std::vector<std::string> kReleaseKeys = {"runtime", "port",         "command", "env",         "volumes",
                                                "health",  "smoke",        "stop_timeout", "strategy"};
 const std::vector<std::string> kHealthKeys = {"path", "expected_status", "interval", "timeout", "retries"};
@@ -52,8 +52,8 @@ Result<std::string> AsImageRepository(const Reader& r, const Val& v) {
 Result<std::string> AsSecretRef(const Reader& r, const Val& v) {
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kPasswordKeys));
   if (m.entries.size() != 1) {
-    return Err(r.Fail(v, "set exactly one of 'credential' (a name the server's admin bound), 'file' or 'env' "
-                         "(local runs only)"));
+    return Err(r.Fail(v, "set exactly one of 'credential' (a name the server's admin bound), 'file', 'env' or "
+                         "'helper' (local runs only)"));
   }
   if (const Val* c = m.Get("credential")) {
     SP_ASSIGN_OR_RETURN(std::string name, r.AsString(*c));
@@ -65,6 +65,13 @@ Result<std::string> AsSecretRef(const Reader& r, const Val& v) {
   if (const Val* f = m.Get("file")) {
     SP_ASSIGN_OR_RETURN(std::string path, r.AsAbsolutePath(*f));
     return "file:" + path;
+  }
+  if (const Val* h = m.Get("helper")) {
+    SP_ASSIGN_OR_RETURN(std::string name, r.AsString(*h));
+    if (!IsValidHelperName(name)) {
+      return Err(r.Fail(*h, "invalid credential helper name '" + name + "' ([a-z0-9-]: docker-credential-<name>)"));
+    }
+    return "helper:" + name;
   }
   const Val& e = *m.Get("env");
   SP_ASSIGN_OR_RETURN(std::string name, r.AsString(e));
@@ -85,6 +92,9 @@ Status AsReleaseEnv(const Reader& r, const Val& v, ReleaseSpec& rel) {
     }
     if (val.node.IsMap()) {
       SP_ASSIGN_OR_RETURN(rel.env_refs[k], AsSecretRef(r, val));
+      if (StartsWith(rel.env_refs[k], "helper:")) {
+        return Err(r.Fail(val, "a credential helper gives registry credentials only, not env values"));
+      }
     } else {
       SP_ASSIGN_OR_RETURN(rel.env[k], r.AsSafeString(val));
     }
@@ -308,8 +318,19 @@ bool IsValidCredentialName(std::string_view s) {
   return true;
 }
 
+std::string HelperRefFor(const std::string& ref, const std::string& server) { return ref + "@" + server; }
+
+bool IsValidHelperName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
 bool IsValidSecretRef(std::string_view s) {
   if (StartsWith(s, "credential:")) return IsValidCredentialName(s.substr(11));
+  if (StartsWith(s, "helper:")) return IsValidHelperName(s.substr(7));
   if (StartsWith(s, "env:")) return IsValidEnvName(s.substr(4));
   if (!StartsWith(s, "file:") || !IsSafeValue(s)) return false;
   const std::string_view path = s.substr(5);

@@ -26,7 +26,14 @@ struct HealthCheckSpec {
 // again (an agent checking a plan that came over the network).
 bool IsValidVolume(std::string_view s);      // /host/path:/container/path[:ro|:rw]
 bool IsValidHealthPath(std::string_view s);  // a URL path: "/...", one line, no blank
-bool IsValidSecretRef(std::string_view s);   // "credential:NAME", "file:/absolute/path" or "env:NAME"
+// "credential:NAME", "file:/absolute/path", "env:NAME" or "helper:NAME" (a
+// docker credential helper, registry credentials only).
+bool IsValidSecretRef(std::string_view s);
+bool IsValidHelperName(std::string_view s);  // [a-z0-9-]{1,64}: docker-credential-<name>
+// A helper reference ("helper:NAME") asked for registry `server`:
+// "helper:NAME@server", what a secret reader reads by running
+// `docker-credential-NAME get` with `server` on stdin.
+std::string HelperRefFor(const std::string& ref, const std::string& server);
 bool IsValidCredentialName(std::string_view s);  // [A-Za-z0-9._-]{1,64}
 
 struct RegistrySpec {

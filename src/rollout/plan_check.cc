@@ -107,7 +107,7 @@ Status CheckRegistry(const RegistrySpec& r) {
   }
   if (!IsSafeValue(r.username)) return Err(Bad("/registry/username", "a newline or NUL"));
   if (!r.password_ref.empty() && !IsValidSecretRef(r.password_ref)) {
-    return Err(Bad("/registry/password_ref", "not file:/absolute/path or env:NAME"));
+    return Err(Bad("/registry/password_ref", "not file:/absolute/path, env:NAME or helper:NAME"));
   }
   return Ok();
 }

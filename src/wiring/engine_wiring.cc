@@ -32,6 +32,15 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
     return Err(ErrorCode::kUnavailable, "credential '" + ref.substr(11) +
                                             "' is bound on the server: run this rollout through it (--server)");
   }
+  if (StartsWith(ref, "helper:")) {
+    const size_t at = ref.find('@');
+    const std::string name = ref.substr(7, at == std::string::npos ? std::string::npos : at - 7);
+    if (at == std::string::npos || !IsValidHostPort(ref.substr(at + 1), false)) {
+      return Err(ErrorCode::kInvalidArgument, "credential helper " + Printable(name) + ": no registry to ask for");
+    }
+    SP_ASSIGN_OR_RETURN(RegistryCredential c, CredentialFromHelper(name, ref.substr(at + 1)));
+    return c.secret;
+  }
   if (StartsWith(ref, "env:")) {
     const char* v = std::getenv(ref.substr(4).c_str());
     if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
@@ -228,8 +237,14 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.health = i.health.get();
   d.lb_factory = LbFactory(route, i.setup.fence, i.setup.decorate_lb);
   SecretSource secrets = OncePerRollout(i.setup.read_secret);
-  auto password = [secrets, ref = plan.registry.password_ref]() -> Result<std::string> {
-    return ref.empty() ? Result<std::string>(std::string()) : secrets(ref);
+  auto password = [secrets, ref = plan.registry.password_ref, plan]() -> Result<std::string> {
+    if (ref.empty()) return std::string();
+    // A credential helper is asked for the registry of this plan.
+    if (StartsWith(ref, "helper:")) {
+      const std::string server = plan.registry.address.empty() ? ImageRegistry(plan.app.artifact) : plan.registry.address;
+      return secrets(HelperRefFor(ref, server));
+    }
+    return secrets(ref);
   };
   d.credentials = [password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();

@@ -169,6 +169,44 @@ TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageOrBadCredentialsAndTouche
   ExpectAllUp();
 }
 
+// The registry password from a docker credential helper (as ECR or GCR users
+// have it): asked for this registry, used by the preflight and every pull,
+// never printed.
+TEST_F(DockerRolloutTest, ACredentialHelperSuppliesTheRegistryPassword) {
+  const std::string bin = *dir_ / "helper-bin";
+  std::filesystem::create_directories(bin);
+  const std::string asked = *dir_ / "helper-asked";
+  WriteFile(bin + "/docker-credential-test",
+            "#!/bin/sh\n"
+            "[ \"$1\" = get ] || exit 2\n"
+            "read -r server\n"
+            "printf '%s\\n' \"$server\" >>'" + asked + "'\n"
+            "printf '{\"Username\":\"" + std::string(kUser) + "\",\"Secret\":\"%s\"}\\n' \"$(cat '" +
+                *dir_ / "registry-password" + "')\"\n",
+            0755);
+  std::string yml = ReadFile(*dir_ / "sallyport.yml");
+  const std::string file_ref = "password: {file: " + *dir_ / "registry-password" + "}";
+  ASSERT_NE(yml.find(file_ref), std::string::npos);
+  yml.replace(yml.find(file_ref), file_ref.size(), "password: {helper: test}");
+  WriteFile(*dir_ / "sallyport.yml", yml);
+  const char* path = std::getenv("PATH");
+  const std::map<std::string, std::string> env{{"PATH", bin + ":" + (path ? path : "/usr/bin:/bin")}};
+  auto r = RunSallyport(Args("v1"), env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
+  // Asked for this registry (preflight and pulls share one answer per rollout).
+  EXPECT_EQ(ReadFile(asked), env_->registry().address() + "\n");
+  EXPECT_EQ(r.out.find(kPassword), std::string::npos);
+  EXPECT_EQ(r.err.find(kPassword), std::string::npos);
+  // A wrong secret from the helper fails the preflight, naming the registry.
+  WriteFile(*dir_ / "registry-password", "wrong-from-helper", 0600);
+  auto bad = RunSallyport(Args("v2"), env);
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("registry " + env_->registry().address() + " rejected the credentials"), std::string::npos)
+      << bad.err;
+  EXPECT_EQ(bad.err.find("wrong-from-helper"), std::string::npos);
+}
+
 TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {
   ASSERT_EQ(RunSallyport(Args("v1")).exit_code, 0);
   ASSERT_EQ(RunSallyport(Args("v2")).exit_code, 0);
