@@ -264,7 +264,25 @@ TEST(ServiceConfigTest, PasswordReferenceByFileOrEnv) {
   EXPECT_THAT(ErrorOf(head + "  password: {file: relative/path}\n"),
               HasSubstr("sallyport.yml:8: registry.password.file: expected an absolute path"));
   EXPECT_THAT(ErrorOf(head + "  password: {vault: x}\n"),
-              HasSubstr("sallyport.yml:8: registry.password: unknown key 'vault' (expected one of: credential, file, env)"));
+              HasSubstr("sallyport.yml:8: registry.password: unknown key 'vault' (expected one of: credential, file, env, "
+                        "helper)"));
+  // A docker credential helper: local runs only too, a name of [a-z0-9-].
+  auto helper = ParseServiceConfig(head + "  password: {helper: ecr-login}\n", "sallyport.yml");
+  ASSERT_TRUE(helper.has_value()) << helper.error().message;
+  EXPECT_EQ(helper->registry.password_ref, "helper:ecr-login");
+  EXPECT_TRUE(IsValidSecretRef(helper->registry.password_ref));
+  EXPECT_FALSE(CheckCommitSecrets(*helper));
+  EXPECT_THAT(ErrorOf(head + "  password: {helper: ../x}\n"),
+              HasSubstr("sallyport.yml:8: registry.password.helper: invalid credential helper name '../x'"));
+  EXPECT_FALSE(IsValidSecretRef("helper:Evil"));
+  EXPECT_THAT(ErrorOf("version: 1\nservice: a\nstack: b\nreleases: {web: {runtime: process, env: {A: {helper: x}}}}\n"),
+              HasSubstr("a credential helper gives registry credentials only"));
+  // insecure: a boolean, false unless set.
+  EXPECT_FALSE(named->registry.insecure);
+  auto insecure = ParseServiceConfig(head + "  password: {credential: c}\n  insecure: true\n", "sallyport.yml");
+  ASSERT_TRUE(insecure.has_value()) << insecure.error().message;
+  EXPECT_TRUE(insecure->registry.insecure);
+  EXPECT_THAT(ErrorOf(head + "  password: {credential: c}\n  insecure: maybe\n"), HasSubstr("registry.insecure"));
   EXPECT_THAT(ErrorOf("version: 1\nservice: a\nstack: b\nreleases: {web: {runtime: process}}\nregistry:\n"
                       "  address: r:5000\n  username: ci\n"),
               HasSubstr("sallyport.yml:5: registry.password: missing required field (username is set)"));

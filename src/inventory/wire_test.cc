@@ -60,6 +60,7 @@ TEST(WireTest, AFrozenPlanWritesTheSameShapesAsTheApi) {
   p.load_balancers = {Lb()};
   p.bastion = Bastion();
   p.ssh = Ssh();
+  p.registry.insecure = true;
   const auto plan = nlohmann::json::parse(PlanToJson(p));
   EXPECT_EQ(plan["bastion"], nlohmann::json::parse(BastionToJson(Bastion()).dump()));
   EXPECT_EQ(plan["ssh"], nlohmann::json::parse(SshAccessToJson(Ssh()).dump()));
@@ -70,6 +71,13 @@ TEST(WireTest, AFrozenPlanWritesTheSameShapesAsTheApi) {
   EXPECT_EQ(back->bastion->host_key, Bastion().host_key);
   EXPECT_EQ(back->ssh.identity, "/etc/sp/id");
   EXPECT_EQ(back->hosts[0].tags, Host().tags);
+  EXPECT_TRUE(back->registry.insecure);
+  // A plan frozen before registry.insecure existed reads as HTTPS.
+  auto old = nlohmann::json::parse(PlanToJson(p));
+  old["registry"].erase("insecure");
+  auto older = PlanFromJson(old.dump());
+  ASSERT_TRUE(older) << older.error().message;
+  EXPECT_FALSE(older->registry.insecure);
 }
 
 }  // namespace

@@ -283,7 +283,24 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
 // it runs the build, and the build's rollout itself (a job at a time, it
 // must not wait for another agent that does not exist).
 TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
+  // Here the admin binds the registry password as a docker credential helper
+  // the server runs (as ECR or GCR users have it), for that registry only.
+  const std::string helper_bin = *dir_ / "helper-bin", asked = *dir_ / "helper-asked";
+  std::filesystem::create_directories(helper_bin);
+  WriteFile(helper_bin + "/docker-credential-test",
+            "#!/bin/sh\n"
+            "[ \"$1\" = get ] || exit 2\n"
+            "read -r server\n"
+            "printf '%s\\n' \"$server\" >>'" + asked + "'\n"
+            "printf '{\"Username\":\"x\",\"Secret\":\"%s\"}\\n' \"$(cat '" + *dir_ / "registry-password" + "')\"\n",
+            0755);
+  auto rebound = RunSallyport({"credential", "set", "sample", "registry", "--helper", "test", "--host",
+                               env_->registry().address(), "--store", db_});
+  ASSERT_EQ(rebound.exit_code, 0) << rebound.err;
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", (helper_bin + ":" + path).c_str(), 1);  // The server's, inherited.
   StartServer("300ms", {"--builds-on", "agents"});
+  ::setenv("PATH", path.c_str(), 1);
   auto t = RunSallyport({"token", "create", "--name", "solo", "--label", "role=builder", "--label",
                          "network=local", "--store", db_});
   ASSERT_EQ(t.exit_code, 0) << t.err;
@@ -305,6 +322,11 @@ TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
   const std::string build_log = Log(b.value("id", int64_t{0}));
   EXPECT_THAT(build_log, HasSubstr("running it here"));
   EXPECT_THAT(build_log, HasSubstr("succeeded by solo"));
+  // The server asked the helper for this registry (for the build's push and
+  // the rollout's pulls), and the value never reached the build's log.
+  const std::string helper_log = ReadFile(asked);
+  EXPECT_THAT(helper_log, HasSubstr(env_->registry().address() + "\n"));
+  EXPECT_EQ(build_log.find(kPassword), std::string::npos);
   auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 solo"));
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 solo"));
