@@ -267,7 +267,9 @@ for N in "${NS[@]}"; do
   W=$OUT/n$N; mkdir -p "$W"
   log "N=$N: lab up"
   docker_hosts=0; [[ $RUNTIME == docker ]] && docker_hosts=$N
-  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" --docker-hosts "$docker_hosts" --docker-forwarding all 2>"$W/lab.log" \
+  # The lab's registry: HTTPS with the lab's CA and token auth (as hosted registries run).
+  "$LAB" up --dir "$LABDIR" --prefix "$PREFIX" --net "$NET" --hosts "$N" --docker-hosts "$docker_hosts" --docker-forwarding all \
+    --token-server "$ROOT/build/bin/sp-token-server" 2>"$W/lab.log" \
     || { cat "$W/lab.log" >&2; exit 1; }
   LBAPI=$(labvar LAB_LB_API)
   write_configs "$W" "$N"

@@ -218,6 +218,19 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
                "/etc/docker/certs.d/" + lab_.registry + "/ca.crt", "https://" + lab_.registry + "/v2/"},
               &tls);
   EXPECT_EQ(tls, "401") << "HTTPS to the registry with the CA of the host's certs.d";
+  if (lab_.registry_auth == "token") {
+    // Token auth: the pushes and every host's pull asked the realm, with the
+    // user's credentials, for this repository.
+    const std::string tokens = ReadFile(lab_.registry_token_log);
+    EXPECT_NE(tokens.find("token: 200 for 'sallyport' (credentials: yes) service sallyport-lab-registry scopes "
+                          "repository:lab-sample:push,pull"),
+              std::string::npos)
+        << tokens;
+    EXPECT_NE(tokens.find("token: 200 for 'sallyport' (credentials: yes) service sallyport-lab-registry scopes "
+                          "repository:lab-sample:pull"),
+              std::string::npos)
+        << tokens;
+  }
   std::string insecure;
   lab_.InHost(lab_.hosts[0].name, {"docker", "info", "--format", "{{json .RegistryConfig.InsecureRegistryCIDRs}}"},
               &insecure);

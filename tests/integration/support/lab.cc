@@ -42,6 +42,8 @@ Result<Lab> Lab::Load() {
   lab.registry_user = env["LAB_REGISTRY_USER"];
   lab.registry_password_file = env["LAB_REGISTRY_PASSWORD_FILE"];
   lab.registry_certs_d = env["LAB_REGISTRY_CERTS_D"];
+  lab.registry_auth = env["LAB_REGISTRY_AUTH"];
+  lab.registry_token_log = env["LAB_REGISTRY_TOKEN_LOG"];
   lab.key = env["LAB_KEY"];
   lab.known_hosts = env["LAB_KNOWN_HOSTS"];
   lab.docker_hosts = std::atoi(env["LAB_DOCKER_HOSTS"].c_str());

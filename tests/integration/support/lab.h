@@ -28,6 +28,8 @@ struct Lab {
   std::string registry, registry_push;  // Private (pull) and office (push) addresses "a:port".
   std::string registry_user, registry_password_file;
   std::string registry_certs_d;  // The lab CA in docker's certs.d layout (the registry speaks HTTPS).
+  std::string registry_auth;     // "token" (a token server beside it) or "basic".
+  std::string registry_token_log;  // The token server's log: one line per token asked.
   std::string key, known_hosts;
   std::vector<LabHost> hosts;
   int docker_hosts = 0;

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -70,17 +71,30 @@ Result<std::string> Es256(const std::string& key_pem, const std::string& input) 
 }  // namespace
 
 Result<std::unique_ptr<TokenServer>> TokenServer::Start(const TestCa& ca, const TlsFiles& tls, Options o) {
+  const TlsFiles signer = ca.Issue("token-signer", {"token-signer"}, {});
+  return Start(tls, signer.key, signer.cert, std::move(o));
+}
+
+void TokenServer::Wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::unique_ptr<TokenServer>> TokenServer::Start(const TlsFiles& tls, const std::string& signer_key_file,
+                                                        const std::string& signer_cert_file, Options o) {
   std::unique_ptr<TokenServer> t(new TokenServer());
   t->o_ = std::move(o);
-  const TlsFiles signer = ca.Issue("token-signer", {"token-signer"}, {});
-  t->signer_key_pem_ = ReadFile(signer.key);
-  SP_ASSIGN_OR_RETURN(std::string der, CertDer(ReadFile(signer.cert)));
+  t->signer_key_pem_ = ReadFile(signer_key_file);
+  SP_ASSIGN_OR_RETURN(std::string der, CertDer(ReadFile(signer_cert_file)));
   t->signer_cert_der_b64_ = Base64(der);
   t->server_ = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str());
   if (!t->server_->is_valid()) return Err(ErrorCode::kInternal, "token server: TLS set-up failed");
   TokenServer* self = t.get();
   t->server_->Get("/token", [self](const httplib::Request& req, httplib::Response& res) { self->Handle(req, res); });
-  t->port_ = t->server_->bind_to_any_port(t->o_.host);
+  if (t->o_.port > 0) {
+    t->port_ = t->server_->bind_to_port(t->o_.host.c_str(), t->o_.port) ? t->o_.port : -1;
+  } else {
+    t->port_ = t->server_->bind_to_any_port(t->o_.host);
+  }
   if (t->port_ <= 0) return Err(ErrorCode::kUnavailable, "token server: cannot bind " + t->o_.host);
   t->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
   for (int i = 0; i < 200 && !t->server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -133,6 +147,12 @@ void TokenServer::Handle(const httplib::Request& req, httplib::Response& res) {
       nlohmann::json body = {{"token", *jwt}, {"expires_in", o_.expires_in}};
       res.set_content(body.dump(), "application/json");
     }
+  }
+  if (o_.log) {
+    std::string scopes;
+    for (const auto& s : r.scopes) scopes += " " + s;
+    std::fprintf(stderr, "token: %d for '%s' (credentials: %s) service %s scopes%s\n", r.status, r.user.c_str(),
+                 r.had_credentials ? "yes" : "no", r.service.c_str(), scopes.c_str());
   }
   std::lock_guard l(mu_);
   requests_.push_back(std::move(r));

@@ -32,14 +32,25 @@ class TokenServer {
   };
   struct Options {
     std::string host = "127.0.0.1";
+    int port = 0;  // 0: a free one.
     std::string issuer = "sp-test-issuer";
     std::string user, password;
     int expires_in = 300;
+    bool log = false;  // One line per request on stderr.
   };
 
   // Serves https://<host>:<free port>/token with `tls`, signing with a key
   // and certificate issued by `ca`.
   static Result<std::unique_ptr<TokenServer>> Start(const TestCa& ca, const TlsFiles& tls, Options o);
+  // The same with a signing key and certificate from files (the lab's
+  // sp-token-server, whose CA openssl made).
+  static Result<std::unique_ptr<TokenServer>> Start(const TlsFiles& tls, const std::string& signer_key_file,
+                                                    const std::string& signer_cert_file, Options o);
+  // Blocks until Stop() (the standalone server's main).
+  void Wait();
+  void Stop() {
+    if (server_) server_->stop();
+  }
   ~TokenServer();
   TokenServer(const TokenServer&) = delete;
   TokenServer& operator=(const TokenServer&) = delete;
