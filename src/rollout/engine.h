@@ -171,6 +171,8 @@ class RolloutEngine {
   // hosts reachable with the artifact there, else the artifact pullable.
   // Every problem found, or only the first (`first_only`).
   std::vector<Error> PreflightProblems(const RolloutPlan& plan, LbSet& lbs, bool add, bool first_only);
+  // Hosts whose artifact is not there (`have` false): can their engines pull it?
+  void EngineProblems(const RolloutPlan& plan, const std::vector<Result<bool>>& have, std::vector<Error>& out);
   Result<Lease> TakeLock(const RolloutPlan& plan);
   // Converges the hosts of the scope's unfinished rollout (its process died).
   Status ReconcileUnfinished(const RolloutPlan& plan);

@@ -143,6 +143,22 @@ TEST_F(RolloutEngineTest, PreflightFailureTouchesNothing) {
   EXPECT_FALSE(*store_->Get("demo/web/integration")) << "lock released after preflight failure";
 }
 
+// A host whose engine cannot pull the artifact (it does not trust the
+// registry's CA, say) is named by the preflight; nothing moves. A host that
+// has the artifact already is not asked.
+TEST_F(RolloutEngineTest, PreflightAsksEachHostsEngineThatMustPull) {
+  world_.fail["can-pull app2 img:v2"] =
+      Error{ErrorCode::kUnavailable, "its engine resolving img:v2: x509: certificate signed by unknown authority"};
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("preflight: host app2: its engine resolving img:v2: x509"));
+  EXPECT_TRUE(world_.Log().empty());
+
+  runtime_.pulled.insert("app2 img:v2");  // Already there: nothing to ask its engine.
+  auto again = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(again) << again.error().message;
+}
+
 TEST_F(RolloutEngineTest, PreflightChecksHostsAtOnceAndReportsTheFirstInPlanOrder) {
   // Every host's check waits until all three have begun: only concurrent
   // checks get past it (bounded wait, then the count below fails).

@@ -141,9 +141,38 @@ std::vector<Error> RolloutEngine::PreflightProblems(const RolloutPlan& plan, LbS
     all_have = all_have && have[i] && *have[i];
   }
   if (!done() && !all_have && d_.check_pullable) {
-    if (auto s = d_.check_pullable(plan); !s) out.push_back(s.error().Wrap("artifact " + plan.app.artifact));
+    if (auto s = d_.check_pullable(plan); !s) {
+      out.push_back(s.error().Wrap("artifact " + plan.app.artifact));
+      return out;
+    }
   }
+  if (done() || all_have) return out;
+  EngineProblems(plan, have, out);
   return out;
+}
+
+// Each host that must pull asks its own engine for the manifest: one that
+// does not trust the registry's CA (or is not let in) is named now, before
+// anything moves, not at its pull in the middle of the rollout.
+void RolloutEngine::EngineProblems(const RolloutPlan& plan, const std::vector<Result<bool>>& have,
+                                   std::vector<Error>& out) {
+  std::optional<RegistryAuth> auth;
+  if (d_.credentials) {
+    auto a = d_.credentials(plan.registry);
+    if (!a) {
+      out.push_back(a.error().Wrap("registry credentials"));
+      return;
+    }
+    auth = *a;
+  }
+  std::vector<Status> can(plan.hosts.size());
+  ParallelFor(plan.hosts.size(), static_cast<size_t>(std::max(1, o_.preflight_parallelism)), [&](size_t i) {
+    const HostSpec& h = plan.hosts[i];
+    if (have[i] && !*have[i]) can[i] = d_.runtime->CheckPull(TargetOf(plan, h), plan.AppFor(h), auth);
+  });
+  for (size_t i = 0; i < plan.hosts.size(); ++i) {
+    if (!can[i]) out.push_back(can[i].error().Wrap("host " + plan.hosts[i].name));
+  }
 }
 
 Status RolloutEngine::Preflight(const RolloutPlan& plan, LbSet& lbs) {

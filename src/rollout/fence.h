@@ -94,6 +94,10 @@ class FencedRuntime final : public Runtime {
     SP_TRY(fence_());
     return inner_.HasArtifact(t, app);
   }
+  Status CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override {
+    SP_TRY(fence_());
+    return inner_.CheckPull(t, app, auth);
+  }
   Result<bool> Available(const RuntimeTarget& t, const AppSpec& app) override {
     SP_TRY(fence_());
     return inner_.Available(t, app);

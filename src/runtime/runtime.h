@@ -68,6 +68,13 @@ class Runtime {
   // True if Pull needs no source (registry or file): the artifact is on the
   // host already, e.g. kept from an earlier release for a rollback.
   virtual Result<bool> Available(const RuntimeTarget& t, const AppSpec& app) { return HasArtifact(t, app); }
+  // Whether the host could pull `app.artifact` with `auth`, without pulling
+  // it: its engine resolves the manifest (so it reaches the registry, trusts
+  // its CA and is let in). Ok when it can, or when this runtime cannot tell
+  // without pulling (the default; docker through its CLI).
+  virtual Status CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+    return Ok();
+  }
   // Instances of (release, deployment) on the host, oldest first.
   virtual Result<std::vector<Instance>> List(const RuntimeTarget& t) = 0;
   // SIGTERM, then SIGKILL after `timeout`; the instance is kept for restore.

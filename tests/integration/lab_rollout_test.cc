@@ -55,6 +55,9 @@ class LabRolloutTest : public ::testing::Test {
     }
   }
 
+  void PushImagesAndWriteDockerService(std::map<std::string, std::string>* digests,
+                                       const std::vector<std::string>& versions = {"v1", "v2"});
+
   std::unique_ptr<LoadGenerator> StartLoad(int frontend_port) {
     LoadOptions lo;
     lo.host = lab_.lb;
@@ -101,8 +104,12 @@ TEST_F(LabRolloutTest, ProcessRuntimeThroughTheBastionUnderLoadHasZeroFailedRequ
   ExpectAllInRotation("proc");
 }
 
-TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry) {
-  ASSERT_GE(lab_.docker_hosts, 3) << "the lab needs --docker-hosts 3";
+// The sample app's images (v1 and v2 unless told), built inside the lab (h1's dockerd,
+// over SSH) and pushed to the lab registry, then removed there so every host
+// has to pull them by digest; the service file and inventory of a docker
+// release "web" on them.
+void LabRolloutTest::PushImagesAndWriteDockerService(std::map<std::string, std::string>* digests,
+                                                     const std::vector<std::string>& versions) {
   const std::string password = Trim(ReadFile(lab_.registry_password_file));
   // Build and push the image inside the lab (h1's dockerd, over SSH), then
   // remove it there so every host has to pull it by digest.
@@ -112,8 +119,7 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   mkdir.argv = {"mkdir", "-p", ctx};
   ASSERT_TRUE(ssh_->Run(builder, mkdir));
   ASSERT_TRUE(ssh_->CopyFile(builder, BuildBinary("sp-sample-app"), ctx + "/sp-sample-app", 0755));
-  std::map<std::string, std::string> digests;
-  for (const std::string v : {"v1", "v2"}) {
+  for (const std::string& v : versions) {
     ASSERT_TRUE(ssh_->WriteFile(builder, ctx + "/Dockerfile",
                                 "FROM scratch\nCOPY sp-sample-app /sp-sample-app\nENV APP_VERSION=" + v +
                                     "\nENTRYPOINT [\"/sp-sample-app\"]\n",
@@ -134,8 +140,8 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
     push.timeout = Millis(120'000);
     auto p = ssh_->Run(builder, push);
     ASSERT_TRUE(p && p->ok()) << (p ? p->Describe() : p.error().message);
-    digests[v] = Trim(p->out);
-    ASSERT_NE(digests[v].find("@sha256:"), std::string::npos) << p->out;
+    (*digests)[v] = Trim(p->out);
+    ASSERT_NE((*digests)[v].find("@sha256:"), std::string::npos) << p->out;
   }
   WriteFile(*dir_ / "registry-password", password, 0600);
   WriteFile(*dir_ / "sallyport.yml",
@@ -156,6 +162,13 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
             "    strategy: {batch: 1, drain_timeout: 30s, ready_timeout: 15s}\n");
   WriteFile(*dir_ / "inventory.yml", Inventory("dock"));
 
+}
+
+TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry) {
+  ASSERT_GE(lab_.docker_hosts, 3) << "the lab needs --docker-hosts 3";
+  std::map<std::string, std::string> digests;
+  PushImagesAndWriteDockerService(&digests);
+  if (HasFatalFailure()) return;
   auto v1 = Rollout({"--artifact", digests["v1"], "--version", "v1"});
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   // Sessions each host's sshd starts, and refused forwards to the engine's
@@ -245,6 +258,35 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
   lab_.InHost(lab_.hosts[0].name, {"sh", "-c", "ss -Hltn 'sport = :8081' | wc -l"}, &inside);
   EXPECT_EQ(Trim(inside), "1");
   ExpectAllInRotation("dock");
+}
+
+
+// The office trusts the registry but one host's engine does not (no CA in
+// its certs.d; the lab registry is not on loopback, which engines would
+// trust without TLS checks): the preflight asks each host's engine for the
+// manifest and names that host before anything moves.
+TEST_F(LabRolloutTest, DockerPreflightNamesAHostWhoseEngineDoesNotTrustTheRegistry) {
+  ASSERT_GE(lab_.docker_hosts, 3) << "the lab needs --docker-hosts 3";
+  std::map<std::string, std::string> digests;
+  PushImagesAndWriteDockerService(&digests, {"v3"});  // On no host yet: every engine is asked.
+  if (HasFatalFailure()) return;
+  std::vector<std::string> before;
+  for (size_t i = 0; i < 3; ++i) before.push_back(VersionOn(i, 8081));
+  const std::string ca = lab_.dir + "/hosts/" + lab_.hosts[1].name + "/etc-docker/certs.d/" + lab_.registry + "/ca.crt";
+  const std::string saved = ReadFile(ca);
+  ASSERT_FALSE(saved.empty()) << ca;
+  std::filesystem::remove(ca);
+  auto r = Rollout({"--artifact", digests["v3"], "--version", "v3"});
+  WriteFile(ca, saved);  // Back before any assertion can stop the test.
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;  // The registry cannot be reached from that host.
+  EXPECT_NE(r.err.find("preflight: host " + lab_.hosts[1].name + ": its engine resolving " + digests["v3"]),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("certificate signed by unknown authority"), std::string::npos) << r.err;
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(VersionOn(i, 8081), before[i]) << lab_.hosts[i].name << " was touched";
+  // With the CA back, the preflight passes.
+  auto dry = Rollout({"--artifact", digests["v3"], "--version", "v3", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
 }
 
 TEST_F(LabRolloutTest, HostsTrustRecordsKeysThatPreflightOtherwiseRefuses) {

@@ -46,6 +46,11 @@ Result<bool> FakeRuntime::HasArtifact(const RuntimeTarget& t, const AppSpec& app
   return pulled.count(t.host.name + " " + app.artifact) > 0;
 }
 
+Status FakeRuntime::CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>&) {
+  if (auto e = w_->Op("can-pull " + t.host.name + " " + app.artifact)) return Err(*e);
+  return Ok();
+}
+
 Result<std::vector<Instance>> FakeRuntime::List(const RuntimeTarget& t) {
   if (auto e = w_->Op("list " + t.host.name)) return Err(*e);
   std::lock_guard l(mu_);

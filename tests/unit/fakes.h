@@ -36,7 +36,8 @@ class World {
   // Called with every op before it is acted on, outside the world's lock
   // (lets a test block one host while another proceeds).
   std::function<void(const std::string&)> on_op;
-  std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check ", "listeners "};  // Not logged (reads).
+  std::set<std::string> quiet_prefixes = {"list ", "list-backend ", "get ", "has ", "check ", "listeners ",
+                                                "can-pull "};  // Not logged (reads).
   std::mutex mu;
 
  private:
@@ -50,6 +51,7 @@ class FakeRuntime final : public Runtime {
   explicit FakeRuntime(World* w) : w_(w) {}
   Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
+  Status CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
   Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) override;
   Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) override;

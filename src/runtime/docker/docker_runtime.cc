@@ -196,7 +196,32 @@ std::pair<std::string, std::string> ImageAndTag(std::string image) {
   return {image, tag};
 }
 
+// The Engine API's credentials for one request (never on the host's disk).
+std::string AuthHeader(const RegistryAuth& auth, const std::string& registry) {
+  const nlohmann::json cfg = {{"username", auth.username}, {"password", auth.password}, {"serveraddress", registry}};
+  return "X-Registry-Auth: " + Base64(cfg.dump(), /*url=*/true);
+}
+
 }  // namespace
+
+
+Status DockerRuntime::CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
+  const std::string what = "its engine resolving " + app.artifact;
+  if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");
+  std::vector<std::string> headers, secrets;
+  if (auth) {
+    secrets.push_back(auth->password);
+    SP_ASSIGN_OR_RETURN(std::string registry, LoginRegistry(app, *auth, what));
+    headers.push_back(AuthHeader(*auth, registry));
+  }
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/distribution/" + app.artifact + "/json", options_.command_timeout,
+                                    "", headers));
+  if (!api || api->status == 200) return Ok();  // No API on this host: a pull will tell.
+  const ErrorCode code = api->status == 401 || api->status == 403 ? ErrorCode::kPermissionDenied
+                         : api->status == 404                      ? ErrorCode::kNotFound
+                                                                   : ErrorCode::kUnavailable;
+  return Err(code, Scrub(what + ": " + api->Message(), secrets));
+}
 
 Status DockerRuntime::Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   const std::string what = "pull " + app.artifact;
@@ -219,10 +244,7 @@ Result<std::optional<Status>> DockerRuntime::PullWithApi(const RuntimeTarget& t,
   const std::string what = "pull " + app.artifact;
   auto [image, tag] = ImageAndTag(app.artifact);
   std::vector<std::string> headers;
-  if (auth) {
-    const nlohmann::json cfg = {{"username", auth->username}, {"password", auth->password}, {"serveraddress", registry}};
-    headers.push_back("X-Registry-Auth: " + Base64(cfg.dump(), /*url=*/true));
-  }
+  if (auth) headers.push_back(AuthHeader(*auth, registry));
   // 200 only means the pull began: a failure later on is an "error" line of
   // the progress stream, which is read as it arrives (a big image's progress
   // is long).

@@ -74,6 +74,9 @@ class DockerRuntime final : public Runtime {
 
   Status Pull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<bool> HasArtifact(const RuntimeTarget& t, const AppSpec& app) override;
+  // GET /distribution/<image>/json through the host's engine (credentials in
+  // X-Registry-Auth): the manifest, not the layers. Ok on a CLI-only host.
+  Status CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) override;
   Result<std::vector<Instance>> List(const RuntimeTarget& t) override;
   Status Stop(const RuntimeTarget& t, const Instance& inst, Millis timeout) override;
   Result<Instance> Start(const RuntimeTarget& t, const AppSpec& app) override;
