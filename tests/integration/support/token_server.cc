@@ -89,6 +89,7 @@ Result<std::unique_ptr<TokenServer>> TokenServer::Start(const TlsFiles& tls, con
   t->server_ = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str());
   if (!t->server_->is_valid()) return Err(ErrorCode::kInternal, "token server: TLS set-up failed");
   TokenServer* self = t.get();
+  t->server_->set_tcp_nodelay(true);  // As real token services answer: no Nagle delay on the reply.
   t->server_->Get("/token", [self](const httplib::Request& req, httplib::Response& res) { self->Handle(req, res); });
   if (t->o_.port > 0) {
     t->port_ = t->server_->bind_to_port(t->o_.host.c_str(), t->o_.port) ? t->o_.port : -1;
