@@ -43,6 +43,7 @@ Status RunAgentProcess(const AgentProcessOptions& po) {
   o.pipeline.docker_host = po.docker_host;
   SP_ASSIGN_OR_RETURN(o.pipeline.step_user, StepUserNamed(po.step_user));
   o.pipeline.read_secret = ReadSecretRef;
+  o.pipeline.check_registry = RegistryPushCheck();
   o.decorate_lb = po.decorate_lb;
   o.observe_event = po.observe_event;
   Agent agent(*api, o);

@@ -255,6 +255,14 @@ class Pipeline {
     fs::create_directories(conf, ec);
     auto env = docker_env_;
     env["DOCKER_CONFIG"] = conf;
+    if (o_.check_registry) {
+      const std::string address =
+          cfg_.registry.address.empty() ? ImageRegistry(cfg_.image_repository) : cfg_.registry.address;
+      if (Status ok = o_.check_registry(cfg_.registry, address, registry_password_); !ok) {
+        return Err(ok.error().Wrap("push"));
+      }
+      sink_.Line(Now(), s.name, false, "registry " + address + ": TLS verified, credentials accepted");
+    }
     if (!cfg_.registry.password_ref.empty()) SP_TRY(Login(s, env));
     SP_TRY(RunArgv(s.name, {o_.docker_bin, "push", ImageBySha()}, env, s.timeout));
     SP_TRY(ReadDigest(env));

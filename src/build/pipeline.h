@@ -81,6 +81,12 @@ struct PipelineOptions {
   // for sending to `host`: the server resolves its admin's binding (an
   // agent asks the server). Empty: commits name no credentials here.
   CredentialReader read_credential;
+  // Before a push hands the password to docker: the registry speaks HTTPS
+  // with a certificate this machine trusts (plain HTTP only as the
+  // preflight allows it) and takes the credentials (`password` empty: none).
+  // Empty: no check.
+  std::function<Status(const RegistrySpec& registry, const std::string& address, const std::string& password)>
+      check_registry;
   // The deploy step. `cancel` turns true when the build is canceled.
   using Deploy = std::function<Status(const DeployRequest& request, const LineCallback& log,
                                       const std::atomic<bool>& cancel)>;

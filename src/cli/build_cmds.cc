@@ -48,6 +48,7 @@ struct LocalBuilds {
     bo.pipeline.vcs = &vcs;
     bo.pipeline.read_secret = ReadSecretRef;
     bo.pipeline.read_credential = BoundCredentials(store, ReadSecretRef);
+    bo.pipeline.check_registry = RegistryPushCheck();
     bo.data_dir = DirNextToStore(store_path, "builds");
     service = std::make_unique<BuildService>(store, bo);
   }

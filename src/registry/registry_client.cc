@@ -235,20 +235,19 @@ Result<std::string> RegistryClient::FetchToken(const std::string& registry,
   return token;
 }
 
-Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const std::optional<RegistryCredential>& cred,
-                                                   bool insecure) {
-  const std::string registry = image.ApiHost();
+Result<RegistryClient::Response> RegistryClient::Authorized(const std::string& domain, const std::string& registry,
+                                                            const std::string& path, const std::string& scope,
+                                                            const std::optional<RegistryCredential>& cred,
+                                                            bool insecure, std::string* why_denied) {
   const bool loopback = IsLoopbackHost(registry::HostOnly(registry));
-  if (insecure && !loopback && !Contains(o_.trust.insecure, registry) && !Contains(o_.trust.insecure, image.domain)) {
+  if (insecure && !loopback && !Contains(o_.trust.insecure, registry) && !Contains(o_.trust.insecure, domain)) {
     return Err(ErrorCode::kInvalidArgument,
-               "registry " + image.domain +
+               "registry " + domain +
                    ": plain HTTP (insecure: true) is refused for an address beyond loopback unless this machine's "
-                   "admin allows it (SALLYPORT_INSECURE_REGISTRIES=" + image.domain + ")");
+                   "admin allows it (SALLYPORT_INSECURE_REGISTRIES=" + domain + ")");
   }
   const bool https = !insecure;
-  const std::string url =
-      std::string(https ? "https://" : "http://") + registry + "/v2/" + image.path + "/manifests/" + image.Reference();
-  const std::string scope = "repository:" + image.path + ":pull";
+  const std::string url = std::string(https ? "https://" : "http://") + registry + path;
   // Basic credentials only over TLS or to loopback.
   const RegistryCredential* basic_ok = cred && (https || loopback) ? &*cred : nullptr;
 
@@ -260,37 +259,51 @@ Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const 
     basic = basic_.count(registry) > 0;
   }
   std::string anon_note;  // Why the realm was asked without credentials.
-  auto attempt = [&](bool fresh_token) -> Result<Response> {
+  auto attempt = [&]() -> Result<Response> {
     std::vector<std::string> headers{std::string(kAccept)};
     if (known) {
       SP_ASSIGN_OR_RETURN(std::string token, FetchToken(registry, *known, scope, cred, https, &anon_note));
       headers.push_back("Authorization: Bearer " + token);
-      (void)fresh_token;
       return Send("HEAD", url, headers, nullptr);
     }
     return Send("HEAD", url, headers, basic ? basic_ok : nullptr);
   };
-  SP_ASSIGN_OR_RETURN(Response r, attempt(false));
+  SP_ASSIGN_OR_RETURN(Response r, attempt());
   if (r.status == 401) {
     auto ch = registry::ParseChallenge(r.Header("www-authenticate"));
-    const bool was_bearer = known.has_value();
-    if (ch && ch->scheme == "bearer" && !ch->Param("realm").empty() && !was_bearer) {
+    if (ch && ch->scheme == "bearer" && !ch->Param("realm").empty() && !known) {
       known = ch->params;
       {
         std::lock_guard l(mu_);
         challenges_[registry] = ch->params;
       }
-      SP_ASSIGN_OR_RETURN(r, attempt(true));
+      SP_ASSIGN_OR_RETURN(r, attempt());
     } else if (ch && ch->scheme == "basic" && !basic && basic_ok) {
       basic = true;
       {
         std::lock_guard l(mu_);
         basic_[registry] = true;
       }
-      SP_ASSIGN_OR_RETURN(r, attempt(false));
+      SP_ASSIGN_OR_RETURN(r, attempt());
     }
   }
-  const std::string user = cred ? " of user '" + cred->username + "'" : std::string(" (none given)");
+  if (r.status == 401 || r.status == 403) {
+    const std::string user = cred ? " of user '" + cred->username + "'" : std::string(" (none given)");
+    std::string realm;
+    if (known) realm = ", token realm " + (known->count("realm") ? Printable(known->at("realm")) : std::string("?"));
+    if (cred && !basic_ok && !known) realm += "; credentials are sent only over HTTPS or to loopback";
+    *why_denied = "registry " + domain + " rejected the credentials" + user + realm + " (HTTP " +
+                  std::to_string(r.status) + ")" + anon_note;
+  }
+  return r;
+}
+
+Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const std::optional<RegistryCredential>& cred,
+                                                   bool insecure) {
+  std::string denied;
+  SP_ASSIGN_OR_RETURN(Response r, Authorized(image.domain, image.ApiHost(),
+                                             "/v2/" + image.path + "/manifests/" + image.Reference(),
+                                             "repository:" + image.path + ":pull", cred, insecure, &denied));
   switch (r.status) {
     case 200: {
       std::string digest = r.Header("docker-content-digest");
@@ -298,19 +311,23 @@ Result<std::string> RegistryClient::ManifestDigest(const ImageRef& image, const 
       return digest;
     }
     case 401:
-    case 403: {
-      std::string realm;
-      if (known) realm = ", token realm " + (known->count("realm") ? Printable(known->at("realm")) : std::string("?"));
-      if (cred && !basic_ok && !known) realm += "; credentials are sent only over HTTPS or to loopback";
-      return Err(ErrorCode::kPermissionDenied, "registry " + image.domain + " rejected the credentials" + user + realm +
-                                                   " (HTTP " + std::to_string(r.status) + ")" + anon_note);
-    }
+    case 403:
+      return Err(ErrorCode::kPermissionDenied, denied);
     case 404:
       return Err(ErrorCode::kNotFound, "image " + image.Full() + " not found in registry " + image.domain);
     default:
       return Err(ErrorCode::kUnavailable,
                  "registry " + image.domain + " answered HTTP " + std::to_string(r.status) + " for " + image.Full());
   }
+}
+
+Status RegistryClient::Ping(const std::string& address, const std::optional<RegistryCredential>& cred, bool insecure) {
+  const std::string api = address == kDockerHub || address == "index.docker.io" ? "registry-1.docker.io" : address;
+  std::string denied;
+  SP_ASSIGN_OR_RETURN(Response r, Authorized(address, api, "/v2/", "", cred, insecure, &denied));
+  if (r.status == 200) return Ok();
+  if (r.status == 401 || r.status == 403) return Err(ErrorCode::kPermissionDenied, denied);
+  return Err(ErrorCode::kUnavailable, "registry " + address + " answered HTTP " + std::to_string(r.status) + " for /v2/");
 }
 
 Result<RegistryCredential> CredentialFromHelper(const std::string& helper, const std::string& server, Millis timeout) {

@@ -72,6 +72,12 @@ class RegistryClient {
   Result<std::string> ManifestDigest(const ImageRef& image, const std::optional<RegistryCredential>& cred,
                                      bool insecure = false);
 
+  // The registry at `address` (host[:port]; "docker.io" for Docker Hub)
+  // answers its API base (/v2/) over HTTPS with a certificate this machine
+  // trusts and takes `cred` (what `docker login` checks): before a build's
+  // push hands the password to docker.
+  Status Ping(const std::string& address, const std::optional<RegistryCredential>& cred, bool insecure = false);
+
   // HTTP requests sent so far (registry and realms), for benchmarks.
   int64_t requests() const;
 
@@ -82,6 +88,12 @@ class RegistryClient {
     int64_t expires_mono_ms = 0;
   };
   // `ca_of`: whose CA to trust when the URL's host has none of its own.
+  // HEAD `path` on `registry` (the API host of `domain`) with Basic or a
+  // token for `scope`, answering a challenge once. 401/403: *why_denied
+  // says so, naming the registry, user and realm.
+  Result<Response> Authorized(const std::string& domain, const std::string& registry, const std::string& path,
+                              const std::string& scope, const std::optional<RegistryCredential>& cred, bool insecure,
+                              std::string* why_denied);
   Result<Response> Send(const std::string& method, const std::string& url, const std::vector<std::string>& headers,
                         const RegistryCredential* basic, const std::string& ca_of = "");
   Result<std::string> FetchToken(const std::string& registry, const std::map<std::string, std::string>& challenge,

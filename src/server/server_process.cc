@@ -228,6 +228,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.docker_host = so.docker_host;
   SP_ASSIGN_OR_RETURN(bo.pipeline.step_user, StepUserNamed(so.step_user));
   bo.pipeline.read_secret = ReadSecretRef;
+  bo.pipeline.check_registry = RegistryPushCheck();
   bo.pipeline.read_credential = BoundCredentials(*store, ReadSecretRef);
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");

@@ -49,6 +49,17 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
   return Err(ErrorCode::kInvalidArgument, "secret reference '" + ref + "' must start with file: or env:");
 }
 
+std::function<Status(const RegistrySpec&, const std::string&, const std::string&)> RegistryPushCheck() {
+  return [](const RegistrySpec& reg, const std::string& address, const std::string& password) -> Status {
+    std::optional<RegistryCredential> cred;
+    if (!password.empty()) cred = RegistryCredential{reg.username, password, {}};
+    RegistryClientOptions o;
+    o.trust = RegistryTrust::FromEnvironment();
+    o.timeout = Millis(15'000);
+    return RegistryClient(o).Ping(address, cred, reg.insecure);
+  };
+}
+
 SshOptions SshOptionsFor(const std::optional<BastionSpec>& bastion, const SshAccess& ssh) {
   SshOptions o;
   if (bastion) {

@@ -51,6 +51,10 @@ struct EngineSetup {
 // reaches logs or error text.
 Result<std::string> ReadSecretRef(const std::string& ref);
 
+// A build's check of its registry before a push (PipelineOptions::check_registry):
+// RegistryClient::Ping with this machine's trust (RegistryTrust::FromEnvironment).
+std::function<Status(const RegistrySpec&, const std::string&, const std::string&)> RegistryPushCheck();
+
 // Whether a lease's holder, a process on this machine, still runs; nullopt
 // for holders elsewhere (their lease's expiry says).
 std::optional<bool> HolderAliveHere(const Lease& lease);

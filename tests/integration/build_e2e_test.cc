@@ -208,6 +208,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   const std::string log1 = Log(b1.value("id", int64_t{0}));
   EXPECT_THAT(log1, HasSubstr("claimed by agent builder"));
   EXPECT_THAT(log1, HasSubstr("tests passed"));
+  EXPECT_THAT(log1, HasSubstr("registry " + env_->registry().address() + ": TLS verified, credentials accepted"));
   EXPECT_THAT(log1, HasSubstr("the server queued the deploy as rollout job"));
   EXPECT_THAT(log1, HasSubstr("done, out of rotation")) << "the network agent's lines, copied into the build's log";
   EXPECT_THAT(log1, HasSubstr("succeeded by net-agent"));
@@ -330,6 +331,26 @@ TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
   auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 solo"));
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 solo"));
+}
+
+// A builder that does not trust the registry's certificate stops the push
+// before docker is handed the password: the build fails naming the
+// registry, and its token realm was never asked (no credentials went out).
+TEST_F(BuildE2eTest, APushToARegistryTheBuilderDoesNotTrustFailsBeforeAnyCredentialIsSent) {
+  TempDir empty("sp-no-certs");
+  const char* certs = std::getenv("SALLYPORT_REGISTRY_CERTS_D");
+  const std::string saved = certs ? certs : "";
+  ::setenv("SALLYPORT_REGISTRY_CERTS_D", empty.path().c_str(), 1);  // The server's, inherited.
+  StartServer("300ms");
+  ::setenv("SALLYPORT_REGISTRY_CERTS_D", saved.c_str(), 1);
+  env_->tokens().Clear();
+  const std::string c1 = CommitAndPush("t1");
+  json b = WaitBuilt(c1);
+  EXPECT_EQ(b.value("status", ""), "failed") << b.dump();
+  const std::string error = b.value("error", "");
+  EXPECT_THAT(error, HasSubstr("push: " + env_->registry().address() + ": its TLS certificate is not trusted")) << error;
+  EXPECT_THAT(Log(b.value("id", int64_t{0})), ::testing::Not(HasSubstr("TLS verified")));
+  EXPECT_TRUE(env_->tokens().requests().empty()) << "the registry's token realm was asked";
 }
 
 // Builds in the server (the default), the deploy through the queue (the
