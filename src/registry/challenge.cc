@@ -100,6 +100,22 @@ std::optional<UrlParts> ParseHttpUrl(std::string_view url) {
   return u;
 }
 
+bool RealmMayGetCredentials(const std::string& registry, const UrlParts& realm, const std::vector<std::string>& allowed) {
+  if (realm.host == HostOnly(registry)) return true;
+  if (registry == "registry-1.docker.io" && realm.host == "auth.docker.io") return true;
+  for (const auto& h : allowed) {
+    if (HostOnly(h) == realm.host) return true;
+  }
+  return false;
+}
+
+bool CredentialsTravelSafely(const std::string& registry, bool registry_https, const UrlParts& realm) {
+  auto loopback = [](const std::string& host) {
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  };
+  return (realm.scheme == "https" || loopback(realm.host)) && (registry_https || loopback(HostOnly(registry)));
+}
+
 std::string HostOnly(std::string_view hp) {
   if (!hp.empty() && hp.front() == '[') {
     const size_t close = hp.find(']');

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sp::registry {
 
@@ -34,5 +35,14 @@ std::optional<UrlParts> ParseHttpUrl(std::string_view url);
 
 // The host of "host[:port]" / "[v6]:port" without the port.
 std::string HostOnly(std::string_view host_port);
+
+// Whether a token realm may be sent the credentials meant for `registry`
+// (its API host, "registry-1.docker.io" for Docker Hub): the realm is on
+// the registry's own host, on one of `allowed` (host[:port]; the port is
+// not compared), or is Docker Hub's auth.docker.io.
+bool RealmMayGetCredentials(const std::string& registry, const UrlParts& realm, const std::vector<std::string>& allowed);
+// Whether credentials reach the realm only over TLS or on loopback, and the
+// registry itself is spoken to over TLS or on loopback.
+bool CredentialsTravelSafely(const std::string& registry, bool registry_https, const UrlParts& realm);
 
 }  // namespace sp::registry

@@ -52,5 +52,25 @@ TEST(RegistryChallengeTest, RealmUrlsAreHttpWithAHostAndNoUserinfo) {
   EXPECT_EQ(HostOnly("ghcr.io"), "ghcr.io");
 }
 
+TEST(RegistryChallengeTest, CredentialsGoOnlyToTheRegistrysOwnRealmOrAnAllowedOne) {
+  auto realm = [](const char* url) { return *ParseHttpUrl(url); };
+  // Docker Hub: the API host and its auth service, built in.
+  EXPECT_TRUE(RealmMayGetCredentials("registry-1.docker.io", realm("https://auth.docker.io/token"), {}));
+  EXPECT_FALSE(RealmMayGetCredentials("ghcr.io", realm("https://auth.docker.io/token"), {}));
+  // The registry's own host (any port), as GHCR, Harbor and Gitea run it.
+  EXPECT_TRUE(RealmMayGetCredentials("ghcr.io", realm("https://ghcr.io/token"), {}));
+  EXPECT_TRUE(RealmMayGetCredentials("reg.example:5000", realm("https://reg.example:5001/auth"), {}));
+  // Anywhere else only when the credential lists it.
+  EXPECT_FALSE(RealmMayGetCredentials("reg.example:5000", realm("https://evil.example/token"), {}));
+  EXPECT_FALSE(RealmMayGetCredentials("reg.example:5000", realm("https://reg.example.evil.example/t"), {}));
+  EXPECT_TRUE(RealmMayGetCredentials("reg.example:5000", realm("https://sso.example/token"), {"sso.example"}));
+  EXPECT_TRUE(RealmMayGetCredentials("reg.example:5000", realm("https://sso.example:8443/token"), {"sso.example:443"}));
+  // Over TLS, or on loopback.
+  EXPECT_TRUE(CredentialsTravelSafely("ghcr.io", true, realm("https://ghcr.io/token")));
+  EXPECT_FALSE(CredentialsTravelSafely("ghcr.io", true, realm("http://ghcr.io/token")));
+  EXPECT_FALSE(CredentialsTravelSafely("reg.example:5000", false, realm("https://reg.example/token")));
+  EXPECT_TRUE(CredentialsTravelSafely("127.0.0.1:5000", false, realm("http://127.0.0.1:5001/token")));
+}
+
 }  // namespace
 }  // namespace sp::registry

@@ -184,14 +184,8 @@ Result<std::string> RegistryClient::FetchToken(const std::string& registry,
     auto it = tokens_.find(key);
     if (it != tokens_.end() && it->second.expires_mono_ms > clock_.MonotonicMs()) return it->second.value;
   }
-  // Credentials only to the registry's own host, one the credential allows,
-  // or Docker Hub's auth service; and only over TLS or to loopback.
-  bool trusted = url->host == registry::HostOnly(registry) ||
-                 (registry == "registry-1.docker.io" && url->host == "auth.docker.io");
-  if (cred) {
-    for (const auto& h : cred->realm_hosts) trusted = trusted || registry::HostOnly(h) == url->host;
-  }
-  const bool secure = (url->scheme == "https" || IsLoopbackHost(url->host)) && (registry_https || IsLoopbackHost(registry::HostOnly(registry)));
+  const bool trusted = registry::RealmMayGetCredentials(registry, *url, cred ? cred->realm_hosts : std::vector<std::string>{});
+  const bool secure = registry::CredentialsTravelSafely(registry, registry_https, *url);
   const RegistryCredential* send = cred && trusted && secure ? &*cred : nullptr;
   std::string full = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + Escape(service);
   if (!scope.empty()) full += "&scope=" + Escape(scope);

@@ -102,6 +102,18 @@ TEST_F(RegistryClientIT, TokenFlowAsksThePullScopeOnceAndCachesTheTokenPerReposi
   std::printf("round trips: first repository %lld, same again 1, next repository %lld\n",
               static_cast<long long>(first), static_cast<long long>(client.requests() - before_b));
 
+  // The token is kept until its expires_in (300 s here, less 10 s of margin).
+  FakeClock clock;
+  RegistryClient timed(Trusting(), clock);
+  env_->tokens().Clear();
+  ASSERT_TRUE(timed.ManifestDigest(a, Cred()));
+  clock.Advance(Millis(289'000));
+  ASSERT_TRUE(timed.ManifestDigest(a, Cred()));
+  EXPECT_EQ(env_->tokens().requests().size(), 1u) << "asked again before it expired";
+  clock.Advance(Millis(2'000));
+  ASSERT_TRUE(timed.ManifestDigest(a, Cred()));
+  EXPECT_EQ(env_->tokens().requests().size(), 2u) << "an expired token was used";
+
   // A tag resolves to the digest the registry holds.
   ImageRef tagged = a;
   tagged.digest.clear();
