@@ -149,7 +149,7 @@ TEST_F(DockerRolloutTest, RollingReleaseByDigestUnderLoadHasZeroFailedRequests) 
   }
 }
 
-TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageOrBadCredentialsAndTouchesNothing) {
+TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageBadCredentialsOrAnUntrustedRegistryAndTouchesNothing) {
   auto v1 = RunSallyport(Args("v1"));
   ASSERT_EQ(v1.exit_code, 0) << v1.out << v1.err;
   images_["missing"] = env_->registry().address() + "/sample@sha256:" + std::string(64, '0');
@@ -166,6 +166,20 @@ TEST_F(DockerRolloutTest, PreflightRefusesAMissingImageOrBadCredentialsAndTouche
     EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
     EXPECT_EQ(RunningOn(i), 1);
   }
+  ExpectAllUp();
+  // A registry whose certificate this machine does not trust (no CA for it
+  // in certs.d): a clear message naming it, nothing touched, no plain HTTP.
+  WriteFile(*dir_ / "registry-password", kPassword, 0600);
+  TempDir no_certs("sp-no-certs");
+  env_->tokens().Clear();
+  r = RunSallyport(Args("v2"), {{"SALLYPORT_REGISTRY_CERTS_D", no_certs.path()}});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_NE(r.err.find("preflight: artifact " + images_["v2"] + ": " + env_->registry().address() +
+                       ": its TLS certificate is not trusted"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(env_->tokens().requests().empty());
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
   ExpectAllUp();
 }
 
