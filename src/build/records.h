@@ -33,6 +33,9 @@ struct ProjectRecord {
 // use (`registry.password: {credential: NAME}`), and where it may be sent.
 struct CredentialBinding {
   static constexpr const char* kDeploymentPrefix = "deployment:";
+  // A token realm host the credential may go to besides its registry's own
+  // (the registry's challenge names it): "realm:auth.example".
+  static constexpr const char* kRealmPrefix = "realm:";
   std::string project, name;
   std::string ref;                 // "file:/path" or "env:NAME" on the server; never the value.
   // Where it may be sent: registry addresses (host[:port]), and

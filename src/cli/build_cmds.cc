@@ -193,6 +193,9 @@ int CredentialSet(Context& ctx) {
   if (!a.helper.empty() && !a.deployments.empty()) {
     return Fail({ErrorCode::kInvalidArgument, "a credential helper gives registry credentials: --host only"});
   }
+  if (!a.realm_hosts.empty() && a.hosts.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "--realm-host goes with --host: the token realm of that registry"});
+  }
   if (a.hosts.empty() && a.deployments.empty()) {
     return Fail({ErrorCode::kInvalidArgument, "give --host REGISTRY or --deployment NAME: where it may be sent"});
   }
@@ -202,6 +205,12 @@ int CredentialSet(Context& ctx) {
       return Fail({ErrorCode::kInvalidArgument, "--host '" + Printable(h) + "': a registry address (host[:port])"});
     }
     to.push_back(h);
+  }
+  for (const auto& h : a.realm_hosts) {
+    if (!IsValidHostPort(h, /*port_required=*/false)) {
+      return Fail({ErrorCode::kInvalidArgument, "--realm-host '" + Printable(h) + "': a host (host[:port])"});
+    }
+    to.push_back(CredentialBinding::kRealmPrefix + h);
   }
   for (const auto& d : a.deployments) {
     if (!IsValidName(d)) return Fail({ErrorCode::kInvalidArgument, "--deployment '" + Printable(d) + "': not a name"});
@@ -290,6 +299,9 @@ std::vector<Command> BuildCommands() {
          app.add_option("--helper", a.helper,
                         "A docker credential helper the server runs for the registry (docker-credential-NAME get)");
          app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat");
+         app.add_option("--realm-host", a.realm_hosts,
+                        "A token realm's host (besides the registry's own) its registry's challenge may send it to; "
+                        "repeat");
          app.add_option("--deployment", a.deployments, "A deployment whose app env may hold it; repeat");
        },
        CredentialSet},

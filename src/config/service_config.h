@@ -47,6 +47,10 @@ struct RegistrySpec {
   // acting machine's admin lists (SALLYPORT_INSECURE_REGISTRIES); never sent
   // credentials beyond loopback.
   bool insecure = false;
+  // Token realms beyond the registry's own host that may receive the
+  // credential: the admin's binding (credential set --realm-host), copied
+  // into the plan by the server. Never read from a service file.
+  std::vector<std::string> realm_hosts;
 };
 
 struct StrategySpec {

@@ -25,7 +25,11 @@ std::string UserUnder(const std::string& pattern, const std::string& d) {
 std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const std::string& name) {
   const std::string ref = "credential:" + name;
   std::vector<std::string> out;
-  if (plan.registry.password_ref == ref) out.push_back(plan.registry.address);
+  if (plan.registry.password_ref == ref) {
+    out.push_back(plan.registry.address);
+    // Every token realm the plan lets it go to must be the binding's too.
+    for (const auto& h : plan.registry.realm_hosts) out.push_back(CredentialBinding::kRealmPrefix + h);
+  }
   if (std::any_of(plan.app.env_refs.begin(), plan.app.env_refs.end(), [&](const auto& e) { return e.second == ref; })) {
     out.push_back(CredentialBinding::kDeploymentPrefix + plan.deployment);
   }
@@ -34,8 +38,21 @@ std::vector<std::string> CredentialDestinations(const RolloutPlan& plan, const s
 
 }  // namespace
 
+Status AttachRealmHosts(BuildStore& builds, RolloutPlan& plan) {
+  const std::string name = CredentialNameOf(plan.registry.password_ref);
+  if (name.empty() || plan.build_id <= 0) return Ok();
+  SP_ASSIGN_OR_RETURN(BuildRecord b, builds.GetBuild(plan.build_id));
+  SP_ASSIGN_OR_RETURN(auto binding, builds.Credential(b.project, name));
+  if (!binding) return Ok();  // Refused when the credential is asked for.
+  const std::string prefix = CredentialBinding::kRealmPrefix;
+  for (const auto& h : binding->hosts) {
+    if (h.rfind(prefix, 0) == 0) plan.registry.realm_hosts.push_back(h.substr(prefix.size()));
+  }
+  return Ok();
+}
+
 Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
-                               int64_t now_ms) {
+                               int64_t now_ms, BuildStore* builds) {
   const ServiceConfig& cfg = *r.cfg;
   auto target = inventory.Resolve(cfg.stack, r.release, r.deployment, r.limit);
   if (!target && target.error().code == ErrorCode::kNotFound) {
@@ -63,6 +80,7 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
   in.now_ms = now_ms;
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
   plan.build_id = r.build_id;
+  if (builds) SP_TRY(AttachRealmHosts(*builds, plan));
   plan.requested_by = !r.requested_by.empty() ? r.requested_by
                       : r.build_id > 0      ? "build " + std::to_string(r.build_id)
                                             : "";
@@ -95,7 +113,7 @@ Status CheckAgentSeen(QueueStore& queue, const JobSpec& spec, int64_t now_ms, in
 
 Result<Job> QueueDeploy(const DeployQueue& q, const DeployRequest& r, const LineCallback& log) {
   SP_CHECK(q.queue && q.inventory && q.clock);
-  SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*q.inventory, r, log, q.clock->WallMs()));
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*q.inventory, r, log, q.clock->WallMs(), q.builds));
   SP_ASSIGN_OR_RETURN(Job job, q.queue->Enqueue(RolloutJobSpec(plan), q.clock->WallMs()));
   if (q.jobs_enqueued) q.jobs_enqueued();
   log(false, "queued rollout " + plan.id + " as rollout job " + std::to_string(job.id) + " (network " + plan.network + ")");

@@ -20,8 +20,16 @@ namespace sp {
 // The target of a build's deploy resolved through the inventory (a missing
 // personal deployment is claimed from the stack's template whose name
 // pattern gives it, at `now_ms`), and the frozen plan of its rollout.
+// `builds`, when given, adds the token realms the registry credential's
+// binding allows (AttachRealmHosts).
 Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
-                               int64_t now_ms);
+                               int64_t now_ms, BuildStore* builds = nullptr);
+
+// Copies into plan.registry.realm_hosts the "realm:HOST" entries of the
+// binding of the credential the plan's registry password names (the admin's
+// `credential set --realm-host`); PlanCredential refuses the value for a
+// plan whose realms the binding does not all allow.
+Status AttachRealmHosts(BuildStore& builds, RolloutPlan& plan);
 
 // The rollout job of a plan: for the agents of the plan's network; the
 // plan's id is the idempotency key.
@@ -43,6 +51,7 @@ struct DeployQueue {
   inventory::Service* inventory = nullptr;
   Clock* clock = nullptr;
   std::function<void()> jobs_enqueued;  // Wakes agents' long polls; may be empty.
+  BuildStore* builds = nullptr;          // For AttachRealmHosts; may be null.
 };
 
 // A build's deploy behind the queue: its plan frozen (DeployPlan), queued as

@@ -82,5 +82,28 @@ TEST_F(PlanCredentialTest, OnlyWhatThePlanNamesGoesOnlyWhereItsBindingAllows) {
   EXPECT_THAT(no_build.error().message, HasSubstr("comes from no build"));
 }
 
+// A token realm on another host than the registry's gets the registry
+// password only when the admin's binding lists it (--realm-host): the server
+// copies those into the plan, and releases the value only for a plan whose
+// realms the binding all allows.
+TEST_F(PlanCredentialTest, ATokenRealmBeyondTheRegistrysHostMustBeTheBindingsToo) {
+  Bind("push", {"registry.example:5000", "realm:auth.example"});
+  ASSERT_TRUE(AttachRealmHosts(*store_, plan_));
+  EXPECT_EQ(plan_.registry.realm_hosts, std::vector<std::string>{"auth.example"});
+  auto push = Get("push");
+  ASSERT_TRUE(push) << push.error().message;
+  plan_.registry.realm_hosts.push_back("evil.example");  // Not the binding's.
+  auto refused = Get("push");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_THAT(refused.error().message, HasSubstr("may not be sent to realm:evil.example"));
+  // A binding without realms adds none.
+  RolloutPlan other = plan_;
+  other.registry.realm_hosts.clear();
+  Bind("push", {"registry.example:5000"});
+  ASSERT_TRUE(AttachRealmHosts(*store_, other));
+  EXPECT_TRUE(other.registry.realm_hosts.empty());
+}
+
 }  // namespace
 }  // namespace sp

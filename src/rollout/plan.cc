@@ -103,7 +103,8 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
         {"drain_timeout_ms", p.strategy.drain_timeout.count()},
         {"ready_timeout_ms", p.strategy.ready_timeout.count()}}},
       {"registry", {{"address", p.registry.address}, {"username", p.registry.username},
-                    {"password_ref", p.registry.password_ref}, {"insecure", p.registry.insecure}}},
+                    {"password_ref", p.registry.password_ref}, {"insecure", p.registry.insecure},
+                    {"realm_hosts", p.registry.realm_hosts}}},
       {"docker_host", p.docker_host},
       {"base_dir", p.base_dir},
       {"bastion", p.bastion ? BastionToJson(*p.bastion) : WireDoc(nullptr)},
@@ -161,6 +162,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.registry.username = r.at("username");
     p.registry.password_ref = r.at("password_ref");
     p.registry.insecure = r.value("insecure", false);
+    if (r.contains("realm_hosts")) p.registry.realm_hosts = r.at("realm_hosts").get<std::vector<std::string>>();
     p.docker_host = j.at("docker_host");
     p.base_dir = j.at("base_dir");
     if (j.contains("access")) LegacyAccessFromJson(j.at("access"), &p);

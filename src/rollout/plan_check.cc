@@ -106,6 +106,9 @@ Status CheckRegistry(const RegistrySpec& r) {
     return Err(Bad("/registry/address", "invalid address '" + Printable(r.address) + "'"));
   }
   if (!IsSafeValue(r.username)) return Err(Bad("/registry/username", "a newline or NUL"));
+  for (const auto& h : r.realm_hosts) {
+    if (!IsValidHostPort(h, false)) return Err(Bad("/registry/realm_hosts", "invalid host '" + Printable(h) + "'"));
+  }
   if (!r.password_ref.empty() && !IsValidSecretRef(r.password_ref)) {
     return Err(Bad("/registry/password_ref", "not file:/absolute/path, env:NAME or helper:NAME"));
   }

@@ -141,7 +141,7 @@ void StartRollout(ServerContext& ctx, BuildStore& store, const Request& req, Res
   r.batch = a->batch;
   r.max_failures = a->max_failures;
   r.requested_by = req.caller ? req.caller->who : "";
-  auto plan = DeployPlan(ctx.inventory, r, [](bool, const std::string&) {}, ctx.Now());
+  auto plan = DeployPlan(ctx.inventory, r, [](bool, const std::string&) {}, ctx.Now(), &store);
   if (!plan) return res.Error(plan.error());
   if (a->dry_run) return res.Json(200, {{"plan", Doc::parse(PlanToJson(*plan))}});
   Queue(ctx, *plan, a->queue_anyway, res);

@@ -84,7 +84,7 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
       return WaitForJob(LocalJobWatch(*d.store, clock, job.id, JobLogPath(d.job_log_dir, job.id), what), log, cancel,
                         Millis(600'000), clock);
     }
-    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs()));
+    SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs(), d.store));
     EngineSetup setup(d.store, d.store, Millis(60'000));
     // The plan's credentials, as an agent would get them (PlanCredential).
     setup.read_secret = [d, plan](const std::string& ref) -> Result<std::string> {
@@ -239,7 +239,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   auto jobs_enqueued = [&api] {
     if (api) api->JobsEnqueued();
   };
-  Deploys deploys{store.get(), DeployQueue{store.get(), &service, &clock, jobs_enqueued}, so.deploy_on == "agents",
+  Deploys deploys{store.get(), DeployQueue{store.get(), &service, &clock, jobs_enqueued, store.get()}, so.deploy_on == "agents",
                   options.job_log_dir, options.read_credential};
   bo.pipeline.deploy = DeployHook(deploys);
   // A build on an agent asks the server to deploy: always through the queue.

@@ -52,7 +52,7 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
 std::function<Status(const RegistrySpec&, const std::string&, const std::string&)> RegistryPushCheck() {
   return [](const RegistrySpec& reg, const std::string& address, const std::string& password) -> Status {
     std::optional<RegistryCredential> cred;
-    if (!password.empty()) cred = RegistryCredential{reg.username, password, {}};
+    if (!password.empty()) cred = RegistryCredential{reg.username, password, reg.realm_hosts};
     RegistryClientOptions o;
     o.trust = RegistryTrust::FromEnvironment();
     o.timeout = Millis(15'000);
@@ -146,7 +146,7 @@ std::function<Status(const RolloutPlan&)> CheckPullable(Route route, std::functi
     std::optional<RegistryCredential> cred;
     if (!p.registry.password_ref.empty()) {
       SP_ASSIGN_OR_RETURN(std::string pw, password());
-      cred = RegistryCredential{p.registry.username, pw, {}};
+      cred = RegistryCredential{p.registry.username, pw, p.registry.realm_hosts};
     }
     RegistryClientOptions o;
     o.trust = RegistryTrust::FromEnvironment();

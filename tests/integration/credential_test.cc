@@ -156,5 +156,26 @@ TEST_F(CredentialIT, AnAgentsBuildGetsNoBindingForTheCommitsOwnRegistry) {
   agent.Stop();
 }
 
+// The admin names a token realm on another host beside the registry (as
+// Docker Hub's auth.docker.io is to its registry); alone it means nothing.
+TEST_F(CredentialIT, ATokenRealmHostIsBoundOnlyBesideItsRegistry) {
+  auto alone = RunSallyport({"credential", "set", "svc", "hub", "--file", dir_ / "registry-password", "--realm-host",
+                             "auth.example", "--store", db_});
+  EXPECT_EQ(alone.exit_code, 2) << alone.out << alone.err;
+  EXPECT_THAT(alone.err, HasSubstr("--realm-host goes with --host"));
+  auto bad = RunSallyport({"credential", "set", "svc", "hub", "--file", dir_ / "registry-password", "--host",
+                           "registry.example", "--realm-host", "evil host", "--store", db_});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  auto bound = RunSallyport({"credential", "set", "svc", "hub", "--file", dir_ / "registry-password", "--host",
+                             "registry.example", "--realm-host", "auth.example", "--store", db_});
+  ASSERT_EQ(bound.exit_code, 0) << bound.err;
+  auto listed = RunSallyport({"credential", "list", "svc", "--store", db_, "--local"});
+  EXPECT_THAT(listed.out, HasSubstr("realm:auth.example")) << listed.out;
+  auto helper = RunSallyport({"credential", "set", "svc", "ecr", "--helper", "ecr-login", "--deployment", "staging",
+                              "--store", db_});
+  EXPECT_EQ(helper.exit_code, 2) << helper.out << helper.err;
+  EXPECT_THAT(helper.err, HasSubstr("a credential helper gives registry credentials: --host only"));
+}
+
 }  // namespace
 }  // namespace sp::test
