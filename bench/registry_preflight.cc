@@ -95,12 +95,7 @@ int Main(int repos) {
   to.password = "bench-password";
   auto tokens = test::TokenServer::Start(test::SharedCa(), tls, to);
   if (!tokens) return std::fprintf(stderr, "token server: %s\n", tokens.error().message.c_str()), 1;
-  test::RegistryToken token;
-  token.realm = (*tokens)->realm();
-  token.root_ca = tls.ca;
-  token.cert = tls.cert;
-  token.key = tls.key;
-  auto https = test::RegistryFixture::Start("bench", "bench-password", token);
+  auto https = test::RegistryFixture::Start("bench", "bench-password", test::RegistryToken::With((*tokens)->realm(), tls));
   if (!https) return std::fprintf(stderr, "registry: %s\n", https.error().message.c_str()), 1;
   auto plain = test::RegistryFixture::Start("bench", "bench-password");
   if (!plain) return std::fprintf(stderr, "registry: %s\n", plain.error().message.c_str()), 1;

@@ -22,7 +22,6 @@ void PrintLogLines(const std::string& text, bool json) {
   std::fflush(stdout);
 }
 
-
 int StreamServerLog(Context& ctx, const std::string& path, const std::string& what) {
   auto api = ctx.Api();
   if (!api) return Fail(api.error());

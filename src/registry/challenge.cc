@@ -1,7 +1,8 @@
 #include "registry/challenge.h"
 
 #include <cctype>
-#include <charconv>
+
+#include "core/text.h"
 
 namespace sp::registry {
 namespace {
@@ -77,26 +78,15 @@ std::optional<UrlParts> ParseHttpUrl(std::string_view url) {
   for (char c : authority) {
     if (static_cast<unsigned char>(c) <= ' ' || c == '\\') return std::nullopt;
   }
-  std::string_view port;
-  if (authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    u.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return std::nullopt;
-      port = authority.substr(close + 2);
-    }
+  // With a port of its own, or without one (port 0: the scheme's).
+  if (auto hp = ParseHostPort(authority)) {
+    u.host = Lower(hp->host);
+    u.port = hp->port;
+  } else if (auto bare = ParseHostPort(authority, /*default_port=*/1)) {
+    u.host = Lower(bare->host);
   } else {
-    const size_t colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    return std::nullopt;
   }
-  if (u.host.empty()) return std::nullopt;
-  if (!port.empty()) {
-    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), u.port);
-    if (ec != std::errc() || ptr != port.data() + port.size() || u.port < 1 || u.port > 65535) return std::nullopt;
-  }
-  u.host = Lower(u.host);
   return u;
 }
 
@@ -110,19 +100,13 @@ bool RealmMayGetCredentials(const std::string& registry, const UrlParts& realm, 
 }
 
 bool CredentialsTravelSafely(const std::string& registry, bool registry_https, const UrlParts& realm) {
-  auto loopback = [](const std::string& host) {
-    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-  };
-  return (realm.scheme == "https" || loopback(realm.host)) && (registry_https || loopback(HostOnly(registry)));
+  return (realm.scheme == "https" || IsLoopbackHost(realm.host)) &&
+         (registry_https || IsLoopbackHost(HostOnly(registry)));
 }
 
 std::string HostOnly(std::string_view hp) {
-  if (!hp.empty() && hp.front() == '[') {
-    const size_t close = hp.find(']');
-    return std::string(hp.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
-  }
-  const size_t colon = hp.rfind(':');
-  return Lower(hp.substr(0, colon));
+  auto parsed = ParseHostPort(hp, /*default_port=*/1);
+  return Lower(parsed ? std::string_view(parsed->host) : hp);
 }
 
 }  // namespace sp::registry

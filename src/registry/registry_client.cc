@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
+#include "config/service_config.h"
 #include "core/curl_global.h"
 #include "core/subprocess.h"
 #include "core/text.h"
@@ -34,20 +34,6 @@ std::vector<std::string> SplitList(const std::string& s, char sep) {
 
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-// Query-string escaping of a value (RFC 3986 unreserved kept).
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      static const char* hex = "0123456789ABCDEF";
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -187,8 +173,8 @@ Result<std::string> RegistryClient::FetchToken(const std::string& registry,
   const bool trusted = registry::RealmMayGetCredentials(registry, *url, cred ? cred->realm_hosts : std::vector<std::string>{});
   const bool secure = registry::CredentialsTravelSafely(registry, registry_https, *url);
   const RegistryCredential* send = cred && trusted && secure ? &*cred : nullptr;
-  std::string full = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + Escape(service);
-  if (!scope.empty()) full += "&scope=" + Escape(scope);
+  std::string full = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + UrlQuery(service);
+  if (!scope.empty()) full += "&scope=" + UrlQuery(scope);
   SP_ASSIGN_OR_RETURN(Response r, Send("GET", full, {}, send, registry));
   const std::string who = cred && send ? " for user '" + cred->username + "'" : std::string(" anonymously");
   const std::string why_anon =
@@ -325,8 +311,7 @@ Status RegistryClient::Ping(const std::string& address, const std::optional<Regi
 }
 
 Result<RegistryCredential> CredentialFromHelper(const std::string& helper, const std::string& server, Millis timeout) {
-  static const std::regex name("[a-z0-9-]{1,64}");
-  if (!std::regex_match(helper, name)) {
+  if (!IsValidHelperName(helper)) {
     return Err(ErrorCode::kInvalidArgument, "credential helper name '" + Printable(helper.substr(0, 80)) +
                                                 "' is not [a-z0-9-]+");
   }

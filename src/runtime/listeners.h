@@ -86,7 +86,6 @@ done
 exit 0
 )SH";
 
-
 inline std::string PortHex(int port) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%04X", port & 0xffff);

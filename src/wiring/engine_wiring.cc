@@ -248,14 +248,14 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.health = i.health.get();
   d.lb_factory = LbFactory(route, i.setup.fence, i.setup.decorate_lb);
   SecretSource secrets = OncePerRollout(i.setup.read_secret);
-  auto password = [secrets, ref = plan.registry.password_ref, plan]() -> Result<std::string> {
-    if (ref.empty()) return std::string();
-    // A credential helper is asked for the registry of this plan.
-    if (StartsWith(ref, "helper:")) {
-      const std::string server = plan.registry.address.empty() ? ImageRegistry(plan.app.artifact) : plan.registry.address;
-      return secrets(HelperRefFor(ref, server));
-    }
-    return secrets(ref);
+  // A credential helper is asked for the registry of this plan.
+  const std::string& ref = plan.registry.password_ref;
+  const std::string read_ref =
+      !StartsWith(ref, "helper:") ? ref
+                                  : HelperRefFor(ref, plan.registry.address.empty() ? ImageRegistry(plan.app.artifact)
+                                                                                    : plan.registry.address);
+  auto password = [secrets, read_ref]() -> Result<std::string> {
+    return read_ref.empty() ? Result<std::string>(std::string()) : secrets(read_ref);
   };
   d.credentials = [password](const RegistrySpec& reg) -> Result<std::optional<RegistryAuth>> {
     if (reg.address.empty() || reg.password_ref.empty()) return std::optional<RegistryAuth>();

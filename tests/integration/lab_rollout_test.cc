@@ -231,9 +231,10 @@ TEST_F(LabRolloutTest, DockerRuntimeThroughTheBastionPullsFromThePrivateRegistry
                "/etc/docker/certs.d/" + lab_.registry + "/ca.crt", "https://" + lab_.registry + "/v2/"},
               &tls);
   EXPECT_EQ(tls, "401") << "HTTPS to the registry with the CA of the host's certs.d";
-  if (lab_.registry_auth == "token") {
-    // Token auth: the pushes and every host's pull asked the realm, with the
-    // user's credentials, for this repository.
+  // Token auth (ctest's lab_up passes --token-server): the pushes and every
+  // host's pull asked the realm, with the user's credentials, for this repository.
+  EXPECT_EQ(lab_.registry_auth, "token") << "the lab's registry runs without token auth";
+  {
     const std::string tokens = ReadFile(lab_.registry_token_log);
     EXPECT_NE(tokens.find("token: 200 for 'sallyport' (credentials: yes) service sallyport-lab-registry scopes "
                           "repository:lab-sample:push,pull"),

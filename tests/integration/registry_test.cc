@@ -198,12 +198,7 @@ TEST_F(RegistryClientIT, AChallengeNamingAForeignRealmSendsItNoCredentials) {
   auto foreign = TokenServer::Start(SharedCa(), foreign_tls, to);
   ASSERT_TRUE(foreign) << foreign.error().message;
   const TlsFiles& tls = SharedTls();
-  RegistryToken token;
-  token.realm = (*foreign)->realm();
-  token.root_ca = tls.ca;
-  token.cert = tls.cert;
-  token.key = tls.key;
-  auto reg = RegistryFixture::Start(kUser, kPassword, token);
+  auto reg = RegistryFixture::Start(kUser, kPassword, RegistryToken::With((*foreign)->realm(), tls));
   ASSERT_TRUE(reg) << reg.error().message;
   RegistryClientOptions o;
   o.trust.certs_dirs = {env_->docker().certs_dir()};

@@ -204,7 +204,6 @@ std::string AuthHeader(const RegistryAuth& auth, const std::string& registry) {
 
 }  // namespace
 
-
 Status DockerRuntime::CheckPull(const RuntimeTarget& t, const AppSpec& app, const std::optional<RegistryAuth>& auth) {
   const std::string what = "its engine resolving " + app.artifact;
   if (!IsValidImageRef(app.artifact)) return Err(ErrorCode::kInvalidArgument, what + ": not a valid image reference");

@@ -148,8 +148,9 @@ done
 cat "$d/meta"
 )SH";
 
-// $1 pid file, $2 id file, $3 SIGTERM grace in 5 ms ticks, $4 release dir (polled finely: an
-// app that exits at once on SIGTERM must not cost a coarse poll interval).
+// $1 pid file, $2 id file, $3 SIGTERM grace in 5 ms ticks (polled finely: an
+// app that exits at once on SIGTERM must not cost a coarse poll interval),
+// $4 the release dir (its `supervisor` file).
 // SIGTERM goes to the app; SIGKILL (after the grace) to its whole process
 // group, and once the app is gone any strays left in that group are killed.
 // The group is only signalled when it is not this shell's own group.
@@ -239,9 +240,6 @@ for sp_p in "$1"/run/*.pid; do
 done
 shift
 )SH";
-
-
-
 
 constexpr const char kReservedEnvPrefix[] = "SALLYPORT_LAUNCHER_";
 

@@ -201,19 +201,20 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(std::string user
   const std::string registry = FindProgram("docker-registry", {"/usr/bin/docker-registry"});
   if (registry.empty())
     return Err(ErrorCode::kUnavailable, "docker-registry not found (Debian package docker-registry)");
-  const std::string htpasswd = FindProgram("htpasswd", {"/usr/bin/htpasswd"});
-  if (htpasswd.empty()) return Err(ErrorCode::kUnavailable, "htpasswd not found (apache2-utils)");
-
   std::unique_ptr<RegistryFixture> f(new RegistryFixture());
   f->dir_ = std::make_unique<TempDir>("sp-registry");
   f->registry_bin_ = registry;
   f->user_ = std::move(user);
   f->password_ = std::move(password);
   const std::string dir = f->dir_->path();
-  std::string out, err;
-  // bcrypt (-B) is the only scheme the registry accepts; password on stdin (-i).
-  if (RunWithEnv({htpasswd, "-B", "-i", "-c", dir + "/htpasswd", f->user_}, {}, &out, &err, f->password_) != 0) {
-    return Err(ErrorCode::kInternal, "htpasswd: " + err);
+  if (!token) {  // With token auth the token server checks the user.
+    const std::string htpasswd = FindProgram("htpasswd", {"/usr/bin/htpasswd"});
+    if (htpasswd.empty()) return Err(ErrorCode::kUnavailable, "htpasswd not found (apache2-utils)");
+    std::string out, err;
+    // bcrypt (-B) is the only scheme the registry accepts; password on stdin (-i).
+    if (RunWithEnv({htpasswd, "-B", "-i", "-c", dir + "/htpasswd", f->user_}, {}, &out, &err, f->password_) != 0) {
+      return Err(ErrorCode::kInternal, "htpasswd: " + err);
+    }
   }
   f->port_ = FreePort();
   WriteFile(dir + "/config.yml",
@@ -416,12 +417,7 @@ void DockerEnvironment::SetUp() {
     error_ = tokens.error().message;
     return;
   }
-  RegistryToken token;
-  token.realm = (*tokens)->realm();
-  token.root_ca = tls.ca;
-  token.cert = tls.cert;
-  token.key = tls.key;
-  auto r = RegistryFixture::Start(user_, password_, token);
+  auto r = RegistryFixture::Start(user_, password_, RegistryToken::With((*tokens)->realm(), tls));
   if (!r) {
     error_ = r.error().message;
     return;

@@ -89,6 +89,16 @@ struct RegistryToken {
   std::string realm, service = "sp-test-registry", issuer = "sp-test-issuer";
   std::string root_ca;  // The bundle the token signer's chain ends in.
   std::string cert, key;  // The registry's TLS certificate.
+  // Tokens of `realm`; the registry serves `tls`'s certificate and trusts
+  // token signers of its CA (as TokenServer::Start(ca, …) issues them).
+  static RegistryToken With(std::string realm, const TlsFiles& tls) {
+    RegistryToken t;
+    t.realm = std::move(realm);
+    t.root_ca = tls.ca;
+    t.cert = tls.cert;
+    t.key = tls.key;
+    return t;
+  }
 };
 class RegistryFixture {
  public:
