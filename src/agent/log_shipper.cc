@@ -8,6 +8,7 @@ using Doc = nlohmann::ordered_json;
 
 namespace {
 constexpr size_t kMaxWaiting = 20'000;
+constexpr size_t kMaxWaitingBytes = 8u << 20;  // Of text: lines are at most 64 KiB (kMaxLineBytes).
 }  // namespace
 
 LogShipper::LogShipper(Send send, Clock& clock) : send_(std::move(send)), clock_(clock), thread_([this] { Loop(); }) {}
@@ -16,10 +17,11 @@ LogShipper::~LogShipper() { Close(); }
 
 void LogShipper::Line(const std::string& step, bool is_err, const std::string& text) {
   std::lock_guard lk(mu_);
-  if (pending_.size() >= kMaxWaiting) {
+  if (pending_.size() >= kMaxWaiting || waiting_bytes_ + text.size() > kMaxWaitingBytes) {
     ++dropped_;
     return;
   }
+  waiting_bytes_ += text.size();
   pending_.push_back({{"ts", clock_.WallMs()}, {"step", step}, {"err", is_err}, {"text", text}});
 }
 
@@ -59,6 +61,7 @@ void LogShipper::SendPending() {
       dropped_ = 0;
     }
     batch.get_ref<Doc::array_t&>().swap(pending_);
+    waiting_bytes_ = 0;
   }
   if (batch.empty() || lost_) return;
   Status st = send_(batch);

@@ -1,7 +1,7 @@
 // An agent's log lines of one job, shipped to the server in batches (every
 // 200 ms, or at Flush and Close) through `send`. The lines wait in memory
-// only while a batch is in flight; past 20,000 waiting lines the newest are
-// counted and dropped (a line says how many). A send refused as 409 (lease
+// only while a batch is in flight; past 20,000 waiting lines or 8 MiB of
+// waiting text the newest are counted and dropped (a line says how many). A send refused as 409 (lease
 // lost) stops the shipping: a stale agent's lines never land in the job's log.
 #pragma once
 
@@ -41,6 +41,7 @@ class LogShipper {
   std::mutex mu_, send_mu_;
   std::condition_variable cv_;
   std::vector<nlohmann::ordered_json> pending_;
+  size_t waiting_bytes_ = 0;  // Text of pending_.
   int64_t dropped_ = 0;
   bool closing_ = false;
   bool lost_ = false;  // Under send_mu_.

@@ -283,8 +283,8 @@ namespace {
 // The sink of a build run in this process: the store and the log file.
 class LocalBuildSink : public BuildSink {
  public:
-  LocalBuildSink(BuildStore& store, int64_t id, const std::string& log_path)
-      : store_(store), id_(id), log_(log_path) {}
+  LocalBuildSink(BuildStore& store, int64_t id, const std::string& log_path, int64_t log_cap)
+      : store_(store), id_(id), log_(log_path, log_cap) {}
   Status Update(const BuildRecord& b) override { return store_.UpdateBuild(b); }
   Status PutStep(const BuildStepRecord& s) override { return store_.PutBuildStep(s); }
   Status PutConfig(const std::string& text) override { return store_.PutBuildConfig(id_, text); }
@@ -324,7 +324,7 @@ void BuildService::Execute(BuildRecord b) {
       (void)store_.UpdateBuild(*now);
     }
   } else {
-    LocalBuildSink sink(store_, b.id, LogPath(b.id));
+    LocalBuildSink sink(store_, b.id, LogPath(b.id), o_.log_cap_bytes);
     RunPipeline(b, **project, o_.data_dir + "/work/" + std::to_string(b.id), o_.pipeline, sink, *cancel);
   }
   std::lock_guard lk(mu_);

@@ -31,6 +31,7 @@ namespace sp {
 struct BuildOptions {
   PipelineOptions pipeline;             // Clock, processes, steps, vcs, docker, secrets, deploy.
   std::string data_dir;                 // logs/<id>.log and work/<id>/ live here.
+  int64_t log_cap_bytes = kDefaultLogCapBytes;  // Each build's log stops there, with a marker.
   int concurrency = 2;                  // Builds at once.
   Millis poll_every{10'000};            // 0: no polling (webhooks and manual only).
   bool requeue_interrupted = false;     // After a restart: queue running builds again.

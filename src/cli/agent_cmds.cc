@@ -83,6 +83,10 @@ void ServerOptions(CLI::App& app, Args& args) {
   app.add_option("--poll-every", a.poll_every, "How often every project's branches are polled (0: never)")
       ->capture_default_str();
   app.add_option("--builds", a.build_slots, "Builds run at once")->capture_default_str();
+  app.add_option("--log-cap-mib", a.log_cap_mib,
+                 "Each build's and job's log stops at this size (MiB), ending with a marker line")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for image and push steps");
   app.add_option("--step-user", a.step_user,
                  "Who the commits' command steps run as (default when run as root: nobody)");

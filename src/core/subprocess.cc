@@ -58,7 +58,15 @@ void EmitLines(std::string& pending, bool is_stderr, const LineCallback& on_line
   if (!on_line) return;
   size_t start = 0;
   while (true) {
-    size_t nl = pending.find('\n', start);
+    const size_t nl = pending.find('\n', start);
+    const size_t end = nl == std::string::npos ? pending.size() : nl;
+    if (end - start > kMaxLineBytes) {  // A piece of a long line: bounded memory, whatever a step prints.
+      size_t cut = start + kMaxLineBytes;
+      for (int back = 0; back < 3 && (static_cast<unsigned char>(pending[cut]) & 0xC0) == 0x80; ++back) --cut;
+      on_line(is_stderr, pending.substr(start, cut - start));
+      start = cut;
+      continue;
+    }
     if (nl == std::string::npos) break;
     on_line(is_stderr, pending.substr(start, nl - start));
     start = nl + 1;
@@ -90,8 +98,8 @@ void IgnoreSigpipe() {
 namespace {
 
 // The spawn's file actions and attributes: stdin from the data pipe, a file
-// or /dev/null; stdout and stderr to their pipes; its own process group with
-// default signal handling.
+// or /dev/null; stdout and stderr to their pipes; no other descriptor; its own
+// process group with default signal handling.
 class SpawnSetup {
  public:
   SpawnSetup(const CommandSpec& spec, Pipe& in, Pipe& out, Pipe& err) {
@@ -105,6 +113,9 @@ class SpawnSetup {
     posix_spawn_file_actions_adddup2(&fa_, out.fd[1], 1);
     posix_spawn_file_actions_adddup2(&fa_, err.fd[1], 2);
     if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa_, spec.cwd.c_str());
+    // Only the standard descriptors cross: whatever a library opened without
+    // close-on-exec (the HTTP server's sockets, a log) stays ours.
+    posix_spawn_file_actions_addclosefrom_np(&fa_, 3);
     posix_spawnattr_init(&attr_);
     sigset_t none, all_default;
     sigemptyset(&none);

@@ -34,8 +34,14 @@ struct CommandSpec {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// Hands every complete line of `pending` to on_line (without the newline) and
-// keeps the unfinished rest; with `flush`, the rest too. No-op without a callback.
+// The longest line handed to a LineCallback: a longer one arrives in pieces of
+// this size (cut before a UTF-8 continuation byte), so no step's output, with
+// or without newlines, makes a buffer grow past it.
+inline constexpr size_t kMaxLineBytes = 64 * 1024;
+
+// Hands every complete line of `pending` to on_line (without the newline), and
+// every kMaxLineBytes piece of a longer one, and keeps the unfinished rest;
+// with `flush`, the rest too. No-op without a callback.
 void EmitLines(std::string& pending, bool is_stderr, const LineCallback& on_line, bool flush);
 
 // "KEY=value" entries of this process's environment with `overrides` applied

@@ -130,6 +130,7 @@ pid_t StartCommand(char** argv, const sigset_t& old_mask, int64_t uid, int64_t g
                    std::strerror(errno));
       ::_exit(126);
     }
+    ::close_range(3, ~0U, 0);  // The step sees only its standard descriptors.
     ::execvp(argv[0], argv);
     std::fprintf(stderr, "sallyport: cannot run '%s': %s\n", argv[0], std::strerror(errno));
     ::_exit(127);

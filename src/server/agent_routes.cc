@@ -17,6 +17,8 @@
 //                                            plan names, when its binding allows that registry
 //   POST /v1/agent/jobs/ID/watch            {epoch, job[, offset]}: the state (and log from offset) of the
 //                                            rollout job build job ID's deploy queued, and of no other
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -196,7 +198,14 @@ void AppendLog(ServerContext& ctx, QueueStore& q, const Request& req, Response& 
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   std::FILE* f = OpenForAppend(path);
   if (!f) return res.Error({ErrorCode::kInternal, cannot});
-  const bool written = std::fwrite(text->data(), 1, text->size(), f) == text->size();
+  struct stat st {};
+  const int64_t size = ::fstat(::fileno(f), &st) == 0 ? st.st_size : 0;
+  // Past its cap a log takes nothing more (204 all the same: the agent's
+  // step goes on, and its lines are not retried).
+  const std::string kept = LogEndsCapped(path)
+                               ? std::string()
+                               : CappedLogAppend(*text, size, ctx.options.log_cap_bytes, ctx.Now());
+  const bool written = std::fwrite(kept.data(), 1, kept.size(), f) == kept.size();
   if (std::fclose(f) != 0 || !written) return res.Error({ErrorCode::kInternal, cannot});
   res.status = 204;
 }

@@ -22,6 +22,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "build/build_log.h"
 #include "build/build_service.h"
 #include "build/credentials.h"
 #include "core/clock.h"
@@ -55,6 +56,7 @@ struct ApiServerOptions {
   // Agents' log lines of jobs: <job_log_dir>/<job id>.log (a build job's go
   // to its build's log); empty: not kept (those routes answer 404).
   std::string job_log_dir;
+  int64_t log_cap_bytes = kDefaultLogCapBytes;  // Each job's log stops there, with a marker (build_log.h).
   // A build running on an agent asks for its deploy (POST
   // /v1/agent/jobs/ID/deploy): the server resolves the target, freezes the
   // plan and queues the rollout job; answers its id. None: 404.

@@ -218,6 +218,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.teardown = TeardownHook(EngineSetup(store.get(), store.get(), Millis(30'000)));
   options.expire_every = *every;
   options.job_log_dir = DirNextToStore(so.store_path, "jobs");
+  options.log_cap_bytes = so.log_cap_mib << 20;
   static GitVcs vcs;
   static SupervisedStepRunner steps;
   BuildOptions bo;
@@ -233,6 +234,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");
   bo.concurrency = std::max(1, so.build_slots);
+  bo.log_cap_bytes = options.log_cap_bytes;
   bo.poll_every = *poll;
   bo.requeue_interrupted = so.requeue_interrupted;
   ApiServer* api = nullptr;  // Set below; the hooks run only once it serves.

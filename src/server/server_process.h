@@ -23,6 +23,7 @@ struct ServerProcessOptions {
   std::string docker_host;                // DOCKER_HOST of image and push steps run here.
   std::string step_user;                  // Who commit steps run as ("": nobody when root).
   int build_slots = 2;
+  int64_t log_cap_mib = 100;              // Each build's and job's log stops there, with a marker.
   bool requeue_interrupted = false;
   std::string deploy_on = "agents";       // agents | server
   std::string builds_on = "server";       // server | agents
