@@ -310,9 +310,15 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
   }
   RolloutSummary sum = Summarize(plan, std::move(outcomes), tally, start);
   // Handed back: left running for the next holder, which resumes it.
-  if (!scope_->lost() && !sum.handed_back) SP_TRY(d_.journal->FinishRollout(plan.id, sum.status, sum.error));
+  Status recorded = Ok();
+  if (!scope_->lost() && !sum.handed_back) recorded = d_.journal->FinishRollout(plan.id, sum.status, sum.error);
   Emit(Event{EventType::kRolloutFinished, plan.id, "", Step::kNone, StepPhase::kNone, 0, sum.elapsed_ms,
              {{"status", std::string(RolloutStatusName(sum.status))}, {"error", sum.error}}});
+  if (!recorded) {  // The hosts are as reported; only the record is missing (a resume reconciles).
+    return Err(recorded.error().code, "rollout " + std::string(RolloutStatusName(sum.status)) +
+                                          (sum.error.empty() ? "" : ": " + sum.error) +
+                                          "; the journal could not record its end: " + recorded.error().message);
+  }
   return sum;
 }
 

@@ -201,8 +201,9 @@ class RolloutEngine {
   // Brings a host to "in rotation, exactly one version running". Returns the
   // host state: done (new version serving) or pending (old version serving).
   HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
-  // Puts the host's previous version back and in rotation.
-  Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  // Puts the host's previous version back and in rotation, even when the
+  // journal cannot record it (then *journal_error says why).
+  Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, std::string* journal_error = nullptr);
   Status RestorePrevious(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
   // One host's teardown: out of every LB (drained), then every instance removed.
   HostOutcome TeardownHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, nlohmann::json& detail);

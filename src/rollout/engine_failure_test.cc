@@ -52,6 +52,28 @@ TEST_P(RolloutStepFailureTest, FailedHostIsRestoredAndLaterHostsUntouched) {
       << "app3 must not be touched";
 }
 
+// A full disk (or a busy database) from the moment app2's stop is recorded:
+// the stop happens, nothing more can be written, and app2 still ends on its
+// old version, in rotation; the error says the journal failed.
+TEST_F(RolloutEngineTest, AJournalThatFailsEveryWriteAfterStopBeginStillRestoresTheHost) {
+  journal_->fail_after = [](const StepRecord& s) {
+    return s.host == "app2" && s.step == Step::kStop && s.phase == StepPhase::kBegin;
+  };
+  auto r = Engine()->Run(Plan("v2"));
+  ASSERT_FALSE(r) << "the rollout's end could not be recorded either";
+  const std::string& error = r.error().message;
+  EXPECT_THAT(error, HasSubstr("rollout failed: host app2 failed at stop: database or disk is full"));
+  EXPECT_THAT(error, HasSubstr("the journal could not record the restore"));
+  EXPECT_THAT(error, HasSubstr("the journal could not record its end"));
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("RESTORE FAILED")));
+  EXPECT_THAT(runtime_.Running("app1"), ElementsAre("v2"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v1")) << "restored";
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1"));
+  for (const char* h : {"app1", "app2", "app3"}) EXPECT_TRUE(lb_->State(h).InRotation()) << h;
+  auto log = world_.Log();
+  EXPECT_NE(std::find(log.begin(), log.end(), "stop app2 v1"), log.end()) << "the stop did happen";
+}
+
 TEST_F(RolloutEngineTest, NextHostsArtifactIsPulledAheadAndItsPullStepOnlyChecks) {
   // app1 is not put back until app2's artifact has arrived (bounded: without
   // a prefetch it never does, and the order check below fails).

@@ -324,8 +324,10 @@ HostOutcome RolloutEngine::HostFailed(const RolloutPlan& plan, LbSet& lbs, const
   if (lost) {
     if (failed_step != Step::kPull) error += "; left as it is for the lock's next holder";
   } else if (failed_step != Step::kPull) {
-    Status r = RestoreHost(plan, lbs, host);
+    std::string journal_error;
+    Status r = RestoreHost(plan, lbs, host, &journal_error);
     if (!r) error += "; RESTORE FAILED: " + r.error().message;
+    if (!journal_error.empty()) error += "; the journal could not record the restore: " + journal_error;
     if (run.out_since_ms >= 0) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;
   }
   HostOutcome out{host.name, HostState::kFailed, failed_step, error, run.out_total_ms,
@@ -360,15 +362,23 @@ Status RolloutEngine::RestorePrevious(const RolloutPlan& plan, LbSet& lbs, const
   return WaitUp(lbs, plan, host);
 }
 
-Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
-  SP_TRY(Journal(plan.id, host.name, Step::kRestore, StepPhase::kBegin, json::object()));
+// The host goes back before anything is recorded: a journal that cannot be
+// written (a full disk, a busy database) never keeps a host out of rotation.
+// Records that failed are tried once more afterwards; what still failed is
+// said in *journal_error.
+Status RolloutEngine::RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host,
+                                  std::string* journal_error) {
+  Status begin = Journal(plan.id, host.name, Step::kRestore, StepPhase::kBegin, json::object());
   Emit(Event{EventType::kStep, plan.id, host.name, Step::kRestore, StepPhase::kBegin, 0, 0, {}});
   Status st = RestorePrevious(plan, lbs, host);
   json detail = json::object();
   if (!st) detail["error"] = st.error().message;
   const StepPhase phase = st ? StepPhase::kEnd : StepPhase::kFail;
-  SP_TRY(Journal(plan.id, host.name, Step::kRestore, phase, detail));
+  if (!begin) begin = Journal(plan.id, host.name, Step::kRestore, StepPhase::kBegin, json::object());
+  Status end = Journal(plan.id, host.name, Step::kRestore, phase, detail);
+  if (!end) end = Journal(plan.id, host.name, Step::kRestore, phase, detail);
   Emit(Event{EventType::kStep, plan.id, host.name, Step::kRestore, phase, 0, 0, detail});
+  if (journal_error && (!begin || !end)) *journal_error = (!begin ? begin : end).error().message;
   return st;
 }
 

@@ -1,5 +1,7 @@
 #include "server/job_store_calls.h"
 
+#include <algorithm>
+
 #include "rollout/journal_wire.h"
 
 namespace sp {
@@ -132,6 +134,11 @@ class JobStoreCall {
     for (const auto& h : hosts) out.push_back(HostRecordToJson(h));
     return json{{"hosts", out}};
   }
+  // The TTL an agent asks for, bounded: a lock that outlived its dead holder
+  // by days would keep every later rollout of its scope out.
+  static int64_t LockTtl(const json& body) {
+    return std::clamp<int64_t>(body.at("ttl_ms").get<int64_t>(), kMinLockTtlMs, kMaxLockTtlMs);
+  }
   Result<json> LockAcquire(const json& body) {
     Lease want = LeaseFromJson(body.at("lease"));
     SP_TRY(OwnKey(want.key));
@@ -140,12 +147,12 @@ class JobStoreCall {
     if (held && held->token != want.token && held->holder.rfind(who_, 0) == 0) {
       SP_TRY(locks_.ForceRelease(want.key));  // This job's earlier lease: its agent is fenced out.
     }
-    SP_ASSIGN_OR_RETURN(Lease got, locks_.Acquire(want, now_ms_, body.at("ttl_ms").get<int64_t>()));
+    SP_ASSIGN_OR_RETURN(Lease got, locks_.Acquire(want, now_ms_, LockTtl(body)));
     return json{{"lease", LeaseToJson(got)}};
   }
   Result<json> LockRenew(const json& body) {
     SP_TRY(OwnKey(body.at("key")));
-    SP_TRY(locks_.Renew(body["key"], body.at("token"), now_ms_, body.at("ttl_ms").get<int64_t>()));
+    SP_TRY(locks_.Renew(body["key"], body.at("token"), now_ms_, LockTtl(body)));
     return json::object();
   }
   Result<json> LockRelease(const json& body) {

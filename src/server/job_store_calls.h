@@ -2,6 +2,7 @@
 // agent/remote_job_store.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,9 @@ namespace sp {
 // may be locked, and only rollouts of that scope read or written. A lock
 // still held by an earlier lease of the same job (an agent that died) is
 // taken over: that agent is fenced out already.
+// An agent's lock TTL (lock_acquire, lock_renew) is clamped to this range.
+inline constexpr int64_t kMinLockTtlMs = 1'000, kMaxLockTtlMs = 600'000;
+
 Result<nlohmann::json> ServeJobStoreCall(JournalStore& journal, LockStore& locks, const Job& job,
                                          const std::string& scope, int64_t now_ms, const nlohmann::json& body);
 

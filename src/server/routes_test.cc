@@ -5,6 +5,7 @@
 
 #include "core/text.h"
 #include "rollout/journal_wire.h"
+#include "server/job_store_calls.h"
 #include "support/route_paths.h"
 #include "unit/server_harness.h"
 
@@ -107,6 +108,32 @@ TEST_F(RoutesTest, AJournalWriteNeedsTheLeaseWithAMarginLeft) {
   EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 200);
   h_.clock.Advance(Millis(800));  // 200 ms left: inside the 250 ms margin.
   EXPECT_EQ(Send(Method::kPost, path, body, dev).status, 409);
+}
+
+// A lock that outlived its dead holder by days would keep every later
+// rollout of its scope out: an agent's TTL is clamped, on take and renew.
+TEST_F(RoutesTest, AnAgentsLockTtlIsClampedOnAcquireAndRenew) {
+  const std::string dev = h_.AgentToken("dev-agent", {{"network", "dev"}});
+  const auto [path, get] = StoreCall(dev, "", "demo/web/dev");
+  http::Doc call = http::Doc::parse(get);
+  const int64_t now = h_.clock.WallMs();
+  auto expires = [&] {
+    call["call"] = "lock_get";
+    auto r = Send(Method::kPost, path, call.dump(), dev);
+    return http::Doc::parse(r.body)["lease"].value("expires_ms", int64_t{0});
+  };
+  call["call"] = "lock_acquire";
+  call["lease"] = {{"key", "demo/web/dev"}, {"holder", "agent"}, {"token", "t-1"}, {"reason", "rollout r-1 v2"}};
+  call["ttl_ms"] = int64_t{10} * 24 * 3600 * 1000;  // Ten days.
+  auto took = Send(Method::kPost, path, call.dump(), dev);
+  ASSERT_EQ(took.status, 200) << took.body;
+  EXPECT_EQ(expires(), now + kMaxLockTtlMs);
+  call["call"] = "lock_renew";
+  call["key"] = "demo/web/dev";
+  call["token"] = http::Doc::parse(took.body)["lease"].value("token", "");
+  call["ttl_ms"] = -5;
+  ASSERT_EQ(Send(Method::kPost, path, call.dump(), dev).status, 200);
+  EXPECT_EQ(expires(), now + kMinLockTtlMs);
 }
 
 TEST_F(RoutesTest, AStoreCallOutsideTheJobsScopeIsRefused) {

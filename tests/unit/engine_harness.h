@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,8 +35,12 @@ class CrashingJournal final : public JournalStore {
   int crash_at = -1;          // 1-based AppendStep index; -1 = never.
   bool after_write = false;   // Crash after the record is written.
   int appends = 0;
+  // A full disk: once a record matching this has been written, every later
+  // write fails (AppendStep, PutHost, FinishRollout) with kUnavailable.
+  std::function<bool(const StepRecord&)> fail_after;
   Status CreateRollout(const RolloutRecord& r) override { return inner_->CreateRollout(r); }
   Status FinishRollout(const std::string& id, RolloutStatus s, const std::string& e) override {
+    if (full_) return Full();
     return inner_->FinishRollout(id, s, e);
   }
   Result<RolloutRecord> GetRollout(const std::string& id) override { return inner_->GetRollout(id); }
@@ -52,17 +58,24 @@ class CrashingJournal final : public JournalStore {
       n = ++appends;
     }
     if (n == crash_at && !after_write) throw Crash{"journal " + s.host + " " + Name(s.step) + " " + Name(s.phase)};
+    if (full_) return Full();
     auto st = inner_->AppendStep(s);
     if (n == crash_at && after_write) throw Crash{"journal " + s.host + " " + Name(s.step) + " " + Name(s.phase)};
+    if (fail_after && fail_after(s)) full_ = true;
     return st;
   }
   Result<std::vector<StepRecord>> Steps(const std::string& id) override { return inner_->Steps(id); }
-  Status PutHost(const HostRecord& h) override { return inner_->PutHost(h); }
+  Status PutHost(const HostRecord& h) override {
+    if (full_) return Full();
+    return inner_->PutHost(h);
+  }
   Result<std::vector<HostRecord>> Hosts(const std::string& id) override { return inner_->Hosts(id); }
 
  private:
+  static Status Full() { return Err(ErrorCode::kUnavailable, "database or disk is full (injected)"); }
   JournalStore* inner_;
   std::mutex mu_;
+  std::atomic<bool> full_{false};
 };
 
 // All the fakes wired to one engine; usable inside a test to run many

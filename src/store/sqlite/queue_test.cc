@@ -168,6 +168,32 @@ TEST_F(QueueTest, OnlyWorkersWithEveryRequiredLabelClaim) {
   EXPECT_EQ((*prod)->spec.payload, "prod job");
 }
 
+// Claims used to look at the best 256 jobs only, then filter by labels: more
+// jobs than that which nobody here can take starved every worker.
+TEST_F(QueueTest, NoNumberOfJobsAWorkerCannotTakeHidesOneItCan) {
+  constexpr int kUnclaimable = 1'000;
+  for (int i = 0; i < kUnclaimable; ++i) {
+    JobSpec j = Spec("elsewhere " + std::to_string(i), {{"network", i % 2 ? "prod" : "dc9"}});
+    j.priority = 100;
+    ASSERT_TRUE(q_->Enqueue(j, 0));
+  }
+  JobSpec low = Spec("mine, low", {{"network", "dev"}});
+  low.priority = 1;
+  JobSpec high = Spec("mine, high", {{"network", "dev"}, {"zone", "a"}});
+  high.priority = 7;
+  ASSERT_TRUE(q_->Enqueue(low, 1) && q_->Enqueue(high, 2));
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    auto c = q_->Claim("dev-agent", {{"network", "dev"}, {"zone", "a"}}, 10, 1000);
+    ASSERT_TRUE(c) << c.error().message;
+    if (*c) got.push_back((*c)->spec.payload);
+  }
+  EXPECT_THAT(got, ::testing::ElementsAre("mine, high", "mine, low")) << "priorities kept across label sets";
+  auto prod = q_->Claim("prod-agent", {{"network", "prod"}}, 10, 1000);
+  ASSERT_TRUE(prod && *prod);
+  EXPECT_EQ((*prod)->spec.payload, "elsewhere 1") << "the best (oldest) of its own set";
+}
+
 TEST_F(QueueTest, CancelAndRetryAreStateChecked) {
   auto job = q_->Enqueue(Spec("p"), 0);
   ASSERT_TRUE(q_->Cancel(job->id, 1));

@@ -98,9 +98,11 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
   std::lock_guard l(mu_);
   std::optional<Job> out;
   SP_TRY(Transaction([&]() -> Status {
-    // Best first (priority, then age), labels checked here (few distinct
-    // label sets in practice). Two index range scans rather than one OR, which
-    // SQLite would answer by scanning every job ever run.
+    // Best first (priority, then age), labels checked here: the best due job
+    // of each distinct label set, so no number of jobs this worker cannot take
+    // hides one it can (few distinct sets in practice), and every expired
+    // lease (as many as jobs were running). Two index range scans rather than
+    // one OR, which SQLite would answer by scanning every job ever run.
     struct Candidate {
       int64_t priority, id;
       std::string labels;
@@ -108,10 +110,11 @@ Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
     };
     std::vector<Candidate> candidates;
     const std::initializer_list<const char*> any = {
-        "SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? AND ?=0 "
-        "ORDER BY priority DESC, id LIMIT 256",
+        "SELECT priority, id, labels, 0 FROM (SELECT priority, id, labels, ROW_NUMBER() OVER (PARTITION BY labels "
+        "ORDER BY priority DESC, id) AS rank FROM jobs WHERE state='queued' AND not_before_ms<=? AND ?=0) "
+        "WHERE rank=1",
         "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
-        "AND ?=0 ORDER BY priority DESC, id LIMIT 256"};
+        "AND ?=0"};
     const std::initializer_list<const char*> one = {
         "SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? AND id=?",
         "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
