@@ -115,7 +115,7 @@ Result<std::optional<std::vector<PortListener>>> RolloutEngine::PortListeners(co
 
 Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& host) {
   SP_ASSIGN_OR_RETURN(auto listeners, PortListeners(plan, host));
-  if (!listeners) return Ok();  // A runtime that cannot tell (docker, so far) checks nothing.
+  if (!listeners) return Ok();  // A runtime that cannot tell (docker_listeners.cc) checks nothing.
   const int port = plan.PortFor(host);
   std::vector<PortListener> strays;
   for (const auto& l : *listeners) {

@@ -15,6 +15,18 @@
 
 namespace sp {
 
+// sp_kids PID: adds PID's descendants to $sp_cands (the candidates below).
+inline constexpr char kKidsFn[] = R"SH(
+sp_kids() {
+  sp_kl=
+  { read -r sp_kl < "/proc/$1/task/$1/children"; } 2>/dev/null
+  for sp_k in $sp_kl; do
+    sp_cands="$sp_cands $sp_k"
+    sp_kids "$sp_k"
+  done
+}
+)SH";
+
 // $1: the port as 4 upper-case hex digits; $sp_cands (may be empty): pids to
 // look at first (the instances' processes). For each socket listening on
 // the port (IPv4 or IPv6) prints one line per process holding it:

@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/text.h"
+#include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/git_repo.h"
 #include "support/server_process.h"
@@ -101,6 +103,27 @@ TEST_F(AgentApiTest, EachAgentClaimsOnlyWorkForItsTokensLabels) {
   ASSERT_EQ(prod->status, 200) << prod->body;
   EXPECT_EQ(Body(prod)["payload"], "prod rollout");
   EXPECT_EQ(Body(prod)["owner"], "prod-agent");
+}
+
+// Claims once looked at the best 256 jobs only, then filtered by labels:
+// 10,000 high-priority jobs for another network starved this one's agent.
+// (How long the claim takes: bench_queue_cycles.)
+TEST_F(AgentApiTest, TenThousandJobsNoAgentHereCanTakeHideNoneItCan) {
+  {
+    auto store = SqliteStore::Open(dir_ / "state.db");  // A second connection, as a busy server would see.
+    ASSERT_TRUE(store) << store.error().message;
+    JobSpec other;
+    other.kind = "rollout";
+    other.payload = "for another network";
+    other.labels = {{"network", "elsewhere"}};
+    other.priority = 100;
+    const int64_t now = RealClock::Instance().WallMs() - 1000;
+    for (int i = 0; i < 10'000; ++i) ASSERT_TRUE((*store)->Enqueue(other, now));
+  }
+  Enqueue("dev rollout", "dev");
+  auto dev = Client(dev_token_).Post("/v1/agent/claim?wait_ms=0", "", "application/json");
+  ASSERT_EQ(dev->status, 200) << dev->body;
+  EXPECT_EQ(Body(dev)["payload"], "dev rollout");
 }
 
 TEST_F(AgentApiTest, ALongPollingClaimReturnsWhenAJobArrives) {

@@ -3,11 +3,13 @@
 // strict HAProxy and wrk load. Proves zero failed requests, the /dev/log
 // volume, no registry credentials left behind, rollback with the registry
 // down, and kill -9 + resume.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
 #include "support/cli_runner.h"
 #include "support/docker_fixture.h"
 #include "support/haproxy_fixture.h"
@@ -219,6 +221,41 @@ TEST_F(DockerRolloutTest, ACredentialHelperSuppliesTheRegistryPassword) {
   EXPECT_NE(bad.err.find("registry " + env_->registry().address() + " rejected the credentials"), std::string::npos)
       << bad.err;
   EXPECT_EQ(bad.err.find("wrong-from-helper"), std::string::npos);
+}
+
+// The health check is proven on the container that was started (its
+// process holds the port: port_owner), and a stray process on a host's port
+// (here the sample app started by hand, outside any container) fails the
+// preflight naming its pid, before anything moves.
+TEST_F(DockerRolloutTest, AStrayOnAHostsPortFailsPreflightNamingItAndTouchesNothing) {
+  auto v1 = Args("v1");
+  v1.insert(v1.end(), {"--output", "json"});
+  auto first = RunSallyport(v1);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  int owners = 0;
+  for (const auto& line : Split(first.out, '\n')) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("step", "") != "health" || j.value("phase", "") != "end") continue;
+    const std::string owner = j["detail"].value("port_owner", "");
+    EXPECT_THAT(owner, ::testing::MatchesRegex("pid [0-9]+ \\(sp-sample-app\\)")) << line;
+    owners += !owner.empty();
+  }
+  EXPECT_EQ(owners, 3) << "each host's port attributed to its new container: " << first.out;
+  // app2's container is stopped by hand, then a stray takes its port.
+  const std::string app2 = Trim(env_->docker().DockerOut({"ps", "-q", "--filter", "label=sallyport.host=app2"}));
+  ASSERT_FALSE(app2.empty());
+  env_->docker().DockerOut({"stop", app2});
+  Daemon stray({BuildBinary("sp-sample-app")}, *dir_ / "stray.log",
+               {{"PORT", std::to_string(ports_[1])}, {"APP_VERSION", "stray"}});
+  ASSERT_TRUE(WaitFor([&] { return VersionOn(2) == "stray"; }, std::chrono::seconds(5)));
+  auto r = RunSallyport(Args("v2"));
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr("port " + std::to_string(ports_[1]) + " on app2 is held by pid " +
+                                          std::to_string(stray.pid()) + " (sp-sample-app), which no instance of "
+                                          "web/integration started"));
+  EXPECT_EQ(VersionOn(1), "v1");
+  EXPECT_EQ(VersionOn(2), "stray");
+  EXPECT_EQ(VersionOn(3), "v1");
 }
 
 TEST_F(DockerRolloutTest, RollbackWorksWithTheRegistryDown) {

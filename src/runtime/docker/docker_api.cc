@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -113,6 +114,11 @@ Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& 
   if (on_line && !sink.partial.empty()) on_line(sink.partial);  // A last line without a newline.
   out.body = std::move(sink.body);
   return out;
+}
+
+Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what) {
+  if (std::find(ok.begin(), ok.end(), r.status) != ok.end()) return Ok();
+  return Err(ErrorCode::kUnavailable, what + ": " + r.Message());
 }
 
 }  // namespace sp

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,10 @@ struct ApiResponse {
   // The engine's error text ({"message": ...}), else the body, else "HTTP <status>".
   std::string Message() const;
 };
+
+// An Engine API answer as a Status: one of the `ok` statuses, else the
+// engine's own message after `what` (kUnavailable).
+Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what);
 
 // `target` is path and query ("/containers/json?all=1"). `body`, when not
 // empty, is sent as application/json. `headers` are extra "Name: value" lines.

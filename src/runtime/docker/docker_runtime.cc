@@ -46,13 +46,6 @@ bool IsValidUtf8(std::string_view s) {
 int64_t CeilSeconds(Millis d) { return (std::max<int64_t>(0, d.count()) + 999) / 1000; }
 std::string SecondsCeil(Millis d) { return std::to_string(CeilSeconds(d)); }
 
-// An Engine API answer as a Status: one of the `ok` statuses, else the
-// engine's own message after `what`.
-Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what) {
-  if (std::find(ok.begin(), ok.end(), r.status) != ok.end()) return Ok();
-  return Err(ErrorCode::kUnavailable, what + ": " + r.Message());
-}
-
 ErrorCode CodeFor(const ExitStatus& st) { return st.timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable; }
 
 bool Mentions(const ExitStatus& st, std::string_view needle) {

@@ -83,6 +83,12 @@ class DockerRuntime final : public Runtime {
   Status Restart(const RuntimeTarget& t, const Instance& inst) override;
   Status Remove(const RuntimeTarget& t, const Instance& inst) override;
   Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) override;
+  // Who holds `port` on the host (docker_listeners.cc): the host's listening
+  // sockets and their processes, a socket attributed to the running container
+  // of (release, deployment) whose ID its processes' cgroup names. nullopt
+  // (cannot tell) on a host without the Engine API, or when a container of
+  // ours runs and a holder's process is not visible to the deploy user.
+  Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override;
 
   // "sp-<release>-<deployment>-<host>-<rollout_id>", every character outside
   // [a-zA-Z0-9_.-] replaced by '_'.

@@ -221,14 +221,6 @@ exec tail -n "$2" -- "$1/out.log"
 // candidates (sp_cands) of kListenersScript, whose lines follow.
 constexpr const char kInstanceGroups[] = R"SH(
 sp_cands=
-sp_kids() {
-  sp_kl=
-  { read -r sp_kl < "/proc/$1/task/$1/children"; } 2>/dev/null
-  for sp_k in $sp_kl; do
-    sp_cands="$sp_cands $sp_k"
-    sp_kids "$sp_k"
-  done
-}
 for sp_p in "$1"/run/*.pid; do
   sp_id=${sp_p##*/}
   sp_id=${sp_id%.pid}
@@ -538,7 +530,7 @@ Result<std::string> ProcessRuntime::Logs(const RuntimeTarget& t, const Instance&
 
 Result<std::optional<std::vector<PortListener>>> ProcessRuntime::Listeners(const RuntimeTarget& t, int port) {
   SP_ASSIGN_OR_RETURN(Paths p, PathsFor(options_.base_dir, t, "x"));
-  static const std::string script = std::string(kAliveFn) + kInstanceGroups + kListenersScript;
+  static const std::string script = std::string(kAliveFn) + kKidsFn + kInstanceGroups + kListenersScript;
   auto r = RunScript(t.host, script.c_str(), "", {p.host_dir, PortHex(port)});
   SP_TRY(CheckExit(r, "listeners on port " + std::to_string(port) + " of " + t.host.name));
   // An instance owns a socket held by its process group (the app and what it forked).
