@@ -92,45 +92,67 @@ Result<Job> SqliteStore::Enqueue(const JobSpec& spec, int64_t now_ms) {
   return out;
 }
 
+struct SqliteStore::ClaimCandidate {
+  int64_t priority, id;
+  std::string labels;
+  bool out_of_attempts;  // An expired lease of a job with no attempt left.
+};
+
+// Best first (priority, then age), labels checked here. Queued: see below.
+// Leased: every expired lease (as many as jobs were running). Range scans
+// rather than one OR, which SQLite would answer by scanning every job ever run.
+Result<std::vector<SqliteStore::ClaimCandidate>> SqliteStore::ClaimCandidates(
+    const std::map<std::string, std::string>& worker_labels, int64_t now_ms, int64_t only_job) {
+  std::vector<ClaimCandidate> out;
+  auto collect = [&](Stmt& pick) -> Status {
+    int rc;
+    while ((rc = pick.Step()) == SQLITE_ROW) out.push_back({pick.Int(0), pick.Int(1), pick.Text(2), pick.Int(3) != 0});
+    return rc == SQLITE_DONE ? Ok() : Err(DbError(db_, "pick job"));
+  };
+  if (only_job) {
+    Stmt queued(db_, Cached("SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? "
+                            "AND id=?"));
+    queued.Bind(1, now_ms).Bind(2, only_job);
+    SP_TRY(collect(queued));
+  } else {
+    // The best 256 due jobs (one range scan of the claimable index), and only
+    // when none of them is this worker's while more are queued, the best due
+    // job of every label set (a scan of every queued job, with no index to
+    // keep up on every write): no number of jobs this worker cannot take
+    // hides one it can.
+    Stmt top(db_, Cached("SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? "
+                         "ORDER BY priority DESC, id LIMIT 256"));
+    top.Bind(1, now_ms);
+    SP_TRY(collect(top));
+    const bool mine = std::any_of(out.begin(), out.end(), [&](const ClaimCandidate& c) {
+      return LabelsSatisfy(worker_labels, LabelsFrom(c.labels));
+    });
+    if (!mine && out.size() == 256) {
+      out.clear();
+      Stmt each(db_, Cached("SELECT priority, id, labels, 0 FROM (SELECT priority, id, labels, ROW_NUMBER() OVER "
+                            "(PARTITION BY labels ORDER BY priority DESC, id) AS rank FROM jobs WHERE state='queued' "
+                            "AND not_before_ms<=?) WHERE rank=1"));
+      each.Bind(1, now_ms);
+      SP_TRY(collect(each));
+    }
+  }
+  Stmt leased(db_, Cached("SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND "
+                          "lease_expires_ms<=? AND (?=0 OR id=?)"));
+  leased.Bind(1, now_ms).Bind(2, only_job).Bind(3, only_job);
+  SP_TRY(collect(leased));
+  std::sort(out.begin(), out.end(), [](const ClaimCandidate& a, const ClaimCandidate& b) {
+    return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
+  });
+  return out;
+}
+
 Result<std::optional<Job>> SqliteStore::Claim(const std::string& owner,
                                               const std::map<std::string, std::string>& worker_labels,
                                               int64_t now_ms, int64_t lease_ms, int64_t only_job) {
   std::lock_guard l(mu_);
   std::optional<Job> out;
   SP_TRY(Transaction([&]() -> Status {
-    // Best first (priority, then age), labels checked here: the best due job
-    // of each distinct label set, so no number of jobs this worker cannot take
-    // hides one it can (few distinct sets in practice), and every expired
-    // lease (as many as jobs were running). Two index range scans rather than
-    // one OR, which SQLite would answer by scanning every job ever run.
-    struct Candidate {
-      int64_t priority, id;
-      std::string labels;
-      bool out_of_attempts;  // An expired lease of a job with no attempt left.
-    };
-    std::vector<Candidate> candidates;
-    const std::initializer_list<const char*> any = {
-        "SELECT priority, id, labels, 0 FROM (SELECT priority, id, labels, ROW_NUMBER() OVER (PARTITION BY labels "
-        "ORDER BY priority DESC, id) AS rank FROM jobs WHERE state='queued' AND not_before_ms<=? AND ?=0) "
-        "WHERE rank=1",
-        "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
-        "AND ?=0"};
-    const std::initializer_list<const char*> one = {
-        "SELECT priority, id, labels, 0 FROM jobs WHERE state='queued' AND not_before_ms<=? AND id=?",
-        "SELECT priority, id, labels, attempts>=max_attempts FROM jobs WHERE state='leased' AND lease_expires_ms<=? "
-        "AND id=?"};
-    for (const char* sql : only_job ? one : any) {
-      Stmt pick(db_, Cached(sql));
-      pick.Bind(1, now_ms).Bind(2, only_job);
-      int rc;
-      while ((rc = pick.Step()) == SQLITE_ROW) {
-        candidates.push_back({pick.Int(0), pick.Int(1), pick.Text(2), pick.Int(3) != 0});
-      }
-      if (rc != SQLITE_DONE) return Err(DbError(db_, "pick job"));
-    }
-    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-      return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
-    });
+    SP_ASSIGN_OR_RETURN(auto candidates, ClaimCandidates(worker_labels, now_ms, only_job));
     int64_t chosen = 0;
     for (const auto& c : candidates) {
       if (c.out_of_attempts) {  // Dead-lettered, not reclaimed.

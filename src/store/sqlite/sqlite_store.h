@@ -120,6 +120,10 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   // Runs fn inside BEGIN IMMEDIATE ... COMMIT (rolled back on error). Caller holds mu_.
   Status Transaction(const std::function<Status()>& fn);
   Result<Job> ReadJob(int64_t id);
+  struct ClaimCandidate;
+  // What a claim chooses from (sqlite_queue.cc). Caller holds mu_.
+  Result<std::vector<ClaimCandidate>> ClaimCandidates(const std::map<std::string, std::string>& worker_labels,
+                                                      int64_t now_ms, int64_t only_job);
   // A prepared statement kept for the store's lifetime (hot paths). Key: the
   // SQL literal's address. Caller holds mu_.
   sqlite3_stmt* Cached(const char* sql);
