@@ -63,7 +63,10 @@ bool LogEndsCapped(const std::string& path) {
   const std::string_view t(tail, static_cast<size_t>(n));
   const size_t last = t.size() > 1 ? t.rfind('\n', t.size() - 2) : std::string_view::npos;
   const std::string_view line = last == std::string_view::npos ? t : t.substr(last + 1);
-  return line.find(kMarkerTail) != std::string_view::npos;
+  // "<ts>" then the marker's fields: a step's own text (which may hold tabs)
+  // comes only after its step name and stream.
+  const size_t ts_end = line.find_first_not_of("0123456789");
+  return ts_end != std::string_view::npos && ts_end > 0 && line.substr(ts_end, kMarkerTail.size()) == kMarkerTail;
 }
 
 std::string CappedLogAppend(const std::string& lines, int64_t size, int64_t cap_bytes, int64_t ts_ms) {
