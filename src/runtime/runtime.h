@@ -90,8 +90,9 @@ class Runtime {
   virtual Result<std::string> Logs(const RuntimeTarget& t, const Instance& inst, int lines) = 0;
   // What listens on TCP `port` of the host: one entry per listening socket,
   // attributed to the running instance of (release, deployment) whose
-  // processes hold it (process: its process group; docker: its container's cgroup), else to none. Empty: the
-  // port is free. nullopt: this runtime cannot tell (here: docker on a CLI-only host).
+  // processes hold it (process: its process group; docker: its container's
+  // cgroup), else to none. Empty: the port is free. nullopt: this runtime
+  // cannot tell (docker_runtime.h says when).
   virtual Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) {
     return std::optional<std::vector<PortListener>>();
   }
