@@ -31,13 +31,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-int64_t KbField(int pid, const std::string& field) {
-  for (const auto& line : Split(test::ReadFile("/proc/" + std::to_string(pid) + "/status"), '\n')) {
-    if (StartsWith(line, field + ":")) return std::atoll(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
 struct Follower {
   std::atomic<int64_t> bytes{0};
   SteadyClock::time_point first, last;
@@ -75,7 +68,7 @@ int main(int argc, char** argv) {
   test::ServerProcess server(dir, db, "server", {"--poll-every", "0", "--builds", "1"});
   if (!server.ready()) return 2;
   const int pid = server.daemon().pid();
-  const int64_t rss_before = KbField(pid, "VmRSS");
+  const int64_t rss_before = test::ProcStatusKb(pid, "VmRSS");
   httplib::Client api("127.0.0.1", server.port());
   api.set_default_headers({{"Authorization", test::Bearer()}});
 
@@ -136,7 +129,7 @@ int main(int argc, char** argv) {
   };
   if (!run(1, "two")) return 1;
   if (!run(10, "three")) return 1;
-  const int64_t peak = KbField(pid, "VmHWM");
+  const int64_t peak = test::ProcStatusKb(pid, "VmHWM");
   std::printf("server RSS: %.1f MB before, peak %.1f MB: growth %.1f MB  %s (target < 50 MB)\n", rss_before / 1024.0,
               peak / 1024.0, (peak - rss_before) / 1024.0, (peak - rss_before) < 50 * 1024 ? "PASS" : "MISS");
   return 0;

@@ -68,15 +68,6 @@ double CpuSeconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-long PeakRssKb(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;
-}
-
 }  // namespace
 
 double RunOnce(const test::TempDir& dir, int rate, int seconds, int hosts, bool tls);
@@ -177,7 +168,7 @@ double RunOnce(const test::TempDir& dir, int rate, int seconds, int hosts, bool 
   if (all.empty()) return -1;
   auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
   const double p99 = pct(0.99);
-  const long rss = PeakRssKb(server.daemon().pid());
+  const long rss = static_cast<long>(test::ProcStatusKb(server.daemon().pid(), "VmHWM"));
   std::printf("%s resolve at %d req/s for %d s over %d hosts: %zu requests (%.0f/s), %d errors\n", mode, rate, seconds,
               hosts, all.size(), all.size() / static_cast<double>(seconds), errors.load());
   std::printf("%s latency from schedule: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms  %s (target p99 < 2 ms)\n",

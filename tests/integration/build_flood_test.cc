@@ -20,13 +20,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Peak resident memory of a process, in MiB (VmHWM of /proc/PID/status).
-int64_t PeakRssMib(int pid) {
-  auto status = ReadTextFile("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return -1;
-  const size_t at = status->find("VmHWM:");
-  return at == std::string::npos ? -1 : std::atoll(status->c_str() + at + 6) / 1024;
-}
+// Peak resident memory of a process, in MiB.
+int64_t PeakRssMib(int pid) { return ProcStatusKb(pid, "VmHWM") / 1024; }
 
 // 2 GiB without a newline, then 1 GiB of short lines; first, what the step's
 // shell holds open.

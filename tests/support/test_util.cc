@@ -95,6 +95,17 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+int64_t ProcStatusKb(int pid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 && line[field.size()] == ':') {
+      return std::atoll(line.c_str() + field.size() + 1);
+    }
+  }
+  return -1;
+}
+
 void WriteFile(const std::string& path, const std::string& content, int mode) {
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);

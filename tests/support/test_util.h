@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -39,6 +40,8 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 int LineOf(const std::string& text, const std::string& needle, int nth = 1);
 
 std::string ReadFile(const std::string& path);
+// A "<field>: N kB" line of /proc/PID/status (VmRSS, VmHWM...), in KiB; -1 if absent.
+int64_t ProcStatusKb(int pid, const std::string& field);
 void WriteFile(const std::string& path, const std::string& content, int mode = 0644);
 bool FileExists(const std::string& path);
 // True if something accepts TCP connections on 127.0.0.1:port.

@@ -38,11 +38,7 @@ struct Running {
 
 Result<std::optional<std::vector<PortListener>>> DockerRuntime::Listeners(const RuntimeTarget& t, int port) {
   const std::string what = "running containers of " + t.release + "/" + t.deployment + " on " + t.host.name;
-  const nlohmann::json filters = {{"label",
-                                   {std::string(kLabelRelease) + "=" + t.release,
-                                    std::string(kLabelDeployment) + "=" + t.deployment,
-                                    std::string(kLabelHost) + "=" + t.host.name}}};
-  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?filters=" + UrlEncode(filters.dump()),
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?filters=" + OwnFilters(t),
                                     options_.command_timeout));
   if (!api) return std::optional<std::vector<PortListener>>();  // The CLI path cannot tell.
   SP_TRY(Expect(*api, {200}, what));

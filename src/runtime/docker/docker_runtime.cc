@@ -342,13 +342,17 @@ std::vector<Instance> Ordered(std::vector<std::tuple<int64_t, std::string, Insta
 
 }  // namespace
 
-Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
-  const std::string what = "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name;
+std::string DockerRuntime::OwnFilters(const RuntimeTarget& t) {
   const nlohmann::json filters = {{"label",
                                    {std::string(kLabelRelease) + "=" + t.release,
                                     std::string(kLabelDeployment) + "=" + t.deployment,
                                     std::string(kLabelHost) + "=" + t.host.name}}};
-  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?all=1&filters=" + UrlEncode(filters.dump()),
+  return UrlEncode(filters.dump());
+}
+
+Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
+  const std::string what = "list containers of " + t.release + "/" + t.deployment + " on " + t.host.name;
+  SP_ASSIGN_OR_RETURN(auto api, Api(t.host, "GET", "/containers/json?all=1&filters=" + OwnFilters(t),
                                     options_.command_timeout));
   if (api) {
     SP_TRY(Expect(*api, {200}, what));

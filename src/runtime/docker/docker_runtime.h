@@ -95,6 +95,9 @@ class DockerRuntime final : public Runtime {
   static std::string ContainerName(const RuntimeTarget& t, const std::string& rollout_id);
 
  private:
+  // The Engine API's `filters` (URL-encoded) for the containers of
+  // (release, deployment) on t's host, by their sallyport.* labels.
+  static std::string OwnFilters(const RuntimeTarget& t);
   // docker_bin [--config <config_dir>] [-H <docker_host>] args...
   std::vector<std::string> DockerArgv(const std::vector<std::string>& args, const std::string& config_dir = "") const;
   // Runs argv on the host with the command timeout (or `timeout` if longer).
