@@ -87,6 +87,14 @@ void ServerOptions(CLI::App& app, Args& args) {
                  "Each build's and job's log stops at this size (MiB), ending with a marker line")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
+  app.add_option("--max-connections", a.max_connections,
+                 "Connections held at once; past it the one idle longest is closed, or 503")
+      ->check(CLI::Range(16, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-client", a.max_connections_per_client,
+                 "Connections one client address may hold (429 beyond)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   app.add_option("--docker-host", a.docker_host, "DOCKER_HOST for image and push steps");
   app.add_option("--step-user", a.step_user,
                  "Who the commits' command steps run as (default when run as root: nobody)");

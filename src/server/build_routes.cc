@@ -175,7 +175,8 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
          res.Json(202, {{"canceled", true}});
        }},
       {Method::kGet, R"(/v1/builds/(\d+)/log)", OfBuild(store, Need::kRead),
-       [&store, &builds](const Request& req, Response& res) { ServeBuildLog(store, builds, req, res); }},
+       [&store, &builds](const Request& req, Response& res) { ServeBuildLog(store, builds, req, res); },
+       http::Lane::kStream},
   };
 }
 

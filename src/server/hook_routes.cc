@@ -22,7 +22,8 @@ std::vector<http::Route> HookRoutes(ServerContext& ctx) {
                         if (!made) return res.Error(made.error());
                         if (!*made) return res.Json(200, {{"build", nullptr}, {"reason", "seen before: nothing started"}});
                         res.Json(202, {{"build", (*made)->id}});
-                      }});
+                      },
+                      http::Lane::kQuick, kHookBodyBytes});
   }
   return routes;
 }

@@ -126,15 +126,28 @@ Status Router::Authorize(const Route& route, Request& req, std::string* target) 
   return Ok();
 }
 
+int Router::Find(Method method, const std::string& path, std::smatch* m) const {
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    if (routes_[i].method == method && path.compare(0, prefixes_[i].size(), prefixes_[i]) == 0 &&
+        std::regex_match(path, *m, patterns_[i])) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+Admission Router::Admit(Method method, const std::string& path) const {
+  std::smatch m;
+  const int i = Find(method, path, &m);
+  if (i < 0) return {};
+  return {true, routes_[i].lane, routes_[i].max_body};
+}
+
 Response Router::Handle(Request req) const {
   Response res;
-  for (size_t i = 0; i < routes_.size(); ++i) {
+  std::smatch m;
+  if (const int i = Find(req.method, req.path, &m); i >= 0) {
     const Route& route = routes_[i];
-    std::smatch m;
-    if (route.method != req.method || req.path.compare(0, prefixes_[i].size(), prefixes_[i]) != 0 ||
-        !std::regex_match(req.path, m, patterns_[i])) {
-      continue;
-    }
     for (size_t k = 1; k < m.size(); ++k) req.args.push_back(m[k].str());
     std::string target;
     Status allowed = Authorize(route, req, &target);

@@ -130,6 +130,12 @@ void JsonList(Response& res, const Result<std::vector<T>>& items, const char* ke
   res.Json(200, {{key, out}});
 }
 
+// Body limits of the routes that take more, or less, than the server's
+// default (HttpServerOptions::default_body_bytes, 4 MiB).
+inline constexpr size_t kHookBodyBytes = 1u << 20;       // A webhook's: public, anyone may send one.
+inline constexpr size_t kDocumentBodyBytes = 16u << 20;  // An inventory document, a job and its plan.
+inline constexpr size_t kLogBatchBodyBytes = 32u << 20;  // An agent's log batch (up to 8 MiB of text, escaped).
+
 // What every route table's file uses.
 namespace routes {
 using auth::Need;
@@ -139,15 +145,36 @@ using http::Doc;
 using http::Method;
 using http::Request;
 using http::Response;
+using http::kDocumentBodyBytes;
+using http::kHookBodyBytes;
+using http::kLogBatchBodyBytes;
 }  // namespace routes
 
 using Handler = std::function<void(const Request& req, Response& res)>;
+
+// Which workers run a route's handler (http_server.h): the quick lane
+// answers at once (every agent heartbeat and journal call, every API call);
+// an agent's long-polled claim and a log read or follow, which may take
+// seconds to hours, run on their own bounded lanes and never hold a quick
+// worker.
+enum class Lane { kQuick, kPoll, kStream };
 
 struct Route {
   Method method;
   std::string pattern;  // ECMAScript regex over the whole path; captures become Request::args.
   Access access;
   Handler handler;
+  Lane lane = Lane::kQuick;
+  // The largest body this route reads (0: the server's default): a longer
+  // Content-Length is answered 413 before a byte of it is read.
+  size_t max_body = 0;
+};
+
+// What the socket side needs to know of a request from its head alone.
+struct Admission {
+  bool routed = false;  // false: no route has this method and path (404).
+  Lane lane = Lane::kQuick;
+  size_t max_body = 0;
 };
 
 class Router {
@@ -165,10 +192,14 @@ class Router {
   // Picks the route (404 when none matches the method and path), enforces
   // its access, runs it; a handler's exception becomes a 500 answer.
   Response Handle(Request req) const;
+  // The lane and body limit of the route a request's method and path pick.
+  Admission Admit(Method method, const std::string& path) const;
 
  private:
   // The route's access for this request: the caller set on `req`, or the refusal.
   Status Authorize(const Route& route, Request& req, std::string* target) const;
+  // The index of the route for method and path (captures in *m), or -1.
+  int Find(Method method, const std::string& path, std::smatch* m) const;
   Authenticate authenticate_;
   Audit audit_;
   std::vector<Route> routes_;

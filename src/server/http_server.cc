@@ -1,151 +1,575 @@
 #include "server/http_server.h"
 
-#include <httplib.h>
 #include <sys/socket.h>
 
-#include <cctype>
-#include <cstdlib>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstdio>
+#include <future>
+#include <optional>
+#include <unordered_map>
+
+#include "server/worker_pool.h"
 
 namespace sp::http {
 
 namespace {
 
-Request FromHttplib(Method method, const httplib::Request& in) {
-  Request r;
-  r.method = method;
-  r.path = in.path;
-  r.body = in.body;
-  r.peer = in.remote_addr;
-  r.params.insert(in.params.begin(), in.params.end());
-  for (const auto& [k, v] : in.headers) {
-    std::string lower;
-    for (char c : k) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers.emplace(lower, v);
-  }
-  return r;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr size_t kMaxHeadBytes = 16 * 1024;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-void ToHttplib(Response res, httplib::Response& out) {
-  out.status = res.status;
-  if (!res.stream) {
-    out.set_content(std::move(res.body), res.content_type);
-    return;
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX decoded (and '+' as a space in a query), as cpp-httplib did.
+std::string Decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && Hex(s[i + 1]) >= 0 && Hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(Hex(s[i + 1]) * 16 + Hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
+    }
   }
-  auto provider = std::make_shared<StreamProvider>(std::move(res.stream));
-  out.set_chunked_content_provider(res.stream_type, [provider](size_t, httplib::DataSink& sink) {
-    StreamSink s;
-    s.write = [&sink](const char* d, size_t n) { return sink.write(d, n); };
-    s.done = [&sink] { sink.done(); };
-    s.is_writable = [&sink] { return sink.is_writable(); };
-    return (*provider)(s);
-  });
+  return out;
+}
+
+void ParseQuery(std::string_view q, std::multimap<std::string, std::string>& out) {
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    out.emplace(Decode(pair.substr(0, eq), true),
+                eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1), true));
+  }
+}
+
+std::optional<Method> MethodOf(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get: return Method::kGet;
+    case bhttp::verb::post: return Method::kPost;
+    case bhttp::verb::put: return Method::kPut;
+    case bhttp::verb::delete_: return Method::kDelete;
+    default: return std::nullopt;
+  }
+}
+
+// A refusal written straight to a socket that has no session (over a
+// connection cap): best effort, never blocking.
+void RefuseRaw(tcp::socket& sock, int status, const std::string& message) {
+  const std::string body = R"({"error": {"code": "unavailable", "message": ")" + message + R"("}})";
+  const std::string answer = "HTTP/1.1 " + std::to_string(status) + " " +
+                             std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(status))) +
+                             "\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+                             "Content-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)!::send(sock.native_handle(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  beast::error_code ec;
+  sock.shutdown(tcp::socket::shutdown_send, ec);
+  sock.close(ec);
 }
 
 }  // namespace
+
+// One connection as the server sees it, whatever its stream.
+struct Conn {
+  virtual ~Conn() = default;
+  // From any thread: the connection ends at once.
+  virtual void Close() = 0;
+  // While it waits for a request (or its TLS handshake): since when (steady
+  // ms); 0 while a request is read in full, handled or answered.
+  std::atomic<int64_t> waiting_since{0};
+  std::atomic<bool> evicted{false};
+  std::atomic<bool> answering{false};  // An answer is being written.
+};
+
+struct HttpServer::Impl {
+  Impl(const Router& r, HttpServerOptions opts)
+      : router(r),
+        o(std::move(opts)),
+        quick(o.threads, o.queue),
+        poll(o.poll_threads, 0),
+        stream(o.stream_threads, 0),
+        retry(ioc) {}
+
+  WorkerPool& LaneOf(Lane lane) { return lane == Lane::kPoll ? poll : lane == Lane::kStream ? stream : quick; }
+
+  bool ReserveBody(size_t n) {
+    size_t cur = body_bytes.load();
+    do {
+      if (cur + n > o.body_budget_bytes) return false;
+    } while (!body_bytes.compare_exchange_weak(cur, cur + n));
+    return true;
+  }
+  void ReleaseBody(size_t n) { body_bytes -= n; }
+
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket sock);
+  // Under mu: the connection that has waited longest for a request, closed
+  // (returned, to be released after mu is: null when none waits).
+  std::shared_ptr<Conn> EvictOldestWaiting();
+  void Forget(Conn* c, const std::string& peer) {
+    std::lock_guard lk(mu);
+    conns.erase(c);
+    if (auto it = per_client.find(peer); it != per_client.end() && --it->second <= 0) per_client.erase(it);
+    --total;
+  }
+  // Closes the connections that wait for a request (only_waiting) or all
+  // but those writing an answer.
+  void CloseAll(bool only_waiting) {
+    std::vector<std::shared_ptr<Conn>> all;  // Released after mu.
+    {
+      std::lock_guard lk(mu);
+      for (auto& [p, w] : conns) {
+        if (only_waiting ? p->waiting_since == 0 : p->answering.load()) continue;
+        if (auto c = w.lock()) all.push_back(std::move(c));
+      }
+    }
+    for (auto& c : all) c->Close();
+  }
+
+  const Router& router;
+  const HttpServerOptions o;
+  WorkerPool quick, poll, stream;
+  std::atomic<size_t> body_bytes{0};
+  std::atomic<bool> stopping{false};
+  std::mutex mu;  // Guards conns, per_client, total.
+  std::unordered_map<Conn*, std::weak_ptr<Conn>> conns;
+  std::unordered_map<std::string, int> per_client;
+  int total = 0;
+  std::optional<ssl::context> tls;
+  net::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  net::steady_timer retry;
+  std::vector<std::thread> loops;
+};
 
 namespace {
 
-std::unique_ptr<httplib::Server> NewServer(const HttpServerOptions& o) {
-  if (o.tls_cert_file.empty() && o.tls_key_file.empty()) return std::make_unique<httplib::Server>();
-  return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
-}
+template <class Stream>
+class Session : public Conn, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  Session(HttpServer::Impl& s, Stream stream, std::string peer)
+      : s_(s), stream_(std::move(stream)), peer_(std::move(peer)), fd_(Tcp().socket().native_handle()) {}
+  ~Session() override {
+    if (reserved_) s_.ReleaseBody(reserved_);
+    s_.Forget(this, peer_);
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Begin(); });
+  }
+  void Close() override {
+    waiting_since = 0;
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Shut(); });
+  }
+
+ private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  auto Self() { return this->shared_from_this(); }
+
+  void Begin() {
+    waiting_since = NowMs();
+    if constexpr (kTls) {
+      Tcp().expires_after(s_.o.handshake_timeout);
+      stream_.async_handshake(ssl::stream_base::server, [self = Self()](beast::error_code ec) {
+        if (ec) return self->Shut();
+        self->Wait();
+      });
+    } else {
+      Wait();
+    }
+  }
+
+  void Shut() {
+    closed_ = true;
+    waiting_since = 0;
+    beast::error_code ec;
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Tcp().close();
+  }
+
+  // Between requests: waits for the next one's first byte (idle timeout),
+  // then for the rest of its head (header timeout).
+  void Wait() {
+    if (s_.stopping || closed_) return Shut();
+    waiting_since = NowMs();
+    if (buffer_.size() > 0) return ReadHead();
+    Tcp().expires_after(s_.o.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = Self()](beast::error_code ec, size_t n) {
+      if (ec) return self->Shut();
+      self->buffer_.commit(n);
+      self->ReadHead();
+    });
+  }
+
+  void ReadHead() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeadBytes);
+    parser_->body_limit(s_.o.max_body_bytes);
+    Tcp().expires_after(s_.o.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = Self()](beast::error_code ec, size_t) { self->OnHead(ec); });
+  }
+
+  void OnHead(beast::error_code ec) {
+    if (ec == bhttp::error::header_limit) return Refuse(431, "the request's head is longer than 16 KiB");
+    if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
+      return Refuse(400, "malformed request: " + ec.message());
+    }
+    if (ec) return Shut();
+    waiting_since = 0;
+    auto& h = parser_->get();
+    keep_alive_ = h.keep_alive();
+    const std::optional<Method> method = MethodOf(h.method());
+    const std::string_view target(h.target().data(), h.target().size());
+    const size_t q = target.find('?');
+    path_ = Decode(target.substr(0, q), false);
+    query_ = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+    if (!method) return Refuse(405, "cannot serve " + std::string(h.method_string()) + " " + path_);
+    method_ = *method;
+    admission_ = s_.router.Admit(method_, path_);
+    const size_t limit = std::min(
+        admission_.max_body ? admission_.max_body : s_.o.default_body_bytes, s_.o.max_body_bytes);
+    const auto length = parser_->content_length();
+    const bool has_body = (length && *length > 0) || parser_->chunked();
+    if (!admission_.routed) {
+      keep_alive_ = keep_alive_ && !has_body;  // Its body is not read: the connection ends after the 404.
+      return Dispatch();
+    }
+    if (length && *length > limit) {
+      return Refuse(413, "a body of " + std::to_string(*length) + " bytes: " + std::string(MethodName(method_)) +
+                             " " + path_ + " takes at most " + std::to_string(limit));
+    }
+    const size_t need = length ? static_cast<size_t>(*length) : parser_->chunked() ? limit : 0;
+    if (need > 0 && !s_.ReserveBody(need)) {
+      return Refuse(503, "the server is reading as many request bodies as it holds at once; try again");
+    }
+    reserved_ = need;
+    parser_->body_limit(limit);
+    const auto expect = h[bhttp::field::expect];
+    if (need > 0 && beast::iequals(expect, "100-continue")) {
+      auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      Tcp().expires_after(s_.o.write_timeout);
+      return net::async_write(stream_, net::buffer(*cont), [self = Self(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->Shut();
+        self->ReadBody();
+      });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return Dispatch();
+    Tcp().expires_after(s_.o.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
+      if (ec == bhttp::error::body_limit) return self->Refuse(413, "the request's body is over its route's limit");
+      if (ec) return self->Shut();
+      self->Dispatch();
+    });
+  }
+
+  void Dispatch() {
+    Tcp().expires_never();
+    Request req;
+    req.method = method_;
+    req.path = path_;
+    ParseQuery(query_, req.params);
+    for (const auto& f : parser_->get()) {
+      std::string name(f.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace(std::move(name), std::string(f.value()));
+    }
+    req.body = std::move(parser_->get().body());
+    req.peer = peer_;
+    parser_.reset();
+    const Lane lane = admission_.routed ? admission_.lane : Lane::kQuick;
+    if (!s_.LaneOf(lane).Submit([self = Self(), req = std::move(req)]() mutable { self->Work(std::move(req)); })) {
+      Refuse(503, lane == Lane::kQuick ? "the server has more requests waiting than it queues; try again"
+                                       : "the server serves as many log streams and long polls as it can; try again");
+    }
+  }
+
+  // On a lane's worker.
+  void Work(Request req) {
+    Response res = s_.router.Handle(std::move(req));
+    if (reserved_) s_.ReleaseBody(std::exchange(reserved_, 0));
+    if (!res.stream) {
+      return net::post(stream_.get_executor(),
+                       [self = Self(), res = std::move(res)]() mutable { self->Answer(std::move(res)); });
+    }
+    if (admission_.lane == Lane::kStream) return Serve(std::move(res));
+    auto shared = std::make_shared<Response>(std::move(res));
+    if (!s_.stream.Submit([self = Self(), shared] { self->Serve(std::move(*shared)); })) {
+      net::post(stream_.get_executor(), [self = Self()] { self->Refuse(503, "too many log streams; try again"); });
+    }
+  }
+
+  void Refuse(int status, const std::string& message) {
+    keep_alive_ = false;
+    Response r;
+    r.Error({status == 503 || status == 429 ? ErrorCode::kUnavailable
+             : status == 404                ? ErrorCode::kNotFound
+                                            : ErrorCode::kInvalidArgument,
+             message});
+    r.status = status;
+    Answer(std::move(r));
+  }
+
+  void Answer(Response res) {
+    if (closed_) return;
+    auto out = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
+    out->set(bhttp::field::content_type, res.content_type);
+    if (res.status == 503 || res.status == 429) out->set(bhttp::field::retry_after, "1");
+    out->body() = std::move(res.body);
+    out->keep_alive(keep_alive_ && !s_.stopping);
+    out->prepare_payload();
+    Tcp().expires_after(s_.o.write_timeout);
+    answering = true;
+    bhttp::async_write(stream_, *out, [self = Self(), out](beast::error_code ec, size_t) {
+      self->answering = false;
+      if (ec || !out->keep_alive()) return self->Shut();
+      self->Wait();
+    });
+  }
+
+  // On a lane's worker: the answer's chunks written one at a time.
+  void Serve(Response res) {
+    const std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " +
+                             std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))) +
+                             "\r\nContent-Type: " + res.stream_type +
+                             "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n" +
+                             (keep_alive_ ? "" : "Connection: close\r\n") + "\r\n";
+    bool done = false;
+    StreamSink sink;
+    sink.write = [&](const char* d, size_t n) {
+      if (n == 0) return true;
+      char size[24];
+      std::snprintf(size, sizeof size, "%zx\r\n", n);
+      return WriteNow(std::string(size) + std::string(d, n) + "\r\n");
+    };
+    sink.done = [&] { done = true; };
+    sink.is_writable = [&] { return !closed_ && !s_.stopping && PeerOpen(); };
+    bool ok = WriteNow(head);
+    while (ok && !done) ok = res.stream(sink);
+    if (!ok || !WriteNow("0\r\n\r\n") || !keep_alive_) return Close();
+    net::post(stream_.get_executor(), [self = Self()] { self->Wait(); });
+  }
+
+  // From a lane's worker: one write on the connection's strand, waited for.
+  bool WriteNow(std::string data) {
+    auto done = std::make_shared<std::promise<bool>>();
+    std::future<bool> result = done->get_future();
+    auto buf = std::make_shared<std::string>(std::move(data));
+    net::post(stream_.get_executor(), [self = Self(), buf, done] {
+      if (self->closed_) return done->set_value(false);
+      self->Tcp().expires_after(self->s_.o.write_timeout);
+      net::async_write(self->stream_, net::buffer(*buf),
+                       [buf, done](beast::error_code ec, size_t) { done->set_value(!ec); });
+    });
+    try {
+      return result.get();
+    } catch (const std::future_error&) {  // The loop stopped with the write pending.
+      return false;
+    }
+  }
+
+  // Whether the client is still there (a follow that has nothing to write
+  // learns of a client gone without waiting for its next line).
+  bool PeerOpen() const {
+    char c;
+    const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+  }
+
+  HttpServer::Impl& s_;
+  Stream stream_;
+  const std::string peer_;
+  const int fd_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Method method_ = Method::kGet;
+  std::string path_, query_;
+  Admission admission_;
+  size_t reserved_ = 0;
+  bool keep_alive_ = true;
+  std::atomic<bool> closed_{false};
+};
 
 }  // namespace
 
-HttpServer::HttpServer(const Router& router, HttpServerOptions options)
-    : router_(router), http_(NewServer(options)) {
-  httplib::Server& s = *http_;
-  // Debian's libcpp-httplib listens with a backlog of 5 (compiled in): a
-  // burst of connections (50 clients at once in the tests) overflowed it,
-  // and clients saw their connection reset after a 1 s SYN retry. Keep the
-  // listening socket's fd (this hook runs before bind) to listen again with
-  // a real backlog in Start().
-  s.set_socket_options([this](int fd) {
-    httplib::default_socket_options(fd);
-    listen_fd_ = fd;
-  });
-  // Small answers go out at once: without it, a kept-alive client's next
-  // request waits for the delayed ACK (~40 ms; 147 vs ~2,000 jobs/s in
-  // bench_agent_protocol).
-  s.set_tcp_nodelay(true);
-  // A kept-alive connection serves up to 1,000 requests, as nginx (httplib's default
-  // of 5 made every 5th request of a TLS client a new handshake).
-  s.set_keep_alive_max_count(1000);
-  s.set_payload_max_length(options.max_body_bytes);
-  // Before the body is read: a webhook states its length, within the limit.
-  s.set_pre_routing_handler([limit = options.max_hook_body_bytes](const httplib::Request& req, httplib::Response& res) {
-    if (req.path.rfind("/hooks/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string length = req.get_header_value("Content-Length");
-    char* end = nullptr;
-    const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-    if (!length.empty() && end && *end == '\0' && n <= limit) return httplib::Server::HandlerResponse::Unhandled;
-    res.status = length.empty() ? 411 : 413;
-    res.set_content(R"({"error": {"code": "invalid_argument", "message": "a webhook's body needs a Content-Length of at most )" +
-                        std::to_string(limit) + R"( bytes"}})",
-                    "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  const int threads = options.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unexpected error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    Response r;
-    r.Error({ErrorCode::kInternal, what});
-    ToHttplib(std::move(r), res);
-  });
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // Already an API error.
-    Response r;
-    r.Error({res.status == 404 ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
-             "cannot serve " + req.method + " " + req.path + " (HTTP " + std::to_string(res.status) + ")"});
-    r.status = res.status;
-    ToHttplib(std::move(r), res);
-  });
-  // Every request goes to the router, which knows the routes.
-  const std::pair<Method, decltype(&httplib::Server::Get)> kMethods[] = {
-      {Method::kGet, &httplib::Server::Get},
-      {Method::kPost, &httplib::Server::Post},
-      {Method::kPut, &httplib::Server::Put},
-      {Method::kDelete, &httplib::Server::Delete},
-  };
-  for (const auto& [method, add] : kMethods) {
-    (s.*add)(".*", [this, method = method](const httplib::Request& req, httplib::Response& res) {
-      ToHttplib(router_.Handle(FromHttplib(method, req)), res);
-    });
+std::shared_ptr<Conn> HttpServer::Impl::EvictOldestWaiting() {
+  // A connection in the map is alive at least until its destructor's
+  // Forget takes mu: its fields may be read here without owning it.
+  const std::weak_ptr<Conn>* oldest = nullptr;
+  int64_t since = 0;
+  for (auto& [p, w] : conns) {
+    const int64_t t = p->waiting_since;
+    if (t > 0 && !p->evicted && (!oldest || t < since)) oldest = &w, since = t;
   }
+  std::shared_ptr<Conn> c = oldest ? oldest->lock() : nullptr;
+  if (c) {
+    c->evicted = true;
+    c->Close();
+  }
+  return c;
 }
+
+void HttpServer::Impl::Accept() {
+  acceptor->async_accept(net::make_strand(ioc),
+                         [this](beast::error_code ec, tcp::socket sock) { OnAccept(ec, std::move(sock)); });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket sock) {
+  if (stopping || ec == net::error::operation_aborted) return;
+  if (ec) {
+    // Out of descriptors (or another accept error): make room, try again shortly.
+    std::shared_ptr<Conn> evicted;
+    {
+      std::lock_guard lk(mu);
+      evicted = EvictOldestWaiting();
+    }
+    retry.expires_after(std::chrono::milliseconds(50));
+    retry.async_wait([this](beast::error_code e) {
+      if (!e) Accept();
+    });
+    return;
+  }
+  beast::error_code e;
+  const tcp::endpoint remote = sock.remote_endpoint(e);
+  if (e) return Accept();
+  sock.set_option(tcp::no_delay(true), e);
+  const std::string peer = remote.address().to_string();
+  int refused = 0;
+  std::shared_ptr<Conn> evicted;  // Released after mu.
+  {
+    std::lock_guard lk(mu);
+    auto it = per_client.find(peer);
+    if (it != per_client.end() && it->second >= o.max_connections_per_client) {
+      refused = 429;
+    } else if (total >= o.max_connections && !(evicted = EvictOldestWaiting())) {
+      refused = 503;
+    } else {
+      ++per_client[peer];
+      ++total;
+    }
+  }
+  if (refused) {
+    // Over TLS a refusal cannot be read before a handshake: the connection is closed.
+    if (tls) {
+      sock.close(e);
+    } else {
+      RefuseRaw(sock, refused,
+                refused == 429 ? "this address holds as many connections as one client may"
+                               : "the server holds as many connections as it can");
+    }
+    return Accept();
+  }
+  // Known before it starts (it may end at once, on another loop).
+  auto start = [this](auto session) {
+    {
+      std::lock_guard lk(mu);
+      conns.emplace(session.get(), session);
+    }
+    session->Start();
+  };
+  if (tls) {
+    start(std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(sock), *tls), peer));
+  } else {
+    start(std::make_shared<Session<PlainStream>>(*this, PlainStream(std::move(sock)), peer));
+  }
+  Accept();
+}
+
+HttpServer::HttpServer(const Router& router, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(router, std::move(options))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start(const std::string& host, int port) {
-  if (!http_->is_valid()) {
-    return Err(ErrorCode::kInvalidArgument,
-               "server: cannot use the TLS certificate and key (both PEM files, readable, the key the certificate's)");
-  }
-  if (port == 0) {
-    port_ = http_->bind_to_any_port(host);
-    if (port_ < 0) return Err(ErrorCode::kUnavailable, "server: cannot bind " + host + " on any port");
-  } else {
-    if (!http_->bind_to_port(host, port)) {
-      return Err(ErrorCode::kUnavailable, "server: cannot bind " + host + ":" + std::to_string(port));
+  Impl& s = *impl_;
+  if (!s.o.tls_cert_file.empty() || !s.o.tls_key_file.empty()) {
+    try {
+      s.tls.emplace(ssl::context::tls_server);
+      s.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      s.tls->use_certificate_chain_file(s.o.tls_cert_file);
+      s.tls->use_private_key_file(s.o.tls_key_file, ssl::context::pem);
+    } catch (const std::exception&) {
+      s.tls.reset();
+      return Err(ErrorCode::kInvalidArgument,
+                 "server: cannot use the TLS certificate and key (both PEM files, readable, the key the certificate's)");
     }
-    port_ = port;
   }
-  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);  // Linux updates the backlog of a listening socket.
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  beast::error_code ec;
+  const auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return Err(ErrorCode::kInvalidArgument, "server: cannot listen on " + host + ": not an IP address");
+  const std::string where = host + ":" + (port == 0 ? std::string("any port") : std::to_string(port));
+  s.acceptor.emplace(s.ioc);
+  const tcp::endpoint ep(address, static_cast<unsigned short>(port));
+  s.acceptor->open(ep.protocol(), ec);
+  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(ep, ec);
+  if (!ec) s.acceptor->listen(SOMAXCONN, ec);
+  if (ec) {
+    s.acceptor.reset();
+    return Err(ErrorCode::kUnavailable, "server: cannot bind " + where + ": " + ec.message());
+  }
+  port_ = s.acceptor->local_endpoint().port();
+  s.Accept();
+  for (int i = 0; i < std::max(1, s.o.io_threads); ++i) s.loops.emplace_back([&s] { s.ioc.run(); });
   return Ok();
 }
 
 void HttpServer::Stop() {
-  if (!thread_.joinable()) return;
-  http_->stop();
-  thread_.join();
+  Impl& s = *impl_;
+  if (s.loops.empty() || s.stopping.exchange(true)) return;
+  net::post(s.ioc, [&s] {
+    beast::error_code ec;
+    s.acceptor->close(ec);
+    s.retry.cancel();
+  });
+  s.CloseAll(/*only_waiting=*/true);
+  s.quick.Stop();  // Requests in flight are answered (the loops write the answers).
+  s.CloseAll(/*only_waiting=*/false);  // Follows and polls end.
+  s.poll.Stop();
+  s.stream.Stop();
+  // Answers being written finish, then every connection is gone.
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard lk(s.mu);
+      if (s.total == 0) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.ioc.stop();
+  for (auto& t : s.loops) t.join();
+  s.loops.clear();
 }
 
 }  // namespace sp::http

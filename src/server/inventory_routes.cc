@@ -170,7 +170,8 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          auto r = inv.Apply(*file, req.Flag("prune"), req.Flag("dry_run"));
          if (!r) return res.Error(r.error());
          res.Json(200, {{"changes", r->changes}, {"dry_run", req.Flag("dry_run")}});
-       }},
+       },
+       http::Lane::kQuick, kDocumentBodyBytes},
       {Method::kGet, "/v1/stacks", Access::Read(),
        [&inv](const Request&, Response& res) {
          auto cur = inv.Current();
@@ -179,7 +180,8 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          for (const auto& [name, st] : (*cur)->stacks) names.push_back(name);
          res.Json(200, {{"stacks", names}});
        }},
-      {Method::kPost, collections, InventoryWrite(), [&ctx](const Request& req, Response& res) { Create(ctx, req, res); }},
+      {Method::kPost, collections, InventoryWrite(), [&ctx](const Request& req, Response& res) { Create(ctx, req, res); },
+       http::Lane::kQuick, kDocumentBodyBytes},
       {Method::kGet, objects, Access::Read(),
        [&inv](const Request& req, Response& res) {
          auto doc = inv.Get(PathOf(req));
@@ -195,7 +197,8 @@ std::vector<http::Route> InventoryRoutes(ServerContext& ctx) {
          auto now = inv.Get(PathOf(req));
          if (!now) return res.Error(now.error());
          res.Json(*created ? 201 : 200, *now);
-       }},
+       },
+       http::Lane::kQuick, kDocumentBodyBytes},
       {Method::kDelete, objects, InventoryWrite(),
        [&inv](const Request& req, Response& res) {
          if (auto st = inv.Delete(PathOf(req)); !st) return res.Error(st.error());

@@ -87,7 +87,8 @@ std::vector<http::Route> JobRoutes(ServerContext& ctx) {
       // A job's payload is what an agent executes: only an admin queues one
       // by hand (deploys and builds are queued by the server itself).
       {Method::kPost, "/v1/jobs", Access::Admin(),
-       [&ctx, &q](const Request& req, Response& res) { Enqueue(ctx, q, req, res); }},
+       [&ctx, &q](const Request& req, Response& res) { Enqueue(ctx, q, req, res); }, http::Lane::kQuick,
+       kDocumentBodyBytes},
       {Method::kGet, "/v1/jobs", Access::Read(),
        [&q](const Request& req, Response& res) {
          const int limit = static_cast<int>(std::clamp<int64_t>(req.IntParam("limit", 200), 1, 1000));
@@ -110,7 +111,7 @@ std::vector<http::Route> JobRoutes(ServerContext& ctx) {
          res.Json(200, JobToJson(*j));
        }},
       {Method::kGet, R"(/v1/jobs/(\d+)/log)", Access::Read(),
-       [&ctx, &q](const Request& req, Response& res) { ServeJobLog(ctx, q, req, res); }},
+       [&ctx, &q](const Request& req, Response& res) { ServeJobLog(ctx, q, req, res); }, http::Lane::kStream},
       {Method::kGet, "/v1/agents", Access::Read(),
        [&q](const Request&, Response& res) { http::JsonList(res, q.Agents(), "agents", AgentSeenToJson); }},
   };

@@ -1,6 +1,7 @@
 #include "server/server_process.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -167,6 +168,23 @@ Status CheckTls(const ServerProcessOptions& so, const std::string& host) {
   return Ok();
 }
 
+// Descriptors kept for the store, logs, builds' pipes and outgoing calls
+// beside the connections the server holds.
+constexpr int64_t kReservedFiles = 512;
+
+// The soft limit on open files raised to the hard one (1,024 by default is
+// fewer than the connections a server holds); what it is now.
+int64_t RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? int64_t{1} << 20 : static_cast<int64_t>(lim.rlim_cur);
+}
+
 // Serves and builds until SIGINT or SIGTERM.
 Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::string, int>& listen, ApiServer& server,
                          BuildService& builds) {
@@ -209,6 +227,9 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.clock = &clock;
   options.http.tls_cert_file = so.tls_cert;
   options.http.tls_key_file = so.tls_key;
+  options.http.max_connections =
+      static_cast<int>(std::clamp<int64_t>(RaiseFileLimit() - kReservedFiles, 16, so.max_connections));
+  options.http.max_connections_per_client = so.max_connections_per_client;
   options.queue = store.get();
   options.auth = store.get();
   options.journal = store.get();

@@ -24,6 +24,8 @@ struct ServerProcessOptions {
   std::string step_user;                  // Who commit steps run as ("": nobody when root).
   int build_slots = 2;
   int64_t log_cap_mib = 100;              // Each build's and job's log stops there, with a marker.
+  int max_connections = 4096;             // HttpServerOptions: held at once (the file limit allowing).
+  int max_connections_per_client = 256;   // HttpServerOptions: per client address.
   bool requeue_interrupted = false;
   std::string deploy_on = "agents";       // agents | server
   std::string builds_on = "server";       // server | agents
