@@ -163,6 +163,9 @@ struct HttpServer::Impl {
   int total = 0;
   std::optional<ssl::context> tls;
   net::io_context ioc;
+  // The loops run until Stop, even when nothing is pending (a stream's
+  // worker posts its writes while the acceptor is closed).
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   net::steady_timer retry;
   std::vector<std::thread> loops;
@@ -174,32 +177,49 @@ template <class Stream>
 class Session : public Conn, public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
-  Session(HttpServer::Impl& s, Stream stream, std::string peer)
-      : s_(s), stream_(std::move(stream)), peer_(std::move(peer)), fd_(Tcp().socket().native_handle()) {}
+  // A TLS session's stream is made when its client's first bytes arrive:
+  // until then a connection costs a socket, not TLS buffers (~70 KiB).
+  Session(HttpServer::Impl& s, tcp::socket sock, std::string peer)
+      : s_(s), ex_(sock.get_executor()), peer_(std::move(peer)), fd_(sock.native_handle()), timer_(ex_) {
+    if constexpr (kTls) {
+      raw_.emplace(std::move(sock));
+    } else {
+      stream_.emplace(std::move(sock));
+    }
+  }
   ~Session() override {
     if (reserved_) s_.ReleaseBody(reserved_);
     s_.Forget(this, peer_);
   }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Begin(); });
+    net::dispatch(ex_, [self = this->shared_from_this()] { self->Begin(); });
   }
   void Close() override {
     waiting_since = 0;
-    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Shut(); });
+    net::post(ex_, [self = this->shared_from_this()] { self->Shut(); });
   }
 
  private:
-  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(*stream_); }
   auto Self() { return this->shared_from_this(); }
 
   void Begin() {
     waiting_since = NowMs();
     if constexpr (kTls) {
-      Tcp().expires_after(s_.o.handshake_timeout);
-      stream_.async_handshake(ssl::stream_base::server, [self = Self()](beast::error_code ec) {
-        if (ec) return self->Shut();
-        self->Wait();
+      timer_.expires_after(s_.o.handshake_timeout);
+      timer_.async_wait([self = Self()](beast::error_code ec) {
+        if (!ec) self->Shut();
+      });
+      raw_->async_wait(tcp::socket::wait_read, [self = Self()](beast::error_code ec) {
+        if (ec || self->closed_) return self->Shut();
+        self->stream_.emplace(beast::tcp_stream(std::move(*self->raw_)), *self->s_.tls);
+        self->raw_.reset();
+        self->stream_->async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          self->timer_.cancel();
+          if (ec) return self->Shut();
+          self->Wait();
+        });
       });
     } else {
       Wait();
@@ -210,6 +230,11 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     closed_ = true;
     waiting_since = 0;
     beast::error_code ec;
+    timer_.cancel();
+    if (raw_) {
+      raw_->close(ec);
+      return;
+    }
     Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
     Tcp().close();
   }
@@ -221,7 +246,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     waiting_since = NowMs();
     if (buffer_.size() > 0) return ReadHead();
     Tcp().expires_after(s_.o.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = Self()](beast::error_code ec, size_t n) {
+    stream_->async_read_some(buffer_.prepare(4096), [self = Self()](beast::error_code ec, size_t n) {
       if (ec) return self->Shut();
       self->buffer_.commit(n);
       self->ReadHead();
@@ -233,7 +258,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     parser_->header_limit(kMaxHeadBytes);
     parser_->body_limit(s_.o.max_body_bytes);
     Tcp().expires_after(s_.o.header_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
+    bhttp::async_read_header(*stream_, buffer_, *parser_,
                              [self = Self()](beast::error_code ec, size_t) { self->OnHead(ec); });
   }
 
@@ -276,7 +301,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     if (need > 0 && beast::iequals(expect, "100-continue")) {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       Tcp().expires_after(s_.o.write_timeout);
-      return net::async_write(stream_, net::buffer(*cont), [self = Self(), cont](beast::error_code ec, size_t) {
+      return net::async_write(*stream_, net::buffer(*cont), [self = Self(), cont](beast::error_code ec, size_t) {
         if (ec) return self->Shut();
         self->ReadBody();
       });
@@ -287,7 +312,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
   void ReadBody() {
     if (parser_->is_done()) return Dispatch();
     Tcp().expires_after(s_.o.body_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
+    bhttp::async_read(*stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
       if (ec == bhttp::error::body_limit) return self->Refuse(413, "the request's body is over its route's limit");
       if (ec) return self->Shut();
       self->Dispatch();
@@ -320,13 +345,13 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     Response res = s_.router.Handle(std::move(req));
     if (reserved_) s_.ReleaseBody(std::exchange(reserved_, 0));
     if (!res.stream) {
-      return net::post(stream_.get_executor(),
+      return net::post(ex_,
                        [self = Self(), res = std::move(res)]() mutable { self->Answer(std::move(res)); });
     }
     if (admission_.lane == Lane::kStream) return Serve(std::move(res));
     auto shared = std::make_shared<Response>(std::move(res));
     if (!s_.stream.Submit([self = Self(), shared] { self->Serve(std::move(*shared)); })) {
-      net::post(stream_.get_executor(), [self = Self()] { self->Refuse(503, "too many log streams; try again"); });
+      net::post(ex_, [self = Self()] { self->Refuse(503, "too many log streams; try again"); });
     }
   }
 
@@ -351,7 +376,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     out->prepare_payload();
     Tcp().expires_after(s_.o.write_timeout);
     answering = true;
-    bhttp::async_write(stream_, *out, [self = Self(), out](beast::error_code ec, size_t) {
+    bhttp::async_write(*stream_, *out, [self = Self(), out](beast::error_code ec, size_t) {
       self->answering = false;
       if (ec || !out->keep_alive()) return self->Shut();
       self->Wait();
@@ -378,7 +403,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     bool ok = WriteNow(head);
     while (ok && !done) ok = res.stream(sink);
     if (!ok || !WriteNow("0\r\n\r\n") || !keep_alive_) return Close();
-    net::post(stream_.get_executor(), [self = Self()] { self->Wait(); });
+    net::post(ex_, [self = Self()] { self->Wait(); });
   }
 
   // From a lane's worker: one write on the connection's strand, waited for.
@@ -386,10 +411,10 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     auto done = std::make_shared<std::promise<bool>>();
     std::future<bool> result = done->get_future();
     auto buf = std::make_shared<std::string>(std::move(data));
-    net::post(stream_.get_executor(), [self = Self(), buf, done] {
+    net::post(ex_, [self = Self(), buf, done] {
       if (self->closed_) return done->set_value(false);
       self->Tcp().expires_after(self->s_.o.write_timeout);
-      net::async_write(self->stream_, net::buffer(*buf),
+      net::async_write(*self->stream_, net::buffer(*buf),
                        [buf, done](beast::error_code ec, size_t) { done->set_value(!ec); });
     });
     try {
@@ -408,9 +433,12 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
   }
 
   HttpServer::Impl& s_;
-  Stream stream_;
+  const net::any_io_executor ex_;  // The connection's strand.
+  std::optional<tcp::socket> raw_;  // TLS: until its first bytes.
+  std::optional<Stream> stream_;
   const std::string peer_;
   const int fd_;
+  net::steady_timer timer_;  // TLS: the handshake's deadline.
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Method method_ = Method::kGet;
@@ -499,9 +527,9 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket sock) {
     session->Start();
   };
   if (tls) {
-    start(std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(sock), *tls), peer));
+    start(std::make_shared<Session<TlsStream>>(*this, std::move(sock), peer));
   } else {
-    start(std::make_shared<Session<PlainStream>>(*this, PlainStream(std::move(sock)), peer));
+    start(std::make_shared<Session<PlainStream>>(*this, std::move(sock), peer));
   }
   Accept();
 }
@@ -542,6 +570,7 @@ Status HttpServer::Start(const std::string& host, int port) {
   }
   port_ = s.acceptor->local_endpoint().port();
   s.Accept();
+  s.work.emplace(s.ioc.get_executor());
   for (int i = 0; i < std::max(1, s.o.io_threads); ++i) s.loops.emplace_back([&s] { s.ioc.run(); });
   return Ok();
 }
@@ -567,6 +596,7 @@ void HttpServer::Stop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  s.work.reset();
   s.ioc.stop();
   for (auto& t : s.loops) t.join();
   s.loops.clear();

@@ -13,11 +13,12 @@
 namespace sp::test {
 
 ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
-                             const std::vector<std::string>& extra_args, Transport transport)
+                             const std::vector<std::string>& extra_args, Transport transport,
+                             const std::string& binary)
     : tls_(transport == Transport::kTls) {
   log_ = dir / (name + ".log");
   if (AdminToken(store).empty()) return;
-  std::vector<std::string> argv{BuildBinary("sallyport"), "server", "--store", store, "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv{binary.empty() ? BuildBinary("sallyport") : binary, "server", "--store", store, "--listen", "127.0.0.1:0"};
   if (tls_) {
     const TlsFiles& tls = SharedTls();
     if (tls.cert.empty()) return;

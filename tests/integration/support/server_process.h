@@ -23,8 +23,10 @@ class ServerProcess {
  public:
   // Starts it and waits (up to 10 s) until it listens; ready() tells.
   enum class Transport { kTls, kPlain };
+  // `binary`: another build's sallyport (a benchmark comparing two); "": this tree's.
   ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
-                const std::vector<std::string>& extra_args = {}, Transport transport = Transport::kTls);
+                const std::vector<std::string>& extra_args = {}, Transport transport = Transport::kTls,
+                const std::string& binary = "");
   bool ready() const { return port_ > 0; }
   std::string url() const {
     return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
