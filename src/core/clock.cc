@@ -1,11 +1,15 @@
 #include "core/clock.h"
 
+#include <time.h>
+
 #include <thread>
 
 namespace sp {
 
 int64_t RealClock::MonotonicMs() {
-  return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 int64_t RealClock::WallMs() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();

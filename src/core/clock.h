@@ -13,7 +13,10 @@ using Millis = std::chrono::milliseconds;
 class Clock {
  public:
   virtual ~Clock() = default;
-  // Monotonic milliseconds; only differences are meaningful.
+  // Monotonic milliseconds; only differences are meaningful. The real clock
+  // counts time the machine spent suspended (CLOCK_BOOTTIME): an agent's
+  // lease, judged on it, has lapsed after a suspend longer than the lease,
+  // as the server sees it, instead of seeming to hold.
   virtual int64_t MonotonicMs() = 0;
   // Wall-clock milliseconds since the Unix epoch (for the journal and leases).
   virtual int64_t WallMs() = 0;
