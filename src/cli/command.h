@@ -142,6 +142,7 @@ struct Command {
 const std::vector<Command>& Commands();
 std::vector<Command> RolloutCommands();
 std::vector<Command> LockCommands();
+std::vector<Command> StoreCommands();
 std::vector<Command> JobCommands();
 std::vector<Command> BuildCommands();
 std::vector<Command> InventoryCommands();
