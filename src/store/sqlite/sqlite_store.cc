@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -113,8 +115,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   sqlite3_busy_timeout(db, opts.busy_timeout_ms);
   std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + opts.synchronous + "; PRAGMA foreign_keys=ON;";
   SP_TRY(s->Exec(pragmas.c_str()));
-  SP_TRY(s->Exec(kSchema));
-  // Columns added since a table was first created (older stores).
+  SP_TRY(s->Migrate(path));
+  return s;
+}
+
+// The schema's versions, oldest first: version i+1 is kMigrations[i]. A
+// store records its version in PRAGMA user_version. Append, never edit.
+namespace {
+// Version 1: the tables (an older store's missing ones created), and the
+// columns added since a table was first created.
+Status MigrateTo1(sqlite3* db, const std::function<Status(const char*)>& exec) {
+  SP_TRY(exec(kSchema));
   for (const auto& [table, column, decl] : std::vector<std::array<const char*, 3>>{
            {"projects", "credential_ref", "TEXT NOT NULL DEFAULT ''"},
            {"projects", "known_hosts", "TEXT NOT NULL DEFAULT ''"},
@@ -126,9 +137,43 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
       Stmt info(db, (std::string("PRAGMA table_info(") + table + ")").c_str());
       while (info.Step() == SQLITE_ROW) present = present || info.Text(1) == column;
     }
-    if (!present) SP_TRY(s->Exec((std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + decl).c_str()));
+    if (!present) SP_TRY(exec((std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + decl).c_str()));
   }
-  return s;
+  return Ok();
+}
+
+using Migration = Status (*)(sqlite3* db, const std::function<Status(const char*)>& exec);
+constexpr Migration kMigrations[] = {MigrateTo1};
+}  // namespace
+
+const int SqliteStore::kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+int SqliteStore::SchemaVersion() {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "PRAGMA user_version");
+  return st.ok() && st.Step() == SQLITE_ROW ? static_cast<int>(st.Int(0)) : -1;
+}
+
+Status SqliteStore::Migrate(const std::string& path) {
+  // One process migrates; another opening the store meanwhile waits, then finds it done.
+  return Transaction([&]() -> Status {
+    int version = 0;
+    {
+      Stmt st(db_, "PRAGMA user_version");
+      if (st.ok() && st.Step() == SQLITE_ROW) version = static_cast<int>(st.Int(0));
+    }
+    if (version > kSchemaVersion) {
+      return Err(ErrorCode::kInvalidArgument,
+                 "store " + path + " has schema version " + std::to_string(version) + ", newer than this sallyport's (" +
+                     std::to_string(kSchemaVersion) +
+                     "): run a newer sallyport on it, or restore a backup taken before it was upgraded");
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      SP_TRY(kMigrations[v](db_, [this](const char* sql) { return Exec(sql); }));
+      SP_TRY(Exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str()));
+    }
+    return Ok();
+  });
 }
 
 SqliteStore::~SqliteStore() {

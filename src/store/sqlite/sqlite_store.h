@@ -32,6 +32,12 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
   ~SqliteStore() override;
 
+  // The schema version this binary writes; a store records its own (PRAGMA
+  // user_version). Open migrates an older store step by step, each in its
+  // transaction, and refuses a newer one (kInvalidArgument naming both).
+  static const int kSchemaVersion;
+  int SchemaVersion();
+
   // Pragmas in force, e.g. "journal_mode=wal synchronous=1" (for benchmarks).
   std::string Pragmas();
 
@@ -117,6 +123,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   class Txn;
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  Status Migrate(const std::string& path);
   // Runs fn inside BEGIN IMMEDIATE ... COMMIT (rolled back on error). Caller holds mu_.
   Status Transaction(const std::function<Status()>& fn);
   Result<Job> ReadJob(int64_t id);
