@@ -70,6 +70,9 @@ std::string Trim(std::string_view s);
 // An outside string made safe to show in one line of a message or log:
 // control and non-ASCII bytes as \\xNN, cut at 120 bytes ("...").
 std::string Printable(std::string_view s);
+// %XX sequences decoded (a malformed one kept as it is); with
+// plus_is_space, '+' as a space (a query string's form encoding).
+std::string UrlDecode(std::string_view s, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986) for a URL's path segment or query value.
 std::string UrlQuery(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);

@@ -178,6 +178,18 @@ Response Router::Handle(Request req) const {
   return res;
 }
 
+void ParseQuery(std::string_view q, std::multimap<std::string, std::string>& out) {
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    out.emplace(UrlDecode(pair.substr(0, eq), true),
+                eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1), true));
+  }
+}
+
 Status StringField(const Doc& o, const char* key, std::string& out) {
   if (!o.contains(key)) return Ok();
   if (!o[key].is_string()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": expected a string");

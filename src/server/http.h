@@ -92,6 +92,9 @@ struct Request {
   Result<Doc> Json() const;
 };
 
+// A query string's pairs ("a=1&b=x%20y&c"), decoded, into `out`.
+void ParseQuery(std::string_view query, std::multimap<std::string, std::string>& out);
+
 // Optional fields of a JSON body: absent leaves `out` as it is; a value of
 // another type is a 400 naming the field ("/name: expected a string").
 Status StringField(const Doc& o, const char* key, std::string& out);

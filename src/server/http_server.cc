@@ -13,6 +13,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/clock.h"
+#include "core/text.h"
 #include "server/worker_pool.h"
 
 namespace sp::http {
@@ -28,45 +30,6 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr size_t kMaxHeadBytes = 16 * 1024;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int Hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX decoded (and '+' as a space in a query), as cpp-httplib did.
-std::string Decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && Hex(s[i + 1]) >= 0 && Hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(Hex(s[i + 1]) * 16 + Hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
-void ParseQuery(std::string_view q, std::multimap<std::string, std::string>& out) {
-  while (!q.empty()) {
-    const size_t amp = q.find('&');
-    const std::string_view pair = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    out.emplace(Decode(pair.substr(0, eq), true),
-                eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1), true));
-  }
-}
 
 std::optional<Method> MethodOf(bhttp::verb v) {
   switch (v) {
@@ -111,6 +74,7 @@ struct HttpServer::Impl {
   Impl(const Router& r, HttpServerOptions opts)
       : router(r),
         o(std::move(opts)),
+        clock(o.clock ? *o.clock : RealClock::Instance()),
         quick(o.threads, o.queue),
         poll(o.poll_threads, 0),
         stream(o.stream_threads, 0),
@@ -154,6 +118,7 @@ struct HttpServer::Impl {
 
   const Router& router;
   const HttpServerOptions o;
+  Clock& clock;  // Monotonic: how long a connection has waited.
   WorkerPool quick, poll, stream;
   std::atomic<size_t> body_bytes{0};
   std::atomic<bool> stopping{false};
@@ -205,7 +170,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
   auto Self() { return this->shared_from_this(); }
 
   void Begin() {
-    waiting_since = NowMs();
+    waiting_since = s_.clock.MonotonicMs();
     if constexpr (kTls) {
       timer_.expires_after(s_.o.handshake_timeout);
       timer_.async_wait([self = Self()](beast::error_code ec) {
@@ -243,7 +208,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
   // then for the rest of its head (header timeout).
   void Wait() {
     if (s_.stopping || closed_) return Shut();
-    waiting_since = NowMs();
+    waiting_since = s_.clock.MonotonicMs();
     if (buffer_.size() > 0) return ReadHead();
     Tcp().expires_after(s_.o.idle_timeout);
     stream_->async_read_some(buffer_.prepare(4096), [self = Self()](beast::error_code ec, size_t n) {
@@ -274,7 +239,7 @@ class Session : public Conn, public std::enable_shared_from_this<Session<Stream>
     const std::optional<Method> method = MethodOf(h.method());
     const std::string_view target(h.target().data(), h.target().size());
     const size_t q = target.find('?');
-    path_ = Decode(target.substr(0, q), false);
+    path_ = UrlDecode(target.substr(0, q), false);
     query_ = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
     if (!method) return Refuse(405, "cannot serve " + std::string(h.method_string()) + " " + path_);
     method_ = *method;

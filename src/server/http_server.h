@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "server/http.h"
 
@@ -30,6 +31,7 @@ struct HttpServerOptions {
   int poll_threads = 256;    // Agents' long-polled claims at once; beyond: 503.
   int stream_threads = 256;  // Log reads and follows at once; beyond: 503.
   int io_threads = 2;        // Event loops (TLS handshakes, reads, writes).
+  Clock* clock = nullptr;    // How long connections have waited; null: the real clock.
   size_t max_body_bytes = 64u << 20;     // No route reads a longer body.
   size_t default_body_bytes = 4u << 20;  // A route that states no limit.
   size_t body_budget_bytes = 256u << 20;  // Bodies being read or handled at once.
