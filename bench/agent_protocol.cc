@@ -1,7 +1,8 @@
 // bench_agent_protocol: the agent protocol of a real `sallyport server` on
 // loopback (issue 6), with 8 agents (HTTP clients with their own tokens).
 //
-//   build/bin/bench_agent_protocol [jobs=5000]
+//   build/bin/bench_agent_protocol [jobs=5000] [other-sallyport-binary]
+//   (with another build's binary: its server measured first, the same way)
 //
 // 1. Throughput: `jobs` jobs queued, then 8 agents drain them, each loop a
 //    claim + a complete (two requests, two transactions). Target >= 1,000 jobs/s.
@@ -38,11 +39,13 @@ struct Figures {
 };
 
 // One run against a fresh server on `dir`'s store, over TLS or plain HTTP.
-Figures RunOnce(const test::TempDir& dir, const std::vector<std::string>& tokens, int jobs, bool tls) {
+Figures RunOnce(const test::TempDir& dir, const std::vector<std::string>& tokens, int jobs, bool tls,
+                const std::string& binary = "") {
   constexpr int kAgents = 8;
   Figures fig;
-  test::ServerProcess server(dir, dir / "state.db", tls ? "server-tls" : "server-plain", {"--poll-every", "0"},
-                             tls ? test::ServerProcess::Transport::kTls : test::ServerProcess::Transport::kPlain);
+  test::ServerProcess server(dir, dir / "state.db", std::string(tls ? "server-tls" : "server-plain") + (binary.empty() ? "" : "-other"), {"--poll-every", "0"},
+                             tls ? test::ServerProcess::Transport::kTls : test::ServerProcess::Transport::kPlain,
+                             binary);
   if (!server.ready()) {
     std::fprintf(stderr, "server did not start:\n%s\n", server.Log().c_str());
     return fig;
@@ -64,7 +67,7 @@ Figures RunOnce(const test::TempDir& dir, const std::vector<std::string>& tokens
     for (int i = 0; i < jobs; ++i) {
       auto r = c->Post("/v1/jobs", job_body, "application/json");
       if (!r || r->status != 201) {
-        std::fprintf(stderr, "enqueue failed\n");
+        std::fprintf(stderr, "enqueue failed: %s\n", r ? (std::to_string(r->status) + " " + r->body).c_str() : httplib::to_string(r.error()).c_str());
         return fig;
       }
     }
@@ -169,6 +172,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     tokens.push_back(r.out.substr(0, r.out.find('\n')));
+  }
+  if (argc > 2) {
+    std::printf("-- %s --\n", argv[2]);
+    RunOnce(dir, tokens, jobs, false, argv[2]);
+    RunOnce(dir, tokens, jobs, true, argv[2]);
+    std::printf("-- this tree --\n");
   }
   // The same store and load, plain HTTP then TLS, each with kept-alive connections.
   const Figures plain = RunOnce(dir, tokens, jobs, false);
