@@ -520,11 +520,21 @@ Status HttpServer::Start(const std::string& host, int port) {
     }
   }
   beast::error_code ec;
-  const auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-  if (ec) return Err(ErrorCode::kInvalidArgument, "server: cannot listen on " + host + ": not an IP address");
   const std::string where = host + ":" + (port == 0 ? std::string("any port") : std::to_string(port));
+  // An address, or a name: its first IPv4 address, else its first.
+  auto found = tcp::resolver(s.ioc).resolve(host, std::to_string(port), tcp::resolver::passive, ec);
+  if (ec || found.empty()) {
+    return Err(ErrorCode::kInvalidArgument, "server: cannot listen on " + where + ": " +
+                                                (ec ? ec.message() : std::string("no address")));
+  }
+  tcp::endpoint ep = found.begin()->endpoint();
+  for (const auto& entry : found) {
+    if (entry.endpoint().address().is_v4()) {
+      ep = entry.endpoint();
+      break;
+    }
+  }
   s.acceptor.emplace(s.ioc);
-  const tcp::endpoint ep(address, static_cast<unsigned short>(port));
   s.acceptor->open(ep.protocol(), ec);
   if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) s.acceptor->bind(ep, ec);

@@ -132,6 +132,17 @@ TEST_F(HttpServerTest, AnswersKeepAliveRequestsWithTheQueryAndPathDecoded) {
   EXPECT_THAT(Receive(fd, "}"), StartsWith("HTTP/1.1 405"));
 }
 
+// A name as --listen takes it (resolved from /etc/hosts: no query leaves the machine).
+TEST_F(HttpServerTest, ListensOnANameAsOnAnAddress) {
+  router_.Add({{Method::kGet, "/ping", Access::Public(), [](const Request&, Response& res) { res.Json(200, {}); }}});
+  server_ = std::make_unique<HttpServer>(router_, HttpServerOptions{});
+  ASSERT_TRUE(server_->Start("localhost", 0));
+  const int fd = Open();
+  ASSERT_GE(fd, 0);
+  Send(fd, Get("/ping"));
+  EXPECT_THAT(Receive(fd, "}"), StartsWith("HTTP/1.1 200"));
+}
+
 TEST_F(HttpServerTest, AHeadThatArrivesTooSlowlyIsClosedWhateverItsPace) {
   HttpServerOptions o;
   o.header_timeout = std::chrono::milliseconds(300);
