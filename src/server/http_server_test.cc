@@ -134,7 +134,7 @@ TEST_F(HttpServerTest, AnswersKeepAliveRequestsWithTheQueryAndPathDecoded) {
 
 // A name as --listen takes it (resolved from /etc/hosts: no query leaves the machine).
 TEST_F(HttpServerTest, ListensOnANameAsOnAnAddress) {
-  router_.Add({{Method::kGet, "/ping", Access::Public(), [](const Request&, Response& res) { res.Json(200, {}); }}});
+  router_.Add({{Method::kGet, "/ping", Access::Public(), [](const Request&, Response& res) { res.Json(200, {{"ok", true}}); }}});
   server_ = std::make_unique<HttpServer>(router_, HttpServerOptions{});
   ASSERT_TRUE(server_->Start("localhost", 0));
   const int fd = Open();
