@@ -32,6 +32,7 @@
 #include "support/test_util.h"
 
 using namespace sp;
+using test::Percentile;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -54,12 +55,6 @@ int64_t CpuTicks(int pid) {
   if (fields.size() < 15) return -1;
   return std::atoll(fields[11].c_str()) + std::atoll(fields[12].c_str()) + std::atoll(fields[13].c_str()) +
          std::atoll(fields[14].c_str());
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 }  // namespace

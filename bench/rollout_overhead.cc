@@ -43,12 +43,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/process/process_runtime.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
 #include "support/test_util.h"
-#include "transport/local/local_transport.h"
 
 namespace sp::bench {
 namespace {
@@ -254,18 +252,7 @@ class Bench {
 
   // Stops every app instance through the process runtime (its pid files).
   void StopApps() {
-    LocalTransport t;
-    ProcessOptions po;
-    po.base_dir = dir_ / "apps";
-    ProcessRuntime rt(t, po);
-    for (int i = 1; i <= kHosts; ++i) {
-      RuntimeTarget target{HostRef{Host(i), "127.0.0.1", "", 22}, "web", "integration"};
-      auto list = rt.List(target);
-      if (!list) continue;
-      for (const auto& inst : *list) {
-        if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
-      }
-    }
+    test::StopScenarioApps(dir_ / "apps", kHosts);
     if (haproxy_) haproxy_->Stop();
   }
 

@@ -34,12 +34,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-double Pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 std::unique_ptr<httplib::Client> AgentClient(const test::ServerProcess& server, const std::string& bearer) {
   auto c = std::make_unique<httplib::Client>(server.Client());
   c->set_keep_alive(true);
@@ -111,8 +105,8 @@ Phase Measure(const test::ServerProcess& server, const std::string& bearer, cons
 void Print(const char* binary, const char* phase, const Phase& ph) {
   std::printf("%-6s %-22s claim p50 %5.1f p99 %6.1f | heartbeat p50 %5.1f p99 %6.1f | journal p50 %5.1f p99 %6.1f | "
               "new job p50 %5.1f p99 %6.1f ms | failed %d\n",
-              binary, phase, Pct(ph.claim, .5), Pct(ph.claim, .99), Pct(ph.beat, .5), Pct(ph.beat, .99),
-              Pct(ph.journal, .5), Pct(ph.journal, .99), Pct(ph.fresh, .5), Pct(ph.fresh, .99), ph.failed);
+              binary, phase, test::Percentile(ph.claim, .5), test::Percentile(ph.claim, .99), test::Percentile(ph.beat, .5), test::Percentile(ph.beat, .99),
+              test::Percentile(ph.journal, .5), test::Percentile(ph.journal, .99), test::Percentile(ph.fresh, .5), test::Percentile(ph.fresh, .99), ph.failed);
   std::fflush(stdout);
 }
 
@@ -171,8 +165,8 @@ bool Run(const std::string& label, const std::string& binary) {
   std::printf("%-6s under the full siege: %s, server peak RSS %lld MiB\n", label.c_str(),
               siege.counts().Summary().c_str(),
               static_cast<long long>(test::ProcStatusKb(server.daemon().pid(), "VmHWM") / 1024));
-  const bool pass = all.failed == 0 && Pct(all.claim, .99) < 50 && Pct(all.beat, .99) < 50 &&
-                    Pct(all.journal, .99) < 50;
+  const bool pass = all.failed == 0 && test::Percentile(all.claim, .99) < 50 && test::Percentile(all.beat, .99) < 50 &&
+                    test::Percentile(all.journal, .99) < 50;
   std::printf("%-6s agents' calls under the full siege: %s (target p99 < 50 ms, none failed)\n", label.c_str(),
               pass ? "PASS" : "MISS");
   return true;

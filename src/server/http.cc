@@ -126,29 +126,32 @@ Status Router::Authorize(const Route& route, Request& req, std::string* target) 
   return Ok();
 }
 
-int Router::Find(Method method, const std::string& path, std::smatch* m) const {
+Admission Router::Admit(Method method, const std::string& path) const {
+  Admission a;
   for (size_t i = 0; i < routes_.size(); ++i) {
+    std::smatch m;
     if (routes_[i].method == method && path.compare(0, prefixes_[i].size(), prefixes_[i]) == 0 &&
-        std::regex_match(path, *m, patterns_[i])) {
-      return static_cast<int>(i);
+        std::regex_match(path, m, patterns_[i])) {
+      a.route = static_cast<int>(i);
+      a.lane = routes_[i].lane;
+      a.max_body = routes_[i].max_body;
+      for (size_t k = 1; k < m.size(); ++k) a.args.push_back(m[k].str());
+      break;
     }
   }
-  return -1;
-}
-
-Admission Router::Admit(Method method, const std::string& path) const {
-  std::smatch m;
-  const int i = Find(method, path, &m);
-  if (i < 0) return {};
-  return {true, routes_[i].lane, routes_[i].max_body};
+  return a;
 }
 
 Response Router::Handle(Request req) const {
+  const Admission admitted = Admit(req.method, req.path);
+  return Handle(std::move(req), admitted);
+}
+
+Response Router::Handle(Request req, const Admission& admitted) const {
   Response res;
-  std::smatch m;
-  if (const int i = Find(req.method, req.path, &m); i >= 0) {
-    const Route& route = routes_[i];
-    for (size_t k = 1; k < m.size(); ++k) req.args.push_back(m[k].str());
+  if (admitted.routed()) {
+    const Route& route = routes_[admitted.route];
+    req.args = admitted.args;
     std::string target;
     Status allowed = Authorize(route, req, &target);
     if (!allowed) {

@@ -173,11 +173,14 @@ struct Route {
   size_t max_body = 0;
 };
 
-// What the socket side needs to know of a request from its head alone.
+// What the socket side needs to know of a request from its head alone, and
+// the route it picked (Router::Handle runs that one without looking again).
 struct Admission {
-  bool routed = false;  // false: no route has this method and path (404).
+  int route = -1;  // -1: no route has this method and path (404).
   Lane lane = Lane::kQuick;
   size_t max_body = 0;
+  std::vector<std::string> args;  // The route pattern's captures.
+  bool routed() const { return route >= 0; }
 };
 
 class Router {
@@ -195,14 +198,14 @@ class Router {
   // Picks the route (404 when none matches the method and path), enforces
   // its access, runs it; a handler's exception becomes a 500 answer.
   Response Handle(Request req) const;
-  // The lane and body limit of the route a request's method and path pick.
+  // The same for the route `admitted` picked for req's method and path.
+  Response Handle(Request req, const Admission& admitted) const;
+  // The route a request's method and path pick: its lane and body limit.
   Admission Admit(Method method, const std::string& path) const;
 
  private:
   // The route's access for this request: the caller set on `req`, or the refusal.
   Status Authorize(const Route& route, Request& req, std::string* target) const;
-  // The index of the route for method and path (captures in *m), or -1.
-  int Find(Method method, const std::string& path, std::smatch* m) const;
   Authenticate authenticate_;
   Audit audit_;
   std::vector<Route> routes_;

@@ -6,8 +6,8 @@
 // their own bounded lanes for agents' long polls and for log streams.
 //
 // Limits, each answered plainly: a request head must arrive within
-// header_timeout of its first byte (408 and closed otherwise), a body within
-// body_timeout; a Content-Length over the route's limit is refused with 413
+// header_timeout of its first byte, a body within body_timeout (else the
+// connection is closed: a Beast stream's deadline closes its socket); a Content-Length over the route's limit is refused with 413
 // before its body is read, and the bodies being read at once share a budget
 // (503 beyond); each client address holds at most max_connections_per_client
 // connections (429), all at most max_connections (beyond it the connection

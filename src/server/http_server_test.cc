@@ -4,8 +4,6 @@
 // from the quick answers.
 #include "server/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,29 +15,13 @@
 #include <chrono>
 #include <thread>
 
+#include "support/test_util.h"
+
 namespace sp::http {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// A client socket from 127.0.0.<src> to the server.
-int Dial(int port, int src = 1) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, ("127.0.0." + std::to_string(src)).c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 void Send(int fd, const std::string& s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
 
@@ -107,7 +89,7 @@ class HttpServerTest : public ::testing::Test {
     for (int fd : fds_) ::close(fd);
   }
   int Open(int src = 1) {
-    const int fd = Dial(server_->port(), src);
+    const int fd = test::DialFrom("127.0.0." + std::to_string(src), server_->port());
     if (fd >= 0) fds_.push_back(fd);
     return fd;
   }
@@ -216,7 +198,6 @@ TEST_F(HttpServerTest, AtTheConnectionCapTheLongestWaitingIsClosedForANewcomer) 
   EXPECT_TRUE(ClosedWithin(held[0], std::chrono::seconds(2))) << "the one that waited longest";
   for (size_t i = 1; i < held.size(); ++i) EXPECT_FALSE(ClosedWithin(held[i], std::chrono::milliseconds(50))) << i;
   // Nobody waiting (every connection busy with a stream): 503.
-  release_ = false;
   for (size_t i = 1; i < held.size(); ++i) Send(held[i], Get("/stream"));
   Send(late, Get("/stream"));
   for (int i = 0; i < 200 && streaming_ < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -34,11 +34,6 @@ void WorkerPool::Run() {
   }
 }
 
-int WorkerPool::busy() const {
-  std::lock_guard lk(mu_);
-  return static_cast<int>(threads_.size()) - idle_;
-}
-
 void WorkerPool::Stop() {
   std::vector<std::thread> threads;
   {

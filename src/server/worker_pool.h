@@ -23,13 +23,12 @@ class WorkerPool {
   // false: every worker is busy and the queue is full, or the pool stopped.
   bool Submit(std::function<void()> task);
   void Stop();
-  int busy() const;
 
  private:
   void Run();
   const int max_threads_;
   const int max_queue_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> threads_;

@@ -12,13 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
-#include "runtime/process/process_runtime.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
 #include "support/server_process.h"
 #include "support/test_util.h"
-#include "transport/local/local_transport.h"
 
 namespace sp::test {
 namespace {
@@ -76,20 +74,7 @@ class AgentRolloutTest : public ::testing::Test {
 
   void TearDown() override {
     for (auto& a : agents_) a.Stop();
-    LocalTransport t;
-    for (const auto& n : networks_) {
-      ProcessOptions po;
-      po.base_dir = dir_ / (n->name + "/apps");
-      ProcessRuntime rt(t, po);
-      for (int i = 1; i <= 2; ++i) {
-        RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"};
-        auto list = rt.List(target);
-        if (!list) continue;
-        for (const auto& inst : *list) {
-          if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
-        }
-      }
-    }
+    for (const auto& n : networks_) StopScenarioApps(dir_ / (n->name + "/apps"), 2);
   }
 
   // The server's own records for a server-made rollout: dev's inventory, and

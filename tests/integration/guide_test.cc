@@ -12,10 +12,9 @@
 #include <filesystem>
 
 #include "core/text.h"
-#include "runtime/process/process_runtime.h"
+#include "support/rollout_scenario.h"
 #include "support/cli_runner.h"
 #include "support/test_util.h"
-#include "transport/local/local_transport.h"
 
 namespace sp::test {
 namespace {
@@ -40,18 +39,7 @@ std::vector<std::string> ShellBlocks(const std::string& markdown) {
 class ProcessRuntimeGuide : public ::testing::Test {
  protected:
   void TearDown() override {
-    LocalTransport t;
-    ProcessOptions po;
-    po.base_dir = dir_ / "apps";
-    ProcessRuntime rt(t, po);
-    for (const std::string host : {"app1", "app2"}) {
-      RuntimeTarget target{HostRef{host, "127.0.0.1", "", 22}, "web", "local"};
-      auto list = rt.List(target);
-      if (!list) continue;
-      for (const auto& inst : *list) {
-        if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
-      }
-    }
+    StopScenarioApps(dir_ / "apps", 2, "local");
     const std::string pid = Trim(ReadFile(dir_ / "haproxy.pid"));
     if (!pid.empty() && std::atoi(pid.c_str()) > 1) ::kill(std::atoi(pid.c_str()), SIGTERM);
   }

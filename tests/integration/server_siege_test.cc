@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
-#include "runtime/process/process_runtime.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
@@ -22,7 +21,6 @@
 #include "support/server_process.h"
 #include "support/siege.h"
 #include "support/test_util.h"
-#include "transport/local/local_transport.h"
 
 namespace sp::test {
 namespace {
@@ -37,12 +35,6 @@ int CountOpenFds(pid_t pid) {
     ++n;
   }
   return n;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 class ServerSiegeTest : public ::testing::Test {
@@ -75,18 +67,7 @@ class ServerSiegeTest : public ::testing::Test {
 
   void TearDown() override {
     agent_.Stop();
-    LocalTransport t;
-    ProcessOptions po;
-    po.base_dir = dir_ / "dev/apps";
-    ProcessRuntime rt(t, po);
-    for (int i = 1; i <= 2; ++i) {
-      RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"};
-      auto list = rt.List(target);
-      if (!list) continue;
-      for (const auto& inst : *list) {
-        if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
-      }
-    }
+    StopScenarioApps(dir_ / "dev/apps", 2);
   }
 
   CliResult Rollout(const std::string& version) {

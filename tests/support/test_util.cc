@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -115,6 +117,59 @@ void WriteFile(const std::string& path, const std::string& content, int mode) {
 }
 
 bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+namespace {
+
+// A socket bound to src on a port below the kernel's ephemeral range
+// (32768-60999 here): thousands of siege connections on ephemeral ports
+// took a port FreePort had just handed to an app, whose bind then failed
+// ("Address already in use"). -1 when none of 64 tries binds.
+int BindBelowEphemeral(const std::string& src) {
+  static std::atomic<int> next{0};
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, src.c_str(), &from.sin_addr);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    from.sin_port = htons(static_cast<uint16_t>(10'000 + next++ % 22'000));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0) return fd;
+    ::close(fd);
+  }
+  return -1;
+}
+
+}  // namespace
+
+int DialFrom(const std::string& src, int port, int timeout_ms, bool nonblocking) {
+  const int fd = BindBelowEphemeral(src);
+  if (fd < 0) return -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::poll(&p, 1, timeout_ms) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    ::close(fd);
+    return -1;
+  }
+  if (!nonblocking) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
 
 bool PortOpen(int port, const std::string& host) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -40,10 +40,18 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 int LineOf(const std::string& text, const std::string& needle, int nth = 1);
 
 std::string ReadFile(const std::string& path);
+// The value at fraction p (0.5, 0.99, 1 for the largest) of samples: the
+// one at index p * n of the sorted samples, the last when that is past it; 0 for none.
+double Percentile(std::vector<double> samples, double p);
 // A "<field>: N kB" line of /proc/PID/status (VmRSS, VmHWM...), in KiB; -1 if absent.
 int64_t ProcStatusKb(int pid, const std::string& field);
 void WriteFile(const std::string& path, const std::string& content, int mode = 0644);
 bool FileExists(const std::string& path);
+// A TCP connection from local address `src` (e.g. "127.0.0.7": a client of
+// its own) to 127.0.0.1:port, made within timeout_ms, left non-blocking when
+// asked; -1 when it could not be made. Its local port is below the
+// ephemeral range, so it never takes a port FreePort hands out.
+int DialFrom(const std::string& src, int port, int timeout_ms = 2000, bool nonblocking = false);
 // True if something accepts TCP connections on 127.0.0.1:port.
 bool PortOpen(int port, const std::string& host = "127.0.0.1");
 // Runs argv to completion; returns exit code (-1 if it could not start); output in *out.

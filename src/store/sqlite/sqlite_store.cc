@@ -148,26 +148,34 @@ constexpr Migration kMigrations[] = {MigrateTo1};
 
 const int SqliteStore::kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
-int SqliteStore::SchemaVersion() {
-  std::lock_guard l(mu_);
+int SqliteStore::UserVersion() {
   Stmt st(db_, "PRAGMA user_version");
   return st.ok() && st.Step() == SQLITE_ROW ? static_cast<int>(st.Int(0)) : -1;
 }
 
+int SqliteStore::SchemaVersion() {
+  std::lock_guard l(mu_);
+  return UserVersion();
+}
+
 Status SqliteStore::Migrate(const std::string& path) {
+  const auto newer = [&](int version) {
+    return Err(ErrorCode::kInvalidArgument,
+               "store " + path + " has schema version " + std::to_string(version) + ", newer than this sallyport's (" +
+                   std::to_string(kSchemaVersion) +
+                   "): run a newer sallyport on it, or restore a backup taken before it was upgraded");
+  };
+  // Every CLI command opens the store: one read when it is current, no write lock.
+  if (const int version = UserVersion(); version == kSchemaVersion) {
+    return Ok();
+  } else if (version > kSchemaVersion) {
+    return newer(version);
+  }
   // One process migrates; another opening the store meanwhile waits, then finds it done.
   return Transaction([&]() -> Status {
-    int version = 0;
-    {
-      Stmt st(db_, "PRAGMA user_version");
-      if (st.ok() && st.Step() == SQLITE_ROW) version = static_cast<int>(st.Int(0));
-    }
-    if (version > kSchemaVersion) {
-      return Err(ErrorCode::kInvalidArgument,
-                 "store " + path + " has schema version " + std::to_string(version) + ", newer than this sallyport's (" +
-                     std::to_string(kSchemaVersion) +
-                     "): run a newer sallyport on it, or restore a backup taken before it was upgraded");
-    }
+    const int version = UserVersion();
+    if (version < 0) return Err(ErrorCode::kInternal, "store " + path + ": cannot read its schema version");
+    if (version > kSchemaVersion) return newer(version);
     for (int v = version; v < kSchemaVersion; ++v) {
       SP_TRY(kMigrations[v](db_, [this](const char* sql) { return Exec(sql); }));
       SP_TRY(Exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str()));

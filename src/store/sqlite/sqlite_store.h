@@ -124,6 +124,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
   Status Migrate(const std::string& path);
+  int UserVersion();  // PRAGMA user_version. Caller holds mu_ (or owns the store alone).
   // Runs fn inside BEGIN IMMEDIATE ... COMMIT (rolled back on error). Caller holds mu_.
   Status Transaction(const std::function<Status()>& fn);
   Result<Job> ReadJob(int64_t id);

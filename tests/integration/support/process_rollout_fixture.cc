@@ -22,18 +22,7 @@ void ProcessRolloutTest::SetUp() {
 
 void ProcessRolloutTest::TearDown() {
   // Stop every app instance we started (by their pid files, through the real adapter).
-  LocalTransport t;
-  ProcessOptions po;
-  po.base_dir = *dir_ / "apps";
-  ProcessRuntime rt(t, po);
-  for (int i = 1; i <= 3; ++i) {
-    RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", "integration"};
-    auto list = rt.List(target);
-    if (!list) continue;
-    for (const auto& inst : *list) {
-      if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
-    }
-  }
+  StopScenarioApps(*dir_ / "apps", 3);
   haproxy_.reset();
 }
 

@@ -8,6 +8,8 @@
 #include "support/haproxy_fixture.h"
 #include "support/http_get.h"
 #include "support/test_util.h"
+#include "runtime/process/process_runtime.h"
+#include "transport/local/local_transport.h"
 
 namespace sp::test {
 
@@ -41,6 +43,21 @@ std::string InventoryYaml(const ScenarioInventory& inv) {
          std::to_string(inv.ports[i]) + "}\n";
   }
   return y;
+}
+
+void StopScenarioApps(const std::string& base_dir, int hosts, const std::string& deployment) {
+  LocalTransport t;
+  ProcessOptions po;
+  po.base_dir = base_dir;
+  ProcessRuntime rt(t, po);
+  for (int i = 1; i <= hosts; ++i) {
+    RuntimeTarget target{HostRef{"app" + std::to_string(i), "127.0.0.1", "", 22}, "web", deployment};
+    auto list = rt.List(target);
+    if (!list) continue;
+    for (const auto& inst : *list) {
+      if (inst.running) (void)rt.Stop(target, inst, Millis(2000));
+    }
+  }
 }
 
 std::string VersionOn(int port) {

@@ -30,6 +30,11 @@ std::string InventoryYaml(const ScenarioInventory& inv);
 // check; `extra_env` more lines under env (each "      KEY: value\n").
 std::string ProcessServiceYaml(const std::string& health, const std::string& extra_env = "");
 
+// Stops every running instance of release web on hosts app1..app<hosts>
+// of `deployment`, through the real process runtime rooted at `base_dir`
+// (its pid files): what a test or benchmark started, ended by PID.
+void StopScenarioApps(const std::string& base_dir, int hosts, const std::string& deployment = "integration");
+
 // The version the sample app on `port` reports ("version=<v>"), "" if none.
 std::string VersionOn(int port);
 

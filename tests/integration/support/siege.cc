@@ -1,8 +1,5 @@
 #include "support/siege.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,39 +10,13 @@
 #include <cstring>
 #include <utility>
 
+#include "support/test_util.h"
+
 namespace sp::test {
 
 namespace {
 
 std::string Address(int n) { return "127.0.0." + std::to_string(n); }
-
-// A TCP connection from `src` to 127.0.0.1:port, made within timeout_ms;
-// left non-blocking when `nonblocking`. -1 when it could not be made.
-int Connect(const std::string& src, int port, int timeout_ms, bool nonblocking = false) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, src.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)) {
-    ::close(fd);
-    return -1;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::poll(&p, 1, timeout_ms) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    ::close(fd);
-    return -1;
-  }
-  if (!nonblocking) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return fd;
-}
 
 // Whether the server closed `fd` (or sent something: an answer before closing).
 bool ServerSpoke(int fd) {
@@ -75,7 +46,7 @@ SSL_CTX* ClientContext() {
 
 Tls ConnectTls(const std::string& src, int port) {
   Tls t;
-  t.fd = Connect(src, port, 2000);
+  t.fd = DialFrom(src, port, 2000);
   if (t.fd < 0) return t;
   timeval tv{5, 0};
   ::setsockopt(t.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -206,7 +177,7 @@ void Siege::Handshakes() {
         ++counts_.handshakes_closed;
       }
       if (fd < 0) {
-        fd = Connect(Address(base + static_cast<int>(i) % o_.addresses), o_.port, 2000);
+        fd = DialFrom(Address(base + static_cast<int>(i) % o_.addresses), o_.port, 2000);
         if (fd >= 0 && ::send(fd, kPartialHello, sizeof kPartialHello, MSG_NOSIGNAL) > 0) {
           ++counts_.handshakes_open;
         } else if (fd >= 0) {
@@ -236,7 +207,7 @@ void Siege::Hold() {
     }
     for (size_t i = 0; i < fds.size() && Running(); ++i) {
       if (fds[i] >= 0) continue;
-      fds[i] = Connect(Address(base + static_cast<int>(i) / kPerAddress), o_.port, 2000, /*nonblocking=*/true);
+      fds[i] = DialFrom(Address(base + static_cast<int>(i) / kPerAddress), o_.port, 2000, /*nonblocking=*/true);
       ++counts_.hold_opened;
       if (fds[i] < 0) {
         ++counts_.hold_failed;
