@@ -9,6 +9,7 @@
 #include "agent/lease.h"
 #include "agent/log_shipper.h"
 #include "agent/remote_job_store.h"
+#include "deploy/left_rollouts.h"
 #include "rollout/event_format.h"
 #include "rollout/plan_check.h"
 
@@ -94,8 +95,8 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
   };
   std::printf("agent: job %lld (epoch %lld)\n", static_cast<long long>(job.id), static_cast<long long>(job.epoch));
   std::fflush(stdout);
-  if (job.kind != "build" && job.kind != "rollout") {
-    (void)job.post("/fail", {{"error", "agents run build and rollout jobs, not '" + job.kind + "'"}});
+  if (job.kind != "build" && job.kind != "rollout" && job.kind != "reconcile") {
+    (void)job.post("/fail", {{"error", "agents run build, rollout and reconcile jobs, not '" + job.kind + "'"}});
     return;
   }
   bool ok = false, handed_back = false;
@@ -139,7 +140,9 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
 }
 
 std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
-  auto plan = PlanFromJson(job.payload);
+  const std::optional<std::string> plan_text = PlanTextOfJob(job.kind, job.payload);
+  if (!plan_text) return "refused: job " + std::to_string(job.id) + " carries no plan";
+  auto plan = PlanFromJson(*plan_text);
   if (!plan) return plan.error().message;
   // Checked again here, before anything starts: a plan is a wire's word.
   if (auto checked = CheckPlan(*plan); !checked) return "refused: " + checked.error().message;
@@ -166,6 +169,16 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
     if (o_.observe_event) o_.observe_event(e);
   };
   Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
+  if (job.kind == "reconcile") {
+    // The dead job's scope lock lapses within one lease of its last renewal.
+    setup.lock_wait = Millis(o_.lease_ms);
+    job.shipper->Line("agent", false, "reconciling the hosts of rollout " + plan->id + " (its job ran out of attempts)");
+    EngineWiring wiring(setup);
+    r = wiring.EngineFor(*plan)->Reconcile(plan->id, ReconcileReasonOf(job.payload));
+    *ok = r && r->status != RolloutStatus::kRunning;  // Ended: reconciled now, or before.
+    return r ? "reconciled: rollout " + std::string(RolloutStatusName(r->status)) + (r->error.empty() ? "" : ": " + r->error)
+             : r.error().message;
+  }
   auto recorded = remote.GetRollout(plan->id);
   if (recorded && recorded->status == RolloutStatus::kRunning) {
     std::printf("agent: job %lld: resuming rollout %s from the server's journal\n", static_cast<long long>(job.id),

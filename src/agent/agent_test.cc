@@ -287,7 +287,7 @@ TEST_F(AgentTest, AJobOfAnotherKindOrAMalformedPlanFailsWithTheReason) {
   ClaimAndRun(agent);
   auto j = h_.store->GetJob(odd);
   EXPECT_EQ(j->state, JobState::kDead);
-  EXPECT_THAT(j->error, HasSubstr("agents run build and rollout jobs, not 'hook'"));
+  EXPECT_THAT(j->error, HasSubstr("agents run build, rollout and reconcile jobs, not 'hook'"));
   const int64_t bad = Enqueue("rollout", "{not json");
   ClaimAndRun(agent);
   EXPECT_EQ(h_.store->GetJob(bad)->state, JobState::kDead);

@@ -46,6 +46,7 @@ int AgentList(Context& ctx) {
 int Server(Context& ctx) {
   ServerProcessOptions o = ctx.a.serve;
   o.store_path = ctx.StorePath();
+  o.observe_event = ctx.ext.observe_event;
   if (auto st = RunServerProcess(o); !st) return Fail(st.error());
   return kExitOk;
 }

@@ -19,8 +19,9 @@ namespace sp {
 // lease renewed by heartbeats and fenced by an epoch that changes every time
 // the job is (re)claimed. Every operation is one transaction.
 struct JobSpec {
-  std::string kind;     // build | rollout | hook
-  std::string payload;  // For a rollout: the frozen plan (JSON).
+  std::string kind;     // build | rollout | reconcile | hook
+  // For a rollout: the frozen plan (JSON); for a reconcile: {plan, reason, dead_job}.
+  std::string payload;
   std::map<std::string, std::string> labels;  // Required: a worker must have every one.
   int priority = 0;                  // Higher first; then oldest first.
   std::string idempotency_key;       // Non-empty: enqueueing it again gives the same job.
@@ -91,6 +92,9 @@ class QueueStore {
                           int64_t now_ms) = 0;
   virtual Result<Job> GetJob(int64_t id) = 0;
   virtual Result<std::vector<Job>> ListJobs(int limit) = 0;
+  // Dead jobs of `kind` (out of attempts) last changed at or after
+  // `changed_since_ms`, oldest first, at most `limit`.
+  virtual Result<std::vector<Job>> DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) = 0;
   virtual Status Cancel(int64_t id, int64_t now_ms) = 0;   // Queued or leased -> canceled.
   virtual Status Retry(int64_t id, int64_t now_ms) = 0;    // Dead or canceled -> queued, attempts reset.
 

@@ -188,6 +188,37 @@ Status RolloutEngine::ReconcileUnfinished(const RolloutPlan& plan) {
   return d_.journal->FinishRollout(old_plan.id, RolloutStatus::kFailed, "interrupted; reconciled by " + plan.id);
 }
 
+Result<RolloutSummary> RolloutEngine::Reconcile(const std::string& rollout_id, const std::string& reason) {
+  SP_ASSIGN_OR_RETURN(auto rec, d_.journal->GetRollout(rollout_id));
+  RolloutSummary sum;
+  sum.rollout_id = rollout_id;
+  sum.status = rec.status;
+  sum.error = rec.error;
+  if (rec.status != RolloutStatus::kRunning) return sum;
+  SP_ASSIGN_OR_RETURN(auto plan, PlanFromJson(rec.plan_json));
+  const int64_t start = d_.clock->MonotonicMs();
+  SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
+  Hold hold(this, lease);
+  Emit(Event{EventType::kWarning, plan.id, "", Step::kNone, StepPhase::kNone, 0, 0,
+             {{"message", "reconciling every host, rolling nothing further: " + reason}}});
+  SP_ASSIGN_OR_RETURN(LbSet lbs, Connect(plan.load_balancers));
+  for (const auto& h : plan.hosts) sum.hosts.push_back(ReconcileHost(plan, lbs, h));
+  sum.elapsed_ms = d_.clock->MonotonicMs() - start;
+  for (const auto& o : sum.hosts) {
+    // A host that could not be reconciled: left running, for the next try.
+    if (o.failed_step == Step::kReconcile) {
+      sum.error = o.error;
+      return sum;
+    }
+  }
+  SP_TRY(d_.journal->FinishRollout(plan.id, RolloutStatus::kFailed, reason));
+  sum.status = RolloutStatus::kFailed;
+  sum.error = reason;
+  Emit(Event{EventType::kRolloutFinished, plan.id, "", Step::kNone, StepPhase::kNone, 0, sum.elapsed_ms,
+             {{"status", std::string(RolloutStatusName(sum.status))}, {"error", sum.error}}});
+  return sum;
+}
+
 Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
   SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
   Hold hold(this, lease);

@@ -126,6 +126,15 @@ class RolloutEngine {
   // Continues a rollout recorded in the store after a crash, or one an
   // operator interrupted.
   Result<RolloutSummary> Resume(const std::string& rollout_id);
+  // Ends a rollout that will not be continued (its job ran out of
+  // attempts): under the scope's lock, each host of its plan reconciled
+  // with what the runtime and the LBs report — the new version kept in
+  // rotation where it runs healthy, else the previous one restored there —
+  // and the rollout recorded failed with `reason`. Rolls nothing further.
+  // A host that cannot be reconciled leaves the rollout running (status
+  // kRunning, its error in the summary) for another try. A rollout no
+  // longer running is left as it is (its summary says how it ended).
+  Result<RolloutSummary> Reconcile(const std::string& rollout_id, const std::string& reason);
   // Asks a running Run/Resume to stop before its next batch (the hosts in
   // hand finish their procedure, or are restored); it then reports and
   // records kInterrupted, its lock released. Safe from any thread.

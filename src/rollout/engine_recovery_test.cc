@@ -2,12 +2,15 @@
 #include "rollout/engine.h"
 
 #include <algorithm>
+#include <map>
 
 #include "rollout/rollback.h"
 #include "unit/engine_harness.h"
 
 namespace sp::test {
 namespace {
+
+using ::testing::Contains;
 
 TEST_F(RolloutEngineTest, TeardownDrainsDeletesAddedServersAndRemovesEveryInstance) {
   auto plan = Plan("v2", 1);
@@ -142,30 +145,37 @@ TEST_F(RolloutEngineTest, RollbackRunsThePreviousPlanFromTheKeptArtifactWithoutP
 
 // Crash the engine at every fake operation of a 3-host rollout, then resume
 // with a new engine: every host must end with exactly v2 running, in rotation.
-TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
-  // Learn the operations of a clean run.
-  std::vector<std::string> ops;
-  {
-    Harness probe;
-    probe.Init();
-    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
-    ops = probe.world_.Log();
+// The fake operations of a clean 3-host rollout to v2, in order.
+std::vector<std::string> OpsOfACleanRollout() {
+  Harness probe;
+  probe.Init();
+  EXPECT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+  return probe.world_.Log();
+}
+
+// A 3-host rollout to v2 by pid 100 of `t`'s machine, crashed (once) at
+// fake operation `op`; its plan.
+RolloutPlan RunCrashingAt(Harness& t, const std::string& op) {
+  t.world_.crash_at = op;
+  auto plan = t.Plan("v2");
+  bool crashed = false;
+  try {
+    (void)t.Engine(100)->Run(plan);
+  } catch (const Crash&) {
+    crashed = true;
   }
+  EXPECT_TRUE(crashed);
+  return plan;
+}
+
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
+  const std::vector<std::string> ops = OpsOfACleanRollout();
   ASSERT_GT(ops.size(), 20u);
   for (const auto& op : ops) {
     SCOPED_TRACE("crash at " + op);
     Harness t;
     t.Init();
-    t.world_.crash_at = op;
-    auto plan = t.Plan("v2");
-    std::string id = plan.id;
-    bool crashed = false;
-    try {
-      (void)t.Engine(100)->Run(plan);
-    } catch (const Crash&) {
-      crashed = true;
-    }
-    ASSERT_TRUE(crashed);
+    const std::string id = RunCrashingAt(t, op).id;
     auto rec = t.store_->GetRollout(id);
     if (!rec) continue;  // Crashed before the plan was frozen: nothing to resume.
     auto r = t.Engine(200)->Resume(id);
@@ -173,6 +183,58 @@ TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
     EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
     t.ExpectConverged("v2");
   }
+}
+
+// A rollout whose job ran out of attempts, reconciled after a crash at
+// every fake operation: each host ends with exactly one version running,
+// in rotation; no host gets the new version or a pull it did not have;
+// the rollout is recorded failed with the reason, its lock free; a second
+// reconcile touches nothing.
+TEST_F(RolloutEngineTest, ReconcileAfterACrashAtEveryOperationLeavesEachHostOnOneVersionInRotation) {
+  const std::string reason = "rollout job 7 ran out of attempts";
+  int reconciled = 0;
+  for (const auto& op : OpsOfACleanRollout()) {
+    SCOPED_TRACE("crash at " + op);
+    Harness t;
+    t.Init();
+    const RolloutPlan plan = RunCrashingAt(t, op);
+    if (!t.store_->GetRollout(plan.id)) continue;  // Crashed before the plan was frozen.
+    std::map<std::string, std::vector<std::string>> before;
+    for (int i = 1; i <= 3; ++i) before["app" + std::to_string(i)] = t.runtime_.Running("app" + std::to_string(i));
+    t.world_.ClearLog();
+    auto r = t.Engine(200)->Reconcile(plan.id, reason);
+    ASSERT_TRUE(r) << r.error().message;
+    ++reconciled;
+    EXPECT_EQ(r->status, RolloutStatus::kFailed);
+    EXPECT_EQ(r->error, reason);
+    for (int i = 1; i <= 3; ++i) {
+      const std::string h = "app" + std::to_string(i);
+      const auto running = t.runtime_.Running(h);
+      ASSERT_EQ(running.size(), 1u) << h;
+      EXPECT_TRUE(t.lb_->State(h).InRotation()) << h << " " << t.lb_->State(h).status;
+      // v2 only where it already ran: nothing rolled further.
+      if (running[0] == "v2") {
+        EXPECT_THAT(before[h], Contains("v2")) << h;
+      }
+    }
+    for (const auto& done : t.world_.Log()) {
+      EXPECT_FALSE(done.rfind("pull ", 0) == 0 || (done.rfind("start ", 0) == 0 && done.size() > 3 && done.compare(done.size() - 3, 3, " v2") == 0))
+          << "rolled further: " << done;
+    }
+    auto rec = t.store_->GetRollout(plan.id);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->status, RolloutStatus::kFailed);
+    EXPECT_EQ(rec->error, reason);
+    auto lock = t.store_->Get(plan.ScopeKey());
+    ASSERT_TRUE(lock);
+    EXPECT_FALSE(lock->has_value()) << "the lock is held after the reconcile";
+    t.world_.ClearLog();
+    auto again = t.Engine(300)->Reconcile(plan.id, "again");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->error, reason) << "a finished rollout is left as it ended";
+    EXPECT_THAT(t.world_.Log(), IsEmpty());
+  }
+  EXPECT_GT(reconciled, 20);
 }
 
 // Same, crashing at every journal write, before and after it lands — e.g.

@@ -25,6 +25,7 @@
 
 #include "build/build_log.h"
 #include "deploy/deploy_plan.h"
+#include "deploy/left_rollouts.h"
 #include "core/file.h"
 #include "core/text.h"
 #include "queue/wire.h"
@@ -222,8 +223,9 @@ void StoreCall(ServerContext& ctx, QueueStore& q, const Request& req, Response& 
   if (job.lease_expires_ms <= t + kFenceMarginMs) {
     return res.Error({ErrorCode::kConflict, "job " + std::to_string(job.id) + ": lease lost"});
   }
-  Doc plan = Doc::parse(job.spec.payload, nullptr, false);
-  if (job.spec.kind != "rollout" || !plan.is_object() || !plan.contains("stack")) {
+  const std::optional<std::string> plan_text = PlanTextOfJob(job.spec.kind, job.spec.payload);
+  Doc plan = plan_text ? Doc::parse(*plan_text, nullptr, false) : Doc();
+  if (!plan.is_object() || !plan.contains("stack")) {
     return res.Error({ErrorCode::kInvalidArgument, "job " + std::to_string(job.id) + " is not a rollout"});
   }
   const std::string scope = plan.value("stack", "") + "/" + plan.value("release", "") + "/" + plan.value("deployment", "");
@@ -273,10 +275,11 @@ Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job
     SP_ASSIGN_OR_RETURN(BuildRecord build, store.GetBuild(*b));
     return o.read_credential(build.project, name, cfg.registry.address);
   }
-  if (job.spec.kind != "rollout") {
+  const std::optional<std::string> plan_text = PlanTextOfJob(job.spec.kind, job.spec.payload);
+  if (!plan_text) {
     return Err(ErrorCode::kPermissionDenied, "job " + std::to_string(job.id) + " comes from no build: no credential");
   }
-  SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(job.spec.payload));
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(*plan_text));
   return PlanCredential(store, o.read_credential, plan, name);
 }
 

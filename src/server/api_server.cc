@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/digest.h"
+#include "deploy/left_rollouts.h"
 
 namespace sp {
 
@@ -64,36 +65,65 @@ ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Start(const std::string& host, int port) {
   SP_TRY(http_.Start(host, port));
-  if (options_.expire_every.count() <= 0) return Ok();
-  expirer_ = std::thread([this] {
-    std::unique_lock lk(expire_mu_);
-    while (!expire_cv_.wait_for(lk, options_.expire_every, [this] { return stopping_; })) {
-      lk.unlock();
-      auto released = ctx_.inventory.Expire(ctx_.Now(), options_.teardown);
-      if (!released) {
-        std::fprintf(stderr, "sallyport server: releasing expired claims: %s\n", released.error().message.c_str());
-      } else {
-        for (const auto& c : *released) {
-          std::printf("sallyport server: claim %s/%s expired: torn down, host %s returned to the pool\n",
-                      c.stack.c_str(), c.deployment.c_str(), c.host.c_str());
-        }
-        std::fflush(stdout);
-      }
-      lk.lock();
-    }
-  });
+  if (options_.expire_every.count() > 0) Every(options_.expire_every, [this] { ExpireClaims(); });
+  if (options_.reconcile_every.count() > 0 && options_.queue && options_.journal) {
+    Every(options_.reconcile_every, [this] { ReconcileDeadRollouts(); });
+  }
   return Ok();
 }
 
-void ApiServer::Stop() {
-  if (expirer_.joinable()) {
-    {
-      std::lock_guard lk(expire_mu_);
-      stopping_ = true;
+void ApiServer::Every(std::chrono::milliseconds period, std::function<void()> chore) {
+  chores_.emplace_back([this, period, chore = std::move(chore)] {
+    std::unique_lock lk(chores_mu_);
+    while (!chores_cv_.wait_for(lk, period, [this] { return stopping_; })) {
+      lk.unlock();
+      chore();
+      lk.lock();
     }
-    expire_cv_.notify_all();
-    expirer_.join();
+  });
+}
+
+void ApiServer::ExpireClaims() {
+  auto released = ctx_.inventory.Expire(ctx_.Now(), options_.teardown);
+  if (!released) {
+    std::fprintf(stderr, "sallyport server: releasing expired claims: %s\n", released.error().message.c_str());
+    return;
   }
+  for (const auto& c : *released) {
+    std::printf("sallyport server: claim %s/%s expired: torn down, host %s returned to the pool\n", c.stack.c_str(),
+                c.deployment.c_str(), c.host.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void ApiServer::ReconcileDeadRollouts() {
+  const int64_t now = ctx_.Now();
+  auto queued = QueueReconciles(*options_.queue, *options_.journal, dead_since_ms_, now);
+  if (!queued) {
+    std::fprintf(stderr, "sallyport server: reconciling dead rollout jobs: %s\n", queued.error().message.c_str());
+    return;
+  }
+  // Looked at again for a minute: one that died as this pass read is not missed.
+  dead_since_ms_ = now - 60'000;
+  bool woke = false;
+  for (const Job& j : *queued) {
+    if (j.created_ms != now) continue;  // Queued by an earlier pass.
+    std::printf("sallyport server: reconcile job %lld queued: %s\n", static_cast<long long>(j.id),
+                ReconcileReasonOf(j.spec.payload).c_str());
+    woke = true;
+  }
+  std::fflush(stdout);
+  if (woke) ctx_.JobsEnqueued();
+}
+
+void ApiServer::Stop() {
+  {
+    std::lock_guard lk(chores_mu_);
+    stopping_ = true;
+  }
+  chores_cv_.notify_all();
+  for (auto& t : chores_) t.join();
+  chores_.clear();
   http_.Stop();
 }
 

@@ -53,6 +53,9 @@ struct ApiServerOptions {
   BuildStore* build_store = nullptr;
   // How often claims past their TTL are released (with teardown); 0: never.
   std::chrono::milliseconds expire_every{0};
+  // How often rollout jobs that ran out of attempts are looked for, each
+  // still-running rollout's reconcile job queued (QueueReconciles); 0: never.
+  std::chrono::milliseconds reconcile_every{2000};
   // Agents' log lines of jobs: <job_log_dir>/<job id>.log (a build job's go
   // to its build's log); empty: not kept (those routes answer 404).
   std::string job_log_dir;
@@ -127,11 +130,17 @@ class ApiServer {
   ServerContext ctx_;
   http::Router router_;
   http::HttpServer http_;
-  // Releases expired claims every options_.expire_every until Stop.
-  std::thread expirer_;
-  std::mutex expire_mu_;
-  std::condition_variable expire_cv_;
+  // Runs `chore` every `period` on its own thread until Stop.
+  void Every(std::chrono::milliseconds period, std::function<void()> chore);
+  // Releases expired claims (options_.expire_every).
+  void ExpireClaims();
+  // Queues the reconciles of dead rollout jobs (options_.reconcile_every).
+  void ReconcileDeadRollouts();
+  std::vector<std::thread> chores_;
+  std::mutex chores_mu_;
+  std::condition_variable chores_cv_;
   bool stopping_ = false;
+  int64_t dead_since_ms_ = 0;  // The dead jobs ReconcileDeadRollouts looks at.
 };
 
 }  // namespace sp

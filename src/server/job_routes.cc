@@ -5,6 +5,7 @@
 //   POST   /v1/jobs/ID/cancel       a queued or leased job canceled
 //   GET    /v1/jobs/ID/log[?offset=N|follow=1]   the job's log (a build job's: its build's)
 //   GET    /v1/agents               name, labels, last seen, current job
+#include "deploy/left_rollouts.h"
 #include "queue/wire.h"
 #include "server/api_server.h"
 #include "server/log_files.h"
@@ -68,8 +69,10 @@ Access OfJob(QueueStore& q) {
   return Access::Of(Need::kDeploy, [&q](const Request& req) -> Result<Target> {
     SP_ASSIGN_OR_RETURN(Job job, q.GetJob(std::stoll(req.args[0])));
     const Doc payload = Doc::parse(job.spec.payload, nullptr, false);
-    if (payload.is_object() && job.spec.kind == "rollout" && payload.contains("stack") && payload.contains("deployment")) {
-      return Target{Need::kDeploy, payload.value("stack", "") + "/" + payload.value("deployment", "")};
+    const std::optional<std::string> plan_text = PlanTextOfJob(job.spec.kind, job.spec.payload);
+    const Doc plan = plan_text ? Doc::parse(*plan_text, nullptr, false) : Doc();
+    if (plan.is_object() && plan.contains("stack") && plan.contains("deployment")) {
+      return Target{Need::kDeploy, plan.value("stack", "") + "/" + plan.value("deployment", "")};
     }
     if (payload.is_object() && job.spec.kind == "build" && payload.contains("build") && payload["build"].is_object()) {
       return Target{Need::kBuild, payload["build"].value("project", "")};

@@ -5,12 +5,15 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <thread>
 
 #include "build/wire.h"
 #include "core/file.h"
 #include "core/text.h"
 #include "deploy/deploy_plan.h"
 #include "deploy/job_watch.h"
+#include "deploy/left_rollouts.h"
 #include "inventory/ansible/ansible_import.h"
 #include "rollout/event_format.h"
 #include "runner/runner.h"
@@ -69,7 +72,27 @@ struct Deploys {
   bool via_agents = true;  // false: the engine runs in the server process.
   std::string job_log_dir;
   CredentialReader read_credential;  // The admin's bindings.
+  std::function<void(const Event&)> observe_event;  // May be empty.
 };
+
+// A rollout the server runs in its own process: its lock held as the
+// server's (a later start finishes it if this process dies), the plan's
+// credentials read as an agent would get them (PlanCredential), its events
+// to `log`.
+EngineSetup ServerEngineSetup(const Deploys& d, const RolloutPlan& plan, const LineCallback& log) {
+  EngineSetup setup(d.store, d.store, Millis(60'000));
+  setup.holder_role = kServerHolderRole;
+  setup.read_secret = [d, plan](const std::string& ref) -> Result<std::string> {
+    const std::string name = CredentialNameOf(ref);
+    if (name.empty()) return ReadSecretRef(ref);
+    return PlanCredential(*d.store, d.read_credential, plan, name);
+  };
+  setup.on_event = [log, observe = d.observe_event](const Event& e) {
+    if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
+    if (observe) observe(e);
+  };
+  return setup;
+}
 
 // The deploy step of a build run by the server: queued as a rollout job for
 // an agent of the deployment's network (default: the server needs no shell
@@ -86,17 +109,7 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
                         Millis(600'000), clock);
     }
     SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs(), d.store));
-    EngineSetup setup(d.store, d.store, Millis(60'000));
-    // The plan's credentials, as an agent would get them (PlanCredential).
-    setup.read_secret = [d, plan](const std::string& ref) -> Result<std::string> {
-      const std::string name = CredentialNameOf(ref);
-      if (name.empty()) return ReadSecretRef(ref);
-      return PlanCredential(*d.store, d.read_credential, plan, name);
-    };
-    setup.on_event = [log](const Event& e) {
-      if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
-    };
-    EngineWiring wiring(setup);
+    EngineWiring wiring(ServerEngineSetup(d, plan, log));
     SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Run(plan));
     log(false, "rollout " + sum.rollout_id + " " + std::string(RolloutStatusName(sum.status)) + " in " +
                    FormatDuration(Millis(sum.elapsed_ms)));
@@ -104,6 +117,45 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
     return Ok();
   };
 }
+
+// The rollouts a previous server process ran here and left running when it
+// died (RolloutsLeftByServer), each finished forward in its own thread as
+// `rollout resume` would: its hosts reconciled with what the runtime and
+// the load balancers report, the rest rolled. A stop waits for them, as it
+// waits for builds' deploys.
+class LeftRollouts {
+ public:
+  explicit LeftRollouts(const Deploys& d) {
+    auto ids = RolloutsLeftByServer(*d.store, *d.store, HolderAliveHere);
+    if (!ids) {
+      std::fprintf(stderr, "sallyport server: rollouts left running: %s\n", ids.error().message.c_str());
+      return;
+    }
+    for (const std::string& id : *ids) threads_.emplace_back([d, id] { Finish(d, id); });
+  }
+  ~LeftRollouts() {
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  static void Finish(const Deploys& d, const std::string& id) {
+    auto say = [&id](bool, const std::string& line) {
+      std::printf("sallyport server: rollout %s: %s\n", id.c_str(), line.c_str());
+      std::fflush(stdout);
+    };
+    say(false, "left running by a server process that died; finishing it forward (as `rollout resume`)");
+    auto rec = d.store->GetRollout(id);
+    auto plan = rec ? PlanFromJson(rec->plan_json) : Result<RolloutPlan>(Err(rec.error()));
+    if (!plan) return say(true, "cannot resume: " + plan.error().message);
+    EngineWiring wiring(ServerEngineSetup(d, *plan, say));
+    auto sum = wiring.EngineFor(*plan)->Resume(id);
+    if (!sum) return say(true, "resume failed: " + sum.error().message);
+    say(sum->status != RolloutStatus::kSucceeded,
+        "resumed: " + std::string(RolloutStatusName(sum->status)) + (sum->error.empty() ? "" : ": " + sum->error));
+  }
+
+  std::vector<std::thread> threads_;
+};
 
 // Builds on agents: each build becomes a build job for the agents with the
 // build labels, followed until it ends (its agent records steps, lines and
@@ -187,7 +239,7 @@ int64_t RaiseFileLimit() {
 
 // Serves and builds until SIGINT or SIGTERM.
 Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::string, int>& listen, ApiServer& server,
-                         BuildService& builds) {
+                         BuildService& builds, const Deploys& deploys) {
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);
@@ -200,10 +252,13 @@ Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::st
   std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
               host.c_str(), server.port(), so.store_path.c_str());
   std::fflush(stdout);
+  std::optional<LeftRollouts> left;
+  left.emplace(deploys);
   int sig = 0;
   sigwait(&stop, &sig);
   server.Stop();
   builds.Stop();
+  left.reset();
   std::printf("sallyport server: stopped (signal %d)\n", sig);
   return Ok();
 }
@@ -263,7 +318,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
     if (api) api->JobsEnqueued();
   };
   Deploys deploys{store.get(), DeployQueue{store.get(), &service, &clock, jobs_enqueued, store.get()}, so.deploy_on == "agents",
-                  options.job_log_dir, options.read_credential};
+                  options.job_log_dir, options.read_credential, so.observe_event};
   bo.pipeline.deploy = DeployHook(deploys);
   // A build on an agent asks the server to deploy: always through the queue.
   options.deploy_start = [queue = deploys.queue](const DeployRequest& r) -> Result<int64_t> {
@@ -283,7 +338,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
     }
     return Ok();
   }
-  return ServeUntilStopped(so, listen, server, builds);
+  return ServeUntilStopped(so, listen, server, builds, deploys);
 }
 
 }  // namespace sp

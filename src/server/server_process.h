@@ -4,6 +4,7 @@
 // SIGTERM or SIGINT.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct ServerProcessOptions {
   std::string builds_on = "server";       // server | agents
   std::vector<std::string> build_labels;  // key=value a build job requires (default role=builder).
   bool print_routes = false;              // Print every route and what it needs, then exit.
+  // Every event of a rollout run in this process (the test tree's binary
+  // observes them); may be empty.
+  std::function<void(const Event&)> observe_event;
 };
 
 // `server init-tls`'s options (tls_init.h).

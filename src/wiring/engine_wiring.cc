@@ -207,7 +207,8 @@ struct EngineWiring::Impl {
     EngineOptions o;
     o.machine = MachineName();
     o.pid = ::getpid();
-    o.holder = UserName() + "@" + o.machine + " pid " + std::to_string(o.pid);
+    o.holder = (setup.holder_role.empty() ? "" : setup.holder_role + " ") + UserName() + "@" + o.machine + " pid " +
+               std::to_string(o.pid);
     o.lock_wait = setup.lock_wait;
     if (setup.lease_ttl) o.lease_ttl = *setup.lease_ttl;
     o.pid_alive = PidAlive;

@@ -45,6 +45,10 @@ struct EngineSetup {
   // Reads the plan's secret references (the registry password, env values); empty:
   // ReadSecretRef. An agent asks the server for "credential:NAME".
   std::function<Result<std::string>(const std::string& ref)> read_secret;
+  // Who runs the engine, before "user@machine pid N" in the scope lock's
+  // holder ("server": a server's own rollout, which its next start finishes
+  // when this process died holding the lock). Empty: a CLI's or an agent's.
+  std::string holder_role;
 };
 
 // Reads a secret reference ("file:/path" or "env:NAME"); the value never

@@ -227,5 +227,54 @@ TEST_F(AgentRolloutTest, ATerminatedAgentHandsItsRolloutBackAfterTheHostInHandAn
   other.Stop();
 }
 
+// A rollout job that kills every agent that takes it (each stopped at the
+// same step, then killed -9) runs out of attempts: the server queues its
+// reconcile, another agent of the network runs it, and every host ends on
+// one version in rotation — the host in hand restored — with the rollout
+// recorded failed saying why and its lock free.
+TEST_F(AgentRolloutTest, AJobThatDeadLettersIsReconciledAndItsHostsEndInRotation) {
+  auto first = Queue(*networks_[0], "d1");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  agents_[0].Stop();
+  auto queued = Queue(*networks_[0], "d2", /*by_env=*/false, {});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    const std::string log = dir_ / ("dev-dying-" + std::to_string(attempt) + ".log");
+    Daemon dying({BuildBinary("sallyport-test"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token",
+                  "--lease", "2s"},
+                 log, {{"SP_TESTBIN_HALT_AFTER", "app1:stop"}});
+    ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after app1:stop") != std::string::npos; },
+                        std::chrono::seconds(60)))
+        << ReadFile(log);
+    dying.Signal(SIGKILL);
+    ASSERT_TRUE(WaitFor([&] { return !dying.Alive(); }, std::chrono::seconds(10)));
+  }
+  // app1 is out of rotation with its old version stopped; a healthy agent
+  // of the network comes.
+  const std::string log = dir_ / "dev-healthy.log";
+  Daemon healthy({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"}, log);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("agent: job 3 succeeded") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(log) << ReadFile(dir_ / "server.log");
+  const std::string out = ReadFile(log);
+  EXPECT_THAT(out, HasSubstr("reconciling every host, rolling nothing further: rollout job 2 ran out of attempts (3 of 3"));
+  EXPECT_THAT(out, HasSubstr("app1         reconciled: previous version serving"));
+  EXPECT_THAT(ReadFile(dir_ / "server.log"), HasSubstr("reconcile job 3 queued: rollout job 2 ran out of attempts"));
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "d1") << "port " << port;
+  ExpectAllUp(*networks_[0]->haproxy, 2);
+  auto jobs = RunSallyport({"job", "list", "--store", dir_ / "server.db"});
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +dead +3/3")) << jobs.out;
+  EXPECT_THAT(jobs.out, ::testing::ContainsRegex("reconcile +succeeded +1/10")) << jobs.out;
+  auto rollouts = RunSallyport({"rollout", "list", "--store", dir_ / "server.db", "--output", "json"});
+  EXPECT_THAT(rollouts.out, ::testing::ContainsRegex("\"status\": ?\"failed\"")) << rollouts.out << rollouts.err;
+  auto job_log = RunSallyport({"job", "logs", "3", "--server", url_});
+  EXPECT_THAT(job_log.out, HasSubstr("job 3 succeeded: reconciled: rollout failed: rollout job 2 ran out of attempts"))
+      << job_log.out << job_log.err;
+  auto locks = RunSallyport({"lock", "list", "--store", dir_ / "server.db"});
+  EXPECT_THAT(locks.out, HasSubstr("no locks")) << locks.out;
+  healthy.Stop();
+}
+
 }  // namespace
 }  // namespace sp::test

@@ -4,6 +4,8 @@
 // scratch on a private dockerd, pushes it to the authenticated
 // docker-registry and rolls the digest out behind a strict HAProxy under
 // load.
+#include <signal.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -163,6 +165,15 @@ class BuildE2eTest : public ::testing::Test {
   std::string Log(int64_t id) {
     return RunSallyport({"build", "logs", std::to_string(id), "--server", server_->url()}).out;
   }
+  // Keep-alive load through HAProxy's frontend, half of it slow (bounded: 10 min).
+  auto LoadThroughHaproxy() {
+    LoadOptions lo;
+    lo.port = haproxy_->frontend_port();
+    lo.slow_fraction = 0.5;
+    lo.max_duration = std::chrono::seconds(600);
+    lo.work_dir = dir_->path();
+    return StartLoad(lo);
+  }
   void ExpectServing(const std::string& version) {
     for (int p : ports_) EXPECT_EQ(VersionOn(p), version) << "port " << p;
     ExpectAllUp(*haproxy_, 3);
@@ -218,12 +229,7 @@ TEST_F(BuildE2eTest, APushedCommitGoesLiveByPollingWithZeroFailedRequests) {
   EXPECT_FALSE(std::filesystem::exists(*dir_ / ("builder-work/build-" + std::to_string(b1.value("id", 0)))))
       << "the workspace is removed";
 
-  LoadOptions lo;
-  lo.port = haproxy_->frontend_port();
-  lo.slow_fraction = 0.5;
-  lo.max_duration = std::chrono::seconds(600);
-  lo.work_dir = dir_->path();
-  auto load = StartLoad(lo);
+  auto load = LoadThroughHaproxy();
   ASSERT_TRUE(load);
   const auto pushed = std::chrono::steady_clock::now();
   const int64_t pushed_wall = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -331,6 +337,69 @@ TEST_F(BuildE2eTest, OneAgentForBothRunsTheBuildAndItsOwnRollout) {
   auto jobs = RunSallyport({"job", "list", "--store", db_});
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("build +succeeded +1/3 solo"));
   EXPECT_THAT(jobs.out, ::testing::ContainsRegex("rollout +succeeded +1/3 solo"));
+}
+
+// A server that deploys builds itself (--deploy-on server), killed -9 in
+// the middle of a rollout under load: started again, it finishes that
+// rollout forward with no command typed (as `rollout resume` would) — every
+// host in rotation on the new version, the lock free, 0 failed requests.
+// Two points: after a host's old version stopped (nothing serves there),
+// and after its new one started (not yet health-checked); the unit tier
+// sweeps every step of the resume (EngineRecoveryTest).
+TEST_F(BuildE2eTest, AServerKilledMidRolloutFinishesItForwardWhenItStartsAgain) {
+  StartServer("300ms", {"--deploy-on", "server"});
+  const std::string c1 = CommitAndPush("k1");
+  json b1 = WaitBuilt(c1);
+  ASSERT_EQ(b1.value("status", ""), "succeeded") << b1.dump() << Log(b1.value("id", int64_t{0})) << server_->Log();
+  ExpectServing("k1");
+  server_->daemon().Stop();
+
+  auto load = LoadThroughHaproxy();
+  ASSERT_TRUE(load);
+  int round = 0;
+  for (const auto& [point, version] : {std::pair{"app2:stop", "k2"}, std::pair{"app3:start", "k3"}}) {
+    SCOPED_TRACE(point);
+    ++round;
+    // The test tree's binary stops itself (SIGSTOP) once that step ended.
+    ServerProcess halting(*dir_, db_, "server-halting-" + std::to_string(round),
+                          {"--poll-every", "300ms", "--builds", "1", "--deploy-on", "server", "--docker-host",
+                           env_->docker().host()},
+                          ServerProcess::Transport::kTls, BuildBinary("sallyport-test"),
+                          {{"SP_TESTBIN_HALT_AFTER", point}});
+    ASSERT_TRUE(halting.ready()) << halting.Log();
+    CommitAndPush(version);
+    ASSERT_TRUE(WaitFor([&] { return halting.Log().find("TEST halting after") != std::string::npos; },
+                        std::chrono::seconds(120)))
+        << halting.Log();
+    halting.daemon().Signal(SIGKILL);
+    ASSERT_TRUE(WaitFor([&] { return !halting.daemon().Alive(); }, std::chrono::seconds(10)));
+    auto held = RunSallyport({"lock", "list", "--store", db_});
+    EXPECT_THAT(held.out, HasSubstr("server ")) << "the dead server's lock: " << held.out;
+
+    // Started again (the shipped binary, no polling): nothing is typed.
+    const auto restarted = std::chrono::steady_clock::now();
+    ServerProcess again(*dir_, db_, "server-again-" + std::to_string(round),
+                        {"--poll-every", "0", "--deploy-on", "server", "--docker-host", env_->docker().host()});
+    ASSERT_TRUE(again.ready()) << again.Log();
+    ASSERT_TRUE(WaitFor([&] { return again.Log().find("resumed: ") != std::string::npos; }, std::chrono::seconds(60),
+                        std::chrono::milliseconds(100)))
+        << again.Log();
+    const auto took = std::chrono::steady_clock::now() - restarted;
+    const std::string log = again.Log();
+    EXPECT_THAT(log, HasSubstr("left running by a server process that died; finishing it forward"));
+    EXPECT_THAT(log, HasSubstr("resumed: succeeded")) << log;
+    std::printf("killed at %s; started again: rollout finished forward in %lld ms\n", point,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+    ExpectServing(version);
+    auto locks = RunSallyport({"lock", "list", "--store", db_});
+    EXPECT_EQ(locks.out.find("demo/web/integration"), std::string::npos) << "the lock is not free: " << locks.out;
+    again.daemon().Stop();
+  }
+  auto result = load->Stop();
+  ASSERT_TRUE(result) << result.error().message;
+  std::printf("load across both kills and resumes: %s\n", result->Summary().c_str());
+  EXPECT_GT(result->requests, 100);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
 }
 
 // A builder that does not trust the registry's certificate stops the push

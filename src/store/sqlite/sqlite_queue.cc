@@ -247,6 +247,18 @@ Result<std::vector<Job>> SqliteStore::ListJobs(int limit) {
   return out;
 }
 
+Result<std::vector<Job>> SqliteStore::DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, (std::string("SELECT ") + kJobCols +
+                " FROM jobs WHERE state='dead' AND kind=? AND updated_ms>=? ORDER BY id LIMIT ?").c_str());
+  st.Bind(1, kind).Bind(2, changed_since_ms).Bind(3, int64_t{limit});
+  std::vector<Job> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadJobRow(st));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list dead jobs"));
+  return out;
+}
+
 Status SqliteStore::Cancel(int64_t id, int64_t now_ms) {
   std::lock_guard l(mu_);
   Stmt st(db_, "UPDATE jobs SET state='canceled', updated_ms=? WHERE id=? AND state IN ('queued','leased')");

@@ -80,6 +80,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
                   int64_t now_ms) override;
   Result<Job> GetJob(int64_t id) override;
   Result<std::vector<Job>> ListJobs(int limit) override;
+  Result<std::vector<Job>> DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) override;
   Status Cancel(int64_t id, int64_t now_ms) override;
   Status Retry(int64_t id, int64_t now_ms) override;
   Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) override;

@@ -14,7 +14,7 @@ namespace sp::test {
 
 ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
                              const std::vector<std::string>& extra_args, Transport transport,
-                             const std::string& binary)
+                             const std::string& binary, const std::map<std::string, std::string>& env)
     : tls_(transport == Transport::kTls) {
   log_ = dir / (name + ".log");
   if (AdminToken(store).empty()) return;
@@ -25,7 +25,7 @@ ServerProcess::ServerProcess(const TempDir& dir, const std::string& store, const
     argv.insert(argv.end(), {"--tls-cert", tls.cert, "--tls-key", tls.key});
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  daemon_ = Daemon(argv, log_);
+  daemon_ = Daemon(argv, log_, env);
   const std::string marker = tls_ ? "listening on https://127.0.0.1:" : "listening on http://127.0.0.1:";
   if (WaitForStart(daemon_, [&] { return ReadFile(log_).find(marker) != std::string::npos; },
                    std::chrono::seconds(10)) != StartWait::kReady) {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,11 @@ class ServerProcess {
  public:
   // Starts it and waits (up to 10 s) until it listens; ready() tells.
   enum class Transport { kTls, kPlain };
-  // `binary`: another build's sallyport (a benchmark comparing two); "": this tree's.
+  // `binary`: another build's sallyport (a benchmark comparing two, or the
+  // test tree's sallyport-test); "": this tree's. `env`: added to its environment.
   ServerProcess(const TempDir& dir, const std::string& store, const std::string& name,
                 const std::vector<std::string>& extra_args = {}, Transport transport = Transport::kTls,
-                const std::string& binary = "");
+                const std::string& binary = "", const std::map<std::string, std::string>& env = {});
   bool ready() const { return port_ > 0; }
   std::string url() const {
     return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
