@@ -158,6 +158,10 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
   setup.hand_back = [this] { return stopping_ && stopping_->load(); };  // Checked before each batch.
   setup.verify_lease_each_action = false;  // A read of the server's store per action: its renewals confirm it.
   setup.lease_ttl = Millis(o_.lease_ms);
+  // A holder that died or stalled (the job's previous agent) lets the
+  // scope's lock lapse within one lease of its last renewal: wait that long
+  // rather than spend an attempt on the conflict.
+  setup.lock_wait = Millis(o_.lease_ms);
   setup.decorate_lb = o_.decorate_lb;
   setup.read_secret = [&job](const std::string& ref) { return CredentialOrSecret(job, ref); };
   setup.on_event = [this, &job](const Event& e) {
@@ -170,8 +174,6 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
   };
   Result<RolloutSummary> r = Err(ErrorCode::kInternal, "not run");
   if (job.kind == "reconcile") {
-    // The dead job's scope lock lapses within one lease of its last renewal.
-    setup.lock_wait = Millis(o_.lease_ms);
     job.shipper->Line("agent", false, "reconciling the hosts of rollout " + plan->id + " (its job ran out of attempts)");
     EngineWiring wiring(setup);
     r = wiring.EngineFor(*plan)->Reconcile(plan->id, ReconcileReasonOf(job.payload));

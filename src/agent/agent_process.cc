@@ -22,7 +22,12 @@ Status RunAgentProcess(const AgentProcessOptions& po) {
   if (!lease || lease->count() < 1000) {
     return Err(ErrorCode::kInvalidArgument, "--lease: expected a duration of at least 1s, got '" + po.lease + "'");
   }
-  SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create({po.server, Trim(token_text), po.ca}));
+  HttpClientOptions client{po.server, Trim(token_text), po.ca};
+  // A server restarting refuses connections for a moment: a journal call
+  // waits it out (half a lease, at most 10 s; the server still fences the
+  // call by the job's lease) instead of failing the host in hand.
+  client.retry_refused = Millis(std::min<int64_t>(lease->count() / 2, 10'000));
+  SP_ASSIGN_OR_RETURN(auto api, HttpApiClient::Create(client));
   // Stop signals: blocked before any thread starts, then waited for.
   static std::atomic<bool> stopping{false};
   StopSignals signals([](int, int) { stopping = true; });

@@ -110,11 +110,21 @@ Result<std::unique_ptr<HttpApiClient>> HttpApiClient::Create(HttpClientOptions o
 
 Result<ApiDoc> HttpApiClient::Call(const std::string& method, const std::string& path, const std::string& body) {
   const std::string type = "application/json";
+  const int64_t give_up = o_.clock->MonotonicMs() + o_.retry_refused.count();
+  auto send = [&](httplib::Client& c) {
+    return method == "GET"      ? c.Get(path)
+           : method == "DELETE" ? c.Delete(path)
+           : method == "PUT"    ? c.Put(path, body, type)
+                                : c.Post(path, body, type);
+  };
   auto client = Acquire();
-  httplib::Result res = method == "GET"      ? client->Get(path)
-                        : method == "DELETE" ? client->Delete(path)
-                        : method == "PUT"    ? client->Put(path, body, type)
-                                             : client->Post(path, body, type);
+  httplib::Result res = send(*client);
+  // Refused: the request never left, so sending it again cannot repeat it.
+  while (!res && res.error() == httplib::Error::Connection && o_.clock->MonotonicMs() < give_up) {
+    o_.clock->Sleep(Millis(100));
+    client = Acquire();
+    res = send(*client);
+  }
   if (!res) return Err(ErrorCode::kUnavailable, "server " + o_.server + ": " + Describe(*client, static_cast<int>(res.error())));
   Release(std::move(client));
   if (res->status == 204) return ApiDoc();

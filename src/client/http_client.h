@@ -27,6 +27,9 @@ struct HttpClientOptions {
   Millis connect_timeout{5'000};
   Millis read_timeout{60'000};
   Clock* clock = nullptr;  // How long a connection has been idle; none: the real clock.
+  // A refused connection (nothing was sent: the server is restarting) is
+  // tried again every 100 ms for this long before Call reports it; 0: never.
+  Millis retry_refused{0};
 };
 
 class HttpApiClient final : public ApiClient {
