@@ -78,6 +78,9 @@ void ServerOptions(CLI::App& app, Args& args) {
       ->capture_default_str();
   app.add_option("--tls-cert", a.tls_cert, "Serve HTTPS with this PEM certificate (chain); `server init-tls` makes one");
   app.add_option("--tls-key", a.tls_key, "The certificate's PEM private key");
+  app.add_option("--retain", a.retain,
+                 "Ended jobs, and job and build logs not written for this long, are removed (e.g. 30d; 0: never)")
+      ->capture_default_str();
   app.add_option("--expire-every", a.expire_every,
                  "How often personal deployments past their TTL are torn down and released (0: never)")
       ->capture_default_str();

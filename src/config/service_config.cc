@@ -21,7 +21,8 @@ const std::vector<std::string> kPasswordKeys = {"credential", "file", "env", "he
 const std::vector<std::string> kReleaseKeys = {"runtime", "port",         "command", "env",         "volumes",
                                                "health",  "smoke",        "stop_timeout", "strategy"};
 const std::vector<std::string> kHealthKeys = {"path", "expected_status", "interval", "timeout", "retries"};
-const std::vector<std::string> kStrategyKeys = {"batch", "max_failures", "drain_timeout", "ready_timeout"};
+const std::vector<std::string> kStrategyKeys = {"batch", "max_failures", "drain_timeout", "ready_timeout",
+                                                "keep_previous"};
 
 // A path inside the repository: relative, without "..".
 Result<std::string> AsRepoPath(const Reader& r, const Val& v) {
@@ -162,6 +163,7 @@ Result<StrategySpec> ParseStrategy(const Reader& r, const Val& v) {
     SP_ASSIGN_OR_RETURN(s.ready_timeout, r.AsDuration(*t));
     if (s.ready_timeout.count() <= 0) return Err(r.Fail(*t, "must be longer than 0"));
   }
+  if (const Val* k = m.Get("keep_previous")) { SP_ASSIGN_OR_RETURN(s.keep_previous, r.AsInt(*k, 1, kMaxKeepPrevious)); }
   return s;
 }
 

@@ -58,7 +58,11 @@ struct StrategySpec {
   CountOrPercent max_failures{0, false};
   Millis drain_timeout{30'000};
   Millis ready_timeout{10'000};   // LB must report UP within this.
+  // Stopped earlier releases each host keeps after a rollout (for restore
+  // and rollback); older ones are removed by the rollout's cleanup.
+  int keep_previous = 1;
 };
+inline constexpr int kMaxKeepPrevious = 20;
 
 // How one release of this service runs on its hosts.
 struct ReleaseSpec {

@@ -61,6 +61,7 @@ releases:
       max_failures: "10%"
       drain_timeout: 45s
       ready_timeout: 5s
+      keep_previous: 3
   worker:
     runtime: process
 )";
@@ -97,6 +98,7 @@ TEST(ServiceConfigTest, ParsesEveryField) {
   EXPECT_EQ(web.strategy.max_failures.ToString(), "10%");
   EXPECT_EQ(web.strategy.drain_timeout, Millis(45'000));
   EXPECT_EQ(web.strategy.ready_timeout, Millis(5'000));
+  EXPECT_EQ(web.strategy.keep_previous, 3);
   EXPECT_EQ(c.releases.at("worker").runtime, "process");
 }
 
@@ -114,6 +116,7 @@ TEST(ServiceConfigTest, MinimalProcessConfigGetsDefaults) {
   EXPECT_EQ(web.stop_timeout, defaults.stop_timeout);
   EXPECT_EQ(web.strategy.batch.ToString(), "1");
   EXPECT_EQ(web.strategy.max_failures.ToString(), "0");
+  EXPECT_EQ(web.strategy.keep_previous, 1);
   EXPECT_TRUE(web.command.empty());
 }
 
@@ -327,6 +330,10 @@ TEST(ServiceConfigTest, PortsHealthVolumesAndStrategyAreValidated) {
             "sallyport.yml:7: releases.web.strategy.batch: batch must be at least 1 (or 1%)");
   EXPECT_THAT(ErrorOf(head + "    strategy: {max_failures: lots}\n"),
               HasSubstr("sallyport.yml:7: releases.web.strategy.max_failures: invalid count 'lots'"));
+  EXPECT_EQ(ErrorOf(head + "    strategy: {keep_previous: 0}\n"),
+            "sallyport.yml:7: releases.web.strategy.keep_previous: expected an integer from 1 to 20, got '0'");
+  EXPECT_EQ(ErrorOf(head + "    strategy: {keep_previous: 21}\n"),
+            "sallyport.yml:7: releases.web.strategy.keep_previous: expected an integer from 1 to 20, got '21'");
   EXPECT_THAT(ErrorOf(head + "    stop_timeout: 5 minutes\n"),
               HasSubstr("sallyport.yml:7: releases.web.stop_timeout: invalid duration unit"));
 }

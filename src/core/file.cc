@@ -1,6 +1,7 @@
 #include "core/file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +60,22 @@ std::FILE* OpenForAppend(const std::string& path, int mode) {
   std::FILE* f = ::fdopen(fd, "a");
   if (!f) ::close(fd);
   return f;
+}
+
+int RemoveFilesOlderThan(const std::string& dir, const std::string& suffix, int64_t before_wall_ms) {
+  std::error_code ec;
+  int removed = 0;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string path = it->path().string();
+    struct stat st {};
+    if (path.size() < suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    if (mtime_ms >= before_wall_ms) continue;
+    std::error_code rm;
+    removed += std::filesystem::remove(it->path(), rm) ? 1 : 0;
+  }
+  return removed;
 }
 
 }  // namespace sp

@@ -20,4 +20,9 @@ Status WriteNewFile(const std::string& path, const std::string& content, int mod
 // they may hold what a step printed); nullptr when it cannot be.
 std::FILE* OpenForAppend(const std::string& path, int mode = 0600);
 
+// Retention: removes the regular files directly in `dir` whose names end
+// with `suffix` and that were last modified before `before_wall_ms` (ms
+// since the epoch); how many. A missing directory has none.
+int RemoveFilesOlderThan(const std::string& dir, const std::string& suffix, int64_t before_wall_ms);
+
 }  // namespace sp

@@ -28,7 +28,8 @@ Result<Millis> ParseDuration(std::string_view text) {
   else if (unit == "ms") mult = 1;
   else if (unit == "m") mult = 60'000;
   else if (unit == "h") mult = 3'600'000;
-  else return Err(ErrorCode::kInvalidArgument, "invalid duration unit in '" + std::string(text) + "' (use ms, s, m or h)");
+  else if (unit == "d") mult = 86'400'000;
+  else return Err(ErrorCode::kInvalidArgument, "invalid duration unit in '" + std::string(text) + "' (use ms, s, m, h or d)");
   return Millis(n * mult);
 }
 

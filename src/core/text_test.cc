@@ -12,6 +12,7 @@ TEST(TextTest, ParsesDurationsWithUnits) {
   EXPECT_EQ(ParseDuration("10s")->count(), 10'000);
   EXPECT_EQ(ParseDuration("2m")->count(), 120'000);
   EXPECT_EQ(ParseDuration("3")->count(), 3'000);
+  EXPECT_EQ(ParseDuration("30d")->count(), 30LL * 86'400'000);
   EXPECT_FALSE(ParseDuration("ten"));
   EXPECT_FALSE(ParseDuration("5 parsecs"));
 }

@@ -95,6 +95,9 @@ class QueueStore {
   // Dead jobs of `kind` (out of attempts) last changed at or after
   // `changed_since_ms`, oldest first, at most `limit`.
   virtual Result<std::vector<Job>> DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) = 0;
+  // Retention: deletes at most `limit` ended jobs (succeeded, dead,
+  // canceled) last changed before `ended_before_ms`; their ids.
+  virtual Result<std::vector<int64_t>> PruneJobs(int64_t ended_before_ms, int limit) = 0;
   virtual Status Cancel(int64_t id, int64_t now_ms) = 0;   // Queued or leased -> canceled.
   virtual Status Retry(int64_t id, int64_t now_ms) = 0;    // Dead or canceled -> queued, attempts reset.
 

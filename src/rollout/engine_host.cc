@@ -195,10 +195,11 @@ void RolloutEngine::CleanupHost(const RolloutPlan& plan, const HostSpec& host, i
   // failure leaves leftovers only: the next rollout's cleanup tries again.
   if (CheckLease()) {
     (void)RunStep(plan, host.name, Step::kCleanup, host_start_ms, [&](json& detail) -> Status {
-      // Keep the previous instance for restore/rollback; remove older ones.
+      // Keep the previous instances for restore/rollback
+      // (strategy.keep_previous, newest first); remove older ones.
       SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(target));
       json removed = json::array();
-      int keep_stopped = 1;
+      int keep_stopped = plan.strategy.keep_previous;
       for (auto it = instances.rbegin(); it != instances.rend(); ++it) {
         if (it->running || it->rollout_id == plan.id) continue;
         if (keep_stopped > 0) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "rollout/plan_check.h"
 #include "rollout/rollback.h"
 #include "unit/engine_harness.h"
 
@@ -153,6 +154,31 @@ TEST_F(RolloutEngineTest, DoneHostsAreCleanedUpAfterTheLastHostAndBeforeTheRollo
   }
   EXPECT_GT(last_cleanup_end, last_host_done);
   EXPECT_LT(last_cleanup_end, finished);
+}
+
+// strategy.keep_previous: each host keeps that many stopped releases,
+// newest first, and the frozen plan carries it (a resume keeps as many).
+TEST_F(RolloutEngineTest, EachHostKeepsTheConfiguredNumberOfPreviousReleases) {
+  for (const std::string v : {"v2", "v3", "v4", "v5"}) {
+    auto plan = Plan(v);
+    plan.strategy.keep_previous = 2;
+    auto r = Engine()->Run(plan);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+    auto back = PlanFromJson(PlanToJson(plan));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->strategy.keep_previous, 2);
+  }
+  ExpectConverged("v5");
+  for (const std::string h : {"app1", "app2", "app3"}) {
+    std::vector<std::string> versions;
+    for (const auto& inst : runtime_.Instances(h)) versions.push_back(inst.version);
+    EXPECT_THAT(versions, ::testing::UnorderedElementsAre("v3", "v4", "v5")) << h;
+  }
+  // A plan off the wire with a count out of range is refused.
+  auto plan = Plan("v6");
+  plan.strategy.keep_previous = 0;
+  EXPECT_THAT(CheckPlan(plan).error().message, HasSubstr("/strategy/keep_previous"));
 }
 
 TEST_F(RolloutEngineTest, BatchOfTwoRunsHostsTogether) {

@@ -101,7 +101,8 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
        {{"batch", CountJson(p.strategy.batch)},
         {"max_failures", CountJson(p.strategy.max_failures)},
         {"drain_timeout_ms", p.strategy.drain_timeout.count()},
-        {"ready_timeout_ms", p.strategy.ready_timeout.count()}}},
+        {"ready_timeout_ms", p.strategy.ready_timeout.count()},
+        {"keep_previous", p.strategy.keep_previous}}},
       {"registry", {{"address", p.registry.address}, {"username", p.registry.username},
                     {"password_ref", p.registry.password_ref}, {"insecure", p.registry.insecure},
                     {"realm_hosts", p.registry.realm_hosts}}},
@@ -157,6 +158,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.strategy.max_failures = *maxf;
     p.strategy.drain_timeout = Millis(s.at("drain_timeout_ms").get<int64_t>());
     p.strategy.ready_timeout = Millis(s.at("ready_timeout_ms").get<int64_t>());
+    p.strategy.keep_previous = s.value("keep_previous", 1);  // Plans frozen before it kept one.
     const json& r = j.at("registry");
     p.registry.address = r.at("address");
     p.registry.username = r.at("username");

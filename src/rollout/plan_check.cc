@@ -154,6 +154,9 @@ Status CheckPlan(const RolloutPlan& p) {
   if (!p.previous_rollout_id.empty() && !SafeId(p.previous_rollout_id)) {
     return Err(Bad("/previous_rollout_id", "invalid rollout id"));
   }
+  if (p.strategy.keep_previous < 1 || p.strategy.keep_previous > kMaxKeepPrevious) {
+    return Err(Bad("/strategy/keep_previous", "out of range (1-" + std::to_string(kMaxKeepPrevious) + ")"));
+  }
   SP_TRY(CheckRegistry(p.registry));
   SP_TRY(CheckHosts(p));
   SP_TRY(CheckLoadBalancers(p));

@@ -1,8 +1,11 @@
 #include "server/api_server.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/digest.h"
+#include "core/file.h"
+#include "core/text.h"
 #include "deploy/left_rollouts.h"
 
 namespace sp {
@@ -69,6 +72,12 @@ Status ApiServer::Start(const std::string& host, int port) {
   if (options_.reconcile_every.count() > 0 && options_.queue && options_.journal) {
     Every(options_.reconcile_every, [this] { ReconcileDeadRollouts(); });
   }
+  if (options_.retain.count() > 0 && options_.queue) {
+    Prune();
+    const auto period = std::clamp(options_.retain / 2, std::chrono::milliseconds(1'000),
+                                   std::chrono::milliseconds(3'600'000));
+    Every(period, [this] { Prune(); });
+  }
   return Ok();
 }
 
@@ -114,6 +123,25 @@ void ApiServer::ReconcileDeadRollouts() {
   }
   std::fflush(stdout);
   if (woke) ctx_.JobsEnqueued();
+}
+
+void ApiServer::Prune() {
+  const int64_t before = ctx_.Now() - options_.retain.count();
+  auto jobs = options_.queue->PruneJobs(before, 100'000);
+  if (!jobs) {
+    std::fprintf(stderr, "sallyport server: retention: %s\n", jobs.error().message.c_str());
+    return;
+  }
+  for (int64_t id : *jobs) {
+    if (!options_.job_log_dir.empty()) std::remove(JobLogPath(options_.job_log_dir, id).c_str());
+  }
+  // A job log whose row went another way (or never had one) goes by its age.
+  int logs = options_.job_log_dir.empty() ? 0 : RemoveFilesOlderThan(options_.job_log_dir, ".log", before);
+  if (!options_.build_log_dir.empty()) logs += RemoveFilesOlderThan(options_.build_log_dir, ".log", before);
+  if (jobs->empty() && logs == 0) return;
+  std::printf("sallyport server: retention: removed %zu ended job(s) and %d more log file(s) older than %s\n",
+              jobs->size(), logs, FormatDuration(options_.retain).c_str());
+  std::fflush(stdout);
 }
 
 void ApiServer::Stop() {

@@ -56,6 +56,11 @@ struct ApiServerOptions {
   // How often rollout jobs that ran out of attempts are looked for, each
   // still-running rollout's reconcile job queued (QueueReconciles); 0: never.
   std::chrono::milliseconds reconcile_every{2000};
+  // Retention: ended jobs (and their logs) and build logs not written for
+  // this long are removed, at start and then every half of it (at most
+  // hourly); 0: kept forever.
+  std::chrono::milliseconds retain{0};
+  std::string build_log_dir;  // Where BuildService keeps builds' logs ("": none).
   // Agents' log lines of jobs: <job_log_dir>/<job id>.log (a build job's go
   // to its build's log); empty: not kept (those routes answer 404).
   std::string job_log_dir;
@@ -136,6 +141,8 @@ class ApiServer {
   void ExpireClaims();
   // Queues the reconciles of dead rollout jobs (options_.reconcile_every).
   void ReconcileDeadRollouts();
+  // Removes what is older than options_.retain.
+  void Prune();
   std::vector<std::thread> chores_;
   std::mutex chores_mu_;
   std::condition_variable chores_cv_;

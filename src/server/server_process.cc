@@ -270,6 +270,8 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   if (!every) return Err(ErrorCode::kInvalidArgument, "--expire-every: " + every.error().message);
   auto poll = ParseDuration(so.poll_every);
   if (!poll) return Err(ErrorCode::kInvalidArgument, "--poll-every: " + poll.error().message);
+  auto retain = ParseDuration(so.retain);
+  if (!retain) return Err(ErrorCode::kInvalidArgument, "--retain: " + retain.error().message);
   SP_ASSIGN_OR_RETURN(auto listen, ParseListen(so.listen));
   SP_TRY(CheckTls(so, listen.first));
   SP_ASSIGN_OR_RETURN(auto labels, ParseLabelArgs("--build-label", so.build_labels.empty()
@@ -294,6 +296,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.teardown = TeardownHook(EngineSetup(store.get(), store.get(), Millis(30'000)));
   options.expire_every = *every;
   options.job_log_dir = DirNextToStore(so.store_path, "jobs");
+  options.retain = *retain;
   options.log_cap_bytes = so.log_cap_mib << 20;
   static GitVcs vcs;
   static SupervisedStepRunner steps;
@@ -309,6 +312,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.read_credential = BoundCredentials(*store, ReadSecretRef);
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");
+  options.build_log_dir = bo.data_dir + "/logs";  // BuildService::LogPath.
   bo.concurrency = std::max(1, so.build_slots);
   bo.log_cap_bytes = options.log_cap_bytes;
   bo.poll_every = *poll;

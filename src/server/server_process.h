@@ -20,6 +20,7 @@ struct ServerProcessOptions {
   std::string tls_cert, tls_key;
   std::string store_path;
   std::string expire_every = "30s";       // Personal deployments past their TTL (0: never).
+  std::string retain = "30d";             // Ended jobs, job and build logs older than this are removed (0: never).
   std::string poll_every = "10s";         // Every project's branches (0: never).
   std::string docker_host;                // DOCKER_HOST of image and push steps run here.
   std::string step_user;                  // Who commit steps run as ("": nobody when root).

@@ -437,6 +437,13 @@ TEST_P(DockerRuntimeIT, StopKeepsContainerAndRestartBringsOldVersionBackWithoutR
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].id, old_inst->id);
+  // The removed release's image went with it; the image a container uses stays.
+  auto v2_left = runtime_->HasArtifact(target_, v2);
+  ASSERT_TRUE(v2_left) << v2_left.error().message;
+  EXPECT_FALSE(*v2_left) << "the removed release's image is still on the host";
+  auto v1_kept = runtime_->HasArtifact(target_, v1);
+  ASSERT_TRUE(v1_kept) << v1_kept.error().message;
+  EXPECT_TRUE(*v1_kept) << "an image a container uses was removed";
   EXPECT_TRUE(runtime_->Remove(target_, *new_inst)) << "removing what is gone is not an error";
 
   // Which way the work went: through the API no docker CLI ran for listing,

@@ -539,7 +539,19 @@ Status DockerRuntime::Restart(const RuntimeTarget& t, const Instance& inst) {
 }
 
 Status DockerRuntime::Remove(const RuntimeTarget& t, const Instance& inst) {
-  return ForceRemove(t.host, inst.id, "remove " + inst.id + " on " + t.host.name);
+  SP_TRY(ForceRemove(t.host, inst.id, "remove " + inst.id + " on " + t.host.name));
+  // Its image too, once no container uses it: releases older than the kept
+  // ones leave nothing on the host (strategy.keep_previous).
+  RemoveImageIfUnused(t.host, inst.artifact);
+  return Ok();
+}
+
+void DockerRuntime::RemoveImageIfUnused(const HostRef& host, const std::string& image) {
+  if (!IsValidImageRef(image)) return;
+  // No force: the engine answers 409 for an image a container uses.
+  auto api = Api(host, "DELETE", "/images/" + image, options_.command_timeout);
+  if (!api || *api) return;
+  (void)Exec(host, DockerArgv({"image", "rm", image}));
 }
 
 Result<std::string> DockerRuntime::Logs(const RuntimeTarget& t, const Instance& inst, int lines) {

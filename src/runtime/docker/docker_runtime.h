@@ -137,6 +137,11 @@ class DockerRuntime final : public Runtime {
   Status StartContainer(const HostRef& host, const std::string& name, const std::string& what);
   // Removes container `name` if it exists (rm -f); a missing one is fine.
   Status ForceRemove(const HostRef& host, const std::string& name, const std::string& what);
+  // Removes `image` from the host's engine unless a container (another
+  // release's, or one kept) still uses it: the engine refuses that, and so
+  // nothing in use is ever removed. Best effort: an image left behind is
+  // only disk.
+  void RemoveImageIfUnused(const HostRef& host, const std::string& image);
 
   Transport& transport_;
   DockerOptions options_;

@@ -227,5 +227,29 @@ TEST_F(QueueTest, TwoConnectionsClaimingAtOnceNeverShareAJob) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kJobs)) << "a job was claimed twice";
 }
 
+// Retention: ended jobs last changed before the cut go, with their ids;
+// queued and leased ones stay, however old.
+TEST_F(QueueTest, PruneJobsRemovesOnlyEndedJobsOlderThanTheCut) {
+  auto done = q_->Enqueue(Spec("a", {{"n", "x"}}), 1'000);
+  auto claimed = q_->Claim("w", {{"n", "x"}}, 1'000, 60'000);
+  ASSERT_TRUE(claimed && *claimed);
+  ASSERT_TRUE(q_->Complete(done->id, (*claimed)->epoch, "w", "ok", 2'000));
+  auto canceled = q_->Enqueue(Spec("b"), 1'000);
+  ASSERT_TRUE(q_->Cancel(canceled->id, 3'000));
+  auto recent = q_->Enqueue(Spec("c"), 1'000);
+  ASSERT_TRUE(q_->Cancel(recent->id, 9'000));
+  auto queued = q_->Enqueue(Spec("d"), 1'000);
+  auto leased_job = q_->Enqueue(Spec("e", {{"n", "y"}}), 1'000);
+  ASSERT_TRUE(q_->Claim("w", {{"n", "y"}}, 1'000, 1'000));  // Its lease long expired.
+  auto pruned = q_->PruneJobs(5'000, 100);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_THAT(*pruned, ::testing::UnorderedElementsAre(done->id, canceled->id));
+  EXPECT_FALSE(q_->GetJob(done->id));
+  EXPECT_TRUE(q_->GetJob(recent->id));
+  EXPECT_TRUE(q_->GetJob(queued->id));
+  EXPECT_TRUE(q_->GetJob(leased_job->id));
+  EXPECT_TRUE(q_->PruneJobs(5'000, 100)->empty());
+}
+
 }  // namespace
 }  // namespace sp

@@ -259,6 +259,19 @@ Result<std::vector<Job>> SqliteStore::DeadJobs(const std::string& kind, int64_t 
   return out;
 }
 
+Result<std::vector<int64_t>> SqliteStore::PruneJobs(int64_t ended_before_ms, int limit) {
+  std::lock_guard l(mu_);
+  Stmt st(db_,
+          "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded','dead','canceled') AND "
+          "updated_ms<? ORDER BY id LIMIT ?) RETURNING id");
+  st.Bind(1, ended_before_ms).Bind(2, int64_t{limit});
+  std::vector<int64_t> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(st.Int(0));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "prune jobs"));
+  return out;
+}
+
 Status SqliteStore::Cancel(int64_t id, int64_t now_ms) {
   std::lock_guard l(mu_);
   Stmt st(db_, "UPDATE jobs SET state='canceled', updated_ms=? WHERE id=? AND state IN ('queued','leased')");

@@ -81,6 +81,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<Job> GetJob(int64_t id) override;
   Result<std::vector<Job>> ListJobs(int limit) override;
   Result<std::vector<Job>> DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) override;
+  Result<std::vector<int64_t>> PruneJobs(int64_t ended_before_ms, int limit) override;
   Status Cancel(int64_t id, int64_t now_ms) override;
   Status Retry(int64_t id, int64_t now_ms) override;
   Status PutAgentToken(const std::string& token_sha256, const AgentToken& agent) override;

@@ -10,7 +10,10 @@
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "core/text.h"
+#include "deploy/left_rollouts.h"
 #include "store/sqlite/sqlite_store.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
@@ -319,7 +322,14 @@ ChaosReport RunChaos(const ChaosOptions& o) {
     for (const Job& j : *jobs) {
       ++report.jobs[j.spec.kind + " " + std::string(JobStateName(j.state))];
       if (j.attempts > 1) report.retaken.push_back(j.id);
-      if (j.state == JobState::kDead) report.dead.push_back("job " + std::to_string(j.id) + ": " + j.error);
+      if (j.state != JobState::kDead) continue;
+      // What its rollout's journal says: reconciled (failed), or ended before the job could report it.
+      std::string rollout = "no rollout recorded";
+      if (const auto plan = PlanTextOfJob(j.spec.kind, j.spec.payload)) {
+        const auto id = nlohmann::json::parse(*plan, nullptr, false).value("id", "");
+        if (auto rec = (*store)->GetRollout(id)) rollout = "rollout " + id + " " + std::string(RolloutStatusName(rec->status));
+      }
+      report.dead.push_back("job " + std::to_string(j.id) + ": " + j.error + "; " + rollout);
     }
   }
   return report;
