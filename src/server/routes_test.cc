@@ -123,11 +123,16 @@ TEST_F(RoutesTest, AnAgentsLockTtlIsClampedOnAcquireAndRenew) {
     return http::Doc::parse(r.body)["lease"].value("expires_ms", int64_t{0});
   };
   call["call"] = "lock_acquire";
-  call["lease"] = {{"key", "demo/web/dev"}, {"holder", "agent"}, {"token", "t-1"}, {"reason", "rollout r-1 v2"}};
+  // Times an agent's clock (a day ahead) would give are not the lease's:
+  // the server's clock, the store's, stamps it.
+  const int64_t skewed = now + 24 * 3600 * 1000;
+  call["lease"] = {{"key", "demo/web/dev"}, {"holder", "agent"},         {"token", "t-1"},
+                   {"reason", "rollout r-1 v2"}, {"acquired_ms", skewed}, {"expires_ms", skewed + 60'000}};
   call["ttl_ms"] = int64_t{10} * 24 * 3600 * 1000;  // Ten days.
   auto took = Send(Method::kPost, path, call.dump(), dev);
   ASSERT_EQ(took.status, 200) << took.body;
   EXPECT_EQ(expires(), now + kMaxLockTtlMs);
+  EXPECT_EQ(http::Doc::parse(took.body)["lease"].value("acquired_ms", int64_t{0}), now);
   call["call"] = "lock_renew";
   call["key"] = "demo/web/dev";
   call["token"] = http::Doc::parse(took.body)["lease"].value("token", "");
