@@ -74,8 +74,10 @@ Status SqliteStore::Release(const std::string& key, const std::string& token) {
 }
 
 Result<std::optional<Lease>> SqliteStore::Get(const std::string& key) {
+  // Read before every action of a rollout (ScopeLease): prepared once.
+  static const std::string sql = std::string("SELECT ") + kLeaseCols + " FROM locks WHERE key=?";
   std::lock_guard l(mu_);
-  Stmt st(db_, (std::string("SELECT ") + kLeaseCols + " FROM locks WHERE key=?").c_str());
+  Stmt st(db_, Cached(sql.c_str()));
   st.Bind(1, key);
   int rc = st.Step();
   if (rc == SQLITE_ROW) return std::optional<Lease>(ReadLease(st));
