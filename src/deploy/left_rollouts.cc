@@ -7,18 +7,6 @@
 
 namespace sp {
 
-namespace {
-
-// The rollout a lock's reason names ("<kind> <id> <version>", TakeLock), "" if none.
-std::string RolloutIdOf(const Lease& lease) {
-  const size_t first = lease.reason.find(' ');
-  if (first == std::string::npos) return "";
-  const size_t second = lease.reason.find(' ', first + 1);
-  return lease.reason.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
-}
-
-}  // namespace
-
 Result<std::vector<std::string>> RolloutsLeftByServer(
     JournalStore& journal, LockStore& locks, const std::function<std::optional<bool>(const Lease&)>& alive_here) {
   SP_ASSIGN_OR_RETURN(std::vector<Lease> held, locks.List());
@@ -26,7 +14,7 @@ Result<std::vector<std::string>> RolloutsLeftByServer(
   for (const Lease& lease : held) {
     if (!StartsWith(lease.holder, std::string(kServerHolderRole) + " ")) continue;
     if (alive_here(lease) != std::optional<bool>(false)) continue;  // Running, or not this machine's.
-    const std::string id = RolloutIdOf(lease);
+    const std::string id = RolloutIdInLockReason(lease.reason);
     if (id.empty()) continue;
     auto rec = journal.GetRollout(id);
     if (!rec) {
@@ -35,7 +23,7 @@ Result<std::vector<std::string>> RolloutsLeftByServer(
     }
     // Only the rollout of that lock's scope, still running.
     if (rec->status != RolloutStatus::kRunning) continue;
-    if (rec->stack + "/" + rec->release + "/" + rec->deployment != lease.key) continue;
+    if (rec->ScopeKey() != lease.key) continue;
     out.push_back(id);
   }
   return out;

@@ -44,7 +44,7 @@ class LeftRolloutsTest : public ::testing::Test {
     Lease l;
     l.key = "demo/" + release + "/integration";
     l.holder = (role->empty() ? "" : *role + " ") + "root@" + machine + " pid " + std::to_string(pid);
-    l.reason = "rollout " + (locked_id.empty() ? id : locked_id) + " v2";
+    l.reason = LockReason("rollout", locked_id.empty() ? id : locked_id, "v2");
     l.token = "t-" + id;
     l.pid = pid;
     l.machine = machine;

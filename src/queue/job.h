@@ -39,6 +39,8 @@ inline constexpr std::array<EnumName<JobState>, 5> kJobStateNames{{
 }};
 inline std::string_view JobStateName(JobState s) { return NameIn(kJobStateNames, s); }
 inline std::optional<JobState> ParseJobState(std::string_view s) { return ParseIn(kJobStateNames, s); }
+// Ended: nothing more happens to it unless someone retries it.
+inline bool JobEnded(JobState s) { return s == JobState::kSucceeded || s == JobState::kDead || s == JobState::kCanceled; }
 
 struct Job {
   int64_t id = 0;

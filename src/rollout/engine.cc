@@ -144,7 +144,7 @@ Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
   Lease want;
   want.key = plan.ScopeKey();
   want.holder = o_.holder;
-  want.reason = Name(plan.kind) + " " + plan.id + " " + plan.app.version;
+  want.reason = LockReason(Name(plan.kind), plan.id, plan.app.version);
   want.pid = o_.pid;
   want.machine = o_.machine;
   want.token = NewRolloutId().substr(2) + NewRolloutId().substr(2);

@@ -40,6 +40,8 @@ struct RolloutRecord {
   std::string plan_json;             // The frozen plan.
   std::string error;                 // Final error, if failed.
   int64_t created_ms = 0, updated_ms = 0;
+  // Its scope lock's key, as RolloutPlan::ScopeKey.
+  std::string ScopeKey() const { return stack + "/" + release + "/" + deployment; }
 };
 
 // One line of the journal: written before a step is acted on (phase

@@ -4,6 +4,17 @@
 
 namespace sp {
 
+std::string LockReason(std::string_view kind, std::string_view rollout_id, std::string_view version) {
+  return std::string(kind) + " " + std::string(rollout_id) + " " + std::string(version);
+}
+
+std::string RolloutIdInLockReason(std::string_view reason) {
+  const size_t first = reason.find(' ');
+  if (first == std::string_view::npos) return "";
+  const size_t second = reason.find(' ', first + 1);
+  return std::string(reason.substr(first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1));
+}
+
 Status OperatorRelease(LockStore& locks, const std::string& key, bool force, int64_t now_ms,
                        const std::function<std::optional<bool>(const Lease&)>& holder_alive) {
   SP_ASSIGN_OR_RETURN(std::optional<Lease> held, locks.Get(key));

@@ -19,7 +19,7 @@ struct Lease {
   std::string key;       // "stack/release/deployment"
   std::string holder;    // "user@machine pid 123"
   std::string token;     // Random; proves ownership for renew/release.
-  std::string reason;    // "rollout r-abc v2"
+  std::string reason;    // "rollout r-abc v2" (LockReason)
   int64_t acquired_ms = 0, expires_ms = 0;
   int64_t pid = 0;       // Holder pid, and
   std::string machine;   // machine name: a dead local holder can be detected.
@@ -39,6 +39,12 @@ class LockStore {
   // Removes whoever holds it (operator action: `sallyport lock release --force`).
   virtual Status ForceRelease(const std::string& key) = 0;
 };
+
+// A scope lock's reason: "<plan kind> <rollout id> <version>", which people
+// read in `lock list` and RolloutIdInLockReason reads back.
+std::string LockReason(std::string_view kind, std::string_view rollout_id, std::string_view version);
+// The rollout id a LockReason names; "" if the reason has none.
+std::string RolloutIdInLockReason(std::string_view reason);
 
 // An operator's release of `key` (`sallyport lock release`, DELETE
 // /v1/locks/...). Refused with kConflict — saying who holds it and what

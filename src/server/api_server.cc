@@ -73,16 +73,17 @@ Status ApiServer::Start(const std::string& host, int port) {
     Every(options_.reconcile_every, [this] { ReconcileDeadRollouts(); });
   }
   if (options_.retain.count() > 0 && options_.queue) {
-    Prune();
+    // The first pass on the chore's thread too: a large store never delays serving.
     const auto period = std::clamp(options_.retain / 2, std::chrono::milliseconds(1'000),
                                    std::chrono::milliseconds(3'600'000));
-    Every(period, [this] { Prune(); });
+    Every(period, [this] { Prune(); }, /*first_now=*/true);
   }
   return Ok();
 }
 
-void ApiServer::Every(std::chrono::milliseconds period, std::function<void()> chore) {
-  chores_.emplace_back([this, period, chore = std::move(chore)] {
+void ApiServer::Every(std::chrono::milliseconds period, std::function<void()> chore, bool first_now) {
+  chores_.emplace_back([this, period, chore = std::move(chore), first_now] {
+    if (first_now) chore();
     std::unique_lock lk(chores_mu_);
     while (!chores_cv_.wait_for(lk, period, [this] { return stopping_; })) {
       lk.unlock();
@@ -132,14 +133,14 @@ void ApiServer::Prune() {
     std::fprintf(stderr, "sallyport server: retention: %s\n", jobs.error().message.c_str());
     return;
   }
-  for (int64_t id : *jobs) {
-    if (!options_.job_log_dir.empty()) std::remove(JobLogPath(options_.job_log_dir, id).c_str());
+  // Logs go by their age: an ended job's was last written by the time it
+  // ended, and a build's log is no row of this queue.
+  int logs = 0;
+  for (const std::string& dir : {options_.job_log_dir, options_.build_log_dir}) {
+    if (!dir.empty()) logs += RemoveFilesOlderThan(dir, ".log", before);
   }
-  // A job log whose row went another way (or never had one) goes by its age.
-  int logs = options_.job_log_dir.empty() ? 0 : RemoveFilesOlderThan(options_.job_log_dir, ".log", before);
-  if (!options_.build_log_dir.empty()) logs += RemoveFilesOlderThan(options_.build_log_dir, ".log", before);
   if (jobs->empty() && logs == 0) return;
-  std::printf("sallyport server: retention: removed %zu ended job(s) and %d more log file(s) older than %s\n",
+  std::printf("sallyport server: retention: removed %zu ended job(s) and %d log file(s) older than %s\n",
               jobs->size(), logs, FormatDuration(options_.retain).c_str());
   std::fflush(stdout);
 }

@@ -135,8 +135,9 @@ class ApiServer {
   ServerContext ctx_;
   http::Router router_;
   http::HttpServer http_;
-  // Runs `chore` every `period` on its own thread until Stop.
-  void Every(std::chrono::milliseconds period, std::function<void()> chore);
+  // Runs `chore` every `period` on its own thread until Stop (`first_now`:
+  // once at once, too).
+  void Every(std::chrono::milliseconds period, std::function<void()> chore, bool first_now = false);
   // Releases expired claims (options_.expire_every).
   void ExpireClaims();
   // Queues the reconciles of dead rollout jobs (options_.reconcile_every).

@@ -57,7 +57,7 @@ void ServeJobLog(ServerContext& ctx, QueueStore& q, const Request& req, Response
   ServeLogFile(req, res, path, [&q, id]() -> std::optional<std::string> {
     auto j = q.GetJob(id);
     if (!j) return "gone";
-    if (j->state == JobState::kQueued || j->state == JobState::kLeased) return std::nullopt;
+    if (!JobEnded(j->state)) return std::nullopt;
     return std::string(JobStateName(j->state));
   });
 }

@@ -10,8 +10,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string ScopeOf(const RolloutRecord& r) { return r.stack + "/" + r.release + "/" + r.deployment; }
-
 // Malformed bodies are the agent's fault: kInvalidArgument, nothing done.
 template <typename F>
 auto Decode(F&& f) -> decltype(f()) {
@@ -57,7 +55,7 @@ class JobStoreCall {
  private:
   Status OwnRollout(const std::string& id) {
     SP_ASSIGN_OR_RETURN(RolloutRecord r, journal_.GetRollout(id));
-    if (ScopeOf(r) != scope_) {
+    if (r.ScopeKey() != scope_) {
       return Err(ErrorCode::kPermissionDenied, "rollout " + id + " is not of this job's scope " + scope_);
     }
     return Ok();
@@ -68,7 +66,7 @@ class JobStoreCall {
   }
   Result<json> CreateRollout(const json& body) {
     SP_ASSIGN_OR_RETURN(RolloutRecord r, RolloutRecordFromJson(body.at("rollout")));
-    if (ScopeOf(r) != scope_) return Err(ErrorCode::kPermissionDenied, "rollout scope " + ScopeOf(r) + " is not " + scope_);
+    if (r.ScopeKey() != scope_) return Err(ErrorCode::kPermissionDenied, "rollout scope " + r.ScopeKey() + " is not " + scope_);
     SP_TRY(journal_.CreateRollout(r));
     return json::object();
   }
@@ -102,7 +100,7 @@ class JobStoreCall {
     SP_ASSIGN_OR_RETURN(auto all, journal_.ListRollouts(body.value("limit", 50)));
     json out = json::array();
     for (const auto& r : all) {
-      if (ScopeOf(r) == scope_) out.push_back(RolloutRecordToJson(r));
+      if (r.ScopeKey() == scope_) out.push_back(RolloutRecordToJson(r));
     }
     return json{{"rollouts", out}};
   }

@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <thread>
 
 #include "build/wire.h"
@@ -133,8 +132,11 @@ class LeftRollouts {
     }
     for (const std::string& id : *ids) threads_.emplace_back([d, id] { Finish(d, id); });
   }
-  ~LeftRollouts() {
+  ~LeftRollouts() { Join(); }
+  // Waits for them to end.
+  void Join() {
     for (auto& t : threads_) t.join();
+    threads_.clear();
   }
 
  private:
@@ -252,13 +254,12 @@ Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::st
   std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
               host.c_str(), server.port(), so.store_path.c_str());
   std::fflush(stdout);
-  std::optional<LeftRollouts> left;
-  left.emplace(deploys);
+  LeftRollouts left(deploys);
   int sig = 0;
   sigwait(&stop, &sig);
   server.Stop();
   builds.Stop();
-  left.reset();
+  left.Join();
   std::printf("sallyport server: stopped (signal %d)\n", sig);
   return Ok();
 }

@@ -374,7 +374,8 @@ TEST_F(BuildE2eTest, AServerKilledMidRolloutFinishesItForwardWhenItStartsAgain) 
     halting.daemon().Signal(SIGKILL);
     ASSERT_TRUE(WaitFor([&] { return !halting.daemon().Alive(); }, std::chrono::seconds(10)));
     auto held = RunSallyport({"lock", "list", "--store", db_});
-    EXPECT_THAT(held.out, HasSubstr("server ")) << "the dead server's lock: " << held.out;
+    EXPECT_THAT(held.out, ::testing::ContainsRegex("demo/web/integration +server [^ ]+@[^ ]+ pid [0-9]+"))
+        << "the dead server's lock: " << held.out;
 
     // Started again (the shipped binary, no polling): nothing is typed.
     const auto restarted = std::chrono::steady_clock::now();

@@ -116,6 +116,15 @@ Result<ApiResponse> DockerApiCall(const std::string& socket, const std::string& 
   return out;
 }
 
+std::string ContainerNameIn(const nlohmann::json& c) {
+  std::string name;
+  if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty() && c["Names"][0].is_string()) {
+    name = c["Names"][0].get<std::string>();
+    if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  }
+  return name;
+}
+
 Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what) {
   if (std::find(ok.begin(), ok.end(), r.status) != ok.end()) return Ok();
   return Err(ErrorCode::kUnavailable, what + ": " + r.Message());

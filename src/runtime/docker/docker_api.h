@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/clock.h"
 #include "core/error.h"
 
@@ -31,6 +33,10 @@ struct ApiResponse {
 // An Engine API answer as a Status: one of the `ok` statuses, else the
 // engine's own message after `what` (kUnavailable).
 Status Expect(const ApiResponse& r, std::initializer_list<long> ok, const std::string& what);
+
+// A container's name in an entry of GET /containers/json (the first of its
+// "Names", without the leading '/'); "" when it has none.
+std::string ContainerNameIn(const nlohmann::json& entry);
 
 // `target` is path and query ("/containers/json?all=1"). `body`, when not
 // empty, is sent as application/json. `headers` are extra "Name: value" lines.

@@ -50,10 +50,8 @@ Result<std::optional<std::vector<PortListener>>> DockerRuntime::Listeners(const 
     if (!c.is_object() || !c.contains("Id") || !c["Id"].is_string()) continue;
     Running r;
     r.id = c["Id"].get<std::string>();
-    if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty() && c["Names"][0].is_string()) {
-      r.name = c["Names"][0].get<std::string>();
-      if (!r.name.empty() && r.name[0] == '/') r.name.erase(0, 1);
-    }
+    if (r.id.empty()) continue;  // An empty id would match every cgroup path below.
+    r.name = ContainerNameIn(c);
     SP_ASSIGN_OR_RETURN(auto inspect, Api(t.host, "GET", "/containers/" + UrlEncode(r.id) + "/json",
                                           options_.command_timeout));
     if (!inspect) return std::optional<std::vector<PortListener>>();
@@ -80,7 +78,7 @@ Result<std::optional<std::vector<PortListener>>> DockerRuntime::Listeners(const 
   }
   return std::optional(Attribute(held, [&](const SocketHolder& h) {
     for (const auto& r : running) {
-      if (!r.id.empty() && h.cgroups.find(r.id) != std::string::npos) return r.name;
+      if (h.cgroups.find(r.id) != std::string::npos) return r.name;  // Never empty (above).
     }
     return std::string();
   }));

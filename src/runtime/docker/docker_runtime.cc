@@ -361,11 +361,7 @@ Result<std::vector<Instance>> DockerRuntime::List(const RuntimeTarget& t) {
     std::vector<std::tuple<int64_t, std::string, Instance>> rows;
     for (const auto& c : list) {
       if (!c.is_object()) return Err(ErrorCode::kInternal, what + ": unexpected entry in the engine's answer");
-      std::string name;
-      if (c.contains("Names") && c["Names"].is_array() && !c["Names"].empty() && c["Names"][0].is_string()) {
-        name = c["Names"][0].get<std::string>();
-        if (!name.empty() && name[0] == '/') name.erase(0, 1);
-      }
+      std::string name = ContainerNameIn(c);
       const nlohmann::json labels = c.contains("Labels") && c["Labels"].is_object() ? c["Labels"] : nlohmann::json::object();
       Instance inst = InstanceOf(std::move(name), c.value("State", ""), labels);
       char created[24];

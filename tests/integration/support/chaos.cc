@@ -30,8 +30,6 @@ constexpr int kHosts = 3;
 constexpr char kLease[] = "3s";
 constexpr milliseconds kPastLease{4'500};  // A SIGSTOP this long outlives the 3 s lease.
 
-bool Ended(JobState s) { return s == JobState::kSucceeded || s == JobState::kDead || s == JobState::kCanceled; }
-
 // The server and the two agents, each restarted in a new process (its own
 // log) whenever the injector ends one.
 class Cast {
@@ -183,7 +181,7 @@ JobState WaitJob(SqliteStore& store, int64_t id, milliseconds timeout) {
       [&] {
         auto j = store.GetJob(id);
         if (j) state = j->state;
-        return j && Ended(j->state);
+        return j && JobEnded(j->state);
       },
       timeout, milliseconds(100));
   return state;
@@ -196,7 +194,7 @@ int WaitAllJobsEnded(SqliteStore& store, milliseconds timeout) {
       [&] {
         auto jobs = store.ListJobs(10'000);
         if (!jobs) return false;
-        open = static_cast<int>(std::count_if(jobs->begin(), jobs->end(), [](const Job& j) { return !Ended(j.state); }));
+        open = static_cast<int>(std::count_if(jobs->begin(), jobs->end(), [](const Job& j) { return !JobEnded(j.state); }));
         return open == 0;
       },
       timeout, milliseconds(200));
