@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "inventory/inventory.h"
+#include "inventory/hooks.h"
 #include "inventory/wire.h"
 
 namespace sp {
@@ -55,6 +56,7 @@ Doc DeploymentToJson(const DeploymentSpec& d) {
     if (d.source->timeout_ms != HostSourceSpec{}.timeout_ms) src["timeout"] = WireDuration(d.source->timeout_ms);
     out["source"] = src;
   }
+  if (!d.hooks.empty()) out["hooks"] = HooksToJson(d.hooks);
   Doc rels = Doc::object();
   for (const auto& [name, r] : d.releases) rels[name] = ReleaseToJson(r);
   out["releases"] = rels;
@@ -167,6 +169,7 @@ DeploymentSpec DeploymentFrom(const std::string& name, const J& d) {
     if (d["source"].contains("timeout")) src.timeout_ms = WireDurationMs(d["source"]["timeout"]);
     out.source = std::move(src);
   }
+  if (d.contains("hooks")) out.hooks = HooksFromJson(d["hooks"]);
   for (const auto& [rname, r] : d.at("releases").items()) {
     ReleaseInventory rel;
     rel.name = rname;

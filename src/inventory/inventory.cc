@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "inventory/hooks.h"
 #include "inventory/selector.h"
 #include "config/yaml_util.h"
 #include "core/file.h"
@@ -19,7 +20,8 @@ using yaml::Val;
 const std::vector<std::string> kTopKeys = {"version", "stacks"};
 const std::vector<std::string> kStackKeys = {"resources", "requires_bastion", "deployments", "templates"};
 const std::vector<std::string> kTemplateKeys = {"name", "ttl", "resources", "deployment"};
-const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "hosts", "source", "releases"};
+const std::vector<std::string> kDeploymentKeys = {"network", "bastion", "ssh", "env", "hosts", "source", "hooks",
+                                                  "releases"};
 const std::vector<std::string> kSourceKeys = {"command", "timeout"};
 const std::vector<std::string> kSshKeys = {"known_hosts", "config", "identity", "user", "connect_timeout", "max_hosts"};
 const std::vector<std::string> kBastionKeys = {"address", "port", "user", "key", "host_key"};
@@ -327,6 +329,7 @@ Result<DeploymentSpec> ParseDeployment(const Reader& r, const std::string& stack
     }
     dep.source = std::move(src);
   }
+  if (const Val* hv = m.Get("hooks")) { SP_ASSIGN_OR_RETURN(dep.hooks, ParseHooks(r, *hv)); }
   const Val* releases = m.Get("releases");
   if (!releases) return Err(r.Missing(m, "releases"));
   SP_ASSIGN_OR_RETURN(Map rels, r.AsMap(*releases));
@@ -507,6 +510,7 @@ Result<ResolvedTarget> Resolve(const Inventory& inv, const std::string& stack, c
   t.release = release;
   t.deployment = deployment;
   t.network = dep.network;
+  t.hooks = dep.hooks;
   t.bastion = dep.bastion;
   t.ssh = dep.ssh;
   t.load_balancers = ri.load_balancers;

@@ -86,6 +86,34 @@ struct HostSourceSpec {
   int64_t timeout_ms = 10'000;
 };
 
+// One hook: an argv command run by whoever runs the rollout (the agent
+// inside the network, or the CLI), or an HTTP call made from there. Only an
+// admin configures hooks (a write that sets one needs the admin scope); a
+// repository's file cannot add one. Docs: docs/inventory.md "Hooks".
+struct HookSpec {
+  std::string name;                      // [a-z0-9-]: the idempotency key's last part.
+  std::vector<std::string> command;      // argv (never a shell), or
+  std::string method = "POST", url;      // an HTTP(S) call,
+  // with these headers: a value, or a secret reference ("env:NAME",
+  // "file:/abs/path") read on the acting machine when the call is made.
+  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string> header_refs;
+  std::string body;                      // Template: {rollout} {key} {hook} {point} {release} ... (JSON-escaped).
+  int64_t timeout_ms = 10'000;           // The whole hook, retries included.
+};
+
+// Hooks by where they run in a rollout (docs/rollout.md "Hooks"):
+// pre_rollout before the first host; post_rollout after the last, whatever
+// the outcome (the undo of pre_rollout: always run once a rollout started);
+// pre_host after a host is drained, post_host after it is back in rotation;
+// on_failure when a rollout ends failed.
+struct HooksSpec {
+  std::vector<HookSpec> pre_rollout, post_rollout, pre_host, post_host, on_failure;
+  bool empty() const {
+    return pre_rollout.empty() && post_rollout.empty() && pre_host.empty() && post_host.empty() && on_failure.empty();
+  }
+};
+
 struct DeploymentSpec {
   std::string name;
   std::vector<HostSpec> hosts;               // The deployment's host pool (for references and selectors).
@@ -94,6 +122,7 @@ struct DeploymentSpec {
   std::optional<BastionSpec> bastion;
   SshAccess ssh;
   std::map<std::string, std::string> env;   // Deployment overrides for every release.
+  HooksSpec hooks;                           // Run around every rollout of this deployment.
   std::map<std::string, ReleaseInventory> releases;
 };
 
@@ -135,6 +164,7 @@ struct ResolvedTarget {
   std::map<std::string, std::string> resource_env;    // From stack resources.
   std::map<std::string, std::string> deployment_env;  // Deployment + release overrides.
   std::string docker_host, base_dir;
+  HooksSpec hooks;
 };
 
 // Errors name file, line and field; unknown and duplicate keys are errors; a

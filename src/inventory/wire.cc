@@ -1,5 +1,7 @@
 #include "inventory/wire.h"
 
+#include "inventory/hooks.h"
+
 namespace sp {
 
 using J = nlohmann::json;
@@ -142,6 +144,7 @@ WireDoc ResolvedTargetToJson(const ResolvedTarget& t) {
   out["env_layers"] = {{"resources", StringMap(t.resource_env)}, {"deployment", StringMap(t.deployment_env)}};
   out["docker_host"] = t.docker_host;
   out["base_dir"] = t.base_dir;
+  if (!t.hooks.empty()) out["hooks"] = HooksToJson(t.hooks);
   return out;
 }
 
@@ -160,6 +163,7 @@ ResolvedTarget ResolvedTargetFromJson(const J& j) {
   t.deployment_env = StringMapFrom(layers, "deployment");
   t.docker_host = j.value("docker_host", "");
   t.base_dir = j.value("base_dir", "");
+  if (j.contains("hooks")) t.hooks = HooksFromJson(j["hooks"]);
   return t;
 }
 

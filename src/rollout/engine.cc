@@ -106,6 +106,10 @@ RolloutEngine::RolloutEngine(EngineDeps deps, EngineOptions opts) : d_(std::move
   d_.runtime = fenced_runtime_.get();
   fenced_transport_ = std::make_unique<FencedTransport>(*d_.transport, fence);
   d_.transport = fenced_transport_.get();
+  if (d_.hooks) {
+    fenced_hooks_ = std::make_unique<FencedHookRunner>(*d_.hooks, fence);
+    d_.hooks = fenced_hooks_.get();
+  }
   d_.lb_factory = [inner = std::move(d_.lb_factory), fence](const LoadBalancerSpec& spec)
       -> Result<std::unique_ptr<LoadBalancer>> {
     SP_ASSIGN_OR_RETURN(std::unique_ptr<LoadBalancer> lb, inner(spec));
@@ -185,6 +189,7 @@ Status RolloutEngine::ReconcileUnfinished(const RolloutPlan& plan) {
              {{"message", "rollout " + old_plan.id + " was interrupted; reconciling its hosts first"}}});
   SP_ASSIGN_OR_RETURN(LbSet old_lbs, Connect(old_plan.load_balancers));
   for (const auto& h : old_plan.hosts) (void)ReconcileHost(old_plan, old_lbs, h);
+  CloseHooksOf(old_plan);
   return d_.journal->FinishRollout(old_plan.id, RolloutStatus::kFailed, "interrupted; reconciled by " + plan.id);
 }
 
@@ -211,6 +216,7 @@ Result<RolloutSummary> RolloutEngine::Reconcile(const std::string& rollout_id, c
       return sum;
     }
   }
+  CloseHooksOf(plan);
   SP_TRY(d_.journal->FinishRollout(plan.id, RolloutStatus::kFailed, reason));
   sum.status = RolloutStatus::kFailed;
   sum.error = reason;
@@ -320,6 +326,14 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     if (tally.first_error.empty() && !o.error.empty()) tally.first_error = o.error;
     if (o.state == HostState::kPending) pending.push_back(i);
   }
+  HookLedger ledger;
+  if (!plan.hooks.empty()) {
+    SP_ASSIGN_OR_RETURN(ledger, ReadHookLedger(plan));
+    if (Status pre = OpenHookRound(plan, ledger, !pending.empty()); !pre) {
+      tally.abort_error = pre.error().message + "; no host was touched";
+      pending.clear();
+    }
+  }
   std::optional<Prefetcher> prefetch;
   if (o_.prefetch_batches > 0 && pending.size() > static_cast<size_t>(tally.batch)) {
     prefetch.emplace(this, plan, pending, std::min(tally.batch, 4), static_cast<size_t>(tally.batch));
@@ -340,6 +354,16 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
     ParallelFor(done.size(), 4, [&](size_t k) { CleanupHost(plan, plan.hosts[done[k]], started[done[k]]); });
   }
   RolloutSummary sum = Summarize(plan, std::move(outcomes), tally, start);
+  if (!plan.hooks.empty() && !scope_->lost() && !sum.handed_back) {
+    // Whatever the outcome; a hook that failed here is said, the hosts stay as they are.
+    const std::string failed = CloseHookRound(plan, ledger, sum.status == RolloutStatus::kFailed);
+    if (!failed.empty()) sum.error += (sum.error.empty() ? "" : "; ") + failed;
+    if (Status held = scope_->Check(); !held && !sum.lock_lost) {  // Lost while its hooks ran.
+      sum.status = RolloutStatus::kFailed;
+      sum.error = held.error().message;
+      sum.lock_lost = true;
+    }
+  }
   // Handed back: left running for the next holder, which resumes it.
   Status recorded = Ok();
   if (!scope_->lost() && !sum.handed_back) recorded = d_.journal->FinishRollout(plan.id, sum.status, sum.error);
@@ -387,6 +411,10 @@ RolloutSummary RolloutEngine::Summarize(const RolloutPlan& plan, std::vector<Hos
       sum.error = "handed back: " + std::to_string(untouched) + " of " + std::to_string(sum.hosts.size()) +
                   " host(s) left for the next holder, which resumes the rollout";
     }
+  }
+  if (!tally.abort_error.empty() && !hand_back_) {
+    sum.status = RolloutStatus::kFailed;
+    sum.error = tally.abort_error;
   }
   if (Status held = scope_->Check(); !held) {
     // Fenced: another holder owns the scope now; the record is left to it.

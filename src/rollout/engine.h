@@ -20,6 +20,7 @@
 
 #include "core/clock.h"
 #include "health/health.h"
+#include "hooks/hook_runner.h"
 #include "lb/load_balancer.h"
 #include "rollout/journal.h"
 #include "rollout/lock.h"
@@ -79,6 +80,8 @@ struct EngineDeps {
   std::function<Result<std::string>(const std::string& ref)> env_secret;
   std::function<Status(const RolloutPlan&)> check_pullable;  // Preflight; may be empty.
   std::function<void(const Event&)> on_event;          // Called serially; may be empty.
+  // Runs the plan's hooks (plan.hooks); may be null only for plans without any.
+  HookRunner* hooks = nullptr;
   // The scope lock's lease as the actions see it; shared with the fence of
   // the transport below the runtime. Null: the engine makes its own.
   std::shared_ptr<ScopeLease> scope_lease;
@@ -237,6 +240,25 @@ class RolloutEngine {
   // Every LB reports the host's server in rotation (a read).
   bool InRotation(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);
   Status CheckLease();
+  // Hooks (engine_hooks.cc). A round is one pre_rollout .. post_rollout
+  // pair: a resume continues the round a crash left open, and opens a new
+  // one (new keys) when a closed round's rollout still has hosts to roll
+  // (an interrupted rollout resumed).
+  struct HookLedger;
+  Result<HookLedger> ReadHookLedger(const RolloutPlan& plan);
+  // One hook, fenced, journaled (begin, then end or fail) and announced.
+  Status RunHook(const RolloutPlan& plan, Step point, const HookSpec& hook, const HostSpec* host, int64_t start_ms);
+  // A host's hooks at `point` (pre_host, post_host), in order, to the first failure.
+  Status RunHostHooks(const RolloutPlan& plan, Step point, const HostSpec& host, HostRun& run);
+  // Before the first host: the round's pre_rollout hooks not yet ended (after
+  // closing a round a crash left open mid-way through its end).
+  Status OpenHookRound(const RolloutPlan& plan, HookLedger& ledger, bool hosts_left);
+  // At the end of a round: on_failure (when `failed`) and post_rollout hooks
+  // not yet ended, each tried even when another failed. What failed, or "".
+  std::string CloseHookRound(const RolloutPlan& plan, HookLedger& ledger, bool failed);
+  // The hooks of an unfinished rollout that will not continue (its hosts
+  // reconciled): its open round closed as failed.
+  void CloseHooksOf(const RolloutPlan& plan);
   void Emit(Event e);
   Status Journal(const std::string& rollout_id, const std::string& host, Step step, StepPhase phase,
                  const nlohmann::json& detail);
@@ -250,6 +272,8 @@ class RolloutEngine {
   // d_.runtime, d_.transport and the load balancers, each fenced on scope_.
   std::unique_ptr<Runtime> fenced_runtime_;
   std::unique_ptr<Transport> fenced_transport_;
+  std::unique_ptr<HookRunner> fenced_hooks_;
+  int hook_round_ = 1;  // The round host hooks' keys belong to.
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> hand_back_{false};
 };

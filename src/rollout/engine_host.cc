@@ -267,6 +267,7 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   }));
   SP_TRY(step(Step::kWaitSessions, [&](json& detail) { return WaitSessionsZero(lbs, plan, host, detail); }));
   SP_TRY(step(Step::kMaint, [&](json&) { return SetAll(lbs, plan, host, AdminState::kMaint); }));
+  SP_TRY(RunHostHooks(plan, Step::kPreHost, host, run));
   SP_TRY(step(Step::kStop, [&](json& detail) { return StopRunning(plan, host, detail); }));
   SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
     AppSpec app = plan.AppFor(host);
@@ -289,11 +290,12 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   }));
   if (!plan.app.smoke.empty()) SP_TRY(step(Step::kSmoke, [&](json&) { return Smoke(plan, host); }));
   SP_TRY(step(Step::kReady, [&](json&) { return SetAll(lbs, plan, host, AdminState::kReady); }));
-  return step(Step::kConfirmUp, [&](json&) {
+  SP_TRY(step(Step::kConfirmUp, [&](json&) {
     Status up = WaitUp(lbs, plan, host);
     if (up) run.out_total_ms = d_.clock->MonotonicMs() - run.out_since_ms;
     return up;
-  });
+  }));
+  return RunHostHooks(plan, Step::kPostHost, host, run);
 }
 
 HostOutcome RolloutEngine::RunHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, Prefetcher* prefetch) {

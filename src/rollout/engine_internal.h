@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,16 @@ struct RolloutEngine::Tally {
   int max_failures = 0;
   int failures = 0;
   std::string first_error;
+  std::string abort_error;  // Set when a pre_rollout hook failed: no host touched.
+};
+
+// The rollout's hook records in the journal, for its current round.
+struct RolloutEngine::HookLedger {
+  int round = 1;
+  bool pre_began = false;         // A pre_rollout hook began in `round`.
+  bool post_began = false;        // A post_rollout hook began in `round`.
+  bool closed = false;            // This engine closed `round`.
+  std::set<std::string> ended;    // "<point>/<hook>" ended in `round`.
 };
 
 // Pulls the artifact onto the hosts of the next batches in the background

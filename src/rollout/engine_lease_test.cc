@@ -5,6 +5,7 @@
 #include "unit/engine_harness.h"
 
 namespace sp::test {
+
 namespace {
 
 // Everything on one thread (preflight's hosts, prefetches, cleanups run on
@@ -18,27 +19,30 @@ void OneThread(Harness& w) {
   };
 }
 
-// Every op a v2 rollout of the three hosts makes, in order (reads included).
-std::vector<std::string> OpsOfOneRollout() {
+// Every op a rollout of `make_plan` makes, in order (reads included).
+std::vector<std::string> OpsOfOneRollout(const std::function<RolloutPlan(Harness&)>& make_plan) {
   Harness w;
   w.Init();
   OneThread(w);
   std::vector<std::string> ops;
   w.world_.on_op = [&](const std::string& op) { ops.push_back(op); };
-  auto r = w.Engine()->Run(w.Plan("v2"));
+  auto r = w.Engine()->Run(make_plan(w));
   EXPECT_TRUE(r && r->status == RolloutStatus::kSucceeded);
   return ops;
 }
 
-TEST(ScopeLeaseTest, TheLoserMakesNoCallAfterItsLockIsTakenAtAnyOpAndTheNextHolderConverges) {
-  const std::vector<std::string> ops = OpsOfOneRollout();
+}  // namespace
+
+void SweepLockTakeover(const std::function<RolloutPlan(Harness&)>& make_plan,
+                       const std::function<void(Harness&, const RolloutPlan&)>& after_next) {
+  const std::vector<std::string> ops = OpsOfOneRollout(make_plan);
   ASSERT_GT(ops.size(), 20u);
   for (size_t k = 0; k < ops.size(); ++k) {
     SCOPED_TRACE("lock taken over during op " + std::to_string(k) + " (" + ops[k] + ")");
     Harness w;
     w.Init();
     OneThread(w);
-    const RolloutPlan plan = w.Plan("v2");
+    const RolloutPlan plan = make_plan(w);
     size_t seen = 0;
     bool taken = false;
     std::vector<std::string> after;
@@ -76,7 +80,14 @@ TEST(ScopeLeaseTest, TheLoserMakesNoCallAfterItsLockIsTakenAtAnyOpAndTheNextHold
     ASSERT_TRUE(next) << next.error().message;
     EXPECT_EQ(next->status, RolloutStatus::kSucceeded) << next->error;
     w.ExpectConverged("v3");
+    if (after_next) after_next(w, plan);
   }
+}
+
+namespace {
+
+TEST(ScopeLeaseTest, TheLoserMakesNoCallAfterItsLockIsTakenAtAnyOpAndTheNextHolderConverges) {
+  SweepLockTakeover([](Harness& w) { return w.Plan("v2"); }, nullptr);
 }
 
 // A lock store whose reads fail (a busy database, a partition) until told.

@@ -13,9 +13,12 @@ std::string StepLine(const Event& e) {
   if (e.phase == StepPhase::kBegin) return "";
   const int64_t ms = e.detail.is_object() ? e.detail.value("step_ms", e.elapsed_ms) : e.elapsed_ms;
   char buf[1024];
-  std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s", e.host.c_str(), Name(e.step).c_str(),
-                e.phase == StepPhase::kEnd ? "ok" : "FAIL", FormatDuration(Millis(ms)).c_str());
-  return buf;
+  std::snprintf(buf, sizeof buf, "  %-12s %-14s %-5s %8s", e.host.empty() ? "(rollout)" : e.host.c_str(),
+                Name(e.step).c_str(), e.phase == StepPhase::kEnd ? "ok" : "FAIL", FormatDuration(Millis(ms)).c_str());
+  std::string line = buf;
+  // A hook's step names the hook (several may run at one point).
+  if (e.detail.is_object() && e.detail.contains("hook")) line += "  hook " + e.detail.value("hook", std::string());
+  return line;
 }
 
 }  // namespace

@@ -16,5 +16,13 @@ TEST(EventFormatTest, AStepLineShowsTheStepsOwnDurationNotTheHostsTimeSoFar) {
   EXPECT_EQ(FormatEvent(e), "") << "a step is printed once, when it ends";
 }
 
+TEST(EventFormatTest, AHookLineNamesTheHookAndTheRolloutForItsHost) {
+  Event e{EventType::kStep, "r-1", "", Step::kPreRollout, StepPhase::kEnd, 0, 30, {{"step_ms", 30}, {"hook", "suspend-asg"}}};
+  const std::string line = FormatEvent(e);
+  EXPECT_NE(line.find("(rollout)"), std::string::npos) << line;
+  EXPECT_NE(line.find("pre_rollout"), std::string::npos) << line;
+  EXPECT_NE(line.find("hook suspend-asg"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace sp

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 
+#include "hooks/hook_runner.h"
 #include "lb/load_balancer.h"
 #include "runtime/runtime.h"
 #include "transport/transport.h"
@@ -81,6 +82,19 @@ class FencedLoadBalancer final : public LoadBalancer {
   std::unique_ptr<LoadBalancer> inner_;
   Fence fence_;
   bool reads_too_;
+};
+
+class FencedHookRunner final : public HookRunner {
+ public:
+  FencedHookRunner(HookRunner& inner, Fence fence) : inner_(inner), fence_(std::move(fence)) {}
+  Result<std::string> Run(const HookSpec& hook, const HookCall& call) override {
+    SP_TRY(fence_());
+    return inner_.Run(hook, call);
+  }
+
+ private:
+  HookRunner& inner_;
+  Fence fence_;
 };
 
 class FencedRuntime final : public Runtime {

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "inventory/hooks.h"
 #include "inventory/wire.h"
 #include "rollout/effective_env.h"
 #include "core/text.h"
@@ -110,6 +111,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
       {"base_dir", p.base_dir},
       {"bastion", p.bastion ? BastionToJson(*p.bastion) : WireDoc(nullptr)},
       {"ssh", p.ssh.enabled ? SshAccessToJson(p.ssh) : WireDoc(nullptr)},
+      {"hooks", HooksToJson(p.hooks)},
       {"previous_rollout_id", p.previous_rollout_id},
       {"build_id", p.build_id},
       {"created_ms", p.created_ms},
@@ -170,6 +172,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     if (j.contains("access")) LegacyAccessFromJson(j.at("access"), &p);
     if (j.contains("bastion") && !j["bastion"].is_null()) p.bastion = BastionFromJson(j["bastion"]);
     if (j.contains("ssh") && !j["ssh"].is_null()) p.ssh = SshAccessFromJson(j["ssh"]);
+    if (j.contains("hooks")) p.hooks = HooksFromJson(j["hooks"]);  // Plans frozen before hooks have none.
     p.previous_rollout_id = j.at("previous_rollout_id");
     p.build_id = j.value("build_id", int64_t{0});
     p.created_ms = j.at("created_ms");
@@ -232,6 +235,7 @@ void TargetInto(const ResolvedTarget& t, RolloutPlan& p) {
   p.base_dir = t.base_dir;
   p.bastion = t.bastion;
   p.ssh = t.ssh;
+  p.hooks = t.hooks;
 }
 
 }  // namespace sp

@@ -43,6 +43,7 @@ struct RolloutPlan {
   RegistrySpec registry;                   // Reference only; the password is read at use time.
   std::string docker_host, base_dir;
   std::optional<BastionSpec> bastion;      // How hosts are reached (frozen with the plan).
+  HooksSpec hooks;                         // The deployment's hooks (the admin's), frozen with the plan.
   SshAccess ssh;
   std::string previous_rollout_id;         // Last successful rollout of the scope, if any.
   int64_t build_id = 0;                    // The build whose deploy this is (0: none); its agent may follow it.

@@ -4,6 +4,7 @@
 
 #include "config/service_config.h"
 #include "core/text.h"
+#include "inventory/hooks.h"
 
 namespace sp {
 namespace {
@@ -161,6 +162,7 @@ Status CheckPlan(const RolloutPlan& p) {
   SP_TRY(CheckHosts(p));
   SP_TRY(CheckLoadBalancers(p));
   SP_TRY(CheckApp(p));
+  if (Status hooks = CheckHooks(p.hooks); !hooks) return Err(Bad("/hooks", hooks.error().message));
   return CheckAccess(p);
 }
 

@@ -51,8 +51,15 @@ enum class Step {
   kReconcile,
   kTeardown,
   kLock,
+  // Hooks (the deployment's, inventory.h HooksSpec), journaled like steps:
+  // the rollout's on host "", the host's on the host.
+  kPreRollout,
+  kPreHost,
+  kPostHost,
+  kOnFailure,
+  kPostRollout,
 };
-inline constexpr std::array<EnumName<Step>, 16> kStepNames{{
+inline constexpr std::array<EnumName<Step>, 21> kStepNames{{
     {Step::kNone, ""},
     {Step::kPull, "pull"},
     {Step::kDrain, "drain"},
@@ -69,6 +76,11 @@ inline constexpr std::array<EnumName<Step>, 16> kStepNames{{
     {Step::kReconcile, "reconcile"},
     {Step::kTeardown, "teardown"},
     {Step::kLock, "lock"},
+    {Step::kPreRollout, "pre_rollout"},
+    {Step::kPreHost, "pre_host"},
+    {Step::kPostHost, "post_host"},
+    {Step::kOnFailure, "on_failure"},
+    {Step::kPostRollout, "post_rollout"},
 }};
 
 // A journaled step's line: before it acts, after it ended, after it failed.

@@ -108,42 +108,43 @@ void Claim(ServerContext& ctx, const Request& req, Response& res) {
   res.Json(c->claimed_ms == now ? 201 : 200, ClaimToJson(*c));
 }
 
-// True when a JSON document sets a dynamic source (a command the server runs).
-bool SetsASource(const Doc& d) {
+// True when a JSON document sets what runs: a dynamic source (a command the
+// server runs) or hooks (commands and calls an agent makes in its network).
+bool SetsWhatRuns(const Doc& d) {
   if (d.is_object()) {
     for (const auto& [k, v] : d.items()) {
-      if (k == "source" || SetsASource(v)) return true;
+      if (k == "source" || k == "hooks" || SetsWhatRuns(v)) return true;
     }
   } else if (d.is_array()) {
     for (const auto& v : d) {
-      if (SetsASource(v)) return true;
+      if (SetsWhatRuns(v)) return true;
     }
   }
   return false;
 }
 
-bool SetsASource(const Inventory& inv) {
+bool SetsWhatRuns(const Inventory& inv) {
   for (const auto& [_, stack] : inv.stacks) {
     for (const auto& [_, d] : stack.deployments) {
-      if (d.source) return true;
+      if (d.source || !d.hooks.empty()) return true;
     }
     for (const auto& [_, t] : stack.templates) {
-      if (t.deployment.source) return true;
+      if (t.deployment.source || !t.deployment.hooks.empty()) return true;
     }
   }
   return false;
 }
 
 // inventory:write, or admin when the write sets anything that runs (a
-// dynamic source's command): only an admin decides what the server runs.
+// dynamic source's command, hooks): only an admin decides what runs.
 Access InventoryWrite() {
   return Access::Of(Need::kInventoryWrite, [](const Request& req) -> Result<Target> {
     bool runs = false;
     if (req.path == "/v1/inventory/apply") {
       auto file = ParseInventory(req.body, "request");
-      runs = file && SetsASource(*file);
+      runs = file && SetsWhatRuns(*file);
     } else {
-      runs = SetsASource(Doc::parse(req.body, nullptr, false));
+      runs = SetsWhatRuns(Doc::parse(req.body, nullptr, false));
     }
     return Target{runs ? Need::kAdmin : Need::kInventoryWrite, ""};
   });

@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "core/text.h"
 #include "health/http/http_health.h"
+#include "hooks/system_hook_runner.h"
 #include "lb/haproxy/haproxy_lb.h"
 #include "registry/registry_client.h"
 #include "runtime/docker/docker_runtime.h"
@@ -166,6 +167,9 @@ struct EngineWiring::Impl {
   std::unique_ptr<SshTransport> ssh;
   Transport* transport = &local;
   std::unique_ptr<CurlHealthChecker> health;
+  // Hooks' secret headers are read here, on the acting machine ({env}, {file}
+  // of the admin's hook; never a commit's reference).
+  SystemHookRunner hooks{SystemProcesses(), RealClock::Instance(), ReadSecretRef};
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<FencedTransport> fenced;
 
@@ -266,6 +270,7 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.check_pullable = CheckPullable(route, password);
   d.env_secret = secrets;
   d.on_event = i.setup.on_event;
+  d.hooks = &i.hooks;
   d.scope_lease = scope;
   return std::make_unique<RolloutEngine>(std::move(d), i.Options());
 }

@@ -118,7 +118,7 @@ TEST_F(AccessIT, EveryRouteOfTheTableIs401Anonymous403WithAWrongScopeAndServedWi
 
 // The attacks an open server allowed, each stopped by a scope before any
 // handler; the markers they aim to create stay absent.
-TEST_F(AccessIT, SubmittedPlansAndSourceCommandsNeedAdminAndLeaveNoMarker) {
+TEST_F(AccessIT, SubmittedPlansSourceCommandsAndHooksNeedAdminAndLeaveNoMarker) {
   const std::string marker = dir_ / "pwned";
   const std::string deployer = Token("deployer", {"deploy:*/*", "read"});
   const std::string editor = Token("editor", {"inventory:write"});
@@ -141,6 +141,20 @@ TEST_F(AccessIT, SubmittedPlansAndSourceCommandsNeedAdminAndLeaveNoMarker) {
                    "application/json");
   ASSERT_TRUE(put);
   EXPECT_EQ(put->status, 403) << put->body;
+  // Hooks: commands and calls an agent would make inside its network.
+  const json hook = {{"name", "x"}, {"command", {"touch", marker}}};
+  auto hooked = c.Put("/v1/stacks/demo/deployments/dev",
+                      json{{"network", "dev"}, {"releases", json::object()}, {"hooks", {{"pre_rollout", {hook}}}}}.dump(),
+                      "application/json");
+  ASSERT_TRUE(hooked);
+  EXPECT_EQ(hooked->status, 403) << hooked->body;
+  auto hooked_apply = c.Post("/v1/inventory/apply",
+                             "version: 1\nstacks:\n  demo:\n    deployments:\n      dev:\n        network: dev\n"
+                             "        hooks: {post_host: [{name: x, command: [touch, " + marker + "]}]}\n"
+                             "        releases: {}\n", "text/yaml");
+  ASSERT_TRUE(hooked_apply);
+  EXPECT_EQ(hooked_apply->status, 403) << hooked_apply->body;
+  EXPECT_THAT(hooked_apply->body, HasSubstr("admin"));
   // A resolve (by a holder of read) would run a source, had one been set.
   c.set_default_headers({{"Authorization", "Bearer " + deployer}});
   auto resolve = c.Get("/v1/resolve?stack=demo&release=web&deployment=dev");
@@ -156,7 +170,7 @@ TEST_F(AccessIT, SubmittedPlansAndSourceCommandsNeedAdminAndLeaveNoMarker) {
   for (const auto& row : rows) {
     if (row["status"] == 403 && row["from"] == "127.0.0.1") ++refused;
   }
-  EXPECT_EQ(refused, 3) << audit.out;
+  EXPECT_EQ(refused, 5) << audit.out;
 }
 
 TEST_F(AccessIT, ARevokedTokenStopsAtOnceAlsoOnASecondServerSharingTheStore) {

@@ -138,6 +138,7 @@ struct Harness {
     };
     d.on_event = [this](const Event& e) { events_.push_back(e); };
     d.env_secret = env_secret_;
+    d.hooks = &hooks_;
     EngineOptions o;
     o.holder = "tester pid " + std::to_string(pid);
     o.machine = "testbox";
@@ -162,6 +163,7 @@ struct Harness {
   test::World world_;
   test::FakeRuntime runtime_{&world_};
   test::FakeTransport transport_{&world_};
+  test::FakeHookRunner hooks_{&world_};
   FakeClock clock_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<CrashingJournal> journal_;
@@ -174,6 +176,14 @@ struct Harness {
   std::set<int64_t> alive_pids_;
   int plan_seq_ = 0;
 };
+
+// For each op of a rollout of `make_plan(w)`: the scope lock is forced away
+// and taken by another holder while that op is in flight; the loser must
+// make no call after it and report "lock lost"; the next holder's rollout
+// (v3) converges; then `after_next` (may be empty) checks more
+// (engine_lease_test.cc).
+void SweepLockTakeover(const std::function<RolloutPlan(Harness&)>& make_plan,
+                       const std::function<void(Harness&, const RolloutPlan&)>& after_next);
 
 class RolloutEngineTest : public ::testing::Test, public Harness {
  protected:

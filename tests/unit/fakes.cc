@@ -288,4 +288,16 @@ Status FakeTransport::Check(const HostRef& host) {
   return Ok();
 }
 
+Result<std::string> FakeHookRunner::Run(const HookSpec& hook, const HookCall& call) {
+  if (auto e = w_->Op("hook " + call.key)) return Err(*e);
+  std::lock_guard l(mu_);
+  calls_.push_back(call);
+  return "ran " + hook.name;
+}
+
+std::vector<HookCall> FakeHookRunner::Calls() {
+  std::lock_guard l(mu_);
+  return calls_;
+}
+
 }  // namespace sp::test

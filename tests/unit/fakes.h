@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "health/health.h"
+#include "hooks/hook_runner.h"
 #include "lb/load_balancer.h"
 #include "runtime/runtime.h"
 #include "transport/transport.h"
@@ -121,6 +122,20 @@ class FakeHealth final : public HealthChecker {
   World* w_;
   FakeRuntime* rt_;
   std::map<int, std::string> port_to_host_;
+};
+
+// Hooks: each call is the op "hook <key>" (so it can fail or crash like any
+// op); the calls that got through (the receiver's view) are kept in order.
+class FakeHookRunner final : public HookRunner {
+ public:
+  explicit FakeHookRunner(World* w) : w_(w) {}
+  Result<std::string> Run(const HookSpec& hook, const HookCall& call) override;
+  std::vector<HookCall> Calls();
+
+ private:
+  World* w_;
+  std::mutex mu_;
+  std::vector<HookCall> calls_;
 };
 
 class FakeTransport final : public Transport {

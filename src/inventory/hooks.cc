@@ -1,0 +1,230 @@
+#include "inventory/hooks.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "config/yaml_util.h"
+#include "core/text.h"
+#include "inventory/wire.h"
+
+namespace sp {
+namespace {
+
+using yaml::Map;
+using yaml::Reader;
+using yaml::Val;
+
+const std::vector<std::string> kHookKeys = {"name", "command", "http", "timeout"};
+const std::vector<std::string> kHttpKeys = {"method", "url", "headers", "body"};
+const std::vector<std::string> kRefKeys = {"env", "file"};
+constexpr int64_t kMaxTimeoutMs = 10 * 60'000;
+constexpr size_t kMaxBody = 64 * 1024;
+
+bool IsHeaderName(const std::string& s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+bool IsSecretRef(const std::string& ref) {
+  if (StartsWith(ref, "env:")) return IsValidEnvName(ref.substr(4));
+  return StartsWith(ref, "file:/") && IsSafeValue(ref);
+}
+
+Result<std::string> AsRef(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kRefKeys));
+  if (m.entries.size() != 1) return Err(r.Fail(v, "set exactly one of 'env' or 'file'"));
+  if (const Val* f = m.Get("file")) {
+    SP_ASSIGN_OR_RETURN(std::string path, r.AsAbsolutePath(*f));
+    return "file:" + path;
+  }
+  SP_ASSIGN_OR_RETURN(std::string name, r.AsString(*m.Get("env")));
+  if (!IsValidEnvName(name)) return Err(r.Fail(*m.Get("env"), "invalid environment variable name '" + name + "'"));
+  return "env:" + name;
+}
+
+Result<HookSpec> ParseHook(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kHookKeys));
+  HookSpec h;
+  const Val* name = m.Get("name");
+  if (!name) return Err(r.Missing(m, "name", " (part of the hook's idempotency key)"));
+  SP_ASSIGN_OR_RETURN(h.name, r.AsName(*name));
+  const Val* cmd = m.Get("command");
+  const Val* http = m.Get("http");
+  if (!!cmd == !!http) return Err(r.Fail(v, "set exactly one of 'command' (argv) and 'http'"));
+  if (cmd) {
+    SP_ASSIGN_OR_RETURN(h.command, r.AsStringList(*cmd));
+    if (h.command.empty() || h.command[0].empty()) return Err(r.Fail(*cmd, "the command needs a program"));
+  } else {
+    SP_ASSIGN_OR_RETURN(Map hm, r.AsMap(*http, kHttpKeys));
+    if (const Val* me = hm.Get("method")) { SP_ASSIGN_OR_RETURN(h.method, r.AsString(*me)); }
+    const Val* url = hm.Get("url");
+    if (!url) return Err(r.Missing(hm, "url"));
+    SP_ASSIGN_OR_RETURN(h.url, r.AsNonEmptyString(*url));
+    if (const Val* hv = hm.Get("headers")) {
+      SP_ASSIGN_OR_RETURN(Map hs, r.AsMap(*hv));
+      for (const auto& [k, val] : hs.entries) {
+        if (val.node.IsMap()) {
+          SP_ASSIGN_OR_RETURN(h.header_refs[k], AsRef(r, val));
+        } else {
+          SP_ASSIGN_OR_RETURN(h.headers[k], r.AsSafeString(val));
+        }
+      }
+    }
+    if (const Val* b = hm.Get("body")) { SP_ASSIGN_OR_RETURN(h.body, r.AsString(*b)); }
+  }
+  if (const Val* t = m.Get("timeout")) {
+    SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*t));
+    h.timeout_ms = ms.count();
+  }
+  if (Status ok = CheckHook(h); !ok) return Err(r.Fail(v, ok.error().message));
+  return h;
+}
+
+}  // namespace
+
+const std::vector<HookSpec>& HooksAt(const HooksSpec& h, std::string_view point) {
+  return HooksAt(const_cast<HooksSpec&>(h), point);
+}
+
+std::vector<HookSpec>& HooksAt(HooksSpec& h, std::string_view point) {
+  if (point == "pre_rollout") return h.pre_rollout;
+  if (point == "post_rollout") return h.post_rollout;
+  if (point == "pre_host") return h.pre_host;
+  if (point == "post_host") return h.post_host;
+  SP_CHECK(point == "on_failure");
+  return h.on_failure;
+}
+
+Status CheckHook(const HookSpec& h) {
+  auto bad = [&](const std::string& what) { return Err(ErrorCode::kInvalidArgument, "hook '" + h.name + "': " + what); };
+  if (!IsValidName(h.name)) return bad("invalid name (expected [a-z0-9][a-z0-9-]*)");
+  if (h.command.empty() == h.url.empty()) return bad("set exactly one of a command and a URL");
+  if (h.timeout_ms < 1 || h.timeout_ms > kMaxTimeoutMs) return bad("timeout must be between 1ms and 10m");
+  if (!h.command.empty()) {
+    if (h.command[0].empty()) return bad("the command needs a program");
+    for (const auto& a : h.command) {
+      if (a.find('\0') != std::string::npos) return bad("a command word holds a NUL byte");
+    }
+    if (!h.headers.empty() || !h.header_refs.empty() || !h.body.empty()) return bad("headers and body are for HTTP hooks");
+    return Ok();
+  }
+  static const std::set<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+  if (!kMethods.count(h.method)) return bad("method must be one of GET, POST, PUT, PATCH, DELETE");
+  const bool tls = StartsWith(h.url, "https://");
+  if ((!tls && !StartsWith(h.url, "http://")) || UrlHost(h.url).empty() || !IsSafeValue(h.url)) {
+    return bad("url must be http:// or https:// with a host, on one line");
+  }
+  if (!tls && !h.header_refs.empty() && !IsLoopbackHost(UrlHost(h.url))) {
+    return bad("secret headers go over HTTPS only (plain http:// is allowed to loopback)");
+  }
+  for (const auto& [k, v] : h.headers) {
+    if (!IsHeaderName(k) || !IsSafeValue(v) || v.find('\r') != std::string::npos) {
+      return bad("header '" + k + "': names are letters, digits, '-' and '_', values one line");
+    }
+  }
+  for (const auto& [k, ref] : h.header_refs) {
+    if (!IsHeaderName(k) || h.headers.count(k)) return bad("header '" + k + "': invalid or set twice");
+    if (!IsSecretRef(ref)) return bad("header '" + k + "': a reference is {env: NAME} or {file: /abs/path}");
+  }
+  if (h.body.size() > kMaxBody) return bad("body is longer than 64 KiB");
+  return Ok();
+}
+
+Status CheckHooks(const HooksSpec& hooks) {
+  for (std::string_view point : kHookPoints) {
+    std::set<std::string> names;
+    for (const auto& h : HooksAt(hooks, point)) {
+      if (Status ok = CheckHook(h); !ok) return Err(ok.error().Wrap(std::string(point)));
+      if (!names.insert(h.name).second) {
+        return Err(ErrorCode::kInvalidArgument, std::string(point) + ": hook '" + h.name + "' is named twice");
+      }
+    }
+  }
+  return Ok();
+}
+
+Result<HooksSpec> ParseHooks(const Reader& r, const Val& v) {
+  std::vector<std::string> keys(std::begin(kHookPoints), std::end(kHookPoints));
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, keys));
+  HooksSpec out;
+  for (const auto& [point, lv] : m.entries) {
+    SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(lv));
+    auto& list = HooksAt(out, point);
+    for (const Val& item : items) {
+      SP_ASSIGN_OR_RETURN(HookSpec h, ParseHook(r, item));
+      if (std::any_of(list.begin(), list.end(), [&](const HookSpec& o) { return o.name == h.name; })) {
+        return Err(r.Fail(item, "hook '" + h.name + "' is named twice under " + point));
+      }
+      list.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+nlohmann::ordered_json HooksToJson(const HooksSpec& hooks) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (std::string_view point : kHookPoints) {
+    const auto& list = HooksAt(hooks, point);
+    if (list.empty()) continue;
+    auto& arr = out[std::string(point)] = nlohmann::ordered_json::array();
+    for (const auto& h : list) {
+      nlohmann::ordered_json j;
+      j["name"] = h.name;
+      if (!h.command.empty()) {
+        j["command"] = h.command;
+      } else {
+        nlohmann::ordered_json http;
+        http["method"] = h.method;
+        http["url"] = h.url;
+        nlohmann::ordered_json headers = nlohmann::ordered_json::object();
+        for (const auto& [k, v] : h.headers) headers[k] = v;
+        for (const auto& [k, ref] : h.header_refs) {
+          const size_t colon = ref.find(':');
+          headers[k] = {{ref.substr(0, colon), ref.substr(colon + 1)}};
+        }
+        if (!headers.empty()) http["headers"] = headers;
+        if (!h.body.empty()) http["body"] = h.body;
+        j["http"] = http;
+      }
+      if (h.timeout_ms != HookSpec{}.timeout_ms) j["timeout"] = WireDuration(h.timeout_ms);
+      arr.push_back(j);
+    }
+  }
+  return out;
+}
+
+HooksSpec HooksFromJson(const nlohmann::json& j) {
+  HooksSpec out;
+  for (std::string_view point : kHookPoints) {
+    const std::string p(point);
+    if (!j.contains(p)) continue;
+    for (const auto& hj : j.at(p)) {
+      HookSpec h;
+      h.name = hj.at("name");
+      if (hj.contains("command")) h.command = hj["command"].get<std::vector<std::string>>();
+      if (hj.contains("http")) {
+        const auto& http = hj["http"];
+        h.method = http.value("method", std::string("POST"));
+        h.url = http.at("url");
+        h.body = http.value("body", std::string());
+        if (http.contains("headers")) {
+          for (const auto& [k, v] : http["headers"].items()) {
+            if (v.is_object()) {
+              const auto& [kind, what] = *v.items().begin();
+              h.header_refs[k] = kind + ":" + what.get<std::string>();
+            } else {
+              h.headers[k] = v.get<std::string>();
+            }
+          }
+        }
+      }
+      if (hj.contains("timeout")) h.timeout_ms = WireDurationMs(hj["timeout"]);
+      HooksAt(out, point).push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+}  // namespace sp
