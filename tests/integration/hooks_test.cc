@@ -83,7 +83,7 @@ TEST(SystemHookRunnerIT, AReceiverThatIsDownOrTooSlowFailsTheHookWithinItsTimeou
   std::printf("receiver down: failed after %lld ms: %s\n", static_cast<long long>(took), r.error().message.c_str());
 
   HookReceiver slow;
-  slow.delay_ms = 3000;
+  slow.delay_ms = 1500;
   HookSpec h = down;
   h.url = slow.Url("/suspend");
   h.timeout_ms = 500;
