@@ -15,7 +15,7 @@ using yaml::Map;
 using yaml::Reader;
 using yaml::Val;
 
-const std::vector<std::string> kHookKeys = {"name", "command", "http", "timeout"};
+const std::vector<std::string> kHookKeys = {"name", "command", "http", "timeout", "on_error"};
 const std::vector<std::string> kHttpKeys = {"method", "url", "headers", "body"};
 const std::vector<std::string> kRefKeys = {"env", "file"};
 constexpr int64_t kMaxTimeoutMs = 10 * 60'000;
@@ -78,6 +78,7 @@ Result<HookSpec> ParseHook(const Reader& r, const Val& v) {
     SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*t));
     h.timeout_ms = ms.count();
   }
+  if (const Val* e = m.Get("on_error")) { SP_ASSIGN_OR_RETURN(h.on_error, r.AsString(*e)); }
   if (Status ok = CheckHook(h); !ok) return Err(r.Fail(v, ok.error().message));
   return h;
 }
@@ -102,6 +103,7 @@ Status CheckHook(const HookSpec& h) {
   if (!IsValidName(h.name)) return bad("invalid name (expected [a-z0-9][a-z0-9-]*)");
   if (h.command.empty() == h.url.empty()) return bad("set exactly one of a command and a URL");
   if (h.timeout_ms < 1 || h.timeout_ms > kMaxTimeoutMs) return bad("timeout must be between 1ms and 10m");
+  if (h.on_error != "abort" && h.on_error != "warn") return bad("on_error must be abort or warn");
   if (!h.command.empty()) {
     if (h.command[0].empty()) return bad("the command needs a program");
     for (const auto& a : h.command) {
@@ -189,6 +191,7 @@ nlohmann::ordered_json HooksToJson(const HooksSpec& hooks) {
         j["http"] = http;
       }
       if (h.timeout_ms != HookSpec{}.timeout_ms) j["timeout"] = WireDuration(h.timeout_ms);
+      if (h.on_error != HookSpec{}.on_error) j["on_error"] = h.on_error;
       arr.push_back(j);
     }
   }
@@ -211,9 +214,8 @@ HooksSpec HooksFromJson(const nlohmann::json& j) {
         h.body = http.value("body", std::string());
         if (http.contains("headers")) {
           for (const auto& [k, v] : http["headers"].items()) {
-            if (v.is_object()) {
-              const auto& [kind, what] = *v.items().begin();
-              h.header_refs[k] = kind + ":" + what.get<std::string>();
+            if (v.is_object()) {  // {env: NAME} or {file: /path}: one entry.
+              for (const auto& ref : v.items()) h.header_refs[k] = ref.key() + ":" + ref.value().get<std::string>();
             } else {
               h.headers[k] = v.get<std::string>();
             }
@@ -221,6 +223,7 @@ HooksSpec HooksFromJson(const nlohmann::json& j) {
         }
       }
       if (hj.contains("timeout")) h.timeout_ms = WireDurationMs(hj["timeout"]);
+      h.on_error = hj.value("on_error", h.on_error);
       HooksAt(out, point).push_back(std::move(h));
     }
   }

@@ -25,6 +25,7 @@ stacks:
             - name: suspend-asg
               command: [aws, autoscaling, suspend-processes, --auto-scaling-group-name, web-prod]
               timeout: 30s
+              on_error: warn
           post_rollout:
             - name: resume-asg
               http:
@@ -43,6 +44,7 @@ void ExpectTheHooks(const HooksSpec& h) {
   EXPECT_EQ(h.pre_rollout[0].name, "suspend-asg");
   EXPECT_EQ(h.pre_rollout[0].command.back(), "web-prod");
   EXPECT_EQ(h.pre_rollout[0].timeout_ms, 30'000);
+  EXPECT_EQ(h.pre_rollout[0].on_error, "warn");
   ASSERT_EQ(h.post_rollout.size(), 1u);
   const HookSpec& r = h.post_rollout[0];
   EXPECT_EQ(r.method, "PUT");
@@ -51,6 +53,7 @@ void ExpectTheHooks(const HooksSpec& h) {
   EXPECT_EQ(r.headers.at("X-Team"), "web");
   EXPECT_EQ(r.body, R"({"rollout": "{rollout}", "key": "{key}"})");
   EXPECT_EQ(r.timeout_ms, 10'000);
+  EXPECT_EQ(r.on_error, "abort");
   EXPECT_TRUE(h.pre_host.empty() && h.post_host.empty() && h.on_failure.empty());
 }
 
@@ -89,6 +92,7 @@ TEST(HooksParseTest, ErrorsNameFileLineAndField) {
   EXPECT_THAT(error("url: https://ops.internal", "url: http://ops.internal"),
               HasSubstr("secret headers go over HTTPS only"));
   EXPECT_THAT(error("{env: OPS_TOKEN}", "{env: 'OPS TOKEN'}"), HasSubstr("invalid environment variable name"));
+  EXPECT_THAT(error("on_error: warn", "on_error: ignore"), HasSubstr("on_error must be abort or warn"));
 }
 
 TEST(HooksParseTest, AHookNamedTwiceAtOnePointIsRefused) {

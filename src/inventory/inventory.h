@@ -100,6 +100,10 @@ struct HookSpec {
   std::map<std::string, std::string> header_refs;
   std::string body;                      // Template: {rollout} {key} {hook} {point} {release} ... (JSON-escaped).
   int64_t timeout_ms = 10'000;           // The whole hook, retries included.
+  // A pre_rollout or a host's hook that fails: "abort" (the rollout before
+  // any host; the host, restored) or "warn" (said, and the rollout goes on:
+  // e.g. autoscaling could not be suspended in time). Ignored at the end.
+  std::string on_error = "abort";
 };
 
 // Hooks by where they run in a rollout (docs/rollout.md "Hooks"):

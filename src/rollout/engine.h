@@ -248,6 +248,8 @@ class RolloutEngine {
   Result<HookLedger> ReadHookLedger(const RolloutPlan& plan);
   // One hook, fenced, journaled (begin, then end or fail) and announced.
   Status RunHook(const RolloutPlan& plan, Step point, const HookSpec& hook, const HostSpec* host, int64_t start_ms);
+  // `st`, or Ok with a warning for a hook whose on_error is "warn".
+  Status Tolerated(const RolloutPlan& plan, const HookSpec& hook, Status st);
   // A host's hooks at `point` (pre_host, post_host), in order, to the first failure.
   Status RunHostHooks(const RolloutPlan& plan, Step point, const HostSpec& host, HostRun& run);
   // Before the first host: the round's pre_rollout hooks not yet ended (after

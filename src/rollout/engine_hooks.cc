@@ -80,8 +80,16 @@ Status RolloutEngine::RunHook(const RolloutPlan& plan, Step point, const HookSpe
 Status RolloutEngine::RunHostHooks(const RolloutPlan& plan, Step point, const HostSpec& host, HostRun& run) {
   for (const auto& hook : HooksOf(plan, point)) {
     run.step = point;
-    SP_TRY(RunHook(plan, point, hook, &host, run.start_ms));
+    SP_TRY(Tolerated(plan, hook, RunHook(plan, point, hook, &host, run.start_ms)));
   }
+  return Ok();
+}
+
+Status RolloutEngine::Tolerated(const RolloutPlan& plan, const HookSpec& hook, Status st) {
+  // A lost lock is never tolerated: nothing more may be done.
+  if (st || hook.on_error != "warn" || scope_->lost()) return st;
+  Emit(Event{EventType::kWarning, plan.id, "", Step::kNone, StepPhase::kNone, 0, 0,
+             {{"message", st.error().message + " (on_error: warn; going on)"}}});
   return Ok();
 }
 
@@ -103,7 +111,7 @@ Status RolloutEngine::OpenHookRound(const RolloutPlan& plan, HookLedger& ledger,
   for (const auto& hook : plan.hooks.pre_rollout) {
     if (ledger.ended.count("pre_rollout/" + hook.name)) continue;
     ledger.pre_began = true;
-    SP_TRY(RunHook(plan, Step::kPreRollout, hook, nullptr, start));
+    SP_TRY(Tolerated(plan, hook, RunHook(plan, Step::kPreRollout, hook, nullptr, start)));
   }
   return Ok();
 }

@@ -95,6 +95,22 @@ TEST_F(RolloutEngineTest, AFailingPreRolloutHookTouchesNoHostAndStillRunsItsUndo
   ExpectConverged("v1");
 }
 
+// The policy when the suspension cannot be made: "warn" goes on, said.
+TEST_F(RolloutEngineTest, APreRolloutHookThatMayFailIsAWarningAndTheRolloutGoesOn) {
+  RolloutPlan plan = HookedPlan(*this, "v2");
+  plan.hooks.pre_rollout[0].on_error = "warn";
+  world_.fail["hook " + plan.id + "/pre_rollout/suspend"] = Error{ErrorCode::kTimeout, "timed out after 10s"};
+  auto r = Engine()->Run(plan);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v2");
+  EXPECT_TRUE(std::any_of(events_.begin(), events_.end(), [](const Event& e) {
+    return e.type == EventType::kWarning &&
+           e.detail.value("message", "").find("pre_rollout timed out after 10s (on_error: warn") != std::string::npos;
+  }));
+  EXPECT_EQ(Keys(*this).back(), plan.id + "/post_rollout/resume") << "its undo still runs";
+}
+
 TEST_F(RolloutEngineTest, AHostsHookThatTimesOutRestoresThatHost) {
   const RolloutPlan plan = HookedPlan(*this, "v2");
   world_.fail["hook " + plan.id + "/pre_host/check/app2"] =
