@@ -121,6 +121,7 @@ pid_t StartCommand(char** argv, const sigset_t& old_mask, int64_t uid, int64_t g
   }
   if (child == 0) {
     ::setpgid(0, 0);
+    ::signal(SIGPIPE, SIG_DFL);  // Ignored in the supervisor only (an ignored signal survives exec).
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     // The commit's code as the step user: no supplementary groups (no
     // docker group), and no way back up through a setuid program.
@@ -189,6 +190,11 @@ int SuperviseMain(int argc, char** argv) {
   if (!args) return 2;
   // If the runner dies (a server killed mid-build), end the step like a
   // cancel rather than let it run on unwatched.
+  // Our stderr is a pipe the runner read: once it died, a write there must
+  // fail (EPIPE), not kill us before we end the step (SIGPIPE's default).
+  // Seen: a server killed with -9 whose spawning thread exited last (its
+  // descriptors already closed when our SIGTERM came) left the step running.
+  ::signal(SIGPIPE, SIG_IGN);
   const pid_t parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::raise(SIGTERM);  // Died before we asked.

@@ -3,6 +3,8 @@
 #include "runner/runner.h"
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -90,6 +92,38 @@ TEST_F(RunnerTest, LeftoversOfAStepThatExitedAreEndedToo) {
   const int left = PidIn(pidfile);
   ASSERT_GT(left, 0);
   EXPECT_FALSE(Running(left));
+}
+
+// The runner (a server) died: nobody reads the supervisor's output any
+// more when its death signal arrives. The supervisor must still end the
+// step — a write to its broken stderr pipe must not kill it first (SIGPIPE).
+TEST_F(RunnerTest, ASupervisorWhoseRunnerDiedStillEndsTheStep) {
+  const std::string pidfile = dir_ / "step.pid";
+  const std::string exe = BuildBinary("sallyport");
+  const std::string script = "echo $$ > " + pidfile + "; sleep 300";
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t supervisor = ::fork();
+  ASSERT_GE(supervisor, 0);
+  if (supervisor == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::execl(exe.c_str(), "sallyport", "__supervise", "--timeout-ms", "60000", "--grace-ms", "500", "--", "/bin/sh",
+            "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  ASSERT_TRUE(WaitFor([&] { return PidIn(pidfile) > 0; }, std::chrono::seconds(10)));
+  const int step = PidIn(pidfile);
+  ::close(fds[0]);                 // The runner is gone: its end of the pipe with it.
+  ::kill(supervisor, SIGTERM);     // What PR_SET_PDEATHSIG sends then.
+  EXPECT_TRUE(WaitFor([&] { return !Running(step); }, std::chrono::seconds(5))) << "the step outlived its runner";
+  int status = 0;
+  ::waitpid(supervisor, &status, 0);
+  EXPECT_FALSE(WIFSIGNALED(status)) << "the supervisor was killed by signal " << WTERMSIG(status);
+  if (Running(step)) ::kill(step, SIGKILL);
 }
 
 TEST_F(RunnerTest, CancelEndsTheStepAndItsDescendants) {
