@@ -103,7 +103,7 @@ Status RolloutEngine::OpenHookRound(const RolloutPlan& plan, HookLedger& ledger,
     ledger = HookLedger{ledger.round + 1};
     hook_round_ = ledger.round;
   }
-  if (!hosts_left && !ledger.pre_began) {
+  if (!hosts_left && !ledger.pre_began && !plan.hooks.pre_rollout.empty()) {
     ledger.closed = true;  // Nothing left to roll and nothing to undo.
     return Ok();
   }

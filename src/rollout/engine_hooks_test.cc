@@ -185,6 +185,33 @@ TEST_F(RolloutEngineTest, PostRunsOncePerPreAfterACrashAtEveryJournalWriteThenRe
   }
 }
 
+// Hooks at the end only (no pre_rollout): a crash as its post_rollout call
+// is about to be journaled, every host done; the resume still makes it.
+TEST_F(RolloutEngineTest, APostRolloutHookWithoutAPreRunsAfterAResumeOfARolloutWhoseHostsAllFinished) {
+  auto post_only = [](Harness& h) {
+    RolloutPlan p = h.Plan("v2");
+    p.hooks.post_rollout = {Hook("resume")};
+    return p;
+  };
+  int total = 0;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(post_only(probe)));
+    total = probe.journal_->appends;  // ..., post_rollout begin, post_rollout end.
+  }
+  const RolloutPlan plan = post_only(*this);
+  journal_->crash_at = total - 1;
+  EXPECT_THROW((void)Engine(100)->Run(plan), Crash);
+  journal_->crash_at = -1;
+  EXPECT_THAT(Keys(*this), IsEmpty());
+  auto r = Engine(200)->Resume(plan.id);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v2");
+  EXPECT_THAT(Keys(*this), ElementsAre(plan.id + "/post_rollout/resume"));
+}
+
 // Crashed, then ended by a dead-letter reconcile or by the scope's next
 // rollout instead of a resume: the open round's undo runs there.
 TEST_F(RolloutEngineTest, AReconcileOrTheNextRolloutRunsTheUndoOfACrashedRollout) {
