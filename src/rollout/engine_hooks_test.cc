@@ -159,30 +159,8 @@ TEST_F(RolloutEngineTest, PostRunsOncePerPreAfterACrashAtEveryOperationThenResum
 }
 
 TEST_F(RolloutEngineTest, PostRunsOncePerPreAfterACrashAtEveryJournalWriteThenResume) {
-  int total = 0;
-  {
-    Harness probe;
-    probe.Init();
-    ASSERT_TRUE(probe.Engine()->Run(HookedPlan(probe, "v2")));
-    total = probe.journal_->appends;
-  }
-  for (int n = 1; n <= total; ++n) {
-    for (bool after : {false, true}) {
-      SCOPED_TRACE("crash at journal write " + std::to_string(n) + (after ? " (after)" : " (before)"));
-      Harness t;
-      t.Init();
-      t.journal_->crash_at = n;
-      t.journal_->after_write = after;
-      const RolloutPlan plan = HookedPlan(t, "v2");
-      EXPECT_THROW((void)t.Engine(100)->Run(plan), Crash);
-      t.journal_->crash_at = -1;
-      auto r = t.Engine(200)->Resume(plan.id);
-      ASSERT_TRUE(r) << r.error().message;
-      EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
-      t.ExpectConverged("v2");
-      ExpectOnePostPerPre(t, plan.id);
-    }
-  }
+  SweepJournalCrashes([](Harness& t) { return HookedPlan(t, "v2"); },
+                      [](Harness& t, const RolloutPlan& plan) { ExpectOnePostPerPre(t, plan.id); });
 }
 
 // Hooks at the end only (no pre_rollout): a crash as its post_rollout call

@@ -237,14 +237,15 @@ TEST_F(RolloutEngineTest, ReconcileAfterACrashAtEveryOperationLeavesEachHostOnOn
   EXPECT_GT(reconciled, 20);
 }
 
-// Same, crashing at every journal write, before and after it lands — e.g.
-// "journal says stopping, app already stopped".
-TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
+}  // namespace
+
+void SweepJournalCrashes(const std::function<RolloutPlan(Harness&)>& make_plan,
+                         const std::function<void(Harness&, const RolloutPlan&)>& after_resume) {
   int total = 0;
   {
     Harness probe;
     probe.Init();
-    ASSERT_TRUE(probe.Engine()->Run(probe.Plan("v2")));
+    ASSERT_TRUE(probe.Engine()->Run(make_plan(probe)));
     total = probe.journal_->appends;
   }
   ASSERT_GT(total, 30);
@@ -255,19 +256,24 @@ TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
       t.Init();
       t.journal_->crash_at = n;
       t.journal_->after_write = after;
-      auto plan = t.Plan("v2");
-      try {
-        (void)t.Engine(100)->Run(plan);
-        FAIL() << "did not crash";
-      } catch (const Crash&) {
-      }
+      const RolloutPlan plan = make_plan(t);
+      EXPECT_THROW((void)t.Engine(100)->Run(plan), Crash) << "did not crash";
       t.journal_->crash_at = -1;
       auto r = t.Engine(200)->Resume(plan.id);
       ASSERT_TRUE(r) << r.error().message;
       EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
       t.ExpectConverged("v2");
+      if (after_resume) after_resume(t, plan);
     }
   }
+}
+
+namespace {
+
+// Same, crashing at every journal write, before and after it lands — e.g.
+// "journal says stopping, app already stopped".
+TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
+  SweepJournalCrashes([](Harness& t) { return t.Plan("v2"); }, nullptr);
 }
 
 TEST_F(RolloutEngineTest, JournalSaysStoppingButAppAlreadyStopped) {

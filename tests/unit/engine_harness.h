@@ -185,6 +185,12 @@ struct Harness {
 void SweepLockTakeover(const std::function<RolloutPlan(Harness&)>& make_plan,
                        const std::function<void(Harness&, const RolloutPlan&)>& after_next);
 
+// For each journal write of a rollout of `make_plan(t)`: a crash before it,
+// and one after it lands; then a resume must converge on v2, and
+// `after_resume` (may be empty) checks more (engine_recovery_test.cc).
+void SweepJournalCrashes(const std::function<RolloutPlan(Harness&)>& make_plan,
+                         const std::function<void(Harness&, const RolloutPlan&)>& after_resume);
+
 class RolloutEngineTest : public ::testing::Test, public Harness {
  protected:
   void SetUp() override { Init(); }
