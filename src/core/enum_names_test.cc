@@ -29,7 +29,7 @@ void ExpectRoundTrip(const std::array<EnumName<E>, N>& table, size_t values) {
 TEST(EnumNamesTest, EveryTableRoundTrips) {
   ExpectRoundTrip(kPlanKindNames, 3);
   ExpectRoundTrip(kHostStateNames, 6);
-  ExpectRoundTrip(kStepNames, static_cast<size_t>(Step::kPostRollout) + 1);
+  ExpectRoundTrip(kStepNames, static_cast<size_t>(Step::kUnsilence) + 1);
   ExpectRoundTrip(kStepPhaseNames, 4);
   ExpectRoundTrip(kEventTypeNames, static_cast<size_t>(EventType::kTeardownFinished) + 1);
   ExpectRoundTrip(kRolloutStatusNames, 5);

@@ -1,7 +1,5 @@
 #include "hooks/system_hook_runner.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <strings.h>
@@ -12,6 +10,7 @@
 
 #include "core/curl_global.h"
 #include "core/text.h"
+#include "hooks/http_call.h"
 
 namespace sp {
 namespace {
@@ -28,55 +27,6 @@ std::string EnvName(const std::string& var) {
   std::string out = "SALLYPORT_";
   for (char c : var) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  const size_t n = size * nmemb;
-  body->append(data, std::min(n, kMaxOutput - std::min(kMaxOutput, body->size())));
-  return n;
-}
-
-struct Answer {
-  CURLcode rc = CURLE_OK;
-  long status = 0;
-  std::string body, error;
-};
-
-Answer Send(const HookSpec& hook, const std::vector<std::string>& headers, const std::string& body,
-            int64_t timeout_ms) {
-  Answer a;
-  CURL* curl = curl_easy_init();
-  if (!curl) {
-    a.rc = CURLE_FAILED_INIT;
-    a.error = "curl_easy_init failed";
-    return a;
-  }
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, hook.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, hook.method.c_str());
-  if (hook.method != "GET") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  }
-  if (IsLoopbackHost(UrlHost(hook.url))) curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, timeout_ms)));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a.body);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "sallyport-hook");
-  a.rc = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
-  if (a.rc != CURLE_OK) a.error = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(a.rc));
-  curl_easy_cleanup(curl);
-  curl_slist_free_all(list);
-  return a;
 }
 
 }  // namespace
@@ -162,15 +112,22 @@ Result<std::string> SystemHookRunner::RunHttpHook(const HookSpec& hook, const Ho
   const int64_t deadline = clock_.MonotonicMs() + hook.timeout_ms;
   Millis backoff(100);
   for (int attempt = 1;; ++attempt) {
-    Answer a = Send(hook, headers, body, deadline - clock_.MonotonicMs());
+    HttpRequest req;
+    req.method = hook.method;
+    req.url = hook.url;
+    req.headers = headers;
+    req.body = body;
+    req.timeout_ms = deadline - clock_.MonotonicMs();
+    req.max_answer = kMaxOutput;
+    req.user_agent = "sallyport-hook";
+    const HttpAnswer a = SendHttp(req);
     const std::string said = a.status ? "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + Tail(a.body))
                                       : a.error;
-    if (a.rc == CURLE_OK && a.status >= 200 && a.status < 300) return said;
-    // Retried: nothing answered, the receiver is busy, or it failed on its side.
-    const bool retry = a.status == 0 ? a.rc == CURLE_COULDNT_CONNECT : a.status == 429 || a.status >= 500;
+    if (a.ok()) return said;
+    const bool retry = a.retryable();
     const int64_t left = deadline - clock_.MonotonicMs();
     if (!retry || left <= backoff.count()) {
-      const bool timed_out = a.rc == CURLE_OPERATION_TIMEDOUT || (retry && left <= backoff.count());
+      const bool timed_out = a.timed_out || (retry && left <= backoff.count());
       return Err(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
                  what + ": " + said + " (attempt " + std::to_string(attempt) + ")");
     }

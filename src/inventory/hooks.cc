@@ -18,6 +18,10 @@ using yaml::Val;
 const std::vector<std::string> kHookKeys = {"name", "command", "http", "timeout", "on_error"};
 const std::vector<std::string> kHttpKeys = {"method", "url", "headers", "body"};
 const std::vector<std::string> kRefKeys = {"env", "file"};
+const std::vector<std::string> kSilenceKeys = {"alertmanager", "matchers", "duration", "timeout", "on_error"};
+const std::vector<std::string> kMatcherKeys = {"name", "value", "regex", "equal"};
+constexpr int64_t kMinSilenceMs = 10'000;
+constexpr int64_t kMaxSilenceMs = 10 * 60'000;
 constexpr int64_t kMaxTimeoutMs = 10 * 60'000;
 constexpr size_t kMaxBody = 64 * 1024;
 
@@ -83,7 +87,72 @@ Result<HookSpec> ParseHook(const Reader& r, const Val& v) {
   return h;
 }
 
+bool IsLabelName(const std::string& s) {
+  return !s.empty() && s.size() <= 128 && !std::isdigit(static_cast<unsigned char>(s[0])) &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+Result<SilenceSpec> ParseSilence(const Reader& r, const Val& v) {
+  SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, kSilenceKeys));
+  SilenceSpec s;
+  const Val* url = m.Get("alertmanager");
+  if (!url) return Err(r.Missing(m, "alertmanager", " (Alertmanager's URL, e.g. http://alertmanager:9093)"));
+  SP_ASSIGN_OR_RETURN(s.url, r.AsNonEmptyString(*url));
+  if (const Val* ms = m.Get("matchers")) {
+    SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(*ms));
+    for (const Val& item : items) {
+      SP_ASSIGN_OR_RETURN(Map mm, r.AsMap(item, kMatcherKeys));
+      SilenceMatcher x;
+      const Val* name = mm.Get("name");
+      const Val* value = mm.Get("value");
+      if (!name) return Err(r.Missing(mm, "name"));
+      if (!value) return Err(r.Missing(mm, "value"));
+      SP_ASSIGN_OR_RETURN(x.name, r.AsString(*name));
+      SP_ASSIGN_OR_RETURN(x.value, r.AsSafeString(*value));
+      if (const Val* re = mm.Get("regex")) { SP_ASSIGN_OR_RETURN(x.regex, r.AsBool(*re)); }
+      if (const Val* eq = mm.Get("equal")) { SP_ASSIGN_OR_RETURN(x.equal, r.AsBool(*eq)); }
+      s.matchers.push_back(std::move(x));
+    }
+    if (s.matchers.empty()) return Err(r.Fail(*ms, "leave 'matchers' out for the defaults, or name at least one"));
+  }
+  if (const Val* d = m.Get("duration")) {
+    SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*d));
+    s.duration_ms = ms.count();
+  }
+  if (const Val* t = m.Get("timeout")) {
+    SP_ASSIGN_OR_RETURN(Millis ms, r.AsDuration(*t));
+    s.timeout_ms = ms.count();
+  }
+  if (const Val* e = m.Get("on_error")) { SP_ASSIGN_OR_RETURN(s.on_error, r.AsString(*e)); }
+  if (Status ok = CheckSilence(s); !ok) return Err(r.Fail(v, ok.error().message));
+  return s;
+}
+
 }  // namespace
+
+std::vector<SilenceMatcher> DefaultSilenceMatchers() {
+  return {{"release", "{release}"}, {"deployment", "{deployment}"}, {"host", "{hosts}", /*regex=*/true}};
+}
+
+Status CheckSilence(const SilenceSpec& s) {
+  auto bad = [](const std::string& what) { return Err(ErrorCode::kInvalidArgument, "silence: " + what); };
+  if ((!StartsWith(s.url, "https://") && !StartsWith(s.url, "http://")) || UrlHost(s.url).empty() ||
+      !IsSafeValue(s.url)) {
+    return bad("alertmanager must be an http:// or https:// URL with a host, on one line");
+  }
+  if (s.duration_ms < kMinSilenceMs || s.duration_ms > kMaxSilenceMs) {
+    return bad("duration must be between 10s and 10m (a dead rollout's silence ends by itself within it)");
+  }
+  if (s.timeout_ms < 1 || s.timeout_ms > 60'000) return bad("timeout must be between 1ms and 1m");
+  if (s.on_error != "abort" && s.on_error != "warn") return bad("on_error must be abort or warn");
+  for (const auto& x : s.matchers) {
+    if (!IsLabelName(x.name)) return bad("matcher '" + x.name + "': a label name is [a-zA-Z_][a-zA-Z0-9_]*");
+    if (x.value.empty() || !IsSafeValue(x.value) || x.value.find('\r') != std::string::npos || x.value.size() > 1024) {
+      return bad("matcher '" + x.name + "': a value is one non-empty line");
+    }
+  }
+  return Ok();
+}
 
 const std::vector<HookSpec>& HooksAt(const HooksSpec& h, std::string_view point) {
   return HooksAt(const_cast<HooksSpec&>(h), point);
@@ -144,14 +213,20 @@ Status CheckHooks(const HooksSpec& hooks) {
       }
     }
   }
+  if (hooks.silence) SP_TRY(CheckSilence(*hooks.silence));
   return Ok();
 }
 
 Result<HooksSpec> ParseHooks(const Reader& r, const Val& v) {
   std::vector<std::string> keys(std::begin(kHookPoints), std::end(kHookPoints));
+  keys.push_back("silence");
   SP_ASSIGN_OR_RETURN(Map m, r.AsMap(v, keys));
   HooksSpec out;
   for (const auto& [point, lv] : m.entries) {
+    if (point == "silence") {
+      SP_ASSIGN_OR_RETURN(out.silence, ParseSilence(r, lv));
+      continue;
+    }
     SP_ASSIGN_OR_RETURN(std::vector<Val> items, r.AsList(lv));
     auto& list = HooksAt(out, point);
     for (const Val& item : items) {
@@ -195,6 +270,23 @@ nlohmann::ordered_json HooksToJson(const HooksSpec& hooks) {
       arr.push_back(j);
     }
   }
+  if (const auto& s = hooks.silence) {
+    nlohmann::ordered_json j;
+    j["alertmanager"] = s->url;
+    if (!s->matchers.empty()) {
+      auto& arr = j["matchers"] = nlohmann::ordered_json::array();
+      for (const auto& x : s->matchers) {
+        nlohmann::ordered_json mj = {{"name", x.name}, {"value", x.value}};
+        if (x.regex) mj["regex"] = true;
+        if (!x.equal) mj["equal"] = false;
+        arr.push_back(mj);
+      }
+    }
+    if (s->duration_ms != SilenceSpec{}.duration_ms) j["duration"] = WireDuration(s->duration_ms);
+    if (s->timeout_ms != SilenceSpec{}.timeout_ms) j["timeout"] = WireDuration(s->timeout_ms);
+    if (s->on_error != SilenceSpec{}.on_error) j["on_error"] = s->on_error;
+    out["silence"] = j;
+  }
   return out;
 }
 
@@ -226,6 +318,20 @@ HooksSpec HooksFromJson(const nlohmann::json& j) {
       h.on_error = hj.value("on_error", h.on_error);
       HooksAt(out, point).push_back(std::move(h));
     }
+  }
+  if (j.contains("silence")) {
+    const auto& sj = j["silence"];
+    SilenceSpec s;
+    s.url = sj.at("alertmanager");
+    if (sj.contains("matchers")) {
+      for (const auto& mj : sj["matchers"]) {
+        s.matchers.push_back({mj.at("name"), mj.at("value"), mj.value("regex", false), mj.value("equal", true)});
+      }
+    }
+    if (sj.contains("duration")) s.duration_ms = WireDurationMs(sj["duration"]);
+    if (sj.contains("timeout")) s.timeout_ms = WireDurationMs(sj["timeout"]);
+    s.on_error = sj.value("on_error", s.on_error);
+    out.silence = std::move(s);
   }
   return out;
 }

@@ -29,10 +29,17 @@ std::vector<HookSpec>& HooksAt(HooksSpec& h, std::string_view point);
 // values, a secret reference sent in clear only to loopback, a timeout of
 // 1 ms .. 10 min. The error says which field is wrong.
 Status CheckHook(const HookSpec& h);
-// CheckHook on each, and names unique within each point.
+// CheckHook on each, and names unique within each point; CheckSilence.
 Status CheckHooks(const HooksSpec& h);
+// An alert silence: an http(s) URL with a host, a duration of 10s .. 10m,
+// a timeout of 1ms .. 1m, label names and single-line values.
+Status CheckSilence(const SilenceSpec& s);
+// The matchers of a silence that names none: release="{release}",
+// deployment="{deployment}", host=~"{hosts}".
+std::vector<SilenceMatcher> DefaultSilenceMatchers();
 
-// The `hooks:` mapping of a deployment in the inventory file.
+// The `hooks:` mapping of a deployment in the inventory file (its hook
+// points and its `silence`).
 Result<HooksSpec> ParseHooks(const yaml::Reader& r, const yaml::Val& v);
 
 // The file's shape as JSON (empty points left out) and back (types only;

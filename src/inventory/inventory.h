@@ -111,10 +111,39 @@ struct HookSpec {
 // the outcome (the undo of pre_rollout: always run once a rollout started);
 // pre_host after a host is drained, post_host after it is back in rotation;
 // on_failure when a rollout ends failed.
+// One matcher of an alert silence (Alertmanager's API v2). `value` may name
+// {release}, {deployment}, {stack} and, for a regex matcher, {hosts} and
+// {addresses}: the plan's hosts as an alternation, each regex-escaped.
+struct SilenceMatcher {
+  std::string name;          // A label name: [a-zA-Z_][a-zA-Z0-9_]*.
+  std::string value;
+  bool regex = false;
+  bool equal = true;         // false: != or !~.
+};
+
+// The alert silence a rollout holds while it touches hosts (docs/rollout.md
+// "Alert silences"): made by whoever runs the rollout (the agent inside the
+// network, where Alertmanager lives) before the first host, ending at most
+// `duration` ahead and extended while the scope lock is held, expired when
+// the rollout ends whatever the outcome (after a crash, by the resume or
+// the reconcile). Its comment carries the rollout's id, so a resume adopts
+// the silence it finds instead of making a second one.
+struct SilenceSpec {
+  std::string url;           // Alertmanager's base URL: http(s)://host:port[/prefix].
+  std::vector<SilenceMatcher> matchers;  // Empty: the defaults (DefaultSilenceMatchers).
+  int64_t duration_ms = 10 * 60'000;     // How far ahead it ends: 10s .. 10m.
+  int64_t timeout_ms = 5'000;            // Each call to Alertmanager.
+  // Alertmanager cannot be reached or refuses: "abort" (the rollout, before
+  // any host) or "warn" (said, and the rollout goes on unsilenced).
+  std::string on_error = "abort";
+};
+
 struct HooksSpec {
   std::vector<HookSpec> pre_rollout, post_rollout, pre_host, post_host, on_failure;
+  std::optional<SilenceSpec> silence;
   bool empty() const {
-    return pre_rollout.empty() && post_rollout.empty() && pre_host.empty() && post_host.empty() && on_failure.empty();
+    return pre_rollout.empty() && post_rollout.empty() && pre_host.empty() && post_host.empty() && on_failure.empty() &&
+           !silence;
   }
 };
 

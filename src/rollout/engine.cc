@@ -110,6 +110,10 @@ RolloutEngine::RolloutEngine(EngineDeps deps, EngineOptions opts) : d_(std::move
     fenced_hooks_ = std::make_unique<FencedHookRunner>(*d_.hooks, fence);
     d_.hooks = fenced_hooks_.get();
   }
+  if (d_.silencer) {
+    fenced_silencer_ = std::make_unique<FencedSilencer>(*d_.silencer, fence);
+    d_.silencer = fenced_silencer_.get();
+  }
   d_.lb_factory = [inner = std::move(d_.lb_factory), fence](const LoadBalancerSpec& spec)
       -> Result<std::unique_ptr<LoadBalancer>> {
     SP_ASSIGN_OR_RETURN(std::unique_ptr<LoadBalancer> lb, inner(spec));
@@ -364,6 +368,7 @@ Result<RolloutSummary> RolloutEngine::Execute(const RolloutPlan& plan, LbSet& lb
       sum.lock_lost = true;
     }
   }
+  silence_keeper_.reset();  // Handed back or lock lost: the silence is left to the next holder (or its end).
   // Handed back: left running for the next holder, which resumes it.
   Status recorded = Ok();
   if (!scope_->lost() && !sum.handed_back) recorded = d_.journal->FinishRollout(plan.id, sum.status, sum.error);

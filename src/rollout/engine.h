@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "health/health.h"
 #include "hooks/hook_runner.h"
+#include "hooks/silencer.h"
 #include "lb/load_balancer.h"
 #include "rollout/journal.h"
 #include "rollout/lock.h"
@@ -82,6 +83,9 @@ struct EngineDeps {
   std::function<void(const Event&)> on_event;          // Called serially; may be empty.
   // Runs the plan's hooks (plan.hooks); may be null only for plans without any.
   HookRunner* hooks = nullptr;
+  // Makes the plan's alert silence (plan.hooks.silence); may be null only
+  // for plans without one.
+  Silencer* silencer = nullptr;
   // The scope lock's lease as the actions see it; shared with the fence of
   // the transport below the runtime. Null: the engine makes its own.
   std::shared_ptr<ScopeLease> scope_lease;
@@ -169,6 +173,7 @@ class RolloutEngine {
   class LeaseKeeper;
   class Hold;
   class Prefetcher;
+  class SilenceKeeper;
 
   // Creates one adapter per load balancer spec.
   Result<LbSet> Connect(const std::vector<LoadBalancerSpec>& specs);
@@ -258,6 +263,13 @@ class RolloutEngine {
   // At the end of a round: on_failure (when `failed`) and post_rollout hooks
   // not yet ended, each tried even when another failed. What failed, or "".
   std::string CloseHookRound(const RolloutPlan& plan, HookLedger& ledger, bool failed);
+  // The round's alert silence (engine_silence.cc): made, or adopted when one
+  // with the round's marker exists (a resume), journaled, then extended in
+  // the background while the lock is held (renew_in_background).
+  Status OpenSilence(const RolloutPlan& plan, HookLedger& ledger);
+  // Stops extending it and expires every silence with the round's marker.
+  // What failed, or "".
+  std::string CloseSilence(const RolloutPlan& plan, HookLedger& ledger);
   // The hooks of an unfinished rollout that will not continue (its hosts
   // reconciled): its open round closed as failed.
   void CloseHooksOf(const RolloutPlan& plan);
@@ -275,6 +287,8 @@ class RolloutEngine {
   std::unique_ptr<Runtime> fenced_runtime_;
   std::unique_ptr<Transport> fenced_transport_;
   std::unique_ptr<HookRunner> fenced_hooks_;
+  std::unique_ptr<Silencer> fenced_silencer_;
+  std::unique_ptr<SilenceKeeper> silence_keeper_;  // While a silence is held.
   int hook_round_ = 1;  // The round host hooks' keys belong to.
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> hand_back_{false};

@@ -15,7 +15,10 @@ using nlohmann::json;
 
 namespace {
 
-bool IsRolloutHook(Step s) { return s == Step::kPreRollout || s == Step::kOnFailure || s == Step::kPostRollout; }
+bool IsRolloutHook(Step s) {
+  return s == Step::kPreRollout || s == Step::kOnFailure || s == Step::kPostRollout || s == Step::kSilence ||
+         s == Step::kUnsilence;
+}
 
 const std::vector<HookSpec>& HooksOf(const RolloutPlan& plan, Step point) {
   return HooksAt(plan.hooks, Name(point));
@@ -33,7 +36,13 @@ Result<RolloutEngine::HookLedger> RolloutEngine::ReadHookLedger(const RolloutPla
     const int round = detail.value("round", 1);
     if (round > ledger.round) ledger = HookLedger{round};
     if (round != ledger.round) continue;
-    if (s.phase == StepPhase::kBegin) {
+    if (s.step == Step::kSilence) {
+      ledger.silence_began = ledger.silence_made = true;  // Made, for all it knows.
+      if (s.phase == StepPhase::kEnd) ledger.silence_id = detail.value("silence", std::string());
+    } else if (s.step == Step::kUnsilence) {
+      ledger.post_began = true;
+      ledger.silence_ended |= s.phase == StepPhase::kEnd;
+    } else if (s.phase == StepPhase::kBegin) {
       ledger.pre_began |= s.step == Step::kPreRollout;
       ledger.post_began |= s.step == Step::kPostRollout;
     } else if (s.phase == StepPhase::kEnd) {
@@ -103,9 +112,18 @@ Status RolloutEngine::OpenHookRound(const RolloutPlan& plan, HookLedger& ledger,
     ledger = HookLedger{ledger.round + 1};
     hook_round_ = ledger.round;
   }
-  if (!hosts_left && !ledger.pre_began && !plan.hooks.pre_rollout.empty()) {
-    ledger.closed = true;  // Nothing left to roll and nothing to undo.
-    return Ok();
+  if (!hosts_left) {
+    // Nothing left to roll: no silence, and no end hooks when nothing is to undo.
+    ledger.skip_hooks = !ledger.pre_began && !plan.hooks.pre_rollout.empty();
+    if (ledger.skip_hooks) return Ok();
+  } else if (plan.hooks.silence && !ledger.silence_ended) {
+    // Before any hook or host: alerts are silenced first (the policy for an
+    // Alertmanager that cannot be reached is the silence's on_error).
+    if (Status st = OpenSilence(plan, ledger); !st) {
+      if (plan.hooks.silence->on_error != "warn" || scope_->lost()) return st;
+      Emit(Event{EventType::kWarning, plan.id, "", Step::kSilence, StepPhase::kNone, 0, 0,
+                 {{"message", st.error().message + " (on_error: warn; rolling without a silence)"}}});
+    }
   }
   const int64_t start = d_.clock->MonotonicMs();
   for (const auto& hook : plan.hooks.pre_rollout) {
@@ -119,12 +137,13 @@ Status RolloutEngine::OpenHookRound(const RolloutPlan& plan, HookLedger& ledger,
 std::string RolloutEngine::CloseHookRound(const RolloutPlan& plan, HookLedger& ledger, bool failed) {
   if (ledger.closed) return "";
   ledger.closed = true;
-  // post_rollout is pre_rollout's undo: not run for a round whose pre never began.
-  if (!plan.hooks.pre_rollout.empty() && !ledger.pre_began) return "";
   hook_round_ = ledger.round;
   const int64_t start = d_.clock->MonotonicMs();
   std::string problems;
+  // post_rollout is pre_rollout's undo: not run for a round whose pre never began.
+  const bool run_hooks = !ledger.skip_hooks && (plan.hooks.pre_rollout.empty() || ledger.pre_began);
   for (Step point : {Step::kOnFailure, Step::kPostRollout}) {
+    if (!run_hooks) break;
     if (point == Step::kOnFailure && !failed) continue;
     for (const auto& hook : HooksOf(plan, point)) {
       if (ledger.ended.count(Name(point) + "/" + hook.name)) continue;
@@ -137,6 +156,12 @@ std::string RolloutEngine::CloseHookRound(const RolloutPlan& plan, HookLedger& l
   if (!problems.empty()) {
     Emit(Event{EventType::kWarning, plan.id, "", Step::kNone, StepPhase::kNone, 0, 0,
                {{"message", "hooks failed at the rollout's end: " + problems}}});
+  }
+  // Last: alerts stay silenced until the hooks' undo is done.
+  if (std::string unsilenced = CloseSilence(plan, ledger); !unsilenced.empty()) {
+    Emit(Event{EventType::kWarning, plan.id, "", Step::kUnsilence, StepPhase::kNone, 0, 0,
+               {{"message", unsilenced}}});
+    problems += (problems.empty() ? "" : "; ") + unsilenced;
   }
   return problems;
 }

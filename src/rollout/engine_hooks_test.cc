@@ -127,35 +127,12 @@ TEST_F(RolloutEngineTest, AHostsHookThatTimesOutRestoresThatHost) {
   EXPECT_EQ(Keys(*this).back(), plan.id + "/post_rollout/resume");
 }
 
-// Every op of a hooked rollout, in order (reads not logged).
-std::vector<std::string> OpsOfAHookedRollout() {
-  Harness probe;
-  probe.Init();
-  EXPECT_TRUE(probe.Engine()->Run(HookedPlan(probe, "v2")));
-  return probe.world_.Log();
-}
-
 TEST_F(RolloutEngineTest, PostRunsOncePerPreAfterACrashAtEveryOperationThenResume) {
-  const auto ops = OpsOfAHookedRollout();
-  ASSERT_GT(ops.size(), 25u);
-  int resumed = 0;
-  for (const auto& op : ops) {
-    SCOPED_TRACE("crash at " + op);
-    Harness t;
-    t.Init();
-    t.world_.crash_at = op;
-    const RolloutPlan plan = HookedPlan(t, "v2");
-    EXPECT_THROW((void)t.Engine(100)->Run(plan), Crash);
-    if (!t.store_->GetRollout(plan.id)) continue;
-    auto r = t.Engine(200)->Resume(plan.id);
-    ASSERT_TRUE(r) << r.error().message;
-    ++resumed;
-    EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
-    t.ExpectConverged("v2");
-    ExpectOnePostPerPre(t, plan.id);
-    EXPECT_THAT(Keys(t), Contains(plan.id + "/post_rollout/resume"));
-  }
-  EXPECT_GT(resumed, 20);
+  SweepOpCrashes([](Harness& t) { return HookedPlan(t, "v2"); },
+                 [](Harness& t, const RolloutPlan& plan) {
+                   ExpectOnePostPerPre(t, plan.id);
+                   EXPECT_THAT(Keys(t), Contains(plan.id + "/post_rollout/resume"));
+                 });
 }
 
 TEST_F(RolloutEngineTest, PostRunsOncePerPreAfterACrashAtEveryJournalWriteThenResume) {

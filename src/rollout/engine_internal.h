@@ -46,9 +46,34 @@ struct RolloutEngine::Tally {
 struct RolloutEngine::HookLedger {
   int round = 1;
   bool pre_began = false;         // A pre_rollout hook began in `round`.
-  bool post_began = false;        // A post_rollout hook began in `round`.
+  bool post_began = false;        // The round's end began (a post_rollout hook, or the unsilence).
   bool closed = false;            // This engine closed `round`.
-  std::set<std::string> ended;    // "<point>/<hook>" ended in `round`.
+  bool skip_hooks = false;        // Nothing rolled and nothing to undo: no end hooks.
+  std::set<std::string> ended{};  // "<point>/<hook>" ended in `round`.
+  bool silence_began = false;     // The round's silence was (maybe) made.
+  bool silence_made = false;      // ... and its call to make it was (maybe) sent.
+  bool silence_ended = false;     // ... and expired.
+  std::string silence_id{};       // As journaled when it was made.
+};
+
+// Extends the rollout's silence while the scope lock is held: every third
+// of its duration, to `duration` ahead. Stops when destroyed, or on its own
+// when the lock is gone (the silence then ends by itself within `duration`).
+class RolloutEngine::SilenceKeeper {
+ public:
+  SilenceKeeper(RolloutEngine* e, const RolloutPlan& plan, Silence s);
+  ~SilenceKeeper();
+  std::string id();  // The silence's id now (an update may change it).
+
+ private:
+  void Loop();
+  RolloutEngine* e_;
+  const RolloutPlan& plan_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  Silence s_;
+  std::thread thread_;
 };
 
 // Pulls the artifact onto the hosts of the next batches in the background

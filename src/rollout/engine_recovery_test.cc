@@ -169,20 +169,7 @@ RolloutPlan RunCrashingAt(Harness& t, const std::string& op) {
 }
 
 TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryOperation) {
-  const std::vector<std::string> ops = OpsOfACleanRollout();
-  ASSERT_GT(ops.size(), 20u);
-  for (const auto& op : ops) {
-    SCOPED_TRACE("crash at " + op);
-    Harness t;
-    t.Init();
-    const std::string id = RunCrashingAt(t, op).id;
-    auto rec = t.store_->GetRollout(id);
-    if (!rec) continue;  // Crashed before the plan was frozen: nothing to resume.
-    auto r = t.Engine(200)->Resume(id);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
-    t.ExpectConverged("v2");
-  }
+  SweepOpCrashes([](Harness& t) { return t.Plan("v2"); }, nullptr);
 }
 
 // A rollout whose job ran out of attempts, reconciled after a crash at
@@ -238,6 +225,36 @@ TEST_F(RolloutEngineTest, ReconcileAfterACrashAtEveryOperationLeavesEachHostOnOn
 }
 
 }  // namespace
+
+void SweepOpCrashes(const std::function<RolloutPlan(Harness&)>& make_plan,
+                    const std::function<void(Harness&, const RolloutPlan&)>& after_resume) {
+  std::vector<std::string> ops;
+  {
+    Harness probe;
+    probe.Init();
+    ASSERT_TRUE(probe.Engine()->Run(make_plan(probe)));
+    ops = probe.world_.Log();
+  }
+  ASSERT_GT(ops.size(), 20u);
+  size_t resumed = 0;
+  for (const auto& op : ops) {
+    SCOPED_TRACE("crash at " + op);
+    Harness t;
+    t.Init();
+    t.world_.crash_at = op;
+    const RolloutPlan plan = make_plan(t);
+    EXPECT_THROW((void)t.Engine(100)->Run(plan), Crash) << "did not crash";
+    t.world_.crash_at.clear();
+    if (!t.store_->GetRollout(plan.id)) continue;  // Crashed before the plan was frozen: nothing to resume.
+    auto r = t.Engine(200)->Resume(plan.id);
+    ASSERT_TRUE(r) << r.error().message;
+    ++resumed;
+    EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+    t.ExpectConverged("v2");
+    if (after_resume) after_resume(t, plan);
+  }
+  EXPECT_GT(resumed, ops.size() / 2) << "only preflight's ops come before the plan is frozen";
+}
 
 void SweepJournalCrashes(const std::function<RolloutPlan(Harness&)>& make_plan,
                          const std::function<void(Harness&, const RolloutPlan&)>& after_resume) {

@@ -18,6 +18,10 @@ std::string StepLine(const Event& e) {
   std::string line = buf;
   // A hook's step names the hook (several may run at one point).
   if (e.detail.is_object() && e.detail.contains("hook")) line += "  hook " + e.detail.value("hook", std::string());
+  // A silence's names its id (and whether a resume adopted it).
+  if (e.detail.is_object() && e.detail.contains("silence")) {
+    line += "  silence " + e.detail.value("silence", std::string()) + (e.detail.value("adopted", false) ? " (adopted)" : "");
+  }
   return line;
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "hooks/hook_runner.h"
+#include "hooks/silencer.h"
 #include "lb/load_balancer.h"
 #include "runtime/runtime.h"
 #include "transport/transport.h"
@@ -94,6 +95,29 @@ class FencedHookRunner final : public HookRunner {
 
  private:
   HookRunner& inner_;
+  Fence fence_;
+};
+
+class FencedSilencer final : public Silencer {
+ public:
+  FencedSilencer(Silencer& inner, Fence fence) : inner_(inner), fence_(std::move(fence)) {}
+  Result<std::vector<Silence>> Find(const SilenceSpec& spec, const std::string& marker) override {
+    SP_TRY(fence_());
+    return inner_.Find(spec, marker);
+  }
+  Result<std::string> Put(const SilenceSpec& spec, const Silence& s) override {
+    SP_TRY(fence_());
+    return inner_.Put(spec, s);
+  }
+  // Fenced too: a rollout that lost its lock leaves the silence to the
+  // holder that resumes it (which adopts it) or to its end time.
+  Status Expire(const SilenceSpec& spec, const std::string& id) override {
+    SP_TRY(fence_());
+    return inner_.Expire(spec, id);
+  }
+
+ private:
+  Silencer& inner_;
   Fence fence_;
 };
 

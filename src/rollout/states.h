@@ -58,8 +58,12 @@ enum class Step {
   kPostHost,
   kOnFailure,
   kPostRollout,
+  // The rollout's alert silence (HooksSpec::silence): made (or adopted)
+  // before the first host, expired at the end; journaled on host "".
+  kSilence,
+  kUnsilence,
 };
-inline constexpr std::array<EnumName<Step>, 21> kStepNames{{
+inline constexpr std::array<EnumName<Step>, 23> kStepNames{{
     {Step::kNone, ""},
     {Step::kPull, "pull"},
     {Step::kDrain, "drain"},
@@ -81,6 +85,8 @@ inline constexpr std::array<EnumName<Step>, 21> kStepNames{{
     {Step::kPostHost, "post_host"},
     {Step::kOnFailure, "on_failure"},
     {Step::kPostRollout, "post_rollout"},
+    {Step::kSilence, "silence"},
+    {Step::kUnsilence, "unsilence"},
 }};
 
 // A journaled step's line: before it acts, after it ended, after it failed.

@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "core/text.h"
 #include "health/http/http_health.h"
+#include "hooks/alertmanager_silencer.h"
 #include "hooks/system_hook_runner.h"
 #include "lb/haproxy/haproxy_lb.h"
 #include "registry/registry_client.h"
@@ -170,6 +171,7 @@ struct EngineWiring::Impl {
   // Hooks' secret headers are read here, on the acting machine ({env}, {file}
   // of the admin's hook; never a commit's reference).
   SystemHookRunner hooks{SystemProcesses(), RealClock::Instance(), ReadSecretRef};
+  AlertmanagerSilencer silencer{RealClock::Instance()};
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<FencedTransport> fenced;
 
@@ -271,6 +273,7 @@ std::unique_ptr<RolloutEngine> EngineWiring::EngineFor(const RolloutPlan& plan) 
   d.env_secret = secrets;
   d.on_event = i.setup.on_event;
   d.hooks = &i.hooks;
+  d.silencer = &i.silencer;
   d.scope_lease = scope;
   return std::make_unique<RolloutEngine>(std::move(d), i.Options());
 }

@@ -139,6 +139,7 @@ struct Harness {
     d.on_event = [this](const Event& e) { events_.push_back(e); };
     d.env_secret = env_secret_;
     d.hooks = &hooks_;
+    d.silencer = &silencer_;
     EngineOptions o;
     o.holder = "tester pid " + std::to_string(pid);
     o.machine = "testbox";
@@ -164,6 +165,7 @@ struct Harness {
   test::FakeRuntime runtime_{&world_};
   test::FakeTransport transport_{&world_};
   test::FakeHookRunner hooks_{&world_};
+  test::FakeSilencer silencer_{&world_};
   FakeClock clock_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<CrashingJournal> journal_;
@@ -184,6 +186,13 @@ struct Harness {
 // (engine_lease_test.cc).
 void SweepLockTakeover(const std::function<RolloutPlan(Harness&)>& make_plan,
                        const std::function<void(Harness&, const RolloutPlan&)>& after_next);
+
+// For each fake op of a rollout of `make_plan(t)`: a crash before it acts;
+// then, when the plan was frozen, a resume by another process must
+// converge on v2, and `after_resume` (may be empty) checks more
+// (engine_recovery_test.cc).
+void SweepOpCrashes(const std::function<RolloutPlan(Harness&)>& make_plan,
+                    const std::function<void(Harness&, const RolloutPlan&)>& after_resume);
 
 // For each journal write of a rollout of `make_plan(t)`: a crash before it,
 // and one after it lands; then a resume must converge on v2, and

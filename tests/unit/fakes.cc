@@ -300,4 +300,54 @@ std::vector<HookCall> FakeHookRunner::Calls() {
   return calls_;
 }
 
+namespace {
+std::string MarkerIn(const std::string& comment) {
+  const size_t at = comment.find("[sallyport-rollout=");
+  return at == std::string::npos ? comment : comment.substr(at);
+}
+}  // namespace
+
+Result<std::vector<Silence>> FakeSilencer::Find(const SilenceSpec&, const std::string& marker) {
+  if (auto e = w_->Op("silence find")) return Err(*e);
+  std::lock_guard l(mu_);
+  std::vector<Silence> out;
+  for (const auto& s : all_) {
+    if (s.state != "expired" && s.comment.find(marker) != std::string::npos) out.push_back(s);
+  }
+  return out;
+}
+
+Result<std::string> FakeSilencer::Put(const SilenceSpec&, const Silence& s) {
+  if (auto e = w_->Op("silence put " + MarkerIn(s.comment))) return Err(*e);
+  std::lock_guard l(mu_);
+  for (auto& old : all_) {
+    if (s.id.empty() || old.id != s.id) continue;
+    if (old.state != "expired" && old.starts_at == s.starts_at && old.matchers.size() == s.matchers.size()) {
+      old.ends_at_ms = s.ends_at_ms;
+      return old.id;
+    }
+    old.state = "expired";
+  }
+  Silence made = s;
+  made.id = "s" + std::to_string(all_.size() + 1);
+  made.state = "active";
+  made.starts_at = "t" + std::to_string(now_ms);  // As an Alertmanager writes its own start.
+  all_.push_back(made);
+  return made.id;
+}
+
+Status FakeSilencer::Expire(const SilenceSpec&, const std::string& id) {
+  if (auto e = w_->Op("silence expire " + id)) return Err(*e);
+  std::lock_guard l(mu_);
+  for (auto& s : all_) {
+    if (s.id == id) s.state = "expired";
+  }
+  return Ok();
+}
+
+std::vector<Silence> FakeSilencer::All() {
+  std::lock_guard l(mu_);
+  return all_;
+}
+
 }  // namespace sp::test

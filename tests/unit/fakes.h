@@ -13,6 +13,7 @@
 
 #include "health/health.h"
 #include "hooks/hook_runner.h"
+#include "hooks/silencer.h"
 #include "lb/load_balancer.h"
 #include "runtime/runtime.h"
 #include "transport/transport.h"
@@ -136,6 +137,27 @@ class FakeHookRunner final : public HookRunner {
   World* w_;
   std::mutex mu_;
   std::vector<HookCall> calls_;
+};
+
+// An Alertmanager's silences in memory. Ops: "silence find", "silence put
+// <marker>" and "silence expire <id>" (failed or crashed like any op). A
+// put with the id and start of a live silence updates it in place; any
+// other put makes a new one (and expires the one it replaces), as
+// Alertmanager 0.25 does.
+class FakeSilencer final : public Silencer {
+ public:
+  explicit FakeSilencer(World* w) : w_(w) {}
+  Result<std::vector<Silence>> Find(const SilenceSpec& spec, const std::string& marker) override;
+  Result<std::string> Put(const SilenceSpec& spec, const Silence& s) override;
+  Status Expire(const SilenceSpec& spec, const std::string& id) override;
+  // Every silence ever made, expired ones included (state "active"/"expired").
+  std::vector<Silence> All();
+  int64_t now_ms = 1'000'000;  // The Alertmanager's clock.
+
+ private:
+  World* w_;
+  std::mutex mu_;
+  std::vector<Silence> all_;
 };
 
 class FakeTransport final : public Transport {
