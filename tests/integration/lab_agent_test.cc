@@ -4,6 +4,8 @@
 // job's lease. Load runs through HAProxy's office frontend all along.
 #include <signal.h>
 
+#include <set>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/process/process_runtime.h"
+#include "support/alertmanager_fixture.h"
 #include "support/cli_runner.h"
 #include "support/lab.h"
 #include "support/load_generator.h"
@@ -38,6 +41,16 @@ class LabAgentTest : public ::testing::Test {
     ASSERT_TRUE(server_->ready()) << server_->Log();
     WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
     WriteFile(*dir_ / "inventory.yml", lab_.InventoryYaml("proc", "            base_dir: /srv/sallyport/apps\n"));
+    // The agents silence the hosts' alerts in an Alertmanager beside them
+    // (on this namespace's loopback, as one inside the network would be).
+    am_ = std::make_unique<AlertmanagerFixture>(*dir_ / "am");
+    ASSERT_TRUE(am_->Start()) << am_->LogTail();
+    std::string inv = ReadFile(*dir_ / "inventory.yml");
+    const std::string at = "        network: lab\n";
+    ASSERT_NE(inv.find(at), std::string::npos);
+    inv.insert(inv.find(at) + at.size(),
+               "        hooks:\n          silence: {alertmanager: '" + am_->url() + "', duration: 10s}\n");
+    WriteFile(*dir_ / "inventory.yml", inv);
     for (const char* name : {"agent-a", "agent-b"}) {
       ASSERT_NE(CreateAgentToken(*dir_, db_, name, "network=lab"), "") << name;
     }
@@ -137,8 +150,14 @@ class LabAgentTest : public ::testing::Test {
     return ::sp::test::StartLoad(lo);
   }
 
+  // The silences of the rollout of `version` (its comment names it).
+  std::vector<json> SilencesOf(const std::string& version, const std::string& state = "") {
+    return am_->SilencesWith(" to " + version + ":", state);
+  }
+
   Lab lab_;
   std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<AlertmanagerFixture> am_;
   std::unique_ptr<SshTransport> ssh_;
   std::string db_;
   std::unique_ptr<ServerProcess> server_;
@@ -164,6 +183,14 @@ TEST_F(LabAgentTest, AnAgentKilledAfterDrainStopOrStartIsResumedByAnotherWithZer
     Daemon a = StartAgent("agent-a", "h2:" + point);
     const int64_t id = Queue(version);
     ASSERT_TRUE(WaitFor([&] { return Stopped(a); }, std::chrono::seconds(60))) << ReadFile(*dir_ / "agent-a.log");
+    // The stalled rollout's hosts are silenced, by the agent inside the network.
+    const auto during = SilencesOf(version, "active");
+    ASSERT_EQ(during.size(), 1u) << am_->Silences().dump(1);
+    std::set<std::string> ms;
+    for (const auto& m : during[0]["matchers"]) ms.insert(m["name"].get<std::string>() + "=" + m["value"].get<std::string>());
+    EXPECT_EQ(ms, (std::set<std::string>{"release=web", "deployment=integration",
+                                         "host=" + lab_.hosts[0].name + "|" + lab_.hosts[1].name + "|" +
+                                             lab_.hosts[2].name}));
     Daemon b = StartAgent("agent-b");
     a.Signal(SIGKILL);
     a.Stop();
@@ -174,10 +201,18 @@ TEST_F(LabAgentTest, AnAgentKilledAfterDrainStopOrStartIsResumedByAnotherWithZer
     EXPECT_THAT(ReadFile(*dir_ / "agent-b.log"), HasSubstr("resuming rollout"));
     b.Stop();
     ExpectConverged(version);
+    const auto after = SilencesOf(version);
+    ASSERT_EQ(after.size(), 1u) << "adopted by the agent that resumed, never made twice:\n" << am_->Silences().dump(1);
+    EXPECT_EQ(after[0]["status"]["state"], "expired");
   }
   auto result = load->Stop();
   ASSERT_TRUE(result) << result.error().message;
   std::printf("load through HAProxy while three agents were killed mid-rollout: %s\n", result->Summary().c_str());
+  size_t active = 0;
+  for (const auto& x : am_->Silences()) active += x["status"]["state"] != "expired";
+  EXPECT_EQ(active, 0u);
+  std::printf("alertmanager: %zu silences for 4 rollouts (3 resumed by another agent), %zu active\n",
+              am_->Silences().size(), active);
   EXPECT_GT(result->requests, 100);
   EXPECT_EQ(result->failures(), 0) << result->raw;
 }
