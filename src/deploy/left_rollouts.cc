@@ -46,10 +46,13 @@ std::string ReconcileReasonOf(const std::string& payload) {
 JobSpec ReconcileJobSpec(const Job& dead) {
   JobSpec spec;
   spec.kind = "reconcile";
-  const std::string reason = "rollout job " + std::to_string(dead.id) + " ran out of attempts (" +
-                             std::to_string(dead.attempts) + " of " + std::to_string(dead.spec.max_attempts) +
-                             (dead.error.empty() ? "" : "; " + dead.error) +
-                             "): its hosts were reconciled, nothing rolled further";
+  const std::string why = dead.state == JobState::kCanceled
+                              ? "was canceled"
+                              : "ran out of attempts (" + std::to_string(dead.attempts) + " of " +
+                                    std::to_string(dead.spec.max_attempts) +
+                                    (dead.error.empty() ? "" : "; " + dead.error) + ")";
+  const std::string reason =
+      "rollout job " + std::to_string(dead.id) + " " + why + ": its hosts were reconciled, nothing rolled further";
   spec.payload = nlohmann::json{{"plan", nlohmann::json::parse(dead.spec.payload, nullptr, false)},
                                 {"reason", reason},
                                 {"dead_job", dead.id}}

@@ -45,7 +45,7 @@ std::string ReconcileReasonOf(const std::string& payload);
 // idempotency key names the job and when it died).
 JobSpec ReconcileJobSpec(const Job& dead);
 
-// For each rollout job dead since `since_ms` (QueueStore::DeadJobs) whose
+// For each rollout job dead or canceled since `since_ms` (QueueStore::DeadJobs) whose
 // rollout is still running in the journal, its reconcile job queued (or
 // found, if queued before). A job that died before its rollout was
 // recorded touched nothing and gets none. The reconcile jobs.

@@ -133,5 +133,31 @@ TEST_F(LeftRolloutsTest, ADeadRolloutJobWhoseRolloutRunsGetsOneReconcileJob) {
   EXPECT_EQ(PlanTextOfJob("reconcile", R"({"reason":"x"})"), std::nullopt);
 }
 
+// A canceled rollout job (an operator's cancel, leased or not) whose
+// rollout runs gets its reconcile job too, so its hosts, hooks' undo and
+// alert silence are settled at once instead of at the scope's next rollout.
+TEST_F(LeftRolloutsTest, ACanceledRolloutJobWhoseRolloutRunsGetsOneReconcileJob) {
+  Add("r-canceled", "a", RolloutStatus::kRunning, std::nullopt, "here", 0);
+  JobSpec spec;
+  spec.kind = "rollout";
+  spec.payload = R"({"id":"r-canceled","stack":"demo"})";
+  spec.labels = {{"network", "dev"}};
+  auto job = store_->Enqueue(spec, 5'000);
+  ASSERT_TRUE(job);
+  auto claimed = store_->Claim("agent-1", {{"network", "dev"}}, 5'000, 10'000);
+  ASSERT_TRUE(claimed && *claimed);
+  ASSERT_TRUE(store_->Cancel(job->id, 5'500));
+  auto queued = QueueReconciles(*store_, *store_, 0, 6'000);
+  ASSERT_TRUE(queued) << queued.error().message;
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ(PlanTextOfJob((*queued)[0].spec.kind, (*queued)[0].spec.payload), spec.payload);
+  EXPECT_THAT(ReconcileReasonOf((*queued)[0].spec.payload),
+              ::testing::HasSubstr("rollout job " + std::to_string(job->id) + " was canceled: its hosts were reconciled"));
+  auto again = QueueReconciles(*store_, *store_, 0, 7'000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->size(), 1u) << "one reconcile job, not one per pass";
+  EXPECT_EQ((*again)[0].id, (*queued)[0].id);
+}
+
 }  // namespace
 }  // namespace sp

@@ -94,8 +94,9 @@ class QueueStore {
                           int64_t now_ms) = 0;
   virtual Result<Job> GetJob(int64_t id) = 0;
   virtual Result<std::vector<Job>> ListJobs(int limit) = 0;
-  // Dead jobs of `kind` (out of attempts) last changed at or after
-  // `changed_since_ms`, oldest first, at most `limit`.
+  // Jobs of `kind` that will not run again — dead (out of attempts) or
+  // canceled — last changed at or after `changed_since_ms`, oldest first,
+  // at most `limit`.
   virtual Result<std::vector<Job>> DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) = 0;
   // Retention: deletes at most `limit` ended jobs (succeeded, dead,
   // canceled) last changed before `ended_before_ms`; their ids.

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <set>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
+#include "support/alertmanager_fixture.h"
+#include "support/hook_receiver.h"
 #include "support/cli_runner.h"
 #include "support/haproxy_fixture.h"
 #include "support/rollout_scenario.h"
@@ -273,6 +276,67 @@ TEST_F(AgentRolloutTest, AJobThatDeadLettersIsReconciledAndItsHostsEndInRotation
       << job_log.out << job_log.err;
   auto locks = RunSallyport({"lock", "list", "--store", dir_ / "server.db"});
   EXPECT_THAT(locks.out, HasSubstr("no locks")) << locks.out;
+  healthy.Stop();
+}
+
+// An operator cancels a rollout job while its agent holds it (stalled at
+// app1's stop, then gone): the server's sweep queues the rollout's
+// reconcile at once — not at the scope's next rollout — and the agent that
+// runs it restores app1, calls the deployment's post_rollout hook for its
+// pre_rollout (one key each) and expires its alert silence.
+TEST_F(AgentRolloutTest, ACanceledRolloutJobIsReconciledAtOnceItsHooksUndoneAndItsSilenceExpired) {
+  HookReceiver receiver;
+  AlertmanagerFixture am(dir_ / "am");
+  ASSERT_TRUE(am.Start()) << am.LogTail();
+  std::string inv = ReadFile(networks_[0]->inventory);
+  const std::string at = "        network: dev\n";
+  ASSERT_NE(inv.find(at), std::string::npos) << inv;
+  inv.insert(inv.find(at) + at.size(),
+             "        hooks:\n"
+             "          silence: {alertmanager: '" + am.url() + "', duration: 30s}\n"
+             "          pre_rollout:\n"
+             "            - {name: suspend, http: {url: '" + receiver.Url("/suspend") + "'}}\n"
+             "          post_rollout:\n"
+             "            - {name: resume, http: {url: '" + receiver.Url("/resume") + "'}}\n");
+  WriteFile(networks_[0]->inventory, inv);
+  auto first = Queue(*networks_[0], "c1");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  agents_[0].Stop();
+  const std::string log = dir_ / "dev-halting.log";
+  Daemon halting({BuildBinary("sallyport-test"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token",
+                  "--lease", "2s"},
+                 log, {{"SP_TESTBIN_HALT_AFTER", "app1:stop"}});
+  auto queued = Queue(*networks_[0], "c2", /*by_env=*/false, {});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("TEST halting after app1:stop") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(log);
+  ASSERT_EQ(am.SilencesWith(" to c2:", "active").size(), 1u) << am.Silences().dump(1);
+  auto canceled = RunSallyport({"job", "cancel", "2", "--server", url_});
+  ASSERT_EQ(canceled.exit_code, 0) << canceled.out << canceled.err;
+  halting.Signal(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return !halting.Alive(); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(dir_ / "server.log").find("reconcile job 3 queued") != std::string::npos; },
+                      std::chrono::seconds(30)))
+      << ReadFile(dir_ / "server.log");
+  EXPECT_THAT(ReadFile(dir_ / "server.log"), HasSubstr("reconcile job 3 queued: rollout job 2 was canceled"));
+  const std::string healthy_log = dir_ / "dev-healthy.log";
+  Daemon healthy({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"},
+                 healthy_log);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(healthy_log).find("agent: job 3 succeeded") != std::string::npos; },
+                      std::chrono::seconds(60)))
+      << ReadFile(healthy_log) << ReadFile(dir_ / "server.log");
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), "c1") << "port " << port;
+  ExpectAllUp(*networks_[0]->haproxy, 2);
+  std::set<std::string> pre, post;
+  for (const auto& c : receiver.Calls()) (c.path == "/suspend" ? pre : post).insert(c.key);
+  EXPECT_EQ(pre.size(), 2u) << "c1's and c2's";
+  EXPECT_EQ(post.size(), 2u) << "each pre has its post";
+  const auto silences = am.SilencesWith(" to c2:");
+  ASSERT_EQ(silences.size(), 1u) << am.Silences().dump(1);
+  EXPECT_EQ(silences[0]["status"]["state"], "expired");
+  std::printf("canceled rollout: reconciled by job 3; %zu pre and %zu post keys; its silence %s\n", pre.size(),
+              post.size(), silences[0]["status"]["state"].get<std::string>().c_str());
   healthy.Stop();
 }
 

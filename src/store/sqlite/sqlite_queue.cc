@@ -250,7 +250,8 @@ Result<std::vector<Job>> SqliteStore::ListJobs(int limit) {
 Result<std::vector<Job>> SqliteStore::DeadJobs(const std::string& kind, int64_t changed_since_ms, int limit) {
   // The server asks every 2 s (its reconcile sweep): prepared once.
   static const std::string sql =
-      std::string("SELECT ") + kJobCols + " FROM jobs WHERE state='dead' AND kind=? AND updated_ms>=? ORDER BY id LIMIT ?";
+      std::string("SELECT ") + kJobCols +
+      " FROM jobs WHERE state IN ('dead','canceled') AND kind=? AND updated_ms>=? ORDER BY id LIMIT ?";
   std::lock_guard l(mu_);
   Stmt st(db_, Cached(sql.c_str()));
   st.Bind(1, kind).Bind(2, changed_since_ms).Bind(3, int64_t{limit});
