@@ -117,6 +117,12 @@ void ServerOptions(CLI::App& app, Args& args) {
                "admin), then exit");
   app.add_flag("--requeue-interrupted", a.requeue_interrupted,
                "Queue builds a stopped server left running again (default: mark them interrupted)");
+  app.add_option("--public-url", a.public_url, "This server's URL as people reach it, for notifications' links");
+  app.add_option("--notify-attempts", a.notify_attempts, "Deliveries of a notification before it gives up")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--notify-backoff", a.notify_backoff, "The wait after a notification's first failed delivery (doubling, at most 60s)")
+      ->capture_default_str();
 }
 
 }  // namespace

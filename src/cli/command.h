@@ -88,6 +88,9 @@ struct Args {
   std::string git_url, webhook_secret, credential;
   std::vector<std::string> labels, scopes;
   std::string expires;
+  // Notification channels (notify add).
+  std::string kind, url_file, url_env, secret_file, secret_env;
+  std::vector<std::string> events, templates;
   // The apps: `server` and `agent run` bind their options here.
   ServerProcessOptions serve;
   TlsInitArgs tls_init;
@@ -143,6 +146,7 @@ const std::vector<Command>& Commands();
 std::vector<Command> RolloutCommands();
 std::vector<Command> LockCommands();
 std::vector<Command> StoreCommands();
+std::vector<Command> NotifyCommands();
 std::vector<Command> JobCommands();
 std::vector<Command> BuildCommands();
 std::vector<Command> InventoryCommands();

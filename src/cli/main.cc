@@ -94,7 +94,7 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> out;
     for (auto part : {RolloutCommands(), LockCommands(), JobCommands(), BuildCommands(), InventoryCommands(),
-                      ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands(), StoreCommands()}) {
+                      ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands(), StoreCommands(), NotifyCommands()}) {
       for (auto& c : part) out.push_back(std::move(c));
     }
     // Verbs kept for coming features, so that the table is extended, not reshuffled.

@@ -386,7 +386,12 @@ int Undo(Context& ctx) {
 
 // A rollout's document, locally or from the server (journal_wire.h).
 Result<Doc> ShowDoc(Context& ctx, const std::string& id) {
-  return ReadDoc(ctx, "/v1/rollouts/" + UrlQuery(id), [id](SqliteStore& s) { return RolloutShowJson(s, id); });
+  return ReadDoc(ctx, "/v1/rollouts/" + UrlQuery(id), [id](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto out, RolloutShowJson(s, id));
+    SP_ASSIGN_OR_RETURN(auto sent, s.NotificationsOf(id));
+    out["notifications"] = NotificationsJson(sent);
+    return Doc(out);
+  });
 }
 
 void PrintHosts(const Doc& hosts) {
@@ -439,6 +444,14 @@ void PrintShow(const Doc& d) {
     const std::string took = phase == "begin" || begun == 0 ? "" : FormatDuration(Millis(ts - begun));
     std::printf("  %-12s %-14s %-5s %8s %s\n", s.value("host", "").c_str(), s.value("step", "").c_str(), phase.c_str(),
                 took.c_str(), s.value("detail", "").c_str());
+  }
+  if (d.contains("notifications") && !d["notifications"].empty()) {
+    std::printf("notifications:\n");
+    for (const auto& n : d["notifications"]) {
+      std::printf("  %-16s %-22s %-9s %d attempt(s)%s%s\n", n.value("channel", "").c_str(), n.value("event", "").c_str(),
+                  n.value("state", "").c_str(), n.value("attempts", 0), n.value("urgent", false) ? " URGENT" : "",
+                  n.contains("last_error") ? ("; last: " + n.value("last_error", "")).c_str() : "");
+    }
   }
 }
 

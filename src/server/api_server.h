@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "inventory/service.h"
+#include "notify/notify.h"
 #include "rollout/journal.h"
 #include "rollout/lock.h"
 #include "server/http.h"
@@ -48,6 +49,8 @@ struct ApiServerOptions {
   // The journal and locks (rollouts, and the calls of agents' rollouts).
   JournalStore* journal = nullptr;
   LockStore* locks = nullptr;
+  // Notifications' records, shown with their rollout; none: not shown.
+  NotifyStore* notify = nullptr;
   // Builds: webhooks, /v1/builds, /v1/projects; none: those routes answer 404.
   BuildService* builds = nullptr;
   BuildStore* build_store = nullptr;

@@ -1,6 +1,6 @@
 // Rollouts and their journal, and the rollout locks:
 //   GET    /v1/rollouts[?limit=N]    recent rollouts (newest first)
-//   GET    /v1/rollouts/ID           one rollout: its frozen plan, hosts and journal
+//   GET    /v1/rollouts/ID           one rollout: its frozen plan, hosts, journal and notifications
 //   GET    /v1/locks                 the locks with holder, reason and expiry (never their tokens)
 //   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT[?force=1]   an operator's release: 409 while the
 //                                                          holder is live, unless forced
@@ -23,9 +23,14 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                         res.Json(200, *out);
                       }});
     routes.push_back({Method::kGet, R"(/v1/rollouts/([A-Za-z0-9_.-]+))", Access::Read(),
-                      [journal](const Request& req, Response& res) {
+                      [journal, notify = ctx.options.notify](const Request& req, Response& res) {
                         auto out = RolloutShowJson(*journal, req.args[0]);
                         if (!out) return res.Error(out.error());
+                        if (notify) {
+                          auto sent = notify->NotificationsOf(req.args[0]);
+                          if (!sent) return res.Error(sent.error());
+                          (*out)["notifications"] = NotificationsJson(*sent);
+                        }
                         res.Json(200, *out);
                       }});
   }

@@ -14,6 +14,7 @@
 #include "deploy/job_watch.h"
 #include "deploy/left_rollouts.h"
 #include "inventory/ansible/ansible_import.h"
+#include "notify/notifier.h"
 #include "rollout/event_format.h"
 #include "runner/runner.h"
 #include "server/api_server.h"
@@ -241,7 +242,7 @@ int64_t RaiseFileLimit() {
 
 // Serves and builds until SIGINT or SIGTERM.
 Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::string, int>& listen, ApiServer& server,
-                         BuildService& builds, const Deploys& deploys) {
+                         BuildService& builds, const Deploys& deploys, Notifier& notifier) {
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);
@@ -250,6 +251,7 @@ Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::st
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   SP_TRY(server.Start(listen.first, listen.second));
   builds.Start();
+  notifier.Start();
   const std::string host = listen.first.find(':') == std::string::npos ? listen.first : "[" + listen.first + "]";
   std::printf("sallyport server: listening on %s://%s:%d (store %s)\n", so.tls_cert.empty() ? "http" : "https",
               host.c_str(), server.port(), so.store_path.c_str());
@@ -259,6 +261,7 @@ Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::st
   sigwait(&stop, &sig);
   server.Stop();
   builds.Stop();
+  notifier.Stop();
   left.Join();
   std::printf("sallyport server: stopped (signal %d)\n", sig);
   return Ok();
@@ -292,6 +295,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.auth = store.get();
   options.journal = store.get();
   options.locks = store.get();
+  options.notify = store.get();
   // Personal deployments are torn down from here (the server must then reach
   // their network; through agents is not built yet).
   options.teardown = TeardownHook(EngineSetup(store.get(), store.get(), Millis(30'000)));
@@ -343,7 +347,21 @@ Status RunServerProcess(const ServerProcessOptions& so) {
     }
     return Ok();
   }
-  return ServeUntilStopped(so, listen, server, builds, deploys);
+  auto backoff = ParseDuration(so.notify_backoff);
+  if (!backoff) return Err(ErrorCode::kInvalidArgument, "--notify-backoff: " + backoff.error().message);
+  NotifierOptions no;
+  no.clock = &clock;
+  no.read_ref = ReadSecretRef;
+  no.public_url = so.public_url;
+  no.max_attempts = so.notify_attempts;
+  no.backoff = *backoff;
+  no.build_of = [store = store.get()](const std::string& artifact) -> std::optional<BuildRecord> {
+    if (artifact.empty()) return std::nullopt;
+    auto b = store->BuildOfArtifact(artifact);
+    return b && *b ? std::optional<BuildRecord>(**b) : std::nullopt;
+  };
+  Notifier notifier(*store, *store, no);
+  return ServeUntilStopped(so, listen, server, builds, deploys, notifier);
 }
 
 }  // namespace sp

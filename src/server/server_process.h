@@ -33,6 +33,11 @@ struct ServerProcessOptions {
   std::string builds_on = "server";       // server | agents
   std::vector<std::string> build_labels;  // key=value a build job requires (default role=builder).
   bool print_routes = false;              // Print every route and what it needs, then exit.
+  // Notifications (notify/notifier.h): the server's URL for their links
+  // ("": none), and how often a delivery is tried, from the first retry's wait.
+  std::string public_url;
+  int notify_attempts = 6;
+  std::string notify_backoff = "1s";
   // Every event of a rollout run in this process (the test tree's binary
   // observes them); may be empty.
   std::function<void(const Event&)> observe_event;

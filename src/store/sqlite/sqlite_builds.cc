@@ -274,4 +274,17 @@ Result<bool> SqliteStore::FirstDelivery(const std::string& delivery_id, int64_t 
   return sqlite3_changes(db_) == 1;
 }
 
+Result<std::vector<BuildRecord>> SqliteStore::BuildsChangedSince(int64_t since_ms, int limit) {
+  std::lock_guard l(mu_);
+  static const std::string sql = std::string("SELECT ") + kBuildCols +
+                                 " FROM builds WHERE started_ms>=? OR finished_ms>=? ORDER BY id LIMIT ?";
+  Stmt st(db_, Cached(sql.c_str()));
+  st.Bind(1, since_ms).Bind(2, since_ms).Bind(3, int64_t{limit});
+  std::vector<BuildRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(BuildFromRow(st));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list changed builds"));
+  return out;
+}
+
 }  // namespace sp

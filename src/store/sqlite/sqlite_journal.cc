@@ -143,4 +143,33 @@ Result<std::vector<HostRecord>> SqliteStore::Hosts(const std::string& rollout_id
   return out;
 }
 
+// NotifyStore: what the notifier reads events from.
+Result<std::vector<RolloutRecord>> SqliteStore::RolloutsChangedSince(int64_t since_ms, int limit) {
+  std::lock_guard l(mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kRolloutCols + " FROM rollouts WHERE updated_ms>=? ORDER BY updated_ms, rowid LIMIT ?";
+  Stmt st(db_, Cached(sql.c_str()));  // Cached by address: a static string.
+  st.Bind(1, since_ms).Bind(2, int64_t{limit});
+  std::vector<RolloutRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadRollout(st));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list changed rollouts"));
+  return out;
+}
+
+Result<std::vector<StepRecord>> SqliteStore::RestoreStepsAfter(int64_t after_seq, int limit) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, Cached("SELECT seq, rollout_id, host, step, phase, ts_ms, detail FROM steps WHERE seq>? AND "
+                      "step='restore' AND phase IN ('end','fail') ORDER BY seq LIMIT ?"));
+  st.Bind(1, after_seq).Bind(2, int64_t{limit});
+  std::vector<StepRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back(StepRecord{st.Int(0), st.Text(1), st.Text(2), ParseStep(st.Text(3)).value_or(Step::kNone),
+                             ParseStepPhase(st.Text(4)).value_or(StepPhase::kNone), st.Int(5), st.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list restore steps"));
+  return out;
+}
+
 }  // namespace sp

@@ -142,8 +142,26 @@ Status MigrateTo1(sqlite3* db, const std::function<Status(const char*)>& exec) {
   return Ok();
 }
 
+// Version 2: notifications' channels and outbox; rollouts by their last change (the notifier's scan).
+Status MigrateTo2(sqlite3*, const std::function<Status(const char*)>& exec) {
+  return exec(R"sql(
+CREATE TABLE IF NOT EXISTS notify_channels (name TEXT PRIMARY KEY, kind TEXT NOT NULL, url_ref TEXT NOT NULL,
+  secret_ref TEXT NOT NULL, project TEXT NOT NULL, deployment TEXT NOT NULL, events TEXT NOT NULL,
+  templates TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, event_key TEXT NOT NULL,
+  event TEXT NOT NULL, subject TEXT NOT NULL, urgent INTEGER NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+  attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', UNIQUE (channel, event_key));
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, next_ms);
+CREATE INDEX IF NOT EXISTS notifications_subject ON notifications(subject, id);
+CREATE INDEX IF NOT EXISTS rollouts_updated ON rollouts(updated_ms);
+CREATE INDEX IF NOT EXISTS builds_started ON builds(started_ms);
+CREATE INDEX IF NOT EXISTS builds_finished ON builds(finished_ms);
+)sql");
+}
+
 using Migration = Status (*)(sqlite3* db, const std::function<Status(const char*)>& exec);
-constexpr Migration kMigrations[] = {MigrateTo1};
+constexpr Migration kMigrations[] = {MigrateTo1, MigrateTo2};
 }  // namespace
 
 const int SqliteStore::kSchemaVersion = static_cast<int>(std::size(kMigrations));

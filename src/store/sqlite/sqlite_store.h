@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "build/records.h"
 #include "inventory/store.h"
+#include "notify/notify.h"
 #include "queue/job.h"
 #include "rollout/journal.h"
 #include "rollout/lock.h"
@@ -26,7 +27,7 @@ struct SqliteOptions {
 };
 
 class SqliteStore final : public JournalStore, public LockStore, public InventoryStore, public QueueStore,
-                          public BuildStore, public auth::AuthStore {
+                          public BuildStore, public auth::AuthStore, public NotifyStore {
  public:
   // Opens (creating if needed) the database file and applies the schema.
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, SqliteOptions opts = {});
@@ -109,6 +110,18 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status DeleteCredential(const std::string& project, const std::string& name) override;
   Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
   Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
+
+  // NotifyStore (sqlite_notify.cc; the scans beside their tables' code)
+  Status PutChannel(const NotifyChannel& c) override;
+  Result<std::vector<NotifyChannel>> Channels() override;
+  Status DeleteChannel(const std::string& name) override;
+  Result<bool> AddNotification(const NotificationRecord& n) override;
+  Result<std::vector<NotificationRecord>> DueNotifications(int64_t now_ms, int limit) override;
+  Status UpdateNotification(const NotificationRecord& n) override;
+  Result<std::vector<NotificationRecord>> NotificationsOf(const std::string& subject) override;
+  Result<std::vector<RolloutRecord>> RolloutsChangedSince(int64_t since_ms, int limit) override;
+  Result<std::vector<StepRecord>> RestoreStepsAfter(int64_t after_seq, int limit) override;
+  Result<std::vector<BuildRecord>> BuildsChangedSince(int64_t since_ms, int limit) override;
 
   // AuthStore
   Status PutApiToken(const std::string& token_sha256, const auth::ApiToken& token) override;
