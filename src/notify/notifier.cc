@@ -92,7 +92,7 @@ Result<int> Notifier::Scan() {
     since_ms_ = now;
     return 0;
   }
-  int added = 0;
+  std::vector<NotifyEvent> events;  // Queued in the order they happened.
   const int64_t from = since_ms_ - kOverlapMs;
   SP_ASSIGN_OR_RETURN(auto rollouts, store_.RolloutsChangedSince(from, kScanLimit));
   for (const auto& r : rollouts) {
@@ -102,19 +102,23 @@ Result<int> Notifier::Scan() {
         build = o_.build_of(plan["app"].value("artifact", std::string()));
       }
     }
-    for (const auto& e : RolloutEvents(r, build)) Queue(channels, e, added);
+    for (auto& e : RolloutEvents(r, build)) events.push_back(std::move(e));
   }
   SP_ASSIGN_OR_RETURN(auto steps, store_.RestoreStepsAfter(after_seq_, kScanLimit));
   for (const auto& s : steps) {
     after_seq_ = std::max(after_seq_, s.seq);
     auto r = journal_.GetRollout(s.rollout_id);
     if (!r) continue;
-    if (auto e = RestoreEvent(s, *r)) Queue(channels, *e, added);
+    if (auto e = RestoreEvent(s, *r)) events.push_back(std::move(*e));
   }
   SP_ASSIGN_OR_RETURN(auto builds, store_.BuildsChangedSince(from, kScanLimit));
   for (const auto& b : builds) {
-    for (const auto& e : BuildEvents(b)) Queue(channels, e, added);
+    for (auto& e : BuildEvents(b)) events.push_back(std::move(e));
   }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const NotifyEvent& a, const NotifyEvent& b) { return a.at_ms < b.at_ms; });
+  int added = 0;
+  for (const auto& e : events) Queue(channels, e, added);
   since_ms_ = now;
   return added;
 }

@@ -19,18 +19,17 @@ const std::vector<std::string> kNotifyEventNames = {
 namespace {
 
 const std::map<std::string, std::string> kDefaultTemplates = {
-    {"build.started", "Build {build} of {project} {branch} started ({commit} by {author}: {message})"},
+    {"build.started", "Build {build} of {project} {branch} started{change}"},
     {"build.succeeded", "Build {build} of {project} {branch} succeeded in {duration}: {artifact}"},
-    {"build.failed", "Build {build} of {project} {branch} FAILED after {duration}: {error} ({commit} by {author})"},
-    {"rollout.started", "Rollout {rollout}: {service} {version} to {release}/{deployment} started ({commit} by {author})"},
+    {"build.failed", "Build {build} of {project} {branch} FAILED after {duration}: {error}{change}"},
+    {"rollout.started", "Rollout {rollout}: {service} {version} to {release}/{deployment} started{change}"},
     {"rollout.succeeded",
-     "Rollout {rollout}: {service} {version} is live on {release}/{deployment} in {duration} ({commit} by {author}: "
-     "{message})"},
+     "Rollout {rollout}: {service} {version} is live on {release}/{deployment} in {duration}{change}"},
     {"rollout.failed", "Rollout {rollout} of {service} {version} to {release}/{deployment} FAILED after {duration}: {error}"},
     {"rollout.rolled_back", "Rollback {rollout}: {release}/{deployment} is back on {version} ({duration})"},
     {"rollout.interrupted", "Rollout {rollout} of {version} to {release}/{deployment} was interrupted: {error}"},
     {"rollout.host_restored",
-     "Rollout {rollout}: host {host} of {release}/{deployment} failed and was restored to its previous version: {cause}"},
+     "Rollout {rollout}: host {host} of {release}/{deployment} failed and was restored to its previous version"},
     {"rollout.restore_failed",
      "Rollout {rollout}: host {host} of {release}/{deployment} could not be restored and may be out of rotation: "
      "{cause}"},
@@ -63,6 +62,9 @@ void AddBuild(NotifyEvent& e, const std::optional<BuildRecord>& b) {
   e.fields["author"] = b->author;
   e.fields["message"] = b->message.substr(0, b->message.find('\n'));
   e.fields["build"] = std::to_string(b->id);
+  // " (<commit> by <author>: <message>)": what the default messages say of the change.
+  e.fields["change"] = " (" + e.fields["commit"] + " by " + b->author +
+                       (e.fields["message"].empty() ? "" : ": " + e.fields["message"]) + ")";
 }
 
 NotifyEvent RolloutEvent(const RolloutRecord& r, const std::optional<BuildRecord>& build) {

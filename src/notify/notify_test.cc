@@ -160,6 +160,7 @@ TEST(NotifyMessageTest, TextIsEscapedForSlackAndJsonAndTemplatesFillFields) {
   EXPECT_THAT(text, HasSubstr("Say \"hi\" to &lt;!channel&gt; &amp; all"));
   EXPECT_THAT(text, Not(HasSubstr("<!channel>")));
   EXPECT_THAT(text, Not(HasSubstr("second line"))) << "the message's first line";
+  EXPECT_THAT(text, HasSubstr("(0123456789ab by Ada &lt;ada@example.org&gt;: Say"));
   EXPECT_THAT(text, HasSubstr("https://sp.example/v1/rollouts/r-1"));
   NotifyChannel hook = slack;
   hook.kind = "webhook";

@@ -50,7 +50,7 @@ Status SqliteStore::CreateRollout(const RolloutRecord& r) {
 Status SqliteStore::FinishRollout(const std::string& id, RolloutStatus status, const std::string& error) {
   std::lock_guard l(mu_);
   Stmt st(db_,
-          "UPDATE rollouts SET status=?, error=?, updated_ms=CAST(strftime('%s','now') AS INTEGER)*1000 WHERE id=?");
+          "UPDATE rollouts SET status=?, error=?, updated_ms=CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) WHERE id=?");  // ms, as steps' ts_ms
   st.Bind(1, std::string(RolloutStatusName(status))).Bind(2, error).Bind(3, id);
   SP_TRY(Done(st, db_, "finish rollout"));
   if (sqlite3_changes(db_) == 0) return Err(ErrorCode::kNotFound, "rollout " + id + " not found");

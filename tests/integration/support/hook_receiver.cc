@@ -10,9 +10,17 @@ HookReceiver::HookReceiver() {
     bool fail = false;
     {
       std::lock_guard l(mu_);
-      calls_.push_back(ReceivedCall{req.method, req.path, req.get_header_value("Idempotency-Key"),
-                                    req.get_header_value("Authorization"), req.get_header_value("Content-Type"),
-                                    req.body});
+      ReceivedCall c;
+      c.method = req.method;
+      c.path = req.path;
+      c.key = req.get_header_value("Idempotency-Key");
+      c.authorization = req.get_header_value("Authorization");
+      c.content_type = req.get_header_value("Content-Type");
+      c.body = req.body;
+      c.signature = req.get_header_value("X-Sallyport-Signature");
+      c.event = req.get_header_value("X-Sallyport-Event");
+      c.delivery = req.get_header_value("X-Sallyport-Delivery");
+      calls_.push_back(std::move(c));
       fail = static_cast<int>(calls_.size()) <= fail_first.load();
     }
     res.status = fail ? 500 : 200;

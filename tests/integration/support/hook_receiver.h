@@ -15,6 +15,7 @@ namespace sp::test {
 
 struct ReceivedCall {
   std::string method, path, key, authorization, content_type, body;
+  std::string signature, event, delivery;  // X-Sallyport-Signature, -Event, -Delivery (notifications).
 };
 
 class HookReceiver {
