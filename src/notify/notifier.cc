@@ -104,12 +104,12 @@ Result<int> Notifier::Scan() {
     }
     for (auto& e : RolloutEvents(r, build)) events.push_back(std::move(e));
   }
-  SP_ASSIGN_OR_RETURN(auto steps, store_.RestoreStepsAfter(after_seq_, kScanLimit));
+  SP_ASSIGN_OR_RETURN(auto steps, store_.ToldStepsAfter(after_seq_, kScanLimit));
   for (const auto& s : steps) {
     after_seq_ = std::max(after_seq_, s.seq);
     auto r = journal_.GetRollout(s.rollout_id);
     if (!r) continue;
-    if (auto e = RestoreEvent(s, *r)) events.push_back(std::move(*e));
+    if (auto e = StepEvent(s, *r)) events.push_back(std::move(*e));
   }
   SP_ASSIGN_OR_RETURN(auto builds, store_.BuildsChangedSince(from, kScanLimit));
   for (const auto& b : builds) {

@@ -14,7 +14,7 @@ using nlohmann::ordered_json;
 const std::vector<std::string> kNotifyEventNames = {
     "build.started",   "build.succeeded",       "build.failed",        "rollout.started",
     "rollout.succeeded", "rollout.failed",      "rollout.rolled_back", "rollout.interrupted",
-    "rollout.host_restored", "rollout.restore_failed"};
+    "rollout.host_restored", "rollout.restore_failed", "rollout.lock_taken_over", "rollout.silence_failed"};
 
 namespace {
 
@@ -30,6 +30,10 @@ const std::map<std::string, std::string> kDefaultTemplates = {
     {"rollout.interrupted", "Rollout {rollout} of {version} to {release}/{deployment} was interrupted: {error}"},
     {"rollout.host_restored",
      "Rollout {rollout}: host {host} of {release}/{deployment} failed and was restored to its previous version"},
+    {"rollout.lock_taken_over",
+     "Rollout {rollout} of {version} to {release}/{deployment} took the lock over from {holder}, which died"},
+    {"rollout.silence_failed",
+     "Rollout {rollout} of {version} to {release}/{deployment}: its hosts' alerts could not be silenced: {cause}"},
     {"rollout.restore_failed",
      "Rollout {rollout}: host {host} of {release}/{deployment} could not be restored and may be out of rotation: "
      "{cause}"},
@@ -150,16 +154,28 @@ std::vector<NotifyEvent> RolloutEvents(const RolloutRecord& r, const std::option
   return out;
 }
 
-std::optional<NotifyEvent> RestoreEvent(const StepRecord& s, const RolloutRecord& r) {
-  if (s.step != Step::kRestore || (s.phase != StepPhase::kEnd && s.phase != StepPhase::kFail)) return std::nullopt;
-  NotifyEvent e = RolloutEvent(r, std::nullopt);
-  e.key = r.id + "/restore/" + s.host + "/" + std::to_string(s.seq);
-  e.name = s.phase == StepPhase::kEnd ? "rollout.host_restored" : "rollout.restore_failed";
-  e.urgent = s.phase == StepPhase::kFail;
-  e.at_ms = s.ts_ms;
-  e.fields["host"] = s.host;
+std::optional<NotifyEvent> StepEvent(const StepRecord& s, const RolloutRecord& r) {
+  if (s.phase != StepPhase::kEnd && s.phase != StepPhase::kFail) return std::nullopt;
   const json detail = json::parse(s.detail.empty() ? "{}" : s.detail, nullptr, false);
-  if (detail.is_object()) e.fields["cause"] = detail.value("error", detail.value("cause", std::string()));
+  if (!detail.is_object()) return std::nullopt;
+  NotifyEvent e = RolloutEvent(r, std::nullopt);
+  e.at_ms = s.ts_ms;
+  e.fields["cause"] = detail.value("error", std::string());
+  if (s.step == Step::kRestore) {
+    e.key = r.id + "/restore/" + s.host + "/" + std::to_string(s.seq);
+    e.name = s.phase == StepPhase::kEnd ? "rollout.host_restored" : "rollout.restore_failed";
+    e.urgent = s.phase == StepPhase::kFail;
+    e.fields["host"] = s.host;
+  } else if (s.step == Step::kLock && detail.contains("taken_over_from")) {
+    e.key = r.id + "/lock_taken_over";
+    e.name = "rollout.lock_taken_over";
+    e.fields["holder"] = detail.value("taken_over_from", std::string());
+  } else if (s.step == Step::kSilence && s.phase == StepPhase::kFail) {
+    e.key = r.id + "/silence_failed/" + std::to_string(s.seq);
+    e.name = "rollout.silence_failed";
+  } else {
+    return std::nullopt;
+  }
   return e;
 }
 

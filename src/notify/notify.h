@@ -81,10 +81,11 @@ class NotifyStore {
   virtual Status UpdateNotification(const NotificationRecord& n) = 0;
   virtual Result<std::vector<NotificationRecord>> NotificationsOf(const std::string& subject) = 0;
   // What events are read from: rollouts changed at or after `since_ms`;
-  // restore steps (end or fail) after journal line `after_seq`; builds
-  // started or finished at or after `since_ms`.
+  // the journal lines after `after_seq` an event is told of (restore,
+  // silence and lock, ended or failed); builds started or finished at or
+  // after `since_ms`.
   virtual Result<std::vector<RolloutRecord>> RolloutsChangedSince(int64_t since_ms, int limit) = 0;
-  virtual Result<std::vector<StepRecord>> RestoreStepsAfter(int64_t after_seq, int limit) = 0;
+  virtual Result<std::vector<StepRecord>> ToldStepsAfter(int64_t after_seq, int limit) = 0;
   virtual Result<std::vector<BuildRecord>> BuildsChangedSince(int64_t since_ms, int limit) = 0;
 };
 
@@ -100,9 +101,11 @@ Status CheckChannel(const NotifyChannel& c);
 // an automatic resume that gave up is urgent. `build` (of its artifact,
 // when known) gives commit, author and message.
 std::vector<NotifyEvent> RolloutEvents(const RolloutRecord& r, const std::optional<BuildRecord>& build);
-// A restore step's event: a host restored, or (urgent) one that could not
-// be: left out of rotation.
-std::optional<NotifyEvent> RestoreEvent(const StepRecord& s, const RolloutRecord& r);
+// A journal line's event: a host restored, or (urgent) one that could not
+// be (left out of rotation); the lock taken over from a dead holder; the
+// alert silence that could not be made (its policy went on, or stopped the
+// rollout).
+std::optional<NotifyEvent> StepEvent(const StepRecord& s, const RolloutRecord& r);
 // A build's events: started, succeeded, failed.
 std::vector<NotifyEvent> BuildEvents(const BuildRecord& b);
 

@@ -87,20 +87,33 @@ TEST(NotifyEventsTest, ARolloutsRecordsMakeItsStartAndItsEnd) {
 TEST(NotifyEventsTest, ARestoreIsToldAndOneThatFailedIsUrgent) {
   const RolloutRecord r = Rollout("r-1", RolloutStatus::kRunning);
   StepRecord s{41, "r-1", "app2", Step::kRestore, StepPhase::kEnd, 1'005'000, "{}"};
-  auto restored = RestoreEvent(s, r);
+  auto restored = StepEvent(s, r);
   ASSERT_TRUE(restored);
   EXPECT_EQ(restored->name, "rollout.host_restored");
   EXPECT_EQ(restored->key, "r-1/restore/app2/41");
   EXPECT_FALSE(restored->urgent);
   s.phase = StepPhase::kFail;
   s.detail = R"({"error":"start v1: exit 1"})";
-  auto left_out = RestoreEvent(s, r);
+  auto left_out = StepEvent(s, r);
   ASSERT_TRUE(left_out);
   EXPECT_EQ(left_out->name, "rollout.restore_failed");
   EXPECT_TRUE(left_out->urgent);
   EXPECT_EQ(left_out->fields.at("cause"), "start v1: exit 1");
   s.phase = StepPhase::kBegin;
-  EXPECT_FALSE(RestoreEvent(s, r));
+  EXPECT_FALSE(StepEvent(s, r));
+  // A lock taken over from a dead holder, and a silence that could not be made.
+  StepRecord lock{42, "r-1", "", Step::kLock, StepPhase::kEnd, 1'000'001, R"({"taken_over_from":"ada@box pid 7"})"};
+  auto taken = StepEvent(lock, r);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->name, "rollout.lock_taken_over");
+  EXPECT_EQ(taken->fields.at("holder"), "ada@box pid 7");
+  StepRecord silence{43, "r-1", "", Step::kSilence, StepPhase::kFail, 1'000'002, R"({"error":"alertmanager down"})"};
+  auto unsilenced = StepEvent(silence, r);
+  ASSERT_TRUE(unsilenced);
+  EXPECT_EQ(unsilenced->name, "rollout.silence_failed");
+  NotifyChannel c;
+  c.name = "x";
+  EXPECT_THAT(NotificationText(c, *unsilenced, ""), HasSubstr("could not be silenced: alertmanager down"));
 }
 
 TEST(NotifyEventsTest, ABuildsStartAndEnd) {

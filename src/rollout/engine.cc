@@ -167,6 +167,7 @@ Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
         !o_.pid_alive((*held)->pid)) {
       Emit(Event{EventType::kWarning, plan.id, "", Step::kLock, StepPhase::kNone, 0, 0,
                  {{"message", "taking over lock from dead holder " + (*held)->holder}}});
+      took_over_from_ = (*held)->holder;
       SP_TRY(d_.locks->ForceRelease(want.key));
       continue;
     }
@@ -248,6 +249,9 @@ Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
   rec.plan_json = PlanToJson(plan);
   rec.created_ms = plan.created_ms ? plan.created_ms : d_.clock->WallMs();
   SP_TRY(d_.journal->CreateRollout(rec));
+  if (!took_over_from_.empty()) {  // Told (a notification), and in its record.
+    SP_TRY(Journal(plan.id, "", Step::kLock, StepPhase::kEnd, {{"taken_over_from", took_over_from_}}));
+  }
   Emit(Event{EventType::kRolloutStarted, plan.id, "", Step::kNone, StepPhase::kNone, 0, 0,
              {{"release", plan.release}, {"deployment", plan.deployment}, {"artifact", plan.app.artifact},
               {"version", plan.app.version}, {"hosts", plan.hosts.size()}, {"kind", Name(plan.kind)}}});

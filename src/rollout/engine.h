@@ -290,6 +290,7 @@ class RolloutEngine {
   std::unique_ptr<Silencer> fenced_silencer_;
   std::unique_ptr<SilenceKeeper> silence_keeper_;  // While a silence is held.
   int hook_round_ = 1;  // The round host hooks' keys belong to.
+  std::string took_over_from_;  // TakeLock took the lock from this dead holder.
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> hand_back_{false};
 };

@@ -114,9 +114,16 @@ TEST_F(RolloutEngineTest, LiveLocalHolderKeepsTheLock) {
 
 TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
   HoldLockAsLocalPid4242(*store_, clock_);  // pid 4242 is not alive here.
-  auto r = Engine()->Run(Plan("v2"));
+  const RolloutPlan plan = Plan("v2");
+  auto r = Engine()->Run(plan);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kSucceeded);
+  // In the rollout's record (the notifications tell it from there).
+  auto steps = store_->Steps(plan.id);
+  ASSERT_TRUE(steps);
+  EXPECT_TRUE(std::any_of(steps->begin(), steps->end(), [](const StepRecord& s) {
+    return s.step == Step::kLock && s.detail.find("\"taken_over_from\":\"") != std::string::npos;
+  }));
 }
 
 TEST_F(RolloutEngineTest, RollbackRunsThePreviousPlanFromTheKeptArtifactWithoutPulling) {

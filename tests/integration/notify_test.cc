@@ -159,5 +159,29 @@ TEST_F(NotifyTest, AFailingReceiverIsRetriedWithBackoffAndAGiveUpIsInTheRollouts
   std::printf("%s", show.out.substr(show.out.find("notifications:")).c_str());
 }
 
+// A pre_rollout hook that fails (autoscaling could not be suspended): no
+// host touched, and the chat is told with the hook's output.
+TEST_F(NotifyTest, AFailingPreRolloutHookIsToldWithItsOutput) {
+  std::string inv = ReadFile(*dir_ / "inventory.yml");
+  const std::string at = "        network: local\n";
+  inv.insert(inv.find(at) + at.size(),
+             "        hooks:\n          pre_rollout:\n"
+             "            - {name: suspend, command: [sh, -c, 'echo AccessDenied: not authorized to SuspendProcesses >&2; "
+             "exit 1']}\n");
+  WriteFile(*dir_ / "inventory.yml", inv);
+  WriteFile(*dir_ / "chat-url", receiver_.Url("/chat"), 0600);
+  AddChannel({"chat", "--kind", "slack", "--url-file", *dir_ / "chat-url", "--events", "rollout.failed"});
+  StartServer();
+  auto r = RunSallyport(Args("v1"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(RunningOn(i), 0) << "app" << i << " touched";
+  ASSERT_TRUE(WaitFor([&] { return !On("/chat").empty(); }, std::chrono::seconds(20))) << server_->Log();
+  const std::string text = json::parse(On("/chat").front().body).at("text");
+  EXPECT_THAT(text, HasSubstr("FAILED"));
+  EXPECT_THAT(text, HasSubstr("AccessDenied: not authorized to SuspendProcesses"));
+  EXPECT_THAT(text, HasSubstr("no host was touched"));
+  std::printf("told: %s\n", text.c_str());
+}
+
 }  // namespace
 }  // namespace sp::test

@@ -157,10 +157,10 @@ Result<std::vector<RolloutRecord>> SqliteStore::RolloutsChangedSince(int64_t sin
   return out;
 }
 
-Result<std::vector<StepRecord>> SqliteStore::RestoreStepsAfter(int64_t after_seq, int limit) {
+Result<std::vector<StepRecord>> SqliteStore::ToldStepsAfter(int64_t after_seq, int limit) {
   std::lock_guard l(mu_);
   Stmt st(db_, Cached("SELECT seq, rollout_id, host, step, phase, ts_ms, detail FROM steps WHERE seq>? AND "
-                      "step='restore' AND phase IN ('end','fail') ORDER BY seq LIMIT ?"));
+                      "step IN ('restore','silence','lock') AND phase IN ('end','fail') ORDER BY seq LIMIT ?"));
   st.Bind(1, after_seq).Bind(2, int64_t{limit});
   std::vector<StepRecord> out;
   int rc;
@@ -168,7 +168,7 @@ Result<std::vector<StepRecord>> SqliteStore::RestoreStepsAfter(int64_t after_seq
     out.push_back(StepRecord{st.Int(0), st.Text(1), st.Text(2), ParseStep(st.Text(3)).value_or(Step::kNone),
                              ParseStepPhase(st.Text(4)).value_or(StepPhase::kNone), st.Int(5), st.Text(6)});
   }
-  if (rc != SQLITE_DONE) return Err(DbError(db_, "list restore steps"));
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list told steps"));
   return out;
 }
 

@@ -120,7 +120,7 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Status UpdateNotification(const NotificationRecord& n) override;
   Result<std::vector<NotificationRecord>> NotificationsOf(const std::string& subject) override;
   Result<std::vector<RolloutRecord>> RolloutsChangedSince(int64_t since_ms, int limit) override;
-  Result<std::vector<StepRecord>> RestoreStepsAfter(int64_t after_seq, int limit) override;
+  Result<std::vector<StepRecord>> ToldStepsAfter(int64_t after_seq, int limit) override;
   Result<std::vector<BuildRecord>> BuildsChangedSince(int64_t since_ms, int limit) override;
 
   // AuthStore
