@@ -267,6 +267,33 @@ Status ServeUntilStopped(const ServerProcessOptions& so, const std::pair<std::st
   return Ok();
 }
 
+// `server --routes`: every route and what it needs.
+Status PrintRoutes(const ApiServer& server) {
+  for (const auto& r : server.router().routes()) {
+    std::printf("%-6s %-60s %s\n", std::string(http::MethodName(r.method)).c_str(), r.pattern.c_str(),
+                std::string(auth::NeedName(r.access.need())).c_str());
+  }
+  return Ok();
+}
+
+// The notifier's options from the server's flags (docs/notifications.md).
+Result<NotifierOptions> NotifierSetup(const ServerProcessOptions& so, SqliteStore& store, Clock& clock) {
+  auto backoff = ParseDuration(so.notify_backoff);
+  if (!backoff) return Err(ErrorCode::kInvalidArgument, "--notify-backoff: " + backoff.error().message);
+  NotifierOptions no;
+  no.clock = &clock;
+  no.read_ref = ReadSecretRef;
+  no.public_url = so.public_url;
+  no.max_attempts = so.notify_attempts;
+  no.backoff = *backoff;
+  no.build_of = [&store](const std::string& artifact) -> std::optional<BuildRecord> {
+    if (artifact.empty()) return std::nullopt;
+    auto b = store.BuildOfArtifact(artifact);
+    return b && *b ? std::optional<BuildRecord>(**b) : std::nullopt;
+  };
+  return no;
+}
+
 }  // namespace
 
 Status RunServerProcess(const ServerProcessOptions& so) {
@@ -340,26 +367,8 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   options.build_store = store.get();
   ApiServer server(service, options);
   api = &server;
-  if (so.print_routes) {
-    for (const auto& r : server.router().routes()) {
-      std::printf("%-6s %-60s %s\n", std::string(http::MethodName(r.method)).c_str(), r.pattern.c_str(),
-                  std::string(auth::NeedName(r.access.need())).c_str());
-    }
-    return Ok();
-  }
-  auto backoff = ParseDuration(so.notify_backoff);
-  if (!backoff) return Err(ErrorCode::kInvalidArgument, "--notify-backoff: " + backoff.error().message);
-  NotifierOptions no;
-  no.clock = &clock;
-  no.read_ref = ReadSecretRef;
-  no.public_url = so.public_url;
-  no.max_attempts = so.notify_attempts;
-  no.backoff = *backoff;
-  no.build_of = [store = store.get()](const std::string& artifact) -> std::optional<BuildRecord> {
-    if (artifact.empty()) return std::nullopt;
-    auto b = store->BuildOfArtifact(artifact);
-    return b && *b ? std::optional<BuildRecord>(**b) : std::nullopt;
-  };
+  if (so.print_routes) return PrintRoutes(server);
+  SP_ASSIGN_OR_RETURN(NotifierOptions no, NotifierSetup(so, *store, clock));
   Notifier notifier(*store, *store, no);
   return ServeUntilStopped(so, listen, server, builds, deploys, notifier);
 }
