@@ -14,7 +14,8 @@ using nlohmann::ordered_json;
 const std::vector<std::string> kNotifyEventNames = {
     "build.started",   "build.succeeded",       "build.failed",        "rollout.started",
     "rollout.succeeded", "rollout.failed",      "rollout.rolled_back", "rollout.interrupted",
-    "rollout.host_restored", "rollout.restore_failed", "rollout.lock_taken_over", "rollout.silence_failed"};
+    "rollout.host_restored", "rollout.restore_failed", "rollout.lock_taken_over", "rollout.silence_failed",
+    "rollout.hook_failed"};
 
 namespace {
 
@@ -32,6 +33,8 @@ const std::map<std::string, std::string> kDefaultTemplates = {
      "Rollout {rollout}: host {host} of {release}/{deployment} failed and was restored to its previous version"},
     {"rollout.lock_taken_over",
      "Rollout {rollout} of {version} to {release}/{deployment} took the lock over from {holder}, which died"},
+    {"rollout.hook_failed",
+     "Rollout {rollout} of {version} to {release}/{deployment}: its {point} hook {hook} failed: {cause}"},
     {"rollout.silence_failed",
      "Rollout {rollout} of {version} to {release}/{deployment}: its hosts' alerts could not be silenced: {cause}"},
     {"rollout.restore_failed",
@@ -170,6 +173,15 @@ std::optional<NotifyEvent> StepEvent(const StepRecord& s, const RolloutRecord& r
     e.key = r.id + "/lock_taken_over";
     e.name = "rollout.lock_taken_over";
     e.fields["holder"] = detail.value("taken_over_from", std::string());
+  } else if (s.phase == StepPhase::kFail && (s.step == Step::kPreRollout || s.step == Step::kPreHost ||
+                                              s.step == Step::kPostHost || s.step == Step::kOnFailure ||
+                                              s.step == Step::kPostRollout)) {
+    // A hook that failed: told whether its policy stopped the rollout or let it go on.
+    e.key = r.id + "/hook_failed/" + std::to_string(s.seq);
+    e.name = "rollout.hook_failed";
+    e.fields["hook"] = detail.value("hook", std::string());
+    e.fields["point"] = Name(s.step);
+    e.fields["host"] = s.host;
   } else if (s.step == Step::kSilence && s.phase == StepPhase::kFail) {
     e.key = r.id + "/silence_failed/" + std::to_string(s.seq);
     e.name = "rollout.silence_failed";

@@ -103,8 +103,8 @@ Status CheckChannel(const NotifyChannel& c);
 std::vector<NotifyEvent> RolloutEvents(const RolloutRecord& r, const std::optional<BuildRecord>& build);
 // A journal line's event: a host restored, or (urgent) one that could not
 // be (left out of rotation); the lock taken over from a dead holder; the
-// alert silence that could not be made (its policy went on, or stopped the
-// rollout).
+// alert silence or a hook that could not be made (its policy went on, or
+// stopped the rollout).
 std::optional<NotifyEvent> StepEvent(const StepRecord& s, const RolloutRecord& r);
 // A build's events: started, succeeded, failed.
 std::vector<NotifyEvent> BuildEvents(const BuildRecord& b);

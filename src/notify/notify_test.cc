@@ -114,6 +114,12 @@ TEST(NotifyEventsTest, ARestoreIsToldAndOneThatFailedIsUrgent) {
   NotifyChannel c;
   c.name = "x";
   EXPECT_THAT(NotificationText(c, *unsilenced, ""), HasSubstr("could not be silenced: alertmanager down"));
+  StepRecord hook{44, "r-1", "", Step::kPreRollout, StepPhase::kFail, 1'000'003,
+                  R"({"hook":"suspend","error":"timed out after 10s"})"};
+  auto failed_hook = StepEvent(hook, r);
+  ASSERT_TRUE(failed_hook);
+  EXPECT_EQ(failed_hook->name, "rollout.hook_failed");
+  EXPECT_THAT(NotificationText(c, *failed_hook, ""), HasSubstr("its pre_rollout hook suspend failed: timed out after 10s"));
 }
 
 TEST(NotifyEventsTest, ABuildsStartAndEnd) {

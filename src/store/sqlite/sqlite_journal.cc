@@ -160,7 +160,8 @@ Result<std::vector<RolloutRecord>> SqliteStore::RolloutsChangedSince(int64_t sin
 Result<std::vector<StepRecord>> SqliteStore::ToldStepsAfter(int64_t after_seq, int limit) {
   std::lock_guard l(mu_);
   Stmt st(db_, Cached("SELECT seq, rollout_id, host, step, phase, ts_ms, detail FROM steps WHERE seq>? AND "
-                      "step IN ('restore','silence','lock') AND phase IN ('end','fail') ORDER BY seq LIMIT ?"));
+                      "((step IN ('restore','silence','lock') AND phase IN ('end','fail')) OR (phase='fail' AND step IN "
+                      "('pre_rollout','pre_host','post_host','on_failure','post_rollout'))) ORDER BY seq LIMIT ?"));
   st.Bind(1, after_seq).Bind(2, int64_t{limit});
   std::vector<StepRecord> out;
   int rc;
