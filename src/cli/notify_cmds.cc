@@ -58,17 +58,11 @@ int Add(Context& ctx) {
 }
 
 int List(Context& ctx) {
-  auto store = ctx.Store();
-  if (!store) return Fail(store.error());
-  auto channels = (*store)->Channels();
-  if (!channels) return Fail(channels.error());
-  Doc out = Doc::array();
-  for (const auto& c : *channels) {
-    out.push_back({{"name", c.name}, {"kind", c.kind}, {"url", c.url_ref}, {"secret", c.secret_ref},
-                   {"project", c.project}, {"deployment", c.deployment}, {"events", c.events},
-                   {"templates", c.templates}});
-  }
-  return PrintDoc(ctx, Result<Doc>(Doc{{"channels", out}}), [](const Doc& d) {
+  auto doc = ReadDoc(ctx, "/v1/notify/channels", [](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto channels, s.Channels());
+    return Doc(ChannelsJson(channels));
+  });
+  return PrintDoc(ctx, doc, [](const Doc& d) {
     if (d["channels"].empty()) std::printf("no notification channels\n");
     for (const auto& c : d["channels"]) {
       std::printf("%-16s %-8s %-32s project %s deployment %s events %s\n", c.value("name", "").c_str(),
@@ -111,7 +105,7 @@ std::vector<Command> NotifyCommands() {
          app.add_option("--template", a.templates, "EVENT=TEXT: the message for an event, with {field}s; repeat");
        },
        Add},
-      {{"notify", "list"}, "The notification channels (references, never URLs)", Kind::kRead, Where::kLocal, nullptr,
+      {{"notify", "list"}, "The notification channels (references, never URLs)", Kind::kRead, Where::kEither, nullptr,
        List},
       {{"notify", "remove"}, "Remove a notification channel", Kind::kWrite, Where::kLocal,
        [](CLI::App& app, Args& a) { app.add_option("name", a.name, "Channel name")->required(); }, Remove},

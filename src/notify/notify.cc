@@ -272,6 +272,16 @@ std::string NotificationBody(const NotifyChannel& c, const NotifyEvent& e, const
       .dump();
 }
 
+ordered_json ChannelsJson(const std::vector<NotifyChannel>& channels) {
+  ordered_json out = ordered_json::array();
+  for (const auto& c : channels) {
+    out.push_back({{"name", c.name}, {"kind", c.kind}, {"url", c.url_ref}, {"secret", c.secret_ref},
+                   {"project", c.project}, {"deployment", c.deployment}, {"events", c.events},
+                   {"templates", c.templates}});
+  }
+  return ordered_json{{"channels", out}};
+}
+
 ordered_json NotificationsJson(const std::vector<NotificationRecord>& records) {
   ordered_json out = ordered_json::array();
   for (const auto& n : records) {

@@ -122,6 +122,10 @@ std::string SlackEscape(const std::string& text);
 // {"event", "urgent", "subject", "text", "fields", "delivery"}.
 std::string NotificationBody(const NotifyChannel& c, const NotifyEvent& e, const std::string& link);
 
+// The channels for an answer: {"channels": [{name, kind, url, secret (the
+// references), project, deployment, events, templates}]}.
+nlohmann::ordered_json ChannelsJson(const std::vector<NotifyChannel>& channels);
+
 // A subject's records for an answer: channel, event, state, attempts,
 // times, last error (never the body's credentials: it has none).
 nlohmann::ordered_json NotificationsJson(const std::vector<NotificationRecord>& records);

@@ -34,6 +34,13 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                         res.Json(200, *out);
                       }});
   }
+  if (NotifyStore* notify = ctx.options.notify) {
+    routes.push_back({Method::kGet, "/v1/notify/channels", Access::Admin(), [notify](const Request&, Response& res) {
+                        auto channels = notify->Channels();
+                        if (!channels) return res.Error(channels.error());
+                        res.Json(200, ChannelsJson(*channels));
+                      }});
+  }
   if (LockStore* locks = ctx.options.locks) {
     routes.push_back({Method::kGet, "/v1/locks", Access::Read(), [&ctx, locks](const Request&, Response& res) {
                         auto out = LockListJson(*locks, ctx.Now());

@@ -208,10 +208,29 @@ TEST_F(LabAgentTest, AnAgentKilledAfterDrainStopOrStartIsResumedByAnotherWithZer
   auto result = load->Stop();
   ASSERT_TRUE(result) << result.error().message;
   std::printf("load through HAProxy while three agents were killed mid-rollout: %s\n", result->Summary().c_str());
+  // A failed host (every app fails its health check): restored, and the silence expired all the same.
+  WriteFile(*dir_ / "bad.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 5}",
+                                                  "      SAMPLE_HEALTH_FAIL_PORTS: \"8080\"\n"));
+  {
+    Daemon b = StartAgent("agent-b");
+    auto r = RunSallyport({"rollout", "run", "--server", server_->url(), "--plan-here", "-c", *dir_ / "bad.yml", "-i",
+                           *dir_ / "inventory.yml", "-d", "integration", "--store", *dir_ / "cli.db", "--artifact",
+                           BuildBinary("sp-sample-app"), "--version", "kbad"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const auto at = r.out.find(" as job ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    json j = WaitFinished(std::atoll(r.out.c_str() + at + 8));
+    EXPECT_TRUE(j.is_object()) << "the job ended: " << j.dump();
+    b.Stop();
+  }
+  ExpectConverged("k3");
+  const auto failed = SilencesOf("kbad");
+  ASSERT_EQ(failed.size(), 1u) << am_->Silences().dump(1);
+  EXPECT_EQ(failed[0]["status"]["state"], "expired") << "expired after a failed host";
   size_t active = 0;
   for (const auto& x : am_->Silences()) active += x["status"]["state"] != "expired";
   EXPECT_EQ(active, 0u);
-  std::printf("alertmanager: %zu silences for 4 rollouts (3 resumed by another agent), %zu active\n",
+  std::printf("alertmanager: %zu silences for 5 rollouts (3 resumed by another agent, 1 with a failed host), %zu active\n",
               am_->Silences().size(), active);
   EXPECT_GT(result->requests, 100);
   EXPECT_EQ(result->failures(), 0) << result->raw;
