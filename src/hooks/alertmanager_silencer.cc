@@ -81,27 +81,19 @@ Result<std::string> AlertmanagerSilencer::Call(const SilenceSpec& spec, const st
   req.headers = {"Accept: application/json"};
   if (!body.empty()) req.headers.push_back("Content-Type: application/json");
   const std::string what = "alertmanager " + method + " " + req.url;
-  const int64_t deadline = clock_.MonotonicMs() + spec.timeout_ms;
-  Millis backoff(100);
-  for (int attempt = 1;; ++attempt) {
-    req.timeout_ms = deadline - clock_.MonotonicMs();
-    const HttpAnswer a = SendHttp(req);
-    if (a.ok()) return a.body;
-    // An expiry of a silence gone (404) or expired already (Alertmanager 0.25 answers 500 "already expired").
-    if (expiring && (a.status == 404 || (a.status == 500 && a.body.find("already expired") != std::string::npos))) {
-      return std::string();
-    }
-    const std::string said =
-        a.status ? "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + a.body.substr(0, 512)) : a.error;
-    const int64_t left = deadline - clock_.MonotonicMs();
-    if (!a.retryable() || left <= backoff.count()) {
-      const bool timed_out = a.timed_out || (a.retryable() && left <= backoff.count());
-      return Err(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
-                 what + ": " + said + " (attempt " + std::to_string(attempt) + ")");
-    }
-    clock_.Sleep(backoff);
-    backoff = std::min<Millis>(backoff * 2, Millis(1000));
-  }
+  // An expiry of a silence gone (404) or expired already (Alertmanager 0.25 answers 500 "already expired").
+  auto gone = [](const HttpAnswer& a) {
+    return a.status == 404 || (a.status == 500 && a.body.find("already expired") != std::string::npos);
+  };
+  int attempts = 0;
+  const HttpAnswer a = SendRetrying(req, clock_, spec.timeout_ms, Millis(1000), &attempts,
+                                    expiring ? std::function<bool(const HttpAnswer&)>(gone) : nullptr);
+  if (a.ok()) return a.body;
+  if (expiring && gone(a)) return std::string();
+  const std::string said =
+      a.status ? "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + a.body.substr(0, 512)) : a.error;
+  return Err(a.timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+             what + ": " + said + " (attempt " + std::to_string(attempts) + ")");
 }
 
 Result<std::vector<Silence>> AlertmanagerSilencer::Find(const SilenceSpec& spec, const std::string& marker) {

@@ -63,4 +63,21 @@ HttpAnswer SendHttp(const HttpRequest& req) {
   return a;
 }
 
+HttpAnswer SendRetrying(HttpRequest req, Clock& clock, int64_t timeout_ms, Millis max_backoff, int* attempts,
+                        const std::function<bool(const HttpAnswer&)>& final) {
+  const int64_t deadline = clock.MonotonicMs() + timeout_ms;
+  Millis backoff(100);
+  for (*attempts = 1;; ++*attempts) {
+    req.timeout_ms = deadline - clock.MonotonicMs();
+    HttpAnswer a = SendHttp(req);
+    if (a.ok() || (final && final(a)) || !a.retryable()) return a;
+    if (deadline - clock.MonotonicMs() <= backoff.count()) {
+      a.timed_out = true;
+      return a;
+    }
+    clock.Sleep(backoff);
+    backoff = std::min<Millis>(backoff * 2, max_backoff);
+  }
+}
+
 }  // namespace sp

@@ -4,8 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "core/clock.h"
 
 namespace sp {
 
@@ -30,5 +33,13 @@ struct HttpAnswer {
 };
 
 HttpAnswer SendHttp(const HttpRequest& req);
+
+// SendHttp until an answer is final — ok, not retryable, or `final(answer)`
+// (may be empty) — or `timeout_ms` has passed: a retryable one (refused,
+// 429, 5xx) is sent again after 100 ms, doubling to `max_backoff`, each
+// send bounded by the time left. The last answer, with timed_out set when
+// the deadline cut it short; *attempts: how many were sent.
+HttpAnswer SendRetrying(HttpRequest req, Clock& clock, int64_t timeout_ms, Millis max_backoff, int* attempts,
+                        const std::function<bool(const HttpAnswer&)>& final = nullptr);
 
 }  // namespace sp

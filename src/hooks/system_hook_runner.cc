@@ -8,7 +8,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/curl_global.h"
 #include "core/text.h"
 #include "hooks/http_call.h"
 
@@ -54,9 +53,7 @@ std::string ExpandHookTemplate(const std::string& body, const std::map<std::stri
 
 SystemHookRunner::SystemHookRunner(ProcessRunner& processes, Clock& clock,
                                    std::function<Result<std::string>(const std::string& ref)> read_ref)
-    : processes_(processes), clock_(clock), read_ref_(std::move(read_ref)) {
-  CurlGlobalInitOnce();
-}
+    : processes_(processes), clock_(clock), read_ref_(std::move(read_ref)) {}
 
 Result<std::string> SystemHookRunner::Run(const HookSpec& hook, const HookCall& call) {
   return hook.command.empty() ? RunHttpHook(hook, call) : RunCommandHook(hook, call);
@@ -109,31 +106,20 @@ Result<std::string> SystemHookRunner::RunHttpHook(const HookSpec& hook, const Ho
   vars["key"] = call.key;
   const std::string body = ExpandHookTemplate(hook.body, vars);
   if (!content_type && !body.empty()) headers.push_back("Content-Type: application/json");
-  const int64_t deadline = clock_.MonotonicMs() + hook.timeout_ms;
-  Millis backoff(100);
-  for (int attempt = 1;; ++attempt) {
-    HttpRequest req;
-    req.method = hook.method;
-    req.url = hook.url;
-    req.headers = headers;
-    req.body = body;
-    req.timeout_ms = deadline - clock_.MonotonicMs();
-    req.max_answer = kMaxOutput;
-    req.user_agent = "sallyport-hook";
-    const HttpAnswer a = SendHttp(req);
-    const std::string said = a.status ? "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + Tail(a.body))
-                                      : a.error;
-    if (a.ok()) return said;
-    const bool retry = a.retryable();
-    const int64_t left = deadline - clock_.MonotonicMs();
-    if (!retry || left <= backoff.count()) {
-      const bool timed_out = a.timed_out || (retry && left <= backoff.count());
-      return Err(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
-                 what + ": " + said + " (attempt " + std::to_string(attempt) + ")");
-    }
-    clock_.Sleep(backoff);
-    backoff = std::min<Millis>(backoff * 2, Millis(2000));
-  }
+  HttpRequest req;
+  req.method = hook.method;
+  req.url = hook.url;
+  req.headers = headers;
+  req.body = body;
+  req.max_answer = kMaxOutput;
+  req.user_agent = "sallyport-hook";
+  int attempts = 0;
+  const HttpAnswer a = SendRetrying(req, clock_, hook.timeout_ms, Millis(2000), &attempts);
+  const std::string said = a.status ? "HTTP " + std::to_string(a.status) + (a.body.empty() ? "" : ": " + Tail(a.body))
+                                    : a.error;
+  if (a.ok()) return said;
+  return Err(a.timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+             what + ": " + said + " (attempt " + std::to_string(attempts) + ")");
 }
 
 }  // namespace sp

@@ -70,6 +70,8 @@ void Notifier::Queue(const std::vector<NotifyChannel>& channels, const NotifyEve
   }
   for (const auto& c : channels) {
     if (!ChannelTakes(c, e)) continue;
+    const std::string seen = c.name + "\n" + e.key;
+    if (queued_.count(seen)) continue;
     NotificationRecord n;
     n.channel = c.name;
     n.event_key = e.key;
@@ -80,7 +82,9 @@ void Notifier::Queue(const std::vector<NotifyChannel>& channels, const NotifyEve
     n.next_ms = now;
     n.created_ms = n.updated_ms = now;
     auto ok = store_.AddNotification(n);
-    if (ok && *ok) ++added;
+    if (!ok) continue;  // Tried again at the next look.
+    queued_[seen] = now;
+    added += *ok;
   }
 }
 
@@ -120,6 +124,8 @@ Result<int> Notifier::Scan() {
   int added = 0;
   for (const auto& e : events) Queue(channels, e, added);
   since_ms_ = now;
+  // An event comes back only within the overlap: older entries are not needed.
+  std::erase_if(queued_, [&](const auto& kv) { return kv.second < now - 2 * kOverlapMs; });
   return added;
 }
 

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -60,7 +61,10 @@ class Notifier {
   JournalStore& journal_;
   NotifierOptions o_;
   int64_t since_ms_ = -1;  // Rollouts and builds changed at or after this.
-  int64_t after_seq_ = 0;  // Restore steps after this journal line.
+  int64_t after_seq_ = 0;  // Told steps after this journal line.
+  // "<channel>\n<event key>" queued by this process -> when: a record seen
+  // again by the scan's overlap is neither rendered nor written again.
+  std::map<std::string, int64_t> queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false, woken_ = false;

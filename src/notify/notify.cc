@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "config/service_config.h"
 #include "core/text.h"
 #include "rollout/plan.h"
 
@@ -48,8 +49,9 @@ bool IsChannelName(const std::string& s) {
   });
 }
 
+// A reference the server reads itself: file:/path or env:NAME (config/service_config.h).
 bool IsRef(const std::string& ref) {
-  return (StartsWith(ref, "file:/") && IsSafeValue(ref)) || (StartsWith(ref, "env:") && IsValidEnvName(ref.substr(4)));
+  return (StartsWith(ref, "file:") || StartsWith(ref, "env:")) && IsValidSecretRef(ref);
 }
 
 bool EventMatches(const std::string& pattern, const std::string& name) {

@@ -224,6 +224,8 @@ TEST(NotifierTest, AScanAddsOneRecordPerChannelAndEventAndTellsNoOldHistory) {
   ASSERT_TRUE(added);
   EXPECT_EQ(*added, 2) << "r-new failed, to both";
   EXPECT_EQ(*n.Scan(), 0) << "a second look adds nothing";
+  Notifier restarted(*store, *store, o);
+  EXPECT_EQ(*restarted.Scan(), 0) << "a restarted server's first look adds nothing either (one record per key in the store)";
   auto records = store->NotificationsOf("r-new");
   ASSERT_TRUE(records);
   std::vector<std::string> got;

@@ -149,6 +149,7 @@ void RolloutEngine::PutHost(const RolloutPlan& plan, const std::string& host, Ho
 Status RolloutEngine::CheckLease() { return scope_->Check(); }
 
 Result<Lease> RolloutEngine::TakeLock(const RolloutPlan& plan) {
+  took_over_from_.clear();
   Lease want;
   want.key = plan.ScopeKey();
   want.holder = o_.holder;
