@@ -91,6 +91,10 @@ struct Args {
   // Notification channels (notify add).
   std::string kind, url_file, url_env, secret_file, secret_env;
   std::vector<std::string> events, templates;
+  // Vault files and passwords (secrets ...).
+  std::vector<std::string> files, vault_ids, new_vault_ids;
+  std::string vault_password_file, vault_password_env, new_vault_password_file, encrypt_vault_id;
+  bool ask_vault_pass = false;
   // The apps: `server` and `agent run` bind their options here.
   ServerProcessOptions serve;
   TlsInitArgs tls_init;
@@ -154,6 +158,7 @@ std::vector<Command> ClaimCommands();
 std::vector<Command> AgentCommands();
 std::vector<Command> TokenCommands();
 std::vector<Command> LoginCommands();
+std::vector<Command> SecretsCommands();
 
 // A read command's document: the server's answer at `api_path`, or built
 // from the local store by `local`, as the context says.

@@ -25,6 +25,7 @@ const char* NounSummary(const std::string& noun) {
       {"token", "API tokens (scopes) and agent tokens (labels)"},
       {"audit", "Who did what, when: every mutating API request"},
       {"user", "People who log in with a password (sallyport login)"},
+      {"secrets", "Ansible Vault files and values: encrypt, decrypt, view, edit, rekey"},
   };
   auto it = kNouns.find(noun);
   return it == kNouns.end() ? "" : it->second;
@@ -94,15 +95,15 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> out;
     for (auto part : {RolloutCommands(), LockCommands(), JobCommands(), BuildCommands(), InventoryCommands(),
-                      ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands(), StoreCommands(), NotifyCommands()}) {
+                      ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands(), StoreCommands(), NotifyCommands(),
+                      SecretsCommands()}) {
       for (auto& c : part) out.push_back(std::move(c));
     }
     // Verbs kept for coming features, so that the table is extended, not reshuffled.
     for (auto [noun, summary] : {std::pair{"status", "What runs where: releases x deployments"},
                                  std::pair{"promote", "Ship the digest a previous environment runs"},
                                  std::pair{"approve", "Approve a gated promotion"},
-                                 std::pair{"metrics", "Delivery metrics"},
-                                 std::pair{"secrets", "Vault-compatible secrets"}}) {
+                                 std::pair{"metrics", "Delivery metrics"}}) {
       out.push_back({{noun}, std::string(summary) + " (not available yet)", Kind::kReserved, Where::kNone, nullptr,
                      nullptr});
     }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +51,38 @@ Status WriteNewFile(const std::string& path, const std::string& content, int mod
   if (::close(fd) != 0) {
     ::unlink(path.c_str());
     return Err(ErrorCode::kUnavailable, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Ok();
+}
+
+Status ReplaceFile(const std::string& path, const std::string& content, int mode_if_new) {
+  struct stat st {};
+  const int mode = ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : mode_if_new;
+  std::string tmp = path + ".sallyport-XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return Err(ErrorCode::kUnavailable, "cannot write beside " + path + ": " + std::strerror(errno));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Err(ErrorCode::kUnavailable, std::string("cannot ") + what + " " + path + ": " + std::strerror(err));
+  };
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("set the mode of");
+  for (size_t done = 0; done < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail("write");
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Err(ErrorCode::kUnavailable, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Err(ErrorCode::kUnavailable, "cannot replace " + path + ": " + std::strerror(err));
   }
   return Ok();
 }

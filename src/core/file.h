@@ -16,6 +16,11 @@ Result<std::string> ReadTextFile(const std::string& path);
 // `content`; a partly written file is removed.
 Status WriteNewFile(const std::string& path, const std::string& content, int mode);
 
+// Replaces `path` with `content` at once (a temporary file beside it, then
+// rename): a reader sees the old or the new file, never part of one. Keeps an
+// existing file's mode; a new one gets `mode_if_new`.
+Status ReplaceFile(const std::string& path, const std::string& content, int mode_if_new = 0600);
+
 // `path` opened for appending, created with `mode` when new (logs: 0600,
 // they may hold what a step printed); nullptr when it cannot be.
 std::FILE* OpenForAppend(const std::string& path, int mode = 0600);

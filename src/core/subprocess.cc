@@ -104,6 +104,20 @@ class SpawnSetup {
  public:
   SpawnSetup(const CommandSpec& spec, Pipe& in, Pipe& out, Pipe& err) {
     posix_spawn_file_actions_init(&fa_);
+    posix_spawnattr_init(&attr_);
+    sigset_t none, all_default;
+    sigemptyset(&none);
+    sigemptyset(&all_default);
+    sigaddset(&all_default, SIGPIPE);
+    sigaddset(&all_default, SIGTERM);
+    sigaddset(&all_default, SIGINT);
+    posix_spawnattr_setsigmask(&attr_, &none);
+    posix_spawnattr_setsigdefault(&attr_, &all_default);
+    if (spec.interactive) {  // The terminal's descriptors, our process group.
+      posix_spawn_file_actions_addclosefrom_np(&fa_, 3);
+      posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+      return;
+    }
     if (spec.stdin_data.empty()) {
       posix_spawn_file_actions_addopen(&fa_, 0, spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str(),
                                        O_RDONLY, 0);
@@ -116,15 +130,6 @@ class SpawnSetup {
     // Only the standard descriptors cross: whatever a library opened without
     // close-on-exec (the HTTP server's sockets, a log) stays ours.
     posix_spawn_file_actions_addclosefrom_np(&fa_, 3);
-    posix_spawnattr_init(&attr_);
-    sigset_t none, all_default;
-    sigemptyset(&none);
-    sigemptyset(&all_default);
-    sigaddset(&all_default, SIGPIPE);
-    sigaddset(&all_default, SIGTERM);
-    sigaddset(&all_default, SIGINT);
-    posix_spawnattr_setsigmask(&attr_, &none);
-    posix_spawnattr_setsigdefault(&attr_, &all_default);
     posix_spawnattr_setpgroup(&attr_, 0);
     posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   }
@@ -257,12 +262,19 @@ Result<ExitStatus> RunCommand(const CommandSpec& spec) {
   if (int rc = SpawnSetup(spec, in, out, err).Spawn(spec, &pid); rc != 0) {
     return Err(ErrorCode::kUnavailable, "cannot run " + spec.argv[0] + ": " + std::strerror(rc));
   }
+  ExitStatus st;
+  int wstatus = 0;
+  if (spec.interactive) {
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(wstatus)) st.exit_code = WEXITSTATUS(wstatus);
+    if (WIFSIGNALED(wstatus)) st.signal = WTERMSIG(wstatus);
+    return st;
+  }
   in.Close(0);
   out.Close(1);
   err.Close(1);
-  ExitStatus st;
   ChildIo(spec, pid, in, out, err).Pump(st);
-  int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (st.timed_out || st.canceled) ::kill(-pid, SIGKILL);  // Grandchildren that kept no pipe open.

@@ -32,6 +32,10 @@ struct CommandSpec {
   // When it becomes true the command is ended as on a timeout (checked at
   // least every 100 ms); the result says canceled.
   const std::atomic<bool>* cancel = nullptr;
+  // An editor on the user's terminal: the child shares this process's
+  // standard descriptors and process group (so it may read the terminal);
+  // nothing is captured or fed, and no timeout applies.
+  bool interactive = false;
 };
 
 // The longest line handed to a LineCallback: a longer one arrives in pieces of

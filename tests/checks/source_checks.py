@@ -33,6 +33,7 @@ LAYERS = [
     ("src/build/", 2, "domain"),
     ("src/deploy/", 2, "domain"),
     ("src/notify/", 2, "domain"),
+    ("src/secrets/", 2, "domain"),
     # Ports: the narrow interfaces beside their adapters.
     ("src/lb/load_balancer.", 2, "port"),
     ("src/health/health.", 2, "port"),

@@ -1,0 +1,89 @@
+// bench_vault_decrypt: how fast Ansible Vault values made by `ansible-vault`
+// decrypt (issue 17). 1,000 inline values are made by the real
+// `ansible-vault encrypt_string` (each with its own salt, as Ansible does),
+// then decrypted by VaultDecryptMany on every core and on one. Target: the
+// parallel run takes at most 1.1 x (one key derivation x 1,000 / cores),
+// the one derivation measured in the same run (median of 50 decryptions).
+//
+//   bench_vault_decrypt [VALUES]   (default 1000)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/file.h"
+#include "core/text.h"
+#include "secrets/vault.h"
+#include "secrets/vault_yaml.h"
+#include "support/cli_runner.h"
+#include "support/test_util.h"
+
+namespace sp::bench {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int Main(int argc, char** argv) {
+  const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1000;
+  test::TempDir dir("sp-bench-vault");
+  if (!WriteNewFile(dir / "pw", "bench password\n", 0600)) return 1;
+  std::vector<std::string> args = {"ansible-vault", "encrypt_string", "--vault-password-file", dir / "pw"};
+  for (int i = 0; i < n; ++i) {
+    args.insert(args.end(), {"--name", "k" + std::to_string(i), "value number " + std::to_string(i)});
+  }
+  std::printf("making %d values with ansible-vault encrypt_string ...\n", n);
+  const auto t_make = std::chrono::steady_clock::now();
+  auto made = test::RunProgram(args, 600);
+  if (made.exit_code != 0) {
+    std::fprintf(stderr, "ansible-vault failed: %s\n", made.err.c_str());
+    return 1;
+  }
+  std::printf("ansible-vault made them in %.0f ms\n", MsSince(t_make));
+  auto found = FindInlineVaults(made.out);
+  if (!found || found->size() != static_cast<size_t>(n)) {
+    std::fprintf(stderr, "expected %d values in ansible-vault's output\n", n);
+    return 1;
+  }
+  std::vector<std::string> envelopes;
+  for (const auto& v : *found) envelopes.push_back(v.envelope);
+  const std::vector<VaultSecret> secrets = {{"", "bench password"}};
+  std::vector<double> one;
+  for (int i = 0; i < 50; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!VaultDecrypt(envelopes[static_cast<size_t>(i) % envelopes.size()], secrets)) return 1;
+    one.push_back(MsSince(t0));
+  }
+  std::sort(one.begin(), one.end());
+  const double derivation = one[one.size() / 2];
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto timed = [&](unsigned threads) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto plain = VaultDecryptMany(envelopes, secrets, threads);
+    const double ms = MsSince(t0);
+    if (!plain || (*plain)[static_cast<size_t>(n) - 1] != "value number " + std::to_string(n - 1)) {
+      std::fprintf(stderr, "decryption failed\n");
+      std::exit(1);
+    }
+    return ms;
+  };
+  const double serial = timed(1);
+  std::vector<double> parallel;
+  for (int r = 0; r < 3; ++r) parallel.push_back(timed(cores));
+  std::sort(parallel.begin(), parallel.end());
+  const double bound = 1.1 * derivation * n / cores;
+  std::printf("one decryption (median of 50): %.2f ms\n", derivation);
+  std::printf("%d values, 1 thread: %.0f ms\n", n, serial);
+  std::printf("%d values, %u threads (median of 3): %.0f ms; target <= 1.1 x %.2f x %d / %u = %.0f ms: %s\n", n, cores,
+              parallel[1], derivation, n, cores, bound, parallel[1] <= bound ? "PASS" : "MISS");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sp::bench
+
+int main(int argc, char** argv) { return sp::bench::Main(argc, argv); }
