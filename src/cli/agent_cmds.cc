@@ -123,6 +123,9 @@ void ServerOptions(CLI::App& app, Args& args) {
       ->capture_default_str();
   app.add_option("--notify-backoff", a.notify_backoff, "The wait after a notification's first failed delivery (doubling, at most 60s)")
       ->capture_default_str();
+  app.add_option("--vault-password-file", a.vault_password_file,
+                 "The vault password (a file, or an executable printing it) of credentials bound to vault values");
+  app.add_option("--vault-id", a.vault_ids, "[ID@]SOURCE: another vault password (repeat; old and new during a rekey)");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "cli/logs.h"
 #include "core/text.h"
 #include "runner/runner.h"
+#include "secrets/vault_ref.h"
 #include "server/server_process.h"
 #include "vcs/git/git_vcs.h"
 
@@ -180,15 +181,19 @@ int CredentialSet(Context& ctx) {
     return Fail({ErrorCode::kInvalidArgument, "credential name '" + Printable(a.name) +
                                                   "': letters, digits, '.', '_' and '-' (1-64)"});
   }
-  if (!a.file.empty() + !a.env_name.empty() + !a.helper.empty() != 1) {
+  if (!a.file.empty() + !a.env_name.empty() + !a.helper.empty() + !a.vault_ref.empty() != 1) {
     return Fail({ErrorCode::kInvalidArgument,
-                 "give one of --file PATH, --env VAR (where the server reads it) or --helper NAME (a docker credential "
-                 "helper the server runs)"});
+                 "give one of --file PATH, --env VAR (where the server reads it), --vault PATH[#KEY] (an Ansible Vault "
+                 "value the server opens) or --helper NAME (a docker credential helper the server runs)"});
   }
-  const std::string ref = !a.file.empty() ? "file:" + a.file : !a.env_name.empty() ? "env:" + a.env_name : "helper:" + a.helper;
-  if (!IsValidSecretRef(ref)) {
-    return Fail({ErrorCode::kInvalidArgument,
-                 "--file needs an absolute path, --env a variable name, --helper a name of [a-z0-9-]"});
+  const std::string ref = !a.file.empty()       ? "file:" + a.file
+                          : !a.env_name.empty() ? "env:" + a.env_name
+                          : !a.vault_ref.empty() ? "vault:" + a.vault_ref
+                                                 : "helper:" + a.helper;
+  if (a.vault_ref.empty() ? !IsValidSecretRef(ref) : !IsValidVaultRef(ref)) {
+    return Fail({ErrorCode::kInvalidArgument, "--file and --vault need an absolute path (--vault PATH#KEY: a key of "
+                                              "letters, digits, '_', '.', '-'), --env a variable name, --helper a "
+                                              "name of [a-z0-9-]"});
   }
   if (!a.helper.empty() && !a.deployments.empty()) {
     return Fail({ErrorCode::kInvalidArgument, "a credential helper gives registry credentials: --host only"});
@@ -296,6 +301,10 @@ std::vector<Command> BuildCommands() {
          app.add_option("name", a.name, "The name commits use: {credential: NAME}")->required();
          app.add_option("--file", a.file, "A file on the server holding the value (absolute path)");
          app.add_option("--env", a.env_name, "An environment variable of the server holding the value");
+         app.add_option("--vault", a.vault_ref,
+                        "An Ansible Vault value on the server: /path (a whole vault file) or /path#KEY (a top-level "
+                        "key's !vault value, or a key of a whole-vault YAML file); opened with the server's vault "
+                        "password");
          app.add_option("--helper", a.helper,
                         "A docker credential helper the server runs for the registry (docker-credential-NAME get)");
          app.add_option("--host", a.hosts, "A registry address (host[:port]) it may be sent to; repeat");

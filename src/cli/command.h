@@ -80,6 +80,7 @@ struct Args {
   std::string file, to_file, known_hosts;
   std::string env_name;             // credential set --env
   std::string helper;               // credential set --helper (docker-credential-<helper>)
+  std::string vault_ref;            // credential set --vault PATH[#KEY]
   std::vector<std::string> realm_hosts;  // credential set --realm-host
   std::vector<std::string> hosts;   // credential set --host
   std::vector<std::string> deployments;  // credential set --deployment

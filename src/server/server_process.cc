@@ -17,6 +17,8 @@
 #include "notify/notifier.h"
 #include "rollout/event_format.h"
 #include "runner/runner.h"
+#include "secrets/vault_password.h"
+#include "secrets/vault_ref.h"
 #include "server/api_server.h"
 #include "store/sqlite/store_file.h"
 #include "vcs/git/git_vcs.h"
@@ -277,6 +279,20 @@ Status PrintRoutes(const ApiServer& server) {
 }
 
 // The notifier's options from the server's flags (docs/notifications.md).
+// The vault passwords the options name, read once at start (a rekey keeps
+// working with the old and the new one given: docs/secrets.md).
+Result<std::vector<VaultSecret>> ServerVaultSecrets(const ServerProcessOptions& so) {
+  std::vector<VaultSource> sources;
+  for (const auto& spec : so.vault_ids) {
+    SP_ASSIGN_OR_RETURN(auto s, ParseVaultId(spec));
+    sources.push_back(std::move(s));
+  }
+  if (!so.vault_password_file.empty()) sources.push_back({"", so.vault_password_file});
+  auto secrets = ReadVaultSecrets(sources);
+  if (!secrets) return Err(secrets.error().Wrap("server vault passwords"));
+  return secrets;
+}
+
 Result<NotifierOptions> NotifierSetup(const ServerProcessOptions& so, SqliteStore& store, Clock& clock) {
   auto backoff = ParseDuration(so.notify_backoff);
   if (!backoff) return Err(ErrorCode::kInvalidArgument, "--notify-backoff: " + backoff.error().message);
@@ -341,7 +357,8 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   SP_ASSIGN_OR_RETURN(bo.pipeline.step_user, StepUserNamed(so.step_user));
   bo.pipeline.read_secret = ReadSecretRef;
   bo.pipeline.check_registry = RegistryPushCheck();
-  bo.pipeline.read_credential = BoundCredentials(*store, ReadSecretRef);
+  SP_ASSIGN_OR_RETURN(auto vault_secrets, ServerVaultSecrets(so));
+  bo.pipeline.read_credential = BoundCredentials(*store, WithVaultRefs(ReadSecretRef, std::move(vault_secrets)));
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");
   options.build_log_dir = bo.data_dir + "/logs";  // BuildService::LogPath.

@@ -38,6 +38,10 @@ struct ServerProcessOptions {
   std::string public_url;
   int notify_attempts = 6;
   std::string notify_backoff = "1s";
+  // The passwords of credentials bound to Ansible Vault values
+  // (secrets/vault_ref.h): [ID@]SOURCE each, and a password file.
+  std::vector<std::string> vault_ids;
+  std::string vault_password_file;
   // Every event of a rollout run in this process (the test tree's binary
   // observes them); may be empty.
   std::function<void(const Event&)> observe_event;

@@ -48,6 +48,9 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
     if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
     return std::string(v);
   }
+  if (StartsWith(ref, "vault:")) {
+    return Err(ErrorCode::kUnavailable, "a vault: reference is read by the server, with its vault password");
+  }
   return Err(ErrorCode::kInvalidArgument, "secret reference '" + ref + "' must start with file: or env:");
 }
 

@@ -52,7 +52,11 @@ class AgentRolloutTest : public ::testing::Test {
     WriteFile(dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 20}"));
     SeedBuildWithASecretEnv();
     ASSERT_FALSE(AdminToken(dir_ / "server.db").empty());  // The CLI's calls present it ($SALLYPORT_TOKEN).
-    server_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "server.db", "--listen", "127.0.0.1:0"},
+    // Two vault passwords, as during a rekey (docs/secrets.md).
+    WriteFile(dir_ / "vault-old", "old vault pass\n", 0600);
+    WriteFile(dir_ / "vault-new", "new vault pass\n", 0600);
+    server_ = Daemon({BuildBinary("sallyport"), "server", "--store", dir_ / "server.db", "--listen", "127.0.0.1:0",
+                      "--vault-password-file", dir_ / "vault-old", "--vault-id", "new@" + dir_ / "vault-new"},
                      dir_ / "server.log");
     ASSERT_EQ(WaitForStart(server_, [&] { return ReadFile(dir_ / "server.log").find("listening on") != std::string::npos; },
                            std::chrono::seconds(10)),
@@ -181,6 +185,39 @@ TEST_F(AgentRolloutTest, AnEnvValueFromACredentialReachesTheAppButNeverThePlanOr
   for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log"}) {
     if (!std::filesystem::exists(dir_ / file)) continue;
     EXPECT_EQ(ReadFile(dir_ / file).find(kSecretVersion), std::string::npos) << file;
+  }
+}
+
+// An env value from an Ansible Vault value made by ansible-vault itself: the
+// admin binds the credential to the inline `!vault` value of a vars file; the
+// server opens it with its vault password when dev's agent asks, so the app
+// has it while the store, the logs and the CLI's output never hold it. The
+// file rekeyed to the server's other password between two rollouts: the next
+// deploy still gets the value (no window where deploys fail).
+TEST_F(AgentRolloutTest, AnEnvValueFromAVaultValueReachesTheAppAndARekeyHasNoWindow) {
+  constexpr const char* kVaultValue = "vault-7e2c-91";
+  auto made = RunProgram({"sh", "-c", "printf %s '" + std::string(kVaultValue) +
+                                          "' | ansible-vault encrypt_string --vault-password-file '" +
+                                          dir_ / "vault-old" + "' --stdin-name app_version > '" + dir_ / "vault.yml" +
+                                          "'"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto bind = RunSallyport({"credential", "set", "sample", "app_version", "--vault", dir_ / "vault.yml#app_version",
+                            "--deployment", "integration", "--store", dir_ / "server.db"});
+  ASSERT_EQ(bind.exit_code, 0) << bind.err;
+  auto run = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kVaultValue);
+  auto rekey = RunSallyport({"secrets", "rekey", dir_ / "vault.yml", "--vault-password-file", dir_ / "vault-old",
+                             "--new-vault-id", "new@" + dir_ / "vault-new"});
+  ASSERT_EQ(rekey.exit_code, 0) << rekey.err;
+  ASSERT_THAT(ReadFile(dir_ / "vault.yml"), HasSubstr("$ANSIBLE_VAULT;1.2;AES256;new"));
+  auto again = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kVaultValue);
+  EXPECT_EQ((run.out + again.out + run.err + again.err).find(kVaultValue), std::string::npos);
+  for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log"}) {
+    if (!std::filesystem::exists(dir_ / file)) continue;
+    EXPECT_EQ(ReadFile(dir_ / file).find(kVaultValue), std::string::npos) << file;
   }
 }
 
