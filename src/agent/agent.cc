@@ -90,6 +90,7 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
   job.kind = claim.value("kind", "");
   job.payload = claim.value("payload", "");
   job.post = [this, &job](const std::string& path, Doc body) {
+    MaskJson(job.masker, body);
     body["epoch"] = job.epoch;
     return api_.Call("POST", job.base + path, body.dump());
   };
@@ -131,6 +132,7 @@ void Agent::RunClaimedJob(const Doc& claim, int64_t claim_sent) {
   auto reported = handed_back ? job.post("/handback", {{"error", outcome}})
                  : ok        ? job.post("/complete", {{"result", outcome}})
                              : job.post("/fail", {{"error", outcome}});
+  outcome = job.masker.Mask(outcome);
   std::printf("agent: job %lld %s%s\n", static_cast<long long>(job.id),
               handed_back ? "handed back: " : ok ? "succeeded" : "failed: ", ok ? "" : outcome.c_str());
   if (!reported) {
@@ -165,7 +167,7 @@ std::string Agent::RunRolloutJob(Job& job, bool* ok, bool* handed_back) {
   setup.decorate_lb = o_.decorate_lb;
   setup.read_secret = [&job](const std::string& ref) { return CredentialOrSecret(job, ref); };
   setup.on_event = [this, &job](const Event& e) {
-    if (std::string line = FormatEvent(e); !line.empty()) {
+    if (std::string line = job.masker.Mask(FormatEvent(e)); !line.empty()) {
       std::printf("%s\n", line.c_str());
       std::fflush(stdout);
       job.shipper->Line("rollout", e.type == EventType::kHostFailed, line);

@@ -61,11 +61,16 @@ std::optional<BuildRecord> BuildOf(const Doc& p) {
 
 Result<std::string> Agent::CredentialOrSecret(Job& job, const std::string& ref) {
   const std::string name = CredentialNameOf(ref);
-  if (name.empty()) return ReadSecretRef(ref);
+  if (name.empty()) {
+    SP_ASSIGN_OR_RETURN(std::string value, ReadSecretRef(ref));
+    job.masker.Add(value);
+    return value;
+  }
   SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", {{"name", name}}));
   if (!answer.contains("value") || !answer["value"].is_string()) {
     return Err(ErrorCode::kInternal, "the server's answer for credential '" + name + "' has no value");
   }
+  job.masker.Add(answer["value"].get_ref<const std::string&>());
   return answer["value"].get<std::string>();
 }
 

@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "agent/lease.h"
 #include "agent/log_shipper.h"
+#include "secrets/masker.h"
 
 namespace sp {
 
@@ -21,6 +22,9 @@ struct Agent::Job {
   JobLease lease;
   std::atomic<bool> lease_lost{false};  // Ends a build's running step.
   LogShipper* shipper = nullptr;
+  // The secret values this job was handed (its credentials): masked in
+  // everything it sends to the server (log lines, journal, reports) and prints.
+  Masker masker;
   // POST base+path with the epoch added.
   std::function<Result<nlohmann::ordered_json>(const std::string& path, nlohmann::ordered_json body)> post;
 };

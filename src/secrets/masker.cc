@@ -63,6 +63,7 @@ Masker::Masker(const std::vector<std::string>& values) {
 }
 
 void Masker::Add(std::string_view value) {
+  std::lock_guard l(mu_);
   for (auto& f : MaskedForms(value)) {
     if (std::find(forms_.begin(), forms_.end(), f) != forms_.end()) continue;
     first_[static_cast<unsigned char>(f[0])] = true;
@@ -107,11 +108,13 @@ std::string Masker::Scan(std::string_view buf, bool hold, std::string* rest) con
 }
 
 std::string Masker::Mask(std::string_view text) const {
+  std::lock_guard l(mu_);
   if (forms_.empty()) return std::string(text);
   return Scan(text, false, nullptr);
 }
 
 std::string Masker::Stream::Feed(std::string_view chunk) {
+  std::lock_guard l(m_.mu_);
   if (m_.forms_.empty()) return std::string(chunk);
   const std::string buf = held_ + std::string(chunk);
   return m_.Scan(buf, true, &held_);

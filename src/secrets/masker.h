@@ -5,9 +5,12 @@
 // a value split across output chunks, even one byte at a time.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sp {
 
@@ -22,12 +25,16 @@ bool MaskableValue(std::string_view value);
 // case hex) and its JSON-escaped form; each once, longest first.
 std::vector<std::string> MaskedForms(std::string_view value);
 
+// Thread-safe: values may be added while other threads mask.
 class Masker {
  public:
   Masker() = default;
   explicit Masker(const std::vector<std::string>& values);
   void Add(std::string_view value);
-  bool empty() const { return forms_.empty(); }
+  bool empty() const {
+    std::lock_guard l(mu_);
+    return forms_.empty();
+  }
   // `text` with every form replaced.
   std::string Mask(std::string_view text) const;
 
@@ -48,8 +55,28 @@ class Masker {
   // Replaces matches in `buf` from the start; with `hold`, stops where the
   // rest could still become a match and leaves that in `rest`.
   std::string Scan(std::string_view buf, bool hold, std::string* rest) const;
+  mutable std::mutex mu_;
   std::vector<std::string> forms_;  // Longest first.
   bool first_[256] = {};
 };
+
+// Every string (and key) of a JSON document masked in place.
+template <typename Json>
+void MaskJson(const Masker& m, Json& doc) {
+  if (m.empty()) return;
+  if (doc.is_string()) {
+    doc = m.Mask(doc.template get_ref<const std::string&>());
+  } else if (doc.is_array()) {
+    for (auto& v : doc) MaskJson(m, v);
+  } else if (doc.is_object()) {
+    Json out = Json::object();
+    for (auto it = doc.begin(); it != doc.end(); ++it) {
+      Json v = it.value();
+      MaskJson(m, v);
+      out[m.Mask(it.key())] = std::move(v);
+    }
+    doc = std::move(out);
+  }
+}
 
 }  // namespace sp

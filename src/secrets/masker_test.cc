@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace sp {
 namespace {
 
@@ -66,6 +68,29 @@ TEST(MaskerTest, AStreamHoldsBackOnlyWhatMayStillBecomeAValue) {
   EXPECT_EQ(s.Feed("ue!"), "***!");
   EXPECT_EQ(s.Feed("secr"), "");
   EXPECT_EQ(s.Flush(), "secr");
+}
+
+}  // namespace
+}  // namespace sp
+
+namespace sp {
+namespace {
+
+TEST(MaskerTest, MasksEveryStringAndKeyOfAJsonDocument) {
+  Masker m({"top-secret"});
+  nlohmann::ordered_json doc = {{"b", "x top-secret y"}, {"a", {1, "top-secret", {{"top-secret", "k"}}}}, {"n", 3}};
+  MaskJson(m, doc);
+  EXPECT_EQ(doc.dump(), R"({"b":"x *** y","a":[1,"***",{"***":"k"}],"n":3})") << "order and non-strings kept";
+}
+
+TEST(MaskerTest, ValuesAddedWhileOthersMask) {
+  Masker m;
+  std::thread adder([&] {
+    for (int i = 0; i < 200; ++i) m.Add("value-" + std::to_string(1000 + i));
+  });
+  for (int i = 0; i < 200; ++i) (void)m.Mask("text value-1000 and more");
+  adder.join();
+  EXPECT_EQ(m.Mask("value-1199 value-1000"), "*** ***");
 }
 
 }  // namespace

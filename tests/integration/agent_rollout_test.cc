@@ -188,6 +188,35 @@ TEST_F(AgentRolloutTest, AnEnvValueFromACredentialReachesTheAppButNeverThePlanOr
   }
 }
 
+// Masking: build 2's app fails its health check on app2 answering with its
+// version, which is credential app_version's value. The error travels from
+// dev's agent to the job's log, the server's journal and the agent's own
+// output as ***: the value is in none of them, nor in the server's store.
+TEST_F(AgentRolloutTest, ACredentialValueInAnErrorIsMaskedInEverythingTheAgentSends) {
+  const int bad = networks_[0]->ports[1];
+  ASSERT_EQ(RecordBuild(dir_ / "server.db", "sample", 'b', BuildStatus::kSucceeded, BuildBinary("sp-sample-app"),
+                        ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 3}",
+                                           "      APP_VERSION: {credential: app_version}\n"
+                                           "      SAMPLE_HEALTH_FAIL_PORTS: \"" + std::to_string(bad) + "\"\n")),
+            2);
+  auto run = RunSallyport({"rollout", "run", "--server", url_, "--build", "2", "-d", "integration", "--wait"}, {}, 120);
+  EXPECT_NE(run.exit_code, 0) << run.out << run.err;
+  EXPECT_THAT(run.out + run.err, HasSubstr("unhealthy (version ***)"));
+  auto listed = RunSallyport({"rollout", "list", "--server", url_, "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const auto rollouts = nlohmann::json::parse(listed.out);
+  ASSERT_FALSE(rollouts["rollouts"].empty()) << listed.out;
+  auto show = RunSallyport({"rollout", "show", rollouts["rollouts"][0]["id"].get<std::string>(), "--server", url_,
+                            "--output", "json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("unhealthy (version ***)")) << "the journal's error, masked by the agent";
+  EXPECT_EQ((run.out + run.err + show.out).find(kSecretVersion), std::string::npos);
+  for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log"}) {
+    if (!std::filesystem::exists(dir_ / file)) continue;
+    EXPECT_EQ(ReadFile(dir_ / file).find(kSecretVersion), std::string::npos) << file;
+  }
+}
+
 // An env value from an Ansible Vault value made by ansible-vault itself: the
 // admin binds the credential to the inline `!vault` value of a vars file; the
 // server opens it with its vault password when dev's agent asks, so the app

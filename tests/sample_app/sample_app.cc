@@ -10,7 +10,7 @@
 //   SAMPLE_SYSLOG_LINE     replaces the start-up syslog message
 //
 //   GET /            200 "version=<v> port=<p>\n"
-//   GET /health      200 "ok\n" (or 500 "unhealthy\n", see above)
+//   GET /health      200 "ok\n" (or 500 "unhealthy (version V)\n", see above)
 //   GET /slow?ms=N   sleeps N ms (at most 10000), then answers like "/"
 //
 // There is intentionally no SIGTERM handler: the process dies at once on
@@ -172,7 +172,8 @@ std::pair<int, std::string> Route(const Request& req) {
   std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
   if (path == "/") return {200, MainBody()};
   if (path == "/health") {
-    if (g_config.health_fails) return {500, "unhealthy\n"};
+    // Says its version: a secret-valued APP_VERSION then reaches an error text (masking tests).
+    if (g_config.health_fails) return {500, "unhealthy (version " + g_config.version + ")\n"};
     return {200, "ok\n"};
   }
   if (path == "/slow") {
