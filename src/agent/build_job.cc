@@ -124,9 +124,16 @@ std::string Agent::RunBuildJob(Job& job) {
     return RequestDeploy(job, r, log, stop);
   };
   // The server resolves a credential the commit names, for the registry
-  // its recorded file names; the agent only asks by name.
-  o.read_credential = [&job](const std::string&, const std::string& name, const std::string&) {
-    return CredentialOrSecret(job, "credential:" + name);
+  // its recorded file names, or for a step (`for`: "branch:B", checked
+  // against its own record of the build); the agent only asks.
+  o.read_credential = [&job](const std::string&, const std::string& name, const std::string& host) -> Result<std::string> {
+    if (!StartsWith(host, CredentialBinding::kBranchPrefix)) return CredentialOrSecret(job, "credential:" + name);
+    SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", {{"name", name}, {"for", host}}));
+    if (!answer.contains("value") || !answer["value"].is_string()) {
+      return Err(ErrorCode::kInternal, "the server's answer for secret '" + name + "' has no value");
+    }
+    job.masker.Add(answer["value"].get_ref<const std::string&>());
+    return answer["value"].get<std::string>();
   };
   ProjectRecord project;
   project.name = b->project;

@@ -1,5 +1,6 @@
 #include "build/credentials.h"
 
+#include "config/branch_rules.h"
 #include "config/service_config.h"
 #include "core/text.h"
 
@@ -13,16 +14,22 @@ Result<std::string> ResolveCredential(BuildStore& store, const std::string& proj
                                          "' (an admin binds it: sallyport credential set " + project + " " +
                                          Printable(name) + " --file PATH --host REGISTRY)");
   }
+  const std::string_view branch_prefix = CredentialBinding::kBranchPrefix;
+  const bool to_branch = StartsWith(host, branch_prefix);
   bool allowed = false;
   std::string bound;
   for (const auto& h : binding->hosts) {
-    allowed = allowed || h == host;
+    allowed = allowed || h == host ||
+              (to_branch && StartsWith(h, branch_prefix) &&
+               BranchMatches(std::string_view(h).substr(branch_prefix.size()),
+                             std::string_view(host).substr(branch_prefix.size())));
     bound += (bound.empty() ? "" : ", ") + h;
   }
   if (!allowed) {
-    return Err(ErrorCode::kPermissionDenied, "credential '" + name + "' of project " + project +
-                                                 " may not be sent to " + Printable(host) + " (bound to " +
-                                                 bound + ")");
+    const std::string where = to_branch ? "given to the steps of builds of branch " + Printable(host.substr(7))
+                                        : "sent to " + Printable(host);
+    return Err(ErrorCode::kPermissionDenied, "credential '" + name + "' of project " + project + " may not be " +
+                                                 where + " (bound to " + bound + ")");
   }
   if (!read) return Err(ErrorCode::kUnavailable, "no secret reader for credential '" + name + "'");
   // A credential helper is asked for the registry the value goes to.

@@ -15,6 +15,7 @@
 #include "config/branch_rules.h"
 #include "core/file.h"
 #include "core/text.h"
+#include "secrets/masker.h"
 
 namespace sp {
 
@@ -58,12 +59,35 @@ Result<GitAccess> GitAccessFor(const ProjectRecord& p,
 
 namespace {
 
+// The build's records with every secret value it was handed masked: what a
+// step prints, and the errors of the build and its steps.
+class MaskedSink final : public BuildSink {
+ public:
+  MaskedSink(BuildSink& inner, const Masker& m) : inner_(inner), m_(m) {}
+  Status Update(const BuildRecord& b) override {
+    BuildRecord masked = b;
+    masked.error = m_.Mask(b.error);
+    return inner_.Update(masked);
+  }
+  Status PutStep(const BuildStepRecord& s) override { return inner_.PutStep(s); }
+  Status PutConfig(const std::string& text) override { return inner_.PutConfig(text); }
+  void Line(int64_t ts_ms, const std::string& step, bool is_err, const std::string& text) override {
+    inner_.Line(ts_ms, step, is_err, m_.Mask(text));
+  }
+  void Flush() override { inner_.Flush(); }
+
+ private:
+  BuildSink& inner_;
+  const Masker& m_;
+};
+
 // One run of a build's pipeline; see RunPipeline.
 class Pipeline {
  public:
   Pipeline(BuildRecord b, const ProjectRecord& project, std::string ws, const PipelineOptions& o, BuildSink& sink,
            const std::atomic<bool>& cancel)
-      : b_(std::move(b)), project_(project), ws_(std::move(ws)), o_(o), sink_(sink), cancel_(cancel) {}
+      : b_(std::move(b)), project_(project), ws_(std::move(ws)), o_(o), masked_(sink, masker_), sink_(masked_),
+        cancel_(cancel) {}
 
   BuildRecord Run() {
     std::error_code ec;
@@ -173,6 +197,7 @@ class Pipeline {
         return Finish(BuildStatus::kFailed, pw.error().message);
       }
       registry_password_ = std::move(*pw);
+      masker_.Add(registry_password_);
     }
     auto target = MatchBranch(cfg_.branches, b_.branch);
     if (!target) {
@@ -201,10 +226,25 @@ class Pipeline {
     return Err(ErrorCode::kInvalidArgument, "unknown step kind '" + s.kind + "'");
   }
 
-  Status CommandStep(const PipelineStep& s) {
-    if (!s.secrets.empty()) {
-      return Err(ErrorCode::kUnavailable, "secrets are not available to steps yet (" + s.secrets[0] + ")");
+  // A step's `secrets:`: each the credential of that name, if the admin's
+  // binding lets the steps of this branch's builds have it (checked by
+  // whoever holds the bindings, on the build's own branch).
+  Result<std::map<std::string, std::string>> StepSecrets(const PipelineStep& s) {
+    std::map<std::string, std::string> out;
+    for (const auto& name : s.secrets) {
+      if (!o_.read_credential) {
+        return Err(ErrorCode::kUnavailable, "secret " + name + ": this build runs where no credentials are bound");
+      }
+      auto value = o_.read_credential(b_.project, name, CredentialBinding::kBranchPrefix + b_.branch);
+      if (!value) return Err(value.error().Wrap("secret " + name));
+      masker_.Add(*value);
+      out[name] = std::move(*value);
     }
+    return out;
+  }
+
+  Status CommandStep(const PipelineStep& s) {
+    SP_ASSIGN_OR_RETURN(auto secrets, StepSecrets(s));
     // The commit's code sees none of the server's or agent's environment
     // (tokens, DOCKER_HOST, SSH_AUTH_SOCK, ...): PATH, a HOME of its own
     // beside the checkout, and what the pipeline says.
@@ -223,6 +263,7 @@ class Pipeline {
                                               {"SALLYPORT_COMMIT", b_.sha},
                                               {"SALLYPORT_BUILD", std::to_string(b_.id)}};
     for (const auto& [k, v] : s.env) env[k] = v;
+    for (auto& [k, v] : secrets) env[k] = std::move(v);  // Last: the step's own env cannot shadow them.
     return RunArgv(s.name, s.run, env, s.timeout, /*inherit_env=*/false, o_.step_user);
   }
 
@@ -326,6 +367,8 @@ class Pipeline {
   const ProjectRecord& project_;
   const std::string ws_;
   const PipelineOptions& o_;
+  Masker masker_;      // The secret values handed to this build.
+  MaskedSink masked_;  // The caller's sink, through masker_.
   BuildSink& sink_;
   const std::atomic<bool>& cancel_;
   int index_ = 0;

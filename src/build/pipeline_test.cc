@@ -263,13 +263,35 @@ TEST_F(PipelineTest, ABranchNoRuleMatchesIsSkipped) {
   EXPECT_TRUE(steps_.calls.empty());
 }
 
-TEST_F(PipelineTest, AStepAskingForSecretsFailsWithAClearReason) {
+// A step's `secrets:` are asked for with the build's own branch as their
+// destination; the step gets them as env (the step's own env cannot shadow
+// them), and its output shows them, and their base64, as ***.
+TEST_F(PipelineTest, AStepGetsItsSecretsForItsBranchAsEnvAndTheLogMasksThem) {
   vcs_.files["sallyport.yml"] = std::string(kConfig).replace(std::string(kConfig).find("run: [make, test]"), 17,
-                                                             "run: [make, test], secrets: [db]");
+                                                             "run: [make, test], secrets: [DB], env: {DB: mine}");
+  o_.read_credential = [this](const std::string& project, const std::string& name,
+                              const std::string& host) -> Result<std::string> {
+    credentials_asked_.push_back(project + "/" + name + "@" + host);
+    if (name == "hub") return std::string("s3cret");
+    if (name == "DB" && host == "branch:integration") return std::string("db-Value-42");
+    return Err(ErrorCode::kPermissionDenied, "may not be given to the steps of builds of branch " + host.substr(7));
+  };
+  steps_.lines["make"] = {"connecting with db-Value-42", "as base64: ZGItVmFsdWUtNDI="};
   BuildRecord out = Run();
+  ASSERT_EQ(out.status, BuildStatus::kSucceeded) << out.error;
+  EXPECT_THAT(credentials_asked_, ::testing::Contains("hello/DB@branch:integration"));
+  ASSERT_FALSE(steps_.calls.empty());
+  EXPECT_EQ(steps_.calls[0].env.at("DB"), "db-Value-42");
+  EXPECT_THAT(sink_.lines, ::testing::Contains("test | connecting with ***"));
+  EXPECT_THAT(sink_.lines, ::testing::Contains("test | as base64: ***I="));
+  for (const auto& l : sink_.lines) EXPECT_EQ(l.find("db-Value"), std::string::npos) << l;
+  // Another branch's build: refused with the reason, nothing run.
+  steps_.calls.clear();
+  b_.branch = "remote-run/ben/x";
+  out = Run();
   EXPECT_EQ(out.status, BuildStatus::kFailed);
-  EXPECT_THAT(out.error, HasSubstr("secrets are not available to steps yet (db)"));
-  EXPECT_TRUE(steps_.calls.empty());
+  EXPECT_THAT(out.error, HasSubstr("secret DB: may not be given to the steps of builds of branch remote-run/ben/x"));
+  EXPECT_TRUE(steps_.calls.empty() || steps_.calls[0].argv[0] != "make");
 }
 
 TEST_F(PipelineTest, ABadServiceFileFailsNamingItsLine) {

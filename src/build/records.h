@@ -36,10 +36,14 @@ struct CredentialBinding {
   // A token realm host the credential may go to besides its registry's own
   // (the registry's challenge names it): "realm:auth.example".
   static constexpr const char* kRealmPrefix = "realm:";
+  // A branch pattern (branch rules' syntax) whose builds' steps may be given
+  // it as an environment variable (`secrets:`): "branch:integration".
+  static constexpr const char* kBranchPrefix = "branch:";
   std::string project, name;
   std::string ref;                 // "file:/path" or "env:NAME" on the server; never the value.
-  // Where it may be sent: registry addresses (host[:port]), and
-  // "deployment:D" for the app env of deployment D.
+  // Where it may be sent: registry addresses (host[:port]),
+  // "deployment:D" for the app env of deployment D, "branch:PATTERN" for the
+  // steps of builds of matching branches.
   std::vector<std::string> hosts;
   int64_t created_ms = 0;
 };

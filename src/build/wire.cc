@@ -37,16 +37,19 @@ nlohmann::ordered_json ProjectToJson(const ProjectRecord& p) {
 }
 
 nlohmann::ordered_json CredentialToJson(const CredentialBinding& c) {
-  std::vector<std::string> hosts, deployments;
+  std::vector<std::string> hosts, deployments, branches;
   for (const auto& h : c.hosts) {
     if (StartsWith(h, CredentialBinding::kDeploymentPrefix)) {
       deployments.push_back(h.substr(std::string_view(CredentialBinding::kDeploymentPrefix).size()));
+    } else if (StartsWith(h, CredentialBinding::kBranchPrefix)) {
+      branches.push_back(h.substr(std::string_view(CredentialBinding::kBranchPrefix).size()));
     } else {
       hosts.push_back(h);
     }
   }
   return {{"project", c.project}, {"name", c.name},           {"ref", c.ref},
-          {"hosts", hosts},       {"deployments", deployments}, {"created_ms", c.created_ms}};
+          {"hosts", hosts},       {"deployments", deployments}, {"branches", branches},
+          {"created_ms", c.created_ms}};
 }
 
 }  // namespace sp

@@ -7,6 +7,7 @@
 #include "build/wire.h"
 #include "cli/command.h"
 #include "cli/logs.h"
+#include "config/branch_rules.h"
 #include "core/text.h"
 #include "runner/runner.h"
 #include "secrets/vault_ref.h"
@@ -201,8 +202,12 @@ int CredentialSet(Context& ctx) {
   if (!a.realm_hosts.empty() && a.hosts.empty()) {
     return Fail({ErrorCode::kInvalidArgument, "--realm-host goes with --host: the token realm of that registry"});
   }
-  if (a.hosts.empty() && a.deployments.empty()) {
-    return Fail({ErrorCode::kInvalidArgument, "give --host REGISTRY or --deployment NAME: where it may be sent"});
+  if (a.hosts.empty() && a.deployments.empty() && a.branches.empty()) {
+    return Fail({ErrorCode::kInvalidArgument,
+                 "give --host REGISTRY, --deployment NAME or --branch PATTERN: where it may be sent"});
+  }
+  if (!a.helper.empty() && !a.branches.empty()) {
+    return Fail({ErrorCode::kInvalidArgument, "a credential helper gives registry credentials: --host only"});
   }
   std::vector<std::string> to;
   for (const auto& h : a.hosts) {
@@ -221,6 +226,10 @@ int CredentialSet(Context& ctx) {
     if (!IsValidName(d)) return Fail({ErrorCode::kInvalidArgument, "--deployment '" + Printable(d) + "': not a name"});
     to.push_back(CredentialBinding::kDeploymentPrefix + d);
   }
+  for (const auto& b : a.branches) {
+    if (auto st = CheckBranchPattern(b); !st) return Fail(st.error().Wrap("--branch '" + Printable(b) + "'"));
+    to.push_back(CredentialBinding::kBranchPrefix + b);
+  }
   auto store = ctx.Store();
   if (!store) return Fail(store.error());
   if (auto p = (*store)->Project(a.project); !p || !*p) {
@@ -228,8 +237,9 @@ int CredentialSet(Context& ctx) {
   }
   CredentialBinding c{a.project, a.name, ref, to, ctx.Now()};
   if (auto st = (*store)->PutCredential(c); !st) return Fail(st.error());
-  std::printf("credential %s of project %s: %s, for %zu registr%s and %zu deployment(s)\n", a.name.c_str(),
-              a.project.c_str(), ref.c_str(), a.hosts.size(), a.hosts.size() == 1 ? "y" : "ies", a.deployments.size());
+  std::printf("credential %s of project %s: %s, for %zu registr%s, %zu deployment(s) and %zu branch pattern(s)\n",
+              a.name.c_str(), a.project.c_str(), ref.c_str(), a.hosts.size(), a.hosts.size() == 1 ? "y" : "ies",
+              a.deployments.size(), a.branches.size());
   return kExitOk;
 }
 
@@ -246,6 +256,7 @@ int CredentialList(Context& ctx) {
       std::string hosts;
       for (const auto& h : c["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
       for (const auto& d : c["deployments"]) hosts += (hosts.empty() ? "deployment:" : ",deployment:") + d.get<std::string>();
+      for (const auto& b : c.value("branches", Doc::array())) hosts += (hosts.empty() ? "branch:" : ",branch:") + b.get<std::string>();
       std::printf("%-20s %-40s %s\n", c.value("name", "").c_str(), c.value("ref", "").c_str(), hosts.c_str());
     }
   });
@@ -312,6 +323,8 @@ std::vector<Command> BuildCommands() {
                         "A token realm's host (besides the registry's own) its registry's challenge may send it to; "
                         "repeat");
          app.add_option("--deployment", a.deployments, "A deployment whose app env may hold it; repeat");
+         app.add_option("--branch", a.branches,
+                        "A branch pattern (branch rules' syntax) whose builds' steps may be given it (secrets:); repeat");
        },
        CredentialSet},
       {{"credential", "list"}, "A project's credential bindings (references and hosts, never values)", Kind::kRead,

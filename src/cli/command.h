@@ -84,6 +84,7 @@ struct Args {
   std::vector<std::string> realm_hosts;  // credential set --realm-host
   std::vector<std::string> hosts;   // credential set --host
   std::vector<std::string> deployments;  // credential set --deployment
+  std::vector<std::string> branches;     // credential set --branch
   bool prune = false, yes = false;
   // Projects and tokens.
   std::string git_url, webhook_secret, credential;

@@ -263,11 +263,25 @@ void WatchDeploy(ServerContext& ctx, QueueStore& q, const Request& req, Response
 // its build recorded; a rollout job's are those its frozen plan names, each
 // sent where the plan sends it (PlanCredential) — both the server's own
 // records, never the agent's word.
-Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job, const std::string& name) {
+Result<std::string> JobCredentialValue(const ApiServerOptions& o, const Job& job, const std::string& name,
+                                       const std::string& purpose) {
   BuildStore& store = *o.build_store;
   if (auto b = BuildIdOf(job)) {
     SP_ASSIGN_OR_RETURN(std::string text, store.BuildConfig(*b));
     SP_ASSIGN_OR_RETURN(ServiceConfig cfg, ParseServiceConfig(text, "sallyport.yml of build " + std::to_string(*b)));
+    if (StartsWith(purpose, CredentialBinding::kBranchPrefix)) {
+      // A step's secret: named by a step of the recorded file, given as the
+      // binding allows the builds of the build's own branch (the server's record).
+      SP_ASSIGN_OR_RETURN(BuildRecord build, store.GetBuild(*b));
+      const bool named = std::any_of(cfg.pipeline.begin(), cfg.pipeline.end(), [&](const PipelineStep& s) {
+        return std::find(s.secrets.begin(), s.secrets.end(), name) != s.secrets.end();
+      });
+      if (!named || purpose != CredentialBinding::kBranchPrefix + build.branch) {
+        return Err(ErrorCode::kPermissionDenied, "job " + std::to_string(job.id) + " has no step using secret '" +
+                                                     Printable(name) + "' on its branch");
+      }
+      return o.read_credential(build.project, name, purpose);
+    }
     if (CredentialNameOf(cfg.registry.password_ref) != name) {
       return Err(ErrorCode::kPermissionDenied,
                  "job " + std::to_string(job.id) + " does not use credential '" + Printable(name) + "'");
@@ -294,7 +308,8 @@ void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Respon
   if (!h->body.contains("name") || !h->body["name"].is_string()) {
     return res.Error({ErrorCode::kInvalidArgument, "/name: required (a string)"});
   }
-  auto value = JobCredentialValue(ctx.options, h->job, h->body["name"].get<std::string>());
+  const std::string purpose = h->body.contains("for") && h->body["for"].is_string() ? h->body["for"].get<std::string>() : "";
+  auto value = JobCredentialValue(ctx.options, h->job, h->body["name"].get<std::string>(), purpose);
   if (!value) return res.Error(value.error());
   res.Json(200, {{"value", *value}});
 }

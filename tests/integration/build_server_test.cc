@@ -21,6 +21,7 @@
 
 #include "build/build_service.h"
 #include "vcs/git/git_vcs.h"
+#include "core/digest.h"
 #include "core/file.h"
 #include "core/subprocess.h"
 #include "core/text.h"
@@ -164,6 +165,73 @@ TEST_F(BuildServerTest, AStepSeesNoneOfTheServersEnvironment) {
     EXPECT_EQ(env.find("HOME=" + std::string(home) + "\n"), std::string::npos) << env;
   }
 }
+
+// Step secrets (`secrets:`) come from the admin's bindings, scoped to branch
+// patterns the server checks on its own record of the build. The same commit
+// on integration gets the value (its step prints the value's hash, its
+// base64, and the value itself one byte at a time with pauses): the log has
+// the hash and ***, never the value. On remote-run/ben/x it is refused with
+// the reason, and the step never runs.
+class StepSecretTest : public BuildServerTest {
+ protected:
+  void Check(bool on_agent) {
+    const std::string value = "int-Pa55word!x";
+    WriteFile(dir_ / "db-pass", value + "\n", 0600);
+    auto bind = RunSallyport({"credential", "set", "svc", "DB_PASSWORD", "--file", dir_ / "db-pass", "--branch",
+                              "integration", "--store", db_});
+    ASSERT_EQ(bind.exit_code, 0) << bind.err;
+    WriteFile(out_ + "/use.sh",
+              "printf %s \"$DB_PASSWORD\" | sha256sum\n"
+              "printf %s \"$DB_PASSWORD\" | base64\n"
+              "for c in $(printf %s \"$DB_PASSWORD\" | fold -w1); do printf %s \"$c\"; sleep 0.02; done; echo\n"
+              "echo used\n",
+              0755);
+    StartServer(on_agent ? std::vector<std::string>{"--builds-on", "agents"} : std::vector<std::string>{});
+    std::unique_ptr<Daemon> agent;
+    if (on_agent) {
+      const std::string token = CreateAgentToken(dir_, db_, "builder", "role=builder");
+      ASSERT_FALSE(token.empty());
+      agent = std::make_unique<Daemon>(std::vector<std::string>{BuildBinary("sallyport"), "agent", "run", "--server",
+                                                                server_->url(), "--token-file", token, "--work-dir",
+                                                                dir_ / "agent-work"},
+                                       dir_ / "builder.log");
+      ASSERT_EQ(WaitForStart(*agent, [&] { return ReadFile(dir_ / "builder.log").find("claiming for") != std::string::npos; },
+                             std::chrono::seconds(10)),
+                StartWait::kReady);
+    }
+    const std::string step = "  - {name: use, secrets: [DB_PASSWORD], run: [sh, " + out_ + "/use.sh]}\n";
+    const std::string sha = Push(step, "integration");
+    json b = WaitStatus(sha, {"succeeded", "failed"}, "integration");
+    ASSERT_EQ(b.value("status", ""), "succeeded") << b.dump();
+    auto log = RunSallyport({"build", "logs", std::to_string(b.value("id", 0)), "--server", server_->url()});
+    ASSERT_EQ(log.exit_code, 0) << log.err;
+    EXPECT_THAT(log.out, HasSubstr(Sha256Hex(value))) << "the step had the value";
+    EXPECT_THAT(log.out, HasSubstr("used"));
+    EXPECT_EQ(log.out.find(value), std::string::npos) << log.out;
+    EXPECT_EQ(log.out.find("aW50LVBhNTV3b3Jk"), std::string::npos) << "its base64: " << log.out;
+    EXPECT_GE(Split(log.out, '*').size(), 7u) << "*** where the value and its base64 were: " << log.out;
+    const std::string first_log = log.out;
+    const std::string other = Push(step, "remote-run/ben/x");
+    b = WaitStatus(other, {"succeeded", "failed"}, "remote-run/ben/x");
+    EXPECT_EQ(b.value("status", ""), "failed") << b.dump();
+    EXPECT_THAT(b.value("error", ""),
+                HasSubstr("may not be given to the steps of builds of branch remote-run/ben/x (bound to branch:integration)"));
+    log = RunSallyport({"build", "logs", std::to_string(b.value("id", 0)), "--server", server_->url()});
+    EXPECT_EQ(log.out.find(Sha256Hex(value)), std::string::npos) << "the step did not run: " << log.out;
+    for (const std::string& file : {db_, db_ + "-wal"}) {
+      if (std::filesystem::exists(file)) {
+        EXPECT_EQ(ReadFile(file).find(value), std::string::npos) << file;
+      }
+    }
+    if (on_agent) {
+      EXPECT_THAT(first_log, HasSubstr("claimed by agent builder")) << "the step ran on the agent";
+      EXPECT_EQ(ReadFile(dir_ / "builder.log").find(value), std::string::npos);
+    }
+  }
+};
+
+TEST_F(StepSecretTest, OnTheServer) { Check(false); }
+TEST_F(StepSecretTest, OnAnAgent) { Check(true); }
 
 // A step is the commit's code, so it runs without the keys: as nobody (the
 // server runs as root), without groups. The files only the server may read
