@@ -16,6 +16,7 @@
 #include "inventory/ansible/ansible_import.h"
 #include "notify/notifier.h"
 #include "rollout/event_format.h"
+#include "rollout/masked_journal.h"
 #include "runner/runner.h"
 #include "secrets/vault_password.h"
 #include "secrets/vault_ref.h"
@@ -77,20 +78,29 @@ struct Deploys {
   std::function<void(const Event&)> observe_event;  // May be empty.
 };
 
+// The credential values a rollout run here was handed, masked in its journal
+// and its lines (as an agent masks what it sends).
+struct MaskedRun {
+  explicit MaskedRun(JournalStore& store) : journal(store, masker) {}
+  Masker masker;
+  MaskedJournal journal;
+};
+
 // A rollout the server runs in its own process: its lock held as the
 // server's (a later start finishes it if this process dies), the plan's
 // credentials read as an agent would get them (PlanCredential), its events
-// to `log`.
-EngineSetup ServerEngineSetup(const Deploys& d, const RolloutPlan& plan, const LineCallback& log) {
-  EngineSetup setup(d.store, d.store, Millis(60'000));
+// to `log`; what it was handed masked in both.
+EngineSetup ServerEngineSetup(const Deploys& d, const RolloutPlan& plan, const LineCallback& log, MaskedRun& m) {
+  EngineSetup setup(&m.journal, d.store, Millis(60'000));
   setup.holder_role = kServerHolderRole;
-  setup.read_secret = [d, plan](const std::string& ref) -> Result<std::string> {
+  setup.read_secret = [d, plan, &m](const std::string& ref) -> Result<std::string> {
     const std::string name = CredentialNameOf(ref);
-    if (name.empty()) return ReadSecretRef(ref);
-    return PlanCredential(*d.store, d.read_credential, plan, name);
+    auto value = name.empty() ? ReadSecretRef(ref) : PlanCredential(*d.store, d.read_credential, plan, name);
+    if (value) m.masker.Add(*value);
+    return value;
   };
-  setup.on_event = [log, observe = d.observe_event](const Event& e) {
-    if (std::string line = FormatEvent(e); !line.empty()) log(e.type == EventType::kHostFailed, line);
+  setup.on_event = [log, observe = d.observe_event, &m](const Event& e) {
+    if (std::string line = m.masker.Mask(FormatEvent(e)); !line.empty()) log(e.type == EventType::kHostFailed, line);
     if (observe) observe(e);
   };
   return setup;
@@ -111,11 +121,14 @@ PipelineOptions::Deploy DeployHook(Deploys d) {
                         Millis(600'000), clock);
     }
     SP_ASSIGN_OR_RETURN(RolloutPlan plan, DeployPlan(*d.queue.inventory, r, log, clock.WallMs(), d.store));
-    EngineWiring wiring(ServerEngineSetup(d, plan, log));
+    MaskedRun masked(*d.store);
+    EngineWiring wiring(ServerEngineSetup(d, plan, log, masked));
     SP_ASSIGN_OR_RETURN(RolloutSummary sum, wiring.EngineFor(plan)->Run(plan));
     log(false, "rollout " + sum.rollout_id + " " + std::string(RolloutStatusName(sum.status)) + " in " +
                    FormatDuration(Millis(sum.elapsed_ms)));
-    if (sum.status != RolloutStatus::kSucceeded) return Err(ErrorCode::kUnavailable, "rollout failed: " + sum.error);
+    if (sum.status != RolloutStatus::kSucceeded) {
+      return Err(ErrorCode::kUnavailable, "rollout failed: " + masked.masker.Mask(sum.error));
+    }
     return Ok();
   };
 }
@@ -152,11 +165,13 @@ class LeftRollouts {
     auto rec = d.store->GetRollout(id);
     auto plan = rec ? PlanFromJson(rec->plan_json) : Result<RolloutPlan>(Err(rec.error()));
     if (!plan) return say(true, "cannot resume: " + plan.error().message);
-    EngineWiring wiring(ServerEngineSetup(d, *plan, say));
+    MaskedRun masked(*d.store);
+    EngineWiring wiring(ServerEngineSetup(d, *plan, say, masked));
     auto sum = wiring.EngineFor(*plan)->Resume(id);
-    if (!sum) return say(true, "resume failed: " + sum.error().message);
+    if (!sum) return say(true, "resume failed: " + masked.masker.Mask(sum.error().message));
     say(sum->status != RolloutStatus::kSucceeded,
-        "resumed: " + std::string(RolloutStatusName(sum->status)) + (sum->error.empty() ? "" : ": " + sum->error));
+        "resumed: " + std::string(RolloutStatusName(sum->status)) +
+            (sum->error.empty() ? "" : ": " + masked.masker.Mask(sum->error)));
   }
 
   std::vector<std::thread> threads_;
