@@ -225,7 +225,10 @@ int WaitForJob(Context& ctx, ApiClient& api, int64_t id) {
     }
     const std::string state = j->value("state", "");
     if (state != "queued" && state != "leased") {
-      std::printf("job %lld %s by %s: %s\n", static_cast<long long>(id), state.c_str(), j->value("owner", "").c_str(),
+      // A dead job's lease is gone: it has no owner to name.
+      const std::string owner = j->value("owner", "");
+      std::printf("job %lld %s%s: %s\n", static_cast<long long>(id), state.c_str(),
+                  owner.empty() ? "" : (" by " + owner).c_str(),
                   j->value(state == "succeeded" ? "result" : "error", "").c_str());
       return state == "succeeded" ? kExitOk : kExitFailed;
     }

@@ -444,17 +444,34 @@ TEST_F(ProcessRuntimeIT, SampleAppServesHealthAndDiesOnStop) {
 }
 
 // The process runtime supervises what it starts: an app killed by hand is
-// started again (after a 1 s backoff), counted and said in its log; Stop
-// ends the supervision with the app, for good.
+// started again (after a 1 s backoff), counted and said in its log, with its
+// env (a secret) again, while the supervisor's own environment never held
+// it; Stop ends the supervision with the app, for good.
 TEST_F(ProcessRuntimeIT, AnAppKilledByHandIsRestartedByItsSupervisorAndStopEndsItForGood) {
   if (!test::FileExists(test::BuildBinary("sp-sample-app"))) GTEST_SKIP() << "sp-sample-app not built";
   auto t = Target("host-a");
-  const AppSpec app = SampleApp("r5", "v5");
+  AppSpec app = SampleApp("r5", "v5");
+  app.env["API_SECRET"] = "sekret-env-4d2";
+  auto environ_of = [](pid_t pid) { return test::ReadFile("/proc/" + std::to_string(pid) + "/environ"); };
   ASSERT_NO_FATAL_FAILURE(Launch(t, app));
   const pid_t supervisor = PidOf(t, "r5");
   const pid_t first = AppPidOf(t, "r5");
   ASSERT_GT(first, 0);
   ASSERT_EQ(::kill(first, SIGKILL), 0);
+  // During the backoff the supervisor's `sleep` runs: it inherits the
+  // supervisor's environment, which must not hold the app's env.
+  std::string sleeper_env;
+  ASSERT_TRUE(test::WaitFor([&] {
+    const std::string sup = std::to_string(supervisor);
+    for (const auto& kid : Split(Trim(test::ReadFile("/proc/" + sup + "/task/" + sup + "/children")), ' ')) {
+      if (!kid.empty() && Trim(test::ReadFile("/proc/" + kid + "/comm")) == "sleep") {
+        sleeper_env = test::ReadFile("/proc/" + kid + "/environ");
+        return !sleeper_env.empty();
+      }
+    }
+    return false;
+  }, milliseconds(5'000)));
+  EXPECT_EQ(sleeper_env.find("sekret-env-4d2"), std::string::npos) << "the supervisor's sleep has the app's env";
   pid_t second = -1;
   ASSERT_TRUE(test::WaitFor([&] {
     second = AppPidOf(t, "r5");
@@ -467,6 +484,9 @@ TEST_F(ProcessRuntimeIT, AnAppKilledByHandIsRestartedByItsSupervisorAndStopEndsI
   EXPECT_THAT(*runtime_.Logs(t, Inst("r5"), 10),
               ::testing::HasSubstr("sallyport supervisor: the app exited (status 137); restart 1 in 1s"));
   EXPECT_EQ(PidOf(t, "r5"), supervisor) << "the same supervisor";
+  EXPECT_NE(environ_of(second).find(std::string("API_SECRET=sekret-env-4d2\0", 26)), std::string::npos)
+      << "the restarted app has its env";
+  EXPECT_EQ(environ_of(supervisor).find("sekret-env-4d2"), std::string::npos) << "the supervisor's environment";
 
   ASSERT_TRUE(runtime_.Stop(t, Inst("r5"), milliseconds(10'000)).has_value());
   EXPECT_TRUE(ProcessGoneOrZombie(supervisor)) << "no supervisor left to start it again";

@@ -10,9 +10,11 @@ inline constexpr char kLauncher[] = R"SH(#!/bin/sh
 # Sallyport process launcher and supervisor. Fixed content, written by
 # ProcessRuntime. Usage: sh launch ID_FILE
 # Records "<starttime> <boot_id>" of this process (the supervisor, named by
-# the pid file) in ID_FILE, exports each KEY=VALUE line of ./env verbatim (no
-# eval, no expansion) and runs ./cmd (one argument per line, the first is the
-# executable) in ./app when that is a directory. When the app exits, for any
+# the pid file) in ID_FILE and runs ./cmd (one argument per line, the first
+# is the executable) in ./app when that is a directory, in a child that
+# exports each KEY=VALUE line of ./env verbatim (no eval, no expansion) just
+# before it becomes the app: the supervisor's own environment, and its
+# `sleep` and `date`, never hold the app's env (its secrets). When the app exits, for any
 # reason, it is started again after a backoff (1 s, doubling up to 30 s; back
 # to 1 s once it ran 60 s), each restart said in out.log and counted in
 # ./restarts. SIGTERM (or SIGINT) is passed on to the app and ends the
@@ -38,12 +40,16 @@ trap 'SALLYPORT_LAUNCHER_STOP=1; [ -n "$SALLYPORT_LAUNCHER_CHILD" ] && kill -s T
 trap 'SALLYPORT_LAUNCHER_STOP=1' USR1
 echo $$ > "$SALLYPORT_LAUNCHER_DIR/supervisor"
 if [ -d "$SALLYPORT_LAUNCHER_DIR/app" ]; then cd "$SALLYPORT_LAUNCHER_DIR/app" || exit 123; fi
-while IFS= read -r SALLYPORT_LAUNCHER_LINE; do
-  case $SALLYPORT_LAUNCHER_LINE in ?*=*) export "$SALLYPORT_LAUNCHER_LINE" ;; esac
-done < "$SALLYPORT_LAUNCHER_DIR/env" || exit 124
+[ -r "$SALLYPORT_LAUNCHER_DIR/env" ] || exit 124
 while [ -z "$SALLYPORT_LAUNCHER_STOP" ]; do
   SALLYPORT_LAUNCHER_SINCE=$(date +%s)
-  "$@" </dev/null &
+  (
+    trap - TERM INT USR1
+    while IFS= read -r SALLYPORT_LAUNCHER_LINE; do
+      case $SALLYPORT_LAUNCHER_LINE in ?*=*) export "$SALLYPORT_LAUNCHER_LINE" ;; esac
+    done < "$SALLYPORT_LAUNCHER_DIR/env" || exit 124
+    exec "$@"
+  ) </dev/null &
   SALLYPORT_LAUNCHER_CHILD=$!
   [ -n "$SALLYPORT_LAUNCHER_STOP" ] && kill -s TERM "$SALLYPORT_LAUNCHER_CHILD" 2>/dev/null
   # A trapped signal ends `wait` early: wait again until the app is gone.
