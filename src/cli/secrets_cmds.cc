@@ -2,9 +2,11 @@
 // Vault files and inline values, read and written in Ansible's own format
 // (docs/secrets.md). Passwords come from files, scripts, the environment or
 // the terminal, never from argv; values to encrypt come from stdin.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -178,8 +180,20 @@ class PrivateCopy {
     return copy;
   }
   ~PrivateCopy() {
+    // Zeros over the plaintext in place (the same blocks, not a new file),
+    // then the directory goes.
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0) (void)ReplaceFile(path_, std::string(static_cast<size_t>(st.st_size), '\0'));
+    if (fd >= 0 && ::fstat(fd, &st) == 0) {
+      const std::string zeros(4096, '\0');
+      for (off_t done = 0; done < st.st_size;) {
+        const ssize_t n = ::write(fd, zeros.data(), static_cast<size_t>(std::min<off_t>(4096, st.st_size - done)));
+        if (n <= 0) break;
+        done += n;
+      }
+      (void)::fsync(fd);
+    }
+    if (fd >= 0) ::close(fd);
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

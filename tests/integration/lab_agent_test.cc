@@ -4,6 +4,9 @@
 // job's lease. Load runs through HAProxy's office frontend all along.
 #include <signal.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -12,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
 #include "runtime/process/process_runtime.h"
 #include "support/alertmanager_fixture.h"
 #include "support/cli_runner.h"
@@ -37,7 +41,10 @@ class LabAgentTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>("sp-lab-agent");
     ssh_ = std::make_unique<SshTransport>(lab_.Ssh());
     db_ = *dir_ / "server.db";
-    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server");
+    // The vault password of credentials bound to vault values (the secret test).
+    WriteFile(*dir_ / "vault-pass", "lab vault pass\n", 0600);
+    server_ = std::make_unique<ServerProcess>(*dir_, db_, "server",
+                                              std::vector<std::string>{"--vault-password-file", *dir_ / "vault-pass"});
     ASSERT_TRUE(server_->ready()) << server_->Log();
     WriteFile(*dir_ / "sallyport.yml", ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}"));
     WriteFile(*dir_ / "inventory.yml", lab_.InventoryYaml("proc", "            base_dir: /srv/sallyport/apps\n"));
@@ -273,6 +280,90 @@ TEST_F(LabAgentTest, APausedAgentDoesNothingMoreOnceItsLeaseHasLapsed) {
   EXPECT_EQ(after.value("state", ""), "succeeded");
   EXPECT_EQ(after.value("owner", ""), "agent-b") << "the paused agent's report changed nothing";
   ExpectConverged("p1");
+}
+
+// FNV-1a 64 as the sample app's /secret-hash answers it.
+std::string Fnv1a64(const std::string& s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// A secret env value in a lab rollout: an inline value made by ansible-vault,
+// bound by the admin to deployment integration; the server plans build 1 with
+// a reference, and the agent fetches the value when it starts each app
+// through the bastion. Each app has it (it answers with its hash), and on
+// each host no process's command line, and no environment but the app's
+// own, holds it; nor the CLI's output, the server's store or log, the
+// agent's log, or the job's payload.
+TEST_F(LabAgentTest, ASecretEnvValueReachesOnlyTheAppOnEachHost) {
+  const std::string value = "lab-s3cret-71c9e2";
+  auto made = RunProgram({"sh", "-c", "printf %s '" + value + "' | ansible-vault encrypt_string --vault-password-file '" +
+                                          *dir_ / "vault-pass" + "' --stdin-name sample_secret > '" +
+                                          *dir_ / "vault.yml" + "'"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"inventory", "apply", "-f", *dir_ / "inventory.yml", "--yes"},
+        std::vector<std::string>{"project", "add", "--name", "sample", "--git", "git://127.0.0.1:9/sample.git"},
+        std::vector<std::string>{"credential", "set", "sample", "sample_secret", "--vault",
+                                 *dir_ / "vault.yml#sample_secret", "--deployment", "integration"}}) {
+    args.insert(args.end(), {"--store", db_});
+    auto r = RunSallyport(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  ASSERT_EQ(RecordBuild(db_, "sample", 'e', BuildStatus::kSucceeded, BuildBinary("sp-sample-app"),
+                        ProcessServiceYaml("{path: /health, interval: 100ms, timeout: 1s, retries: 30}",
+                                           "      SAMPLE_SECRET: {credential: sample_secret}\n")),
+            1);
+  Daemon agent = StartAgent("agent-a");
+  auto run = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "integration", "--wait"},
+                          {}, 180);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  // The sweep gets the value on stdin (never in its own argv); `tr` and the
+  // subshells carry none of it.
+  const std::string sweep =
+      "IFS= read -r v; for d in /proc/[0-9]*; do p=${d#/proc/}; [ \"$p\" = $$ ] && continue; "
+      "c=$(tr '\\000' '\\n' < $d/cmdline 2>/dev/null); case $c in *\"$v\"*) echo \"cmdline $p\";; esac; "
+      "e=$(tr '\\000' '\\n' < $d/environ 2>/dev/null); case $e in *\"$v\"*) "
+      "echo \"environ $p $(cat $d/comm 2>/dev/null)\";; esac; done; echo swept";
+  for (size_t i = 0; i < lab_.hosts.size(); ++i) {
+    CommandSpec get;
+    get.argv = {"curl", "-s", "-m", "2", "http://127.0.0.1:8080/secret-hash"};
+    get.timeout = Millis(5000);
+    auto hash = ssh_->Run(lab_.Host(i), get);
+    ASSERT_TRUE(hash && hash->ok()) << lab_.hosts[i].name;
+    EXPECT_EQ(Trim(hash->out), Fnv1a64(value)) << lab_.hosts[i].name << ": the app has the value";
+  }
+  // The lab's hosts are network namespaces sharing this machine's processes:
+  // one sweep from a host (as root, through the bastion) sees every process
+  // here — the three apps, their supervisors, sshd, the agent, the server.
+  CommandSpec s;
+  s.argv = {"sh", "-c", sweep};
+  s.stdin_data = value + "\n";
+  s.timeout = Millis(60'000);
+  auto found = ssh_->Run(lab_.Host(0), s);
+  ASSERT_TRUE(found && found->ok()) << (found ? found->Describe() : found.error().message);
+  ASSERT_THAT(found->out, HasSubstr("swept"));
+  int app_envs = 0;
+  for (const auto& line : Split(found->out, '\n')) {
+    if (line.empty() || line == "swept") continue;
+    EXPECT_TRUE(line.starts_with("environ ") && line.ends_with(" app"))
+        << "only an app's environment may hold it: " << line;
+    app_envs += line.starts_with("environ ") && line.ends_with(" app");
+  }
+  EXPECT_EQ(app_envs, static_cast<int>(lab_.hosts.size())) << "one app per host: " << found->out;
+  EXPECT_EQ((run.out + run.err).find(value), std::string::npos);
+  auto job = Job(1);
+  EXPECT_EQ(job.dump().find(value), std::string::npos) << "the job's payload";
+  for (const std::string& file : {db_, db_ + "-wal", *dir_ / "agent-a.log"}) {
+    if (std::filesystem::exists(file)) {
+      EXPECT_EQ(ReadFile(file).find(value), std::string::npos) << file;
+    }
+  }
+  EXPECT_EQ(server_->Log().find(value), std::string::npos) << "the server's log";
+  agent.Stop();
 }
 
 }  // namespace

@@ -8,10 +8,12 @@
 //   APP_VERSION            version label (default "dev")
 //   SAMPLE_HEALTH_FAIL_PORTS  comma list; /health answers 500 on these ports
 //   SAMPLE_SYSLOG_LINE     replaces the start-up syslog message
+//   SAMPLE_SECRET          a value the app only tells the hash of (secrets tests)
 //
 //   GET /            200 "version=<v> port=<p>\n"
 //   GET /health      200 "ok\n" (or 500 "unhealthy (version V)\n", see above)
 //   GET /slow?ms=N   sleeps N ms (at most 10000), then answers like "/"
+//   GET /secret-hash 200 FNV-1a 64 of SAMPLE_SECRET as 16 hex digits (404 without it)
 //
 // There is intentionally no SIGTERM handler: the process dies at once on
 // SIGTERM, so any request served without error during a rollout proves the
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -48,6 +51,7 @@ struct Config {
   int port = 0;
   std::string version = "dev";
   bool health_fails = false;
+  std::string secret_hash;  // Of SAMPLE_SECRET; empty without it.
 };
 
 Config g_config;
@@ -171,6 +175,10 @@ std::pair<int, std::string> Route(const Request& req) {
   std::string_view path = target.substr(0, target.find('?'));
   std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
   if (path == "/") return {200, MainBody()};
+  if (path == "/secret-hash") {
+    if (g_config.secret_hash.empty()) return {404, "no secret\n"};
+    return {200, g_config.secret_hash + "\n"};
+  }
   if (path == "/health") {
     // Says its version: a secret-valued APP_VERSION then reaches an error text (masking tests).
     if (g_config.health_fails) return {500, "unhealthy (version " + g_config.version + ")\n"};
@@ -289,6 +297,14 @@ int main(int argc, char** argv) {
   int port = -1;
   if (!ParseInt(port_text, &port) || port < 0 || port > 65535) return Usage("PORT or --port N is required");
   g_config.version = EnvOr("APP_VERSION", EnvOr("SALLYPORT_VERSION", "dev").c_str());
+  if (const char* secret = std::getenv("SAMPLE_SECRET"); secret && *secret) {
+    // FNV-1a 64: a test's check that the value arrived, not a protection.
+    uint64_t h = 14695981039346656037ull;
+    for (const char* c = secret; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ull;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    g_config.secret_hash = buf;
+  }
 
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0) {
