@@ -10,10 +10,10 @@ inline constexpr char kLauncher[] = R"SH(#!/bin/sh
 # Sallyport process launcher and supervisor. Fixed content, written by
 # ProcessRuntime. Usage: sh launch ID_FILE
 # Records "<starttime> <boot_id>" of this process (the supervisor, named by
-# the pid file) in ID_FILE and runs ./cmd (one argument per line, the first
-# is the executable) in ./app when that is a directory, in a child that
-# exports each KEY=VALUE line of ./env verbatim (no eval, no expansion) just
-# before it becomes the app: the supervisor's own environment, and its
+# the pid file) in ID_FILE, reads ./env once into an unexported variable, and
+# runs ./cmd (one argument per line, the first is the executable) in ./app
+# when that is a directory, in a child that exports each KEY=VALUE line of
+# that env verbatim (no eval, no expansion) just before it becomes the app: the supervisor's own environment, and its
 # `sleep` and `date`, never hold the app's env (its secrets). When the app exits, for any
 # reason, it is started again after a backoff (1 s, doubling up to 30 s; back
 # to 1 s once it ran 60 s), each restart said in out.log and counted in
@@ -40,14 +40,18 @@ trap 'SALLYPORT_LAUNCHER_STOP=1; [ -n "$SALLYPORT_LAUNCHER_CHILD" ] && kill -s T
 trap 'SALLYPORT_LAUNCHER_STOP=1' USR1
 echo $$ > "$SALLYPORT_LAUNCHER_DIR/supervisor"
 if [ -d "$SALLYPORT_LAUNCHER_DIR/app" ]; then cd "$SALLYPORT_LAUNCHER_DIR/app" || exit 123; fi
-[ -r "$SALLYPORT_LAUNCHER_DIR/env" ] || exit 124
+# Read once, kept in an unexported variable: every restart gets the same env
+# even if the release directory changes under it.
+SALLYPORT_LAUNCHER_ENV=$(cat "$SALLYPORT_LAUNCHER_DIR/env") || exit 124
 while [ -z "$SALLYPORT_LAUNCHER_STOP" ]; do
   SALLYPORT_LAUNCHER_SINCE=$(date +%s)
   (
     trap - TERM INT USR1
     while IFS= read -r SALLYPORT_LAUNCHER_LINE; do
       case $SALLYPORT_LAUNCHER_LINE in ?*=*) export "$SALLYPORT_LAUNCHER_LINE" ;; esac
-    done < "$SALLYPORT_LAUNCHER_DIR/env" || exit 124
+    done <<SALLYPORT_LAUNCHER_EOF
+$SALLYPORT_LAUNCHER_ENV
+SALLYPORT_LAUNCHER_EOF
     exec "$@"
   ) </dev/null &
   SALLYPORT_LAUNCHER_CHILD=$!
