@@ -68,7 +68,8 @@ class Agent {
   // A secret reference of the job's plan or build: "credential:NAME" is
   // asked of the server (which checks the job uses it and the host it goes
   // to); other references are read here (ReadSecretRef).
-  static Result<std::string> CredentialOrSecret(Job& job, const std::string& ref);
+  // `purpose` "branch:B": for a build step's `secrets:` (the server checks it).
+  static Result<std::string> CredentialOrSecret(Job& job, const std::string& ref, const std::string& purpose = "");
   Status RequestDeploy(Job& job, const DeployRequest& r, const LineCallback& log, const std::atomic<bool>& stop);
 
   ApiClient& api_;

@@ -59,14 +59,16 @@ std::optional<BuildRecord> BuildOf(const Doc& p) {
 
 }  // namespace
 
-Result<std::string> Agent::CredentialOrSecret(Job& job, const std::string& ref) {
+Result<std::string> Agent::CredentialOrSecret(Job& job, const std::string& ref, const std::string& purpose) {
   const std::string name = CredentialNameOf(ref);
   if (name.empty()) {
     SP_ASSIGN_OR_RETURN(std::string value, ReadSecretRef(ref));
     job.masker.Add(value);
     return value;
   }
-  SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", {{"name", name}}));
+  Doc ask = {{"name", name}};
+  if (!purpose.empty()) ask["for"] = purpose;
+  SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", ask));
   if (!answer.contains("value") || !answer["value"].is_string()) {
     return Err(ErrorCode::kInternal, "the server's answer for credential '" + name + "' has no value");
   }
@@ -126,14 +128,9 @@ std::string Agent::RunBuildJob(Job& job) {
   // The server resolves a credential the commit names, for the registry
   // its recorded file names, or for a step (`for`: "branch:B", checked
   // against its own record of the build); the agent only asks.
-  o.read_credential = [&job](const std::string&, const std::string& name, const std::string& host) -> Result<std::string> {
-    if (!StartsWith(host, CredentialBinding::kBranchPrefix)) return CredentialOrSecret(job, "credential:" + name);
-    SP_ASSIGN_OR_RETURN(Doc answer, job.post("/credential", {{"name", name}, {"for", host}}));
-    if (!answer.contains("value") || !answer["value"].is_string()) {
-      return Err(ErrorCode::kInternal, "the server's answer for secret '" + name + "' has no value");
-    }
-    job.masker.Add(answer["value"].get_ref<const std::string&>());
-    return answer["value"].get<std::string>();
+  o.read_credential = [&job](const std::string&, const std::string& name, const std::string& host) {
+    const bool step = StartsWith(host, CredentialBinding::kBranchPrefix);
+    return CredentialOrSecret(job, "credential:" + name, step ? host : "");
   };
   ProjectRecord project;
   project.name = b->project;

@@ -30,8 +30,8 @@ std::string Sha256Hex(std::string_view data) {
   return Hex(md, len);
 }
 
-Result<std::string> RandomHex(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
+Result<std::string> RandomBytes(size_t bytes) {
+  std::string buf(bytes, '\0');
   size_t got = 0;
   while (got < bytes) {
     ssize_t n = ::getrandom(buf.data() + got, bytes - got, 0);
@@ -39,7 +39,12 @@ Result<std::string> RandomHex(size_t bytes) {
     if (n < 0) return Err(ErrorCode::kInternal, std::string("getrandom: ") + std::strerror(errno));
     got += static_cast<size_t>(n);
   }
-  return Hex(buf.data(), bytes);
+  return buf;
+}
+
+Result<std::string> RandomHex(size_t bytes) {
+  SP_ASSIGN_OR_RETURN(std::string buf, RandomBytes(bytes));
+  return Hex(reinterpret_cast<const unsigned char*>(buf.data()), bytes);
 }
 
 }  // namespace sp

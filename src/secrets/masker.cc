@@ -1,46 +1,29 @@
 #include "secrets/masker.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
+
+#include "core/text.h"
 
 namespace sp {
 namespace {
 
-std::string Base64(std::string_view in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8 |
-                       static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  // The last one or two bytes: only the characters they fully decide (the
-  // next is shared with whatever follows in a longer text).
-  if (i + 1 == in.size()) {
-    out += kAlphabet[static_cast<unsigned char>(in[i]) >> 2];
-  } else if (i + 2 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 8 | static_cast<unsigned char>(in[i + 1]);
-    out += kAlphabet[v >> 10];
-    out += kAlphabet[(v >> 4) & 63];
-  }
-  return out;
+// The characters of `value`'s base64 that it alone decides (the last one or
+// two depend on whatever follows it in a longer text).
+std::string DecidedBase64(std::string_view value) {
+  return Base64(value).substr(0, 4 * (value.size() / 3) + value.size() % 3);
 }
 
-std::string UrlEncoded(std::string_view in, bool upper) {
-  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
+// UrlQuery with lower-case hex digits.
+std::string LowerHexEscapes(std::string s) {
+  for (size_t i = 0; i + 2 < s.size(); ++i) {
+    if (s[i] != '%') continue;
+    s[i + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i + 1])));
+    s[i + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i + 2])));
   }
-  return out;
+  return s;
 }
 
 }  // namespace
@@ -52,7 +35,7 @@ std::vector<std::string> MaskedForms(std::string_view value) {
   if (!MaskableValue(value)) return out;
   std::string json = nlohmann::json(std::string(value)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   json = json.substr(1, json.size() - 2);
-  for (std::string f : {std::string(value), Base64(value), UrlEncoded(value, true), UrlEncoded(value, false), json}) {
+  for (std::string f : {std::string(value), DecidedBase64(value), UrlQuery(value), LowerHexEscapes(UrlQuery(value)), json}) {
     if (f.size() >= kMinMaskedBytes && std::find(out.begin(), out.end(), f) == out.end()) out.push_back(std::move(f));
   }
   return out;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/digest.h"
 #include "core/text.h"
 
 namespace sp {
@@ -94,18 +95,6 @@ Result<Bytes> Ctr(const Keys& k, const Bytes& in) {
     return Err(ErrorCode::kInternal, "AES-256-CTR failed");
   }
   out.resize(static_cast<size_t>(n + tail));
-  return out;
-}
-
-Result<Bytes> RandomBytes(size_t n) {
-  Bytes out(n, '\0');
-  size_t got = 0;
-  while (got < n) {
-    const ssize_t r = ::getrandom(out.data() + got, n - got, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Err(ErrorCode::kInternal, std::string("getrandom: ") + std::strerror(errno));
-    got += static_cast<size_t>(r);
-  }
   return out;
 }
 
