@@ -13,6 +13,7 @@ std::string_view NeedName(Need n) {
     case Need::kBuild: return "build";
     case Need::kDeploy: return "deploy";
     case Need::kInventoryWrite: return "inventory:write";
+    case Need::kSecrets: return "secrets";
     case Need::kAdmin: return "admin";
   }
   return "admin";
@@ -21,7 +22,8 @@ std::string_view NeedName(Need n) {
 namespace {
 
 constexpr const char kForms[] =
-    "expected read, read:<project>, build:<project>, deploy:<stack>/<deployment>, inventory:write or admin "
+    "expected read, read:<project>, build:<project>, deploy:<stack>/<deployment>, inventory:write, "
+    "secrets:<project> or admin "
     "(a name may be *)";
 
 bool NameOrStar(std::string_view s) { return s == "*" || IsValidName(s); }
@@ -43,7 +45,7 @@ Status ValidateScope(std::string_view scope) {
   if (scope == "read" || scope == "inventory:write" || scope == "admin") return Ok();
   const auto colon = scope.find(':');
   const std::string_view kind = scope.substr(0, colon), object = colon == scope.npos ? "" : scope.substr(colon + 1);
-  if ((kind == "read" || kind == "build") && colon != scope.npos && NameOrStar(object)) return Ok();
+  if ((kind == "read" || kind == "build" || kind == "secrets") && colon != scope.npos && NameOrStar(object)) return Ok();
   if (kind == "deploy" && colon != scope.npos) {
     auto parts = Split(object, '/');
     if (parts.size() == 2 && NameOrStar(parts[0]) && NameOrStar(parts[1])) return Ok();
@@ -73,6 +75,9 @@ bool Allows(const std::vector<std::string>& scopes, Need need, const std::string
         break;
       case Need::kInventoryWrite:
         if (s == "inventory:write") return true;
+        break;
+      case Need::kSecrets:
+        if (StartsWith(s, "secrets:") && Matches(s.substr(8), object)) return true;
         break;
     }
   }

@@ -7,6 +7,7 @@
 //   build:<project>          start and cancel that project's builds (implies read:<project>)
 //   deploy:<stack>/<deployment>  run, resume, roll back, release a lock there
 //   inventory:write          edit stacks, deployments, releases, hosts, load balancers
+//   secrets:<project>        store and delete that project's secrets (vault envelopes; never read back)
 //   admin                    everything, also what runs commands (dynamic sources, raw jobs, tokens)
 // A name may be `*` (any one name): build:*, deploy:demo/*.
 #pragma once
@@ -30,6 +31,7 @@ enum class Need {
   kBuild,           // build:<project>.
   kDeploy,          // deploy:<stack>/<deployment>.
   kInventoryWrite,  // inventory:write.
+  kSecrets,         // secrets:<project>.
   kAdmin,           // admin.
 };
 std::string_view NeedName(Need n);

@@ -7,11 +7,12 @@ namespace {
 
 TEST(ScopeTest, ValidScopesAreAcceptedAndOthersNamedInTheError) {
   for (const char* ok : {"read", "read:web", "read:*", "build:web", "build:*", "deploy:demo/production",
-                         "deploy:demo/*", "deploy:*/*", "inventory:write", "admin"}) {
+                         "deploy:demo/*", "deploy:*/*", "inventory:write", "secrets:web", "secrets:*", "admin"}) {
     EXPECT_TRUE(ValidateScope(ok).has_value()) << ok;
   }
   for (const char* bad : {"", "root", "read:", "build", "deploy:demo", "deploy:demo/prod/x", "deploy:/prod",
-                          "inventory", "inventory:read", "admin:x", "build:we b", "deploy:de mo/x"}) {
+                          "inventory", "inventory:read", "admin:x", "build:we b", "deploy:de mo/x", "secrets",
+                          "secrets:", "secrets:a/b"}) {
     auto st = ValidateScope(bad);
     ASSERT_FALSE(st.has_value()) << bad;
     EXPECT_NE(st.error().message.find(std::string("'") + bad + "'"), std::string::npos) << st.error().message;
@@ -59,6 +60,13 @@ TEST(ScopeTest, EachScopeGrantsExactlyItsNeeds) {
       {{"inventory:write"}, Need::kAdmin, "", false},
       {{"inventory:write"}, Need::kRead, "", false},
       {{"read", "build:web"}, Need::kBuild, "web", true},
+      {{"secrets:web"}, Need::kSecrets, "web", true},
+      {{"secrets:web"}, Need::kSecrets, "api", false},
+      {{"secrets:*"}, Need::kSecrets, "api", true},
+      {{"secrets:web"}, Need::kRead, "web", false},
+      {{"secrets:web"}, Need::kBuild, "web", false},
+      {{"build:web", "read", "inventory:write"}, Need::kSecrets, "web", false},
+      {{"admin"}, Need::kSecrets, "web", true},
       {{}, Need::kRead, "", false},
       {{"admin"}, Need::kPublic, "", true},
       {{"read"}, Need::kAgent, "", false},

@@ -9,14 +9,17 @@
 
 #include "build/records.h"
 #include "core/error.h"
+#include "secrets/vault_ref.h"
 
 namespace sp {
 
 using SecretReader = std::function<Result<std::string>(const std::string& ref)>;
 
-// The value of credential `name` of `project`, to be sent to `host`: 404
-// without a binding, 403 when `host` is not one of the binding's. The value
-// never appears in the error.
+// The value of credential `name` of `project`, to be sent to `host`.
+// A stored secret (StoredSecret) of that name whose scope allows `host`
+// comes first ("NAME@V": that version only; of several branch patterns, the
+// longest); then the admin's binding. 404 without either, 403 when `host`
+// is not allowed. The value never appears in the error.
 Result<std::string> ResolveCredential(BuildStore& store, const std::string& project, const std::string& name,
                                       const std::string& host, const SecretReader& read);
 
@@ -27,6 +30,14 @@ using CredentialReader =
 
 // ResolveCredential over `store`'s bindings, their references read by `read`.
 CredentialReader BoundCredentials(BuildStore& store, SecretReader read);
+
+// The stored secret ResolveCredential would open for `name` ("NAME" or
+// "NAME@V") sent to `to`, with its envelope; nullopt when none allows it.
+Result<std::optional<StoredSecret>> StoredSecretFor(BuildStore& store, const std::string& project,
+                                                    const std::string& name, const std::string& to);
+
+// A stored secret's scope as written: "deployment:NAME" or "branch:PATTERN".
+Status CheckSecretScope(const std::string& scope);
 
 // "credential:NAME" -> NAME; "" for any other reference.
 std::string CredentialNameOf(const std::string& ref);

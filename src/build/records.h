@@ -48,6 +48,20 @@ struct CredentialBinding {
   int64_t created_ms = 0;
 };
 
+// A secret value kept in the store for one scope, as an Ansible Vault
+// envelope the server opens with its vault passwords (the value itself is
+// never stored, listed or sent back). Scopes: "deployment:D" (the app env
+// of deployment D) or "branch:PATTERN" (the steps of builds of matching
+// branches). Each put of (project, name, scope) is a new version; a plan
+// pins the version it was frozen with (credential:NAME@V).
+struct StoredSecret {
+  std::string project, name, scope;
+  int64_t version = 0;
+  std::string vault;  // The envelope; empty in listings.
+  std::string created_by;
+  int64_t created_ms = 0;
+};
+
 enum class BuildStatus { kQueued, kRunning, kSucceeded, kFailed, kCanceled, kInterrupted, kSuperseded, kSkipped };
 inline constexpr std::array<EnumName<BuildStatus>, 8> kBuildStatusNames{{
     {BuildStatus::kQueued, "queued"},
@@ -108,6 +122,15 @@ class BuildStore {
   virtual Result<std::optional<CredentialBinding>> Credential(const std::string& project, const std::string& name) = 0;
   virtual Result<std::vector<CredentialBinding>> Credentials(const std::string& project) = 0;
   virtual Status DeleteCredential(const std::string& project, const std::string& name) = 0;
+  // Stored secrets: Put adds the next version of (project, name, scope) and
+  // returns it; SecretVersions has every version of every scope of a name,
+  // envelopes included; Secrets the newest version of each (name, scope),
+  // without envelopes; Delete removes every version of one scope (kNotFound
+  // when none).
+  virtual Result<int64_t> PutSecret(const StoredSecret& s) = 0;
+  virtual Result<std::vector<StoredSecret>> SecretVersions(const std::string& project, const std::string& name) = 0;
+  virtual Result<std::vector<StoredSecret>> Secrets(const std::string& project) = 0;
+  virtual Status DeleteSecret(const std::string& project, const std::string& name, const std::string& scope) = 0;
   // The newest succeeded build that pushed `artifact` (nullopt: none).
   virtual Result<std::optional<BuildRecord>> BuildOfArtifact(const std::string& artifact) = 0;
   // After a restart: builds left running become interrupted (never

@@ -52,4 +52,9 @@ nlohmann::ordered_json CredentialToJson(const CredentialBinding& c) {
           {"created_ms", c.created_ms}};
 }
 
+nlohmann::ordered_json StoredSecretToJson(const StoredSecret& s) {
+  return {{"project", s.project},     {"name", s.name},       {"scope", s.scope},
+          {"version", s.version},     {"created_by", s.created_by}, {"created_ms", s.created_ms}};
+}
+
 }  // namespace sp

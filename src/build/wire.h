@@ -14,5 +14,8 @@ nlohmann::ordered_json BuildStepToJson(const BuildStepRecord& s);
 nlohmann::ordered_json ProjectToJson(const ProjectRecord& p);
 // A binding's name, reference and hosts; it holds no value to leave out.
 nlohmann::ordered_json CredentialToJson(const CredentialBinding& c);
+// A stored secret as listed: name, scope, version, who and when (never the
+// value or its envelope).
+nlohmann::ordered_json StoredSecretToJson(const StoredSecret& s);
 
 }  // namespace sp

@@ -18,6 +18,7 @@
 #include "client/api_client.h"
 #include "client/client_config.h"
 #include "core/error.h"
+#include "secrets/masker.h"
 #include "server/server_process.h"
 #include "store/sqlite/sqlite_store.h"
 #include "wiring/engine_wiring.h"
@@ -175,7 +176,8 @@ void PrintJson(const Doc& doc);                // One document on stdout.
 void PrintJsonLine(const Doc& doc);            // One compact line on stdout.
 std::string Ago(int64_t then_ms, int64_t now_ms);  // "3s ago", "-" for 0.
 // A rollout event: its human line (none for some), or with `json` its JSON line.
-void PrintEvent(const Event& e, bool json);
+// With `mask`, the values it holds are masked in the line (a rollout's secrets).
+void PrintEvent(const Event& e, bool json, const Masker* mask = nullptr);
 // Adds -c, -i, --stack, -r, -d: a command that resolves (release, deployment).
 void ScopeOptions(CLI::App& app, Args& a);
 

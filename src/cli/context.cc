@@ -49,14 +49,14 @@ std::string Ago(int64_t then_ms, int64_t now_ms) {
   return FormatDuration(Millis(std::max<int64_t>(0, now_ms - then_ms))) + " ago";
 }
 
-void PrintEvent(const Event& e, bool json) {
+void PrintEvent(const Event& e, bool json, const Masker* mask) {
   if (json) {
-    std::string line = e.ToJsonLine() + "\n";
+    std::string line = (mask ? mask->Mask(e.ToJsonLine()) : e.ToJsonLine()) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
     return;
   }
-  const std::string line = FormatEvent(e);
+  const std::string line = mask ? mask->Mask(FormatEvent(e)) : FormatEvent(e);
   if (line.empty()) return;
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);

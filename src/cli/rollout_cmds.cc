@@ -22,6 +22,7 @@
 #include "inventory/wire.h"
 #include "rollout/event_format.h"
 #include "rollout/journal_wire.h"
+#include "rollout/masked_journal.h"
 #include "rollout/plan.h"
 #include "rollout/rollback.h"
 
@@ -159,10 +160,19 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   if (!store) return Fail(store.error());
   auto wait = ParseDuration(ctx.a.lock_wait);
   if (!wait) return Fail(wait.error().Wrap("--lock-wait"));
-  EngineSetup setup(*store, *store, *wait);
+  // The secret values the plan's references gave: masked in the journal
+  // (and so in every answer and notification made from it) and the output.
+  Masker masker;
+  MaskedJournal journal(**store, masker);
+  EngineSetup setup(&journal, *store, *wait);
   const bool json = ctx.json();
-  setup.on_event = [json, observe = ctx.ext.observe_event](const Event& e) {
-    PrintEvent(e, json);
+  setup.read_secret = [&masker](const std::string& ref) -> Result<std::string> {
+    auto value = ReadSecretRef(ref);
+    if (value) masker.Add(*value);
+    return value;
+  };
+  setup.on_event = [json, observe = ctx.ext.observe_event, &masker](const Event& e) {
+    PrintEvent(e, json, &masker);
     if (observe) observe(e);
   };
   setup.decorate_lb = ctx.ext.decorate_lb;
@@ -171,7 +181,9 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   interrupts.Attach(engine.get());
   auto r = resume ? engine->Resume(plan.id) : engine->Run(plan);
   interrupts.Detach();
-  if (!r) return Fail(r.error());
+  if (!r) return Fail({r.error().code, masker.Mask(r.error().message)});
+  r->error = masker.Mask(r->error);
+  for (auto& h : r->hosts) h.error = masker.Mask(h.error);
   PrintSummary(plan, *r, json);
   if (r->status == RolloutStatus::kInterrupted) {
     std::fprintf(stderr, "sallyport: rollout %s interrupted: the hosts it reached run %s, the others kept their "

@@ -13,7 +13,10 @@
 #include <iostream>
 #include <iterator>
 
+#include "build/credentials.h"
+#include "build/wire.h"
 #include "cli/command.h"
+#include "config/service_config.h"
 #include "core/file.h"
 #include "core/subprocess.h"
 #include "core/text.h"
@@ -281,6 +284,128 @@ int Rekey(Context& ctx) {
   return kExitOk;
 }
 
+// The one scope --deployment / --branch name.
+Result<std::string> ScopeOf(const Args& a) {
+  if (a.deployments.size() + a.branches.size() != 1) {
+    return Err(ErrorCode::kInvalidArgument,
+               "give one of --deployment NAME (an app env) or --branch PATTERN (builds' steps): the secret's scope");
+  }
+  const std::string scope = a.deployments.empty() ? CredentialBinding::kBranchPrefix + a.branches.front()
+                                                  : CredentialBinding::kDeploymentPrefix + a.deployments.front();
+  SP_TRY(CheckSecretScope(scope));
+  return scope;
+}
+
+// The envelope `secrets put` sends: --from FILE (a whole vault file) or
+// FILE#KEY (an inline !vault value) as it is, or stdin encrypted here.
+Result<std::string> EnvelopeToPut(const Args& a) {
+  if (!a.vault_ref.empty()) {
+    const size_t hash = a.vault_ref.find('#');
+    const std::string path = a.vault_ref.substr(0, hash);
+    SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+    if (hash == std::string::npos) {
+      if (!IsVaultText(text)) return Err(ErrorCode::kInvalidArgument, path + " is not a vault file (or name a key: #KEY)");
+      return text;
+    }
+    const std::string key = a.vault_ref.substr(hash + 1);
+    SP_ASSIGN_OR_RETURN(auto values, FindInlineVaults(text));
+    for (const auto& v : values) {
+      if (v.key == key) return v.envelope;
+    }
+    return Err(ErrorCode::kNotFound, path + " has no !vault value under key '" + key + "'");
+  }
+  SP_ASSIGN_OR_RETURN(auto secrets, Secrets(a));
+  SP_ASSIGN_OR_RETURN(auto with, EncryptWith(a, secrets));
+  if (::isatty(STDIN_FILENO)) std::fprintf(stderr, "value to store (end with Ctrl-D):\n");
+  std::string value{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) return Err(ErrorCode::kInvalidArgument, "no value on standard input");
+  auto envelope = VaultEncrypt(value, with);
+  std::fill(value.begin(), value.end(), '\0');
+  return envelope;
+}
+
+// secrets put PROJECT NAME (--deployment D | --branch P) [--from FILE[#KEY]]:
+// a new version of a stored secret, sent as a vault envelope the server must
+// be able to open (the value never leaves this machine in clear).
+int Put(Context& ctx) {
+  const Args& a = ctx.a;
+  if (!IsValidCredentialName(a.name)) {
+    return Fail({ErrorCode::kInvalidArgument, "secret name '" + Printable(a.name) +
+                                                  "': letters, digits, '.', '_' and '-' (1-64)"});
+  }
+  auto scope = ScopeOf(a);
+  if (!scope) return Fail(scope.error());
+  auto envelope = EnvelopeToPut(a);
+  if (!envelope) return Fail(envelope.error());
+  int64_t version = 0;
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    auto d = (*api)->Call("PUT", "/v1/projects/" + UrlQuery(a.project) + "/secrets/" + UrlQuery(a.name),
+                          Doc{{"scope", *scope}, {"vault", *envelope}}.dump());
+    if (!d) return Fail(d.error());
+    version = (*d).value("version", int64_t{0});
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    if (auto p = (*store)->Project(a.project); !p || !*p) {
+      return Fail(p ? Error{ErrorCode::kNotFound, "no project " + a.project} : p.error());
+    }
+    auto v = (*store)->PutSecret({a.project, a.name, *scope, 0, *envelope, "local", ctx.Now()});
+    if (!v) return Fail(v.error());
+    version = *v;
+  }
+  std::printf("secret %s of project %s for %s: version %lld\n", a.name.c_str(), a.project.c_str(), scope->c_str(),
+              static_cast<long long>(version));
+  return kExitOk;
+}
+
+int List(Context& ctx) {
+  const std::string project = ctx.a.project;
+  auto d = ReadDoc(ctx, "/v1/projects/" + UrlQuery(project) + "/secrets", [project](SqliteStore& s) -> Result<Doc> {
+    SP_ASSIGN_OR_RETURN(auto list, s.Secrets(project));
+    Doc out = Doc::array();
+    for (const auto& x : list) out.push_back(StoredSecretToJson(x));
+    return Doc{{"secrets", out}};
+  });
+  return PrintDoc(ctx, d, [](const Doc& doc) {
+    for (const auto& x : doc["secrets"]) {
+      std::printf("%-24s %-32s v%-4lld %s\n", x.value("name", "").c_str(), x.value("scope", "").c_str(),
+                  static_cast<long long>(x.value("version", int64_t{0})), x.value("created_by", "").c_str());
+    }
+  });
+}
+
+int Delete(Context& ctx) {
+  const Args& a = ctx.a;
+  auto scope = ScopeOf(a);
+  if (!scope) return Fail(scope.error());
+  if (ctx.remote()) {
+    auto api = ctx.Api();
+    if (!api) return Fail(api.error());
+    auto d = (*api)->Call("DELETE", "/v1/projects/" + UrlQuery(a.project) + "/secrets/" + UrlQuery(a.name) +
+                                        "?scope=" + UrlQuery(*scope));
+    if (!d) return Fail(d.error());
+  } else {
+    auto store = ctx.Store();
+    if (!store) return Fail(store.error());
+    if (auto st = (*store)->DeleteSecret(a.project, a.name, *scope); !st) return Fail(st.error());
+  }
+  std::printf("secret %s of project %s for %s deleted (every version)\n", a.name.c_str(), a.project.c_str(),
+              scope->c_str());
+  return kExitOk;
+}
+
+void SecretScopeOptions(CLI::App& app, Args& a) {
+  app.add_option("project", a.project, "Project")->required();
+  app.add_option("name", a.name, "The name commits use: {credential: NAME}, secrets: [NAME]")->required();
+  app.add_option("--deployment", a.deployments, "Scope: the deployment whose app env may hold it")->expected(1);
+  app.add_option("--branch", a.branches,
+                 "Scope: a branch pattern (branch rules' syntax) whose builds' steps may be given it")
+      ->expected(1);
+}
+
 void PasswordOptions(CLI::App& app, Args& a) {
   app.add_option("--vault-id", a.vault_ids, "[ID@]SOURCE: a password file, an executable that prints it, "
                                             "'prompt' or env:NAME; repeat for several ids");
@@ -348,6 +473,21 @@ std::vector<Command> SecretsCommands() {
          app.add_option("--new-vault-password-file", a.new_vault_password_file, "File (or executable) of the new password");
        },
        Rekey},
+      {{"secrets", "put"}, "Store a new version of a project's secret for one deployment or branch pattern",
+       Kind::kWrite, Where::kEither,
+       [](CLI::App& app, Args& a) {
+         SecretScopeOptions(app, a);
+         app.add_option("--from", a.vault_ref,
+                        "Send this vault value as it is: FILE (a whole vault file) or FILE#KEY (an inline !vault "
+                        "value); default: the value on stdin, encrypted here with the vault password");
+         EncryptOptions(app, a);
+       },
+       Put},
+      {{"secrets", "list"}, "A project's stored secrets: names, scopes, versions (never values)", Kind::kRead,
+       Where::kEither, [](CLI::App& app, Args& a) { app.add_option("project", a.project, "Project")->required(); },
+       List},
+      {{"secrets", "delete"}, "Delete every version of a stored secret's scope", Kind::kWrite, Where::kEither,
+       SecretScopeOptions, Delete},
   };
 }
 

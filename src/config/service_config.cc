@@ -1,5 +1,7 @@
 #include "config/service_config.h"
 
+#include <algorithm>
+
 #include "config/branch_rules.h"
 #include "config/yaml_util.h"
 #include "core/file.h"
@@ -331,7 +333,13 @@ bool IsValidHelperName(std::string_view s) {
 }
 
 bool IsValidSecretRef(std::string_view s) {
-  if (StartsWith(s, "credential:")) return IsValidCredentialName(s.substr(11));
+  if (StartsWith(s, "credential:")) {
+    // A plan pins a stored secret's version: credential:NAME@V.
+    const std::string_view name = s.substr(11), version = name.substr(std::min(name.find('@'), name.size()));
+    return IsValidCredentialName(name.substr(0, name.size() - version.size())) &&
+           (version.empty() || (version.size() >= 2 && version.size() <= 19 &&
+                                std::all_of(version.begin() + 1, version.end(), [](char c) { return c >= '0' && c <= '9'; })));
+  }
   if (StartsWith(s, "helper:")) return IsValidHelperName(s.substr(7));
   if (StartsWith(s, "env:")) return IsValidEnvName(s.substr(4));
   if (!StartsWith(s, "file:") || !IsSafeValue(s)) return false;

@@ -26,7 +26,8 @@ struct HealthCheckSpec {
 // again (an agent checking a plan that came over the network).
 bool IsValidVolume(std::string_view s);      // /host/path:/container/path[:ro|:rw]
 bool IsValidHealthPath(std::string_view s);  // a URL path: "/...", one line, no blank
-// "credential:NAME", "file:/absolute/path", "env:NAME" or "helper:NAME" (a
+// "credential:NAME" (in a plan also "credential:NAME@V", a stored secret's
+// pinned version), "file:/absolute/path", "env:NAME" or "helper:NAME" (a
 // docker credential helper, registry credentials only).
 bool IsValidSecretRef(std::string_view s);
 bool IsValidHelperName(std::string_view s);  // [a-z0-9-]{1,64}: docker-credential-<name>

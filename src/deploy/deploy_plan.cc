@@ -51,6 +51,23 @@ Status AttachRealmHosts(BuildStore& builds, RolloutPlan& plan) {
   return Ok();
 }
 
+Status PinSecretVersions(BuildStore& builds, RolloutPlan& plan) {
+  if (plan.build_id <= 0) return Ok();
+  std::optional<std::string> project;
+  for (auto& [key, ref] : plan.app.env_refs) {
+    const std::string name = CredentialNameOf(ref);
+    if (name.empty() || name.find('@') != std::string::npos) continue;
+    if (!project) {
+      SP_ASSIGN_OR_RETURN(BuildRecord b, builds.GetBuild(plan.build_id));
+      project = b.project;
+    }
+    SP_ASSIGN_OR_RETURN(auto stored,
+                        StoredSecretFor(builds, *project, name, CredentialBinding::kDeploymentPrefix + plan.deployment));
+    if (stored) ref = "credential:" + name + "@" + std::to_string(stored->version);
+  }
+  return Ok();
+}
+
 Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployRequest& r, const LineCallback& log,
                                int64_t now_ms, BuildStore* builds) {
   const ServiceConfig& cfg = *r.cfg;
@@ -80,7 +97,10 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
   in.now_ms = now_ms;
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, BuildPlan(cfg, *target, in));
   plan.build_id = r.build_id;
-  if (builds) SP_TRY(AttachRealmHosts(*builds, plan));
+  if (builds) {
+    SP_TRY(AttachRealmHosts(*builds, plan));
+    SP_TRY(PinSecretVersions(*builds, plan));
+  }
   plan.requested_by = !r.requested_by.empty() ? r.requested_by
                       : r.build_id > 0      ? "build " + std::to_string(r.build_id)
                                             : "";

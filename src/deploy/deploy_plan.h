@@ -31,6 +31,12 @@ Result<RolloutPlan> DeployPlan(inventory::Service& inventory, const DeployReques
 // plan whose realms the binding does not all allow.
 Status AttachRealmHosts(BuildStore& builds, RolloutPlan& plan);
 
+// Freezes in the plan the version of each stored secret its app env names
+// (credential:NAME -> credential:NAME@V, V the newest for its deployment):
+// a resume, or an agent starting the instance later, gets the same value.
+// Names without a stored secret stay as they are (the admin's bindings).
+Status PinSecretVersions(BuildStore& builds, RolloutPlan& plan);
+
 // The rollout job of a plan: for the agents of the plan's network; the
 // plan's id is the idempotency key.
 JobSpec RolloutJobSpec(const RolloutPlan& plan);

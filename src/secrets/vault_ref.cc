@@ -83,10 +83,25 @@ RefReader WithVaultRefs(RefReader inner, std::vector<VaultSecret> secrets) {
     std::vector<VaultSecret> secrets;
     std::mutex mu;
     std::map<std::string, Cached> cache;
+    std::map<std::string, std::string> opened;  // Stored secrets' envelopes, opened.
   };
   auto state = std::make_shared<State>();
   state->secrets = std::move(secrets);
   return [inner = std::move(inner), state](const std::string& ref) -> Result<std::string> {
+    if (ref.starts_with(kVaultTextRef)) {
+      if (state->secrets.empty()) {
+        return Err(ErrorCode::kUnavailable,
+                   "a stored secret is vault-encrypted and this server has no vault password "
+                   "(server --vault-password-file or --vault-id)");
+      }
+      const std::string envelope = ref.substr(std::string_view(kVaultTextRef).size());
+      std::lock_guard l(state->mu);
+      if (auto it = state->opened.find(envelope); it != state->opened.end()) return it->second;
+      SP_ASSIGN_OR_RETURN(std::string value, VaultDecrypt(envelope, state->secrets));
+      if (state->opened.size() >= 4096) state->opened.clear();
+      state->opened.emplace(envelope, value);
+      return value;
+    }
     if (!ref.starts_with("vault:")) return inner(ref);
     if (!IsValidVaultRef(ref)) return Err(ErrorCode::kInvalidArgument, "not a vault reference: vault:/path[#key]");
     if (state->secrets.empty()) {

@@ -21,9 +21,13 @@ namespace sp {
 // digits, '_', '.', '-').
 bool IsValidVaultRef(std::string_view ref);
 
+// A stored secret's envelope handed to a RefReader: this prefix, then the
+// whole "$ANSIBLE_VAULT;..." text.
+inline constexpr const char* kVaultTextRef = "vault-text:";
+
 using RefReader = std::function<Result<std::string>(const std::string& ref)>;
 
-// Reads "vault:" references itself (the file re-read when it changes: a
+// Reads "vault:" and "vault-text:" references itself (the file re-read when it changes: a
 // rekey or an edit is seen at once; trailing line breaks stripped, as for
 // "file:"), every other through `inner`. Without `secrets`, a vault
 // reference fails saying the server has no vault password. No value appears

@@ -27,6 +27,7 @@ std::string RightScope(const http::Target& t) {
     case Need::kBuild: return "build:" + t.object;
     case Need::kDeploy: return "deploy:" + t.object;
     case Need::kInventoryWrite: return "inventory:write";
+    case Need::kSecrets: return "secrets:" + t.object;
     default: return "admin";
   }
 }
@@ -36,6 +37,7 @@ std::vector<std::string> WrongScopes(const http::Target& t) {
     case Need::kBuild: return {"read", "build:other"};
     case Need::kDeploy: return {"read", "inventory:write", "deploy:other/other"};
     case Need::kInventoryWrite: return {"read", "deploy:demo/dev"};
+    case Need::kSecrets: return {"read", "build:" + t.object, "secrets:other", "inventory:write"};
     default: return {"read", "inventory:write", "build:*", "deploy:*/*"};
   }
 }

@@ -75,6 +75,10 @@ struct ApiServerOptions {
   // The admin's credential bindings, for an agent's job asking for the
   // credential it uses (BoundCredentials); none: those calls answer 404.
   CredentialReader read_credential;
+  // Opens a secret's vault envelope with the server's vault passwords: a
+  // secret is stored only when the server can open it (PUT
+  // /v1/projects/P/secrets/NAME). None: those writes answer 503.
+  std::function<Status(const std::string& envelope)> check_vault;
 };
 
 // Where a job's log lines are kept: <dir>/<job id>.log.

@@ -1,14 +1,20 @@
 // Projects and builds:
 //   GET    /v1/projects                      the watched repositories (secrets as references only)
 //   GET    /v1/projects/P/credentials        credential bindings: names, references, hosts (admin)
+//   GET    /v1/projects/P/secrets            stored secrets: names, scopes, versions (never values)
+//   PUT    /v1/projects/P/secrets/NAME {scope, vault}   a new version, as a vault envelope (secrets:P)
+//   DELETE /v1/projects/P/secrets/NAME?scope=S          every version of one scope (secrets:P)
 //   GET    /v1/builds[?limit=N], /v1/builds/ID (with its steps)
 //   POST   /v1/builds {project, branch[, sha]}   a manual build (200 when built before)
 //   POST   /v1/builds/ID/cancel
 //   GET    /v1/builds/ID/log[?offset=N|follow=1] (server-sent events)
 // And the build-job calls of the agent protocol (agent_routes.cc):
 // BuildJobRecord and BuildJobDeploy.
+#include "build/credentials.h"
 #include "build/wire.h"
+#include "config/service_config.h"
 #include "core/text.h"
+#include "secrets/vault.h"
 #include "server/api_server.h"
 #include "server/log_files.h"
 
@@ -124,6 +130,49 @@ void BuildJobDeploy(ServerContext& ctx, const Request&, Response& res, const Doc
   res.Json(201, {{"job", *job}});
 }
 
+// A route on project P (the path's first capture) needs `need` on it.
+Access OfProject(Need need) {
+  return Access::Of(need, [need](const Request& req) -> Result<Target> { return Target{need, req.args[0]}; });
+}
+
+// PUT /v1/projects/P/secrets/NAME {scope, vault}: stored only as the
+// envelope, and only when this server can open it.
+void PutSecret(ServerContext& ctx, BuildStore& store, const Request& req, Response& res) {
+  auto body = req.Json();
+  if (!body) return res.Error(body.error());
+  StoredSecret s;
+  s.project = req.args[0];
+  s.name = req.args[1];
+  for (Status st : {StringField(*body, "scope", s.scope), StringField(*body, "vault", s.vault)}) {
+    if (!st) return res.Error(st.error());
+  }
+  if (!IsValidCredentialName(s.name)) {
+    return res.Error({ErrorCode::kInvalidArgument, "secret name: letters, digits, '.', '_' and '-' (1-64)"});
+  }
+  if (auto st = CheckSecretScope(s.scope); !st) return res.Error(st.error());
+  if (auto p = store.Project(s.project); !p || !*p) {
+    return res.Error(p ? Error{ErrorCode::kNotFound, "no project " + s.project} : p.error());
+  }
+  if (!IsVaultText(s.vault)) {
+    return res.Error({ErrorCode::kInvalidArgument,
+                      "/vault: not an Ansible Vault envelope ($ANSIBLE_VAULT;1.1;AES256 or 1.2): values are sent "
+                      "encrypted (sallyport secrets put encrypts them)"});
+  }
+  if (!ctx.options.check_vault) {
+    return res.Error({ErrorCode::kUnavailable, "this server has no vault password (server --vault-password-file or "
+                                               "--vault-id): it could not open the secret"});
+  }
+  if (auto st = ctx.options.check_vault(s.vault); !st) {
+    return res.Error(st.error().Wrap("this server cannot open the secret with its vault passwords; nothing stored"));
+  }
+  s.created_by = req.caller ? req.caller->who : "";
+  s.created_ms = ctx.Now();
+  auto version = store.PutSecret(s);
+  if (!version) return res.Error(version.error());
+  s.version = *version;
+  res.Json(201, StoredSecretToJson(s));
+}
+
 // A route on build ID (the path's first capture) needs `need` on its project.
 Access OfBuild(BuildStore& store, Need need) {
   return Access::Of(need, [&store, need](const Request& req) -> Result<Target> {
@@ -143,6 +192,19 @@ std::vector<http::Route> BuildRoutes(ServerContext& ctx) {
       {Method::kGet, R"(/v1/projects/([A-Za-z0-9_.-]+)/credentials)", Access::Admin(),
        [&store](const Request& req, Response& res) {
          http::JsonList(res, store.Credentials(req.args[0]), "credentials", CredentialToJson);
+       }},
+      {Method::kGet, R"(/v1/projects/([A-Za-z0-9_.-]+)/secrets)", OfProject(Need::kRead),
+       [&store](const Request& req, Response& res) {
+         http::JsonList(res, store.Secrets(req.args[0]), "secrets", StoredSecretToJson);
+       }},
+      {Method::kPut, R"(/v1/projects/([A-Za-z0-9_.-]+)/secrets/([A-Za-z0-9_.-]+))", OfProject(Need::kSecrets),
+       [&ctx, &store](const Request& req, Response& res) { PutSecret(ctx, store, req, res); }},
+      {Method::kDelete, R"(/v1/projects/([A-Za-z0-9_.-]+)/secrets/([A-Za-z0-9_.-]+))", OfProject(Need::kSecrets),
+       [&store](const Request& req, Response& res) {
+         const std::string scope = req.Param("scope");
+         if (auto st = CheckSecretScope(scope); !st) return res.Error(st.error().Wrap("?scope"));
+         if (auto st = store.DeleteSecret(req.args[0], req.args[1], scope); !st) return res.Error(st.error());
+         res.Json(200, {{"deleted", true}});
        }},
       {Method::kGet, "/v1/builds", Access::Read(),
        [&store](const Request& req, Response& res) {

@@ -373,6 +373,13 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.read_secret = ReadSecretRef;
   bo.pipeline.check_registry = RegistryPushCheck();
   SP_ASSIGN_OR_RETURN(auto vault_secrets, ServerVaultSecrets(so));
+  if (!vault_secrets.empty()) {
+    options.check_vault = [vault_secrets](const std::string& envelope) -> Status {
+      auto opened = VaultDecrypt(envelope, vault_secrets);
+      if (!opened) return Err(opened.error());
+      return Ok();
+    };
+  }
   bo.pipeline.read_credential = BoundCredentials(*store, WithVaultRefs(ReadSecretRef, std::move(vault_secrets)));
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");

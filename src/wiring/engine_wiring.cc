@@ -17,6 +17,7 @@
 #include "registry/registry_client.h"
 #include "runtime/docker/docker_runtime.h"
 #include "runtime/process/process_runtime.h"
+#include "secrets/vault_ref.h"
 #include "transport/local/local_transport.h"
 
 namespace sp {
@@ -48,8 +49,8 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
     if (!v) return Err(ErrorCode::kNotFound, "secret environment variable " + ref.substr(4) + " is not set");
     return std::string(v);
   }
-  if (StartsWith(ref, "vault:")) {
-    return Err(ErrorCode::kUnavailable, "a vault: reference is read by the server, with its vault password");
+  if (StartsWith(ref, "vault:") || StartsWith(ref, kVaultTextRef)) {
+    return Err(ErrorCode::kUnavailable, "a vault value is read by the server, with its vault password");
   }
   return Err(ErrorCode::kInvalidArgument, "secret reference '" + ref + "' must start with file: or env:");
 }

@@ -81,12 +81,14 @@ TEST_F(AccessIT, EveryRouteOfTheTableIs401Anonymous403WithAWrongScopeAndServedWi
                                                     {"build", "build:web"},
                                                     {"deploy", "deploy:demo/dev"},
                                                     {"inventory:write", "inventory:write"},
+                                                    {"secrets", "secrets:*"},
                                                     {"admin", "admin"}};
   const std::map<std::string, std::vector<std::string>> wrong = {
       {"read", {"inventory:write", "read:other"}},
       {"build", {"read", "build:other"}},
       {"deploy", {"read", "inventory:write", "deploy:demo/prod"}},
       {"inventory:write", {"read", "deploy:*/*"}},
+      {"secrets", {"read", "build:*", "inventory:write", "secrets:other"}},
       {"admin", {"read", "inventory:write", "build:*", "deploy:*/*"}}};
   std::map<std::string, std::string> tokens;
   auto token = [&](const std::string& scope) {

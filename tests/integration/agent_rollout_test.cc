@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <regex>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -247,6 +248,96 @@ TEST_F(AgentRolloutTest, AnEnvValueFromAVaultValueReachesTheAppAndARekeyHasNoWin
   for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log"}) {
     if (!std::filesystem::exists(dir_ / file)) continue;
     EXPECT_EQ(ReadFile(dir_ / file).find(kVaultValue), std::string::npos) << file;
+  }
+}
+
+// Secrets kept on the server and written through its API: only a
+// secrets:<project> (or admin) token stores one, and only as a vault envelope
+// the server can open; a name has its own value per deployment; a rollout
+// queued before a newer version is stored still starts its instances with the
+// version its plan pinned, and the next rollout takes the new one. Neither
+// value is in any listing, log or store file.
+TEST_F(AgentRolloutTest, AStoredSecretIsWrittenOnlyWithItsScopeAndARolloutKeepsTheVersionItsPlanPinned) {
+  constexpr const char* kV1 = "stored-v1-5d1e";
+  constexpr const char* kV2 = "stored-v2-a40c";
+  constexpr const char* kProd = "stored-prod-77b2";
+  WriteFile(dir_ / "vault-stranger", "a password the server lacks\n", 0600);
+  auto encrypt = [&](const std::string& value, const std::string& vault_id, const std::string& file) {
+    auto made = RunProgram({"sh", "-c", "printf %s '" + value + "' | ansible-vault encrypt_string --vault-id '" +
+                                            vault_id + "' --stdin-name app_version > '" + dir_ / file + "'"});
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+    return dir_ / file + "#app_version";
+  };
+  const std::string v1 = encrypt(kV1, dir_ / "vault-old", "v1.yml");
+  const std::string v2 = encrypt(kV2, "new@" + dir_ / "vault-new", "v2.yml");
+  const std::string prod = encrypt(kProd, dir_ / "vault-old", "prod.yml");
+  const std::string stranger = encrypt("stranger-3c9d", dir_ / "vault-stranger", "stranger.yml");
+  const std::string db = dir_ / "server.db";
+  const std::string writer = CreateApiToken(db, "writer", {"secrets:sample"});
+  auto put = [&](const std::string& token, const std::string& from, const std::string& deployment) {
+    return RunSallyport({"secrets", "put", "sample", "app_version", "--deployment", deployment, "--from", from,
+                         "--server", url_},
+                        {{"SALLYPORT_TOKEN", token}});
+  };
+  for (const auto& [name, scopes] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"reader", {"read", "build:sample", "inventory:write", "deploy:*/*"}}, {"other", {"secrets:other"}}}) {
+    auto refused = put(CreateApiToken(db, name, scopes), v1, "integration");
+    EXPECT_NE(refused.exit_code, 0) << name;
+    EXPECT_THAT(refused.err, HasSubstr("token:" + name + " lacks the scope secrets on sample")) << refused.err;
+  }
+  auto unopenable = put(writer, stranger, "integration");
+  EXPECT_NE(unopenable.exit_code, 0);
+  EXPECT_THAT(unopenable.err, HasSubstr("this server cannot open the secret with its vault passwords; nothing stored"));
+  auto listed = RunSallyport({"secrets", "list", "sample", "--server", url_, "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out.find("app_version"), std::string::npos) << "refused writes stored something: " << listed.out;
+
+  auto prod_put = put(writer, prod, "production");
+  ASSERT_EQ(prod_put.exit_code, 0) << prod_put.err;
+  auto first = put(writer, v1, "integration");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, HasSubstr("secret app_version of project sample for deployment:integration: version 1"));
+  // The stored value comes before the admin's file binding of the same name.
+  auto run = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kV1);
+
+  // Queued while the network's agent is away; a newer version is stored before any agent takes it.
+  agents_[0].Stop();
+  auto queued = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration"}, {}, 60);
+  ASSERT_EQ(queued.exit_code, 0) << queued.out << queued.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(queued.out, m, std::regex("as job (\\d+)"))) << queued.out;
+  const std::string job = m[1];
+  auto second = put(writer, v2, "integration");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("version 2"));
+  auto shown = RunSallyport({"job", "show", job, "--server", url_});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("credential:app_version@1")) << shown.out;
+  const std::string log = dir_ / "dev-back.log";
+  Daemon back({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"}, log);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("agent: job " + job + " succeeded") != std::string::npos; },
+                      std::chrono::seconds(90)))
+      << ReadFile(log);
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kV1) << "the queued plan's pinned version";
+  auto next = RunSallyport({"rollout", "run", "--server", url_, "--build", "1", "-d", "integration", "--wait"}, {}, 120);
+  ASSERT_EQ(next.exit_code, 0) << next.out << next.err;
+  for (int port : networks_[0]->ports) EXPECT_EQ(VersionOn(port), kV2);
+  back.Stop();
+
+  listed = RunSallyport({"secrets", "list", "sample", "--server", url_, "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("\"scope\": \"deployment:integration\""));
+  EXPECT_THAT(listed.out, HasSubstr("\"created_by\": \"token:writer\""));
+  EXPECT_EQ(listed.out.find("ANSIBLE_VAULT"), std::string::npos) << "a listing has no envelope";
+  const std::string seen = run.out + run.err + next.out + next.err + queued.out + shown.out + listed.out;
+  for (const char* value : {kV1, kV2, kProd}) {
+    EXPECT_EQ(seen.find(value), std::string::npos) << value;
+    for (const std::string file : {"server.db", "server.db-wal", "server.log", "dev-agent.log", "dev-back.log"}) {
+      if (!std::filesystem::exists(dir_ / file)) continue;
+      EXPECT_EQ(ReadFile(dir_ / file).find(value), std::string::npos) << value << " in " << file;
+    }
   }
 }
 

@@ -403,6 +403,41 @@ TEST_F(BuildE2eTest, AServerKilledMidRolloutFinishesItForwardWhenItStartsAgain) 
   EXPECT_EQ(result->failures(), 0) << result->raw;
 }
 
+// A server that runs its builds' rollouts itself (--deploy-on server)
+// masks what it was handed: the app's env value from a credential reaches
+// the failing host's health answer ("unhealthy (version …)"), and the
+// build's log and error, the rollout's record and the server's log show ***;
+// neither the store nor the log holds the value.
+TEST_F(BuildE2eTest, AServerRunRolloutMasksTheSecretsItWasHanded) {
+  constexpr const char* kSecret = "srv-run-s3cret-5b7";
+  WriteFile(*dir_ / "app-secret", kSecret, 0600);
+  auto bound = RunSallyport({"credential", "set", "sample", "app_secret", "--file", *dir_ / "app-secret",
+                             "--deployment", "integration", "--store", db_});
+  ASSERT_EQ(bound.exit_code, 0) << bound.err;
+  std::string yml = ReadFile(work_ + "/sallyport.yml");
+  const std::string at = "    stop_timeout: 5s\n";
+  yml.insert(yml.find(at), "    env:\n      APP_VERSION: {credential: app_secret}\n      SAMPLE_HEALTH_FAIL_PORTS: \"" +
+                               std::to_string(ports_[0]) + "\"\n");
+  WriteFile(work_ + "/sallyport.yml", yml);
+  StartServer("300ms", {"--deploy-on", "server"});
+  const std::string c1 = CommitAndPush("m1");
+  json b = WaitBuilt(c1);
+  ASSERT_EQ(b.value("status", ""), "failed") << b.dump() << server_->Log();
+  const std::string log = Log(b.value("id", int64_t{0}));
+  EXPECT_THAT(log, HasSubstr("unhealthy (version ***)")) << log;
+  auto rollouts = RunSallyport({"rollout", "list", "--server", server_->url(), "--output", "json"});
+  const json list = json::parse(rollouts.out, nullptr, false);
+  ASSERT_TRUE(list.is_object() && !list["rollouts"].empty()) << rollouts.out << rollouts.err;
+  auto show = RunSallyport({"rollout", "show", list["rollouts"][0].value("id", ""), "--server", server_->url(),
+                            "--output", "json"});
+  EXPECT_THAT(show.out, HasSubstr("unhealthy (version ***)")) << show.out;
+  const std::string seen = b.dump() + log + rollouts.out + show.out + server_->Log() + ReadFile(db_) +
+                           (std::filesystem::exists(db_ + "-wal") ? ReadFile(db_ + "-wal") : "");
+  EXPECT_EQ(seen.find(kSecret), std::string::npos);
+  std::printf("the failed host, as the build's log says it: %s\n",
+              log.substr(log.find("unhealthy"), log.find('\n', log.find("unhealthy")) - log.find("unhealthy")).c_str());
+}
+
 // A builder that does not trust the registry's certificate stops the push
 // before docker is handed the password: the build fails naming the
 // registry, and its token realm was never asked (no credentials went out).

@@ -354,6 +354,18 @@ TEST_F(LabAgentTest, ASecretEnvValueReachesOnlyTheAppOnEachHost) {
     app_envs += line.starts_with("environ ") && line.ends_with(" app");
   }
   EXPECT_EQ(app_envs, static_cast<int>(lab_.hosts.size())) << "one app per host: " << found->out;
+  // Nor does any file a host keeps for the app (releases, logs, run files):
+  // a running instance's env rests only in its supervisor's memory. The
+  // pattern comes on stdin (never in grep's argv).
+  for (size_t i = 0; i < lab_.hosts.size(); ++i) {
+    CommandSpec g;
+    g.argv = {"sh", "-c", "grep -rlF -f - /srv/sallyport/apps; echo swept"};
+    g.stdin_data = value + "\n";
+    g.timeout = Millis(30'000);
+    auto files = ssh_->Run(lab_.Host(i), g);
+    ASSERT_TRUE(files && files->ok()) << (files ? files->Describe() : files.error().message);
+    EXPECT_EQ(Trim(files->out), "swept") << lab_.hosts[i].name << ": files holding the value";
+  }
   EXPECT_EQ((run.out + run.err).find(value), std::string::npos);
   auto job = Job(1);
   EXPECT_EQ(job.dump().find(value), std::string::npos) << "the job's payload";

@@ -9,6 +9,8 @@
 
 #include <openssl/hmac.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
@@ -181,6 +183,43 @@ TEST_F(NotifyTest, AFailingPreRolloutHookIsToldWithItsOutput) {
   EXPECT_THAT(text, HasSubstr("AccessDenied: not authorized to SuspendProcesses"));
   EXPECT_THAT(text, HasSubstr("no host was touched"));
   std::printf("told: %s\n", text.c_str());
+}
+
+// A secret value a rollout was handed never reaches a notification: the
+// failing host's health answer carries it (the sample app says its
+// APP_VERSION, here read from a secret file), and the chat, the signed
+// webhook, the rollout's record and the CLI's output show *** instead. The
+// value is in none of the server's log or the store.
+TEST_F(NotifyTest, ASecretInAFailedHostsCauseIsMaskedInEveryNotification) {
+  constexpr const char* kSecret = "n0tify-s3cret-91c";
+  WriteFile(*dir_ / "app-secret", kSecret, 0600);
+  WriteFile(*dir_ / "chat-url", receiver_.Url("/chat"), 0600);
+  WriteFile(*dir_ / "hook-url", receiver_.Url("/hook"), 0600);
+  WriteFile(*dir_ / "hook-secret", "k3y-for-hmac", 0600);
+  AddChannel({"chat", "--kind", "slack", "--url-file", *dir_ / "chat-url"});
+  AddChannel({"team", "--kind", "webhook", "--url-file", *dir_ / "hook-url", "--secret-file", *dir_ / "hook-secret",
+              "--events", "rollout.*"});
+  StartServer();
+  WriteConfig("secret.yml", "      APP_VERSION: {file: " + *dir_ / "app-secret" + "}\n      SAMPLE_HEALTH_FAIL_PORTS: \"" +
+                                std::to_string(ports_[0]) + "\"\n");
+  auto bad = RunSallyport(Args("v2", "secret.yml"));
+  ASSERT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  const std::string id = LastRollout();
+  ASSERT_TRUE(WaitFor([&] { return On("/hook").size() >= 3 && On("/chat").size() >= 3; }, std::chrono::seconds(20)))
+      << receiver_.Calls().size() << " calls\n" << server_->Log();
+  std::string told;
+  for (const auto& c : receiver_.Calls()) told += c.body + "\n";
+  EXPECT_EQ(told.find(kSecret), std::string::npos) << told;
+  const json failed = json::parse(On("/hook").back().body);
+  ASSERT_EQ(failed.value("event", ""), "rollout.failed") << failed.dump();
+  EXPECT_THAT(failed.at("fields").at("cause").get<std::string>(), HasSubstr("unhealthy (version ***)"));
+  auto show = RunSallyport({"rollout", "show", id, "--store", store_, "--output", "json"});
+  EXPECT_THAT(show.out, HasSubstr("unhealthy (version ***)"));
+  EXPECT_THAT(bad.out, HasSubstr("***"));
+  const std::string seen = bad.out + bad.err + show.out + server_->Log() + ReadFile(store_) +
+                           (std::filesystem::exists(store_ + "-wal") ? ReadFile(store_ + "-wal") : "");
+  EXPECT_EQ(seen.find(kSecret), std::string::npos);
+  std::printf("the webhook's cause: %s\n", failed.at("fields").at("cause").get<std::string>().c_str());
 }
 
 }  // namespace

@@ -59,6 +59,18 @@ bool ProcessGoneOrZombie(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
 }
 
+// The files under `dir` whose bytes hold `needle`, one per line ("" none).
+std::string FilesHolding(const std::string& dir, const std::string& needle) {
+  std::string found;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && test::ReadFile(it->path()).find(needle) != std::string::npos) {
+      found += it->path().string() + "\n";
+    }
+  }
+  return found;
+}
+
 int ModeOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return -1;
@@ -188,7 +200,9 @@ TEST_F(ProcessRuntimeIT, StartRunsDetachedWithEnvFromFileAndStopKeepsTheRelease)
   const std::string release = HostDir(t) + "/releases/r1";
   EXPECT_EQ(test::ReadFile(out), "port=18080 secret=s3cr3t value 'with' $quotes leak=none args=first arg $(id) cwd=" +
                                      release + " sleep=" + Split(test::ReadFile(out), '=').back());
-  EXPECT_EQ(ModeOf(release + "/env"), 0600);
+  // A running instance's env rests in no file: the supervisor read it and removed it.
+  EXPECT_FALSE(test::FileExists(release + "/env"));
+  EXPECT_EQ(FilesHolding(HostDir(t), "s3cr3t"), "");
   EXPECT_EQ(ModeOf(release + "/app"), 0755);
 
   const pid_t pid = AppPidOf(t, "r1");
@@ -222,7 +236,10 @@ TEST_F(ProcessRuntimeIT, StartRunsDetachedWithEnvFromFileAndStopKeepsTheRelease)
       << "the app's child in its process group was not cleaned up";
   EXPECT_FALSE(test::FileExists(HostDir(t) + "/run/r1.pid"));
   EXPECT_TRUE(test::FileExists(release + "/app"));
-  EXPECT_TRUE(test::FileExists(release + "/env"));
+  // Kept for a restore: the supervisor wrote the env back when told to stop, 0600.
+  ASSERT_TRUE(test::FileExists(release + "/env"));
+  EXPECT_EQ(ModeOf(release + "/env"), 0600);
+  EXPECT_NE(test::ReadFile(release + "/env").find("SECRET_X=s3cr3t value 'with' $quotes\n"), std::string::npos);
   list = runtime_.List(t);
   ASSERT_TRUE(list.has_value());
   ASSERT_EQ(list->size(), 1u);
@@ -268,6 +285,7 @@ TEST_F(ProcessRuntimeIT, RestartOfKeptInstanceNeedsNoArtifactSource) {
   ASSERT_TRUE(runtime_.Restart(t, Inst("r1")).has_value());
   ASSERT_TRUE(test::WaitFor([&] { return test::FileExists(out); }, milliseconds(5000)));
   EXPECT_TRUE(StartsWith(test::ReadFile(out), "port=18080 secret=s3cr3t value 'with' $quotes "));
+  EXPECT_EQ(FilesHolding(HostDir(t), "s3cr3t"), "") << "the restarted instance's env rests in no file";
   auto list = runtime_.List(t);
   ASSERT_TRUE(list.has_value());
   ASSERT_EQ(list->size(), 1u);
@@ -280,6 +298,34 @@ TEST_F(ProcessRuntimeIT, RestartOfKeptInstanceNeedsNoArtifactSource) {
   EXPECT_FALSE(test::FileExists(HostDir(t) + "/releases/r1"));
   EXPECT_TRUE(runtime_.List(t)->empty());
   EXPECT_EQ(runtime_.Restart(t, Inst("r1")).error().code, ErrorCode::kNotFound);
+}
+
+// A supervisor that ends without being told to stop (kill -9, a reboot)
+// leaves no env behind: its instance cannot be restarted, and Restart says
+// why; a new instance (a rollout) starts with the env its plan gives.
+TEST_F(ProcessRuntimeIT, AnInstanceWhoseSupervisorWasKilledHasNoEnvLeftAndRestartSaysWhy) {
+  auto t = Target("host-a");
+  const std::string out = tmp_ / "out/k.txt";
+  AppSpec app = App("r1", Artifact("app.sh", kScriptApp), out);
+  ASSERT_TRUE(runtime_.Pull(t, app, std::nullopt).has_value());
+  ASSERT_TRUE(runtime_.Start(t, app).has_value());
+  ASSERT_TRUE(test::WaitFor([&] { return test::FileExists(out); }, milliseconds(5000)));
+  const pid_t supervisor = PidOf(t, "r1");
+  const pid_t app_pid = AppPidOf(t, "r1");
+  ASSERT_GT(supervisor, 0);
+  // The supervisor's whole group (the app and its child too), as a reboot would end them.
+  if (::getpgid(supervisor) == supervisor) {
+    ASSERT_EQ(::kill(-supervisor, SIGKILL), 0);
+  } else {
+    ASSERT_EQ(::kill(supervisor, SIGKILL), 0);
+    if (app_pid > 0) ::kill(app_pid, SIGKILL);
+  }
+  ASSERT_TRUE(test::WaitFor([&] { auto l = runtime_.List(t); return l && l->size() == 1 && !l->front().running; },
+                            milliseconds(5000)));
+  EXPECT_EQ(FilesHolding(HostDir(t), "s3cr3t"), "");
+  auto restarted = runtime_.Restart(t, Inst("r1"));
+  ASSERT_FALSE(restarted.has_value());
+  EXPECT_THAT(restarted.error().message, ::testing::HasSubstr("has no env file"));
 }
 
 TEST_F(ProcessRuntimeIT, TarballArtifactIsUnpackedAndRunFromItsRoot) {

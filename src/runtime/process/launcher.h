@@ -10,7 +10,10 @@ inline constexpr char kLauncher[] = R"SH(#!/bin/sh
 # Sallyport process launcher and supervisor. Fixed content, written by
 # ProcessRuntime. Usage: sh launch ID_FILE
 # Records "<starttime> <boot_id>" of this process (the supervisor, named by
-# the pid file) in ID_FILE, reads ./env once into an unexported variable, and
+# the pid file) in ID_FILE, reads ./env once into an unexported variable and
+# removes the file (a running instance's env rests in no file: when the
+# supervision ends, on SIGUSR1, SIGTERM or SIGINT, it is written back, 0600,
+# for a later restart of this kept instance), and
 # runs ./cmd (one argument per line, the first is the executable) in ./app
 # when that is a directory, in a child that exports each KEY=VALUE line of
 # that env verbatim (no eval, no expansion) just before it becomes the app: the supervisor's own environment, and its
@@ -36,13 +39,26 @@ SALLYPORT_LAUNCHER_RESTARTS=0
 SALLYPORT_LAUNCHER_DELAY=1
 SALLYPORT_LAUNCHER_STOP=
 SALLYPORT_LAUNCHER_CHILD=
-trap 'SALLYPORT_LAUNCHER_STOP=1; [ -n "$SALLYPORT_LAUNCHER_CHILD" ] && kill -s TERM "$SALLYPORT_LAUNCHER_CHILD" 2>/dev/null' TERM INT
-trap 'SALLYPORT_LAUNCHER_STOP=1' USR1
+SALLYPORT_LAUNCHER_HAS_ENV=
+# The env back in its file when the supervision ends (builtins only: no
+# process start on the stop path); the app's children never see this umask.
+sallyport_launcher_keep_env() {
+  [ -n "$SALLYPORT_LAUNCHER_HAS_ENV" ] || return 0
+  SALLYPORT_LAUNCHER_HAS_ENV=
+  umask 077
+  printf '%s\n' "$SALLYPORT_LAUNCHER_ENV" > "$SALLYPORT_LAUNCHER_DIR/env"
+}
+trap 'SALLYPORT_LAUNCHER_STOP=1; sallyport_launcher_keep_env; [ -n "$SALLYPORT_LAUNCHER_CHILD" ] && kill -s TERM "$SALLYPORT_LAUNCHER_CHILD" 2>/dev/null' TERM INT
+trap 'SALLYPORT_LAUNCHER_STOP=1; sallyport_launcher_keep_env' USR1
 echo $$ > "$SALLYPORT_LAUNCHER_DIR/supervisor"
 if [ -d "$SALLYPORT_LAUNCHER_DIR/app" ]; then cd "$SALLYPORT_LAUNCHER_DIR/app" || exit 123; fi
 # Read once, kept in an unexported variable: every restart gets the same env
 # even if the release directory changes under it.
 SALLYPORT_LAUNCHER_ENV=$(cat "$SALLYPORT_LAUNCHER_DIR/env") || exit 124
+rm -f "$SALLYPORT_LAUNCHER_DIR/env"
+SALLYPORT_LAUNCHER_HAS_ENV=1
+# A stop that came while the file was being read and removed: write it back now.
+[ -n "$SALLYPORT_LAUNCHER_STOP" ] && sallyport_launcher_keep_env
 while [ -z "$SALLYPORT_LAUNCHER_STOP" ]; do
   SALLYPORT_LAUNCHER_SINCE=$(date +%s)
   (

@@ -134,7 +134,7 @@ if sp_alive "$2" "$3"; then echo "already running (pid $sp_pid)" >&2; exit 4; fi
 if [ "$4" = new ]; then
   rm -f "$d/env.tmp" && (umask 077 && printf '%s\n' "$env_text" > "$d/env.tmp") && mv -f "$d/env.tmp" "$d/env" || exit 1
 fi
-[ -f "$d/env" ] || { echo "release $d has no env file" >&2; exit 3; }
+[ -f "$d/env" ] || { echo "release $d has no env file: its supervisor ended without being told to stop (kill -9, a reboot), and a running instance's env rests in no file; a new rollout starts it again" >&2; exit 3; }
 rm -f "$2" "$3" || exit 1
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin start-stop-daemon --start --quiet \
   --background --make-pidfile --pidfile "$2" --chdir "$d" --output "$d/out.log" \

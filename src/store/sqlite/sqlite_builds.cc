@@ -230,6 +230,63 @@ Status SqliteStore::DeleteCredential(const std::string& project, const std::stri
   return Ok();
 }
 
+Result<int64_t> SqliteStore::PutSecret(const StoredSecret& s) {
+  std::lock_guard l(mu_);
+  int64_t version = 0;
+  SP_TRY(Transaction([&]() -> Status {
+    Stmt top(db_, "SELECT COALESCE(MAX(version), 0) FROM secrets WHERE project=? AND name=? AND scope=?");
+    top.Bind(1, s.project).Bind(2, s.name).Bind(3, s.scope);
+    if (top.Step() != SQLITE_ROW) return Err(DbError(db_, "put secret"));
+    version = top.Int(0) + 1;
+    Stmt st(db_, "INSERT INTO secrets(project, name, scope, version, vault, created_by, created_ms) "
+                 "VALUES(?,?,?,?,?,?,?)");
+    st.Bind(1, s.project).Bind(2, s.name).Bind(3, s.scope).Bind(4, version).Bind(5, s.vault).Bind(6, s.created_by);
+    st.Bind(7, s.created_ms);
+    return Done(st, db_, "put secret");
+  }));
+  return version;
+}
+
+Result<std::vector<StoredSecret>> SqliteStore::SecretVersions(const std::string& project, const std::string& name) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT project, name, scope, version, vault, created_by, created_ms FROM secrets "
+               "WHERE project=? AND name=? ORDER BY scope, version");
+  st.Bind(1, project).Bind(2, name);
+  std::vector<StoredSecret> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Text(4), st.Text(5), st.Int(6)});
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "read secret"));
+  return out;
+}
+
+Result<std::vector<StoredSecret>> SqliteStore::Secrets(const std::string& project) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "SELECT s.project, s.name, s.scope, s.version, s.created_by, s.created_ms FROM secrets s "
+               "WHERE s.project=? AND s.version = (SELECT MAX(version) FROM secrets t WHERE t.project=s.project "
+               "AND t.name=s.name AND t.scope=s.scope) ORDER BY s.name, s.scope");
+  st.Bind(1, project);
+  std::vector<StoredSecret> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Int(3), "", st.Text(4), st.Int(5)});
+  }
+  if (rc != SQLITE_DONE) return Err(DbError(db_, "list secrets"));
+  return out;
+}
+
+Status SqliteStore::DeleteSecret(const std::string& project, const std::string& name, const std::string& scope) {
+  std::lock_guard l(mu_);
+  Stmt st(db_, "DELETE FROM secrets WHERE project=? AND name=? AND scope=?");
+  st.Bind(1, project).Bind(2, name).Bind(3, scope);
+  SP_TRY(Done(st, db_, "delete secret"));
+  if (sqlite3_changes(db_) == 0) {
+    return Err(ErrorCode::kNotFound, "project " + project + " has no secret " + name + " for " + scope);
+  }
+  return Ok();
+}
+
 Status SqliteStore::PutBuildStep(const BuildStepRecord& s) {
   std::lock_guard l(mu_);
   Stmt st(db_, "INSERT INTO build_steps(build_id, idx, name, kind, status, exit_code, started_ms, finished_ms) "

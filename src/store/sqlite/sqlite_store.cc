@@ -160,8 +160,17 @@ CREATE INDEX IF NOT EXISTS builds_finished ON builds(finished_ms);
 )sql");
 }
 
+// Version 3: secrets kept in the store (vault envelopes), versioned per scope.
+Status MigrateTo3(sqlite3*, const std::function<Status(const char*)>& exec) {
+  return exec(R"sql(
+CREATE TABLE IF NOT EXISTS secrets (project TEXT NOT NULL, name TEXT NOT NULL, scope TEXT NOT NULL,
+  version INTEGER NOT NULL, vault TEXT NOT NULL, created_by TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  PRIMARY KEY (project, name, scope, version));
+)sql");
+}
+
 using Migration = Status (*)(sqlite3* db, const std::function<Status(const char*)>& exec);
-constexpr Migration kMigrations[] = {MigrateTo1, MigrateTo2};
+constexpr Migration kMigrations[] = {MigrateTo1, MigrateTo2, MigrateTo3};
 }  // namespace
 
 const int SqliteStore::kSchemaVersion = static_cast<int>(std::size(kMigrations));

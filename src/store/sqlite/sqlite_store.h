@@ -108,6 +108,10 @@ class SqliteStore final : public JournalStore, public LockStore, public Inventor
   Result<std::optional<CredentialBinding>> Credential(const std::string& project, const std::string& name) override;
   Result<std::vector<CredentialBinding>> Credentials(const std::string& project) override;
   Status DeleteCredential(const std::string& project, const std::string& name) override;
+  Result<int64_t> PutSecret(const StoredSecret& s) override;
+  Result<std::vector<StoredSecret>> SecretVersions(const std::string& project, const std::string& name) override;
+  Result<std::vector<StoredSecret>> Secrets(const std::string& project) override;
+  Status DeleteSecret(const std::string& project, const std::string& name, const std::string& scope) override;
   Result<int> RecoverInterruptedBuilds(bool requeue, int64_t now_ms) override;
   Result<bool> FirstDelivery(const std::string& delivery_id, int64_t now_ms) override;
 
