@@ -86,6 +86,17 @@ struct MaskedRun {
   MaskedJournal journal;
 };
 
+// Whether this server opens a secret's envelope with its vault passwords
+// (PUT /v1/projects/P/secrets/NAME); none without a password.
+std::function<Status(const std::string&)> VaultChecker(std::vector<VaultSecret> secrets) {
+  if (secrets.empty()) return nullptr;
+  return [secrets = std::move(secrets)](const std::string& envelope) -> Status {
+    auto opened = VaultDecrypt(envelope, secrets);
+    if (!opened) return Err(opened.error());
+    return Ok();
+  };
+}
+
 // A rollout the server runs in its own process: its lock held as the
 // server's (a later start finishes it if this process dies), the plan's
 // credentials read as an agent would get them (PlanCredential), its events
@@ -373,13 +384,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.read_secret = ReadSecretRef;
   bo.pipeline.check_registry = RegistryPushCheck();
   SP_ASSIGN_OR_RETURN(auto vault_secrets, ServerVaultSecrets(so));
-  if (!vault_secrets.empty()) {
-    options.check_vault = [vault_secrets](const std::string& envelope) -> Status {
-      auto opened = VaultDecrypt(envelope, vault_secrets);
-      if (!opened) return Err(opened.error());
-      return Ok();
-    };
-  }
+  options.check_vault = VaultChecker(vault_secrets);
   bo.pipeline.read_credential = BoundCredentials(*store, WithVaultRefs(ReadSecretRef, std::move(vault_secrets)));
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");

@@ -318,6 +318,10 @@ TEST_F(LabAgentTest, ASecretEnvValueReachesOnlyTheAppOnEachHost) {
                                            "      SAMPLE_SECRET: {credential: sample_secret}\n")),
             1);
   Daemon agent = StartAgent("agent-a");
+  // Seen by the server before the rollout asks for an agent of the network.
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(*dir_ / "agent-a.log").find("claiming for") != std::string::npos; },
+                      std::chrono::seconds(20)))
+      << ReadFile(*dir_ / "agent-a.log");
   auto run = RunSallyport({"rollout", "run", "--server", server_->url(), "--build", "1", "-d", "integration", "--wait"},
                           {}, 180);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
