@@ -102,7 +102,7 @@ class CliTableTest : public ::testing::Test {
         {"rollout status id", "r-seed"},    {"rollout show id", "r-seed"}, {"job show id", std::to_string(job_id_)},
         {"job logs id", std::to_string(job_id_)}, {"build show id", std::to_string(build_id_)},
         {"build logs id", std::to_string(build_id_)}, {"inventory get path", "stacks/demo"},
-        {"credential list project", "web"},
+        {"credential list project", "web"}, {"secrets list project", "web"},
         {"--stack", "demo"},                {"--release", "web"},          {"--deployment", "dev"},
     };
     std::vector<std::string> args = cmd["path"].get<std::vector<std::string>>();
