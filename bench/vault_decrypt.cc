@@ -112,6 +112,9 @@ int Main(int argc, char** argv) {
   for (const auto& v : *found) envelopes.push_back(v.envelope);
   const std::vector<VaultSecret> secrets = {{"", "bench password"}};
   std::vector<double> one;
+  for (int i = 0; i < 20; ++i) {  // Warm-up: the first derivations of a process run slower.
+    if (!VaultDecrypt(envelopes[static_cast<size_t>(i) % envelopes.size()], secrets)) return 1;
+  }
   for (int i = 0; i < 50; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!VaultDecrypt(envelopes[static_cast<size_t>(i) % envelopes.size()], secrets)) return 1;
@@ -134,11 +137,14 @@ int Main(int argc, char** argv) {
   std::vector<double> parallel;
   for (int r = 0; r < 3; ++r) parallel.push_back(timed(cores));
   std::sort(parallel.begin(), parallel.end());
-  const double bound = 1.1 * derivation * n / cores;
-  std::printf("one decryption (median of 50): %.2f ms\n", derivation);
-  std::printf("%d values, 1 thread: %.0f ms\n", n, serial);
+  // One derivation: the smaller of the median single decryption and the
+  // serial run's mean (the stricter target).
+  const double per_value = std::min(derivation, serial / n);
+  const double bound = 1.1 * per_value * n / cores;
+  std::printf("one decryption (median of 50, after 20 to warm up): %.2f ms\n", derivation);
+  std::printf("%d values, 1 thread: %.0f ms (%.2f ms each)\n", n, serial, serial / n);
   std::printf("%d values, %u threads (median of 3): %.0f ms; target <= 1.1 x %.2f x %d / %u = %.0f ms: %s\n", n, cores,
-              parallel[1], derivation, n, cores, bound, parallel[1] <= bound ? "PASS" : "MISS");
+              parallel[1], per_value, n, cores, bound, parallel[1] <= bound ? "PASS" : "MISS");
   // A rollout's credentials through the server's reader: 3 hosts, each
   // starting its app with two vault-bound values.
   if (!WriteNewFile(dir / "vars.yml", made.out.substr(0, made.out.find("k2: !vault")), 0600)) return 1;
