@@ -296,38 +296,45 @@ Result<std::string> ScopeOf(const Args& a) {
   return scope;
 }
 
-// The envelope `secrets put` sends: --from FILE (a whole vault file) or
-// FILE#KEY (an inline !vault value) as it is, or stdin encrypted here.
-Result<std::string> EnvelopeToPut(const Args& a) {
+// The value `secrets put` stores: --from FILE (a whole vault file) or
+// FILE#KEY (an inline !vault value, taken as it is) opened here with the
+// vault password options, or stdin (a file's or stdin's trailing line breaks
+// stripped, as the server reads "file:" references).
+Result<std::string> ValueToPut(const Args& a) {
+  std::string value;
   if (!a.vault_ref.empty()) {
     const size_t hash = a.vault_ref.find('#');
     const std::string path = a.vault_ref.substr(0, hash);
     SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+    SP_ASSIGN_OR_RETURN(auto secrets, Secrets(a));
     if (hash == std::string::npos) {
       if (!IsVaultText(text)) return Err(ErrorCode::kInvalidArgument, path + " is not a vault file (or name a key: #KEY)");
-      return text;
+      SP_ASSIGN_OR_RETURN(value, VaultDecrypt(text, secrets));
+    } else {
+      const std::string key = a.vault_ref.substr(hash + 1);
+      SP_ASSIGN_OR_RETURN(auto values, FindInlineVaults(text));
+      auto it = std::find_if(values.begin(), values.end(), [&](const InlineVault& v) { return v.key == key; });
+      if (it == values.end()) return Err(ErrorCode::kNotFound, path + " has no !vault value under key '" + key + "'");
+      auto opened = VaultDecrypt(it->envelope, secrets);
+      if (!opened) return Err(opened.error().Wrap(path + ":" + std::to_string(it->line) + ": " + key));
+      value = std::move(*opened);
     }
-    const std::string key = a.vault_ref.substr(hash + 1);
-    SP_ASSIGN_OR_RETURN(auto values, FindInlineVaults(text));
-    for (const auto& v : values) {
-      if (v.key == key) return v.envelope;
-    }
-    return Err(ErrorCode::kNotFound, path + " has no !vault value under key '" + key + "'");
+  } else {
+    if (::isatty(STDIN_FILENO)) std::fprintf(stderr, "value to store (end with Ctrl-D):\n");
+    value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
-  SP_ASSIGN_OR_RETURN(auto secrets, Secrets(a));
-  SP_ASSIGN_OR_RETURN(auto with, EncryptWith(a, secrets));
-  if (::isatty(STDIN_FILENO)) std::fprintf(stderr, "value to store (end with Ctrl-D):\n");
-  std::string value{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-  if (value.empty()) return Err(ErrorCode::kInvalidArgument, "no value on standard input");
-  auto envelope = VaultEncrypt(value, with);
-  std::fill(value.begin(), value.end(), '\0');
-  return envelope;
+  // As the server reads "file:" and whole "vault:" files; an inline value is taken as it is.
+  if (a.vault_ref.find('#') == std::string::npos) {
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  }
+  if (value.empty()) return Err(ErrorCode::kInvalidArgument, "no value (stdin or --from)");
+  return value;
 }
 
 // secrets put PROJECT NAME (--deployment D | --branch P) [--from FILE[#KEY]]:
-// a new version of a stored secret, sent as a vault envelope the server must
-// be able to open (the value never leaves this machine in clear).
+// a new version of a stored secret. Through a server (TLS, or loopback) the
+// value goes in the request body and the server seals it under its own vault
+// password; in the local store it is sealed here with the password options.
 int Put(Context& ctx) {
   const Args& a = ctx.a;
   if (!IsValidCredentialName(a.name)) {
@@ -336,17 +343,24 @@ int Put(Context& ctx) {
   }
   auto scope = ScopeOf(a);
   if (!scope) return Fail(scope.error());
-  auto envelope = EnvelopeToPut(a);
-  if (!envelope) return Fail(envelope.error());
+  auto value = ValueToPut(a);
+  if (!value) return Fail(value.error());
   int64_t version = 0;
   if (ctx.remote()) {
     auto api = ctx.Api();
     if (!api) return Fail(api.error());
-    auto d = (*api)->Call("PUT", "/v1/projects/" + UrlQuery(a.project) + "/secrets/" + UrlQuery(a.name),
-                          Doc{{"scope", *scope}, {"vault", *envelope}}.dump());
+    std::string body = Doc{{"scope", *scope}, {"value", *value}}.dump();
+    auto d = (*api)->Call("PUT", "/v1/projects/" + UrlQuery(a.project) + "/secrets/" + UrlQuery(a.name), body);
+    std::fill(body.begin(), body.end(), '\0');
     if (!d) return Fail(d.error());
     version = (*d).value("version", int64_t{0});
   } else {
+    auto secrets = Secrets(a);
+    if (!secrets) return Fail(secrets.error());
+    auto with = EncryptWith(a, *secrets);
+    if (!with) return Fail(with.error());
+    auto envelope = VaultEncrypt(*value, *with);
+    if (!envelope) return Fail(envelope.error());
     auto store = ctx.Store();
     if (!store) return Fail(store.error());
     if (auto p = (*store)->Project(a.project); !p || !*p) {
@@ -356,6 +370,7 @@ int Put(Context& ctx) {
     if (!v) return Fail(v.error());
     version = *v;
   }
+  std::fill(value->begin(), value->end(), '\0');
   std::printf("secret %s of project %s for %s: version %lld\n", a.name.c_str(), a.project.c_str(), scope->c_str(),
               static_cast<long long>(version));
   return kExitOk;
@@ -478,8 +493,8 @@ std::vector<Command> SecretsCommands() {
        [](CLI::App& app, Args& a) {
          SecretScopeOptions(app, a);
          app.add_option("--from", a.vault_ref,
-                        "Send this vault value as it is: FILE (a whole vault file) or FILE#KEY (an inline !vault "
-                        "value); default: the value on stdin, encrypted here with the vault password");
+                        "Take the value from a vault value, opened here with the vault password options: FILE (a "
+                        "whole vault file) or FILE#KEY (an inline !vault value); default: the value on stdin");
          EncryptOptions(app, a);
        },
        Put},

@@ -75,10 +75,11 @@ struct ApiServerOptions {
   // The admin's credential bindings, for an agent's job asking for the
   // credential it uses (BoundCredentials); none: those calls answer 404.
   CredentialReader read_credential;
-  // Opens a secret's vault envelope with the server's vault passwords: a
-  // secret is stored only when the server can open it (PUT
-  // /v1/projects/P/secrets/NAME). None: those writes answer 503.
-  std::function<Status(const std::string& envelope)> check_vault;
+  // Seals a secret's value for the store (PUT /v1/projects/P/secrets/NAME):
+  // an Ansible Vault envelope under the server's own vault password, which no
+  // writer needs (so an envelope copied from elsewhere can never be replayed
+  // as a stored secret). None (no vault password): those writes answer 503.
+  std::function<Result<std::string>(const std::string& value)> seal_secret;
 };
 
 // Where a job's log lines are kept: <dir>/<job id>.log.

@@ -2,7 +2,7 @@
 //   GET    /v1/projects                      the watched repositories (secrets as references only)
 //   GET    /v1/projects/P/credentials        credential bindings: names, references, hosts (admin)
 //   GET    /v1/projects/P/secrets            stored secrets: names, scopes, versions (never values)
-//   PUT    /v1/projects/P/secrets/NAME {scope, vault}   a new version, as a vault envelope (secrets:P)
+//   PUT    /v1/projects/P/secrets/NAME {scope, value}   a new version, sealed by the server (secrets:P)
 //   DELETE /v1/projects/P/secrets/NAME?scope=S          every version of one scope (secrets:P)
 //   GET    /v1/builds[?limit=N], /v1/builds/ID (with its steps)
 //   POST   /v1/builds {project, branch[, sha]}   a manual build (200 when built before)
@@ -14,7 +14,6 @@
 #include "build/wire.h"
 #include "config/service_config.h"
 #include "core/text.h"
-#include "secrets/vault.h"
 #include "server/api_server.h"
 #include "server/log_files.h"
 
@@ -135,36 +134,40 @@ Access OfProject(Need need) {
   return Access::Of(need, [need](const Request& req) -> Result<Target> { return Target{need, req.args[0]}; });
 }
 
-// PUT /v1/projects/P/secrets/NAME {scope, vault}: stored only as the
-// envelope, and only when this server can open it.
+// The largest secret value a PUT stores.
+constexpr size_t kMaxSecretBytes = 64 * 1024;
+
+// PUT /v1/projects/P/secrets/NAME {scope, value}: the value sealed by this
+// server (an Ansible Vault envelope under its own password) and stored as
+// the next version of (P, NAME, scope); the answer never holds it.
 void PutSecret(ServerContext& ctx, BuildStore& store, const Request& req, Response& res) {
   auto body = req.Json();
   if (!body) return res.Error(body.error());
   StoredSecret s;
   s.project = req.args[0];
   s.name = req.args[1];
-  for (Status st : {StringField(*body, "scope", s.scope), StringField(*body, "vault", s.vault)}) {
+  std::string value;
+  for (Status st : {StringField(*body, "scope", s.scope), StringField(*body, "value", value)}) {
     if (!st) return res.Error(st.error());
   }
   if (!IsValidCredentialName(s.name)) {
     return res.Error({ErrorCode::kInvalidArgument, "secret name: letters, digits, '.', '_' and '-' (1-64)"});
   }
   if (auto st = CheckSecretScope(s.scope); !st) return res.Error(st.error());
+  if (value.empty() || value.size() > kMaxSecretBytes || value.find('\0') != std::string::npos) {
+    return res.Error({ErrorCode::kInvalidArgument, "/value: 1 to 65536 bytes, no NUL"});
+  }
   if (auto p = store.Project(s.project); !p || !*p) {
     return res.Error(p ? Error{ErrorCode::kNotFound, "no project " + s.project} : p.error());
   }
-  if (!IsVaultText(s.vault)) {
-    return res.Error({ErrorCode::kInvalidArgument,
-                      "/vault: not an Ansible Vault envelope ($ANSIBLE_VAULT;1.1;AES256 or 1.2): values are sent "
-                      "encrypted (sallyport secrets put encrypts them)"});
+  if (!ctx.options.seal_secret) {
+    return res.Error({ErrorCode::kUnavailable, "this server has no vault password to seal secrets with (server "
+                                               "--vault-password-file or --vault-id); nothing stored"});
   }
-  if (!ctx.options.check_vault) {
-    return res.Error({ErrorCode::kUnavailable, "this server has no vault password (server --vault-password-file or "
-                                               "--vault-id): it could not open the secret"});
-  }
-  if (auto st = ctx.options.check_vault(s.vault); !st) {
-    return res.Error(st.error().Wrap("this server cannot open the secret with its vault passwords; nothing stored"));
-  }
+  auto sealed = ctx.options.seal_secret(value);
+  std::fill(value.begin(), value.end(), '\0');
+  if (!sealed) return res.Error(sealed.error().Wrap("sealing the secret; nothing stored"));
+  s.vault = std::move(*sealed);
   s.created_by = req.caller ? req.caller->who : "";
   s.created_ms = ctx.Now();
   auto version = store.PutSecret(s);

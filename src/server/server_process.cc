@@ -86,15 +86,12 @@ struct MaskedRun {
   MaskedJournal journal;
 };
 
-// Whether this server opens a secret's envelope with its vault passwords
-// (PUT /v1/projects/P/secrets/NAME); none without a password.
-std::function<Status(const std::string&)> VaultChecker(std::vector<VaultSecret> secrets) {
+// Seals stored secrets under this server's first vault password (its first
+// --vault-id, else --vault-password-file: ServerVaultSecrets' order); none
+// without a password.
+std::function<Result<std::string>(const std::string&)> SecretSealer(const std::vector<VaultSecret>& secrets) {
   if (secrets.empty()) return nullptr;
-  return [secrets = std::move(secrets)](const std::string& envelope) -> Status {
-    auto opened = VaultDecrypt(envelope, secrets);
-    if (!opened) return Err(opened.error());
-    return Ok();
-  };
+  return [with = secrets.front()](const std::string& value) { return VaultEncrypt(value, with); };
 }
 
 // A rollout the server runs in its own process: its lock held as the
@@ -384,7 +381,7 @@ Status RunServerProcess(const ServerProcessOptions& so) {
   bo.pipeline.read_secret = ReadSecretRef;
   bo.pipeline.check_registry = RegistryPushCheck();
   SP_ASSIGN_OR_RETURN(auto vault_secrets, ServerVaultSecrets(so));
-  options.check_vault = VaultChecker(vault_secrets);
+  options.seal_secret = SecretSealer(vault_secrets);
   bo.pipeline.read_credential = BoundCredentials(*store, WithVaultRefs(ReadSecretRef, std::move(vault_secrets)));
   options.read_credential = bo.pipeline.read_credential;
   bo.data_dir = DirNextToStore(so.store_path, "builds");

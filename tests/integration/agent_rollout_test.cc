@@ -252,8 +252,10 @@ TEST_F(AgentRolloutTest, AnEnvValueFromAVaultValueReachesTheAppAndARekeyHasNoWin
 }
 
 // Secrets kept on the server and written through its API: only a
-// secrets:<project> (or admin) token stores one, and only as a vault envelope
-// the server can open; a name has its own value per deployment; a rollout
+// secrets:<project> (or admin) token stores one; the CLI opens an
+// ansible-vault value with the writer's password and the server seals it
+// under its own (the store holds that envelope, never the value); a name has
+// its own value per deployment; a rollout
 // queued before a newer version is stored still starts its instances with the
 // version its plan pinned, and the next rollout takes the new one. Neither
 // value is in any listing, log or store file.
@@ -276,6 +278,7 @@ TEST_F(AgentRolloutTest, AStoredSecretIsWrittenOnlyWithItsScopeAndARolloutKeepsT
   const std::string writer = CreateApiToken(db, "writer", {"secrets:sample"});
   auto put = [&](const std::string& token, const std::string& from, const std::string& deployment) {
     return RunSallyport({"secrets", "put", "sample", "app_version", "--deployment", deployment, "--from", from,
+                         "--vault-password-file", dir_ / "vault-old", "--vault-id", "new@" + dir_ / "vault-new",
                          "--server", url_},
                         {{"SALLYPORT_TOKEN", token}});
   };
@@ -285,9 +288,10 @@ TEST_F(AgentRolloutTest, AStoredSecretIsWrittenOnlyWithItsScopeAndARolloutKeepsT
     EXPECT_NE(refused.exit_code, 0) << name;
     EXPECT_THAT(refused.err, HasSubstr("token:" + name + " lacks the scope secrets on sample")) << refused.err;
   }
+  // A value the writer cannot open is refused before anything is sent.
   auto unopenable = put(writer, stranger, "integration");
   EXPECT_NE(unopenable.exit_code, 0);
-  EXPECT_THAT(unopenable.err, HasSubstr("this server cannot open the secret with its vault passwords; nothing stored"));
+  EXPECT_THAT(unopenable.err, HasSubstr("stranger.yml:1: app_version")) << unopenable.err;
   auto listed = RunSallyport({"secrets", "list", "sample", "--server", url_, "--output", "json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out.find("app_version"), std::string::npos) << "refused writes stored something: " << listed.out;
@@ -331,6 +335,15 @@ TEST_F(AgentRolloutTest, AStoredSecretIsWrittenOnlyWithItsScopeAndARolloutKeepsT
   EXPECT_THAT(listed.out, HasSubstr("\"scope\": \"deployment:integration\""));
   EXPECT_THAT(listed.out, HasSubstr("\"created_by\": \"token:writer\""));
   EXPECT_EQ(listed.out.find("ANSIBLE_VAULT"), std::string::npos) << "a listing has no envelope";
+  // What the store holds is an Ansible Vault envelope sealed by the server under its own password.
+  auto sealed = RunProgram({"sqlite3", db, "SELECT vault FROM secrets WHERE scope='deployment:integration' AND version=2"});
+  ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+  // Under the server's first --vault-id (here the new password of a rekey in progress).
+  EXPECT_THAT(sealed.out, ::testing::StartsWith("$ANSIBLE_VAULT;1.2;AES256;new\n"));
+  WriteFile(dir_ / "sealed.vault", sealed.out, 0600);
+  auto viewed = RunProgram({"ansible-vault", "view", "--vault-id", "new@" + dir_ / "vault-new", dir_ / "sealed.vault"});
+  EXPECT_EQ(viewed.exit_code, 0) << viewed.err;
+  EXPECT_EQ(viewed.out, std::string(kV2) + "\n") << "ansible-vault opens the store's envelope (`view` ends with a newline)";
   const std::string seen = run.out + run.err + next.out + next.err + queued.out + shown.out + listed.out;
   for (const char* value : {kV1, kV2, kProd}) {
     EXPECT_EQ(seen.find(value), std::string::npos) << value;
