@@ -303,6 +303,12 @@ void JobCredential(ServerContext& ctx, QueueStore& q, const Request& req, Respon
   if (!ctx.options.build_store || !ctx.options.read_credential) {
     return res.Error({ErrorCode::kNotFound, "this server binds no credentials"});
   }
+  // Only to the agent holding the job: any other agent (another network's,
+  // or one whose lease went to another) is refused outright.
+  if (auto job = q.GetJob(std::stoll(req.args[0])); job && job->lease_owner != req.agent->name) {
+    return res.Error({ErrorCode::kPermissionDenied, "job " + std::to_string(job->id) + " is not held by agent " +
+                                                        req.agent->name + ": its credentials go only to its holder"});
+  }
   auto h = HeldJob(q, req, /*canceled_too=*/false);
   if (!h) return res.Error(h.error());
   if (!h->body.contains("name") || !h->body["name"].is_string()) {

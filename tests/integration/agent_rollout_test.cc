@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/text.h"
@@ -319,6 +320,17 @@ TEST_F(AgentRolloutTest, AStoredSecretIsWrittenOnlyWithItsScopeAndARolloutKeepsT
   auto shown = RunSallyport({"job", "show", job, "--server", url_});
   ASSERT_EQ(shown.exit_code, 0) << shown.err;
   EXPECT_THAT(shown.out, HasSubstr("credential:app_version@1")) << shown.out;
+  // Its value goes to no one but the agent that will hold the job: not another network's agent, not a user.
+  for (const auto& [who, bearer] : std::vector<std::pair<std::string, std::string>>{
+           {"prod's agent", Trim(ReadFile(dir_ / "prod.token"))}, {"the admin", Trim(Bearer().substr(7))}}) {
+    httplib::Client c("127.0.0.1", std::atoi(url_.c_str() + url_.rfind(':') + 1));
+    c.set_default_headers({{"Authorization", "Bearer " + bearer}});
+    auto asked = c.Post("/v1/agent/jobs/" + job + "/credential",
+                        nlohmann::json{{"epoch", 1}, {"name", "app_version@1"}}.dump(), "application/json");
+    ASSERT_TRUE(asked) << who;
+    EXPECT_EQ(asked->status, 403) << who << ": " << asked->body;
+    EXPECT_EQ(asked->body.find(kV1), std::string::npos) << who;
+  }
   const std::string log = dir_ / "dev-back.log";
   Daemon back({BuildBinary("sallyport"), "agent", "run", "--server", url_, "--token-file", dir_ / "dev.token"}, log);
   ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("agent: job " + job + " succeeded") != std::string::npos; },
