@@ -54,7 +54,8 @@ int Main(int calls) {
     auto t0 = std::chrono::steady_clock::now();
     auto l = runtime.Listeners(t, app.port);
     listeners.push_back(Ms(std::chrono::steady_clock::now() - t0));
-    owned = owned && l && *l && (*l)->size() == 1 && (*l)->front().instance == "r-bench";
+    owned = owned && l && *l && (*l)->size() == 1 && (*l)->front().instance == "r-bench" &&
+            (*l)->front().instance_restarts == 0;
     t0 = std::chrono::steady_clock::now();
     (void)runtime.List(t);
     list.push_back(Ms(std::chrono::steady_clock::now() - t0));
@@ -64,8 +65,12 @@ int Main(int calls) {
   (void)runtime.Stop(t, inst, Millis(2000));
   std::printf("Listeners (the ownership check): median %.1f ms, p90 %.1f ms, max %.1f ms over %d calls\n",
               At(listeners, 0.5), At(listeners, 0.9), At(listeners, 1.0), calls);
-  std::printf("List (for scale, already one per host): median %.1f ms, p90 %.1f ms\n", At(list, 0.5), At(list, 0.9));
-  std::printf("attributed to the instance every time: %s\n", owned ? "yes" : "NO");
+  std::printf("List (for scale; the health step's restart check no longer runs it): median %.1f ms, p90 %.1f ms\n",
+              At(list, 0.5), At(list, 0.9));
+  std::printf("the health step's checks per host: before, Listeners + List = %.1f ms (medians); now Listeners alone "
+              "(the restarts come with it) = %.1f ms\n",
+              At(listeners, 0.5) + At(list, 0.5), At(listeners, 0.5));
+  std::printf("attributed to the instance (restarts 0) every time: %s\n", owned ? "yes" : "NO");
   const bool pass = owned && At(listeners, 0.5) <= 5.0;
   std::printf("target: ownership check <= 5 ms per host (median): %s\n", pass ? "PASS" : "MISS");
   return pass ? 0 : 1;

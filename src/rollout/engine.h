@@ -233,12 +233,14 @@ class RolloutEngine {
   Result<std::optional<std::vector<PortListener>>> PortListeners(const RolloutPlan& plan, const HostSpec& host);
   // After its health check: the port is held by `started` and nothing else
   // (the check was answered by the new instance, not by a stray). Sets
-  // detail["port_owner"].
+  // detail["port_owner"], and `restarts` when the runtime told the
+  // instance's restarts with its listeners.
   // After its health check: the new instance's app was not restarted (it
-  // crashed during the health window).
+  // crashed during the health window): from those restarts, else from List.
+  Status CheckNotRestarted(int restarts);
   Status CheckNotRestarted(const RolloutPlan& plan, const HostSpec& host, const Instance& started);
   Status CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
-                        nlohmann::json& detail);
+                        nlohmann::json& detail, std::optional<int>* restarts = nullptr);
   Status SetAll(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, AdminState st);
   Status WaitSessionsZero(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host, nlohmann::json& detail);
   Status WaitUp(LbSet& lbs, const RolloutPlan& plan, const HostSpec& host);

@@ -129,7 +129,7 @@ Status RolloutEngine::CheckPortFree(const RolloutPlan& plan, const HostSpec& hos
 }
 
 Status RolloutEngine::CheckPortOwner(const RolloutPlan& plan, const HostSpec& host, const Instance& started,
-                                     json& detail) {
+                                     json& detail, std::optional<int>* restarts) {
   SP_ASSIGN_OR_RETURN(auto listeners, PortListeners(plan, host));
   if (!listeners) return Ok();
   const std::string where = "port " + std::to_string(plan.PortFor(host)) + " on " + host.name;
@@ -148,15 +148,20 @@ Status RolloutEngine::CheckPortOwner(const RolloutPlan& plan, const HostSpec& ho
                               ": the health check was answered by that process (the new one could not bind)"));
   }
   detail["port_owner"] = held.front().holder;
+  if (restarts && held.front().instance_restarts >= 0) *restarts = held.front().instance_restarts;
   return Ok();
+}
+
+Status RolloutEngine::CheckNotRestarted(int restarts) {
+  if (restarts == 0) return Ok();
+  return Err(ErrorCode::kUnavailable, "the app exited and was restarted by its supervisor " +
+                                          std::to_string(restarts) + " time(s) during its health window");
 }
 
 Status RolloutEngine::CheckNotRestarted(const RolloutPlan& plan, const HostSpec& host, const Instance& started) {
   SP_ASSIGN_OR_RETURN(auto instances, d_.runtime->List(TargetOf(plan, host)));
   for (const auto& inst : instances) {
-    if (inst.id != started.id || inst.restarts == 0) continue;
-    return Err(ErrorCode::kUnavailable, "the app exited and was restarted by its supervisor " +
-                                            std::to_string(inst.restarts) + " time(s) during its health window");
+    if (inst.id == started.id) return CheckNotRestarted(inst.restarts);
   }
   return Ok();
 }
@@ -285,8 +290,10 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
     if (!h) return h;
     // Proven on the instance that was started, not on whatever answered,
     // and on an app that did not crash meanwhile.
-    SP_TRY(CheckPortOwner(plan, host, *run.started, detail));
-    return CheckNotRestarted(plan, host, *run.started);
+    std::optional<int> restarts;
+    SP_TRY(CheckPortOwner(plan, host, *run.started, detail, &restarts));
+    // The restarts came with the listeners when the runtime tells them: no second command.
+    return restarts ? CheckNotRestarted(*restarts) : CheckNotRestarted(plan, host, *run.started);
   }));
   if (!plan.app.smoke.empty()) SP_TRY(step(Step::kSmoke, [&](json&) { return Smoke(plan, host); }));
   SP_TRY(step(Step::kReady, [&](json&) { return SetAll(lbs, plan, host, AdminState::kReady); }));

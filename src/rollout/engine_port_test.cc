@@ -53,5 +53,29 @@ TEST_F(RolloutEngineTest, AnAppRestartedByItsSupervisorDuringTheHealthWindowFail
   EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1")) << "untouched";
 }
 
+// A runtime that tells each instance's restarts with its listeners (the
+// process runtime) spares the health step its List: one command less per
+// host, and a crash in the health window still fails the host.
+TEST_F(RolloutEngineTest, RestartsToldWithTheListenersSpareTheHealthStepItsList) {
+  const int before = runtime_.list_calls;
+  auto plain = Engine()->Run(Plan("v2"));
+  ASSERT_TRUE(plain && plain->status == RolloutStatus::kSucceeded);
+  const int with_list = runtime_.list_calls - before;
+  runtime_.listeners_tell_restarts = true;
+  const int told_before = runtime_.list_calls;
+  auto told = Engine()->Run(Plan("v3"));
+  ASSERT_TRUE(told && told->status == RolloutStatus::kSucceeded);
+  EXPECT_EQ(runtime_.list_calls - told_before, with_list - 3) << "one List fewer on each of the 3 hosts";
+  ExpectConverged("v3");
+
+  runtime_.crashes_after_start["app2"] = 1;
+  auto r = Engine()->Run(Plan("v4"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kFailed);
+  EXPECT_THAT(r->error, HasSubstr("host app2 failed at health: the app exited and was restarted by its supervisor 1 "
+                                  "time(s) during its health window"));
+  EXPECT_THAT(runtime_.Running("app2"), ElementsAre("v3")) << "restored";
+}
+
 }  // namespace
 }  // namespace sp::test

@@ -49,6 +49,10 @@ struct Instance {
 struct PortListener {
   std::string instance;  // The instance (of this release and deployment) holding it; "" if none.
   std::string holder;    // What holds it, for messages: "pid 123 (python3)", "a process not visible to the deploy user".
+  // The holding instance's restarts by its supervisor (Instance::restarts),
+  // when the runtime reads them with the listeners (the process runtime
+  // does: the health step then needs no List); -1: not told.
+  int instance_restarts = -1;
 };
 
 struct RuntimeTarget {

@@ -527,6 +527,11 @@ TEST_F(ProcessRuntimeIT, AnAppKilledByHandIsRestartedByItsSupervisorAndStopEndsI
   ASSERT_TRUE(list && list->size() == 1);
   EXPECT_TRUE(list->front().running);
   EXPECT_EQ(list->front().restarts, 1);
+  // The listeners tell the same count (the health step reads it from there, not from List).
+  auto held = runtime_.Listeners(t, app.port);
+  ASSERT_TRUE(held && *held && (*held)->size() == 1) << (held ? "" : held.error().message);
+  EXPECT_EQ((*held)->front().instance, "r5");
+  EXPECT_EQ((*held)->front().instance_restarts, 1);
   EXPECT_THAT(*runtime_.Logs(t, Inst("r5"), 10),
               ::testing::HasSubstr("sallyport supervisor: the app exited (status 137); restart 1 in 1s"));
   EXPECT_EQ(PidOf(t, "r5"), supervisor) << "the same supervisor";
@@ -559,6 +564,7 @@ TEST_F(ProcessRuntimeIT, ListenersNameTheInstanceHoldingThePortOrAStray) {
   ASSERT_TRUE(mine && *mine);
   ASSERT_EQ((*mine)->size(), 1u);
   EXPECT_EQ((*mine)->front().instance, "r4");
+  EXPECT_EQ((*mine)->front().instance_restarts, 0);
   EXPECT_EQ((*mine)->front().holder, "pid " + std::to_string(AppPidOf(t, "r4")) + " (app)");  // The release's copy.
   ASSERT_TRUE(runtime_.Stop(t, Inst("r4"), milliseconds(10'000)).has_value());
 

@@ -52,6 +52,7 @@ Status FakeRuntime::CheckPull(const RuntimeTarget& t, const AppSpec& app, const 
 }
 
 Result<std::vector<Instance>> FakeRuntime::List(const RuntimeTarget& t) {
+  ++list_calls;
   if (auto e = w_->Op("list " + t.host.name)) return Err(*e);
   std::lock_guard l(mu_);
   return hosts_[t.host.name];
@@ -111,7 +112,9 @@ Result<std::optional<std::vector<PortListener>>> FakeRuntime::Listeners(const Ru
   std::lock_guard l(mu_);
   std::vector<PortListener> out;
   for (const auto& inst : hosts_[t.host.name]) {
-    if (inst.running) out.push_back(PortListener{inst.id, "pid 1 (" + inst.version + ")"});
+    if (inst.running) {
+      out.push_back(PortListener{inst.id, "pid 1 (" + inst.version + ")", listeners_tell_restarts ? inst.restarts : -1});
+    }
   }
   if (auto it = strays.find(t.host.name); it != strays.end()) out.push_back(PortListener{"", it->second});
   return std::optional(std::move(out));

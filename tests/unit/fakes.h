@@ -3,6 +3,7 @@
 // consulted before every operation.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -64,6 +65,9 @@ class FakeRuntime final : public Runtime {
   Result<std::optional<std::vector<PortListener>>> Listeners(const RuntimeTarget& t, int port) override;
   std::map<std::string, std::string> strays;  // Host -> a process holding its port that no instance started.
   std::map<std::string, int> crashes_after_start;  // Host -> restarts its new instances count at once.
+  // Listeners tell each instance's restarts (as the process runtime does).
+  bool listeners_tell_restarts = false;
+  std::atomic<int> list_calls{0};  // List calls so far.
 
   // Seeds a running instance (the version before the rollout).
   void Seed(const std::string& host, const std::string& version, const std::string& rollout_id = "r-seed");

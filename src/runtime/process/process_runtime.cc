@@ -216,7 +216,7 @@ constexpr const char kLogsScript[] = R"SH(
 exec tail -n "$2" -- "$1/out.log"
 )SH";
 
-// $1 host dir, $2 port (4 hex digits). "@instance <id> <pgid>" for each
+// $1 host dir, $2 port (4 hex digits). "@instance <id> <pgid> <restarts>" for each
 // running instance; its supervisor and their descendants become the
 // candidates (sp_cands) of kListenersScript, whose lines follow.
 constexpr const char kInstanceGroups[] = R"SH(
@@ -225,7 +225,9 @@ for sp_p in "$1"/run/*.pid; do
   sp_id=${sp_p##*/}
   sp_id=${sp_id%.pid}
   if sp_alive "$sp_p" "$1/run/$sp_id.id"; then
-    printf '@instance %s %s\n' "$sp_id" "$sp_pgid"
+    sp_r=0
+    { read -r sp_r < "$1/releases/$sp_id/restarts"; } 2>/dev/null
+    printf '@instance %s %s %s\n' "$sp_id" "$sp_pgid" "${sp_r:-0}"
     sp_cands="$sp_cands $sp_pid"
     sp_kids "$sp_pid"
   fi
@@ -535,15 +537,24 @@ Result<std::optional<std::vector<PortListener>>> ProcessRuntime::Listeners(const
   SP_TRY(CheckExit(r, "listeners on port " + std::to_string(port) + " of " + t.host.name));
   // An instance owns a socket held by its process group (the app and what it forked).
   std::map<int64_t, std::string> groups;
+  std::map<std::string, int> restarts;  // Each running instance's, from the same listing.
   for (const auto& line : Split(r->out, '\n')) {
     if (!StartsWith(line, "@instance ")) continue;
     auto f = Split(line.substr(10), ' ');
-    if (f.size() == 2) groups[std::atoll(f[1].c_str())] = f[0];
+    if (f.size() < 2) continue;
+    groups[std::atoll(f[1].c_str())] = f[0];
+    if (f.size() >= 3 && !f[2].empty() && std::all_of(f[2].begin(), f[2].end(), ::isdigit) && f[2].size() < 9) {
+      restarts[f[0]] = std::atoi(f[2].c_str());
+    }
   }
-  return std::optional(Attribute(ParseListeners(r->out), [&](const SocketHolder& h) {
+  auto listeners = Attribute(ParseListeners(r->out), [&](const SocketHolder& h) {
     auto it = groups.find(h.pgid);
     return it == groups.end() ? std::string() : it->second;
-  }));
+  });
+  for (auto& l : listeners) {
+    if (auto it = restarts.find(l.instance); !l.instance.empty() && it != restarts.end()) l.instance_restarts = it->second;
+  }
+  return std::optional(std::move(listeners));
 }
 
 }  // namespace sp
