@@ -22,6 +22,7 @@
 #include "core/text.h"
 #include "secrets/vault.h"
 #include "secrets/vault_password.h"
+#include "secrets/vault_ref.h"
 #include "secrets/vault_yaml.h"
 
 namespace sp::cli {
@@ -296,35 +297,20 @@ Result<std::string> ScopeOf(const Args& a) {
   return scope;
 }
 
-// The value `secrets put` stores: --from FILE (a whole vault file) or
-// FILE#KEY (an inline !vault value, taken as it is) opened here with the
-// vault password options, or stdin (a file's or stdin's trailing line breaks
-// stripped, as the server reads "file:" references).
+// The value `secrets put` stores: --from FILE[#KEY] opened here with the
+// vault password options, as the server opens a `vault:` reference
+// (OpenVaultValue), or stdin (trailing line breaks stripped, as the server
+// reads "file:" references).
 Result<std::string> ValueToPut(const Args& a) {
   std::string value;
   if (!a.vault_ref.empty()) {
     const size_t hash = a.vault_ref.find('#');
-    const std::string path = a.vault_ref.substr(0, hash);
-    SP_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
     SP_ASSIGN_OR_RETURN(auto secrets, Secrets(a));
-    if (hash == std::string::npos) {
-      if (!IsVaultText(text)) return Err(ErrorCode::kInvalidArgument, path + " is not a vault file (or name a key: #KEY)");
-      SP_ASSIGN_OR_RETURN(value, VaultDecrypt(text, secrets));
-    } else {
-      const std::string key = a.vault_ref.substr(hash + 1);
-      SP_ASSIGN_OR_RETURN(auto values, FindInlineVaults(text));
-      auto it = std::find_if(values.begin(), values.end(), [&](const InlineVault& v) { return v.key == key; });
-      if (it == values.end()) return Err(ErrorCode::kNotFound, path + " has no !vault value under key '" + key + "'");
-      auto opened = VaultDecrypt(it->envelope, secrets);
-      if (!opened) return Err(opened.error().Wrap(path + ":" + std::to_string(it->line) + ": " + key));
-      value = std::move(*opened);
-    }
+    SP_ASSIGN_OR_RETURN(value, OpenVaultValue(a.vault_ref.substr(0, hash),
+                                              hash == std::string::npos ? "" : a.vault_ref.substr(hash + 1), secrets));
   } else {
     if (::isatty(STDIN_FILENO)) std::fprintf(stderr, "value to store (end with Ctrl-D):\n");
     value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
-  // As the server reads "file:" and whole "vault:" files; an inline value is taken as it is.
-  if (a.vault_ref.find('#') == std::string::npos) {
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   }
   if (value.empty()) return Err(ErrorCode::kInvalidArgument, "no value (stdin or --from)");

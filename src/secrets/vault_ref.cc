@@ -36,7 +36,11 @@ Result<std::string> KeyOf(const std::string& yaml, const std::string& key, const
   }
 }
 
-Result<std::string> Open(const std::string& path, const std::string& key, const std::vector<VaultSecret>& secrets) {
+
+}  // namespace
+
+Result<std::string> OpenVaultValue(const std::string& path, const std::string& key,
+                                   const std::vector<VaultSecret>& secrets) {
   auto text = ReadTextFile(path);
   if (!text) return Err(ErrorCode::kNotFound, "vault file " + path + " cannot be read");
   if (IsVaultText(*text)) {
@@ -59,7 +63,6 @@ Result<std::string> Open(const std::string& path, const std::string& key, const 
   return Err(ErrorCode::kNotFound, path + " has no !vault value under key '" + key + "'");
 }
 
-}  // namespace
 
 bool IsValidVaultRef(std::string_view ref) {
   if (!ref.starts_with("vault:/")) return false;
@@ -120,7 +123,7 @@ RefReader WithVaultRefs(RefReader inner, std::vector<VaultSecret> secrets) {
     if (seen && it != state->cache.end() && it->second.mtime_ns == mtime && it->second.size == st.st_size) {
       return it->second.value;
     }
-    SP_ASSIGN_OR_RETURN(std::string value, Open(path, key, state->secrets));
+    SP_ASSIGN_OR_RETURN(std::string value, OpenVaultValue(path, key, state->secrets));
     if (seen) state->cache[ref] = Cached{mtime, static_cast<int64_t>(st.st_size), value};
     return value;
   };

@@ -21,6 +21,13 @@ namespace sp {
 // digits, '_', '.', '-').
 bool IsValidVaultRef(std::string_view ref);
 
+// The value at `path` (a whole vault file: its plaintext, trailing line
+// breaks stripped) or `path`#`key` (a top-level key's inline !vault value,
+// or a key of a whole-vault YAML file), opened with `secrets`. Errors name
+// the file, line and key, never the value.
+Result<std::string> OpenVaultValue(const std::string& path, const std::string& key,
+                                   const std::vector<VaultSecret>& secrets);
+
 // A stored secret's envelope handed to a RefReader: this prefix, then the
 // whole "$ANSIBLE_VAULT;..." text.
 inline constexpr const char* kVaultTextRef = "vault-text:";

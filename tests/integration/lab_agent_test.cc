@@ -363,12 +363,17 @@ TEST_F(LabAgentTest, ASecretEnvValueReachesOnlyTheAppOnEachHost) {
   // pattern comes on stdin (never in grep's argv).
   for (size_t i = 0; i < lab_.hosts.size(); ++i) {
     CommandSpec g;
-    g.argv = {"sh", "-c", "grep -rlF -f - /srv/sallyport/apps; echo swept"};
+    // Its positive control: the same search finds the releases' `meta` files
+    // (they name the artifact), so a wrong or unreadable directory cannot pass.
+    g.argv = {"sh", "-c", "grep -rlF -f - /srv/sallyport/apps 2>&1; echo swept; grep -rlF sp-sample-app /srv/sallyport/apps | grep -c /meta"};
     g.stdin_data = value + "\n";
     g.timeout = Millis(30'000);
     auto files = ssh_->Run(lab_.Host(i), g);
     ASSERT_TRUE(files && files->ok()) << (files ? files->Describe() : files.error().message);
-    EXPECT_EQ(Trim(files->out), "swept") << lab_.hosts[i].name << ": files holding the value";
+    const auto lines = Split(Trim(files->out), '\n');
+    ASSERT_GE(lines.size(), 2u) << files->out;
+    EXPECT_EQ(lines[0], "swept") << lab_.hosts[i].name << ": files holding the value: " << files->out;
+    EXPECT_GE(std::atoi(lines.back().c_str()), 1) << lab_.hosts[i].name << ": the search read no release";
   }
   EXPECT_EQ((run.out + run.err).find(value), std::string::npos);
   auto job = Job(1);
