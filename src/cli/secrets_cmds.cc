@@ -311,7 +311,7 @@ Result<std::string> ValueToPut(const Args& a) {
   } else {
     if (::isatty(STDIN_FILENO)) std::fprintf(stderr, "value to store (end with Ctrl-D):\n");
     value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    value = StripLineBreaks(std::move(value));
   }
   if (value.empty()) return Err(ErrorCode::kInvalidArgument, "no value (stdin or --from)");
   return value;

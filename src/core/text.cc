@@ -194,6 +194,11 @@ std::string Trim(std::string_view s) {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+std::string StripLineBreaks(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
 std::string LastLines(std::string_view text, int n) {
   if (n <= 0) return {};
   size_t end = text.size();

@@ -76,6 +76,8 @@ std::string UrlDecode(std::string_view s, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986) for a URL's path segment or query value.
 std::string UrlQuery(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
+// `s` without its trailing '\n' and '\r' bytes (a file's or a command's last line break).
+std::string StripLineBreaks(std::string s);
 // Last `n` lines of `text`.
 std::string LastLines(std::string_view text, int n);
 

@@ -114,5 +114,14 @@ TEST(TextTest, UrlHostAndLoopback) {
   EXPECT_FALSE(IsLoopbackHost(""));
 }
 
+TEST(TextTest, StripLineBreaksRemovesOnlyTrailingLineBreaks) {
+  EXPECT_EQ(StripLineBreaks("s3cret\n"), "s3cret");
+  EXPECT_EQ(StripLineBreaks("s3cret\r\n\n"), "s3cret");
+  EXPECT_EQ(StripLineBreaks("a\nb\n"), "a\nb");
+  EXPECT_EQ(StripLineBreaks(" pad \t"), " pad \t");
+  EXPECT_EQ(StripLineBreaks("\n\r"), "");
+  EXPECT_EQ(StripLineBreaks(""), "");
+}
+
 }  // namespace
 }  // namespace sp

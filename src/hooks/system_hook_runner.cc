@@ -18,8 +18,7 @@ constexpr size_t kMaxOutput = 4096;
 
 std::string Tail(std::string s) {
   if (s.size() > kMaxOutput) s = "..." + s.substr(s.size() - kMaxOutput);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
+  return StripLineBreaks(std::move(s));
 }
 
 std::string EnvName(const std::string& var) {

@@ -51,9 +51,7 @@ Result<std::string> RunScript(const VaultSource& s, ProcessRunner& processes) {
     // Its stderr may say why; its stdout (a password) is never shown.
     return Err(ErrorCode::kUnavailable, "vault password script " + s.source + " failed: " + st.Describe());
   }
-  std::string out = std::move(st.out);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
+  return StripLineBreaks(std::move(st.out));
 }
 
 }  // namespace

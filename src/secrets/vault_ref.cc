@@ -16,11 +16,6 @@ namespace {
 
 bool KeyChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; }
 
-std::string StripLineBreaks(std::string v) {
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-  return v;
-}
-
 // Top-level `key`'s scalar in a decrypted YAML text.
 Result<std::string> KeyOf(const std::string& yaml, const std::string& key, const std::string& where) {
   try {

@@ -33,9 +33,7 @@ Result<std::vector<InlineVault>> FindInlineVaults(const std::string& yaml) {
   auto line_at = [&](size_t k) {
     const size_t b = starts[k];
     const size_t e = k + 1 < starts.size() ? starts[k + 1] : yaml.size();
-    std::string l = yaml.substr(b, e - b);
-    while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
-    return l;
+    return StripLineBreaks(yaml.substr(b, e - b));
   };
   for (size_t k = 0; k < starts.size(); ++k) {
     const std::string line = line_at(k);

@@ -27,9 +27,7 @@ Result<std::string> ReadSecretRef(const std::string& ref) {
     const std::string path = ref.substr(5);
     auto text = ReadTextFile(path);
     if (!text) return Err(ErrorCode::kNotFound, "secret file " + path + " cannot be read");
-    std::string v = std::move(*text);
-    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-    return v;
+    return StripLineBreaks(std::move(*text));
   }
   if (StartsWith(ref, "credential:")) {
     return Err(ErrorCode::kUnavailable, "credential '" + ref.substr(11) +

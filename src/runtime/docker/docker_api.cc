@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/curl_global.h"
+#include "core/text.h"
 
 namespace sp {
 
@@ -55,8 +56,7 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
 std::string ApiResponse::Message() const {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
-  std::string text = body;
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  const std::string text = StripLineBreaks(body);
   if (!text.empty()) return text.substr(0, 500);
   return "HTTP " + std::to_string(status);
 }
