@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/remote_job_store.h"
 #include "cli/command.h"
 #include "cli/logs.h"
 #include "client/http_client.h"
@@ -37,6 +38,42 @@ struct Loaded {
   ResolvedTarget target;
 };
 
+bool InventoryFromServer(const Args& a) {
+  return StartsWith(a.inventory, "http://") || StartsWith(a.inventory, "https://");
+}
+
+// Where a rollout run here keeps its journal and its scope lock: the local
+// store; or, when it read its inventory from a server (-i URL), that server
+// (POST /v1/journal/STACK/RELEASE/DEPLOYMENT), so that the server's history
+// shows it and its lock excludes the server's own rollouts of the scope.
+struct Stores {
+  std::unique_ptr<ApiClient> api;
+  std::unique_ptr<RemoteJobStore> remote;
+  JournalStore* journal = nullptr;
+  LockStore* locks = nullptr;
+};
+
+Result<Stores> StoresFor(Context& ctx, const std::string& stack, const std::string& release,
+                         const std::string& deployment) {
+  Stores s;
+  if (!InventoryFromServer(ctx.a)) {
+    SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
+    s.journal = store;
+    s.locks = store;
+    return s;
+  }
+  SP_ASSIGN_OR_RETURN(s.api, HttpApiClient::Create({ctx.a.inventory, ctx.client().token, ctx.client().ca}));
+  const std::string path = "/v1/journal/" + UrlQuery(stack) + "/" + UrlQuery(release) + "/" + UrlQuery(deployment);
+  s.remote = std::make_unique<RemoteJobStore>(
+      [api = s.api.get(), path](const nlohmann::json& body) -> Result<nlohmann::json> {
+        SP_ASSIGN_OR_RETURN(Doc answer, api->Call("POST", path, body.dump()));
+        return nlohmann::json::parse(answer.dump());
+      });
+  s.journal = s.remote.get();
+  s.locks = s.remote.get();
+  return s;
+}
+
 Result<ResolvedTarget> ResolveFrom(Context& ctx, const std::string& stack, const std::string& release) {
   const Args& a = ctx.a;
   if (a.inventory == "store") {
@@ -44,7 +81,7 @@ Result<ResolvedTarget> ResolveFrom(Context& ctx, const std::string& stack, const
     inventory::Service service(*store, inventory::ServiceOptions{inventory::DynamicSourceRunner()});
     return service.Resolve(stack, release, a.deployment, a.limit);
   }
-  if (StartsWith(a.inventory, "http://") || StartsWith(a.inventory, "https://")) {
+  if (InventoryFromServer(a)) {
     auto api = HttpApiClient::Create({a.inventory, ctx.client().token, ctx.client().ca});
     if (!api) return Err(api.error());
     SP_ASSIGN_OR_RETURN(Doc d, (*api)->Call("GET", "/v1/resolve?stack=" + UrlQuery(stack) + "&release=" +
@@ -153,18 +190,20 @@ std::string Requester() {
          "@" + host;
 }
 
-// Runs (or resumes) `plan` in this process against the local store.
+// Runs (or resumes) `plan` in this process, journaled in the local store
+// or on the server it read its inventory from (StoresFor).
 int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
   Interrupts interrupts(plan.id);  // Before any thread starts.
-  auto store = ctx.Store();
+  auto store = StoresFor(ctx, plan.stack, plan.release, plan.deployment);
   if (!store) return Fail(store.error());
   auto wait = ParseDuration(ctx.a.lock_wait);
   if (!wait) return Fail(wait.error().Wrap("--lock-wait"));
   // The secret values the plan's references gave: masked in the journal
   // (and so in every answer and notification made from it) and the output.
   Masker masker;
-  MaskedJournal journal(**store, masker);
-  EngineSetup setup(&journal, *store, *wait);
+  MaskedJournal journal(*store->journal, masker);
+  EngineSetup setup(&journal, store->locks, *wait);
+  setup.act_on_submitted_plans = true;  // This CLI reaches the hosts itself.
   const bool json = ctx.json();
   setup.read_secret = [&masker](const std::string& ref) -> Result<std::string> {
     auto value = ReadSecretRef(ref);
@@ -202,9 +241,9 @@ int RunHere(Context& ctx, const RolloutPlan& plan, bool resume) {
 
 // --dry-run here: every read-only preflight check, each failure named.
 int CheckHere(Context& ctx, const RolloutPlan& plan) {
-  auto store = ctx.Store();
+  auto store = StoresFor(ctx, plan.stack, plan.release, plan.deployment);
   if (!store) return Fail(store.error());
-  EngineSetup setup(*store, *store);
+  EngineSetup setup(store->journal, store->locks);
   setup.decorate_lb = ctx.ext.decorate_lb;
   EngineWiring wiring(setup);
   if (auto st = wiring.EngineFor(plan)->Check(plan); !st) return Fail(st.error());
@@ -337,18 +376,24 @@ int Run(Context& ctx) {
 }
 
 int Resume(Context& ctx) {
-  auto store = ctx.Store();
-  if (!store) return Fail(store.error());
   std::string id = ctx.a.id;
-  if (id.empty()) {
+  // The scope from the service file: to find its last rollout, and (-i URL)
+  // to reach the server's journal of that scope.
+  ResolvedTarget t;
+  if (id.empty() || InventoryFromServer(ctx.a)) {
     auto l = Load(ctx);
     if (!l) return Fail(l.error());
-    const ResolvedTarget& t = l->target;
-    auto rec = (*store)->Latest(t.stack, t.release, t.deployment, RolloutStatus::kRunning);
+    t = l->target;
+  }
+  auto store = StoresFor(ctx, t.stack, t.release, t.deployment);
+  if (!store) return Fail(store.error());
+  JournalStore& journal = *store->journal;
+  if (id.empty()) {
+    auto rec = journal.Latest(t.stack, t.release, t.deployment, RolloutStatus::kRunning);
     if (!rec) return Fail(rec.error());
     if (!*rec) {
       // An interrupted rollout, when it is the scope's last.
-      rec = (*store)->Latest(t.stack, t.release, t.deployment, std::nullopt);
+      rec = journal.Latest(t.stack, t.release, t.deployment, std::nullopt);
       if (!rec) return Fail(rec.error());
       if (*rec && (*rec)->status != RolloutStatus::kInterrupted) rec->reset();
     }
@@ -358,7 +403,7 @@ int Resume(Context& ctx) {
     }
     id = (*rec)->id;
   }
-  auto rec = (*store)->GetRollout(id);
+  auto rec = journal.GetRollout(id);
   if (!rec) return Fail(rec.error());
   auto plan = PlanFromJson(rec->plan_json);
   if (!plan) return Fail(plan.error());
@@ -390,10 +435,10 @@ int Undo(Context& ctx) {
   if (ctx.remote()) return UndoThroughServer(ctx);
   auto l = Load(ctx);
   if (!l) return Fail(l.error());
-  auto store = ctx.Store();
-  if (!store) return Fail(store.error());
   const auto& t = l->target;
-  auto plan = RollbackPlanFor(**store, t.stack, t.release, t.deployment, ctx.Now());
+  auto store = StoresFor(ctx, t.stack, t.release, t.deployment);
+  if (!store) return Fail(store.error());
+  auto plan = RollbackPlanFor(*store->journal, t.stack, t.release, t.deployment, ctx.Now());
   if (!plan) return Fail(plan.error());
   plan->requested_by = Requester();
   return RunHere(ctx, *plan, false);

@@ -186,11 +186,22 @@ Result<RolloutEngine::LbSet> RolloutEngine::Connect(const std::vector<LoadBalanc
   return set;
 }
 
+Result<RolloutPlan> RolloutEngine::JournaledPlan(const RolloutRecord& rec) {
+  SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(rec.plan_json));
+  if (!plan.submitted_by.empty() && !o_.act_on_submitted_plans) {
+    return Err(ErrorCode::kConflict,
+               "rollout " + rec.id + " was planned and run by a CLI (" + plan.submitted_by +
+                   "), not by the server: its plan is not acted on here. Finish it with the CLI "
+                   "(sallyport rollout resume " + rec.id + " -i <server URL>)");
+  }
+  return plan;
+}
+
 Status RolloutEngine::ReconcileUnfinished(const RolloutPlan& plan) {
   SP_ASSIGN_OR_RETURN(auto unfinished, d_.journal->Latest(plan.stack, plan.release, plan.deployment,
                                                           RolloutStatus::kRunning));
   if (!unfinished) return Ok();
-  SP_ASSIGN_OR_RETURN(auto old_plan, PlanFromJson(unfinished->plan_json));
+  SP_ASSIGN_OR_RETURN(auto old_plan, JournaledPlan(*unfinished));
   Emit(Event{EventType::kWarning, plan.id, "", Step::kNone, StepPhase::kNone, 0, 0,
              {{"message", "rollout " + old_plan.id + " was interrupted; reconciling its hosts first"}}});
   SP_ASSIGN_OR_RETURN(LbSet old_lbs, Connect(old_plan.load_balancers));
@@ -206,7 +217,7 @@ Result<RolloutSummary> RolloutEngine::Reconcile(const std::string& rollout_id, c
   sum.status = rec.status;
   sum.error = rec.error;
   if (rec.status != RolloutStatus::kRunning) return sum;
-  SP_ASSIGN_OR_RETURN(auto plan, PlanFromJson(rec.plan_json));
+  SP_ASSIGN_OR_RETURN(auto plan, JournaledPlan(rec));
   const int64_t start = d_.clock->MonotonicMs();
   SP_ASSIGN_OR_RETURN(Lease lease, TakeLock(plan));
   Hold hold(this, lease);
@@ -266,7 +277,7 @@ Result<RolloutSummary> RolloutEngine::Run(RolloutPlan plan) {
 
 Result<RolloutSummary> RolloutEngine::Resume(const std::string& rollout_id) {
   SP_ASSIGN_OR_RETURN(auto rec, d_.journal->GetRollout(rollout_id));
-  SP_ASSIGN_OR_RETURN(auto plan, PlanFromJson(rec.plan_json));
+  SP_ASSIGN_OR_RETURN(auto plan, JournaledPlan(rec));
   if (rec.status != RolloutStatus::kRunning && rec.status != RolloutStatus::kInterrupted) {
     return Err(ErrorCode::kConflict, "rollout " + rollout_id + " already " + std::string(RolloutStatusName(rec.status)));
   }

@@ -118,6 +118,10 @@ struct EngineOptions {
   bool verify_lease_each_action = true;
   // Returns true if process `pid` on this machine is alive (dead holders' leases are taken over).
   std::function<bool(int64_t pid)> pid_alive;
+  // Whether journaled plans a CLI submitted to a server (RolloutPlan::
+  // submitted_by) may be reconciled and resumed: only by a CLI, which
+  // reaches the hosts itself; a server's and an agent's engines refuse them.
+  bool act_on_submitted_plans = false;
 };
 
 class RolloutEngine {
@@ -193,6 +197,8 @@ class RolloutEngine {
   Result<Lease> TakeLock(const RolloutPlan& plan);
   // Converges the hosts of the scope's unfinished rollout (its process died).
   Status ReconcileUnfinished(const RolloutPlan& plan);
+  // A journaled rollout's plan, unless it is a submitted one this engine may not act on.
+  Result<RolloutPlan> JournaledPlan(const RolloutRecord& rec);
   Result<RolloutSummary> Execute(const RolloutPlan& plan, LbSet& lbs, std::vector<HostOutcome> outcomes);
   // The batches of `pending`, until they run out, failures exceed the
   // plan's max, or the lock is lost. `started`: when each host began.

@@ -53,6 +53,41 @@ TEST_F(RolloutEngineTest, TeardownLeavesAConfiguredServerInMaintAndReportsAFaile
   EXPECT_EQ(t->hosts[1].state, HostState::kFailed);
 }
 
+// A rollout a CLI planned itself and journaled on a server (its plan marked
+// submitted_by), left running: a server's or an agent's engine neither
+// reconciles nor resumes it, touching nothing and naming the CLI; a CLI's
+// engine reconciles it before its own rollout.
+TEST_F(RolloutEngineTest, ASubmittedPlanLeftRunningIsActedOnOnlyByACliEngine) {
+  auto cli_plan = Plan("v2");
+  cli_plan.submitted_by = "token:alice (CLI)";
+  RolloutRecord rec;
+  rec.id = cli_plan.id;
+  rec.stack = cli_plan.stack;
+  rec.release = cli_plan.release;
+  rec.deployment = cli_plan.deployment;
+  rec.plan_json = PlanToJson(cli_plan);
+  ASSERT_TRUE(store_->CreateRollout(rec));
+  world_.ClearLog();
+  auto refused = Engine()->Run(Plan("v3"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(refused.error().message, HasSubstr("planned and run by a CLI (token:alice (CLI))"));
+  auto resumed = Engine()->Resume(cli_plan.id);
+  ASSERT_FALSE(resumed);
+  EXPECT_THAT(resumed.error().message, HasSubstr("not acted on here"));
+  EXPECT_THAT(world_.Log(), IsEmpty()) << "a submitted plan's hosts were touched";
+
+  tune_ = [](EngineOptions& o) { o.act_on_submitted_plans = true; };
+  auto cli = Engine()->Run(Plan("v3"));
+  ASSERT_TRUE(cli) << cli.error().message;
+  EXPECT_EQ(cli->status, RolloutStatus::kSucceeded) << cli->error;
+  auto old = store_->GetRollout(cli_plan.id);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, RolloutStatus::kFailed);
+  EXPECT_THAT(old->error, HasSubstr("reconciled by"));
+  ExpectConverged("v3");
+}
+
 TEST_F(RolloutEngineTest, SecondRolloutFailsNamingTheHolderUntilTheLeaseExpires) {
   Lease other;
   other.key = "demo/web/integration";

@@ -117,6 +117,7 @@ std::string PlanToJson(const RolloutPlan& p, int indent) {
       {"created_ms", p.created_ms},
       {"requested_by", p.requested_by},
   };
+  if (!p.submitted_by.empty()) j["submitted_by"] = p.submitted_by;
   return j.dump(indent);
 }
 
@@ -177,6 +178,7 @@ Result<RolloutPlan> PlanFromJson(const std::string& text) {
     p.build_id = j.value("build_id", int64_t{0});
     p.created_ms = j.at("created_ms");
     p.requested_by = j.value("requested_by", std::string());
+    p.submitted_by = j.value("submitted_by", std::string());
     return p;
   } catch (const std::exception& e) {
     return Err(ErrorCode::kInternal, std::string("stored plan is unreadable: ") + e.what());

@@ -51,6 +51,11 @@ struct RolloutPlan {
   // Who asked for it, for people: "user@machine" (the CLI), "token:NAME"
   // (through the server), "build N" (a build's own deploy). Never trusted.
   std::string requested_by;
+  // Set by a server on the plan a CLI froze itself and journaled there
+  // (`rollout run -i URL`): who submitted it. The server and its agents act
+  // only on plans the server made, so they never roll back to, reconcile,
+  // resume or tear down from such a plan (EngineOptions::act_on_submitted_plans).
+  std::string submitted_by;
 
   std::string ScopeKey() const { return stack + "/" + release + "/" + deployment; }
   // The AppSpec for one host (port override applied, rollout id set).

@@ -11,6 +11,10 @@ Result<RolloutPlan> RollbackPlanFor(JournalStore& journal, const std::string& st
     return Err(ErrorCode::kNotFound, "rollout " + current->id + " has no previous version to return to");
   }
   SP_ASSIGN_OR_RETURN(RolloutRecord prev, journal.GetRollout(current_plan.previous_rollout_id));
+  if (prev.ScopeKey() != current->ScopeKey()) {  // A pointer from a plan a CLI submitted is not trusted.
+    return Err(ErrorCode::kConflict, "rollout " + current->id + "'s previous rollout " + prev.id + " is of " +
+                                         prev.ScopeKey() + ", not " + current->ScopeKey());
+  }
   SP_ASSIGN_OR_RETURN(RolloutPlan plan, PlanFromJson(prev.plan_json));
   plan.id = NewRolloutId();
   plan.kind = PlanKind::kRollback;

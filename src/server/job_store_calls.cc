@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/text.h"
 #include "rollout/journal_wire.h"
 
 namespace sp {
@@ -24,13 +25,13 @@ auto Decode(F&& f) -> decltype(f()) {
 
 namespace {
 
-// One call of job `job_` against the server's journal and locks; see
-// ServeJobStoreCall.
+// One call of `caller_` against the server's journal and locks; see
+// ServeStoreCall.
 class JobStoreCall {
  public:
-  JobStoreCall(JournalStore& journal, LockStore& locks, const Job& job, const std::string& scope, int64_t now_ms)
-      : journal_(journal), locks_(locks), job_(job), scope_(scope), now_ms_(now_ms),
-        who_("job " + std::to_string(job.id) + " ") {}
+  JobStoreCall(JournalStore& journal, LockStore& locks, const StoreCaller& caller, const std::string& scope,
+               int64_t now_ms)
+      : journal_(journal), locks_(locks), caller_(caller), scope_(scope), now_ms_(now_ms), who_(caller.who) {}
 
   Result<json> Serve(const json& body) {
     using Handler = Result<json> (JobStoreCall::*)(const json&);
@@ -67,8 +68,21 @@ class JobStoreCall {
   Result<json> CreateRollout(const json& body) {
     SP_ASSIGN_OR_RETURN(RolloutRecord r, RolloutRecordFromJson(body.at("rollout")));
     if (r.ScopeKey() != scope_) return Err(ErrorCode::kPermissionDenied, "rollout scope " + r.ScopeKey() + " is not " + scope_);
+    if (!caller_.submitted_by.empty()) SP_TRY(MarkSubmitted(r));
     SP_TRY(journal_.CreateRollout(r));
     return json::object();
+  }
+  // A CLI's own plan: kept as its record, marked so that neither this server
+  // nor its agents ever act on it (a rollback, a reconcile, a teardown).
+  Status MarkSubmitted(RolloutRecord& r) {
+    json plan = json::parse(r.plan_json, nullptr, false);
+    if (!plan.is_object() || plan.value("id", "") != r.id || plan.value("stack", "") != r.stack ||
+        plan.value("release", "") != r.release || plan.value("deployment", "") != r.deployment) {
+      return Err(ErrorCode::kInvalidArgument, "/rollout/plan_json: not the plan of rollout " + Printable(r.id));
+    }
+    plan["submitted_by"] = caller_.submitted_by;
+    r.plan_json = plan.dump();
+    return Ok();
   }
   Result<json> FinishRollout(const json& body) {
     const std::string id = body.at("id");
@@ -140,9 +154,9 @@ class JobStoreCall {
   Result<json> LockAcquire(const json& body) {
     Lease want = LeaseFromJson(body.at("lease"));
     SP_TRY(OwnKey(want.key));
-    want.holder = who_ + "(" + job_.lease_owner + ", " + want.holder + ")";
+    want.holder = who_ + "(" + caller_.owner + ", " + want.holder + ")";
     SP_ASSIGN_OR_RETURN(auto held, locks_.Get(want.key));
-    if (held && held->token != want.token && held->holder.rfind(who_, 0) == 0) {
+    if (caller_.take_over_own && held && held->token != want.token && held->holder.rfind(who_, 0) == 0) {
       SP_TRY(locks_.ForceRelease(want.key));  // This job's earlier lease: its agent is fenced out.
     }
     SP_ASSIGN_OR_RETURN(Lease got, locks_.Acquire(want, now_ms_, LockTtl(body)));
@@ -163,11 +177,11 @@ class JobStoreCall {
     SP_ASSIGN_OR_RETURN(auto held, locks_.Get(body["key"]));
     return json{{"lease", held ? LeaseToJson(*held) : json(nullptr)}};
   }
-  // Only this job's own earlier leases: never another job's lock.
+  // Only this job's own earlier leases (an agent): never another job's lock.
   Result<json> LockForceRelease(const json& body) {
     SP_TRY(OwnKey(body.at("key")));
     SP_ASSIGN_OR_RETURN(auto held, locks_.Get(body["key"]));
-    if (held && held->holder.rfind(who_, 0) != 0) {
+    if (!caller_.force_release_any && held && held->holder.rfind(who_, 0) != 0) {
       return Err(ErrorCode::kPermissionDenied, "the lock of " + scope_ + " is held by another job: " + held->holder);
     }
     SP_TRY(locks_.ForceRelease(body["key"]));
@@ -176,7 +190,7 @@ class JobStoreCall {
 
   JournalStore& journal_;
   LockStore& locks_;
-  const Job& job_;
+  const StoreCaller& caller_;
   const std::string& scope_;
   const int64_t now_ms_;
   const std::string who_;
@@ -184,9 +198,17 @@ class JobStoreCall {
 
 }  // namespace
 
+Result<json> ServeStoreCall(JournalStore& journal, LockStore& locks, const StoreCaller& caller,
+                            const std::string& scope, int64_t now_ms, const json& body) {
+  return JobStoreCall(journal, locks, caller, scope, now_ms).Serve(body);
+}
+
 Result<json> ServeJobStoreCall(JournalStore& journal, LockStore& locks, const Job& job, const std::string& scope,
                                int64_t now_ms, const json& body) {
-  return JobStoreCall(journal, locks, job, scope, now_ms).Serve(body);
+  StoreCaller caller;
+  caller.who = "job " + std::to_string(job.id) + " ";
+  caller.owner = job.lease_owner;
+  return ServeStoreCall(journal, locks, caller, scope, now_ms, body);
 }
 
 }  // namespace sp

@@ -4,14 +4,46 @@
 //   GET    /v1/locks                 the locks with holder, reason and expiry (never their tokens)
 //   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT[?force=1]   an operator's release: 409 while the
 //                                                          holder is live, unless forced
+//   POST   /v1/journal/STACK/RELEASE/DEPLOYMENT  {call, ...}: a CLI's rollout that read its inventory
+//                                                from this server (-i URL) keeps its journal and lock
+//                                                here (server/job_store_calls.h); its plan is marked
+//                                                submitted_by the caller, and never acted on here
 #include "rollout/journal_wire.h"
 #include "rollout/lock.h"
 #include "server/api_server.h"
+#include "server/job_store_calls.h"
 #include "wiring/engine_wiring.h"
 
 namespace sp {
 
 using namespace http::routes;
+
+namespace {
+
+void CliStoreCall(ServerContext& ctx, const Request& req, Response& res) {
+  for (const auto& name : req.args) {
+    if (!IsValidName(name)) return res.Error({ErrorCode::kInvalidArgument, "invalid name '" + Printable(name) + "'"});
+  }
+  auto body = req.Json();
+  if (!body) return res.Error(body.error());
+  if (!body->is_object() || !body->contains("call") || !(*body)["call"].is_string()) {
+    return res.Error({ErrorCode::kInvalidArgument, "/call: required (a string)"});
+  }
+  StoreCaller caller;
+  const std::string who = req.caller ? req.caller->who : "unknown";
+  caller.who = "cli " + who + " ";
+  caller.owner = "CLI";
+  caller.take_over_own = false;     // Two CLIs of one user exclude each other like anyone's.
+  caller.force_release_any = true;  // As DELETE /v1/locks/...?force=1 lets this caller.
+  caller.submitted_by = who + " (CLI)";
+  const std::string scope = req.args[0] + "/" + req.args[1] + "/" + req.args[2];
+  auto answer = ServeStoreCall(*ctx.options.journal, *ctx.options.locks, caller, scope, ctx.Now(),
+                               nlohmann::json::parse(body->dump()));
+  if (!answer) return res.Error(answer.error());
+  res.Json(200, Doc::parse(answer->dump()));
+}
+
+}  // namespace
 
 std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
   std::vector<http::Route> routes;
@@ -60,6 +92,14 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                         }
                         res.status = 204;
                       }});
+  }
+  if (ctx.options.journal && ctx.options.locks) {
+    routes.push_back({Method::kPost, R"(/v1/journal/([^/]+)/([^/]+)/([^/]+))",
+                      Access::Of(Need::kDeploy,
+                                 [](const Request& req) -> Result<Target> {
+                                   return Target{Need::kDeploy, req.args[0] + "/" + req.args[2]};
+                                 }),
+                      [&ctx](const Request& req, Response& res) { CliStoreCall(ctx, req, res); }});
   }
   return routes;
 }

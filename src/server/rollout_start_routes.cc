@@ -117,6 +117,12 @@ Result<RolloutAsk> ReadAsk(BuildStore& store, const Request& req, bool for_scope
 // The plan queued as a rollout job for its network's agents — refused
 // (503) when none was seen lately, unless the caller asks to queue anyway.
 void Queue(ServerContext& ctx, const RolloutPlan& plan, bool anyway, Response& res) {
+  if (!plan.submitted_by.empty()) {  // A rollback to a version a CLI planned and ran itself.
+    return res.Error({ErrorCode::kConflict, "the version to return to was planned by a CLI (" + plan.submitted_by +
+                                                "), not by this server, which queues only plans it made: roll back "
+                                                "with the CLI (sallyport rollout undo -i <server URL>), or roll out "
+                                                "that version from its build"});
+  }
   const JobSpec spec = RolloutJobSpec(plan);
   if (!anyway) {
     if (auto seen = CheckAgentSeen(*ctx.options.queue, spec, ctx.Now()); !seen) return res.Error(seen.error());

@@ -222,6 +222,7 @@ struct EngineWiring::Impl {
     o.pid_alive = PidAlive;
     o.verify_lease_each_action = setup.verify_lease_each_action;
     o.hand_back = setup.hand_back;
+    o.act_on_submitted_plans = setup.act_on_submitted_plans;
     return o;
   }
 };
@@ -286,6 +287,12 @@ std::function<Status(const ResolvedTarget&)> TeardownHook(EngineSetup setup) {
     SP_ASSIGN_OR_RETURN(auto latest, setup.journal->Latest(t.stack, t.release, t.deployment, std::nullopt));
     if (latest) {
       SP_ASSIGN_OR_RETURN(plan, PlanFromJson(latest->plan_json));
+      if (!plan.submitted_by.empty() && !setup.act_on_submitted_plans) {
+        return Err(ErrorCode::kConflict, "the last rollout of " + t.release + " to " + t.deployment + ", " +
+                                             latest->id + ", was planned by a CLI (" + plan.submitted_by +
+                                             "): its runtime settings are not acted on here; tear it down with "
+                                             "that CLI, or roll out from the server first");
+      }
     } else {
       plan.app.runtime = "process";
     }

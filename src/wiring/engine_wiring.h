@@ -49,6 +49,9 @@ struct EngineSetup {
   // holder ("server": a server's own rollout, which its next start finishes
   // when this process died holding the lock). Empty: a CLI's or an agent's.
   std::string holder_role;
+  // A CLI's: it may reconcile and resume plans it or another CLI submitted
+  // to a server (EngineOptions::act_on_submitted_plans).
+  bool act_on_submitted_plans = false;
 };
 
 // Reads a secret reference ("file:/path" or "env:NAME"); the value never

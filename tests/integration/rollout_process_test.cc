@@ -20,6 +20,7 @@
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
 #include "support/rollout_scenario.h"
+#include "support/server_process.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 
@@ -455,6 +456,90 @@ TEST_F(ProcessRolloutTest, AForcedReleaseStopsTheHolderAtItsNextActionAndTheNext
   EXPECT_GT(samples, 20);
   EXPECT_LE(max_out, 1) << "more servers out of rotation than the batch allows";
   EXPECT_EQ(result->failures(), 0) << result->raw;
+  ExpectAllUp();
+}
+
+// A rollout that reads its inventory from a server (-i URL) keeps its
+// journal and its scope lock on that server, under the caller's deploy
+// scope: the server's history shows it (and who ran it), its lock is the
+// server's, the CLI's own store stays empty, a token for another deployment
+// is refused before any host is touched, and the server never queues a
+// rollback to the version such a CLI planned.
+TEST_F(ProcessRolloutTest, ARolloutWithTheServersInventoryJournalsAndLocksOnThatServer) {
+  const std::string db = *dir_ / "server.db";
+  ServerProcess server(*dir_, db, "server");
+  ASSERT_TRUE(server.ready()) << server.Log();
+  auto applied = RunSallyport({"inventory", "apply", "-f", *dir_ / "inventory.yml", "--server", server.url(), "--yes"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  const std::string deployer = CreateApiToken(db, "deployer", {"read", "deploy:demo/integration"});
+  const std::string stranger = CreateApiToken(db, "stranger", {"read", "deploy:demo/staging"});
+  ASSERT_FALSE(deployer.empty());
+  auto args = [&](const std::string& version) {
+    auto a = Args(version);
+    for (size_t k = 0; k + 1 < a.size(); ++k) {
+      if (a[k] == "-i") a[k + 1] = server.url();
+      if (a[k] == "--store") a[k + 1] = *dir_ / "cli.db";
+    }
+    return a;
+  };
+  auto refused = RunSallyport(args("v0"), {{"SALLYPORT_TOKEN", stranger}});
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("403")) << refused.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "") << "app" << i << " was touched";
+
+  for (const std::string v : {"v1", "v2"}) {
+    auto r = RunSallyport(args(v), {{"SALLYPORT_TOKEN", deployer}});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), v) << "app" << i;
+  }
+  // While one runs (paused at app2's start), the server holds its lock.
+  std::vector<std::string> paused = args("v3");
+  paused.insert(paused.begin(), BuildBinary("sallyport-test"));
+  const std::string log = *dir_ / "paused.log";
+  Daemon cli(paused, log, {{"SP_TESTBIN_HALT_AFTER", "app2:start:begin"}, {"SALLYPORT_TOKEN", deployer}});
+  ASSERT_TRUE(PausedIn(log)) << ReadFile(log);
+  auto locks = RunSallyport({"lock", "list", "--server", server.url(), "--output", "json"});
+  ASSERT_EQ(locks.exit_code, 0) << locks.err;
+  EXPECT_THAT(locks.out, ::testing::HasSubstr("cli token:deployer")) << locks.out;
+  auto second = RunSallyport(args("v4"), {{"SALLYPORT_TOKEN", deployer}});
+  EXPECT_EQ(second.exit_code, 3) << second.out << second.err;  // The lock is held (on the server).
+  cli.SignalGroup(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
+  EXPECT_EQ(cli.exit_code(), 0) << ReadFile(log);
+
+  auto list = RunSallyport({"rollout", "list", "--server", server.url(), "--output", "json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto rollouts = json::parse(list.out, nullptr, false);
+  ASSERT_TRUE(rollouts.contains("rollouts")) << list.out;
+  std::vector<std::string> versions;
+  for (const auto& r : rollouts["rollouts"]) {
+    EXPECT_EQ(r.value("status", ""), "succeeded") << r.dump();
+    versions.push_back(r.value("version", ""));
+  }
+  EXPECT_THAT(versions, ::testing::UnorderedElementsAre("v1", "v2", "v3")) << list.out;
+  const std::string last = rollouts["rollouts"][0].value("id", "");
+  auto show = RunSallyport({"rollout", "show", last, "--server", server.url(), "--output", "json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  auto shown = json::parse(show.out, nullptr, false);
+  ASSERT_TRUE(shown.contains("plan")) << show.out;
+  EXPECT_EQ(shown["plan"].value("submitted_by", ""), "token:deployer (CLI)") << show.out;
+  EXPECT_EQ(shown["hosts"].size(), 3u) << show.out;
+  auto local = RunSallyport({"rollout", "list", "--store", *dir_ / "cli.db", "--output", "json"});
+  EXPECT_THAT(local.out, ::testing::Not(::testing::HasSubstr("\"id\""))) << "journaled in the CLI's store: " << local.out;
+
+  // The server queues no rollback to a version a CLI planned.
+  auto c = server.Client();
+  c.set_default_headers({{"Authorization", "Bearer " + deployer}});
+  auto back = c.Post("/v1/rollbacks", R"({"stack":"demo","release":"web","deployment":"integration","queue_anyway":true})",
+                     "application/json");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 409) << back->body;
+  EXPECT_THAT(back->body, ::testing::HasSubstr("planned by a CLI")) << back->body;
+  // The CLI itself rolls back, journaled on the server too.
+  auto undo = RunSallyport({"rollout", "undo", "-c", *dir_ / "sallyport.yml", "-i", server.url(), "-d", "integration"},
+                           {{"SALLYPORT_TOKEN", deployer}});
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
   ExpectAllUp();
 }
 
