@@ -9,9 +9,9 @@
 #include <mutex>
 #include <thread>
 
-#include "agent/remote_job_store.h"
 #include "cli/command.h"
 #include "cli/logs.h"
+#include "cli/rollout_stores.h"
 #include "client/http_client.h"
 #include "config/service_config.h"
 #include "deploy/deploy_plan.h"
@@ -37,42 +37,6 @@ struct Loaded {
   ServiceConfig svc;
   ResolvedTarget target;
 };
-
-bool InventoryFromServer(const Args& a) {
-  return StartsWith(a.inventory, "http://") || StartsWith(a.inventory, "https://");
-}
-
-// Where a rollout run here keeps its journal and its scope lock: the local
-// store; or, when it read its inventory from a server (-i URL), that server
-// (POST /v1/journal/STACK/RELEASE/DEPLOYMENT), so that the server's history
-// shows it and its lock excludes the server's own rollouts of the scope.
-struct Stores {
-  std::unique_ptr<ApiClient> api;
-  std::unique_ptr<RemoteJobStore> remote;
-  JournalStore* journal = nullptr;
-  LockStore* locks = nullptr;
-};
-
-Result<Stores> StoresFor(Context& ctx, const std::string& stack, const std::string& release,
-                         const std::string& deployment) {
-  Stores s;
-  if (!InventoryFromServer(ctx.a)) {
-    SP_ASSIGN_OR_RETURN(SqliteStore * store, ctx.Store());
-    s.journal = store;
-    s.locks = store;
-    return s;
-  }
-  SP_ASSIGN_OR_RETURN(s.api, HttpApiClient::Create({ctx.a.inventory, ctx.client().token, ctx.client().ca}));
-  const std::string path = "/v1/journal/" + UrlQuery(stack) + "/" + UrlQuery(release) + "/" + UrlQuery(deployment);
-  s.remote = std::make_unique<RemoteJobStore>(
-      [api = s.api.get(), path](const nlohmann::json& body) -> Result<nlohmann::json> {
-        SP_ASSIGN_OR_RETURN(Doc answer, api->Call("POST", path, body.dump()));
-        return nlohmann::json::parse(answer.dump());
-      });
-  s.journal = s.remote.get();
-  s.locks = s.remote.get();
-  return s;
-}
 
 Result<ResolvedTarget> ResolveFrom(Context& ctx, const std::string& stack, const std::string& release) {
   const Args& a = ctx.a;
