@@ -217,6 +217,53 @@ TEST_F(RoutesTest, LocksAreListedWithoutTheirTokensAndReleasedByKey) {
   EXPECT_EQ(Send(Method::kDelete, "/v1/locks/demo/web/dev", "", h_.Token("dev", {"deploy:demo/dev"})).status, 204);
 }
 
+// A CLI's journal and lock on the server (-i URL): only for its own scope,
+// its plan recorded as submitted by the caller (a plan of another rollout or
+// scope refused), two CLIs of one user excluded from each other's lock.
+TEST_F(RoutesTest, ACliJournalsOnlyItsOwnScopeAndItsPlanIsMarkedSubmitted) {
+  const std::string dev = h_.Token("dev", {"deploy:demo/dev"});
+  const std::string path = "/v1/journal/demo/web/dev";
+  EXPECT_EQ(Send(Method::kPost, "/v1/journal/demo/web/prod", R"({"call":"lock_get","key":"demo/web/prod"})", dev).status,
+            403);
+  RolloutRecord r;
+  r.id = "r-cli";
+  r.stack = "demo";
+  r.release = "web";
+  r.deployment = "dev";
+  auto create = [&](const RolloutRecord& rec) {
+    return Send(Method::kPost, path, http::Doc{{"call", "create_rollout"}, {"rollout", http::Doc::parse(
+                                                   RolloutRecordToJson(rec).dump())}}.dump(), dev);
+  };
+  r.plan_json = R"({"id":"r-other","stack":"demo","release":"web","deployment":"dev"})";
+  EXPECT_EQ(create(r).status, 400) << "a plan of another rollout";
+  r.plan_json = R"({"id":"r-cli","stack":"demo","release":"web","deployment":"dev","submitted_by":""})";
+  auto made = create(r);
+  ASSERT_EQ(made.status, 200) << made.body;
+  auto stored = h_.store->GetRollout("r-cli");
+  ASSERT_TRUE(stored);
+  EXPECT_THAT(stored->plan_json, HasSubstr(R"x("submitted_by":"token:dev (CLI)")x"));
+  RolloutRecord other = r;
+  other.id = "r-prod";
+  other.deployment = "prod";
+  EXPECT_EQ(create(other).status, 403) << "another deployment's rollout through this scope";
+
+  Lease want;
+  want.key = "demo/web/dev";
+  want.holder = "me@laptop pid 1";
+  want.token = "t1";
+  auto acquire = [&](const Lease& l) {
+    return Send(Method::kPost, path, http::Doc{{"call", "lock_acquire"}, {"ttl_ms", 30'000},
+                                               {"lease", http::Doc::parse(LeaseToJson(l).dump())}}.dump(), dev);
+  };
+  auto first = acquire(want);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_THAT(first.body, HasSubstr("cli token:dev (CLI, me@laptop pid 1)"));
+  want.token = "t2";
+  EXPECT_EQ(acquire(want).status, 409) << "the same user's second CLI takes no lock over";
+  EXPECT_EQ(Send(Method::kPost, path, R"({"call":"lock_force_release","key":"demo/web/dev"})", dev).status, 200);
+  EXPECT_FALSE(*h_.store->Get("demo/web/dev"));
+}
+
 TEST_F(RoutesTest, ARolloutIsShownWithItsPlanHostsAndJournal) {
   RolloutRecord r;
   r.id = "r-1";
