@@ -70,6 +70,7 @@ struct Args {
   std::string stack, release, deployment, limit;
   // Rollouts.
   std::string artifact, version, batch, max_failures, lock_wait = "0s", id;
+  std::string to;  // rollout undo --to: a version label or a rollout id.
   std::string wait_timeout = "30m";  // --wait gives up after this.
   bool dry_run = false, wait = false, force = false, plan_here = false, queue_anyway = false;
   int64_t build = 0;

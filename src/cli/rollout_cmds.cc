@@ -389,6 +389,7 @@ int UndoThroughServer(Context& ctx) {
   if (!api) return Fail(api.error());
   Doc body{{"stack", stack}, {"release", release}, {"deployment", a.deployment}};
   if (a.queue_anyway) body["queue_anyway"] = true;
+  if (!a.to.empty()) body["to"] = a.to;
   auto answer = (*api)->Call("POST", "/v1/rollbacks", body.dump());
   if (!answer) return Fail(answer.error());
   return Queued(ctx, **api, answer->value("rollout", ""), answer->value("job", int64_t{0}),
@@ -402,7 +403,7 @@ int Undo(Context& ctx) {
   const auto& t = l->target;
   auto store = StoresFor(ctx, t.stack, t.release, t.deployment);
   if (!store) return Fail(store.error());
-  auto plan = RollbackPlanFor(*store->journal, t.stack, t.release, t.deployment, ctx.Now());
+  auto plan = RollbackPlanFor(*store->journal, t.stack, t.release, t.deployment, ctx.Now(), ctx.a.to);
   if (!plan) return Fail(plan.error());
   plan->requested_by = Requester();
   return RunHere(ctx, *plan, false);
@@ -551,10 +552,11 @@ std::vector<Command> RolloutCommands() {
       {{"rollout", "list"}, "Recent rollouts", Kind::kRead, Where::kEither,
        [](CLI::App& app, Args& a) { app.add_option("--limit", a.number, "How many (default 20)"); }, List},
       {{"rollout", "show"}, "One rollout: its frozen plan, hosts and journal", Kind::kRead, Where::kEither, id, Show},
-      {{"rollout", "undo"}, "Return to the previous successful version (from kept artifacts)", Kind::kRun,
-       Where::kEither,
+      {{"rollout", "undo"}, "Return to the previous successful version, or --to an earlier one (from kept artifacts)",
+       Kind::kRun, Where::kEither,
        [](CLI::App& app, Args& a) {
          ScopeOptions(app, a);
+         app.add_option("--to", a.to, "A version label or rollout id of an earlier successful rollout (default: the previous)");
          LocalRunOptions(app, a);
          app.add_flag("--wait", a.wait, "Through a server: follow the job's log to its outcome (exit 0 if it succeeded)");
          app.add_option("--wait-timeout", a.wait_timeout, "Give up waiting after this (the job goes on)")

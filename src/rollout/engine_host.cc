@@ -267,11 +267,12 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
     if (cached) detail["cached"] = true;
     return Ok();
   }));
-  // Who holds the port, asked beside the drain, the session wait and the
-  // stop (off the path a host spends out of rotation): a holder that is no
-  // instance of this release fails the start before it acts. The old
-  // instance holding it meanwhile is one of ours; a stray that comes later
-  // still fails the health step's ownership check.
+  // Who holds the port, asked beside the drain and the session wait (mostly
+  // off the time out of rotation) while the old instance still runs: a
+  // holder that is no instance of this release fails the host before its
+  // old version is stopped. (Asked during the stop, a socket still closing
+  // would have no holder to name.) A stray that comes after it still fails
+  // the health step's ownership check, and the host is restored.
   std::future<Status> port_free = std::async(std::launch::async, [&] { return CheckPortFree(plan, host); });
   SP_TRY(step(Step::kDrain, [&](json&) {
     run.out_since_ms = d_.clock->MonotonicMs();
@@ -280,11 +281,13 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   SP_TRY(step(Step::kWaitSessions, [&](json& detail) { return WaitSessionsZero(lbs, plan, host, detail); }));
   SP_TRY(step(Step::kMaint, [&](json&) { return SetAll(lbs, plan, host, AdminState::kMaint); }));
   SP_TRY(RunHostHooks(plan, Step::kPreHost, host, run));
-  SP_TRY(step(Step::kStop, [&](json& detail) { return StopRunning(plan, host, detail); }));
+  SP_TRY(step(Step::kStop, [&](json& detail) -> Status {
+    SP_TRY(port_free.get());
+    return StopRunning(plan, host, detail);
+  }));
   SP_TRY(step(Step::kStart, [&](json& detail) -> Status {
     AppSpec app = plan.AppFor(host);
     SP_TRY(ResolveEnvRefs(plan, app));
-    SP_TRY(port_free.get());
     SP_ASSIGN_OR_RETURN(auto inst, d_.runtime->Start(TargetOf(plan, host), app));
     detail["instance"] = inst.id;
     run.started = inst;

@@ -31,17 +31,23 @@ TEST_F(RolloutEngineTest, AHealthCheckAnsweredWhileAStrayHoldsThePortFailsTheHos
   for (const std::string h : {"app1", "app2", "app3"}) EXPECT_TRUE(lb_->State(h).InRotation()) << h;
 }
 
-// The check before a host's start runs beside its drain and stop (off the
-// time out of rotation); a stray there by then fails the start before it acts.
-TEST_F(RolloutEngineTest, AStrayThatAppearsBeforeAHostStartsFailsItsStartBeforeActing) {
+// The check before a host's start runs beside its drain and session wait (off
+// most of the time out of rotation); a stray there by then fails the host
+// before its old version is stopped.
+TEST_F(RolloutEngineTest, AStrayThatAppearsBeforeAHostStartsFailsItBeforeItsOldVersionStops) {
   world_.on_op = [&](const std::string& op) {
     if (op == "start app2 v2") runtime_.strays["app3"] = "pid 99 (nc)";
   };
   auto r = Engine()->Run(Plan("v2"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, RolloutStatus::kFailed);
-  EXPECT_THAT(r->error, HasSubstr("host app3 failed at start: port 8083 on app3 is held by pid 99 (nc)"));
-  for (const auto& op : world_.Log()) EXPECT_NE(op, "start app3 v2") << "started despite the stray";
+  EXPECT_THAT(r->error, HasSubstr("host app3 failed at stop: port 8083 on app3 is held by pid 99 (nc)"));
+  for (const auto& op : world_.Log()) {
+    EXPECT_NE(op, "stop app3 v1") << "stopped despite the stray";
+    EXPECT_NE(op, "start app3 v2") << "started despite the stray";
+  }
+  EXPECT_THAT(runtime_.Running("app3"), ElementsAre("v1"));
+  EXPECT_TRUE(lb_->State("app3").InRotation()) << "restored";
 }
 
 TEST_F(RolloutEngineTest, AnAppRestartedByItsSupervisorDuringTheHealthWindowFailsTheHost) {

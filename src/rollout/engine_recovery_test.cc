@@ -161,6 +161,41 @@ TEST_F(RolloutEngineTest, DeadLocalHolderIsTakenOverAtOnce) {
   }));
 }
 
+// `rollout undo --to`: any earlier successful rollout of the scope, by
+// version label or rollout id; what runs now and unknown ones are refused,
+// the latter naming the versions there are.
+TEST_F(RolloutEngineTest, RollbackToAChosenVersionOrRolloutRunsThatRolloutsPlan) {
+  std::map<std::string, std::string> ids;
+  for (const std::string v : {"v1", "v2", "v3"}) {
+    auto p = Plan(v);
+    p.app.env["MODE"] = "mode-" + v;
+    auto r = Engine()->Run(p);
+    ASSERT_TRUE(r && r->status == RolloutStatus::kSucceeded);
+    ids[v] = r->rollout_id;
+  }
+  auto to_v1 = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs(), "v1");
+  ASSERT_TRUE(to_v1) << to_v1.error().message;
+  EXPECT_EQ(to_v1->kind, PlanKind::kRollback);
+  EXPECT_EQ(to_v1->app.version, "v1");
+  EXPECT_EQ(to_v1->app.env.at("MODE"), "mode-v1");
+  EXPECT_EQ(to_v1->previous_rollout_id, ids["v3"]);
+  auto by_id = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs(), ids["v2"]);
+  ASSERT_TRUE(by_id) << by_id.error().message;
+  EXPECT_EQ(by_id->app.version, "v2");
+  auto now = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs(), "v3");
+  ASSERT_FALSE(now);
+  EXPECT_EQ(now.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(now.error().message, HasSubstr("is what web runs on integration now"));
+  auto unknown = RollbackPlanFor(*store_, "demo", "web", "integration", clock_.WallMs(), "v9");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(unknown.error().message, HasSubstr("versions it ran: v3, v2, v1"));
+  auto r = Engine()->Run(*to_v1);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v1");
+}
+
 TEST_F(RolloutEngineTest, RollbackRunsThePreviousPlanFromTheKeptArtifactWithoutPulling) {
   EXPECT_EQ(RollbackPlanFor(*store_, "demo", "web", "integration", 0).error().code, ErrorCode::kNotFound);
   auto v1 = Plan("v1");

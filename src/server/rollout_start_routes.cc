@@ -8,9 +8,10 @@
 //       network}; with dry_run 200 {plan} and nothing queued; 503 when no
 //       agent of that network was seen in the last 2 minutes (unless
 //       queue_anyway).
-//   POST /v1/rollbacks  {stack, release, deployment[, queue_anyway]}
-//       the previous successful rollout's plan again (kind "rollback"),
-//       queued the same way.
+//   POST /v1/rollbacks  {stack, release, deployment[, to, queue_anyway]}
+//       the previous successful rollout's plan again (kind "rollback"), or
+//       with `to` (a version label or rollout id) an earlier one's, queued
+//       the same way.
 // Both need deploy:<stack>/<deployment>, the stack read from the build's own
 // file. A plan made elsewhere is a job only an admin may queue (POST /v1/jobs).
 #include <set>
@@ -155,6 +156,7 @@ void StartRollout(ServerContext& ctx, BuildStore& store, const Request& req, Res
 
 struct Scope {
   std::string stack, release, deployment;
+  std::string to;  // A rollback's version label or rollout id ("": the previous).
   bool queue_anyway = false;
 };
 
@@ -167,6 +169,7 @@ Result<Scope> ReadScope(const Request& req) {
     if (out->empty()) return Err(ErrorCode::kInvalidArgument, std::string("/") + key + ": required");
   }
   SP_ASSIGN_OR_RETURN(s.queue_anyway, Flag(body, "queue_anyway"));
+  SP_TRY(StringField(body, "to", s.to));
   return s;
 }
 
@@ -192,7 +195,7 @@ std::vector<http::Route> RolloutStartRoutes(ServerContext& ctx) {
                       [&ctx, journal](const Request& req, Response& res) {
                         auto s = ReadScope(req);
                         if (!s) return res.Error(s.error());
-                        auto plan = RollbackPlanFor(*journal, s->stack, s->release, s->deployment, ctx.Now());
+                        auto plan = RollbackPlanFor(*journal, s->stack, s->release, s->deployment, ctx.Now(), s->to);
                         if (!plan) return res.Error(plan.error());
                         plan->requested_by = req.caller ? req.caller->who : "";
                         Queue(ctx, *plan, s->queue_anyway, res);

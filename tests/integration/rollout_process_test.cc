@@ -202,6 +202,39 @@ TEST_F(ProcessRolloutTest, RollbackRestoresThePreviousVersionWithoutItsArtifact)
   ExpectAllUp();
 }
 
+// `rollout undo --to`: back two versions, to one no host keeps any more (its
+// artifact pulled again), under load with no failed request; an unknown
+// version is refused naming the versions there are, touching nothing.
+TEST_F(ProcessRolloutTest, UndoToAChosenEarlierVersionShipsItsArtifactAndConfigAgain) {
+  for (const std::string v : {"v1", "v2", "v3"}) ASSERT_EQ(Deploy(v).exit_code, 0);
+  auto undo = [&](const std::string& to) {
+    return RunSallyport({"rollout", "undo", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
+                         "integration", "--store", *dir_ / "state.db", "--to", to});
+  };
+  auto unknown = undo("v9");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_THAT(unknown.err, ::testing::HasSubstr("versions it ran: v3, v2, v1")) << unknown.err;
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v3") << "app" << i;
+  auto load = StartLoad();
+  ASSERT_TRUE(load);
+  auto r = undo("v1");
+  auto result = load->Stop();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(result);
+  EXPECT_GT(result->requests, 0);
+  EXPECT_EQ(result->failures(), 0) << result->raw;
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
+    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
+  }
+  auto list = RunSallyport({"rollout", "list", "--store", *dir_ / "state.db", "--output", "json"});
+  auto rollouts = json::parse(list.out, nullptr, false);
+  ASSERT_TRUE(rollouts.contains("rollouts")) << list.out;
+  EXPECT_EQ(rollouts["rollouts"][0].value("kind", ""), "rollback") << list.out;
+  EXPECT_EQ(rollouts["rollouts"][0].value("version", ""), "v1") << list.out;
+  ExpectAllUp();
+}
+
 TEST_F(ProcessRolloutTest, DryRunPrintsTheFrozenPlanAndTouchesNothing) {
   auto args = Args("v1");
   args.push_back("--dry-run");
