@@ -71,6 +71,7 @@ struct Args {
   // Rollouts.
   std::string artifact, version, batch, max_failures, lock_wait = "0s", id;
   std::string to;  // rollout undo --to: a version label or a rollout id.
+  std::string status_inventory = "store";  // status -i: by default the state database's inventory.
   std::string wait_timeout = "30m";  // --wait gives up after this.
   bool dry_run = false, wait = false, force = false, plan_here = false, queue_anyway = false;
   int64_t build = 0;
@@ -153,6 +154,7 @@ struct Command {
 const std::vector<Command>& Commands();
 std::vector<Command> RolloutCommands();
 std::vector<Command> LockCommands();
+std::vector<Command> StatusCommands();
 std::vector<Command> StoreCommands();
 std::vector<Command> NotifyCommands();
 std::vector<Command> JobCommands();

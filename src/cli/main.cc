@@ -96,12 +96,11 @@ const std::vector<Command>& Commands() {
     std::vector<Command> out;
     for (auto part : {RolloutCommands(), LockCommands(), JobCommands(), BuildCommands(), InventoryCommands(),
                       ClaimCommands(), AgentCommands(), TokenCommands(), LoginCommands(), StoreCommands(), NotifyCommands(),
-                      SecretsCommands()}) {
+                      SecretsCommands(), StatusCommands()}) {
       for (auto& c : part) out.push_back(std::move(c));
     }
     // Verbs kept for coming features, so that the table is extended, not reshuffled.
-    for (auto [noun, summary] : {std::pair{"status", "What runs where: releases x deployments"},
-                                 std::pair{"promote", "Ship the digest a previous environment runs"},
+    for (auto [noun, summary] : {std::pair{"promote", "Ship the digest a previous environment runs"},
                                  std::pair{"approve", "Approve a gated promotion"},
                                  std::pair{"metrics", "Delivery metrics"}}) {
       out.push_back({{noun}, std::string(summary) + " (not available yet)", Kind::kReserved, Where::kNone, nullptr,

@@ -109,6 +109,10 @@ struct EngineOptions {
   // a few at a time before the rollout reports finished, instead of holding
   // the next host back. False: in line, as the host's last step.
   bool deferred_cleanup = true;
+  // The check that no stray holds a host's port before its start runs beside
+  // the host's drain and session wait (off the time out of rotation) and is
+  // joined before the stop. False: in line, right before the stop.
+  bool port_check_beside_drain = true;
   bool renew_in_background = true;   // Off in unit tests (FakeClock).
   // Polled before each batch: true makes the rollout stop there and leave
   // the rest to another process (RequestHandBack). May be empty.

@@ -273,7 +273,9 @@ Status RolloutEngine::RollHost(const RolloutPlan& plan, LbSet& lbs, const HostSp
   // old version is stopped. (Asked during the stop, a socket still closing
   // would have no holder to name.) A stray that comes after it still fails
   // the health step's ownership check, and the host is restored.
-  std::future<Status> port_free = std::async(std::launch::async, [&] { return CheckPortFree(plan, host); });
+  std::future<Status> port_free =
+      std::async(o_.port_check_beside_drain ? std::launch::async : std::launch::deferred,
+                 [&] { return CheckPortFree(plan, host); });
   SP_TRY(step(Step::kDrain, [&](json&) {
     run.out_since_ms = d_.clock->MonotonicMs();
     return SetAll(lbs, plan, host, AdminState::kDrain);

@@ -16,6 +16,7 @@ void OneThread(Harness& w) {
     o.preflight_parallelism = 1;
     o.prefetch_batches = 0;
     o.deferred_cleanup = false;
+    o.port_check_beside_drain = false;
   };
 }
 

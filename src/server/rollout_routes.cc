@@ -1,6 +1,8 @@
 // Rollouts and their journal, and the rollout locks:
 //   GET    /v1/rollouts[?limit=N]    recent rollouts (newest first)
 //   GET    /v1/rollouts/ID           one rollout: its frozen plan, hosts, journal and notifications
+//   GET    /v1/status                what runs where: each release x deployment's current version,
+//                                    the rollout running there and its lock (deploy/status.h)
 //   GET    /v1/locks                 the locks with holder, reason and expiry (never their tokens)
 //   DELETE /v1/locks/STACK/RELEASE/DEPLOYMENT[?force=1]   an operator's release: 409 while the
 //                                                          holder is live, unless forced
@@ -8,6 +10,7 @@
 //                                                from this server (-i URL) keeps its journal and lock
 //                                                here (server/job_store_calls.h); its plan is marked
 //                                                submitted_by the caller, and never acted on here
+#include "deploy/status.h"
 #include "rollout/journal_wire.h"
 #include "rollout/lock.h"
 #include "server/api_server.h"
@@ -63,6 +66,16 @@ std::vector<http::Route> RolloutRoutes(ServerContext& ctx) {
                           if (!sent) return res.Error(sent.error());
                           (*out)["notifications"] = NotificationsJson(*sent);
                         }
+                        res.Json(200, *out);
+                      }});
+  }
+  if (JournalStore* journal = ctx.options.journal) {
+    routes.push_back({Method::kGet, "/v1/status", Access::Read(), [&ctx, journal](const Request&, Response& res) {
+                        auto inv = ctx.inventory.Current();
+                        if (!inv) return res.Error(inv.error());
+                        auto out = DeliveryStatusJson({inv->get(), journal, ctx.options.locks, ctx.options.build_store},
+                                                      ctx.Now());
+                        if (!out) return res.Error(out.error());
                         res.Json(200, *out);
                       }});
   }

@@ -20,7 +20,6 @@
 #include "support/haproxy_fixture.h"
 #include "support/load_generator.h"
 #include "support/rollout_scenario.h"
-#include "support/server_process.h"
 #include "support/test_util.h"
 #include "transport/local/local_transport.h"
 
@@ -199,39 +198,6 @@ TEST_F(ProcessRolloutTest, RollbackRestoresThePreviousVersionWithoutItsArtifact)
   EXPECT_GT(result->requests, 0);
   EXPECT_EQ(result->failures(), 0) << result->raw;
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
-  ExpectAllUp();
-}
-
-// `rollout undo --to`: back two versions, to one no host keeps any more (its
-// artifact pulled again), under load with no failed request; an unknown
-// version is refused naming the versions there are, touching nothing.
-TEST_F(ProcessRolloutTest, UndoToAChosenEarlierVersionShipsItsArtifactAndConfigAgain) {
-  for (const std::string v : {"v1", "v2", "v3"}) ASSERT_EQ(Deploy(v).exit_code, 0);
-  auto undo = [&](const std::string& to) {
-    return RunSallyport({"rollout", "undo", "-c", *dir_ / "sallyport.yml", "-i", *dir_ / "inventory.yml", "-d",
-                         "integration", "--store", *dir_ / "state.db", "--to", to});
-  };
-  auto unknown = undo("v9");
-  EXPECT_NE(unknown.exit_code, 0);
-  EXPECT_THAT(unknown.err, ::testing::HasSubstr("versions it ran: v3, v2, v1")) << unknown.err;
-  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v3") << "app" << i;
-  auto load = StartLoad();
-  ASSERT_TRUE(load);
-  auto r = undo("v1");
-  auto result = load->Stop();
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  ASSERT_TRUE(result);
-  EXPECT_GT(result->requests, 0);
-  EXPECT_EQ(result->failures(), 0) << result->raw;
-  for (int i = 1; i <= 3; ++i) {
-    EXPECT_EQ(VersionOn(i), "v1") << "app" << i;
-    EXPECT_EQ(RunningOn(i), 1) << "app" << i;
-  }
-  auto list = RunSallyport({"rollout", "list", "--store", *dir_ / "state.db", "--output", "json"});
-  auto rollouts = json::parse(list.out, nullptr, false);
-  ASSERT_TRUE(rollouts.contains("rollouts")) << list.out;
-  EXPECT_EQ(rollouts["rollouts"][0].value("kind", ""), "rollback") << list.out;
-  EXPECT_EQ(rollouts["rollouts"][0].value("version", ""), "v1") << list.out;
   ExpectAllUp();
 }
 
@@ -489,91 +455,6 @@ TEST_F(ProcessRolloutTest, AForcedReleaseStopsTheHolderAtItsNextActionAndTheNext
   EXPECT_GT(samples, 20);
   EXPECT_LE(max_out, 1) << "more servers out of rotation than the batch allows";
   EXPECT_EQ(result->failures(), 0) << result->raw;
-  ExpectAllUp();
-}
-
-// A rollout that reads its inventory from a server (-i URL) keeps its
-// journal and its scope lock on that server, under the caller's deploy
-// scope: the server's history shows it (and who ran it), its lock is the
-// server's, the CLI's own store stays empty, a token for another deployment
-// is refused before any host is touched, and the server never queues a
-// rollback to the version such a CLI planned.
-TEST_F(ProcessRolloutTest, ARolloutWithTheServersInventoryJournalsAndLocksOnThatServer) {
-  const std::string db = *dir_ / "server.db";
-  ServerProcess server(*dir_, db, "server");
-  ASSERT_TRUE(server.ready()) << server.Log();
-  auto applied = RunSallyport({"inventory", "apply", "-f", *dir_ / "inventory.yml", "--server", server.url(), "--yes"});
-  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
-  const std::string deployer = CreateApiToken(db, "deployer", {"read", "deploy:demo/integration"});
-  const std::string stranger = CreateApiToken(db, "stranger", {"read", "deploy:demo/staging"});
-  ASSERT_FALSE(deployer.empty());
-  auto args = [&](const std::string& version) {
-    auto a = Args(version);
-    for (size_t k = 0; k + 1 < a.size(); ++k) {
-      if (a[k] == "-i") a[k + 1] = server.url();
-      if (a[k] == "--store") a[k + 1] = *dir_ / "cli.db";
-    }
-    return a;
-  };
-  auto refused = RunSallyport(args("v0"), {{"SALLYPORT_TOKEN", stranger}});
-  EXPECT_NE(refused.exit_code, 0) << refused.out;
-  EXPECT_THAT(refused.err, ::testing::HasSubstr("lacks the scope deploy on demo/integration")) << refused.err;
-  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "") << "app" << i << " was touched";
-
-  for (const std::string v : {"v1", "v2"}) {
-    auto r = RunSallyport(args(v), {{"SALLYPORT_TOKEN", deployer}});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), v) << "app" << i;
-  }
-  // While one runs (paused at app2's start), the server holds its lock.
-  std::vector<std::string> paused = args("v3");
-  paused.insert(paused.begin(), BuildBinary("sallyport-test"));
-  const std::string log = *dir_ / "paused.log";
-  Daemon cli(paused, log, {{"SP_TESTBIN_HALT_AFTER", "app2:start:begin"}, {"SALLYPORT_TOKEN", deployer}});
-  ASSERT_TRUE(PausedIn(log)) << ReadFile(log);
-  auto locks = RunSallyport({"lock", "list", "--server", server.url(), "--output", "json"});
-  ASSERT_EQ(locks.exit_code, 0) << locks.err;
-  EXPECT_THAT(locks.out, ::testing::HasSubstr("cli token:deployer")) << locks.out;
-  auto second = RunSallyport(args("v4"), {{"SALLYPORT_TOKEN", deployer}});
-  EXPECT_EQ(second.exit_code, 3) << second.out << second.err;  // The lock is held (on the server).
-  cli.SignalGroup(SIGCONT);
-  ASSERT_TRUE(WaitFor([&] { return !cli.Alive(); }, std::chrono::seconds(60))) << ReadFile(log);
-  EXPECT_EQ(cli.exit_code(), 0) << ReadFile(log);
-
-  auto list = RunSallyport({"rollout", "list", "--server", server.url(), "--output", "json"});
-  ASSERT_EQ(list.exit_code, 0) << list.err;
-  auto rollouts = json::parse(list.out, nullptr, false);
-  ASSERT_TRUE(rollouts.contains("rollouts")) << list.out;
-  std::vector<std::string> versions;
-  for (const auto& r : rollouts["rollouts"]) {
-    EXPECT_EQ(r.value("status", ""), "succeeded") << r.dump();
-    versions.push_back(r.value("version", ""));
-  }
-  std::sort(versions.begin(), versions.end());
-  EXPECT_EQ(versions, (std::vector<std::string>{"v1", "v2", "v3"})) << list.out;
-  const std::string last = rollouts["rollouts"][0].value("id", "");
-  auto show = RunSallyport({"rollout", "show", last, "--server", server.url(), "--output", "json"});
-  ASSERT_EQ(show.exit_code, 0) << show.err;
-  auto shown = json::parse(show.out, nullptr, false);
-  ASSERT_TRUE(shown.contains("plan")) << show.out;
-  EXPECT_EQ(shown["plan"].value("submitted_by", ""), "token:deployer (CLI)") << show.out;
-  EXPECT_EQ(shown["hosts"].size(), 3u) << show.out;
-  auto local = RunSallyport({"rollout", "list", "--store", *dir_ / "cli.db", "--output", "json"});
-  EXPECT_THAT(local.out, ::testing::Not(::testing::HasSubstr("\"id\""))) << "journaled in the CLI's store: " << local.out;
-
-  // The server queues no rollback to a version a CLI planned.
-  auto c = server.Client();
-  c.set_default_headers({{"Authorization", "Bearer " + deployer}});
-  auto back = c.Post("/v1/rollbacks", R"({"stack":"demo","release":"web","deployment":"integration","queue_anyway":true})",
-                     "application/json");
-  ASSERT_TRUE(back);
-  EXPECT_EQ(back->status, 409) << back->body;
-  EXPECT_THAT(back->body, ::testing::HasSubstr("planned by a CLI")) << back->body;
-  // The CLI itself rolls back, journaled on the server too.
-  auto undo = RunSallyport({"rollout", "undo", "-c", *dir_ / "sallyport.yml", "-i", server.url(), "-d", "integration"},
-                           {{"SALLYPORT_TOKEN", deployer}});
-  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
-  for (int i = 1; i <= 3; ++i) EXPECT_EQ(VersionOn(i), "v2") << "app" << i;
   ExpectAllUp();
 }
 
