@@ -228,6 +228,9 @@ class RolloutEngine {
   // Brings a host to "in rotation, exactly one version running". Returns the
   // host state: done (new version serving) or pending (old version serving).
   HostOutcome ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host);
+  // Whether the journal's last start of `host` in rollout `id` began and never
+  // ended: the process that ran it died in the middle of it.
+  bool StartCutShort(const std::string& id, const std::string& host);
   // Puts the host's previous version back and in rotation, even when the
   // journal cannot record it (then *journal_error says why).
   Status RestoreHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host, std::string* journal_error = nullptr);

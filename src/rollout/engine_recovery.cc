@@ -12,6 +12,16 @@ using engine::RefOf;
 using engine::TargetOf;
 using nlohmann::json;
 
+bool RolloutEngine::StartCutShort(const std::string& id, const std::string& host) {
+  auto steps = d_.journal->Steps(id);
+  if (!steps) return false;
+  std::optional<StepPhase> last;
+  for (const auto& s : *steps) {
+    if (s.host == host && s.step == Step::kStart) last = s.phase;
+  }
+  return last == StepPhase::kBegin;
+}
+
 HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, const HostSpec& host) {
   const RuntimeTarget target = TargetOf(plan, host);
   HostOutcome out{host.name, HostState::kPending, Step::kNone, "", 0, 0};
@@ -36,7 +46,16 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
   detail["instances"] = instances->size();
   detail["running"] = running;
   (void)Journal(plan.id, host.name, Step::kReconcile, StepPhase::kBegin, detail);
-  if (fresh && fresh->running) {
+  // A new instance whose start the crash cut short (its env may not have
+  // reached it, its launch may be half done) is not judged by its health: it
+  // is stopped and removed, the previous version restored, and the host
+  // rolled again.
+  const bool cut_short = fresh && fresh->running && StartCutShort(plan.id, host.name);
+  if (cut_short) {
+    if (auto s = d_.runtime->Stop(target, *fresh, plan.app.stop_timeout); !s) return fail(s.error().message);
+    detail["start_cut_short"] = true;
+  }
+  if (fresh && fresh->running && !cut_short) {
     // The new version runs: keep it if healthy, stop anything else, put it in rotation.
     HealthProbe last;
     Status ok = WaitHealthy(plan, host, &last);
@@ -67,7 +86,8 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
       if (auto s = d_.runtime->Remove(target, *fresh); !s) return fail(s.error().message);
     }
     if (auto s = RestoreHost(plan, lbs, host); !s) return fail(s.error().message);
-    detail["decision"] = "previous version serving";
+    detail["decision"] = cut_short ? "new instance's start cut short: removed; previous version serving, to roll again"
+                                   : "previous version serving";
   }
   (void)Journal(plan.id, host.name, Step::kReconcile, StepPhase::kEnd, detail);
   PutHost(plan, host.name, out.state, Step::kReconcile, 0, out.error);

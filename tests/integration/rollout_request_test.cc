@@ -256,6 +256,19 @@ TEST_F(RolloutRequestIT, ARollbackIsThePreviousPlanAgainPlannedByTheServer) {
   EXPECT_EQ(plan["kind"], "rollback");
   EXPECT_EQ(plan["app"]["artifact"], kOlder);
   EXPECT_EQ(plan["previous_rollout_id"], current.id);
+  // `--to` a chosen rollout (or version): planned by the server the same way;
+  // an unknown one is refused naming the versions the scope ran.
+  auto to = RunSallyport({"rollout", "undo", "--server", server_->url(), "--stack", "demo", "--release", "web", "-d",
+                          "dev", "--to", older.id},
+                         {{"SALLYPORT_TOKEN", deployer}});
+  ASSERT_EQ(to.exit_code, 0) << to.err;
+  const size_t to_at = to.out.find(" as job ");
+  ASSERT_NE(to_at, std::string::npos) << to.out;
+  EXPECT_EQ(PlanOfJob(std::atoll(to.out.c_str() + to_at + 8))["app"]["artifact"], kOlder);
+  auto unknown = Post("/v1/rollbacks", {{"stack", "demo"}, {"release", "web"}, {"deployment", "dev"}, {"to", "v9"}},
+                      deployer);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  EXPECT_THAT(unknown->body, HasSubstr("versions it ran:")) << unknown->body;
 }
 
 }  // namespace
