@@ -288,10 +288,12 @@ std::function<Status(const ResolvedTarget&)> TeardownHook(EngineSetup setup) {
     if (latest) {
       SP_ASSIGN_OR_RETURN(plan, PlanFromJson(latest->plan_json));
       if (!plan.submitted_by.empty() && !setup.act_on_submitted_plans) {
-        return Err(ErrorCode::kConflict, "the last rollout of " + t.release + " to " + t.deployment + ", " +
-                                             latest->id + ", was planned by a CLI (" + plan.submitted_by +
-                                             "): its runtime settings are not acted on here; tear it down with "
-                                             "that CLI, or roll out from the server first");
+        // A plan a CLI made (rollout -i URL): only its runtime's kind is
+        // taken (one of the two adapters); the settings come from the target
+        // alone, as when no rollout is recorded.
+        RolloutPlan bare;
+        bare.app.runtime = plan.app.runtime == "docker" ? "docker" : "process";
+        plan = std::move(bare);
       }
     } else {
       plan.app.runtime = "process";
