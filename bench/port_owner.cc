@@ -8,7 +8,7 @@
 //
 // Target: the check adds <= 5 ms per host: the health step runs Listeners
 // where it ran List before the check existed (their medians' difference);
-// the check before a host's start runs beside its drain and stop. The app instance it
+// the check before a host's start runs beside its drain and session wait. The app instance it
 // starts is stopped through the runtime's pid file; its directory removed.
 #include <algorithm>
 #include <chrono>
@@ -72,7 +72,7 @@ int Main(int calls) {
   const double added = At(listeners, 0.5) - At(list, 0.5);
   std::printf("the health step's command per host: before the check, List = %.1f ms; now Listeners (the restarts "
               "come with it) = %.1f ms: the check adds %.1f ms (medians); the check before the start runs beside "
-              "the drain and the stop, off the time out of rotation (bench_rollout_overhead: the start step)\n",
+              "the drain and the session wait (bench_rollout_overhead: the start step)\n",
               At(list, 0.5), At(listeners, 0.5), added);
   std::printf("attributed to the instance (restarts 0) every time: %s\n", owned ? "yes" : "NO");
   const bool pass = owned && added <= 5.0;
