@@ -370,6 +370,49 @@ TEST_F(RolloutEngineTest, ResumeConvergesAfterACrashAtEveryJournalWrite) {
   SweepJournalCrashes([](Harness& t) { return t.Plan("v2"); }, nullptr);
 }
 
+// A crash between the runtime's start of the new version on app2 and the
+// journal's "start end": the resume does not judge that instance by its
+// health (its env or launch may be half done: here it answers unhealthy until
+// it is stopped), it removes it and rolls app2 again, and converges.
+TEST_F(RolloutEngineTest, AStartCutShortByACrashIsRolledAgainNotJudgedUnhealthy) {
+  auto plan = Plan("v2");
+  int start_end = 0;  // The AppendStep index of app2's "start end" in this rollout.
+  {
+    Harness probe;
+    probe.Init();
+    auto copy = plan;
+    ASSERT_TRUE(probe.Engine()->Run(copy));
+    auto steps = probe.store_->Steps(plan.id);
+    ASSERT_TRUE(steps);
+    for (size_t i = 0; i < steps->size(); ++i) {
+      const auto& s = (*steps)[i];
+      if (s.host == "app2" && s.step == Step::kStart && s.phase == StepPhase::kEnd) start_end = static_cast<int>(i) + 1;
+    }
+  }
+  ASSERT_GT(start_end, 0);
+  journal_->crash_at = start_end;
+  try {
+    (void)Engine(100)->Run(plan);
+  } catch (const Crash&) {
+  }
+  ASSERT_THAT(runtime_.Running("app2"), Contains("v2")) << "the crash came after the runtime started it";
+  // Half-started on app2: unhealthy, until it is stopped (app1, reconciled
+  // first, is healthy).
+  world_.on_op = [&](const std::string& op) {
+    if (op == "up app1") health_->bad_versions = {"v2"};
+    if (op == "stop app2 v2") health_->bad_versions.clear();
+  };
+  auto r = Engine(200)->Resume(plan.id);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, RolloutStatus::kSucceeded) << r->error;
+  ExpectConverged("v2");
+  bool cut_short = false;
+  for (const auto& e : events_) {
+    if (e.type == EventType::kReconcile && e.host == "app2") cut_short = e.detail.value("start_cut_short", false);
+  }
+  EXPECT_TRUE(cut_short);
+}
+
 TEST_F(RolloutEngineTest, JournalSaysStoppingButAppAlreadyStopped) {
   // Crash right after the runtime stopped v1 on app2, before "stop end" is journaled.
   world_.crash_at = "start app2 v2";
