@@ -48,13 +48,9 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
   (void)Journal(plan.id, host.name, Step::kReconcile, StepPhase::kBegin, detail);
   // A new instance whose start the crash cut short (its env may not have
   // reached it, its launch may be half done) is not judged by its health: it
-  // is stopped and removed, the previous version restored, and the host
-  // rolled again.
+  // is handled as a half-made one (the last branch), and the host rolled again.
   const bool cut_short = fresh && fresh->running && StartCutShort(plan.id, host.name);
-  if (cut_short) {
-    if (auto s = d_.runtime->Stop(target, *fresh, plan.app.stop_timeout); !s) return fail(s.error().message);
-    detail["start_cut_short"] = true;
-  }
+  if (cut_short) detail["start_cut_short"] = true;
   if (fresh && fresh->running && !cut_short) {
     // The new version runs: keep it if healthy, stop anything else, put it in rotation.
     HealthProbe last;
@@ -82,6 +78,9 @@ HostOutcome RolloutEngine::ReconcileHost(const RolloutPlan& plan, LbSet& lbs, co
     detail["decision"] = "untouched: previous version serving";
   } else {
     // The new version is not serving: the previous one must be, in rotation.
+    if (fresh && fresh->running) {
+      if (auto s = d_.runtime->Stop(target, *fresh, plan.app.stop_timeout); !s) return fail(s.error().message);
+    }
     if (fresh) {
       if (auto s = d_.runtime->Remove(target, *fresh); !s) return fail(s.error().message);
     }

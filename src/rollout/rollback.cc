@@ -16,12 +16,13 @@ std::string VersionOf(const RolloutRecord& r) {
 // The newest successful rollout of the scope whose id or version is `to`.
 Result<RolloutRecord> Chosen(JournalStore& journal, const RolloutRecord& current, const std::string& to) {
   SP_ASSIGN_OR_RETURN(auto recent, journal.ListRollouts(kSearched));
+  const std::string current_version = VersionOf(current);
   std::string seen;
   for (const auto& r : recent) {
     if (r.ScopeKey() != current.ScopeKey() || r.status != RolloutStatus::kSucceeded) continue;
     const std::string version = VersionOf(r);
     if (r.id == to || version == to) {
-      if (r.id == current.id || (version == to && version == VersionOf(current))) {
+      if (r.id == current.id || (version == to && version == current_version)) {
         return Err(ErrorCode::kConflict, "version " + version + " (rollout " + r.id + ") is what " + current.release +
                                              " runs on " + current.deployment + " now");
       }

@@ -256,8 +256,20 @@ TEST_F(RolloutRequestIT, ARollbackIsThePreviousPlanAgainPlannedByTheServer) {
   EXPECT_EQ(plan["kind"], "rollback");
   EXPECT_EQ(plan["app"]["artifact"], kOlder);
   EXPECT_EQ(plan["previous_rollout_id"], current.id);
-  // `--to` a chosen rollout (or version): planned by the server the same way;
-  // an unknown one is refused naming the versions the scope ran.
+  // `--to` a chosen rollout (or version): planned by the server the same way,
+  // the older one although a newer rollout is now the previous; an unknown
+  // one is refused naming the versions the scope ran.
+  {
+    RolloutPlan newest = current;
+    newest.id = "r-000000000003";
+    newest.previous_rollout_id = current.id;
+    auto store = SqliteStore::Open(db_);
+    ASSERT_TRUE(store);
+    RolloutRecord rec{newest.id, "web", "dev", "demo", PlanKind::kRollout, RolloutStatus::kRunning,
+                      PlanToJson(newest), "", 2, 2};
+    ASSERT_TRUE((*store)->CreateRollout(rec));
+    ASSERT_TRUE((*store)->FinishRollout(newest.id, RolloutStatus::kSucceeded, ""));
+  }
   auto to = RunSallyport({"rollout", "undo", "--server", server_->url(), "--stack", "demo", "--release", "web", "-d",
                           "dev", "--to", older.id},
                          {{"SALLYPORT_TOKEN", deployer}});
